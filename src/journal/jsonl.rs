@@ -1,0 +1,204 @@
+//! The journal on disk: JSON Lines, one entry per line.
+//!
+//! ```text
+//! {"v":1,"position":1,"stream":"pipeline","version":1,"event":{"at":"…","kind":{"type":"pipeline_defined",…}}}
+//! ```
+//!
+//! `v` is the format version. Reading stops at the first line that is not a
+//! valid entry in sequence and reports that line's number; the entries
+//! before it are handed back intact.
+
+use std::io::{self, BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Journal, JournalEntry, StreamId};
+use crate::machine::Event;
+
+/// The journal format version written in every line's `v` field.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct LineOut<'a> {
+    v: u32,
+    position: u64,
+    stream: &'a StreamId,
+    version: u64,
+    event: &'a Event,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineIn {
+    v: u32,
+    position: u64,
+    stream: StreamId,
+    version: u64,
+    event: Event,
+}
+
+#[derive(Deserialize)]
+struct FormatOnly {
+    v: u32,
+}
+
+/// What is wrong with one line of a journal file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineProblem {
+    /// The line could not be read at all.
+    #[error("could not be read: {0}")]
+    Unreadable(String),
+    /// The line is not a journal entry.
+    #[error("is not a journal entry: {0}")]
+    Malformed(String),
+    /// The line was written by a newer format.
+    #[error(
+        "uses journal format {found}, but this version of knowngood reads format {}: upgrade knowngood",
+        FORMAT_VERSION
+    )]
+    UnsupportedFormat {
+        /// The format found.
+        found: u32,
+    },
+    /// The entry's position is not the next one.
+    #[error(
+        "has position {found} where {expected} was expected: an entry was removed, inserted or moved"
+    )]
+    OutOfSequence {
+        /// The position expected.
+        expected: u64,
+        /// The position found.
+        found: u64,
+    },
+    /// The entry's stream version is not the stream's next one.
+    #[error(
+        "has version {found} in stream `{stream}` where {expected} was expected: an entry was removed, inserted or moved"
+    )]
+    StreamOutOfSequence {
+        /// The stream.
+        stream: StreamId,
+        /// The version expected.
+        expected: u64,
+        /// The version found.
+        found: u64,
+    },
+    /// The entry's event belongs to another stream.
+    #[error("holds an event of stream `{belongs_to}` but says stream `{stream}`")]
+    WrongStream {
+        /// The stream the line names.
+        stream: StreamId,
+        /// The stream the event belongs to.
+        belongs_to: StreamId,
+    },
+}
+
+/// A journal file with a bad line. Nothing before that line is lost: the
+/// entries read so far are in `intact`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("journal line {line} {problem} (the {} entries before it are intact)", .intact.len())]
+pub struct CorruptJournal {
+    /// The 1-based number of the bad line.
+    pub line: usize,
+    /// What is wrong with it.
+    pub problem: LineProblem,
+    /// The entries before it.
+    pub intact: Box<Journal>,
+}
+
+impl Journal {
+    /// Writes every entry as one JSON line.
+    pub fn write_jsonl<W: Write>(&self, mut out: W) -> io::Result<()> {
+        for entry in &self.entries {
+            serde_json::to_writer(&mut out, &line_out(entry))?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Reads a journal written by [`Journal::write_jsonl`]. Blank lines are
+    /// skipped. Positions and stream versions must follow on from each
+    /// other; the first line that is not a valid next entry is reported by
+    /// number, with the entries before it.
+    pub fn from_jsonl<R: BufRead>(input: R) -> Result<Journal, CorruptJournal> {
+        let mut journal = Journal::new();
+        for (index, line) in input.lines().enumerate() {
+            let fail = |journal: Journal, problem| CorruptJournal {
+                line: index + 1,
+                problem,
+                intact: Box::new(journal),
+            };
+            let line = match line {
+                Ok(line) => line,
+                Err(e) => return Err(fail(journal, LineProblem::Unreadable(e.to_string()))),
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            if let Err(problem) = journal.push_line(&line) {
+                return Err(fail(journal, problem));
+            }
+        }
+        Ok(journal)
+    }
+
+    /// [`Journal::from_jsonl`] over text in memory.
+    pub fn from_jsonl_str(text: &str) -> Result<Journal, CorruptJournal> {
+        Self::from_jsonl(text.as_bytes())
+    }
+
+    fn push_line(&mut self, line: &str) -> Result<(), LineProblem> {
+        let parsed: LineIn =
+            serde_json::from_str(line).map_err(|e| {
+                match serde_json::from_str::<FormatOnly>(line) {
+                    Ok(FormatOnly { v }) if v != FORMAT_VERSION => {
+                        LineProblem::UnsupportedFormat { found: v }
+                    }
+                    _ => LineProblem::Malformed(e.to_string()),
+                }
+            })?;
+        if parsed.v != FORMAT_VERSION {
+            return Err(LineProblem::UnsupportedFormat { found: parsed.v });
+        }
+        let expected = self.next_position();
+        if parsed.position != expected {
+            return Err(LineProblem::OutOfSequence {
+                expected,
+                found: parsed.position,
+            });
+        }
+        let belongs_to = parsed.event.stream();
+        if belongs_to != parsed.stream {
+            return Err(LineProblem::WrongStream {
+                stream: parsed.stream,
+                belongs_to,
+            });
+        }
+        let expected = self.stream_version(&parsed.stream) + 1;
+        if parsed.version != expected {
+            return Err(LineProblem::StreamOutOfSequence {
+                stream: parsed.stream,
+                expected,
+                found: parsed.version,
+            });
+        }
+        self.streams.insert(parsed.stream.clone(), expected);
+        self.entries.push(JournalEntry {
+            position: parsed.position,
+            stream: parsed.stream,
+            version: parsed.version,
+            event: parsed.event,
+        });
+        Ok(())
+    }
+}
+
+fn line_out(entry: &JournalEntry) -> LineOut<'_> {
+    LineOut {
+        v: FORMAT_VERSION,
+        position: entry.position,
+        stream: &entry.stream,
+        version: entry.version,
+        event: &entry.event,
+    }
+}

@@ -1,0 +1,262 @@
+//! The journal: an append-only log of events, split into streams, from
+//! which the state is rebuilt.
+//!
+//! Every entry has a global `position` (1, 2, 3 … across the journal) and
+//! a `version` within its stream (1, 2, 3 … per stream). Writers append to
+//! one stream at a time with the version they last saw
+//! ([`ExpectedVersion`]): a stale writer gets [`JournalError::Conflict`],
+//! never a silent overwrite.
+//!
+//! On disk the journal is JSON Lines, one entry per line, each carrying the
+//! format version `v` (see [`Journal::write_jsonl`] and
+//! [`Journal::from_jsonl`]).
+
+mod jsonl;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Rejection;
+use crate::machine::{Event, State};
+use crate::model::ids::id_type;
+use crate::model::{EnvironmentId, ServiceId};
+
+pub use jsonl::{CorruptJournal, FORMAT_VERSION, LineProblem};
+
+id_type!(
+    /// The name of one stream in the journal: `pipeline`, `catalog`,
+    /// `source`, or `deployments/<environment>/<service>`.
+    StreamId
+);
+
+impl StreamId {
+    /// The stream of pipeline definitions.
+    pub fn pipeline() -> Self {
+        Self::new("pipeline")
+    }
+
+    /// The stream of registered services, artifacts and releases.
+    pub fn catalog() -> Self {
+        Self::new("catalog")
+    }
+
+    /// The stream of recorded commits and changes.
+    pub fn source() -> Self {
+        Self::new("source")
+    }
+
+    /// The stream of one service's deployments in one environment.
+    pub fn deployments(env: &EnvironmentId, service: &ServiceId) -> Self {
+        Self::from(format!("deployments/{env}/{service}"))
+    }
+}
+
+/// What a writer believes a stream's version to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ExpectedVersion {
+    /// Append whatever the version (use only where no one else writes).
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must hold exactly this many entries.
+    Exactly(u64),
+}
+
+impl ExpectedVersion {
+    fn admits(self, actual: u64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::NoStream => actual == 0,
+            Self::Exactly(v) => v == actual,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Any => f.write_str("any version"),
+            Self::NoStream => f.write_str("no stream"),
+            Self::Exactly(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// One event as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JournalEntry {
+    /// Its place in the whole journal, from 1.
+    pub position: u64,
+    /// The stream it belongs to.
+    pub stream: StreamId,
+    /// Its place in that stream, from 1.
+    pub version: u64,
+    /// The event.
+    pub event: Event,
+}
+
+/// Why an append was refused. The journal is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// Someone else appended to the stream since the writer last read it.
+    #[error(
+        "stream `{stream}` is at version {actual} but the writer expected {expected}: read the stream again, decide again, then append"
+    )]
+    Conflict {
+        /// The stream.
+        stream: StreamId,
+        /// What the writer expected.
+        expected: ExpectedVersion,
+        /// The stream's actual version.
+        actual: u64,
+    },
+    /// An event belongs to another stream than the one appended to.
+    #[error(
+        "a `{event}` event belongs to stream `{belongs_to}`, not `{stream}`: append it to its own stream"
+    )]
+    WrongStream {
+        /// The stream appended to.
+        stream: StreamId,
+        /// The stream the event belongs to.
+        belongs_to: StreamId,
+        /// The event's type tag.
+        event: String,
+    },
+}
+
+/// A journal entry that does not fold into the state built from the entries
+/// before it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("journal entry {position} does not follow from the entries before it: {rejection}")]
+pub struct ReplayError {
+    /// The entry's position.
+    pub position: u64,
+    /// What is wrong with it.
+    pub rejection: Rejection,
+}
+
+/// The append-only event log.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use knowngood::{Event, EventKind, ExpectedVersion, Journal, Service, StreamId};
+/// let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+/// let event = Event::new(at, EventKind::ServiceRegistered { service: Service::new("payments") });
+/// let mut journal = Journal::new();
+/// journal.append(&StreamId::catalog(), ExpectedVersion::NoStream, vec![event.clone()]).unwrap();
+/// // A second writer that still believes the stream is empty is refused.
+/// assert!(journal.append(&StreamId::catalog(), ExpectedVersion::NoStream, vec![event]).is_err());
+/// assert_eq!(journal.len(), 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Journal {
+    entries: Vec<JournalEntry>,
+    streams: BTreeMap<StreamId, u64>,
+}
+
+impl Journal {
+    /// An empty journal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every entry, oldest first.
+    pub fn entries(&self) -> &[JournalEntry] {
+        &self.entries
+    }
+
+    /// The entries from `position` on (positions start at 1).
+    pub fn read_from(&self, position: u64) -> &[JournalEntry] {
+        let start = usize::try_from(position.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.entries.get(start..).unwrap_or(&[])
+    }
+
+    /// How many entries the journal holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the journal holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// How many entries a stream holds (0 if it does not exist).
+    pub fn stream_version(&self, stream: &StreamId) -> u64 {
+        self.streams.get(stream).copied().unwrap_or(0)
+    }
+
+    /// The position the next entry will get.
+    pub fn next_position(&self) -> u64 {
+        self.entries.len() as u64 + 1
+    }
+
+    /// Appends `events` to `stream` if its version is what the writer
+    /// expects and every event belongs to it; otherwise appends nothing.
+    /// Returns the new entries.
+    pub fn append(
+        &mut self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<Event>,
+    ) -> Result<&[JournalEntry], JournalError> {
+        let actual = self.stream_version(stream);
+        if !expected.admits(actual) {
+            return Err(JournalError::Conflict {
+                stream: stream.clone(),
+                expected,
+                actual,
+            });
+        }
+        if let Some((belongs_to, event)) = events
+            .iter()
+            .map(|e| (e.stream(), e))
+            .find(|(s, _)| s != stream)
+        {
+            return Err(JournalError::WrongStream {
+                stream: stream.clone(),
+                belongs_to,
+                event: event.kind.type_name().to_owned(),
+            });
+        }
+        Ok(self.record(events))
+    }
+
+    /// Appends events decided against the state this journal folds into:
+    /// each goes to its own stream at that stream's next version.
+    pub(crate) fn record(&mut self, events: Vec<Event>) -> &[JournalEntry] {
+        let first = self.entries.len();
+        for event in events {
+            let stream = event.stream();
+            let version = self.streams.entry(stream.clone()).or_insert(0);
+            *version += 1;
+            let version = *version;
+            let position = self.next_position();
+            self.entries.push(JournalEntry {
+                position,
+                stream,
+                version,
+                event,
+            });
+        }
+        &self.entries[first..]
+    }
+
+    /// Rebuilds the state by folding every entry, oldest first.
+    pub fn replay(&self) -> Result<State, ReplayError> {
+        let mut state = State::new();
+        for entry in &self.entries {
+            state.apply(&entry.event).map_err(|rejection| ReplayError {
+                position: entry.position,
+                rejection,
+            })?;
+        }
+        Ok(state)
+    }
+}

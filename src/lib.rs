@@ -1,0 +1,102 @@
+//! # knowngood
+//!
+//! Restore production to a known good state.
+//!
+//! When a deploy goes wrong, a team must choose fast between turning a
+//! flag off, rolling back, a forward-only revert, a hotfix, fixing forward
+//! or waiting for work already in flight. `knowngood` models releases,
+//! artifacts, environments, a pipeline with a hotfix lane, and their
+//! history as a deterministic state machine recorded in an event journal,
+//! so that the decision can be made from facts and replayed later.
+//!
+//! ## A five-minute tour
+//!
+//! ```
+//! use chrono::{Duration, TimeZone, Utc};
+//! use knowngood::{
+//!     Artifact, Command, Digest, EnvironmentRole, Ledger, PipelineSpec, Release, Revision,
+//!     Service, Slot, Verdict,
+//! };
+//!
+//! let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+//! let pipeline = PipelineSpec::new()
+//!     .environment("qa", EnvironmentRole::Test)
+//!     .environment("prod", EnvironmentRole::Production)
+//!     .promote("qa", "prod")
+//!     .build()?;
+//!
+//! let mut ledger = Ledger::new();
+//! ledger.execute(&Command::DefinePipeline { pipeline }, t0)?;
+//! ledger.execute(&Command::RegisterService { service: Service::new("payments") }, t0)?;
+//! let digest = Digest::parse("sha256:4f2a9c1e0b7d")?;
+//! let artifact = Artifact::new("payments", digest.clone(), semver::Version::new(1, 4, 2), 43, "998b1f0");
+//! ledger.execute(&Command::RegisterArtifact { artifact }, t0)?;
+//! let release = Release::new("payments@1.4.2", "payments", digest, "cfg-7");
+//! ledger.execute(&Command::RegisterRelease { release }, t0)?;
+//!
+//! // Production only accepts what QA verified.
+//! let to_prod = Command::RequestDeployment {
+//!     environment: "prod".into(),
+//!     release: "payments@1.4.2".into(),
+//!     by: "deploy-bot".into(),
+//! };
+//! let refusal = ledger.execute(&to_prod, t0).unwrap_err();
+//! assert_eq!(refusal.rule(), "not-verified-upstream");
+//!
+//! // Deploy to QA, roll out, verify.
+//! ledger.execute(&Command::RequestDeployment {
+//!     environment: "qa".into(),
+//!     release: "payments@1.4.2".into(),
+//!     by: "deploy-bot".into(),
+//! }, t0)?;
+//! let slot = Slot::new("qa", "payments", Revision(1));
+//! ledger.execute(&Command::StartRollout { slot: slot.clone() }, t0)?;
+//! ledger.execute(&Command::CompleteRollout { slot: slot.clone() }, t0 + Duration::minutes(3))?;
+//! ledger.execute(&Command::RecordVerification { slot, verdict: Verdict::Healthy }, t0 + Duration::minutes(8))?;
+//!
+//! // Now production accepts the same digest.
+//! ledger.execute(&to_prod, t0 + Duration::minutes(9))?;
+//!
+//! // The journal rebuilds the exact state.
+//! let rebuilt = Ledger::from_journal(ledger.journal().clone())?;
+//! assert_eq!(rebuilt.state(), ledger.state());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## How it fits together
+//!
+//! - [`model`]: plain data: services, commits and changes, artifacts,
+//!   releases, environments, the [`Pipeline`] and the [`Policy`].
+//! - [`machine`]: [`Command`] → [`decide`] → [`Event`]s → [`State::apply`].
+//!   Pure: no clock, no ids, no I/O. Time and ids are inputs.
+//! - [`journal`]: the append-only [`Journal`] with per-stream expected
+//!   versions and a JSON Lines form; replay rebuilds the state.
+//! - [`Ledger`]: state and journal kept in step for the common case.
+//! - [`manual`]: the design, chapter by chapter.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod journal;
+mod ledger;
+pub mod machine;
+pub mod manual;
+pub mod model;
+
+pub use error::{Rejection, TargetProblem, UpstreamGap};
+pub use journal::{
+    CorruptJournal, ExpectedVersion, Journal, JournalEntry, JournalError, LineProblem, ReplayError,
+    StreamId,
+};
+pub use ledger::Ledger;
+pub use machine::{
+    Command, CommitRecord, Deployment, DeploymentOrigin, DeploymentStatus, EnvironmentState, Event,
+    EventKind, LifecycleStep, RolloutHistory, Slot, State, Verdict, decide,
+};
+pub use model::{
+    Actor, Artifact, Change, ChangeId, Commit, CommitId, ConfigRevision, Digest, DigestError,
+    Environment, EnvironmentId, EnvironmentRole, FlagKey, HotfixLanePolicy, Lane, Pipeline,
+    PipelineError, PipelineSpec, Policy, Promotion, Release, ReleaseId, Revision, Service,
+    ServiceId, Strategy,
+};

@@ -1,0 +1,183 @@
+//! `apply`: fold one event into the state.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Rejection;
+
+use super::event::{Event, EventKind, Slot};
+use super::lifecycle::{DeploymentStatus, LifecycleStep};
+use super::state::{CommitRecord, Deployment, DeploymentOrigin, State};
+
+impl State {
+    /// Folds one event into the state.
+    ///
+    /// Events produced by [`decide`](super::decide) always apply. An event
+    /// read from elsewhere (an edited journal) that contradicts the state
+    /// is refused with the rejection [`decide`](super::decide) would have
+    /// given, and the state is left exactly as it was.
+    pub fn apply(&mut self, event: &Event) -> Result<(), Rejection> {
+        let at = event.at;
+        match &event.kind {
+            EventKind::PipelineDefined { pipeline } => self.define_pipeline(pipeline.clone()),
+            EventKind::ServiceRegistered { service } => {
+                self.services.insert(service.id.clone(), service.clone());
+            }
+            EventKind::CommitRecorded { commit } => {
+                self.commits.insert(
+                    commit.id.clone(),
+                    CommitRecord {
+                        commit: commit.clone(),
+                        change: None,
+                    },
+                );
+            }
+            EventKind::ChangeRecorded { change } => {
+                if let Some(missing) = change
+                    .commits
+                    .iter()
+                    .find(|c| !self.commits.contains_key(*c))
+                {
+                    return Err(Rejection::UnknownCommit {
+                        commit: missing.clone(),
+                    });
+                }
+                for commit in &change.commits {
+                    if let Some(record) = self.commits.get_mut(commit) {
+                        record.change = Some(change.id.clone());
+                    }
+                }
+                self.changes.insert(change.id.clone(), change.clone());
+            }
+            EventKind::ArtifactRegistered { artifact } => {
+                self.artifacts
+                    .insert(artifact.digest.clone(), artifact.clone());
+            }
+            EventKind::ReleaseRegistered { release } => {
+                self.releases.insert(release.id.clone(), release.clone());
+            }
+            EventKind::DeploymentRequested { slot, release, by } => {
+                self.open_revision(slot, release, by, at, DeploymentOrigin::Deploy)?;
+            }
+            EventKind::RollbackRequested {
+                slot,
+                release,
+                target,
+                rolled_back_from,
+                by,
+                reason,
+            } => {
+                let origin = DeploymentOrigin::Rollback {
+                    target: *target,
+                    rolled_back_from: *rolled_back_from,
+                    reason: reason.clone(),
+                };
+                self.open_revision(slot, release, by, at, origin)?;
+            }
+            EventKind::RolloutStarted { slot } => {
+                self.advance(slot, LifecycleStep::StartRollout, at, None)?;
+            }
+            EventKind::RolloutCompleted { slot } => {
+                let d = self.advance(slot, LifecycleStep::CompleteRollout, at, None)?;
+                d.completed_at = Some(at);
+                self.set_current(slot)?;
+            }
+            EventKind::RolloutFailed { slot, reason }
+            | EventKind::VerificationFailed { slot, reason } => {
+                let step = if matches!(event.kind, EventKind::RolloutFailed { .. }) {
+                    LifecycleStep::FailRollout
+                } else {
+                    LifecycleStep::FailVerification
+                };
+                self.advance(slot, step, at, Some(reason))?;
+            }
+            EventKind::DeploymentVerified { slot } => {
+                let d = self.advance(slot, LifecycleStep::PassVerification, at, None)?;
+                d.verified_at = Some(at);
+                let release = d.release.clone();
+                if let Some(digest) = self.releases.get(&release).map(|r| r.artifact.clone()) {
+                    self.mark_verified(&slot.environment, digest);
+                }
+            }
+            EventKind::RolloutAborted { slot, reason, .. } => {
+                self.advance(slot, LifecycleStep::Abort, at, Some(reason))?;
+            }
+            EventKind::RevisionSuperseded { slot, .. } => {
+                self.advance(slot, LifecycleStep::Supersede, at, None)?;
+            }
+            EventKind::RevisionRolledBack { slot, .. } => {
+                self.advance(slot, LifecycleStep::RollBack, at, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn open_revision(
+        &mut self,
+        slot: &Slot,
+        release: &crate::model::ReleaseId,
+        by: &crate::model::Actor,
+        at: DateTime<Utc>,
+        origin: DeploymentOrigin,
+    ) -> Result<(), Rejection> {
+        if !self.releases.contains_key(release) {
+            return Err(Rejection::UnknownRelease {
+                release: release.clone(),
+            });
+        }
+        let expected = self
+            .known_environment(&slot.environment)?
+            .history(&slot.service)
+            .map_or(
+                crate::model::Revision(1),
+                super::state::RolloutHistory::next_revision,
+            );
+        if slot.revision != expected {
+            return Err(Rejection::RevisionOutOfSequence {
+                slot: slot.clone(),
+                expected,
+            });
+        }
+        self.push_deployment(
+            &slot.environment,
+            &slot.service,
+            Deployment {
+                revision: slot.revision,
+                release: release.clone(),
+                status: DeploymentStatus::Requested,
+                origin,
+                requested_by: by.clone(),
+                requested_at: at,
+                completed_at: None,
+                verified_at: None,
+                ended_at: None,
+                problem: None,
+            },
+        )
+    }
+
+    /// Moves the deployment in `slot` one step, or refuses without change.
+    fn advance(
+        &mut self,
+        slot: &Slot,
+        step: LifecycleStep,
+        at: DateTime<Utc>,
+        problem: Option<&String>,
+    ) -> Result<&mut Deployment, Rejection> {
+        let d = self.deployment_mut(slot)?;
+        let Some(next) = d.status.after(step) else {
+            return Err(Rejection::IllegalTransition {
+                slot: slot.clone(),
+                status: d.status,
+                step,
+            });
+        };
+        d.status = next;
+        if let Some(problem) = problem {
+            d.problem = Some(problem.clone());
+        }
+        if next.is_final() || next == DeploymentStatus::Failed {
+            d.ended_at.get_or_insert(at);
+        }
+        Ok(d)
+    }
+}

@@ -1,0 +1,432 @@
+//! `decide`: check a command against the state and say what happened.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Rejection, TargetProblem, UpstreamGap};
+use crate::model::{
+    Actor, Change, Commit, EnvironmentId, Pipeline, Release, ReleaseId, Revision, ServiceId,
+};
+
+use super::command::{Command, Verdict};
+use super::event::{Event, EventKind, Slot};
+use super::lifecycle::{DeploymentStatus, LifecycleStep};
+use super::state::{Deployment, RolloutHistory, State};
+
+/// Checks `command` against `state` and returns the events it causes, each
+/// stamped with `now`, or the rejection that refuses it.
+///
+/// Pure: it reads no clock, makes no id and changes nothing; the same state,
+/// command and time always give the same answer. Re-registering something
+/// already registered with identical details yields no events.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use knowngood::{decide, Command, EnvironmentRole, PipelineSpec, State};
+/// let pipeline = PipelineSpec::new()
+///     .environment("prod", EnvironmentRole::Production)
+///     .build()
+///     .unwrap();
+/// let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+/// let events = decide(&State::new(), &Command::DefinePipeline { pipeline }, now).unwrap();
+/// assert_eq!(events.len(), 1);
+/// ```
+pub fn decide(
+    state: &State,
+    command: &Command,
+    now: DateTime<Utc>,
+) -> Result<Vec<Event>, Rejection> {
+    let kinds = match command {
+        Command::DefinePipeline { pipeline } => define_pipeline(state, pipeline)?,
+        Command::RegisterService { service } => {
+            if state.services.contains_key(&service.id) {
+                vec![]
+            } else {
+                vec![EventKind::ServiceRegistered {
+                    service: service.clone(),
+                }]
+            }
+        }
+        Command::RecordCommit { commit } => record_commit(state, commit)?,
+        Command::RecordChange { change } => record_change(state, change)?,
+        Command::RegisterArtifact { artifact } => {
+            if !state.services.contains_key(&artifact.service) {
+                return Err(Rejection::UnknownService {
+                    service: artifact.service.clone(),
+                });
+            }
+            match state.artifacts.get(&artifact.digest) {
+                Some(known) if known == artifact => vec![],
+                Some(_) => {
+                    return Err(Rejection::ConflictingArtifact {
+                        digest: artifact.digest.clone(),
+                    });
+                }
+                None => vec![EventKind::ArtifactRegistered {
+                    artifact: artifact.clone(),
+                }],
+            }
+        }
+        Command::RegisterRelease { release } => register_release(state, release)?,
+        Command::RequestDeployment {
+            environment,
+            release,
+            by,
+        } => request_deployment(state, environment, release, by)?,
+        Command::StartRollout { slot } => {
+            step(state, slot, LifecycleStep::StartRollout)?;
+            vec![EventKind::RolloutStarted { slot: slot.clone() }]
+        }
+        Command::CompleteRollout { slot } => complete_rollout(state, slot)?,
+        Command::FailRollout { slot, reason } => {
+            step(state, slot, LifecycleStep::FailRollout)?;
+            vec![EventKind::RolloutFailed {
+                slot: slot.clone(),
+                reason: reason.clone(),
+            }]
+        }
+        Command::RecordVerification { slot, verdict } => match verdict {
+            Verdict::Healthy => {
+                step(state, slot, LifecycleStep::PassVerification)?;
+                vec![EventKind::DeploymentVerified { slot: slot.clone() }]
+            }
+            Verdict::Unhealthy { reason } => {
+                step(state, slot, LifecycleStep::FailVerification)?;
+                vec![EventKind::VerificationFailed {
+                    slot: slot.clone(),
+                    reason: reason.clone(),
+                }]
+            }
+        },
+        Command::AbortRollout { slot, by, reason } => {
+            step(state, slot, LifecycleStep::Abort)?;
+            let stable = state
+                .history(&slot.environment, &slot.service)
+                .and_then(RolloutHistory::current)
+                .map(|d| d.revision);
+            vec![EventKind::RolloutAborted {
+                slot: slot.clone(),
+                stable,
+                by: by.clone(),
+                reason: reason.clone(),
+            }]
+        }
+        Command::Rollback {
+            environment,
+            service,
+            to_revision,
+            by,
+            reason,
+        } => rollback(state, environment, service, *to_revision, by, reason)?,
+    };
+    Ok(kinds.into_iter().map(|k| Event::new(now, k)).collect())
+}
+
+fn define_pipeline(state: &State, pipeline: &Pipeline) -> Result<Vec<EventKind>, Rejection> {
+    if state.pipeline.as_ref() == Some(pipeline) {
+        return Ok(vec![]);
+    }
+    if let Some(dropped) = state
+        .environments
+        .keys()
+        .find(|env| !pipeline.contains(env) && state.environment_has_history(env))
+    {
+        return Err(Rejection::PipelineDropsEnvironment {
+            environment: dropped.clone(),
+        });
+    }
+    Ok(vec![EventKind::PipelineDefined {
+        pipeline: pipeline.clone(),
+    }])
+}
+
+fn record_commit(state: &State, commit: &Commit) -> Result<Vec<EventKind>, Rejection> {
+    if let Some(known) = state.commits.get(&commit.id) {
+        return if known.commit == *commit {
+            Ok(vec![])
+        } else {
+            Err(Rejection::ConflictingCommit {
+                commit: commit.id.clone(),
+            })
+        };
+    }
+    if let Some(parent) = commit
+        .parents
+        .iter()
+        .find(|p| !state.commits.contains_key(*p))
+    {
+        return Err(Rejection::UnknownCommit {
+            commit: parent.clone(),
+        });
+    }
+    Ok(vec![EventKind::CommitRecorded {
+        commit: commit.clone(),
+    }])
+}
+
+fn record_change(state: &State, change: &Change) -> Result<Vec<EventKind>, Rejection> {
+    if let Some(known) = state.changes.get(&change.id) {
+        return if known == change {
+            Ok(vec![])
+        } else {
+            Err(Rejection::ConflictingChange {
+                change: change.id.clone(),
+            })
+        };
+    }
+    for commit in &change.commits {
+        let record = state
+            .commits
+            .get(commit)
+            .ok_or_else(|| Rejection::UnknownCommit {
+                commit: commit.clone(),
+            })?;
+        if let Some(owner) = &record.change {
+            return Err(Rejection::CommitInOtherChange {
+                commit: commit.clone(),
+                owner: owner.clone(),
+                change: change.id.clone(),
+            });
+        }
+    }
+    if let Some(dep) = change
+        .depends_on
+        .iter()
+        .find(|d| !state.changes.contains_key(*d))
+    {
+        return Err(Rejection::UnknownChange {
+            change: dep.clone(),
+        });
+    }
+    Ok(vec![EventKind::ChangeRecorded {
+        change: change.clone(),
+    }])
+}
+
+fn register_release(state: &State, release: &Release) -> Result<Vec<EventKind>, Rejection> {
+    if let Some(known) = state.releases.get(&release.id) {
+        return if known == release {
+            Ok(vec![])
+        } else {
+            Err(Rejection::ConflictingRelease {
+                release: release.id.clone(),
+            })
+        };
+    }
+    let artifact =
+        state
+            .artifacts
+            .get(&release.artifact)
+            .ok_or_else(|| Rejection::UnknownArtifact {
+                digest: release.artifact.clone(),
+            })?;
+    if artifact.service != release.service {
+        return Err(Rejection::ArtifactOfOtherService {
+            release: release.id.clone(),
+            service: release.service.clone(),
+            digest: artifact.digest.clone(),
+            artifact_service: artifact.service.clone(),
+        });
+    }
+    Ok(vec![EventKind::ReleaseRegistered {
+        release: release.clone(),
+    }])
+}
+
+/// The history of `service` in `env` (`None` if it has none yet), after
+/// checking that a pipeline exists and names the environment.
+fn deployable_history<'s>(
+    state: &'s State,
+    env: &EnvironmentId,
+    service: &ServiceId,
+) -> Result<Option<&'s RolloutHistory>, Rejection> {
+    if state.pipeline.is_none() {
+        return Err(Rejection::NoPipeline);
+    }
+    Ok(state.known_environment(env)?.history(service))
+}
+
+fn in_flight(env: &EnvironmentId, service: &ServiceId, busy: &Deployment) -> Rejection {
+    Rejection::RolloutInFlight {
+        slot: Slot::new(env.clone(), service.clone(), busy.revision),
+        status: busy.status,
+    }
+}
+
+/// Promotion: the artifact must be verified in every upstream environment
+/// of at least one lane into `env`. An environment with no upstream accepts
+/// any artifact.
+fn check_upstream(state: &State, env: &EnvironmentId, release: &Release) -> Result<(), Rejection> {
+    let Some(pipeline) = state.pipeline.as_ref() else {
+        return Err(Rejection::NoPipeline);
+    };
+    let lanes = pipeline.lanes_into(env);
+    let mut gaps = Vec::with_capacity(lanes.len());
+    for lane in lanes {
+        let missing: Vec<EnvironmentId> = pipeline
+            .predecessors(env, lane)
+            .into_iter()
+            .filter(|up| {
+                !state
+                    .environments
+                    .get(*up)
+                    .is_some_and(|e| e.has_verified(&release.artifact))
+            })
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        gaps.push(UpstreamGap { lane, missing });
+    }
+    if gaps.is_empty() {
+        return Ok(());
+    }
+    Err(Rejection::NotVerifiedUpstream {
+        environment: env.clone(),
+        digest: release.artifact.clone(),
+        gaps,
+    })
+}
+
+/// The deployment in `slot` after checking that `step` applies to it.
+pub(super) fn step<'s>(
+    state: &'s State,
+    slot: &Slot,
+    step: LifecycleStep,
+) -> Result<&'s Deployment, Rejection> {
+    let d = state.deployment(slot)?;
+    match d.status.after(step) {
+        Some(_) => Ok(d),
+        None => Err(Rejection::IllegalTransition {
+            slot: slot.clone(),
+            status: d.status,
+            step,
+        }),
+    }
+}
+
+fn complete_rollout(state: &State, slot: &Slot) -> Result<Vec<EventKind>, Rejection> {
+    let d = step(state, slot, LifecycleStep::CompleteRollout)?;
+    let mut kinds = vec![EventKind::RolloutCompleted { slot: slot.clone() }];
+    let previous = state
+        .history(&slot.environment, &slot.service)
+        .and_then(RolloutHistory::current)
+        .filter(|p| p.revision != slot.revision);
+    if let Some(prev) = previous {
+        let prev_slot = Slot::new(
+            slot.environment.clone(),
+            slot.service.clone(),
+            prev.revision,
+        );
+        if d.rolled_back_from() == Some(prev.revision)
+            && prev.status.after(LifecycleStep::RollBack).is_some()
+        {
+            kinds.push(EventKind::RevisionRolledBack {
+                slot: prev_slot,
+                by_revision: slot.revision,
+            });
+        } else if prev
+            .status
+            .after(LifecycleStep::Supersede)
+            .is_some_and(|next| next != prev.status)
+        {
+            kinds.push(EventKind::RevisionSuperseded {
+                slot: prev_slot,
+                by_revision: slot.revision,
+            });
+        }
+    }
+    Ok(kinds)
+}
+
+fn explicit_target<'h>(
+    history: &'h RolloutHistory,
+    current: &Deployment,
+    target: Slot,
+) -> Result<&'h Deployment, Rejection> {
+    let Some(d) = history.get(target.revision) else {
+        return Err(Rejection::UnknownRevision { slot: target });
+    };
+    let problem = if d.revision == current.revision {
+        TargetProblem::IsCurrent
+    } else if d.release == current.release {
+        TargetProblem::SameRelease(d.release.clone())
+    } else if d.completed_at.is_none() {
+        TargetProblem::NeverServed(d.status)
+    } else {
+        return Ok(d);
+    };
+    Err(Rejection::UnusableRollbackTarget { target, problem })
+}
+
+fn request_deployment(
+    state: &State,
+    environment: &EnvironmentId,
+    release: &ReleaseId,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let release = state
+        .release(release)
+        .ok_or_else(|| Rejection::UnknownRelease {
+            release: release.clone(),
+        })?;
+    let history = deployable_history(state, environment, &release.service)?;
+    if let Some(busy) = history
+        .and_then(RolloutHistory::latest)
+        .filter(|d| d.status.is_in_flight() || d.status == DeploymentStatus::Verifying)
+    {
+        return Err(in_flight(environment, &release.service, busy));
+    }
+    check_upstream(state, environment, release)?;
+    let revision = history.map_or(Revision(1), RolloutHistory::next_revision);
+    Ok(vec![EventKind::DeploymentRequested {
+        slot: Slot::new(environment.clone(), release.service.clone(), revision),
+        release: release.id.clone(),
+        by: by.clone(),
+    }])
+}
+
+fn rollback(
+    state: &State,
+    environment: &EnvironmentId,
+    service: &ServiceId,
+    to_revision: Option<Revision>,
+    by: &Actor,
+    reason: &str,
+) -> Result<Vec<EventKind>, Rejection> {
+    let nothing = || Rejection::NothingToRollBack {
+        environment: environment.clone(),
+        service: service.clone(),
+    };
+    let history = deployable_history(state, environment, service)?.ok_or_else(nothing)?;
+    let current = history.current().ok_or_else(nothing)?;
+    if let Some(busy) = history.in_flight() {
+        return Err(in_flight(environment, service, busy));
+    }
+    let target = match to_revision {
+        Some(r) => explicit_target(
+            history,
+            current,
+            Slot::new(environment.clone(), service.clone(), r),
+        )?,
+        None => history.last_known_good_before_current().ok_or_else(|| {
+            Rejection::NoKnownGoodTarget {
+                environment: environment.clone(),
+                service: service.clone(),
+                current: current.revision,
+            }
+        })?,
+    };
+    Ok(vec![EventKind::RollbackRequested {
+        slot: Slot::new(
+            environment.clone(),
+            service.clone(),
+            history.next_revision(),
+        ),
+        release: target.release.clone(),
+        target: target.revision,
+        rolled_back_from: current.revision,
+        by: by.clone(),
+        reason: reason.to_owned(),
+    }])
+}

@@ -1,0 +1,231 @@
+//! Events: facts that happened, in the past tense. State is the fold of
+//! events; nothing else changes it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::journal::StreamId;
+use crate::model::{
+    Actor, Artifact, Change, Commit, EnvironmentId, Pipeline, Release, ReleaseId, Revision,
+    Service, ServiceId,
+};
+
+/// One recorded fact and the moment it happened (supplied by the host; the
+/// core reads no clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Event {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// An event that happened at `at`.
+    pub fn new(at: DateTime<Utc>, kind: EventKind) -> Self {
+        Self { at, kind }
+    }
+
+    /// The journal stream this event belongs to: `pipeline`, `catalog`,
+    /// `source`, or `deployments/<environment>/<service>`.
+    pub fn stream(&self) -> StreamId {
+        match &self.kind {
+            EventKind::PipelineDefined { .. } => StreamId::pipeline(),
+            EventKind::ServiceRegistered { .. }
+            | EventKind::ArtifactRegistered { .. }
+            | EventKind::ReleaseRegistered { .. } => StreamId::catalog(),
+            EventKind::CommitRecorded { .. } | EventKind::ChangeRecorded { .. } => {
+                StreamId::source()
+            }
+            EventKind::DeploymentRequested { slot, .. }
+            | EventKind::RollbackRequested { slot, .. }
+            | EventKind::RolloutStarted { slot, .. }
+            | EventKind::RolloutCompleted { slot, .. }
+            | EventKind::RolloutFailed { slot, .. }
+            | EventKind::DeploymentVerified { slot, .. }
+            | EventKind::VerificationFailed { slot, .. }
+            | EventKind::RolloutAborted { slot, .. }
+            | EventKind::RevisionSuperseded { slot, .. }
+            | EventKind::RevisionRolledBack { slot, .. } => {
+                StreamId::deployments(&slot.environment, &slot.service)
+            }
+        }
+    }
+}
+
+/// One revision of one service in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Slot {
+    /// The environment.
+    pub environment: EnvironmentId,
+    /// The service.
+    pub service: ServiceId,
+    /// The revision in that service's rollout history there.
+    pub revision: Revision,
+}
+
+impl Slot {
+    /// Names one revision.
+    pub fn new(
+        environment: impl Into<EnvironmentId>,
+        service: impl Into<ServiceId>,
+        revision: Revision,
+    ) -> Self {
+        Self {
+            environment: environment.into(),
+            service: service.into(),
+            revision,
+        }
+    }
+}
+
+impl std::fmt::Display for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` {} in `{}`",
+            self.service, self.revision, self.environment
+        )
+    }
+}
+
+/// What happened. Serialized with a `type` tag in `snake_case`; the tag
+/// names are part of the journal format and never change meaning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The pipeline was defined or redefined.
+    PipelineDefined {
+        /// The pipeline now in force.
+        pipeline: Pipeline,
+    },
+    /// A service was registered.
+    ServiceRegistered {
+        /// The service.
+        service: Service,
+    },
+    /// A commit was recorded.
+    CommitRecorded {
+        /// The commit.
+        commit: Commit,
+    },
+    /// A change (merged pull request) was recorded.
+    ChangeRecorded {
+        /// The change.
+        change: Change,
+    },
+    /// A build output was registered.
+    ArtifactRegistered {
+        /// The artifact.
+        artifact: Artifact,
+    },
+    /// A release (artifact + configuration) was registered.
+    ReleaseRegistered {
+        /// The release.
+        release: Release,
+    },
+    /// A deployment of a release was requested as a new revision.
+    DeploymentRequested {
+        /// The new revision.
+        slot: Slot,
+        /// The release to deploy.
+        release: ReleaseId,
+        /// Who asked.
+        by: Actor,
+    },
+    /// A rollback was requested: a new revision deploying an older release.
+    RollbackRequested {
+        /// The new revision.
+        slot: Slot,
+        /// The older release it deploys.
+        release: ReleaseId,
+        /// The revision whose release it restores.
+        target: Revision,
+        /// The revision being rolled back (what was serving).
+        rolled_back_from: Revision,
+        /// Who asked.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
+    /// The deployer began moving traffic.
+    RolloutStarted {
+        /// The revision.
+        slot: Slot,
+    },
+    /// All traffic is on the revision's release.
+    RolloutCompleted {
+        /// The revision.
+        slot: Slot,
+    },
+    /// The rollout failed before completing; the stable release kept serving.
+    RolloutFailed {
+        /// The revision.
+        slot: Slot,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Health verification passed: the release is known good here.
+    DeploymentVerified {
+        /// The revision.
+        slot: Slot,
+    },
+    /// Health verification failed.
+    VerificationFailed {
+        /// The revision.
+        slot: Slot,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A rollout in flight was stopped; the stable release kept serving.
+    RolloutAborted {
+        /// The revision.
+        slot: Slot,
+        /// The revision still serving, if any.
+        stable: Option<Revision>,
+        /// Who stopped it.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
+    /// A known-good revision was replaced by a newer rollout.
+    RevisionSuperseded {
+        /// The replaced revision.
+        slot: Slot,
+        /// The revision that replaced it.
+        by_revision: Revision,
+    },
+    /// A revision was replaced by the completed rollback away from it.
+    RevisionRolledBack {
+        /// The replaced revision.
+        slot: Slot,
+        /// The rollback revision.
+        by_revision: Revision,
+    },
+}
+
+impl EventKind {
+    /// The event's type tag, as written in the journal.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::PipelineDefined { .. } => "pipeline_defined",
+            Self::ServiceRegistered { .. } => "service_registered",
+            Self::CommitRecorded { .. } => "commit_recorded",
+            Self::ChangeRecorded { .. } => "change_recorded",
+            Self::ArtifactRegistered { .. } => "artifact_registered",
+            Self::ReleaseRegistered { .. } => "release_registered",
+            Self::DeploymentRequested { .. } => "deployment_requested",
+            Self::RollbackRequested { .. } => "rollback_requested",
+            Self::RolloutStarted { .. } => "rollout_started",
+            Self::RolloutCompleted { .. } => "rollout_completed",
+            Self::RolloutFailed { .. } => "rollout_failed",
+            Self::DeploymentVerified { .. } => "deployment_verified",
+            Self::VerificationFailed { .. } => "verification_failed",
+            Self::RolloutAborted { .. } => "rollout_aborted",
+            Self::RevisionSuperseded { .. } => "revision_superseded",
+            Self::RevisionRolledBack { .. } => "revision_rolled_back",
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The state: everything the events so far say, arranged for fast lookup.
+//! Built only by [`State::apply`]; read by [`decide`](super::decide) and by
+//! hosts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Rejection;
+use crate::model::{
+    Actor, Artifact, Change, ChangeId, Commit, CommitId, Digest, EnvironmentId, Pipeline, Release,
+    ReleaseId, Revision, Service, ServiceId,
+};
+
+use super::event::Slot;
+use super::lifecycle::DeploymentStatus;
+
+/// How a revision came to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum DeploymentOrigin {
+    /// A deployment or promotion of a release.
+    Deploy,
+    /// A rollback: an older release deployed again.
+    Rollback {
+        /// The revision whose release it restores.
+        target: Revision,
+        /// The revision it rolled back from.
+        rolled_back_from: Revision,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One revision in a service's rollout history in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Deployment {
+    /// Its number.
+    pub revision: Revision,
+    /// The release deployed.
+    pub release: ReleaseId,
+    /// Where it stands.
+    pub status: DeploymentStatus,
+    /// Deployment or rollback.
+    pub origin: DeploymentOrigin,
+    /// Who asked for it.
+    pub requested_by: Actor,
+    /// When it was asked for.
+    pub requested_at: DateTime<Utc>,
+    /// When its rollout completed, if it did.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// When it was verified healthy, if it was.
+    pub verified_at: Option<DateTime<Utc>>,
+    /// When it reached a final status or failed.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Why it failed or was aborted, if it was.
+    pub problem: Option<String>,
+}
+
+impl Deployment {
+    /// Whether it was ever verified healthy here.
+    pub fn was_verified(&self) -> bool {
+        self.verified_at.is_some()
+    }
+
+    /// The revision it rolled back from, if it is a rollback.
+    pub fn rolled_back_from(&self) -> Option<Revision> {
+        match &self.origin {
+            DeploymentOrigin::Rollback {
+                rolled_back_from, ..
+            } => Some(*rolled_back_from),
+            DeploymentOrigin::Deploy => None,
+        }
+    }
+}
+
+/// One service's rollout history in one environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutHistory {
+    deployments: Vec<Deployment>,
+    current: Option<Revision>,
+}
+
+impl RolloutHistory {
+    /// Every revision, oldest first (revision *n* at index *n − 1*).
+    pub fn deployments(&self) -> &[Deployment] {
+        &self.deployments
+    }
+
+    /// The revision with this number.
+    pub fn get(&self, revision: Revision) -> Option<&Deployment> {
+        let index = usize::try_from(revision.0).ok()?.checked_sub(1)?;
+        self.deployments.get(index)
+    }
+
+    fn get_mut(&mut self, revision: Revision) -> Option<&mut Deployment> {
+        let index = usize::try_from(revision.0).ok()?.checked_sub(1)?;
+        self.deployments.get_mut(index)
+    }
+
+    /// The newest revision.
+    pub fn latest(&self) -> Option<&Deployment> {
+        self.deployments.last()
+    }
+
+    /// The revision serving now: the last one whose rollout completed.
+    pub fn current(&self) -> Option<&Deployment> {
+        self.current.and_then(|r| self.get(r))
+    }
+
+    /// The newest revision if it is still requested or rolling out.
+    pub fn in_flight(&self) -> Option<&Deployment> {
+        self.latest().filter(|d| d.status.is_in_flight())
+    }
+
+    /// The number the next revision will get.
+    pub fn next_revision(&self) -> Revision {
+        Revision(u32::try_from(self.deployments.len()).map_or(u32::MAX, |n| n.saturating_add(1)))
+    }
+
+    /// The default rollback target: the newest revision before the current
+    /// one that was verified known good, was not itself rolled back, and
+    /// runs a different release than the current one.
+    pub fn last_known_good_before_current(&self) -> Option<&Deployment> {
+        let current = self.current()?;
+        let before = usize::try_from(current.revision.0)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1)
+            .min(self.deployments.len());
+        self.deployments[..before].iter().rev().find(|d| {
+            d.was_verified()
+                && d.status != DeploymentStatus::RolledBack
+                && d.release != current.release
+        })
+    }
+}
+
+/// What one environment holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentState {
+    services: BTreeMap<ServiceId, RolloutHistory>,
+    verified: BTreeSet<Digest>,
+}
+
+impl EnvironmentState {
+    /// The rollout history of `service` here (empty if never deployed).
+    pub fn history(&self, service: &ServiceId) -> Option<&RolloutHistory> {
+        self.services.get(service)
+    }
+
+    /// Every service with history here, by name.
+    pub fn services(&self) -> impl Iterator<Item = (&ServiceId, &RolloutHistory)> {
+        self.services.iter()
+    }
+
+    /// Whether an artifact was ever verified healthy here.
+    pub fn has_verified(&self, digest: &Digest) -> bool {
+        self.verified.contains(digest)
+    }
+
+    fn has_history(&self) -> bool {
+        self.services.values().any(|h| !h.deployments.is_empty())
+    }
+}
+
+/// A recorded commit and the change it belongs to, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CommitRecord {
+    /// The commit.
+    pub commit: Commit,
+    /// The change it is part of.
+    pub change: Option<ChangeId>,
+}
+
+/// Everything the events so far say. Equal event sequences give equal
+/// states.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub(super) pipeline: Option<Pipeline>,
+    pub(super) services: BTreeMap<ServiceId, Service>,
+    pub(super) commits: BTreeMap<CommitId, CommitRecord>,
+    pub(super) changes: BTreeMap<ChangeId, Change>,
+    pub(super) artifacts: BTreeMap<Digest, Artifact>,
+    pub(super) releases: BTreeMap<ReleaseId, Release>,
+    pub(super) environments: BTreeMap<EnvironmentId, EnvironmentState>,
+}
+
+impl State {
+    /// An empty state: no pipeline, nothing registered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The pipeline, once defined.
+    pub fn pipeline(&self) -> Option<&Pipeline> {
+        self.pipeline.as_ref()
+    }
+
+    /// A registered service.
+    pub fn service(&self, id: &ServiceId) -> Option<&Service> {
+        self.services.get(id)
+    }
+
+    /// A recorded commit.
+    pub fn commit(&self, id: &CommitId) -> Option<&CommitRecord> {
+        self.commits.get(id)
+    }
+
+    /// A recorded change.
+    pub fn change(&self, id: &ChangeId) -> Option<&Change> {
+        self.changes.get(id)
+    }
+
+    /// A registered artifact.
+    pub fn artifact(&self, digest: &Digest) -> Option<&Artifact> {
+        self.artifacts.get(digest)
+    }
+
+    /// A registered release.
+    pub fn release(&self, id: &ReleaseId) -> Option<&Release> {
+        self.releases.get(id)
+    }
+
+    /// What an environment holds.
+    pub fn environment(&self, id: &EnvironmentId) -> Option<&EnvironmentState> {
+        self.environments.get(id)
+    }
+
+    /// The rollout history of a service in an environment, if it has one.
+    pub fn history(&self, env: &EnvironmentId, service: &ServiceId) -> Option<&RolloutHistory> {
+        self.environments.get(env)?.services.get(service)
+    }
+
+    /// The release serving `service` in `env` now.
+    pub fn current_release(&self, env: &EnvironmentId, service: &ServiceId) -> Option<&Release> {
+        let d = self.history(env, service)?.current()?;
+        self.releases.get(&d.release)
+    }
+
+    /// Whether an environment has any rollout history.
+    pub(super) fn environment_has_history(&self, env: &EnvironmentId) -> bool {
+        self.environments
+            .get(env)
+            .is_some_and(EnvironmentState::has_history)
+    }
+
+    /// The environment, or the rejection naming it.
+    pub(super) fn known_environment(
+        &self,
+        env: &EnvironmentId,
+    ) -> Result<&EnvironmentState, Rejection> {
+        self.environments
+            .get(env)
+            .ok_or_else(|| Rejection::UnknownEnvironment {
+                environment: env.clone(),
+            })
+    }
+
+    /// The deployment in `slot`, or the rejection naming it.
+    pub(super) fn deployment(&self, slot: &Slot) -> Result<&Deployment, Rejection> {
+        self.known_environment(&slot.environment)?
+            .services
+            .get(&slot.service)
+            .and_then(|h| h.get(slot.revision))
+            .ok_or_else(|| Rejection::UnknownRevision { slot: slot.clone() })
+    }
+
+    pub(super) fn history_mut(
+        &mut self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<&mut RolloutHistory, Rejection> {
+        Ok(self
+            .environments
+            .get_mut(env)
+            .ok_or_else(|| Rejection::UnknownEnvironment {
+                environment: env.clone(),
+            })?
+            .services
+            .entry(service.clone())
+            .or_default())
+    }
+
+    pub(super) fn deployment_mut(&mut self, slot: &Slot) -> Result<&mut Deployment, Rejection> {
+        self.environments
+            .get_mut(&slot.environment)
+            .ok_or_else(|| Rejection::UnknownEnvironment {
+                environment: slot.environment.clone(),
+            })?
+            .services
+            .get_mut(&slot.service)
+            .and_then(|h| h.get_mut(slot.revision))
+            .ok_or_else(|| Rejection::UnknownRevision { slot: slot.clone() })
+    }
+
+    pub(super) fn set_current(&mut self, slot: &Slot) -> Result<(), Rejection> {
+        let history = self.history_mut(&slot.environment, &slot.service)?;
+        history.current = Some(slot.revision);
+        Ok(())
+    }
+
+    pub(super) fn push_deployment(
+        &mut self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+        deployment: Deployment,
+    ) -> Result<(), Rejection> {
+        self.history_mut(env, service)?.deployments.push(deployment);
+        Ok(())
+    }
+
+    pub(super) fn mark_verified(&mut self, env: &EnvironmentId, digest: Digest) {
+        if let Some(e) = self.environments.get_mut(env) {
+            e.verified.insert(digest);
+        }
+    }
+
+    pub(super) fn define_pipeline(&mut self, pipeline: Pipeline) {
+        for env in pipeline.environments() {
+            self.environments.entry(env.id.clone()).or_default();
+        }
+        self.environments.retain(|id, _| pipeline.contains(id));
+        self.pipeline = Some(pipeline);
+    }
+}

@@ -1,0 +1,220 @@
+//! Identifiers: small, cheaply cloned names chosen by the host.
+//!
+//! The core never makes an identifier of its own (revision numbers are
+//! counters, not ids): every id arrives with a command. Ids are opaque
+//! strings compared byte for byte; only [`Digest`] checks its form,
+//! because a malformed digest is always a mistake upstream.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(std::sync::Arc<str>);
+
+        impl $name {
+            /// Wraps a host-chosen name.
+            pub fn new(name: impl AsRef<str>) -> Self {
+                Self(std::sync::Arc::from(name.as_ref()))
+            }
+
+            /// The name as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), &*self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(name: &str) -> Self {
+                Self::new(name)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(name: String) -> Self {
+                Self(std::sync::Arc::from(name))
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+pub(crate) use id_type;
+
+id_type!(
+    /// A deployable application, e.g. `payments`.
+    ServiceId
+);
+id_type!(
+    /// A place software runs, e.g. `qa` or `prod-eu`.
+    EnvironmentId
+);
+id_type!(
+    /// A merged unit of work (a pull request), e.g. `PR-1234`.
+    ChangeId
+);
+id_type!(
+    /// A version-control commit id, e.g. `998b1f0`.
+    CommitId
+);
+id_type!(
+    /// A release: an artifact plus a configuration revision, e.g. `payments@1.4.2+cfg7`.
+    ReleaseId
+);
+id_type!(
+    /// A configuration revision shipped with a release, e.g. `cfg-7`.
+    ConfigRevision
+);
+id_type!(
+    /// A person or automation acting on the system, e.g. `alice` or `deploy-bot`.
+    Actor
+);
+id_type!(
+    /// A feature-flag key, e.g. `new-checkout`.
+    FlagKey
+);
+
+/// The content hash of an artifact, written `<algorithm>:<hex>`, e.g.
+/// `sha256:9f86d081884c7d65`.
+///
+/// Two artifacts with the same version but different digests are different
+/// artifacts. The digest is checked for form only: an algorithm name of
+/// lowercase letters and digits, a colon, and at least eight lowercase
+/// hexadecimal digits.
+///
+/// ```
+/// use knowngood::Digest;
+/// let d = Digest::parse("sha256:9f86d081884c7d65").unwrap();
+/// assert_eq!(d.algorithm(), "sha256");
+/// assert!(Digest::parse("9f86d081").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Digest(Arc<str>);
+
+/// A digest that is not of the form `<algorithm>:<hex>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{value}` is not an artifact digest: expected `<algorithm>:<hex>` such as `sha256:9f86d081884c7d65` ({problem})"
+)]
+pub struct DigestError {
+    /// The text that was offered.
+    pub value: String,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+impl Digest {
+    /// Parses `<algorithm>:<hex>`.
+    pub fn parse(text: &str) -> Result<Self, DigestError> {
+        let fail = |problem| DigestError {
+            value: text.to_owned(),
+            problem,
+        };
+        let (algorithm, hex) = text.split_once(':').ok_or_else(|| fail("no `:`"))?;
+        if algorithm.is_empty()
+            || !algorithm
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(fail("the algorithm must be lowercase letters and digits"));
+        }
+        if hex.len() < 8 {
+            return Err(fail("the hash must have at least 8 hex digits"));
+        }
+        if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(fail("the hash must be lowercase hexadecimal"));
+        }
+        Ok(Self(std::sync::Arc::from(text)))
+    }
+
+    /// The algorithm part, e.g. `sha256`.
+    pub fn algorithm(&self) -> &str {
+        self.0.split_once(':').map_or("", |(a, _)| a)
+    }
+
+    /// The whole digest as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = DigestError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Digest> for String {
+    fn from(d: Digest) -> Self {
+        d.0.to_string()
+    }
+}
+
+impl std::str::FromStr for Digest {
+    type Err = DigestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({:?})", &*self.0)
+    }
+}
+
+/// A revision number in one service's rollout history in one environment:
+/// 1, 2, 3 … in the order rollouts were requested. A rollback takes the next
+/// number too; history is never rewritten.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Revision(pub u32);
+
+impl Revision {
+    /// The number as an integer.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "revision {}", self.0)
+    }
+}
+
+impl fmt::Debug for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Revision({})", self.0)
+    }
+}

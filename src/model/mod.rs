@@ -1,0 +1,20 @@
+//! The domain model: plain data describing what is built, where it runs and
+//! the rules the team follows. Nothing here changes over time; the
+//! [`machine`](crate::machine) module records what happens to it.
+
+pub mod artifact;
+pub mod environment;
+pub mod ids;
+pub mod pipeline;
+pub mod policy;
+pub mod source;
+
+pub use artifact::{Artifact, Release, Service};
+pub use environment::{Environment, EnvironmentRole};
+pub use ids::{
+    Actor, ChangeId, CommitId, ConfigRevision, Digest, DigestError, EnvironmentId, FlagKey,
+    ReleaseId, Revision, ServiceId,
+};
+pub use pipeline::{Lane, Pipeline, PipelineError, PipelineSpec, Promotion};
+pub use policy::{HotfixLanePolicy, Policy, Strategy};
+pub use source::{Change, Commit};

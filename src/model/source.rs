@@ -1,0 +1,109 @@
+//! Source history: commits (a DAG) and changes (merged units of work).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{Actor, ChangeId, CommitId, FlagKey};
+
+/// A version-control commit with its parents.
+///
+/// Commits are recorded parents first, so the history is a DAG by
+/// construction: a commit naming an unknown parent is refused.
+///
+/// ```
+/// use knowngood::Commit;
+/// let root = Commit::root("a1b2c3d");
+/// let next = Commit::new("998b1f0", ["a1b2c3d"]);
+/// assert!(root.parents.is_empty());
+/// assert_eq!(next.parents.len(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Commit {
+    /// The commit id.
+    pub id: CommitId,
+    /// Its parents (none for a root commit, two or more for a merge).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<CommitId>,
+}
+
+impl Commit {
+    /// A commit with the given parents.
+    pub fn new<P: Into<CommitId>>(
+        id: impl Into<CommitId>,
+        parents: impl IntoIterator<Item = P>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            parents: parents.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// A commit without parents.
+    pub fn root(id: impl Into<CommitId>) -> Self {
+        Self {
+            id: id.into(),
+            parents: Vec::new(),
+        }
+    }
+}
+
+/// One merged unit of work (a pull request) and its commits.
+///
+/// A commit belongs to at most one change. A change may sit behind feature
+/// flags and may depend on earlier changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Change {
+    /// The change id, e.g. `PR-1234`.
+    pub id: ChangeId,
+    /// A one-line title.
+    pub title: String,
+    /// Who wrote it.
+    pub author: Actor,
+    /// When it was merged to main.
+    pub merged_at: DateTime<Utc>,
+    /// The commits it consists of (already recorded).
+    pub commits: Vec<CommitId>,
+    /// Feature flags the change sits behind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<FlagKey>,
+    /// Earlier changes this one builds on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ChangeId>,
+}
+
+impl Change {
+    /// A change with its commits, behind no flag and depending on nothing.
+    pub fn new<C: Into<CommitId>>(
+        id: impl Into<ChangeId>,
+        title: impl Into<String>,
+        author: impl Into<Actor>,
+        merged_at: DateTime<Utc>,
+        commits: impl IntoIterator<Item = C>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            title: title.into(),
+            author: author.into(),
+            merged_at,
+            commits: commits.into_iter().map(Into::into).collect(),
+            flags: Vec::new(),
+            depends_on: Vec::new(),
+        }
+    }
+
+    /// Puts the change behind a feature flag.
+    #[must_use]
+    pub fn behind_flag(mut self, flag: impl Into<FlagKey>) -> Self {
+        self.flags.push(flag.into());
+        self
+    }
+
+    /// Declares that this change builds on an earlier one.
+    #[must_use]
+    pub fn depending_on(mut self, change: impl Into<ChangeId>) -> Self {
+        self.depends_on.push(change.into());
+        self
+    }
+}

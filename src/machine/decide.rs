@@ -9,7 +9,7 @@ use crate::model::{
 
 use super::command::{Command, Verdict};
 use super::event::{Event, EventKind, Slot};
-use super::lifecycle::{DeploymentStatus, LifecycleStep};
+use super::lifecycle::LifecycleStep;
 use super::state::{Deployment, RolloutHistory, State};
 
 /// Checks `command` against `state` and returns the events it causes, each
@@ -371,10 +371,7 @@ fn request_deployment(
             release: release.clone(),
         })?;
     let history = deployable_history(state, environment, &release.service)?;
-    if let Some(busy) = history
-        .and_then(RolloutHistory::latest)
-        .filter(|d| d.status.is_in_flight() || d.status == DeploymentStatus::Verifying)
-    {
+    if let Some(busy) = history.and_then(RolloutHistory::in_flight) {
         return Err(in_flight(environment, &release.service, busy));
     }
     check_upstream(state, environment, release)?;

@@ -2,18 +2,16 @@
 //! environment), as a hand-written state machine.
 //!
 //! ```text
-//! requested ──start──▶ rolling-out ──complete──▶ verifying ──pass──▶ known-good ──supersede──▶ superseded
-//!     │                   │    │                    │                    │
-//!     └──abort──▶ aborted ◀┘    └──fail──▶ failed ◀──┘ fail               │
-//!                                            │                           │
-//!            verifying / known-good / failed └────────roll-back─────────▶ rolled-back
+//! requested → rolling-out → verifying → known-good → superseded
+//!     ↘ aborted   ↘ aborted / failed   ↘ failed / superseded (never verified)
+//! verifying, known-good or failed → rolled-back (a rollback away from it completed)
 //! ```
 //!
 //! | status \ step | start | complete | fail | pass | fail-verification | abort | supersede | roll-back |
 //! |---|---|---|---|---|---|---|---|---|
 //! | requested | rolling-out | – | – | – | – | aborted | – | – |
 //! | rolling-out | – | verifying | failed | – | – | aborted | – | – |
-//! | verifying | – | – | – | known-good | failed | – | – | rolled-back |
+//! | verifying | – | – | – | known-good | failed | – | superseded | rolled-back |
 //! | known-good | – | – | – | – | – | – | superseded | rolled-back |
 //! | failed | – | – | – | – | – | – | failed | rolled-back |
 //! | aborted, superseded, rolled-back | – | – | – | – | – | – | – | – |
@@ -22,6 +20,8 @@
 //! leaves the stable release serving; *roll back* happens after a rollout
 //! completed, by deploying an older release as a new revision. A failed
 //! revision that is superseded stays *failed*: the failure is what matters.
+//! A revision superseded while still verifying was never verified, so it is
+//! never a default rollback target.
 
 use std::fmt;
 
@@ -75,7 +75,7 @@ impl DeploymentStatus {
                 Some(S::Failed)
             }
             (S::Verifying, L::PassVerification) => Some(S::KnownGood),
-            (S::KnownGood, L::Supersede) => Some(S::Superseded),
+            (S::Verifying | S::KnownGood, L::Supersede) => Some(S::Superseded),
             (S::Failed, L::Supersede) => Some(S::Failed),
             (S::Verifying | S::KnownGood | S::Failed, L::RollBack) => Some(S::RolledBack),
             (

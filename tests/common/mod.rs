@@ -1,0 +1,163 @@
+//! Shared fixtures: a dev → qa → prod pipeline with a hotfix lane, one
+//! service, and helpers that walk releases through the lifecycle.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use knowngood::{
+    Artifact, Command, Digest, EnvironmentRole, JournalEntry, Ledger, PipelineSpec, Rejection,
+    Release, ReleaseId, Revision, Service, Slot, Verdict,
+};
+
+pub const SERVICE: &str = "payments";
+
+pub fn t(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + Duration::minutes(minutes)
+}
+
+pub fn pipeline_spec() -> PipelineSpec {
+    PipelineSpec::new()
+        .environment("dev", EnvironmentRole::Development)
+        .environment("qa", EnvironmentRole::Test)
+        .environment("prod", EnvironmentRole::Production)
+        .environment("hotfix-dev", EnvironmentRole::HotfixDevelopment)
+        .promote("dev", "qa")
+        .promote("qa", "prod")
+        .hotfix_promote("hotfix-dev", "prod")
+}
+
+/// The digest of build `n` (a different build always has a different digest).
+pub fn digest(n: u64) -> Digest {
+    Digest::parse(&format!("sha256:{n:016x}")).unwrap()
+}
+
+pub fn release_id(n: u64) -> ReleaseId {
+    ReleaseId::new(format!("{SERVICE}@1.{n}.0"))
+}
+
+/// A ledger clock that moves one minute per command.
+pub struct World {
+    pub ledger: Ledger,
+    pub clock: i64,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let mut w = Self {
+            ledger: Ledger::new(),
+            clock: 0,
+        };
+        w.ok(Command::DefinePipeline {
+            pipeline: pipeline_spec().build().unwrap(),
+        });
+        w.ok(Command::RegisterService {
+            service: Service::new(SERVICE),
+        });
+        w
+    }
+
+    pub fn run(&mut self, command: Command) -> Result<Vec<JournalEntry>, Rejection> {
+        self.clock += 1;
+        self.ledger
+            .execute(&command, t(self.clock))
+            .map(<[JournalEntry]>::to_vec)
+    }
+
+    pub fn ok(&mut self, command: Command) -> Vec<JournalEntry> {
+        let name = command.name();
+        self.run(command)
+            .unwrap_or_else(|r| panic!("{name} was refused: {r}"))
+    }
+
+    /// Registers build `n` and its release.
+    pub fn build(&mut self, n: u64) -> ReleaseId {
+        self.ok(Command::RegisterArtifact {
+            artifact: Artifact::new(
+                SERVICE,
+                digest(n),
+                semver::Version::new(1, n, 0),
+                n,
+                format!("c{n:04}"),
+            ),
+        });
+        self.ok(Command::RegisterRelease {
+            release: Release::new(release_id(n), SERVICE, digest(n), format!("cfg-{n}")),
+        });
+        release_id(n)
+    }
+
+    pub fn request(&mut self, env: &str, release: &ReleaseId) -> Slot {
+        let entries = self.ok(Command::RequestDeployment {
+            environment: env.into(),
+            release: release.clone(),
+            by: "deploy-bot".into(),
+        });
+        slot_of(&entries[0])
+    }
+
+    pub fn start(&mut self, slot: &Slot) {
+        self.ok(Command::StartRollout { slot: slot.clone() });
+    }
+
+    pub fn complete(&mut self, slot: &Slot) {
+        self.ok(Command::CompleteRollout { slot: slot.clone() });
+    }
+
+    pub fn verify(&mut self, slot: &Slot, healthy: bool) {
+        let verdict = if healthy {
+            Verdict::Healthy
+        } else {
+            Verdict::Unhealthy {
+                reason: "error rate 12%".into(),
+            }
+        };
+        self.ok(Command::RecordVerification {
+            slot: slot.clone(),
+            verdict,
+        });
+    }
+
+    /// Requested, rolled out and completed, but not yet verified.
+    pub fn roll_out(&mut self, env: &str, release: &ReleaseId) -> Slot {
+        let slot = self.request(env, release);
+        self.start(&slot);
+        self.complete(&slot);
+        slot
+    }
+
+    /// Rolled out and verified (healthy or not).
+    pub fn deploy(&mut self, env: &str, release: &ReleaseId, healthy: bool) -> Slot {
+        let slot = self.roll_out(env, release);
+        self.verify(&slot, healthy);
+        slot
+    }
+
+    /// Deploys and verifies build `n` through dev and qa, ready for prod.
+    pub fn ready_for_prod(&mut self, n: u64) -> ReleaseId {
+        let release = self.build(n);
+        self.deploy("dev", &release, true);
+        self.deploy("qa", &release, true);
+        release
+    }
+
+    pub fn rollback(&mut self, env: &str, to: Option<u32>) -> Result<Vec<JournalEntry>, Rejection> {
+        self.run(Command::Rollback {
+            environment: env.into(),
+            service: SERVICE.into(),
+            to_revision: to.map(Revision),
+            by: "alice".into(),
+            reason: "error rate up".into(),
+        })
+    }
+}
+
+pub fn slot_of(entry: &JournalEntry) -> Slot {
+    match &entry.event.kind {
+        knowngood::EventKind::DeploymentRequested { slot, .. }
+        | knowngood::EventKind::RollbackRequested { slot, .. } => slot.clone(),
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
+pub fn type_names(entries: &[JournalEntry]) -> Vec<&'static str> {
+    entries.iter().map(|e| e.event.kind.type_name()).collect()
+}

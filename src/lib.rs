@@ -100,3 +100,8 @@ pub use model::{
     PipelineError, PipelineSpec, Policy, Promotion, Release, ReleaseId, Revision, Service,
     ServiceId, Strategy,
 };
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{World, SERVICE};
+use common::{SERVICE, World};
 use knowngood::{
-    Command, ExpectedVersion, Journal, JournalError, Ledger, LineProblem, Revision, Rejection,
+    Command, ExpectedVersion, Journal, JournalError, Ledger, LineProblem, Rejection, Revision,
     Slot, StreamId, Verdict,
 };
 use proptest::prelude::*;
@@ -53,23 +53,45 @@ fn journal_append_with_a_stale_expected_version_is_a_conflict() {
     let event = journal.entries().last().unwrap().event.clone();
     let before = journal.clone();
     let err = journal
-        .append(&stream, ExpectedVersion::Exactly(version - 1), vec![event.clone()])
+        .append(
+            &stream,
+            ExpectedVersion::Exactly(version - 1),
+            vec![event.clone()],
+        )
         .unwrap_err();
     assert_eq!(
         err,
-        JournalError::Conflict { stream: stream.clone(), expected: ExpectedVersion::Exactly(version - 1), actual: version }
+        JournalError::Conflict {
+            stream: stream.clone(),
+            expected: ExpectedVersion::Exactly(version - 1),
+            actual: version
+        }
     );
     assert!(err.to_string().contains("read the stream again"), "{err}");
     assert_eq!(journal, before);
     assert_eq!(
-        journal.append(&stream, ExpectedVersion::NoStream, vec![event.clone()]).unwrap_err(),
-        JournalError::Conflict { stream: stream.clone(), expected: ExpectedVersion::NoStream, actual: version }
+        journal
+            .append(&stream, ExpectedVersion::NoStream, vec![event.clone()])
+            .unwrap_err(),
+        JournalError::Conflict {
+            stream: stream.clone(),
+            expected: ExpectedVersion::NoStream,
+            actual: version
+        }
     );
     // The writer with the right version succeeds.
-    let added = journal.append(&stream, ExpectedVersion::Exactly(version), vec![event.clone()]).unwrap();
+    let added = journal
+        .append(
+            &stream,
+            ExpectedVersion::Exactly(version),
+            vec![event.clone()],
+        )
+        .unwrap();
     assert_eq!(added[0].version, version + 1);
     // An event appended to a stream it does not belong to is refused.
-    let err = journal.append(&StreamId::catalog(), ExpectedVersion::Any, vec![event]).unwrap_err();
+    let err = journal
+        .append(&StreamId::catalog(), ExpectedVersion::Any, vec![event])
+        .unwrap_err();
     assert!(matches!(err, JournalError::WrongStream { .. }), "{err}");
 }
 
@@ -84,7 +106,11 @@ fn journal_corrupt_line_is_named_and_the_entries_before_it_stay_readable() {
     assert!(matches!(err.problem, LineProblem::Malformed(_)), "{err}");
     assert_eq!(err.intact.len(), 6);
     assert_eq!(err.intact.entries(), &w.ledger.journal().entries()[..6]);
-    assert!(err.to_string().starts_with("journal line 7 is not a journal entry"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("journal line 7 is not a journal entry"),
+        "{err}"
+    );
 
     // Truncated mid-line (a crash during a write).
     let cut = &text[..text.len() - 20];
@@ -98,7 +124,10 @@ fn journal_blank_lines_are_skipped_but_counted() {
     let w = history();
     let text = jsonl(w.ledger.journal());
     let spaced = text.replacen('\n', "\n\n", 1);
-    assert_eq!(&Journal::from_jsonl_str(&spaced).unwrap(), w.ledger.journal());
+    assert_eq!(
+        &Journal::from_jsonl_str(&spaced).unwrap(),
+        w.ledger.journal()
+    );
     let broken = spaced.replacen("\"v\":1", "\"v\":1,\"extra\":0", 2);
     // Line 1 keeps its place, line 2 is blank, line 3 is the second entry.
     assert_eq!(Journal::from_jsonl_str(&broken).unwrap_err().line, 1);
@@ -111,7 +140,16 @@ fn journal_removed_or_reordered_lines_are_out_of_sequence() {
     let mut lines: Vec<&str> = text.lines().collect();
     let removed = lines.remove(4);
     let err = Journal::from_jsonl_str(&lines.join("\n")).unwrap_err();
-    assert_eq!((err.line, err.problem.clone()), (5, LineProblem::OutOfSequence { expected: 5, found: 6 }));
+    assert_eq!(
+        (err.line, err.problem.clone()),
+        (
+            5,
+            LineProblem::OutOfSequence {
+                expected: 5,
+                found: 6
+            }
+        )
+    );
     lines.insert(6, removed);
     let err = Journal::from_jsonl_str(&lines.join("\n")).unwrap_err();
     assert_eq!(err.line, 5);
@@ -134,15 +172,26 @@ fn journal_entry_that_contradicts_the_history_fails_replay_at_its_position() {
     let last = text.lines().last().unwrap().to_owned();
     let position = w.ledger.journal().len();
     let forged = last
-        .replace(&format!("\"position\":{position}"), &format!("\"position\":{}", position + 1))
+        .replace(
+            &format!("\"position\":{position}"),
+            &format!("\"position\":{}", position + 1),
+        )
         .replace("deployment_verified", "rollout_started")
         .replace("\"revision\":3", "\"revision\":9");
     let stream_version = w.ledger.journal().entries().last().unwrap().version;
-    let forged = forged.replace(&format!("\"version\":{stream_version}"), &format!("\"version\":{}", stream_version + 1));
+    let forged = forged.replace(
+        &format!("\"version\":{stream_version}"),
+        &format!("\"version\":{}", stream_version + 1),
+    );
     let journal = Journal::from_jsonl_str(&format!("{text}{forged}\n")).unwrap();
     let err = Ledger::from_journal(journal).unwrap_err();
     assert_eq!(err.position, position as u64 + 1);
-    assert_eq!(err.rejection, Rejection::UnknownRevision { slot: Slot::new("prod", SERVICE, Revision(9)) });
+    assert_eq!(
+        err.rejection,
+        Rejection::UnknownRevision {
+            slot: Slot::new("prod", SERVICE, Revision(9))
+        }
+    );
 }
 
 /// One step of a random session against the fixture world.
@@ -179,7 +228,12 @@ fn command(op: &Op) -> Command {
     let slot = |e: usize, r: u32| Slot::new(ENVS[e], SERVICE, Revision(r));
     match op.clone() {
         Op::Build(n) => Command::RegisterRelease {
-            release: knowngood::Release::new(common::release_id(n), SERVICE, common::digest(n), format!("cfg-{n}")),
+            release: knowngood::Release::new(
+                common::release_id(n),
+                SERVICE,
+                common::digest(n),
+                format!("cfg-{n}"),
+            ),
         },
         Op::Request(e, n) => Command::RequestDeployment {
             environment: ENVS[e].into(),
@@ -188,12 +242,25 @@ fn command(op: &Op) -> Command {
         },
         Op::Start(e, r) => Command::StartRollout { slot: slot(e, r) },
         Op::Complete(e, r) => Command::CompleteRollout { slot: slot(e, r) },
-        Op::Fail(e, r) => Command::FailRollout { slot: slot(e, r), reason: "crash".into() },
+        Op::Fail(e, r) => Command::FailRollout {
+            slot: slot(e, r),
+            reason: "crash".into(),
+        },
         Op::Verify(e, r, healthy) => Command::RecordVerification {
             slot: slot(e, r),
-            verdict: if healthy { Verdict::Healthy } else { Verdict::Unhealthy { reason: "5xx".into() } },
+            verdict: if healthy {
+                Verdict::Healthy
+            } else {
+                Verdict::Unhealthy {
+                    reason: "5xx".into(),
+                }
+            },
         },
-        Op::Abort(e, r) => Command::AbortRollout { slot: slot(e, r), by: "alice".into(), reason: "stop".into() },
+        Op::Abort(e, r) => Command::AbortRollout {
+            slot: slot(e, r),
+            by: "alice".into(),
+            reason: "stop".into(),
+        },
         Op::Rollback(e, r) => Command::Rollback {
             environment: ENVS[e].into(),
             service: SERVICE.into(),

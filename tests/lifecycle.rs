@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{World, SERVICE};
+use common::{SERVICE, World};
 use knowngood::{
     Command, DeploymentStatus, EventKind, LifecycleStep, Rejection, Revision, Slot, Verdict,
 };
@@ -49,15 +49,29 @@ fn world_with(status: DeploymentStatus) -> (World, Slot) {
         }
         other => panic!("no fixture for {other}"),
     };
-    let status_now = w.ledger.state().history(&"prod".into(), &SERVICE.into()).unwrap();
-    assert_eq!(status_now.get(slot.revision).unwrap().status, status, "fixture");
+    let status_now = w
+        .ledger
+        .state()
+        .history(&"prod".into(), &SERVICE.into())
+        .unwrap();
+    assert_eq!(
+        status_now.get(slot.revision).unwrap().status,
+        status,
+        "fixture"
+    );
     (w, slot)
 }
 
 fn commands(slot: &Slot) -> Vec<(LifecycleStep, Command)> {
     vec![
-        (LifecycleStep::StartRollout, Command::StartRollout { slot: slot.clone() }),
-        (LifecycleStep::CompleteRollout, Command::CompleteRollout { slot: slot.clone() }),
+        (
+            LifecycleStep::StartRollout,
+            Command::StartRollout { slot: slot.clone() },
+        ),
+        (
+            LifecycleStep::CompleteRollout,
+            Command::CompleteRollout { slot: slot.clone() },
+        ),
         (
             LifecycleStep::FailRollout,
             Command::FailRollout {
@@ -125,7 +139,11 @@ fn every_status_and_command_pair_gives_the_documented_outcome() {
             match (expected(status, step), outcome) {
                 (Some(types), Ok(entries)) => {
                     assert_eq!(common::type_names(&entries), types, "{status} × {step}");
-                    let history = w.ledger.state().history(&"prod".into(), &SERVICE.into()).unwrap();
+                    let history = w
+                        .ledger
+                        .state()
+                        .history(&"prod".into(), &SERVICE.into())
+                        .unwrap();
                     assert_eq!(
                         history.get(slot.revision).unwrap().status,
                         next_status(status, step),
@@ -172,18 +190,30 @@ fn every_status_answers_rollback_as_documented() {
             // and revision 1 (build 1) is the last known good before it.
             S::Verifying | S::KnownGood | S::Failed | S::Superseded => {
                 let entries = outcome.unwrap();
-                let EventKind::RollbackRequested { target, release, .. } = &entries[0].event.kind
+                let EventKind::RollbackRequested {
+                    target, release, ..
+                } = &entries[0].event.kind
                 else {
                     panic!("{status}: {entries:?}")
                 };
-                assert_eq!(*release, common::release_id(if status == S::Superseded { 2 } else { 1 }), "{status}");
+                assert_eq!(
+                    *release,
+                    common::release_id(if status == S::Superseded { 2 } else { 1 }),
+                    "{status}"
+                );
                 assert!(target.get() <= 2, "{status}");
             }
-            // Revision 1 still serves and nothing before it was known good.
-            S::Aborted => assert_eq!(outcome.unwrap_err().rule(), "no-known-good-target"),
-            // The rollback revision 3 serves build 1; revision 2 was rolled
-            // back and revision 1 carries the same release: nothing left.
-            S::RolledBack => assert_eq!(outcome.unwrap_err().rule(), "no-known-good-target"),
+            // Aborted: revision 1 still serves and nothing before it was
+            // known good. Rolled back: the rollback revision 3 serves build 1,
+            // revision 2 was rolled back and revision 1 carries the same
+            // release, so nothing is left.
+            S::Aborted | S::RolledBack => {
+                assert_eq!(
+                    outcome.unwrap_err().rule(),
+                    "no-known-good-target",
+                    "{status}"
+                );
+            }
             other => panic!("untested status {other}"),
         }
     }
@@ -234,7 +264,11 @@ fn abort_and_rollback_are_distinct_commands_with_distinct_events() {
         panic!("{entries:?}")
     };
     assert_eq!(*stable, Some(Revision(1)));
-    let history = w.ledger.state().history(&"prod".into(), &SERVICE.into()).unwrap();
+    let history = w
+        .ledger
+        .state()
+        .history(&"prod".into(), &SERVICE.into())
+        .unwrap();
     assert_eq!(history.current().unwrap().revision, Revision(1));
     assert_eq!(history.deployments().len(), 2);
 
@@ -247,7 +281,10 @@ fn abort_and_rollback_are_distinct_commands_with_distinct_events() {
             reason: "too late".into(),
         })
         .unwrap_err();
-    assert!(refusal.to_string().contains("roll back instead"), "{refusal}");
+    assert!(
+        refusal.to_string().contains("roll back instead"),
+        "{refusal}"
+    );
     // Rollback: a new revision.
     let entries = w.rollback("prod", None).unwrap();
     assert_eq!(common::type_names(&entries), ["rollback_requested"]);

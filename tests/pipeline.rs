@@ -18,7 +18,9 @@ fn pipeline_without_cycle_is_valid_and_a_cycle_is_refused_naming_its_environment
     let err = base().promote("prod", "dev").build().unwrap_err();
     assert_eq!(
         err,
-        PipelineError::Cycle { environments: vec!["dev".into(), "prod".into(), "qa".into()] }
+        PipelineError::Cycle {
+            environments: vec!["dev".into(), "prod".into(), "qa".into()]
+        }
     );
     assert_eq!(
         err.to_string(),
@@ -26,7 +28,12 @@ fn pipeline_without_cycle_is_valid_and_a_cycle_is_refused_naming_its_environment
     );
     // A self-loop is a cycle too, and so is one that crosses lanes.
     let err = base().promote("qa", "qa").build().unwrap_err();
-    assert_eq!(err, PipelineError::Cycle { environments: vec!["qa".into()] });
+    assert_eq!(
+        err,
+        PipelineError::Cycle {
+            environments: vec!["qa".into()]
+        }
+    );
     let err = base().hotfix_promote("prod", "qa").build().unwrap_err();
     assert!(matches!(err, PipelineError::Cycle { .. }), "{err}");
 }
@@ -36,11 +43,21 @@ fn edge_to_unknown_environment_is_refused_naming_it() {
     let err = base().promote("qa", "staging").build().unwrap_err();
     assert_eq!(
         err,
-        PipelineError::UnknownEnvironment { from: "qa".into(), to: "staging".into(), missing: "staging".into() }
+        PipelineError::UnknownEnvironment {
+            from: "qa".into(),
+            to: "staging".into(),
+            missing: "staging".into()
+        }
     );
-    assert!(err.to_string().contains("unknown environment `staging`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown environment `staging`"),
+        "{err}"
+    );
     let err = base().promote("sandbox", "qa").build().unwrap_err();
-    assert!(err.to_string().contains("unknown environment `sandbox`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown environment `sandbox`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -78,19 +95,34 @@ fn hotfix_lane_must_end_in_production() {
         .unwrap_err();
     assert_eq!(
         err,
-        PipelineError::HotfixLaneDeadEnd { environment: "hotfix-qa".into(), role: Role::Test }
+        PipelineError::HotfixLaneDeadEnd {
+            environment: "hotfix-qa".into(),
+            role: Role::Test
+        }
     );
-    assert!(err.to_string().contains("stops at `hotfix-qa` (test)"), "{err}");
+    assert!(
+        err.to_string().contains("stops at `hotfix-qa` (test)"),
+        "{err}"
+    );
 }
 
 #[test]
 fn duplicate_environment_and_duplicate_path_are_refused() {
     let err = base().environment("qa", Role::Staging).build().unwrap_err();
-    assert_eq!(err, PipelineError::DuplicateEnvironment { environment: "qa".into() });
+    assert_eq!(
+        err,
+        PipelineError::DuplicateEnvironment {
+            environment: "qa".into()
+        }
+    );
     let err = base().promote("dev", "qa").build().unwrap_err();
     assert_eq!(
         err,
-        PipelineError::DuplicatePromotion { from: "dev".into(), to: "qa".into(), lane: Lane::Main }
+        PipelineError::DuplicatePromotion {
+            from: "dev".into(),
+            to: "qa".into(),
+            lane: Lane::Main
+        }
     );
     // The same pair on the other lane is a different path.
     assert!(base().hotfix_promote("qa", "prod").build().is_ok());
@@ -110,7 +142,10 @@ fn pipeline_reads_from_json_and_toml_and_is_validated_when_read() {
         ]
     }"#;
     let p: Pipeline = serde_json::from_str(json).unwrap();
-    assert_eq!(p.predecessors(&"prod".into(), Lane::Hotfix), vec![&"hotfix-dev".into()]);
+    assert_eq!(
+        p.predecessors(&"prod".into(), Lane::Hotfix),
+        vec![&"hotfix-dev".into()]
+    );
     assert_eq!(p.lanes_into(&"prod".into()), vec![Lane::Main, Lane::Hotfix]);
     let back: Pipeline = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
     assert_eq!(back, p);
@@ -127,5 +162,8 @@ fn pipeline_reads_from_json_and_toml_and_is_validated_when_read() {
         to = "qa"
     "#;
     let err = toml::from_str::<Pipeline>(toml_text).unwrap_err();
-    assert!(err.to_string().contains("no production environment"), "{err}");
+    assert!(
+        err.to_string().contains("no production environment"),
+        "{err}"
+    );
 }

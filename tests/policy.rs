@@ -32,7 +32,10 @@ fn policy_loads_from_toml_and_json() {
     let p: Policy = toml::from_str(toml_text).unwrap();
     assert!(p.allows(Strategy::Hotfix));
     assert!(!p.allows(Strategy::Rollback));
-    assert_eq!(p.hotfix_lane.as_ref().unwrap().branch_template, "Hotfix-{build}");
+    assert_eq!(
+        p.hotfix_lane.as_ref().unwrap().branch_template,
+        "Hotfix-{build}"
+    );
     assert_eq!(p.stage_seconds[&"qa".into()], 7200);
     let json = serde_json::to_string(&p).unwrap();
     assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), p);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{digest, World, SERVICE};
+use common::{SERVICE, World, digest};
 use knowngood::{Artifact, Command, Digest, Lane, Rejection, Release, UpstreamGap};
 
 fn request(w: &mut World, env: &str, release: &str) -> Result<(), Rejection> {
@@ -29,25 +29,44 @@ fn promotion_requires_upstream_verification() {
             environment: "prod".into(),
             digest: digest(1),
             gaps: vec![
-                UpstreamGap { lane: Lane::Main, missing: vec!["qa".into()] },
-                UpstreamGap { lane: Lane::Hotfix, missing: vec!["hotfix-dev".into()] },
+                UpstreamGap {
+                    lane: Lane::Main,
+                    missing: vec!["qa".into()]
+                },
+                UpstreamGap {
+                    lane: Lane::Hotfix,
+                    missing: vec!["hotfix-dev".into()]
+                },
             ],
         }
     );
     let text = refusal.to_string();
-    assert!(text.contains("`qa`") && text.contains("deploy and verify it upstream first"), "{text}");
+    assert!(
+        text.contains("`qa`") && text.contains("deploy and verify it upstream first"),
+        "{text}"
+    );
     assert_eq!(w.ledger, before);
 
     // Deployed to qa but verification failed: still refused.
     w.deploy("dev", &release, true);
     w.deploy("qa", &release, false);
-    assert_eq!(request(&mut w, "prod", release.as_str()).unwrap_err().rule(), "not-verified-upstream");
+    assert_eq!(
+        request(&mut w, "prod", release.as_str())
+            .unwrap_err()
+            .rule(),
+        "not-verified-upstream"
+    );
 
     // Completed but not yet verified: still refused.
     let release2 = w.build(2);
     w.deploy("dev", &release2, true);
     w.roll_out("qa", &release2);
-    assert_eq!(request(&mut w, "prod", release2.as_str()).unwrap_err().rule(), "not-verified-upstream");
+    assert_eq!(
+        request(&mut w, "prod", release2.as_str())
+            .unwrap_err()
+            .rule(),
+        "not-verified-upstream"
+    );
 }
 
 #[test]
@@ -67,7 +86,13 @@ fn promotion_refused_for_another_digest_under_the_same_version() {
     // different digest is a different artifact.
     let rebuilt = Digest::parse("sha256:ffffffffffffffff").unwrap();
     w.ok(Command::RegisterArtifact {
-        artifact: Artifact::new(SERVICE, rebuilt.clone(), semver::Version::new(1, 1, 0), 1, "c0001"),
+        artifact: Artifact::new(
+            SERVICE,
+            rebuilt.clone(),
+            semver::Version::new(1, 1, 0),
+            1,
+            "c0001",
+        ),
     });
     w.ok(Command::RegisterRelease {
         release: Release::new("payments@1.1.0-rebuilt", SERVICE, rebuilt.clone(), "cfg-1"),
@@ -106,10 +131,16 @@ fn a_new_rollout_waits_for_the_one_in_flight() {
     let refusal = request(&mut w, "dev", b.as_str()).unwrap_err();
     assert_eq!(
         refusal,
-        Rejection::RolloutInFlight { slot: slot.clone(), status: knowngood::DeploymentStatus::Requested }
+        Rejection::RolloutInFlight {
+            slot: slot.clone(),
+            status: knowngood::DeploymentStatus::Requested
+        }
     );
     w.start(&slot);
-    assert_eq!(request(&mut w, "dev", b.as_str()).unwrap_err().rule(), "rollout-in-flight");
+    assert_eq!(
+        request(&mut w, "dev", b.as_str()).unwrap_err().rule(),
+        "rollout-in-flight"
+    );
     w.complete(&slot);
     // Verifying no longer blocks: the next rollout supersedes the unverified one.
     assert!(request(&mut w, "dev", b.as_str()).is_ok());
@@ -121,20 +152,33 @@ fn deployments_name_known_environments_and_releases() {
     let a = w.build(1);
     assert_eq!(
         request(&mut w, "staging", a.as_str()).unwrap_err(),
-        Rejection::UnknownEnvironment { environment: "staging".into() }
+        Rejection::UnknownEnvironment {
+            environment: "staging".into()
+        }
     );
-    assert_eq!(request(&mut w, "dev", "payments@9").unwrap_err().rule(), "unknown-release");
+    assert_eq!(
+        request(&mut w, "dev", "payments@9").unwrap_err().rule(),
+        "unknown-release"
+    );
     let mut bare = knowngood::Ledger::new();
-    bare.execute(&Command::RegisterService { service: knowngood::Service::new(SERVICE) }, common::t(0))
-        .unwrap();
+    bare.execute(
+        &Command::RegisterService {
+            service: knowngood::Service::new(SERVICE),
+        },
+        common::t(0),
+    )
+    .unwrap();
     let refusal = bare
-        .execute(&Command::Rollback {
-            environment: "prod".into(),
-            service: SERVICE.into(),
-            to_revision: None,
-            by: "alice".into(),
-            reason: "x".into(),
-        }, common::t(1))
+        .execute(
+            &Command::Rollback {
+                environment: "prod".into(),
+                service: SERVICE.into(),
+                to_revision: None,
+                by: "alice".into(),
+                reason: "x".into(),
+            },
+            common::t(1),
+        )
         .unwrap_err();
     assert_eq!(refusal, Rejection::NoPipeline);
 }

@@ -3,11 +3,16 @@
 
 mod common;
 
-use common::{release_id, World, SERVICE};
-use knowngood::{DeploymentOrigin, DeploymentStatus, EventKind, Rejection, Revision, TargetProblem};
+use common::{SERVICE, World, release_id};
+use knowngood::{
+    DeploymentOrigin, DeploymentStatus, EventKind, Rejection, Revision, TargetProblem,
+};
 
 fn history(w: &World) -> &knowngood::RolloutHistory {
-    w.ledger.state().history(&"prod".into(), &SERVICE.into()).unwrap()
+    w.ledger
+        .state()
+        .history(&"prod".into(), &SERVICE.into())
+        .unwrap()
 }
 
 /// Production history with revisions 1..=24, each a new build, all verified
@@ -26,8 +31,13 @@ fn twenty_four_revisions() -> World {
 fn rollback_to_revision_23_is_revision_25_running_23s_release() {
     let mut w = twenty_four_revisions();
     let entries = w.rollback("prod", Some(23)).unwrap();
-    let EventKind::RollbackRequested { slot, release, target, rolled_back_from, .. } =
-        &entries[0].event.kind
+    let EventKind::RollbackRequested {
+        slot,
+        release,
+        target,
+        rolled_back_from,
+        ..
+    } = &entries[0].event.kind
     else {
         panic!("{entries:?}")
     };
@@ -39,7 +49,10 @@ fn rollback_to_revision_23_is_revision_25_running_23s_release() {
     let back = slot.clone();
     w.start(&back);
     let done = w.ok(knowngood::Command::CompleteRollout { slot: back.clone() });
-    assert_eq!(common::type_names(&done), ["rollout_completed", "revision_rolled_back"]);
+    assert_eq!(
+        common::type_names(&done),
+        ["rollout_completed", "revision_rolled_back"]
+    );
     w.verify(&back, true);
 
     let h = history(&w);
@@ -47,10 +60,22 @@ fn rollback_to_revision_23_is_revision_25_running_23s_release() {
     assert_eq!(rev25.release, release_id(23));
     assert_eq!(rev25.rolled_back_from(), Some(Revision(24)));
     assert_eq!(rev25.status, DeploymentStatus::KnownGood);
-    assert!(matches!(rev25.origin, DeploymentOrigin::Rollback { target: Revision(23), .. }));
-    assert_eq!(h.get(Revision(24)).unwrap().status, DeploymentStatus::RolledBack);
+    assert!(matches!(
+        rev25.origin,
+        DeploymentOrigin::Rollback {
+            target: Revision(23),
+            ..
+        }
+    ));
+    assert_eq!(
+        h.get(Revision(24)).unwrap().status,
+        DeploymentStatus::RolledBack
+    );
     // History is never rewritten: 23 keeps its own record.
-    assert_eq!(h.get(Revision(23)).unwrap().status, DeploymentStatus::Superseded);
+    assert_eq!(
+        h.get(Revision(23)).unwrap().status,
+        DeploymentStatus::Superseded
+    );
     assert_eq!(h.current().unwrap().revision, Revision(25));
 }
 
@@ -77,12 +102,18 @@ fn default_rollback_target_skips_a_failed_and_an_unverified_revision() {
     w.deploy("prod", &bad, true); // 4: serving, found bad later
 
     let h = history(&w);
-    assert_eq!(h.get(Revision(2)).unwrap().status, DeploymentStatus::Superseded);
+    assert_eq!(
+        h.get(Revision(2)).unwrap().status,
+        DeploymentStatus::Superseded
+    );
     assert!(!h.get(Revision(2)).unwrap().was_verified());
     assert_eq!(h.get(Revision(3)).unwrap().status, DeploymentStatus::Failed);
 
     let entries = w.rollback("prod", None).unwrap();
-    let EventKind::RollbackRequested { target, release, .. } = &entries[0].event.kind else {
+    let EventKind::RollbackRequested {
+        target, release, ..
+    } = &entries[0].event.kind
+    else {
         panic!()
     };
     assert_eq!((*target, release.clone()), (Revision(1), release_id(1)));
@@ -105,7 +136,11 @@ fn default_rollback_target_is_absent_when_nothing_earlier_was_verified() {
             current: Revision(2)
         }
     );
-    assert!(refusal.to_string().contains("name a target revision explicitly"));
+    assert!(
+        refusal
+            .to_string()
+            .contains("name a target revision explicitly")
+    );
     assert_eq!(w.ledger, before);
     // An explicit target is still accepted: revision 1 did serve.
     assert!(w.rollback("prod", Some(1)).is_ok());
@@ -131,21 +166,36 @@ fn explicit_rollback_target_must_have_served_and_differ_from_the_current_release
         other => panic!("{other}"),
     };
     assert_eq!(problem(&mut w, 4), TargetProblem::IsCurrent);
-    assert_eq!(problem(&mut w, 1), TargetProblem::SameRelease(release_id(1)));
-    assert_eq!(problem(&mut w, 2), TargetProblem::NeverServed(DeploymentStatus::Aborted));
-    assert_eq!(w.rollback("prod", Some(9)).unwrap_err().rule(), "unknown-revision");
+    assert_eq!(
+        problem(&mut w, 1),
+        TargetProblem::SameRelease(release_id(1))
+    );
+    assert_eq!(
+        problem(&mut w, 2),
+        TargetProblem::NeverServed(DeploymentStatus::Aborted)
+    );
+    assert_eq!(
+        w.rollback("prod", Some(9)).unwrap_err().rule(),
+        "unknown-revision"
+    );
     assert!(w.rollback("prod", Some(3)).is_ok());
 }
 
 #[test]
 fn nothing_to_roll_back_without_a_completed_rollout() {
     let mut w = World::new();
-    assert_eq!(w.rollback("prod", None).unwrap_err().rule(), "nothing-to-roll-back");
+    assert_eq!(
+        w.rollback("prod", None).unwrap_err().rule(),
+        "nothing-to-roll-back"
+    );
     let a = w.ready_for_prod(1);
     let slot = w.request("prod", &a);
     w.start(&slot);
     // Still nothing has served in prod: the in-flight rollout is aborted, not rolled back.
-    assert_eq!(w.rollback("prod", None).unwrap_err().rule(), "nothing-to-roll-back");
+    assert_eq!(
+        w.rollback("prod", None).unwrap_err().rule(),
+        "nothing-to-roll-back"
+    );
 }
 
 #[test]
@@ -156,7 +206,11 @@ fn a_completed_rollback_serves_the_target_release() {
     w.start(&back);
     w.complete(&back);
     assert_eq!(
-        w.ledger.state().current_release(&"prod".into(), &SERVICE.into()).unwrap().id,
+        w.ledger
+            .state()
+            .current_release(&"prod".into(), &SERVICE.into())
+            .unwrap()
+            .id,
         release_id(23)
     );
 }

@@ -55,6 +55,7 @@ impl World {
         w
     }
 
+    #[allow(clippy::needless_pass_by_value)] // call sites read better passing commands by value
     pub fn run(&mut self, command: Command) -> Result<Vec<JournalEntry>, Rejection> {
         self.clock += 1;
         self.ledger

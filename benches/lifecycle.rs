@@ -63,12 +63,14 @@ fn deploy(ledger: &mut Ledger, revision: u32, at: chrono::DateTime<Utc>) {
             environment: "prod".into(),
             release,
             by: "bot".into(),
+            clearance: knowngood::Clearance::none(),
         },
         Command::StartRollout { slot: slot.clone() },
         Command::CompleteRollout { slot: slot.clone() },
         Command::RecordVerification {
             slot,
             verdict: Verdict::Healthy,
+            by: "health-probe".into(),
         },
     ] {
         ledger.execute(&command, at).unwrap();

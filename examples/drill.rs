@@ -1,11 +1,16 @@
-//! The main example: a small incident drill on the in-memory core.
+//! The main example: an incident drill on the in-memory core.
 //!
 //! A `payments` service flows through dev → qa → prod. Two releases reach
-//! production and are verified; the third fails its production health
-//! check. A hasty build that skipped QA is refused by production, and
-//! production is rolled back to the last release verified known good there. The journal
-//! is then written as JSON Lines, read back, and replayed to the same
-//! state.
+//! production and are verified. The third, carrying change PR-998, fails
+//! its production health check: the line stops (the production gate
+//! closes). The change is marked poisoned, a recovery plan is authorized,
+//! and production is rolled back to the last release verified known good.
+//! The drift from main is reported; redeploying the poisoned release and
+//! a hasty build that skipped QA are both refused with their reasons. A
+//! revert of PR-998 is merged, built, promoted through the pipeline and
+//! verified; drift clears and the gate reopens. Finally the journal is
+//! written as JSON Lines, verified, read back, and replayed to the same
+//! state, and the audit trail is printed.
 //!
 //! Run it with `cargo run --example drill`.
 
@@ -13,33 +18,62 @@ use std::error::Error;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use knowngood::{
-    Artifact, Command, Digest, EnvironmentRole, Journal, Ledger, PipelineSpec, Release, ReleaseId,
-    RolloutHistory, Service, Slot, Verdict,
+    Artifact, Change, Command, Commit, Digest, EnvironmentRole, EventKind, Journal, JournalEntry,
+    Ledger, PipelineSpec, RecoveryPermit, Release, ReleaseId, RolloutHistory, Service, Slot,
+    Verdict,
 };
 
-/// A clock for the drill: every step takes a few minutes.
+type Result<T> = std::result::Result<T, Box<dyn Error>>;
+
+/// The drill's ledger and clock: every step takes a few minutes.
 struct Drill {
     ledger: Ledger,
     now: DateTime<Utc>,
 }
 
 impl Drill {
-    fn run(
-        &mut self,
-        minutes: i64,
-        command: &Command,
-    ) -> Result<Vec<knowngood::JournalEntry>, Box<dyn Error>> {
+    fn run(&mut self, minutes: i64, command: &Command) -> Result<Vec<JournalEntry>> {
         self.now += Duration::minutes(minutes);
-        let entries = self.ledger.execute(command, self.now)?.to_vec();
-        Ok(entries)
+        Ok(self.ledger.execute(command, self.now)?.to_vec())
     }
 
-    fn build(
+    fn say(&self, text: &str) {
+        println!("{}  {text}", self.now.format("%H:%M"));
+    }
+
+    /// Merges a change of one commit on main.
+    fn merge(
         &mut self,
-        version: &str,
-        build: u64,
+        pr: &str,
+        title: &str,
         commit: &str,
-    ) -> Result<ReleaseId, Box<dyn Error>> {
+        parent: Option<&str>,
+    ) -> Result<Change> {
+        self.run(
+            0,
+            &Command::RecordCommit {
+                commit: Commit::new(commit, parent),
+            },
+        )?;
+        let change = Change::new(pr, title, "bob", self.now, [commit]);
+        Ok(change)
+    }
+
+    fn record(&mut self, change: Change) -> Result<()> {
+        let head = change.commits[0].clone();
+        self.run(0, &Command::RecordChange { change })?;
+        self.run(
+            0,
+            &Command::MoveBranch {
+                service: "payments".into(),
+                branch: "main".into(),
+                head,
+            },
+        )?;
+        Ok(())
+    }
+
+    fn build(&mut self, version: &str, build: u64, commit: &str) -> Result<ReleaseId> {
         let digest = Digest::parse(&format!("sha256:{:016x}", build * 0x9e37_79b9))?;
         let artifact = Artifact::new(
             "payments",
@@ -50,52 +84,37 @@ impl Drill {
         );
         self.run(0, &Command::RegisterArtifact { artifact })?;
         let id = ReleaseId::new(format!("payments@{version}"));
-        let release = Release::new(id.clone(), "payments", digest, format!("cfg-{build}"));
-        self.run(0, &Command::RegisterRelease { release })?;
-        println!(
-            "{}  built {id} (build {build}, commit {commit})",
-            self.clock()
-        );
+        self.run(
+            0,
+            &Command::RegisterRelease {
+                release: Release::new(id.clone(), "payments", digest, format!("cfg-{build}")),
+            },
+        )?;
+        self.say(&format!("built {id} (build {build}, commit {commit})"));
         Ok(id)
     }
 
-    /// Request, roll out, complete and verify one release in one environment.
-    fn deploy(
-        &mut self,
-        env: &str,
-        release: &ReleaseId,
-        verdict: Verdict,
-    ) -> Result<Slot, Box<dyn Error>> {
-        let entries = self.run(
-            1,
-            &Command::RequestDeployment {
-                environment: env.into(),
-                release: release.clone(),
-                by: "deploy-bot".into(),
-            },
-        )?;
-        let slot = match &entries[0].event.kind {
-            knowngood::EventKind::DeploymentRequested { slot, .. }
-            | knowngood::EventKind::RollbackRequested { slot, .. } => slot.clone(),
-            other => return Err(format!("unexpected event {other:?}").into()),
-        };
+    /// Requests, rolls out, completes and verifies one release in one environment.
+    fn deploy(&mut self, env: &str, release: &ReleaseId, verdict: Verdict) -> Result<Slot> {
+        let entries = self.run(1, &Command::deploy(env, release.clone(), "deploy-bot"))?;
+        let slot = requested_slot(&entries)?;
         self.roll(&slot, verdict)?;
         Ok(slot)
     }
 
-    fn roll(&mut self, slot: &Slot, verdict: Verdict) -> Result<(), Box<dyn Error>> {
+    fn roll(&mut self, slot: &Slot, verdict: Verdict) -> Result<()> {
         self.run(1, &Command::StartRollout { slot: slot.clone() })?;
         self.run(4, &Command::CompleteRollout { slot: slot.clone() })?;
         let outcome = match &verdict {
-            Verdict::Healthy => "known good".to_owned(),
             Verdict::Unhealthy { reason } => format!("FAILED verification: {reason}"),
-            _ => "verified".to_owned(),
+            _ => "known good".to_owned(),
         };
-        self.run(
+        let entries = self.run(
             5,
             &Command::RecordVerification {
                 slot: slot.clone(),
                 verdict,
+                by: "health-probe".into(),
             },
         )?;
         let release = self
@@ -104,17 +123,43 @@ impl Drill {
             .history(&slot.environment, &slot.service)
             .and_then(|h| h.get(slot.revision))
             .map_or_else(String::new, |d| d.release.to_string());
-        println!(
-            "{}  {:<5} {release:<15} {}: {outcome}",
-            self.clock(),
+        self.say(&format!(
+            "{:<5} {release:<15} {}: {outcome}",
             slot.environment.as_str(),
             slot.revision
-        );
+        ));
+        for e in &entries {
+            if let EventKind::GateClosed {
+                environment,
+                reason,
+                ..
+            } = &e.event.kind
+            {
+                self.say(&format!(
+                    "STOP THE LINE: the delivery gate of {environment} is closed ({reason})"
+                ));
+            }
+        }
         Ok(())
     }
 
-    fn clock(&self) -> String {
-        self.now.format("%H:%M").to_string()
+    fn refused(&mut self, what: &str, command: &Command) -> Result<()> {
+        match self.run(1, command) {
+            Err(refusal) => {
+                self.say(&format!("refused, {what}: {refusal}"));
+                Ok(())
+            }
+            Ok(_) => Err(format!("{what} should have been refused").into()),
+        }
+    }
+}
+
+fn requested_slot(entries: &[JournalEntry]) -> Result<Slot> {
+    match entries.first().map(|e| &e.event.kind) {
+        Some(
+            EventKind::DeploymentRequested { slot, .. } | EventKind::RollbackRequested { slot, .. },
+        ) => Ok(slot.clone()),
+        other => Err(format!("expected a deployment request, got {other:?}").into()),
     }
 }
 
@@ -125,27 +170,17 @@ fn print_history(env: &str, history: &RolloutHistory) {
         "rev", "release", "status", "origin"
     );
     for d in history.deployments() {
-        let origin = match &d.origin {
-            knowngood::DeploymentOrigin::Rollback {
-                target,
-                rolled_back_from,
-                ..
-            } => {
-                format!(
-                    "rollback from {} to {}",
-                    rolled_back_from.get(),
-                    target.get()
-                )
-            }
-            _ => "deploy".to_owned(),
+        let origin = match d.rolled_back_from() {
+            Some(from) => format!("rollback from {}", from.get()),
+            None => "deploy".to_owned(),
         };
-        let current = if history.current().map(|c| c.revision) == Some(d.revision) {
+        let serving = if history.current().map(|c| c.revision) == Some(d.revision) {
             " ◀ serving"
         } else {
             ""
         };
         println!(
-            "  {:<4} {:<16} {:<12} {:<24} {}{current}",
+            "  {:<4} {:<16} {:<12} {:<24} {}{serving}",
             d.revision.get(),
             d.release.as_str(),
             d.status.to_string(),
@@ -153,9 +188,10 @@ fn print_history(env: &str, history: &RolloutHistory) {
             d.problem.as_deref().unwrap_or("-"),
         );
     }
+    println!();
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> Result<()> {
     let mut drill = Drill {
         ledger: Ledger::new(),
         now: Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
@@ -177,11 +213,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         },
     )?;
 
-    for (version, build, commit, prod_ok) in [
-        ("1.4.0", 41, "a1b2c3d", true),
-        ("1.4.1", 42, "c0ffee1", true),
-        ("1.5.0", 43, "998b1f0", false),
+    let mut parent = None;
+    for (pr, title, version, build, commit, prod_ok) in [
+        ("PR-41", "Ledger client", "1.4.0", 41, "a1b2c3d", true),
+        ("PR-42", "Retry refunds", "1.4.1", 42, "c0ffee1", true),
+        ("PR-998", "New checkout flow", "1.5.0", 43, "998b1f0", false),
     ] {
+        let change = drill.merge(pr, title, commit, parent)?;
+        drill.record(change)?;
+        parent = Some(commit);
         let release = drill.build(version, build, commit)?;
         drill.deploy("dev", &release, Verdict::Healthy)?;
         drill.deploy("qa", &release, Verdict::Healthy)?;
@@ -195,63 +235,154 @@ fn main() -> Result<(), Box<dyn Error>> {
         drill.deploy("prod", &release, verdict)?;
     }
 
-    // A build that skipped QA is refused by production, with the reason.
-    let hasty = drill.build("1.5.1", 44, "dd3a0e2")?;
-    drill.deploy("dev", &hasty, Verdict::Healthy)?;
-    let hasty_request = Command::RequestDeployment {
-        environment: "prod".into(),
-        release: hasty,
-        by: "eve".into(),
-    };
-    let Err(refusal) = drill.run(1, &hasty_request) else {
-        return Err("production accepted an artifact QA never verified".into());
-    };
-    println!("{}  refused: {refusal}", drill.clock());
-
-    // Roll production back to the last release verified known good there.
-    let entries = drill.run(
-        2,
-        &Command::Rollback {
-            environment: "prod".into(),
-            service: "payments".into(),
-            to_revision: None,
+    // The incident commander names the cause and authorizes the way back.
+    drill.run(
+        1,
+        &Command::PoisonChange {
+            change: "PR-998".into(),
             by: "alice".into(),
-            reason: "1.5.0 fails checkout".into(),
+            reason: "checkout errors since 1.5.0".into(),
         },
     )?;
-    let knowngood::EventKind::RollbackRequested {
-        slot,
-        release,
-        rolled_back_from,
-        ..
-    } = &entries[0].event.kind
-    else {
-        return Err("a rollback request was expected".into());
-    };
-    println!(
-        "{}  alice rolls prod back from revision {} to {release} as {}",
-        drill.clock(),
-        rolled_back_from.get(),
+    drill.say("alice marks PR-998 as the cause: it is poisoned");
+    drill.run(
+        1,
+        &Command::AuthorizeRecovery {
+            environment: "prod".into(),
+            plan: "INC-7".into(),
+            permits: vec![
+                RecoveryPermit::Rollback {
+                    service: "payments".into(),
+                },
+                RecoveryPermit::Deploy {
+                    release: "payments@1.5.1".into(),
+                },
+            ],
+            by: "alice".into(),
+        },
+    )?;
+    drill.say("alice authorizes recovery plan INC-7: roll back payments, then ship payments@1.5.1");
+
+    let entries = drill.run(
+        1,
+        &Command::rollback("prod", "payments", "alice", "1.5.0 fails checkout"),
+    )?;
+    let slot = requested_slot(&entries)?;
+    drill.say(&format!(
+        "alice rolls prod back to the last known good release as {}",
         slot.revision
-    );
-    let slot = slot.clone();
+    ));
     drill.roll(&slot, Verdict::Healthy)?;
 
     let state = drill.ledger.state();
-    let history = state
-        .history(&"prod".into(), &"payments".into())
-        .ok_or("prod has no history")?;
-    print_history("prod", history);
+    print_history(
+        "prod",
+        state
+            .history(&"prod".into(), &"payments".into())
+            .ok_or("prod has no history")?,
+    );
+    if let Some(drift) = state.drift(&"prod".into(), &"payments".into()) {
+        let commits: Vec<_> = drift
+            .missing_commits
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let changes: Vec<_> = drift
+            .missing_changes
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        drill.say(&format!(
+            "drift: prod runs {} and lacks {} from main ({})",
+            drift.running,
+            commits.join(", "),
+            changes.join(", ")
+        ));
+    }
+    drill.refused(
+        "redeploying the poisoned release",
+        &Command::deploy("prod", "payments@1.5.0", "eve"),
+    )?;
+    drill.refused(
+        "reopening the gate",
+        &Command::ReopenGate {
+            environment: "prod".into(),
+            by: "eve".into(),
+            reason: "looks fine".into(),
+        },
+    )?;
 
-    // The journal is the truth: write it, read it back, replay it.
+    // The fix: revert PR-998 on main and send it through the pipeline.
+    let revert = drill
+        .merge(
+            "PR-1001",
+            "Revert \"New checkout flow\"",
+            "dd3a0e2",
+            Some("998b1f0"),
+        )?
+        .reverting("PR-998");
+    drill.record(revert)?;
+    let fixed = drill.build("1.5.1", 44, "dd3a0e2")?;
+    drill.deploy("dev", &fixed, Verdict::Healthy)?;
+    drill.refused(
+        "the fix before QA verified it",
+        &Command::deploy("prod", fixed.clone(), "eve"),
+    )?;
+    drill.deploy("qa", &fixed, Verdict::Healthy)?;
+    drill.deploy("prod", &fixed, Verdict::Healthy)?;
+    let clear = drill
+        .ledger
+        .state()
+        .drift(&"prod".into(), &"payments".into())
+        .is_some_and(|d| d.is_clear());
+    drill.say(&format!("drift clear: {clear}"));
+    drill.run(
+        1,
+        &Command::ReopenGate {
+            environment: "prod".into(),
+            by: "alice".into(),
+            reason: "1.5.1 verified; PR-998 reverted".into(),
+        },
+    )?;
+    drill.say("alice reopens the delivery gate of prod");
+    print_history(
+        "prod",
+        drill
+            .ledger
+            .state()
+            .history(&"prod".into(), &"payments".into())
+            .ok_or("prod has no history")?,
+    );
+
+    // The journal is the truth: write it, verify it, read it back, replay it.
     let mut jsonl = Vec::new();
     drill.ledger.journal().write_jsonl(&mut jsonl)?;
-    let replayed = Ledger::from_journal(Journal::from_jsonl(jsonl.as_slice())?)?;
-    assert_eq!(replayed.state(), drill.ledger.state());
+    let read = Journal::from_jsonl(jsonl.as_slice())?;
+    let head = read.head();
+    let replayed = Ledger::from_journal(read)?;
+    if replayed.state() != drill.ledger.state() {
+        return Err("replay did not rebuild the same state".into());
+    }
     println!(
-        "\nJournal: {} events, {} bytes of JSON Lines; replay rebuilds the same state.",
+        "Journal: {} events, {} bytes of JSON Lines, hash chain intact (head {}); replay rebuilds the same state.",
         drill.ledger.journal().len(),
-        jsonl.len()
+        jsonl.len(),
+        &head.hash.to_string()[..16],
     );
+    println!("\nAudit trail:");
+    for entry in drill
+        .ledger
+        .journal()
+        .entries()
+        .iter()
+        .filter(|e| e.event.kind.is_audited())
+    {
+        println!(
+            "  #{:<3} {} {}",
+            entry.position,
+            entry.event.at.format("%H:%M"),
+            entry.event.kind.type_name()
+        );
+    }
     Ok(())
 }

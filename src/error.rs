@@ -4,10 +4,58 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::machine::{DeploymentStatus, LifecycleStep, Slot};
+use crate::machine::{DeploymentStatus, LifecycleStep, RecoveryPermit, Slot};
 use crate::model::{
-    ChangeId, CommitId, Digest, EnvironmentId, Lane, ReleaseId, Revision, ServiceId,
+    Actor, BuilderId, ChangeId, CommitId, Digest, EnvironmentId, FlagKey, FreezeId, GatedAction,
+    Lane, PlanId, ReleaseId, Revision, Role, ServiceId,
 };
+
+/// Why a closed delivery gate must stay closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "hold", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum GateHold {
+    /// The service runs a rollback: production lags main until a fixed
+    /// release reaches it.
+    #[error("`{service}` runs rollback {revision} (drift from main): ship a fixed release first")]
+    Drift {
+        /// The service.
+        service: ServiceId,
+        /// The rollback revision serving.
+        revision: Revision,
+    },
+    /// What serves has not been verified known good.
+    #[error("`{service}` {revision} is {status}, not verified known good")]
+    NotKnownGood {
+        /// The service.
+        service: ServiceId,
+        /// The revision serving.
+        revision: Revision,
+        /// Its status.
+        status: DeploymentStatus,
+    },
+    /// What serves contains a poisoned change without a remedy.
+    #[error("`{service}` runs `{release}`, which contains poisoned change `{change}`")]
+    PoisonRunning {
+        /// The service.
+        service: ServiceId,
+        /// The release serving.
+        release: ReleaseId,
+        /// The poisoned change.
+        change: ChangeId,
+    },
+    /// What serves was built from a commit that is not recorded, so it
+    /// cannot be proved free of poisoned changes.
+    #[error("`{service}` runs `{release}`, built from unrecorded commit `{commit}`")]
+    UnknownContents {
+        /// The service.
+        service: ServiceId,
+        /// The release serving.
+        release: ReleaseId,
+        /// Its source commit.
+        commit: CommitId,
+    },
+}
 
 /// Environments on one lane into an environment where an artifact has not
 /// been verified yet.
@@ -199,6 +247,215 @@ pub enum Rejection {
         /// What is serving now.
         current: Revision,
     },
+    /// A delivery gate is closed and the step is not in the active
+    /// recovery plan.
+    #[error(
+        "the delivery gate of `{environment}` is closed ({reason}, by {closed_by}): only steps of the active recovery plan may deploy there, and {}; authorize a recovery plan with this step, or reopen the gate once production is known good",
+        plan_text(plan.as_ref(), step)
+    )]
+    GateClosed {
+        /// Where.
+        environment: EnvironmentId,
+        /// Why it closed.
+        reason: String,
+        /// Who closed it.
+        closed_by: Actor,
+        /// The active plan, if any.
+        plan: Option<PlanId>,
+        /// The step refused.
+        step: RecoveryPermit,
+    },
+    /// A recovery plan can only be authorized behind a closed gate.
+    #[error(
+        "the delivery gate of `{environment}` is open: close it (stop the line) before authorizing a recovery plan"
+    )]
+    GateOpen {
+        /// Where.
+        environment: EnvironmentId,
+    },
+    /// A recovery plan with no step.
+    #[error(
+        "recovery plan `{plan}` permits no step: list the deployments or rollbacks it may make"
+    )]
+    EmptyRecoveryPlan {
+        /// The plan.
+        plan: PlanId,
+    },
+    /// The gate cannot reopen yet.
+    #[error("the delivery gate of `{environment}` must stay closed: {hold}")]
+    GateMustStayClosed {
+        /// Where.
+        environment: EnvironmentId,
+        /// What holds it closed.
+        hold: GateHold,
+    },
+    /// A release carries a poisoned change into production.
+    #[error(
+        "release `{release}` contains poisoned change `{change}` without its revert or a declared fix, so it may not enter `{environment}`: merge a revert of `{change}` (or declare a fix) and ship a release containing it, or turn the change's flags off there"
+    )]
+    PoisonedRelease {
+        /// Where it was to go.
+        environment: EnvironmentId,
+        /// The release.
+        release: ReleaseId,
+        /// The poisoned change it carries.
+        change: ChangeId,
+    },
+    /// A release built from an unrecorded commit cannot be proved free of
+    /// poisoned changes.
+    #[error(
+        "release `{release}` was built from commit `{commit}`, which is not recorded, so it cannot be proved free of poisoned changes: record the commit and its history first"
+    )]
+    UnknownSourceCommit {
+        /// The release.
+        release: ReleaseId,
+        /// Its source commit.
+        commit: CommitId,
+    },
+    /// Production accepts only artifacts from trusted builders.
+    #[error(
+        "artifact `{digest}` was built by {}, which the policy does not trust for production (trusted: {}): rebuild it on a trusted builder",
+        or_none(builder.as_ref()), list(trusted)
+    )]
+    UntrustedArtifact {
+        /// The artifact.
+        digest: Digest,
+        /// The builder its provenance names.
+        builder: Option<BuilderId>,
+        /// The builders the policy trusts.
+        trusted: Vec<BuilderId>,
+    },
+    /// A freeze closes the action.
+    #[error(
+        "{action} in `{environment}` is frozen{}{}: wait for the window to end, or override with a reason as a holder of a freeze-override role",
+        if freezes.is_empty() { String::new() } else { format!(" by {}", list(freezes)) },
+        if *outside_allow_windows { " (outside every allow window)" } else { "" }
+    )]
+    Frozen {
+        /// The action.
+        action: GatedAction,
+        /// Where.
+        environment: EnvironmentId,
+        /// The deny freezes in force.
+        freezes: Vec<FreezeId>,
+        /// Whether allow windows exist for the action and none is open.
+        outside_allow_windows: bool,
+    },
+    /// The actor may not override freezes or lift this one.
+    #[error(
+        "{actor} may not override or lift freezes: that needs one of the roles {} named in the policy",
+        list(roles)
+    )]
+    OverrideNotPermitted {
+        /// Who tried.
+        actor: Actor,
+        /// The roles that may.
+        roles: Vec<Role>,
+    },
+    /// A reason or justification is needed and was empty.
+    #[error("{what} needs a reason: say why, for the audit trail")]
+    ReasonRequired {
+        /// What needed it.
+        what: String,
+    },
+    /// Breaking glass skips approvals, which this command does not need.
+    #[error(
+        "`{command}` needs no approvals, so there is no glass to break: send it without break-glass"
+    )]
+    BreakGlassNotApplicable {
+        /// The command.
+        command: String,
+    },
+    /// The rollout cannot start before its approvals.
+    #[error(
+        "{slot} has {have} of the {need} approvals from role `{role}` it needs before its rollout starts: ask more approvers, or break glass with a written justification"
+    )]
+    ApprovalsMissing {
+        /// The revision.
+        slot: Slot,
+        /// Valid approvals so far.
+        have: u32,
+        /// Approvals needed.
+        need: u32,
+        /// The role approvers must hold.
+        role: Role,
+    },
+    /// The requester cannot approve their own deployment.
+    #[error("{actor} requested {slot} and cannot approve it too: ask someone else")]
+    SelfApproval {
+        /// The revision.
+        slot: Slot,
+        /// Who tried.
+        actor: Actor,
+    },
+    /// The approver lacks the role.
+    #[error("{actor} does not hold role `{role}`, which approvals in `{environment}` need")]
+    NotInRole {
+        /// Who tried.
+        actor: Actor,
+        /// The role needed.
+        role: Role,
+        /// Where.
+        environment: EnvironmentId,
+    },
+    /// Only a requested deployment can be approved.
+    #[error("{slot} is {status}: only a requested deployment can be approved")]
+    NotAwaitingApproval {
+        /// The revision.
+        slot: Slot,
+        /// Its status.
+        status: DeploymentStatus,
+    },
+    /// A policy asks for more approvers than its role has members.
+    #[error(
+        "the policy asks for {need} approvers from role `{role}` in `{environment}` but the role has {members} members: add members or lower the count"
+    )]
+    UnsatisfiableApprovals {
+        /// Where.
+        environment: EnvironmentId,
+        /// The role.
+        role: Role,
+        /// Approvers needed.
+        need: u32,
+        /// Members the role has.
+        members: usize,
+    },
+    /// The freeze is not declared (or was lifted).
+    #[error("freeze `{freeze}` is not declared: check its name")]
+    UnknownFreeze {
+        /// The name.
+        freeze: FreezeId,
+    },
+    /// A freeze with that name exists with other details.
+    #[error(
+        "freeze `{freeze}` is already declared with other details: give the new one its own name"
+    )]
+    ConflictingFreeze {
+        /// The name.
+        freeze: FreezeId,
+    },
+    /// A freeze that can never apply.
+    #[error("freeze `{freeze}` is not valid: {problem}")]
+    InvalidFreeze {
+        /// The name.
+        freeze: FreezeId,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A flag state that cannot be.
+    #[error("flag `{flag}` cannot be set so: {problem}")]
+    InvalidFlagState {
+        /// The flag.
+        flag: FlagKey,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A change cannot fix itself.
+    #[error("change `{change}` cannot be declared a fix of itself")]
+    SelfFix {
+        /// The change.
+        change: ChangeId,
+    },
     /// The explicit rollback target cannot be used.
     #[error("cannot roll back to {}: {problem}", .target)]
     UnusableRollbackTarget {
@@ -207,6 +464,25 @@ pub enum Rejection {
         /// Why it cannot be used.
         problem: TargetProblem,
     },
+}
+
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn plan_text(plan: Option<&PlanId>, step: &RecoveryPermit) -> String {
+    match plan {
+        Some(plan) => format!("plan `{plan}` does not {step}"),
+        None => format!("no recovery plan is authorized to {step}"),
+    }
+}
+
+fn or_none<T: std::fmt::Display>(item: Option<&T>) -> String {
+    item.map_or_else(|| "none".to_owned(), |i| format!("`{i}`"))
 }
 
 /// Why an explicitly named rollback target cannot be used.
@@ -285,6 +561,27 @@ impl Rejection {
             Self::NothingToRollBack { .. } => "nothing-to-roll-back",
             Self::NoKnownGoodTarget { .. } => "no-known-good-target",
             Self::UnusableRollbackTarget { .. } => "unusable-rollback-target",
+            Self::GateClosed { .. } => "gate-closed",
+            Self::GateOpen { .. } => "gate-open",
+            Self::EmptyRecoveryPlan { .. } => "empty-recovery-plan",
+            Self::GateMustStayClosed { .. } => "gate-must-stay-closed",
+            Self::PoisonedRelease { .. } => "poisoned-release",
+            Self::UnknownSourceCommit { .. } => "unknown-source-commit",
+            Self::UntrustedArtifact { .. } => "untrusted-artifact",
+            Self::Frozen { .. } => "frozen",
+            Self::OverrideNotPermitted { .. } => "override-not-permitted",
+            Self::ReasonRequired { .. } => "reason-required",
+            Self::BreakGlassNotApplicable { .. } => "break-glass-not-applicable",
+            Self::ApprovalsMissing { .. } => "approvals-missing",
+            Self::SelfApproval { .. } => "self-approval",
+            Self::NotInRole { .. } => "not-in-role",
+            Self::NotAwaitingApproval { .. } => "not-awaiting-approval",
+            Self::UnsatisfiableApprovals { .. } => "unsatisfiable-approvals",
+            Self::UnknownFreeze { .. } => "unknown-freeze",
+            Self::ConflictingFreeze { .. } => "conflicting-freeze",
+            Self::InvalidFreeze { .. } => "invalid-freeze",
+            Self::InvalidFlagState { .. } => "invalid-flag-state",
+            Self::SelfFix { .. } => "self-fix",
         }
     }
 }

@@ -35,24 +35,17 @@
 //! ledger.execute(&Command::RegisterRelease { release }, t0)?;
 //!
 //! // Production only accepts what QA verified.
-//! let to_prod = Command::RequestDeployment {
-//!     environment: "prod".into(),
-//!     release: "payments@1.4.2".into(),
-//!     by: "deploy-bot".into(),
-//! };
+//! let to_prod = Command::deploy("prod", "payments@1.4.2", "deploy-bot");
 //! let refusal = ledger.execute(&to_prod, t0).unwrap_err();
 //! assert_eq!(refusal.rule(), "not-verified-upstream");
 //!
 //! // Deploy to QA, roll out, verify.
-//! ledger.execute(&Command::RequestDeployment {
-//!     environment: "qa".into(),
-//!     release: "payments@1.4.2".into(),
-//!     by: "deploy-bot".into(),
-//! }, t0)?;
+//! ledger.execute(&Command::deploy("qa", "payments@1.4.2", "deploy-bot"), t0)?;
 //! let slot = Slot::new("qa", "payments", Revision(1));
 //! ledger.execute(&Command::StartRollout { slot: slot.clone() }, t0)?;
 //! ledger.execute(&Command::CompleteRollout { slot: slot.clone() }, t0 + Duration::minutes(3))?;
-//! ledger.execute(&Command::RecordVerification { slot, verdict: Verdict::Healthy }, t0 + Duration::minutes(8))?;
+//! let healthy = Command::RecordVerification { slot, verdict: Verdict::Healthy, by: "probe".into() };
+//! ledger.execute(&healthy, t0 + Duration::minutes(8))?;
 //!
 //! // Now production accepts the same digest.
 //! ledger.execute(&to_prod, t0 + Duration::minutes(9))?;
@@ -84,21 +77,23 @@ pub mod machine;
 pub mod manual;
 pub mod model;
 
-pub use error::{Rejection, TargetProblem, UpstreamGap};
+pub use error::{GateHold, Rejection, TargetProblem, UpstreamGap};
 pub use journal::{
-    CorruptJournal, ExpectedVersion, Journal, JournalEntry, JournalError, LineProblem, ReplayError,
-    StreamId,
+    ChainHead, CorruptJournal, EntryHash, ExpectedVersion, Journal, JournalEntry, JournalError,
+    LineProblem, ReplayError, StreamId, TamperEvidence,
 };
 pub use ledger::Ledger;
 pub use machine::{
-    Command, CommitRecord, Deployment, DeploymentOrigin, DeploymentStatus, EnvironmentState, Event,
-    EventKind, LifecycleStep, RolloutHistory, Slot, State, Verdict, decide,
+    ActivePlan, Clearance, ClosedGate, Command, CommitRecord, Deployment, DeploymentOrigin,
+    DeploymentStatus, Drift, EnvironmentState, Event, EventKind, GateCause, LifecycleStep,
+    Poisoning, RecoveryPermit, RemedyKind, RolloutHistory, Slot, State, Subject, Verdict, decide,
 };
 pub use model::{
-    Actor, Artifact, Change, ChangeId, Commit, CommitId, ConfigRevision, Digest, DigestError,
-    Environment, EnvironmentId, EnvironmentRole, FlagKey, HotfixLanePolicy, Lane, Pipeline,
-    PipelineError, PipelineSpec, Policy, Promotion, Release, ReleaseId, Revision, Service,
-    ServiceId, Strategy,
+    Actor, ApprovalRule, Artifact, BranchName, BuilderId, Change, ChangeId, Commit, CommitId,
+    ConfigRevision, Digest, DigestError, Environment, EnvironmentId, EnvironmentRole, FlagKey,
+    FlagState, Freeze, FreezeEffect, FreezeId, GatedAction, HotfixLanePolicy, Lane, Pipeline,
+    PipelineError, PipelineSpec, PlanId, Policy, Promotion, Release, ReleaseId, Revision, Role,
+    Service, ServiceId, Strategy,
 };
 
 /// The README's example, compiled and run as a doctest.

@@ -166,31 +166,35 @@ fn journal_from_a_newer_format_is_refused_with_the_version() {
 
 #[test]
 fn journal_entry_that_contradicts_the_history_fails_replay_at_its_position() {
+    // A writer outside the ledger appends an event that never could have
+    // been decided: a rollout of a revision that was never requested.
     let w = history();
-    let text = jsonl(w.ledger.journal());
-    // Claim that a rollout started for a revision that was never requested.
-    let last = text.lines().last().unwrap().to_owned();
-    let position = w.ledger.journal().len();
-    let forged = last
-        .replace(
-            &format!("\"position\":{position}"),
-            &format!("\"position\":{}", position + 1),
-        )
-        .replace("deployment_verified", "rollout_started")
-        .replace("\"revision\":3", "\"revision\":9");
-    let stream_version = w.ledger.journal().entries().last().unwrap().version;
-    let forged = forged.replace(
-        &format!("\"version\":{stream_version}"),
-        &format!("\"version\":{}", stream_version + 1),
+    let mut journal = w.ledger.journal().clone();
+    let stream = StreamId::deployments(&"prod".into(), &SERVICE.into());
+    let forged = knowngood::Event::new(
+        common::t(999),
+        knowngood::EventKind::RolloutStarted {
+            slot: Slot::new("prod", SERVICE, Revision(9)),
+        },
     );
-    let journal = Journal::from_jsonl_str(&format!("{text}{forged}\n")).unwrap();
-    let err = Ledger::from_journal(journal).unwrap_err();
-    assert_eq!(err.position, position as u64 + 1);
+    journal
+        .append(&stream, ExpectedVersion::Any, vec![forged])
+        .unwrap();
+    let position = journal.len() as u64;
+    // The file round trip keeps it (the chain covers it), replay refuses it.
+    let text = jsonl(&journal);
+    let err = Ledger::from_journal(Journal::from_jsonl_str(&text).unwrap()).unwrap_err();
+    assert_eq!(err.position, position);
     assert_eq!(
         err.rejection,
         Rejection::UnknownRevision {
             slot: Slot::new("prod", SERVICE, Revision(9))
         }
+    );
+    assert!(
+        err.to_string()
+            .starts_with(&format!("journal entry {position} does not follow")),
+        "{err}"
     );
 }
 
@@ -239,12 +243,14 @@ fn command(op: &Op) -> Command {
             environment: ENVS[e].into(),
             release: common::release_id(n),
             by: "bot".into(),
+            clearance: knowngood::Clearance::none(),
         },
         Op::Start(e, r) => Command::StartRollout { slot: slot(e, r) },
         Op::Complete(e, r) => Command::CompleteRollout { slot: slot(e, r) },
         Op::Fail(e, r) => Command::FailRollout {
             slot: slot(e, r),
             reason: "crash".into(),
+            by: "deployer".into(),
         },
         Op::Verify(e, r, healthy) => Command::RecordVerification {
             slot: slot(e, r),
@@ -255,6 +261,7 @@ fn command(op: &Op) -> Command {
                     reason: "5xx".into(),
                 }
             },
+            by: "health-probe".into(),
         },
         Op::Abort(e, r) => Command::AbortRollout {
             slot: slot(e, r),
@@ -267,6 +274,7 @@ fn command(op: &Op) -> Command {
             to_revision: r.map(Revision),
             by: "alice".into(),
             reason: "bad".into(),
+            clearance: knowngood::Clearance::none(),
         },
     }
 }
@@ -291,6 +299,8 @@ proptest! {
         let text = jsonl(w.ledger.journal());
         let read = Journal::from_jsonl_str(&text).unwrap();
         prop_assert_eq!(&read, w.ledger.journal());
+        prop_assert_eq!(jsonl(&read), text, "a read journal must write back byte for byte");
+        prop_assert!(read.verify_chain().is_ok());
         let rebuilt = Ledger::from_journal(read).unwrap();
         prop_assert_eq!(rebuilt.state(), w.ledger.state());
     }

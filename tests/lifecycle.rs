@@ -77,6 +77,7 @@ fn commands(slot: &Slot) -> Vec<(LifecycleStep, Command)> {
             Command::FailRollout {
                 slot: slot.clone(),
                 reason: "pods crash-looping".into(),
+                by: "deployer".into(),
             },
         ),
         (
@@ -84,6 +85,7 @@ fn commands(slot: &Slot) -> Vec<(LifecycleStep, Command)> {
             Command::RecordVerification {
                 slot: slot.clone(),
                 verdict: Verdict::Healthy,
+                by: "health-probe".into(),
             },
         ),
         (
@@ -93,6 +95,7 @@ fn commands(slot: &Slot) -> Vec<(LifecycleStep, Command)> {
                 verdict: Verdict::Unhealthy {
                     reason: "p99 latency 4s".into(),
                 },
+                by: "health-probe".into(),
             },
         ),
         (
@@ -116,9 +119,10 @@ fn expected(status: DeploymentStatus, step: LifecycleStep) -> Option<Vec<&'stati
         (S::Requested | S::RollingOut, L::Abort) => vec!["rollout_aborted"],
         // Revision 1 was known good, so completing revision 2 supersedes it.
         (S::RollingOut, L::CompleteRollout) => vec!["rollout_completed", "revision_superseded"],
-        (S::RollingOut, L::FailRollout) => vec!["rollout_failed"],
+        // A failure in production stops the line.
+        (S::RollingOut, L::FailRollout) => vec!["rollout_failed", "gate_closed"],
         (S::Verifying, L::PassVerification) => vec!["deployment_verified"],
-        (S::Verifying, L::FailVerification) => vec!["verification_failed"],
+        (S::Verifying, L::FailVerification) => vec!["verification_failed", "gate_closed"],
         _ => return None,
     })
 }
@@ -287,6 +291,10 @@ fn abort_and_rollback_are_distinct_commands_with_distinct_events() {
     );
     // Rollback: a new revision.
     let entries = w.rollback("prod", None).unwrap();
-    assert_eq!(common::type_names(&entries), ["rollback_requested"]);
+    // A production rollback closes the gate too.
+    assert_eq!(
+        common::type_names(&entries),
+        ["rollback_requested", "gate_closed"]
+    );
     assert_eq!(common::slot_of(&entries[0]).revision, Revision(3));
 }

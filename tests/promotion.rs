@@ -11,6 +11,7 @@ fn request(w: &mut World, env: &str, release: &str) -> Result<(), Rejection> {
         environment: env.into(),
         release: release.into(),
         by: "deploy-bot".into(),
+        clearance: knowngood::Clearance::none(),
     })
     .map(drop)
 }
@@ -176,6 +177,7 @@ fn deployments_name_known_environments_and_releases() {
                 to_revision: None,
                 by: "alice".into(),
                 reason: "x".into(),
+                clearance: knowngood::Clearance::none(),
             },
             common::t(1),
         )

@@ -1,18 +1,21 @@
 //! The journal on disk: JSON Lines, one entry per line.
 //!
 //! ```text
-//! {"v":1,"position":1,"stream":"pipeline","version":1,"event":{"at":"…","kind":{"type":"pipeline_defined",…}}}
+//! {"v":1,"position":1,"stream":"pipeline","version":1,"event":{"at":"…","kind":{"type":"pipeline_defined",…}},"hash":"…"}
 //! ```
 //!
-//! `v` is the format version. Reading stops at the first line that is not a
-//! valid entry in sequence and reports that line's number; the entries
-//! before it are handed back intact.
+//! `v` is the format version; `hash` links the line into the hash chain
+//! (see [`EntryHash`]) and is always the last field: it covers the line's
+//! bytes before it. Reading stops at the first line that is not a valid
+//! next entry (malformed, out of sequence, or with a broken hash link) and
+//! reports that line's number; the entries before it are handed back
+//! intact.
 
 use std::io::{self, BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Journal, JournalEntry, StreamId};
+use super::{EntryHash, Journal, JournalEntry, StreamId};
 use crate::machine::Event;
 
 /// The journal format version written in every line's `v` field.
@@ -83,6 +86,15 @@ pub enum LineProblem {
         /// The version found.
         found: u64,
     },
+    /// The line has no `hash` field at its end.
+    #[error("has no `hash` field at its end: it was not written by knowngood, or was cut short")]
+    MissingHash,
+    /// The line's hash does not follow from the entries before it.
+    #[error("(entry {position}) was altered: its hash does not follow from the entries before it")]
+    BrokenLink {
+        /// The entry's position.
+        position: u64,
+    },
     /// The entry's event belongs to another stream.
     #[error("holds an event of stream `{belongs_to}` but says stream `{stream}`")]
     WrongStream {
@@ -95,7 +107,7 @@ pub enum LineProblem {
 
 /// A journal file with a bad line. Nothing before that line is lost: the
 /// entries read so far are in `intact`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("journal line {line} {problem} (the {} entries before it are intact)", .intact.len())]
 pub struct CorruptJournal {
     /// The 1-based number of the bad line.
@@ -106,12 +118,27 @@ pub struct CorruptJournal {
     pub intact: Box<Journal>,
 }
 
+impl std::fmt::Debug for CorruptJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CorruptJournal")
+            .field("line", &self.line)
+            .field("problem", &self.problem)
+            .field("intact_entries", &self.intact.len())
+            .finish()
+    }
+}
+
 impl Journal {
     /// Writes every entry as one JSON line.
     pub fn write_jsonl<W: Write>(&self, mut out: W) -> io::Result<()> {
+        let mut line = Vec::with_capacity(512);
         for entry in &self.entries {
-            serde_json::to_writer(&mut out, &line_out(entry))?;
-            out.write_all(b"\n")?;
+            line.clear();
+            serde_json::to_writer(&mut line, &line_out(entry))?;
+            line.pop(); // the closing brace
+            write!(line, ",\"hash\":\"{}\"}}", entry.hash)?;
+            line.push(b'\n');
+            out.write_all(&line)?;
         }
         Ok(())
     }
@@ -148,9 +175,19 @@ impl Journal {
     }
 
     fn push_line(&mut self, line: &str) -> Result<(), LineProblem> {
+        let line = line.trim_end();
+        let Some((body, hash)) = split_hash(line) else {
+            return Err(match serde_json::from_str::<FormatOnly>(line) {
+                Ok(FormatOnly { v }) if v != FORMAT_VERSION => {
+                    LineProblem::UnsupportedFormat { found: v }
+                }
+                Ok(_) => LineProblem::MissingHash,
+                Err(e) => LineProblem::Malformed(e.to_string()),
+            });
+        };
         let parsed: LineIn =
-            serde_json::from_str(line).map_err(|e| {
-                match serde_json::from_str::<FormatOnly>(line) {
+            serde_json::from_slice(&body).map_err(|e| {
+                match serde_json::from_slice::<FormatOnly>(&body) {
                     Ok(FormatOnly { v }) if v != FORMAT_VERSION => {
                         LineProblem::UnsupportedFormat { found: v }
                     }
@@ -182,15 +219,53 @@ impl Journal {
                 found: parsed.version,
             });
         }
+        if hash != self.head().hash.link(&body) {
+            return Err(LineProblem::BrokenLink {
+                position: parsed.position,
+            });
+        }
         self.streams.insert(parsed.stream.clone(), expected);
         self.entries.push(JournalEntry {
             position: parsed.position,
             stream: parsed.stream,
             version: parsed.version,
             event: parsed.event,
+            hash,
         });
         Ok(())
     }
+}
+
+/// Splits `{…,"hash":"<hex>"}` into the canonical bytes `{…}` and the hash.
+fn split_hash(line: &str) -> Option<(Vec<u8>, EntryHash)> {
+    const KEY: &str = ",\"hash\":\"";
+    let rest = line.strip_suffix("\"}")?;
+    let at = rest.rfind(KEY)?;
+    let hash = EntryHash::parse_hex(&rest[at + KEY.len()..])?;
+    let mut body = Vec::with_capacity(at + 1);
+    body.extend_from_slice(&rest.as_bytes()[..at]);
+    body.push(b'}');
+    Some((body, hash))
+}
+
+/// The bytes an entry's hash covers: its JSON line without the hash.
+pub(super) fn canonical_bytes(
+    position: u64,
+    stream: &StreamId,
+    version: u64,
+    event: &Event,
+) -> Vec<u8> {
+    // Serializing these types cannot fail: every map key is a string and
+    // there are no floats. Should it ever, the empty vector still yields a
+    // deterministic (if weaker) link rather than a panic.
+    serde_json::to_vec(&LineOut {
+        v: FORMAT_VERSION,
+        position,
+        stream,
+        version,
+        event,
+    })
+    .unwrap_or_default()
 }
 
 fn line_out(entry: &JournalEntry) -> LineOut<'_> {

@@ -11,6 +11,7 @@
 //! format version `v` (see [`Journal::write_jsonl`] and
 //! [`Journal::from_jsonl`]).
 
+mod chain;
 mod jsonl;
 
 use std::collections::BTreeMap;
@@ -23,11 +24,13 @@ use crate::machine::{Event, State};
 use crate::model::ids::id_type;
 use crate::model::{EnvironmentId, ServiceId};
 
+pub use chain::{ChainHead, EntryHash, TamperEvidence};
 pub use jsonl::{CorruptJournal, FORMAT_VERSION, LineProblem};
 
 id_type!(
-    /// The name of one stream in the journal: `pipeline`, `catalog`,
-    /// `source`, or `deployments/<environment>/<service>`.
+    /// The name of one stream in the journal: `pipeline`, `policy`,
+    /// `catalog`, `source`, `freezes`, `gate/<environment>`,
+    /// `flags/<environment>`, or `deployments/<environment>/<service>`.
     StreamId
 );
 
@@ -45,6 +48,26 @@ impl StreamId {
     /// The stream of recorded commits and changes.
     pub fn source() -> Self {
         Self::new("source")
+    }
+
+    /// The stream of policy adoptions.
+    pub fn policy() -> Self {
+        Self::new("policy")
+    }
+
+    /// The stream of declared and lifted freezes.
+    pub fn freezes() -> Self {
+        Self::new("freezes")
+    }
+
+    /// The stream of one environment's delivery gate.
+    pub fn gate(env: &EnvironmentId) -> Self {
+        Self::from(format!("gate/{env}"))
+    }
+
+    /// The stream of one environment's feature flags.
+    pub fn flags(env: &EnvironmentId) -> Self {
+        Self::from(format!("flags/{env}"))
     }
 
     /// The stream of one service's deployments in one environment.
@@ -98,6 +121,8 @@ pub struct JournalEntry {
     pub version: u64,
     /// The event.
     pub event: Event,
+    /// The entry's link in the hash chain.
+    pub hash: EntryHash,
 }
 
 /// Why an append was refused. The journal is unchanged.
@@ -238,14 +263,70 @@ impl Journal {
             *version += 1;
             let version = *version;
             let position = self.next_position();
+            let hash = self
+                .head()
+                .hash
+                .link(&jsonl::canonical_bytes(position, &stream, version, &event));
             self.entries.push(JournalEntry {
                 position,
                 stream,
                 version,
                 event,
+                hash,
             });
         }
         &self.entries[first..]
+    }
+
+    /// How many entries the journal holds and the hash of the last one.
+    pub fn head(&self) -> ChainHead {
+        ChainHead {
+            len: self.entries.len() as u64,
+            hash: self.entries.last().map_or(EntryHash::GENESIS, |e| e.hash),
+        }
+    }
+
+    /// Recomputes the hash chain and names the first entry whose hash does
+    /// not follow from the entries before it.
+    pub fn verify_chain(&self) -> Result<(), TamperEvidence> {
+        let mut previous = EntryHash::GENESIS;
+        for e in &self.entries {
+            let expected = previous.link(&jsonl::canonical_bytes(
+                e.position, &e.stream, e.version, &e.event,
+            ));
+            if e.hash != expected {
+                return Err(TamperEvidence::BrokenLink {
+                    position: e.position,
+                });
+            }
+            previous = e.hash;
+        }
+        Ok(())
+    }
+
+    /// Checks the journal against a head recorded elsewhere: it must hold
+    /// at least that many entries, and the entry at the head's position
+    /// must carry the head's hash. Together with an intact chain this
+    /// proves nothing recorded up to the head was cut, edited or replaced.
+    pub fn verify_head(&self, recorded: &ChainHead) -> Result<(), TamperEvidence> {
+        let len = self.entries.len() as u64;
+        if len < recorded.len {
+            return Err(TamperEvidence::Truncated {
+                len,
+                expected: recorded.len,
+            });
+        }
+        let at = usize::try_from(recorded.len).unwrap_or(usize::MAX);
+        let hash = match at.checked_sub(1) {
+            None => EntryHash::GENESIS,
+            Some(i) => self.entries.get(i).map_or(EntryHash::GENESIS, |e| e.hash),
+        };
+        if hash != recorded.hash {
+            return Err(TamperEvidence::HeadMismatch {
+                position: recorded.len,
+            });
+        }
+        Ok(())
     }
 
     /// Rebuilds the state by folding every entry, oldest first.

@@ -6,7 +6,9 @@ use crate::error::Rejection;
 
 use super::event::{Event, EventKind, Slot};
 use super::lifecycle::{DeploymentStatus, LifecycleStep};
-use super::state::{CommitRecord, Deployment, DeploymentOrigin, State};
+use super::state::{
+    ClosedGate, CommitRecord, Deployment, DeploymentOrigin, Poisoning, RemedyKind, State,
+};
 
 impl State {
     /// Folds one event into the state.
@@ -45,6 +47,12 @@ impl State {
                     if let Some(record) = self.commits.get_mut(commit) {
                         record.change = Some(change.id.clone());
                     }
+                }
+                if let Some(reverted) = &change.reverts {
+                    self.remedies
+                        .entry(reverted.clone())
+                        .or_default()
+                        .insert(change.id.clone(), RemedyKind::Revert);
                 }
                 self.changes.insert(change.id.clone(), change.clone());
             }
@@ -107,6 +115,104 @@ impl State {
             EventKind::RevisionRolledBack { slot, .. } => {
                 self.advance(slot, LifecycleStep::RollBack, at, None)?;
             }
+            EventKind::DeploymentApproved { slot, by } => {
+                self.deployment_mut(slot)?.approvals.insert(by.clone());
+            }
+            EventKind::BreakGlassUsed {
+                slot,
+                justification,
+                ..
+            } => {
+                self.deployment_mut(slot)?.break_glass = Some(justification.clone());
+            }
+            // Audit only: the overridden action's own event changes the state.
+            EventKind::FreezeOverridden { .. } => {}
+            EventKind::PolicyAdopted { policy, .. } => self.policy = policy.clone(),
+            EventKind::BranchMoved {
+                service,
+                branch,
+                head,
+            } => {
+                self.branches
+                    .entry(service.clone())
+                    .or_default()
+                    .insert(branch.clone(), head.clone());
+            }
+            EventKind::ChangePoisoned { change, by, reason } => {
+                if !self.changes.contains_key(change) {
+                    return Err(Rejection::UnknownChange {
+                        change: change.clone(),
+                    });
+                }
+                self.poisoned.entry(change.clone()).or_insert(Poisoning {
+                    by: by.clone(),
+                    reason: reason.clone(),
+                    at,
+                });
+            }
+            EventKind::FixDeclared { change, fix, .. } => {
+                self.remedies
+                    .entry(change.clone())
+                    .or_default()
+                    .insert(fix.clone(), RemedyKind::Fix);
+            }
+            EventKind::FlagSet {
+                environment,
+                flag,
+                state,
+                ..
+            } => {
+                self.environment_mut(environment)?
+                    .flags
+                    .insert(flag.clone(), state.clone());
+            }
+            EventKind::GateClosed {
+                environment,
+                by,
+                reason,
+                cause,
+            } => {
+                self.environment_mut(environment)?
+                    .gate
+                    .get_or_insert_with(|| ClosedGate {
+                        by: by.clone(),
+                        reason: reason.clone(),
+                        cause: cause.clone(),
+                        since: at,
+                        plan: None,
+                    });
+            }
+            EventKind::RecoveryAuthorized {
+                environment,
+                plan,
+                permits,
+                by,
+            } => {
+                let Some(gate) = self.environment_mut(environment)?.gate.as_mut() else {
+                    return Err(Rejection::GateOpen {
+                        environment: environment.clone(),
+                    });
+                };
+                gate.plan = Some(super::state::ActivePlan {
+                    plan: plan.clone(),
+                    permits: permits.clone(),
+                    by: by.clone(),
+                    at,
+                });
+            }
+            EventKind::GateReopened { environment, .. } => {
+                self.environment_mut(environment)?.gate = None;
+            }
+            EventKind::FreezeDeclared { freeze } => {
+                self.freezes.insert(freeze.id.clone(), freeze.clone());
+            }
+            EventKind::FreezeLifted { freeze, .. } => {
+                if self.freezes.remove(freeze).is_none() {
+                    return Err(Rejection::UnknownFreeze {
+                        freeze: freeze.clone(),
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -151,6 +257,8 @@ impl State {
                 verified_at: None,
                 ended_at: None,
                 problem: None,
+                approvals: std::collections::BTreeSet::new(),
+                break_glass: None,
             },
         )
     }

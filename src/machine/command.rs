@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Actor, Artifact, Change, Commit, EnvironmentId, Pipeline, Release, ReleaseId, Revision,
-    Service, ServiceId,
+    Actor, Artifact, BranchName, Change, ChangeId, Commit, CommitId, EnvironmentId, FlagKey,
+    FlagState, Freeze, FreezeId, Pipeline, PlanId, Policy, Release, ReleaseId, Revision, Service,
+    ServiceId,
 };
 
 use super::event::Slot;
@@ -23,6 +24,72 @@ pub enum Verdict {
         /// What the probe saw.
         reason: String,
     },
+}
+
+/// Extra authority a gated command may carry.
+///
+/// Both are journaled with the command and show in the audit trail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Clearance {
+    /// Override the freezes that would refuse the command, with this
+    /// reason. The actor must hold one of the policy's
+    /// `freeze_override_roles`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_override: Option<String>,
+    /// Skip the approvals a deployment needs, with this written
+    /// justification. Always journaled and marked in the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<String>,
+}
+
+impl Clearance {
+    /// No extra authority.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Override freezes, for `reason`.
+    pub fn override_freeze(reason: impl Into<String>) -> Self {
+        Self {
+            freeze_override: Some(reason.into()),
+            break_glass: None,
+        }
+    }
+
+    /// Break glass: skip approvals, for `justification`.
+    pub fn break_glass(justification: impl Into<String>) -> Self {
+        Self {
+            freeze_override: None,
+            break_glass: Some(justification.into()),
+        }
+    }
+}
+
+/// One step a recovery plan may take through a closed delivery gate.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RecoveryPermit {
+    /// Deploy this release.
+    Deploy {
+        /// The release.
+        release: ReleaseId,
+    },
+    /// Roll this service back.
+    Rollback {
+        /// The service.
+        service: ServiceId,
+    },
+}
+
+impl std::fmt::Display for RecoveryPermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Deploy { release } => write!(f, "deploy `{release}`"),
+            Self::Rollback { service } => write!(f, "roll back `{service}`"),
+        }
+    }
 }
 
 /// A request to change the state.
@@ -77,8 +144,12 @@ pub enum Command {
         release: ReleaseId,
         /// Who asks.
         by: Actor,
+        /// Freeze override or break-glass, if needed.
+        #[serde(default)]
+        clearance: Clearance,
     },
-    /// The deployer began moving traffic to a requested revision.
+    /// The deployer began moving traffic to a requested revision. Refused
+    /// until the approvals the policy asks for are in (or glass was broken).
     StartRollout {
         /// The revision.
         slot: Slot,
@@ -94,6 +165,8 @@ pub enum Command {
         slot: Slot,
         /// What went wrong.
         reason: String,
+        /// Who reports it (a person, the deployer, a probe).
+        by: Actor,
     },
     /// Record the health verification of a completed rollout.
     RecordVerification {
@@ -101,6 +174,8 @@ pub enum Command {
         slot: Slot,
         /// The outcome.
         verdict: Verdict,
+        /// Who reports it (a person or a health probe).
+        by: Actor,
     },
     /// Stop a rollout still in flight; the stable release keeps serving.
     /// Once a rollout has completed, use [`Command::Rollback`] instead.
@@ -128,10 +203,190 @@ pub enum Command {
         by: Actor,
         /// Why.
         reason: String,
+        /// Freeze override, if needed.
+        #[serde(default)]
+        clearance: Clearance,
+    },
+    /// Approve a requested deployment. The approver must hold the role the
+    /// policy names for the environment and must not be the requester.
+    Approve {
+        /// The requested revision.
+        slot: Slot,
+        /// Who approves.
+        by: Actor,
+    },
+    /// Adopt the team's rules; they apply from now on.
+    AdoptPolicy {
+        /// The policy.
+        policy: Policy,
+        /// Who adopts it.
+        by: Actor,
+    },
+    /// Move a branch of a service's repository to a recorded commit.
+    MoveBranch {
+        /// The service.
+        service: ServiceId,
+        /// The branch, e.g. `main`.
+        branch: BranchName,
+        /// The commit it now points at.
+        head: CommitId,
+    },
+    /// Mark a change as the cause of an incident: no release containing it
+    /// may enter production until it is neutralised (its flags off, a
+    /// revert of it contained, or a declared fix contained).
+    PoisonChange {
+        /// The change.
+        change: ChangeId,
+        /// Who marks it.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
+    /// Declare that `fix` repairs `change`: a release containing both is
+    /// no longer poisoned by `change`.
+    DeclareFix {
+        /// The poisoned change.
+        change: ChangeId,
+        /// The change that fixes it.
+        fix: ChangeId,
+        /// Who declares it.
+        by: Actor,
+    },
+    /// Set a feature flag in an environment.
+    SetFlag {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which flag.
+        flag: FlagKey,
+        /// Its new state.
+        state: FlagState,
+        /// Who sets it.
+        by: Actor,
+        /// Freeze override, if needed.
+        #[serde(default)]
+        clearance: Clearance,
+    },
+    /// Stop the line: close an environment's delivery gate by hand.
+    CloseGate {
+        /// Where.
+        environment: EnvironmentId,
+        /// Who closes it.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
+    /// Make a recovery plan the active one behind a closed gate: only its
+    /// steps may deploy there until the gate reopens. Replaces any earlier
+    /// plan.
+    AuthorizeRecovery {
+        /// Where.
+        environment: EnvironmentId,
+        /// The plan's name.
+        plan: PlanId,
+        /// The steps it may take.
+        permits: Vec<RecoveryPermit>,
+        /// Who authorizes it.
+        by: Actor,
+    },
+    /// Reopen a closed delivery gate. Refused while a service there is
+    /// rolled back (drift), not verified known good, or runs a poisoned
+    /// change.
+    ReopenGate {
+        /// Where.
+        environment: EnvironmentId,
+        /// Who reopens it.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
+    /// Declare a freeze (a deny or allow window).
+    DeclareFreeze {
+        /// The freeze.
+        freeze: Freeze,
+    },
+    /// Lift a freeze before its window ends. Allowed to whoever declared it
+    /// and to holders of a freeze-override role.
+    LiftFreeze {
+        /// The freeze.
+        freeze: FreezeId,
+        /// Who lifts it.
+        by: Actor,
+        /// Why.
+        reason: String,
     },
 }
 
 impl Command {
+    /// Deploy `release` to `environment` as a new revision, with no extra
+    /// clearance.
+    ///
+    /// ```
+    /// use knowngood::Command;
+    /// let cmd = Command::deploy("prod", "payments@1.4.2", "deploy-bot");
+    /// assert_eq!(cmd.name(), "request_deployment");
+    /// ```
+    pub fn deploy(
+        environment: impl Into<EnvironmentId>,
+        release: impl Into<ReleaseId>,
+        by: impl Into<Actor>,
+    ) -> Self {
+        Self::RequestDeployment {
+            environment: environment.into(),
+            release: release.into(),
+            by: by.into(),
+            clearance: Clearance::none(),
+        }
+    }
+
+    /// Roll `service` in `environment` back to the last revision verified
+    /// known good, with no extra clearance.
+    pub fn rollback(
+        environment: impl Into<EnvironmentId>,
+        service: impl Into<ServiceId>,
+        by: impl Into<Actor>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self::Rollback {
+            environment: environment.into(),
+            service: service.into(),
+            to_revision: None,
+            by: by.into(),
+            reason: reason.into(),
+            clearance: Clearance::none(),
+        }
+    }
+
+    /// Roll `service` in `environment` back to the release of `revision`.
+    pub fn rollback_to(
+        environment: impl Into<EnvironmentId>,
+        service: impl Into<ServiceId>,
+        revision: Revision,
+        by: impl Into<Actor>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self::Rollback {
+            environment: environment.into(),
+            service: service.into(),
+            to_revision: Some(revision),
+            by: by.into(),
+            reason: reason.into(),
+            clearance: Clearance::none(),
+        }
+    }
+
+    /// The same command carrying `clearance`. Commands that take no
+    /// clearance are returned unchanged.
+    #[must_use]
+    pub fn with_clearance(mut self, new: Clearance) -> Self {
+        match &mut self {
+            Self::RequestDeployment { clearance, .. }
+            | Self::Rollback { clearance, .. }
+            | Self::SetFlag { clearance, .. } => *clearance = new,
+            _ => {}
+        }
+        self
+    }
+
     /// The command's name, as in its serialized `type` tag.
     pub fn name(&self) -> &'static str {
         match self {
@@ -148,6 +403,17 @@ impl Command {
             Self::RecordVerification { .. } => "record_verification",
             Self::AbortRollout { .. } => "abort_rollout",
             Self::Rollback { .. } => "rollback",
+            Self::Approve { .. } => "approve",
+            Self::AdoptPolicy { .. } => "adopt_policy",
+            Self::MoveBranch { .. } => "move_branch",
+            Self::PoisonChange { .. } => "poison_change",
+            Self::DeclareFix { .. } => "declare_fix",
+            Self::SetFlag { .. } => "set_flag",
+            Self::CloseGate { .. } => "close_gate",
+            Self::AuthorizeRecovery { .. } => "authorize_recovery",
+            Self::ReopenGate { .. } => "reopen_gate",
+            Self::DeclareFreeze { .. } => "declare_freeze",
+            Self::LiftFreeze { .. } => "lift_freeze",
         }
     }
 }

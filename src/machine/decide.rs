@@ -4,11 +4,13 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Rejection, TargetProblem, UpstreamGap};
 use crate::model::{
-    Actor, Change, Commit, EnvironmentId, Pipeline, Release, ReleaseId, Revision, ServiceId,
+    Actor, Change, Commit, EnvironmentId, EnvironmentRole, GatedAction, Lane, Pipeline, Release,
+    ReleaseId, Revision, ServiceId,
 };
 
-use super::command::{Command, Verdict};
-use super::event::{Event, EventKind, Slot};
+use super::command::{Clearance, Command, RecoveryPermit, Verdict};
+use super::event::{Event, EventKind, GateCause, Slot, Subject};
+use super::gates;
 use super::lifecycle::LifecycleStep;
 use super::state::{Deployment, RolloutHistory, State};
 
@@ -71,34 +73,55 @@ pub fn decide(
             environment,
             release,
             by,
-        } => request_deployment(state, environment, release, by)?,
+            clearance,
+        } => request_deployment(state, (environment, release), by, clearance, now)?,
         Command::StartRollout { slot } => {
-            step(state, slot, LifecycleStep::StartRollout)?;
+            let d = step(state, slot, LifecycleStep::StartRollout)?;
+            gates::check_approvals(state, slot, d)?;
             vec![EventKind::RolloutStarted { slot: slot.clone() }]
         }
         Command::CompleteRollout { slot } => complete_rollout(state, slot)?,
-        Command::FailRollout { slot, reason } => {
+        Command::FailRollout { slot, reason, by } => {
             step(state, slot, LifecycleStep::FailRollout)?;
-            vec![EventKind::RolloutFailed {
+            let close = gates::auto_close(
+                state,
+                &slot.environment,
+                by,
+                format!("rollout of {slot} failed: {reason}"),
+                GateCause::FailedDeployment { slot: slot.clone() },
+            );
+            std::iter::once(EventKind::RolloutFailed {
                 slot: slot.clone(),
                 reason: reason.clone(),
-            }]
+            })
+            .chain(close)
+            .collect()
         }
-        Command::RecordVerification { slot, verdict } => match verdict {
+        Command::RecordVerification { slot, verdict, by } => match verdict {
             Verdict::Healthy => {
                 step(state, slot, LifecycleStep::PassVerification)?;
                 vec![EventKind::DeploymentVerified { slot: slot.clone() }]
             }
             Verdict::Unhealthy { reason } => {
                 step(state, slot, LifecycleStep::FailVerification)?;
-                vec![EventKind::VerificationFailed {
+                let close = gates::auto_close(
+                    state,
+                    &slot.environment,
+                    by,
+                    format!("verification of {slot} failed: {reason}"),
+                    GateCause::FailedDeployment { slot: slot.clone() },
+                );
+                std::iter::once(EventKind::VerificationFailed {
                     slot: slot.clone(),
                     reason: reason.clone(),
-                }]
+                })
+                .chain(close)
+                .collect()
             }
         },
         Command::AbortRollout { slot, by, reason } => {
             step(state, slot, LifecycleStep::Abort)?;
+            gates::require_reason(reason, "aborting a rollout")?;
             let stable = state
                 .history(&slot.environment, &slot.service)
                 .and_then(RolloutHistory::current)
@@ -116,7 +139,71 @@ pub fn decide(
             to_revision,
             by,
             reason,
-        } => rollback(state, environment, service, *to_revision, by, reason)?,
+            clearance,
+        } => rollback(
+            state,
+            (environment, service, *to_revision),
+            (by, reason, clearance),
+            now,
+        )?,
+        Command::Approve { slot, by } => gates::approve(state, slot, by)?,
+        Command::AdoptPolicy { policy, by } => gates::adopt_policy(state, policy, by)?,
+        Command::MoveBranch {
+            service,
+            branch,
+            head,
+        } => {
+            if !state.services.contains_key(service) {
+                return Err(Rejection::UnknownService {
+                    service: service.clone(),
+                });
+            }
+            if !state.commits.contains_key(head) {
+                return Err(Rejection::UnknownCommit {
+                    commit: head.clone(),
+                });
+            }
+            if state.branch(service, branch) == Some(head) {
+                vec![]
+            } else {
+                vec![EventKind::BranchMoved {
+                    service: service.clone(),
+                    branch: branch.clone(),
+                    head: head.clone(),
+                }]
+            }
+        }
+        Command::PoisonChange { change, by, reason } => {
+            gates::poison_change(state, change, by, reason)?
+        }
+        Command::DeclareFix { change, fix, by } => gates::declare_fix(state, change, fix, by)?,
+        Command::SetFlag {
+            environment,
+            flag,
+            state: flag_state,
+            by,
+            clearance,
+        } => gates::set_flag(state, (environment, flag, flag_state), by, clearance, now)?,
+        Command::CloseGate {
+            environment,
+            by,
+            reason,
+        } => gates::close_gate(state, environment, by, reason)?,
+        Command::AuthorizeRecovery {
+            environment,
+            plan,
+            permits,
+            by,
+        } => gates::authorize_recovery(state, environment, plan, permits, by)?,
+        Command::ReopenGate {
+            environment,
+            by,
+            reason,
+        } => gates::reopen_gate(state, environment, by, reason)?,
+        Command::DeclareFreeze { freeze } => gates::declare_freeze(state, freeze)?,
+        Command::LiftFreeze { freeze, by, reason } => {
+            gates::lift_freeze(state, freeze, by, reason)?
+        }
     };
     Ok(kinds.into_iter().map(|k| Event::new(now, k)).collect())
 }
@@ -191,6 +278,7 @@ fn record_change(state: &State, change: &Change) -> Result<Vec<EventKind>, Rejec
     if let Some(dep) = change
         .depends_on
         .iter()
+        .chain(change.reverts.as_ref())
         .find(|d| !state.changes.contains_key(*d))
     {
         return Err(Rejection::UnknownChange {
@@ -253,9 +341,13 @@ fn in_flight(env: &EnvironmentId, service: &ServiceId, busy: &Deployment) -> Rej
 }
 
 /// Promotion: the artifact must be verified in every upstream environment
-/// of at least one lane into `env`. An environment with no upstream accepts
-/// any artifact.
-fn check_upstream(state: &State, env: &EnvironmentId, release: &Release) -> Result<(), Rejection> {
+/// of at least one lane into `env`; returns that lane (main first), or
+/// `None` for an environment with no upstream, which accepts any artifact.
+fn check_upstream(
+    state: &State,
+    env: &EnvironmentId,
+    release: &Release,
+) -> Result<Option<Lane>, Rejection> {
     let Some(pipeline) = state.pipeline.as_ref() else {
         return Err(Rejection::NoPipeline);
     };
@@ -274,12 +366,12 @@ fn check_upstream(state: &State, env: &EnvironmentId, release: &Release) -> Resu
             .cloned()
             .collect();
         if missing.is_empty() {
-            return Ok(());
+            return Ok(Some(lane));
         }
         gaps.push(UpstreamGap { lane, missing });
     }
     if gaps.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     Err(Rejection::NotVerifiedUpstream {
         environment: env.clone(),
@@ -361,9 +453,10 @@ fn explicit_target<'h>(
 
 fn request_deployment(
     state: &State,
-    environment: &EnvironmentId,
-    release: &ReleaseId,
+    (environment, release): (&EnvironmentId, &ReleaseId),
     by: &Actor,
+    clearance: &Clearance,
+    now: DateTime<Utc>,
 ) -> Result<Vec<EventKind>, Rejection> {
     let release = state
         .release(release)
@@ -374,22 +467,53 @@ fn request_deployment(
     if let Some(busy) = history.and_then(RolloutHistory::in_flight) {
         return Err(in_flight(environment, &release.service, busy));
     }
-    check_upstream(state, environment, release)?;
+    let lane = check_upstream(state, environment, release)?;
+    gates::check_production_release(state, environment, release)?;
+    gates::check_gate(
+        state,
+        environment,
+        RecoveryPermit::Deploy {
+            release: release.id.clone(),
+        },
+    )?;
+    if let Some(justification) = &clearance.break_glass {
+        gates::require_reason(justification, "breaking glass")?;
+    }
+    let hotfix_env = state
+        .pipeline
+        .as_ref()
+        .and_then(|p| p.environment(environment))
+        .is_some_and(|e| e.role == EnvironmentRole::HotfixDevelopment);
+    let action = if hotfix_env || lane == Some(Lane::Hotfix) {
+        GatedAction::Hotfix
+    } else {
+        GatedAction::Deliver
+    };
     let revision = history.map_or(Revision(1), RolloutHistory::next_revision);
-    Ok(vec![EventKind::DeploymentRequested {
-        slot: Slot::new(environment.clone(), release.service.clone(), revision),
+    let slot = Slot::new(environment.clone(), release.service.clone(), revision);
+    let subject = Subject::Deployment { slot: slot.clone() };
+    let audit = gates::check_freezes(state, action, environment, now, by, clearance, subject)?;
+    let mut kinds = vec![EventKind::DeploymentRequested {
+        slot: slot.clone(),
         release: release.id.clone(),
         by: by.clone(),
-    }])
+    }];
+    if let Some(justification) = &clearance.break_glass {
+        kinds.push(EventKind::BreakGlassUsed {
+            slot,
+            by: by.clone(),
+            justification: justification.clone(),
+        });
+    }
+    kinds.extend(audit);
+    Ok(kinds)
 }
 
 fn rollback(
     state: &State,
-    environment: &EnvironmentId,
-    service: &ServiceId,
-    to_revision: Option<Revision>,
-    by: &Actor,
-    reason: &str,
+    (environment, service, to_revision): (&EnvironmentId, &ServiceId, Option<Revision>),
+    (by, reason, clearance): (&Actor, &str, &Clearance),
+    now: DateTime<Utc>,
 ) -> Result<Vec<EventKind>, Rejection> {
     let nothing = || Rejection::NothingToRollBack {
         environment: environment.clone(),
@@ -400,30 +524,84 @@ fn rollback(
     if let Some(busy) = history.in_flight() {
         return Err(in_flight(environment, service, busy));
     }
+    gates::require_reason(reason, "a rollback")?;
+    if clearance.break_glass.is_some() {
+        return Err(Rejection::BreakGlassNotApplicable {
+            command: "rollback".to_owned(),
+        });
+    }
+    let accepted = |d: &Deployment| {
+        state
+            .releases
+            .get(&d.release)
+            .is_some_and(|r| gates::check_production_release(state, environment, r).is_ok())
+    };
     let target = match to_revision {
-        Some(r) => explicit_target(
-            history,
-            current,
-            Slot::new(environment.clone(), service.clone(), r),
-        )?,
-        None => history.last_known_good_before_current().ok_or_else(|| {
-            Rejection::NoKnownGoodTarget {
+        Some(r) => {
+            let target = explicit_target(
+                history,
+                current,
+                Slot::new(environment.clone(), service.clone(), r),
+            )?;
+            let release =
+                state
+                    .release(&target.release)
+                    .ok_or_else(|| Rejection::UnknownRelease {
+                        release: target.release.clone(),
+                    })?;
+            gates::check_production_release(state, environment, release)?;
+            target
+        }
+        None => history
+            .rollback_candidates()
+            .find(|d| accepted(d))
+            .ok_or_else(|| Rejection::NoKnownGoodTarget {
                 environment: environment.clone(),
                 service: service.clone(),
                 current: current.revision,
-            }
-        })?,
+            })?,
     };
-    Ok(vec![EventKind::RollbackRequested {
-        slot: Slot::new(
-            environment.clone(),
-            service.clone(),
-            history.next_revision(),
+    gates::check_gate(
+        state,
+        environment,
+        RecoveryPermit::Rollback {
+            service: service.clone(),
+        },
+    )?;
+    let slot = Slot::new(
+        environment.clone(),
+        service.clone(),
+        history.next_revision(),
+    );
+    let subject = Subject::Deployment { slot: slot.clone() };
+    let audit = gates::check_freezes(
+        state,
+        GatedAction::Rollback,
+        environment,
+        now,
+        by,
+        clearance,
+        subject,
+    )?;
+    let close = gates::auto_close(
+        state,
+        environment,
+        by,
+        format!(
+            "rollback of `{service}` from {}: {reason}",
+            current.revision
         ),
+        GateCause::Rollback { slot: slot.clone() },
+    );
+    Ok(std::iter::once(EventKind::RollbackRequested {
+        slot,
         release: target.release.clone(),
         target: target.revision,
         rolled_back_from: current.revision,
         by: by.clone(),
         reason: reason.to_owned(),
-    }])
+    })
+    .chain(audit)
+    .chain(close)
+    .collect())
 }

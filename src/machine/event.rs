@@ -6,9 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::journal::StreamId;
 use crate::model::{
-    Actor, Artifact, Change, Commit, EnvironmentId, Pipeline, Release, ReleaseId, Revision,
-    Service, ServiceId,
+    Actor, Artifact, BranchName, Change, ChangeId, Commit, CommitId, EnvironmentId, FlagKey,
+    FlagState, Freeze, FreezeId, GatedAction, Pipeline, PlanId, Policy, Release, ReleaseId,
+    Revision, Service, ServiceId,
 };
+
+use super::command::RecoveryPermit;
 
 /// One recorded fact and the moment it happened (supplied by the host; the
 /// core reads no clock).
@@ -47,8 +50,27 @@ impl Event {
             | EventKind::VerificationFailed { slot, .. }
             | EventKind::RolloutAborted { slot, .. }
             | EventKind::RevisionSuperseded { slot, .. }
-            | EventKind::RevisionRolledBack { slot, .. } => {
-                StreamId::deployments(&slot.environment, &slot.service)
+            | EventKind::RevisionRolledBack { slot, .. }
+            | EventKind::DeploymentApproved { slot, .. }
+            | EventKind::BreakGlassUsed { slot, .. }
+            | EventKind::FreezeOverridden {
+                subject: Subject::Deployment { slot },
+                ..
+            } => StreamId::deployments(&slot.environment, &slot.service),
+            EventKind::PolicyAdopted { .. } => StreamId::policy(),
+            EventKind::BranchMoved { .. }
+            | EventKind::ChangePoisoned { .. }
+            | EventKind::FixDeclared { .. } => StreamId::source(),
+            EventKind::FlagSet { environment, .. }
+            | EventKind::FreezeOverridden {
+                subject: Subject::Flag { environment, .. },
+                ..
+            } => StreamId::flags(environment),
+            EventKind::GateClosed { environment, .. }
+            | EventKind::RecoveryAuthorized { environment, .. }
+            | EventKind::GateReopened { environment, .. } => StreamId::gate(environment),
+            EventKind::FreezeDeclared { .. } | EventKind::FreezeLifted { .. } => {
+                StreamId::freezes()
             }
         }
     }
@@ -88,6 +110,44 @@ impl std::fmt::Display for Slot {
             self.service, self.revision, self.environment
         )
     }
+}
+
+/// Why a delivery gate closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum GateCause {
+    /// Someone stopped the line by hand.
+    Manual,
+    /// A production rollout or its verification failed.
+    FailedDeployment {
+        /// The failed revision.
+        slot: Slot,
+    },
+    /// A production rollback was requested.
+    Rollback {
+        /// The rollback revision.
+        slot: Slot,
+    },
+}
+
+/// What a freeze override let through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "subject", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Subject {
+    /// A deployment or rollback.
+    Deployment {
+        /// Its revision.
+        slot: Slot,
+    },
+    /// A flag change.
+    Flag {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which flag.
+        flag: FlagKey,
+    },
 }
 
 /// What happened. Serialized with a `type` tag in `snake_case`; the tag
@@ -204,6 +264,126 @@ pub enum EventKind {
         /// The rollback revision.
         by_revision: Revision,
     },
+    /// Someone approved a requested deployment.
+    DeploymentApproved {
+        /// The revision.
+        slot: Slot,
+        /// The approver.
+        by: Actor,
+    },
+    /// A deployment skipped its approvals on a written justification.
+    BreakGlassUsed {
+        /// The revision.
+        slot: Slot,
+        /// Who broke the glass.
+        by: Actor,
+        /// Why.
+        justification: String,
+    },
+    /// A freeze was overridden by a holder of an override role.
+    FreezeOverridden {
+        /// What it let through.
+        subject: Subject,
+        /// The action.
+        action: GatedAction,
+        /// The freezes overridden (empty when the action was outside every
+        /// allow window).
+        freezes: Vec<FreezeId>,
+        /// Who overrode them.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
+    /// The team's rules changed.
+    PolicyAdopted {
+        /// The policy now in force.
+        policy: Policy,
+        /// Who adopted it.
+        by: Actor,
+    },
+    /// A branch moved.
+    BranchMoved {
+        /// The service whose repository it is.
+        service: ServiceId,
+        /// The branch.
+        branch: BranchName,
+        /// Its new head.
+        head: CommitId,
+    },
+    /// A change was marked as the cause of an incident.
+    ChangePoisoned {
+        /// The change.
+        change: ChangeId,
+        /// Who marked it.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
+    /// A change was declared to fix a poisoned one.
+    FixDeclared {
+        /// The poisoned change.
+        change: ChangeId,
+        /// The fix.
+        fix: ChangeId,
+        /// Who declared it.
+        by: Actor,
+    },
+    /// A feature flag was set.
+    FlagSet {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which flag.
+        flag: FlagKey,
+        /// Its new state.
+        state: FlagState,
+        /// Who set it.
+        by: Actor,
+    },
+    /// A delivery gate closed: only the active recovery plan may deploy.
+    GateClosed {
+        /// Where.
+        environment: EnvironmentId,
+        /// Who closed it, or whose action closed it.
+        by: Actor,
+        /// Why.
+        reason: String,
+        /// What closed it.
+        cause: GateCause,
+    },
+    /// A recovery plan became the active one behind a closed gate.
+    RecoveryAuthorized {
+        /// Where.
+        environment: EnvironmentId,
+        /// The plan.
+        plan: PlanId,
+        /// The steps it may take.
+        permits: Vec<RecoveryPermit>,
+        /// Who authorized it.
+        by: Actor,
+    },
+    /// A delivery gate reopened.
+    GateReopened {
+        /// Where.
+        environment: EnvironmentId,
+        /// Who reopened it.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
+    /// A freeze was declared.
+    FreezeDeclared {
+        /// The freeze.
+        freeze: Freeze,
+    },
+    /// A freeze was lifted before its window ended.
+    FreezeLifted {
+        /// The freeze.
+        freeze: FreezeId,
+        /// Who lifted it.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl EventKind {
@@ -226,6 +406,50 @@ impl EventKind {
             Self::RolloutAborted { .. } => "rollout_aborted",
             Self::RevisionSuperseded { .. } => "revision_superseded",
             Self::RevisionRolledBack { .. } => "revision_rolled_back",
+            Self::DeploymentApproved { .. } => "deployment_approved",
+            Self::BreakGlassUsed { .. } => "break_glass_used",
+            Self::FreezeOverridden { .. } => "freeze_overridden",
+            Self::PolicyAdopted { .. } => "policy_adopted",
+            Self::BranchMoved { .. } => "branch_moved",
+            Self::ChangePoisoned { .. } => "change_poisoned",
+            Self::FixDeclared { .. } => "fix_declared",
+            Self::FlagSet { .. } => "flag_set",
+            Self::GateClosed { .. } => "gate_closed",
+            Self::RecoveryAuthorized { .. } => "recovery_authorized",
+            Self::GateReopened { .. } => "gate_reopened",
+            Self::FreezeDeclared { .. } => "freeze_declared",
+            Self::FreezeLifted { .. } => "freeze_lifted",
         }
+    }
+
+    /// Whether the event belongs in the audit trail: authority used or
+    /// changed (approvals, break-glass, freeze overrides, gates, freezes,
+    /// policy, poisoned changes, rollbacks and aborts).
+    pub fn is_audited(&self) -> bool {
+        matches!(
+            self,
+            Self::DeploymentApproved { .. }
+                | Self::BreakGlassUsed { .. }
+                | Self::FreezeOverridden { .. }
+                | Self::PolicyAdopted { .. }
+                | Self::ChangePoisoned { .. }
+                | Self::FixDeclared { .. }
+                | Self::GateClosed { .. }
+                | Self::RecoveryAuthorized { .. }
+                | Self::GateReopened { .. }
+                | Self::FreezeDeclared { .. }
+                | Self::FreezeLifted { .. }
+                | Self::RollbackRequested { .. }
+                | Self::RolloutAborted { .. }
+        )
+    }
+
+    /// Whether the event marks an exception to the rules: broken glass or
+    /// an overridden freeze.
+    pub fn is_exception(&self) -> bool {
+        matches!(
+            self,
+            Self::BreakGlassUsed { .. } | Self::FreezeOverridden { .. }
+        )
     }
 }

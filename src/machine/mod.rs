@@ -10,15 +10,19 @@
 
 mod apply;
 pub mod command;
+mod contents;
 mod decide;
 pub mod event;
+mod gates;
 pub mod lifecycle;
 pub mod state;
 
-pub use command::{Command, Verdict};
+pub use command::{Clearance, Command, RecoveryPermit, Verdict};
+pub use contents::Drift;
 pub use decide::decide;
-pub use event::{Event, EventKind, Slot};
+pub use event::{Event, EventKind, GateCause, Slot, Subject};
 pub use lifecycle::{DeploymentStatus, LifecycleStep};
 pub use state::{
-    CommitRecord, Deployment, DeploymentOrigin, EnvironmentState, RolloutHistory, State,
+    ActivePlan, ClosedGate, CommitRecord, Deployment, DeploymentOrigin, EnvironmentState,
+    Poisoning, RemedyKind, RolloutHistory, State,
 };

@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Rejection;
 use crate::model::{
-    Actor, Artifact, Change, ChangeId, Commit, CommitId, Digest, EnvironmentId, Pipeline, Release,
-    ReleaseId, Revision, Service, ServiceId,
+    Actor, Artifact, BranchName, Change, ChangeId, Commit, CommitId, Digest, EnvironmentId,
+    FlagKey, FlagState, Freeze, FreezeId, Pipeline, PlanId, Policy, Release, ReleaseId, Revision,
+    Service, ServiceId,
 };
 
-use super::event::Slot;
+use super::command::RecoveryPermit;
+use super::event::{GateCause, Slot};
 use super::lifecycle::DeploymentStatus;
 
 /// How a revision came to be.
@@ -58,6 +60,12 @@ pub struct Deployment {
     pub ended_at: Option<DateTime<Utc>>,
     /// Why it failed or was aborted, if it was.
     pub problem: Option<String>,
+    /// Who approved it.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub approvals: BTreeSet<Actor>,
+    /// The justification, if its approvals were skipped by breaking glass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<String>,
 }
 
 impl Deployment {
@@ -121,20 +129,67 @@ impl RolloutHistory {
         Revision(u32::try_from(self.deployments.len()).map_or(u32::MAX, |n| n.saturating_add(1)))
     }
 
-    /// The default rollback target: the newest revision before the current
-    /// one that was verified known good, was not itself rolled back, and
-    /// runs a different release than the current one.
-    pub fn last_known_good_before_current(&self) -> Option<&Deployment> {
-        let current = self.current()?;
-        let before = usize::try_from(current.revision.0)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(1)
-            .min(self.deployments.len());
-        self.deployments[..before].iter().rev().find(|d| {
+    /// Rollback candidates, newest first: revisions before the current one
+    /// that were verified known good, were not themselves rolled back, and
+    /// run a different release than the current one.
+    pub fn rollback_candidates(&self) -> impl Iterator<Item = &Deployment> {
+        let current = self.current();
+        let before = current.map_or(0, |c| {
+            usize::try_from(c.revision.0)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(1)
+                .min(self.deployments.len())
+        });
+        self.deployments[..before].iter().rev().filter(move |d| {
             d.was_verified()
                 && d.status != DeploymentStatus::RolledBack
-                && d.release != current.release
+                && current.is_some_and(|c| d.release != c.release)
         })
+    }
+
+    /// The default rollback target outside production: the newest
+    /// [rollback candidate](Self::rollback_candidates). In production,
+    /// candidates carrying a poisoned change or an untrusted artifact are
+    /// skipped as well.
+    pub fn last_known_good_before_current(&self) -> Option<&Deployment> {
+        self.rollback_candidates().next()
+    }
+}
+
+/// The recovery plan allowed through a closed gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ActivePlan {
+    /// The plan's name.
+    pub plan: PlanId,
+    /// The steps it may take.
+    pub permits: Vec<RecoveryPermit>,
+    /// Who authorized it.
+    pub by: Actor,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A closed delivery gate: the line is stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ClosedGate {
+    /// Who closed it, or whose action closed it.
+    pub by: Actor,
+    /// Why.
+    pub reason: String,
+    /// What closed it.
+    pub cause: GateCause,
+    /// Since when.
+    pub since: DateTime<Utc>,
+    /// The recovery plan allowed through, once one is authorized.
+    pub plan: Option<ActivePlan>,
+}
+
+impl ClosedGate {
+    /// Whether the active plan permits `step`.
+    pub fn permits(&self, step: &RecoveryPermit) -> bool {
+        self.plan.as_ref().is_some_and(|p| p.permits.contains(step))
     }
 }
 
@@ -143,6 +198,8 @@ impl RolloutHistory {
 pub struct EnvironmentState {
     services: BTreeMap<ServiceId, RolloutHistory>,
     verified: BTreeSet<Digest>,
+    pub(super) flags: BTreeMap<FlagKey, FlagState>,
+    pub(super) gate: Option<ClosedGate>,
 }
 
 impl EnvironmentState {
@@ -161,6 +218,22 @@ impl EnvironmentState {
         self.verified.contains(digest)
     }
 
+    /// The state of a flag here (a flag never set is off).
+    pub fn flag(&self, flag: &FlagKey) -> &FlagState {
+        const OFF: &FlagState = &FlagState::Off;
+        self.flags.get(flag).unwrap_or(OFF)
+    }
+
+    /// Every flag set here, by key.
+    pub fn flags(&self) -> impl Iterator<Item = (&FlagKey, &FlagState)> {
+        self.flags.iter()
+    }
+
+    /// The delivery gate, if it is closed.
+    pub fn closed_gate(&self) -> Option<&ClosedGate> {
+        self.gate.as_ref()
+    }
+
     fn has_history(&self) -> bool {
         self.services.values().any(|h| !h.deployments.is_empty())
     }
@@ -176,10 +249,38 @@ pub struct CommitRecord {
     pub change: Option<ChangeId>,
 }
 
+/// Why and by whom a change was poisoned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Poisoning {
+    /// Who marked it.
+    pub by: Actor,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// How a later change neutralises an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RemedyKind {
+    /// It reverts it.
+    Revert,
+    /// It was declared to fix it.
+    Fix,
+}
+
 /// Everything the events so far say. Equal event sequences give equal
 /// states.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
+    pub(super) policy: Policy,
+    pub(super) freezes: BTreeMap<FreezeId, Freeze>,
+    pub(super) poisoned: BTreeMap<ChangeId, Poisoning>,
+    pub(super) remedies: BTreeMap<ChangeId, BTreeMap<ChangeId, RemedyKind>>,
+    pub(super) branches: BTreeMap<ServiceId, BTreeMap<BranchName, CommitId>>,
     pub(super) pipeline: Option<Pipeline>,
     pub(super) services: BTreeMap<ServiceId, Service>,
     pub(super) commits: BTreeMap<CommitId, CommitRecord>,
@@ -198,6 +299,40 @@ impl State {
     /// The pipeline, once defined.
     pub fn pipeline(&self) -> Option<&Pipeline> {
         self.pipeline.as_ref()
+    }
+
+    /// The policy in force (the default one until a policy is adopted).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Every declared freeze that was not lifted, by name (including ones
+    /// whose window is over or not yet open).
+    pub fn freezes(&self) -> impl Iterator<Item = &Freeze> {
+        self.freezes.values()
+    }
+
+    /// Poisoned changes and why.
+    pub fn poisoned(&self) -> impl Iterator<Item = (&ChangeId, &Poisoning)> {
+        self.poisoned.iter()
+    }
+
+    /// Whether a change is poisoned.
+    pub fn is_poisoned(&self, change: &ChangeId) -> bool {
+        self.poisoned.contains_key(change)
+    }
+
+    /// The changes known to revert or fix `change`.
+    pub fn remedies(&self, change: &ChangeId) -> impl Iterator<Item = (&ChangeId, RemedyKind)> {
+        self.remedies
+            .get(change)
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(c, k)| (c, *k)))
+    }
+
+    /// Where a branch of a service's repository points.
+    pub fn branch(&self, service: &ServiceId, branch: &BranchName) -> Option<&CommitId> {
+        self.branches.get(service)?.get(branch)
     }
 
     /// A registered service.
@@ -283,6 +418,17 @@ impl State {
             .services
             .entry(service.clone())
             .or_default())
+    }
+
+    pub(super) fn environment_mut(
+        &mut self,
+        env: &EnvironmentId,
+    ) -> Result<&mut EnvironmentState, Rejection> {
+        self.environments
+            .get_mut(env)
+            .ok_or_else(|| Rejection::UnknownEnvironment {
+                environment: env.clone(),
+            })
     }
 
     pub(super) fn deployment_mut(&mut self, slot: &Slot) -> Result<&mut Deployment, Rejection> {

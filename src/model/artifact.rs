@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{CommitId, ConfigRevision, Digest, ReleaseId, ServiceId};
+use super::ids::{BuilderId, CommitId, ConfigRevision, Digest, ReleaseId, ServiceId};
 
 /// A deployable application with its own releases.
 ///
@@ -61,6 +61,9 @@ pub struct Artifact {
     pub build: u64,
     /// The commit the artifact was built from.
     pub source_commit: CommitId,
+    /// The build system that produced it, as its provenance states.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder: Option<BuilderId>,
 }
 
 impl Artifact {
@@ -78,7 +81,15 @@ impl Artifact {
             version,
             build,
             source_commit: source_commit.into(),
+            builder: None,
         }
+    }
+
+    /// Records the build system that produced the artifact.
+    #[must_use]
+    pub fn built_by(mut self, builder: impl Into<BuilderId>) -> Self {
+        self.builder = Some(builder.into());
+        self
     }
 }
 

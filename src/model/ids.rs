@@ -218,3 +218,32 @@ impl fmt::Debug for Revision {
         write!(f, "Revision({})", self.0)
     }
 }
+
+id_type!(
+    /// A role named in the policy, e.g. `release-managers`.
+    Role
+);
+id_type!(
+    /// A freeze's name, e.g. `holiday-2026`.
+    FreezeId
+);
+id_type!(
+    /// A recovery plan's name, e.g. `INC-42-rollback`.
+    PlanId
+);
+id_type!(
+    /// A branch name, e.g. `main` or `hotfix/1.4.1`.
+    BranchName
+);
+id_type!(
+    /// The build system that produced an artifact, as its provenance
+    /// states it, e.g. `github-actions`.
+    BuilderId
+);
+
+impl BranchName {
+    /// The main branch, `main`.
+    pub fn main() -> Self {
+        Self::new("main")
+    }
+}

@@ -4,6 +4,8 @@
 
 pub mod artifact;
 pub mod environment;
+pub mod flag;
+pub mod freeze;
 pub mod ids;
 pub mod pipeline;
 pub mod policy;
@@ -11,10 +13,12 @@ pub mod source;
 
 pub use artifact::{Artifact, Release, Service};
 pub use environment::{Environment, EnvironmentRole};
+pub use flag::FlagState;
+pub use freeze::{Freeze, FreezeEffect, GatedAction};
 pub use ids::{
-    Actor, ChangeId, CommitId, ConfigRevision, Digest, DigestError, EnvironmentId, FlagKey,
-    ReleaseId, Revision, ServiceId,
+    Actor, BranchName, BuilderId, ChangeId, CommitId, ConfigRevision, Digest, DigestError,
+    EnvironmentId, FlagKey, FreezeId, PlanId, ReleaseId, Revision, Role, ServiceId,
 };
 pub use pipeline::{Lane, Pipeline, PipelineError, PipelineSpec, Promotion};
-pub use policy::{HotfixLanePolicy, Policy, Strategy};
+pub use policy::{ApprovalRule, HotfixLanePolicy, Policy, Strategy};
 pub use source::{Change, Commit};

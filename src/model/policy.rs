@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::EnvironmentId;
+use super::ids::{Actor, BuilderId, EnvironmentId, Role};
 
 /// A way back to a known-good state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -100,6 +100,37 @@ pub struct Policy {
     /// verification), in seconds, used for time-to-restore estimates until
     /// the journal holds observed durations.
     pub stage_seconds: BTreeMap<EnvironmentId, u64>,
+    /// Who holds each role.
+    pub roles: BTreeMap<Role, BTreeSet<Actor>>,
+    /// Roles whose members may override a freeze (with a reason) or lift
+    /// one they did not declare.
+    pub freeze_override_roles: BTreeSet<Role>,
+    /// Approvals a deployment into an environment needs before its rollout
+    /// starts. Rollbacks need none: they restore what already served there.
+    pub approvals: BTreeMap<EnvironmentId, ApprovalRule>,
+    /// Builders whose artifacts production accepts; empty accepts any.
+    pub trusted_builders: BTreeSet<BuilderId>,
+}
+
+/// How many people from which role must approve a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ApprovalRule {
+    /// Distinct approvers needed, none of them the requester.
+    pub approvers: u32,
+    /// The role they must hold.
+    pub role: Role,
+}
+
+impl ApprovalRule {
+    /// `approvers` distinct members of `role`.
+    pub fn new(approvers: u32, role: impl Into<Role>) -> Self {
+        Self {
+            approvers,
+            role: role.into(),
+        }
+    }
 }
 
 impl Default for Policy {
@@ -110,6 +141,10 @@ impl Default for Policy {
             hotfix_lane: None,
             main_always_deployable: false,
             stage_seconds: BTreeMap::new(),
+            roles: BTreeMap::new(),
+            freeze_override_roles: BTreeSet::new(),
+            approvals: BTreeMap::new(),
+            trusted_builders: BTreeSet::new(),
         }
     }
 }
@@ -124,5 +159,28 @@ impl Policy {
             return false;
         }
         self.allowed_strategies.contains(&strategy)
+    }
+}
+
+impl Policy {
+    /// Whether `actor` holds `role`.
+    pub fn holds(&self, actor: &Actor, role: &Role) -> bool {
+        self.roles
+            .get(role)
+            .is_some_and(|members| members.contains(actor))
+    }
+
+    /// Whether `actor` may override a freeze.
+    pub fn may_override_freeze(&self, actor: &Actor) -> bool {
+        self.freeze_override_roles
+            .iter()
+            .any(|role| self.holds(actor, role))
+    }
+
+    /// Whether production accepts artifacts from `builder` (`None`: the
+    /// artifact states no builder).
+    pub fn trusts(&self, builder: Option<&BuilderId>) -> bool {
+        self.trusted_builders.is_empty()
+            || builder.is_some_and(|b| self.trusted_builders.contains(b))
     }
 }

@@ -71,6 +71,9 @@ pub struct Change {
     /// Earlier changes this one builds on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<ChangeId>,
+    /// The change this one reverts, if it is a revert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverts: Option<ChangeId>,
 }
 
 impl Change {
@@ -90,7 +93,15 @@ impl Change {
             commits: commits.into_iter().map(Into::into).collect(),
             flags: Vec::new(),
             depends_on: Vec::new(),
+            reverts: None,
         }
+    }
+
+    /// Marks the change as the revert of an earlier one.
+    #[must_use]
+    pub fn reverting(mut self, change: impl Into<ChangeId>) -> Self {
+        self.reverts = Some(change.into());
+        self
     }
 
     /// Puts the change behind a feature flag.

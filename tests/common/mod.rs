@@ -91,6 +91,7 @@ impl World {
             environment: env.into(),
             release: release.clone(),
             by: "deploy-bot".into(),
+            clearance: knowngood::Clearance::none(),
         });
         slot_of(&entries[0])
     }
@@ -114,6 +115,7 @@ impl World {
         self.ok(Command::RecordVerification {
             slot: slot.clone(),
             verdict,
+            by: "health-probe".into(),
         });
     }
 
@@ -125,11 +127,35 @@ impl World {
         slot
     }
 
-    /// Rolled out and verified (healthy or not).
+    /// Rolled out and verified (healthy or not). A failure in prod stops
+    /// the line; these lifecycle fixtures then authorize a blanket recovery
+    /// plan so that later steps may go through (gates are tested on their
+    /// own in `tests/gates.rs`).
     pub fn deploy(&mut self, env: &str, release: &ReleaseId, healthy: bool) -> Slot {
         let slot = self.roll_out(env, release);
         self.verify(&slot, healthy);
+        if !healthy && env == "prod" {
+            self.authorize_everything(env);
+        }
         slot
+    }
+
+    /// Authorizes a recovery plan behind the closed gate of `env` that may
+    /// roll back and deploy any of builds 1 to 40.
+    pub fn authorize_everything(&mut self, env: &str) {
+        let permits = std::iter::once(knowngood::RecoveryPermit::Rollback {
+            service: SERVICE.into(),
+        })
+        .chain((1..=40).map(|n| knowngood::RecoveryPermit::Deploy {
+            release: release_id(n),
+        }))
+        .collect();
+        self.ok(Command::AuthorizeRecovery {
+            environment: env.into(),
+            plan: "test-recovery".into(),
+            permits,
+            by: "incident-commander".into(),
+        });
     }
 
     /// Deploys and verifies build `n` through dev and qa, ready for prod.
@@ -147,6 +173,7 @@ impl World {
             to_revision: to.map(Revision),
             by: "alice".into(),
             reason: "error rate up".into(),
+            clearance: knowngood::Clearance::none(),
         })
     }
 }

@@ -1,0 +1,534 @@
+//! Gates: the rules that decide whether a deployment, rollback or flag
+//! change may happen *now*, and by whom — delivery gates (stop the line),
+//! freezes, approvals, trusted builders and poisoned changes — plus the
+//! commands that manage them.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{GateHold, Rejection};
+use crate::model::{
+    Actor, ChangeId, EnvironmentId, FlagKey, FlagState, Freeze, FreezeEffect, FreezeId,
+    GatedAction, PlanId, Policy, Release,
+};
+
+use super::DeploymentStatus;
+use super::command::{Clearance, RecoveryPermit};
+use super::event::{EventKind, GateCause, Slot, Subject};
+use super::state::{Deployment, DeploymentOrigin, State};
+
+/// Refuses an empty reason.
+pub(super) fn require_reason(text: &str, what: &str) -> Result<(), Rejection> {
+    if text.trim().is_empty() {
+        return Err(Rejection::ReasonRequired {
+            what: what.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn is_production(state: &State, env: &EnvironmentId) -> bool {
+    state
+        .pipeline
+        .as_ref()
+        .and_then(|p| p.environment(env))
+        .is_some_and(crate::model::Environment::is_production)
+}
+
+/// A closed gate lets through only the steps of its active plan.
+pub(super) fn check_gate(
+    state: &State,
+    env: &EnvironmentId,
+    step: RecoveryPermit,
+) -> Result<(), Rejection> {
+    match state.environments.get(env).and_then(|e| e.gate.as_ref()) {
+        Some(gate) if !gate.permits(&step) => Err(Rejection::GateClosed {
+            environment: env.clone(),
+            reason: gate.reason.clone(),
+            closed_by: gate.by.clone(),
+            plan: gate.plan.as_ref().map(|p| p.plan.clone()),
+            step,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Stop the line: the event closing a production gate that is still open.
+pub(super) fn auto_close(
+    state: &State,
+    env: &EnvironmentId,
+    by: &Actor,
+    reason: String,
+    cause: GateCause,
+) -> Option<EventKind> {
+    let open = state
+        .environments
+        .get(env)
+        .is_some_and(|e| e.gate.is_none());
+    (open && is_production(state, env)).then(|| EventKind::GateClosed {
+        environment: env.clone(),
+        by: by.clone(),
+        reason,
+        cause,
+    })
+}
+
+/// Freezes: any active deny rule covering the action closes it; if allow
+/// windows exist for it, it is closed outside all of them. Deny beats
+/// allow. A holder of a freeze-override role may pass with a reason, which
+/// yields the audit event returned.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn check_freezes(
+    state: &State,
+    action: GatedAction,
+    env: &EnvironmentId,
+    now: DateTime<Utc>,
+    by: &Actor,
+    clearance: &Clearance,
+    subject: Subject,
+) -> Result<Option<EventKind>, Rejection> {
+    let covering = || state.freezes.values().filter(|f| f.covers(action, env));
+    let denying: Vec<FreezeId> = covering()
+        .filter(|f| f.effect == FreezeEffect::Deny && f.is_active_at(now))
+        .map(|f| f.id.clone())
+        .collect();
+    let mut allows = covering()
+        .filter(|f| f.effect == FreezeEffect::Allow)
+        .peekable();
+    let outside_allow_windows = allows.peek().is_some() && !allows.any(|f| f.is_active_at(now));
+    if denying.is_empty() && !outside_allow_windows {
+        return Ok(None);
+    }
+    let Some(reason) = &clearance.freeze_override else {
+        return Err(Rejection::Frozen {
+            action,
+            environment: env.clone(),
+            freezes: denying,
+            outside_allow_windows,
+        });
+    };
+    require_reason(reason, "a freeze override")?;
+    check_override_role(&state.policy, by)?;
+    Ok(Some(EventKind::FreezeOverridden {
+        subject,
+        action,
+        freezes: denying,
+        by: by.clone(),
+        reason: reason.clone(),
+    }))
+}
+
+fn check_override_role(policy: &Policy, by: &Actor) -> Result<(), Rejection> {
+    if policy.may_override_freeze(by) {
+        Ok(())
+    } else {
+        Err(Rejection::OverrideNotPermitted {
+            actor: by.clone(),
+            roles: policy.freeze_override_roles.iter().cloned().collect(),
+        })
+    }
+}
+
+/// What production accepts: artifacts from trusted builders, and releases
+/// free of poisoned changes. Other environments accept both.
+pub(super) fn check_production_release(
+    state: &State,
+    env: &EnvironmentId,
+    release: &Release,
+) -> Result<(), Rejection> {
+    if !is_production(state, env) {
+        return Ok(());
+    }
+    let artifact =
+        state
+            .artifacts
+            .get(&release.artifact)
+            .ok_or_else(|| Rejection::UnknownArtifact {
+                digest: release.artifact.clone(),
+            })?;
+    if !state.policy.trusts(artifact.builder.as_ref()) {
+        return Err(Rejection::UntrustedArtifact {
+            digest: artifact.digest.clone(),
+            builder: artifact.builder.clone(),
+            trusted: state.policy.trusted_builders.iter().cloned().collect(),
+        });
+    }
+    if let Some(change) = state.unneutralised_poison(release, env)?.into_iter().next() {
+        return Err(Rejection::PoisonedRelease {
+            environment: env.clone(),
+            release: release.id.clone(),
+            change,
+        });
+    }
+    Ok(())
+}
+
+/// A deployment (not a rollback) into an environment whose policy asks for
+/// approvals starts only once enough distinct role holders other than the
+/// requester approved it, or glass was broken.
+pub(super) fn check_approvals(state: &State, slot: &Slot, d: &Deployment) -> Result<(), Rejection> {
+    if !matches!(d.origin, DeploymentOrigin::Deploy) || d.break_glass.is_some() {
+        return Ok(());
+    }
+    let Some(rule) = state.policy.approvals.get(&slot.environment) else {
+        return Ok(());
+    };
+    let valid = d
+        .approvals
+        .iter()
+        .filter(|a| **a != d.requested_by && state.policy.holds(a, &rule.role))
+        .count();
+    let have = u32::try_from(valid).unwrap_or(u32::MAX);
+    if have < rule.approvers {
+        return Err(Rejection::ApprovalsMissing {
+            slot: slot.clone(),
+            have,
+            need: rule.approvers,
+            role: rule.role.clone(),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn approve(state: &State, slot: &Slot, by: &Actor) -> Result<Vec<EventKind>, Rejection> {
+    let d = state.deployment(slot)?;
+    if d.status != DeploymentStatus::Requested {
+        return Err(Rejection::NotAwaitingApproval {
+            slot: slot.clone(),
+            status: d.status,
+        });
+    }
+    if *by == d.requested_by {
+        return Err(Rejection::SelfApproval {
+            slot: slot.clone(),
+            actor: by.clone(),
+        });
+    }
+    if let Some(rule) = state.policy.approvals.get(&slot.environment)
+        && !state.policy.holds(by, &rule.role)
+    {
+        return Err(Rejection::NotInRole {
+            actor: by.clone(),
+            role: rule.role.clone(),
+            environment: slot.environment.clone(),
+        });
+    }
+    if d.approvals.contains(by) {
+        return Ok(vec![]);
+    }
+    Ok(vec![EventKind::DeploymentApproved {
+        slot: slot.clone(),
+        by: by.clone(),
+    }])
+}
+
+pub(super) fn adopt_policy(
+    state: &State,
+    policy: &Policy,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    if state.policy == *policy {
+        return Ok(vec![]);
+    }
+    for (env, rule) in &policy.approvals {
+        let members = policy
+            .roles
+            .get(&rule.role)
+            .map_or(0, std::collections::BTreeSet::len);
+        if members < rule.approvers as usize {
+            return Err(Rejection::UnsatisfiableApprovals {
+                environment: env.clone(),
+                role: rule.role.clone(),
+                need: rule.approvers,
+                members,
+            });
+        }
+    }
+    Ok(vec![EventKind::PolicyAdopted {
+        policy: policy.clone(),
+        by: by.clone(),
+    }])
+}
+
+pub(super) fn poison_change(
+    state: &State,
+    change: &ChangeId,
+    by: &Actor,
+    reason: &str,
+) -> Result<Vec<EventKind>, Rejection> {
+    if !state.changes.contains_key(change) {
+        return Err(Rejection::UnknownChange {
+            change: change.clone(),
+        });
+    }
+    require_reason(reason, "poisoning a change")?;
+    if state.poisoned.contains_key(change) {
+        return Ok(vec![]);
+    }
+    Ok(vec![EventKind::ChangePoisoned {
+        change: change.clone(),
+        by: by.clone(),
+        reason: reason.to_owned(),
+    }])
+}
+
+pub(super) fn declare_fix(
+    state: &State,
+    change: &ChangeId,
+    fix: &ChangeId,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    for c in [change, fix] {
+        if !state.changes.contains_key(c) {
+            return Err(Rejection::UnknownChange { change: c.clone() });
+        }
+    }
+    if change == fix {
+        return Err(Rejection::SelfFix {
+            change: change.clone(),
+        });
+    }
+    if state.remedies(change).any(|(r, _)| r == fix) {
+        return Ok(vec![]);
+    }
+    Ok(vec![EventKind::FixDeclared {
+        change: change.clone(),
+        fix: fix.clone(),
+        by: by.clone(),
+    }])
+}
+
+pub(super) fn set_flag(
+    state: &State,
+    (env, flag, flag_state): (&EnvironmentId, &FlagKey, &FlagState),
+    by: &Actor,
+    clearance: &Clearance,
+    now: DateTime<Utc>,
+) -> Result<Vec<EventKind>, Rejection> {
+    let env_state = state.known_environment(env)?;
+    if clearance.break_glass.is_some() {
+        return Err(Rejection::BreakGlassNotApplicable {
+            command: "set_flag".to_owned(),
+        });
+    }
+    let problem = match flag_state {
+        FlagState::Percentage { percent } if *percent > 100 => {
+            Some(format!("{percent}% is more than 100%"))
+        }
+        FlagState::Segments { segments } if segments.is_empty() => {
+            Some("a segment list must name at least one segment (use `off`)".to_owned())
+        }
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        return Err(Rejection::InvalidFlagState {
+            flag: flag.clone(),
+            problem,
+        });
+    }
+    if env_state.flag(flag) == flag_state {
+        return Ok(vec![]);
+    }
+    let subject = Subject::Flag {
+        environment: env.clone(),
+        flag: flag.clone(),
+    };
+    let audit = check_freezes(
+        state,
+        GatedAction::FlagChange,
+        env,
+        now,
+        by,
+        clearance,
+        subject,
+    )?;
+    Ok(std::iter::once(EventKind::FlagSet {
+        environment: env.clone(),
+        flag: flag.clone(),
+        state: flag_state.clone(),
+        by: by.clone(),
+    })
+    .chain(audit)
+    .collect())
+}
+
+pub(super) fn close_gate(
+    state: &State,
+    env: &EnvironmentId,
+    by: &Actor,
+    reason: &str,
+) -> Result<Vec<EventKind>, Rejection> {
+    let env_state = state.known_environment(env)?;
+    require_reason(reason, "closing a delivery gate")?;
+    if env_state.gate.is_some() {
+        return Ok(vec![]);
+    }
+    Ok(vec![EventKind::GateClosed {
+        environment: env.clone(),
+        by: by.clone(),
+        reason: reason.to_owned(),
+        cause: GateCause::Manual,
+    }])
+}
+
+pub(super) fn authorize_recovery(
+    state: &State,
+    env: &EnvironmentId,
+    plan: &PlanId,
+    permits: &[RecoveryPermit],
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let env_state = state.known_environment(env)?;
+    let Some(gate) = &env_state.gate else {
+        return Err(Rejection::GateOpen {
+            environment: env.clone(),
+        });
+    };
+    if permits.is_empty() {
+        return Err(Rejection::EmptyRecoveryPlan { plan: plan.clone() });
+    }
+    if gate
+        .plan
+        .as_ref()
+        .is_some_and(|p| p.plan == *plan && p.permits == permits)
+    {
+        return Ok(vec![]);
+    }
+    Ok(vec![EventKind::RecoveryAuthorized {
+        environment: env.clone(),
+        plan: plan.clone(),
+        permits: permits.to_vec(),
+        by: by.clone(),
+    }])
+}
+
+pub(super) fn reopen_gate(
+    state: &State,
+    env: &EnvironmentId,
+    by: &Actor,
+    reason: &str,
+) -> Result<Vec<EventKind>, Rejection> {
+    let env_state = state.known_environment(env)?;
+    require_reason(reason, "reopening a delivery gate")?;
+    if env_state.gate.is_none() {
+        return Ok(vec![]);
+    }
+    if let Some(hold) = gate_hold(state, env) {
+        return Err(Rejection::GateMustStayClosed {
+            environment: env.clone(),
+            hold,
+        });
+    }
+    Ok(vec![EventKind::GateReopened {
+        environment: env.clone(),
+        by: by.clone(),
+        reason: reason.to_owned(),
+    }])
+}
+
+/// The first reason the gate of `env` must stay closed: a service there
+/// runs a rollback (drift), something not verified known good, or a
+/// poisoned change.
+pub(super) fn gate_hold(state: &State, env: &EnvironmentId) -> Option<GateHold> {
+    let env_state = state.environments.get(env)?;
+    for (service, history) in env_state.services() {
+        let Some(current) = history.current() else {
+            continue;
+        };
+        if current.status != DeploymentStatus::KnownGood {
+            return Some(GateHold::NotKnownGood {
+                service: service.clone(),
+                revision: current.revision,
+                status: current.status,
+            });
+        }
+        if current.rolled_back_from().is_some() {
+            return Some(GateHold::Drift {
+                service: service.clone(),
+                revision: current.revision,
+            });
+        }
+        let Some(release) = state.releases.get(&current.release) else {
+            continue;
+        };
+        match state.unneutralised_poison(release, env) {
+            Ok(poison) => {
+                if let Some(change) = poison.into_iter().next() {
+                    return Some(GateHold::PoisonRunning {
+                        service: service.clone(),
+                        release: release.id.clone(),
+                        change,
+                    });
+                }
+            }
+            Err(Rejection::UnknownSourceCommit { release, commit }) => {
+                return Some(GateHold::UnknownContents {
+                    service: service.clone(),
+                    release,
+                    commit,
+                });
+            }
+            Err(_) => {}
+        }
+    }
+    None
+}
+
+pub(super) fn declare_freeze(state: &State, freeze: &Freeze) -> Result<Vec<EventKind>, Rejection> {
+    if let Some(known) = state.freezes.get(&freeze.id) {
+        return if known == freeze {
+            Ok(vec![])
+        } else {
+            Err(Rejection::ConflictingFreeze {
+                freeze: freeze.id.clone(),
+            })
+        };
+    }
+    let invalid = |problem: &str| Rejection::InvalidFreeze {
+        freeze: freeze.id.clone(),
+        problem: problem.to_owned(),
+    };
+    if freeze.actions.is_empty() {
+        return Err(invalid(
+            "it covers no action: name deliver, rollback, hotfix or flag-change",
+        ));
+    }
+    if freeze.ends.is_some_and(|end| end <= freeze.starts) {
+        return Err(invalid("its window ends before it starts"));
+    }
+    if let Some(unknown) = freeze
+        .environments
+        .iter()
+        .find(|e| !state.environments.contains_key(*e))
+    {
+        return Err(Rejection::UnknownEnvironment {
+            environment: unknown.clone(),
+        });
+    }
+    require_reason(&freeze.reason, "declaring a freeze")?;
+    Ok(vec![EventKind::FreezeDeclared {
+        freeze: freeze.clone(),
+    }])
+}
+
+pub(super) fn lift_freeze(
+    state: &State,
+    freeze: &FreezeId,
+    by: &Actor,
+    reason: &str,
+) -> Result<Vec<EventKind>, Rejection> {
+    let known = state
+        .freezes
+        .get(freeze)
+        .ok_or_else(|| Rejection::UnknownFreeze {
+            freeze: freeze.clone(),
+        })?;
+    require_reason(reason, "lifting a freeze")?;
+    if known.declared_by != *by {
+        check_override_role(&state.policy, by)?;
+    }
+    Ok(vec![EventKind::FreezeLifted {
+        freeze: freeze.clone(),
+        by: by.clone(),
+        reason: reason.to_owned(),
+    }])
+}

@@ -59,3 +59,60 @@
 //! the objects involved, and what would unblock it, so a host can show it
 //! as it is. Re-registering something identical is not an error but a
 //! no-op, so hosts can retry safely.
+//!
+//! # 6. Gates: whether *now*, and by whom
+//!
+//! Every deployment and rollback passes the same checks in the same order,
+//! so the first refusal a person sees is the most fundamental one:
+//!
+//! 1. *what*: the artifact was verified upstream on a lane into the
+//!    environment; for production, it comes from a trusted builder and
+//!    carries no poisoned change without its remedy;
+//! 2. *now*: the delivery gate is open, or the active recovery plan
+//!    permits this step; no freeze closes the action (or a holder of an
+//!    override role overrides it, with a reason);
+//! 3. *by whom*: before a deployment's rollout starts, the approvals the
+//!    policy asks for are in, from distinct role holders other than the
+//!    requester, or glass was broken with a written justification.
+//!
+//! **Stop the line.** A failed production rollout or verification, and a
+//! production rollback, close the production gate automatically, naming
+//! who reported it and why; anyone can close a gate by hand. While it is
+//! closed only the steps of the active recovery plan
+//! ([`Command::AuthorizeRecovery`](crate::Command::AuthorizeRecovery)) may
+//! deploy there. Reopening is explicit and refused while a service there
+//! runs a rollback (drift), anything not verified known good, or a
+//! poisoned change.
+//!
+//! **Poisoned changes.** A release *contains* a change when one of the
+//! change's commits is an ancestor of the release's source commit. A
+//! poisoned change is neutralised in a release that also contains every
+//! commit of a revert of it or of a declared fix, or in an environment
+//! where all the flags it sits behind are off. So a revert travels with the
+//! change it reverts: a batch carrying the bad commit without its revert is
+//! refused. A release built from an unrecorded commit cannot be proved
+//! clean, and production refuses it while anything is poisoned.
+//!
+//! **Freezes** are deny or allow windows per action (deliver, rollback,
+//! hotfix, flag change) and environment. A deny in force closes the action;
+//! where allow windows exist for an action, it is closed outside all of
+//! them; deny beats allow. A deployment counts as a *hotfix* when it goes
+//! into a hotfix-development environment or enters production along the
+//! hotfix lane, so a delivery freeze can leave rollbacks and hotfixes open.
+//!
+//! Exceptions (overrides and broken glass) are journaled in the stream of
+//! the action they let through and marked by
+//! [`EventKind::is_exception`](crate::EventKind::is_exception); the audit
+//! trail is the journal filtered by
+//! [`EventKind::is_audited`](crate::EventKind::is_audited).
+//!
+//! # 7. A tamper-evident journal
+//!
+//! Each entry carries `SHA-256(previous hash ‖ entry bytes)`. Reading a
+//! file checks every link, so an edited, removed, inserted or reordered
+//! line is reported at its position. A hash chain without a secret cannot
+//! stop someone who rewrites the whole file and recomputes every link: keep
+//! the [`ChainHead`](crate::ChainHead) (entry count and last hash)
+//! somewhere else and check it with
+//! [`Journal::verify_head`](crate::Journal::verify_head), which also
+//! detects a cut-off tail.

@@ -189,3 +189,76 @@ pub fn slot_of(entry: &JournalEntry) -> Slot {
 pub fn type_names(entries: &[JournalEntry]) -> Vec<&'static str> {
     entries.iter().map(|e| e.event.kind.type_name()).collect()
 }
+
+impl World {
+    /// Records commit `commit` on top of `parent` as change `pr` (by bob)
+    /// and moves main to it.
+    pub fn merge(&mut self, pr: &str, commit: &str, parent: Option<&str>) {
+        self.merge_change(pr, commit, parent, |c| c);
+    }
+
+    /// Like [`World::merge`], shaping the change first (flags, reverts).
+    pub fn merge_change(
+        &mut self,
+        pr: &str,
+        commit: &str,
+        parent: Option<&str>,
+        shape: impl FnOnce(knowngood::Change) -> knowngood::Change,
+    ) {
+        self.ok(Command::RecordCommit {
+            commit: knowngood::Commit::new(commit, parent),
+        });
+        let change = shape(knowngood::Change::new(
+            pr,
+            pr,
+            "bob",
+            t(self.clock),
+            [commit],
+        ));
+        self.ok(Command::RecordChange { change });
+        self.ok(Command::MoveBranch {
+            service: SERVICE.into(),
+            branch: "main".into(),
+            head: commit.into(),
+        });
+    }
+
+    /// Registers build `n` built from `commit`, and its release.
+    pub fn build_at(&mut self, n: u64, commit: &str) -> ReleaseId {
+        self.build_with(n, commit, None)
+    }
+
+    pub fn build_with(&mut self, n: u64, commit: &str, builder: Option<&str>) -> ReleaseId {
+        let mut artifact =
+            Artifact::new(SERVICE, digest(n), semver::Version::new(1, n, 0), n, commit);
+        if let Some(b) = builder {
+            artifact = artifact.built_by(b);
+        }
+        self.ok(Command::RegisterArtifact { artifact });
+        self.ok(Command::RegisterRelease {
+            release: Release::new(release_id(n), SERVICE, digest(n), format!("cfg-{n}")),
+        });
+        release_id(n)
+    }
+
+    /// Deploys and verifies a registered release through dev and qa.
+    pub fn through_qa(&mut self, release: &ReleaseId) {
+        self.deploy("dev", release, true);
+        self.deploy("qa", release, true);
+    }
+
+    pub fn gate(&self, env: &str) -> Option<&knowngood::ClosedGate> {
+        self.ledger
+            .state()
+            .environment(&env.into())
+            .unwrap()
+            .closed_gate()
+    }
+
+    pub fn prod_history(&self) -> &knowngood::RolloutHistory {
+        self.ledger
+            .state()
+            .history(&"prod".into(), &SERVICE.into())
+            .unwrap()
+    }
+}

@@ -346,14 +346,11 @@ impl Command {
         by: impl Into<Actor>,
         reason: impl Into<String>,
     ) -> Self {
-        Self::Rollback {
-            environment: environment.into(),
-            service: service.into(),
-            to_revision: None,
-            by: by.into(),
-            reason: reason.into(),
-            clearance: Clearance::none(),
+        let mut command = Self::rollback_to(environment, service, Revision(0), by, reason);
+        if let Self::Rollback { to_revision, .. } = &mut command {
+            *to_revision = None;
         }
+        command
     }
 
     /// Roll `service` in `environment` back to the release of `revision`.

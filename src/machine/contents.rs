@@ -62,12 +62,7 @@ impl State {
     /// The commits a release was built from and all their ancestors, or
     /// the rejection naming an unrecorded source commit.
     fn release_contents(&self, release: &Release) -> Result<BTreeSet<CommitId>, Rejection> {
-        let artifact =
-            self.artifacts
-                .get(&release.artifact)
-                .ok_or_else(|| Rejection::UnknownArtifact {
-                    digest: release.artifact.clone(),
-                })?;
+        let artifact = self.artifact_of(release)?;
         if !self.commits.contains_key(&artifact.source_commit) {
             return Err(Rejection::UnknownSourceCommit {
                 release: release.id.clone(),

@@ -300,13 +300,7 @@ fn register_release(state: &State, release: &Release) -> Result<Vec<EventKind>, 
             })
         };
     }
-    let artifact =
-        state
-            .artifacts
-            .get(&release.artifact)
-            .ok_or_else(|| Rejection::UnknownArtifact {
-                digest: release.artifact.clone(),
-            })?;
+    let artifact = state.artifact_of(release)?;
     if artifact.service != release.service {
         return Err(Rejection::ArtifactOfOtherService {
             release: release.id.clone(),

@@ -138,13 +138,7 @@ pub(super) fn check_production_release(
     if !is_production(state, env) {
         return Ok(());
     }
-    let artifact =
-        state
-            .artifacts
-            .get(&release.artifact)
-            .ok_or_else(|| Rejection::UnknownArtifact {
-                digest: release.artifact.clone(),
-            })?;
+    let artifact = state.artifact_of(release)?;
     if !state.policy.trusts(artifact.builder.as_ref()) {
         return Err(Rejection::UntrustedArtifact {
             digest: artifact.digest.clone(),
@@ -255,11 +249,7 @@ pub(super) fn poison_change(
     by: &Actor,
     reason: &str,
 ) -> Result<Vec<EventKind>, Rejection> {
-    if !state.changes.contains_key(change) {
-        return Err(Rejection::UnknownChange {
-            change: change.clone(),
-        });
-    }
+    state.known_change(change)?;
     require_reason(reason, "poisoning a change")?;
     if state.poisoned.contains_key(change) {
         return Ok(vec![]);
@@ -277,11 +267,8 @@ pub(super) fn declare_fix(
     fix: &ChangeId,
     by: &Actor,
 ) -> Result<Vec<EventKind>, Rejection> {
-    for c in [change, fix] {
-        if !state.changes.contains_key(c) {
-            return Err(Rejection::UnknownChange { change: c.clone() });
-        }
-    }
+    state.known_change(change)?;
+    state.known_change(fix)?;
     if change == fix {
         return Err(Rejection::SelfFix {
             change: change.clone(),

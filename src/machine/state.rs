@@ -376,6 +376,24 @@ impl State {
         self.releases.get(&d.release)
     }
 
+    /// The artifact a release deploys, or the rejection naming it.
+    pub(super) fn artifact_of(&self, release: &Release) -> Result<&Artifact, Rejection> {
+        self.artifacts
+            .get(&release.artifact)
+            .ok_or_else(|| Rejection::UnknownArtifact {
+                digest: release.artifact.clone(),
+            })
+    }
+
+    /// The change, or the rejection naming it.
+    pub(super) fn known_change(&self, change: &ChangeId) -> Result<&Change, Rejection> {
+        self.changes
+            .get(change)
+            .ok_or_else(|| Rejection::UnknownChange {
+                change: change.clone(),
+            })
+    }
+
     /// Whether an environment has any rollout history.
     pub(super) fn environment_has_history(&self, env: &EnvironmentId) -> bool {
         self.environments

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::machine::{DeploymentStatus, LifecycleStep, RecoveryPermit, Slot};
 use crate::model::{
     Actor, BuilderId, ChangeId, CommitId, Digest, EnvironmentId, FlagKey, FreezeId, GatedAction,
-    Lane, PlanId, ReleaseId, Revision, Role, ServiceId,
+    IncidentId, IncidentPhase, Lane, MigrationId, PlanId, ReleaseId, Revision, Role, SchemaRange,
+    ServiceId, Strategy,
 };
 
 /// Why a closed delivery gate must stay closed.
@@ -456,6 +457,162 @@ pub enum Rejection {
         /// The change.
         change: ChangeId,
     },
+    /// The artifact was expired from the registry.
+    #[error(
+        "artifact `{digest}` was expired from the registry and can no longer be deployed: rebuild it or pick another release"
+    )]
+    ArtifactExpired {
+        /// The artifact.
+        digest: Digest,
+    },
+    /// The release cannot run on the environment's schema.
+    #[error(
+        "release `{release}` runs on {range} but `{environment}` is at schema {version}: migrate the schema first (down only if the migrations since are reversible), or pick a release that runs on it"
+    )]
+    SchemaIncompatible {
+        /// The release.
+        release: ReleaseId,
+        /// What it runs on.
+        range: SchemaRange,
+        /// Where.
+        environment: EnvironmentId,
+        /// The schema version there.
+        version: u32,
+    },
+    /// A migration that does not start from the current schema version.
+    #[error(
+        "migration `{migration}` starts from schema {from} but `{service}` in `{environment}` is at schema {current}"
+    )]
+    MigrationOutOfSequence {
+        /// The migration.
+        migration: MigrationId,
+        /// Where.
+        environment: EnvironmentId,
+        /// Whose database.
+        service: ServiceId,
+        /// Its start.
+        from: u32,
+        /// The current version.
+        current: u32,
+    },
+    /// Going down would undo an irreversible migration.
+    #[error(
+        "schema {to} cannot be restored: migration `{undone}` ({phase}) is irreversible, its old data is gone"
+    )]
+    IrreversibleMigration {
+        /// The migration that would be undone.
+        undone: MigrationId,
+        /// Its phase.
+        phase: crate::model::MigrationPhase,
+        /// The version that was asked for.
+        to: u32,
+    },
+    /// Contracting now would strand a release inside the rollback window.
+    #[error(
+        "contract migration `{migration}` would leave schema {to}, which release `{release}` ({range}) inside the rollback window of `{environment}` cannot run on: wait until it leaves the window, or keep the old schema longer"
+    )]
+    ContractInsideRollbackWindow {
+        /// The contract migration.
+        migration: MigrationId,
+        /// Where.
+        environment: EnvironmentId,
+        /// The version it would leave.
+        to: u32,
+        /// The release that still needs the old schema.
+        release: ReleaseId,
+        /// What it runs on.
+        range: SchemaRange,
+    },
+    /// A release needs another service at a version not running there.
+    #[error("release `{release}` requires `{service}` {requirement}, but `{environment}` runs {}: deploy a matching `{service}` first", running.as_ref().map_or_else(|| "none".to_owned(), |v| format!("{v}")))]
+    RequirementUnmet {
+        /// The release.
+        release: ReleaseId,
+        /// Where.
+        environment: EnvironmentId,
+        /// The service required.
+        service: ServiceId,
+        /// The requirement.
+        requirement: semver::VersionReq,
+        /// The version running there, if any.
+        running: Option<semver::Version>,
+    },
+    /// Another service running there requires more of this one.
+    #[error(
+        "`{dependant}` (release `{dependant_release}`) in `{environment}` requires `{service}` {requirement}, which release `{release}` ({version}) does not meet: move `{dependant}` first (for a rollback, roll it back first)"
+    )]
+    BreaksDependant {
+        /// The release refused.
+        release: ReleaseId,
+        /// Its service.
+        service: ServiceId,
+        /// Its version.
+        version: semver::Version,
+        /// Where.
+        environment: EnvironmentId,
+        /// The service that depends on it.
+        dependant: ServiceId,
+        /// The dependant's running release.
+        dependant_release: ReleaseId,
+        /// What the dependant requires.
+        requirement: semver::VersionReq,
+    },
+    /// No incident of that name.
+    #[error("incident `{incident}` is not declared: check its name")]
+    UnknownIncident {
+        /// The name.
+        incident: IncidentId,
+    },
+    /// An incident of that name exists.
+    #[error("incident `{incident}` is already declared: give a new incident its own name")]
+    DuplicateIncident {
+        /// The name.
+        incident: IncidentId,
+    },
+    /// The incident is not in the phase the command needs.
+    #[error("incident `{incident}` is {phase}, so it cannot {step} now")]
+    IllegalIncidentStep {
+        /// The incident.
+        incident: IncidentId,
+        /// Its phase.
+        phase: IncidentPhase,
+        /// What was asked.
+        step: String,
+    },
+    /// The chosen strategy is not applicable.
+    #[error("{strategy} is not applicable for incident `{incident}`: {why}")]
+    StrategyNotApplicable {
+        /// The incident.
+        incident: IncidentId,
+        /// The strategy.
+        strategy: Strategy,
+        /// Its failed preconditions.
+        why: String,
+    },
+    /// A known-good state is not restored yet.
+    #[error("incident `{incident}` is not mitigated yet: {why}")]
+    NotYetMitigated {
+        /// The incident.
+        incident: IncidentId,
+        /// What is still wrong.
+        why: String,
+    },
+    /// The permanent fix is not in place yet.
+    #[error("incident `{incident}` is not resolved yet: {why}")]
+    NotYetResolved {
+        /// The incident.
+        incident: IncidentId,
+        /// What is still missing.
+        why: String,
+    },
+    /// No follow-up with that number.
+    #[error("incident `{incident}` has no follow-up number {follow_up}")]
+    UnknownFollowUp {
+        /// The incident.
+        incident: IncidentId,
+        /// The number given.
+        follow_up: u32,
+    },
     /// The explicit rollback target cannot be used.
     #[error("cannot roll back to {}: {problem}", .target)]
     UnusableRollbackTarget {
@@ -582,6 +739,20 @@ impl Rejection {
             Self::InvalidFreeze { .. } => "invalid-freeze",
             Self::InvalidFlagState { .. } => "invalid-flag-state",
             Self::SelfFix { .. } => "self-fix",
+            Self::ArtifactExpired { .. } => "artifact-expired",
+            Self::SchemaIncompatible { .. } => "schema-incompatible",
+            Self::MigrationOutOfSequence { .. } => "migration-out-of-sequence",
+            Self::IrreversibleMigration { .. } => "irreversible-migration",
+            Self::ContractInsideRollbackWindow { .. } => "contract-inside-rollback-window",
+            Self::RequirementUnmet { .. } => "requirement-unmet",
+            Self::BreaksDependant { .. } => "breaks-dependant",
+            Self::UnknownIncident { .. } => "unknown-incident",
+            Self::DuplicateIncident { .. } => "duplicate-incident",
+            Self::IllegalIncidentStep { .. } => "illegal-incident-step",
+            Self::StrategyNotApplicable { .. } => "strategy-not-applicable",
+            Self::NotYetMitigated { .. } => "not-yet-mitigated",
+            Self::NotYetResolved { .. } => "not-yet-resolved",
+            Self::UnknownFollowUp { .. } => "unknown-follow-up",
         }
     }
 }

@@ -76,6 +76,7 @@ mod ledger;
 pub mod machine;
 pub mod manual;
 pub mod model;
+pub mod recovery;
 
 pub use error::{GateHold, Rejection, TargetProblem, UpstreamGap};
 pub use journal::{
@@ -84,17 +85,20 @@ pub use journal::{
 };
 pub use ledger::Ledger;
 pub use machine::{
-    ActivePlan, Clearance, ClosedGate, Command, CommitRecord, Deployment, DeploymentOrigin,
-    DeploymentStatus, Drift, EnvironmentState, Event, EventKind, GateCause, LifecycleStep,
-    Poisoning, RecoveryPermit, RemedyKind, RolloutHistory, Slot, State, Subject, Verdict, decide,
+    ActivePlan, AppliedMigration, Clearance, ClosedGate, Command, CommitRecord, Deployment,
+    DeploymentOrigin, DeploymentStatus, Drift, EnvironmentState, Event, EventKind, FollowUp,
+    GateCause, IncidentRecord, LifecycleStep, Poisoning, RecoveryPermit, RemedyKind,
+    RolloutHistory, SchemaState, Slot, StageTimes, State, Subject, Verdict, decide,
 };
 pub use model::{
     Actor, ApprovalRule, Artifact, BranchName, BuilderId, Change, ChangeId, Commit, CommitId,
     ConfigRevision, Digest, DigestError, Environment, EnvironmentId, EnvironmentRole, FlagKey,
-    FlagState, Freeze, FreezeEffect, FreezeId, GatedAction, HotfixLanePolicy, Lane, Pipeline,
-    PipelineError, PipelineSpec, PlanId, Policy, Promotion, Release, ReleaseId, Revision, Role,
-    Service, ServiceId, Strategy,
+    FlagState, Freeze, FreezeEffect, FreezeId, GatedAction, HotfixLanePolicy, IncidentId,
+    IncidentPhase, Lane, Migration, MigrationId, MigrationPhase, Pipeline, PipelineError,
+    PipelineSpec, PlanId, Policy, Promotion, Release, ReleaseId, Revision, Role, SchemaRange,
+    Service, ServiceId, Severity, Strategy, SuspectedCause,
 };
+pub use recovery::{Capabilities, RecoveryOption, RecoveryPlan, plan};
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

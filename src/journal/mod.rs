@@ -70,6 +70,11 @@ impl StreamId {
         Self::from(format!("flags/{env}"))
     }
 
+    /// The stream of one incident.
+    pub fn incident(incident: &crate::model::IncidentId) -> Self {
+        Self::from(format!("incident/{incident}"))
+    }
+
     /// The stream of one service's deployments in one environment.
     pub fn deployments(env: &EnvironmentId, service: &ServiceId) -> Self {
         Self::from(format!("deployments/{env}/{service}"))

@@ -101,7 +101,11 @@ impl State {
             EventKind::DeploymentVerified { slot } => {
                 let d = self.advance(slot, LifecycleStep::PassVerification, at, None)?;
                 d.verified_at = Some(at);
+                let took = u64::try_from((at - d.requested_at).num_seconds()).unwrap_or(0);
                 let release = d.release.clone();
+                let observed = &mut self.environment_mut(&slot.environment)?.observed;
+                observed.samples += 1;
+                observed.total_seconds = observed.total_seconds.saturating_add(took);
                 if let Some(digest) = self.releases.get(&release).map(|r| r.artifact.clone()) {
                     self.mark_verified(&slot.environment, digest);
                 }
@@ -202,6 +206,7 @@ impl State {
             }
             EventKind::GateReopened { environment, .. } => {
                 self.environment_mut(environment)?.gate = None;
+                self.lift_gate_follow_ups(environment, at);
             }
             EventKind::FreezeDeclared { freeze } => {
                 self.freezes.insert(freeze.id.clone(), freeze.clone());
@@ -213,6 +218,32 @@ impl State {
                     });
                 }
             }
+            EventKind::ArtifactExpired { digest, .. } => {
+                self.expired.insert(digest.clone());
+            }
+            EventKind::MigrationApplied {
+                environment,
+                service,
+                migration,
+                ..
+            } => {
+                let schema = self
+                    .environment_mut(environment)?
+                    .schemas
+                    .entry(service.clone())
+                    .or_default();
+                schema.version = migration.to;
+                schema.applied.push(super::state::AppliedMigration {
+                    migration: migration.clone(),
+                    at,
+                });
+            }
+            EventKind::IncidentDeclared { .. }
+            | EventKind::StrategyChosen { .. }
+            | EventKind::IncidentMitigated { .. }
+            | EventKind::IncidentResolved { .. }
+            | EventKind::RetroRecorded { .. }
+            | EventKind::FollowUpCompleted { .. } => self.apply_incident(&event.kind, at)?,
         }
         Ok(())
     }

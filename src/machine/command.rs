@@ -5,10 +5,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Actor, Artifact, BranchName, Change, ChangeId, Commit, CommitId, EnvironmentId, FlagKey,
-    FlagState, Freeze, FreezeId, Pipeline, PlanId, Policy, Release, ReleaseId, Revision, Service,
-    ServiceId,
+    Actor, Artifact, BranchName, Change, ChangeId, Commit, CommitId, Digest, EnvironmentId,
+    FlagKey, FlagState, Freeze, FreezeId, IncidentId, Migration, Pipeline, PlanId, Policy, Release,
+    ReleaseId, Revision, Service, ServiceId, Severity, Strategy, SuspectedCause,
 };
+use crate::recovery::Capabilities;
 
 use super::event::Slot;
 
@@ -81,6 +82,12 @@ pub enum RecoveryPermit {
         /// The service.
         service: ServiceId,
     },
+    /// Deploy a new release of this service moving forward (a revert, a
+    /// fix, a hotfix), still subject to every other rule.
+    Forward {
+        /// The service.
+        service: ServiceId,
+    },
 }
 
 impl std::fmt::Display for RecoveryPermit {
@@ -88,6 +95,7 @@ impl std::fmt::Display for RecoveryPermit {
         match self {
             Self::Deploy { release } => write!(f, "deploy `{release}`"),
             Self::Rollback { service } => write!(f, "roll back `{service}`"),
+            Self::Forward { service } => write!(f, "ship a new release of `{service}`"),
         }
     }
 }
@@ -304,6 +312,95 @@ pub enum Command {
         /// The freeze.
         freeze: Freeze,
     },
+    /// Expire an artifact from the registry: it can no longer be
+    /// deployed, so it stops being a rollback target.
+    ExpireArtifact {
+        /// The artifact.
+        digest: Digest,
+        /// Who expires it.
+        by: Actor,
+    },
+    /// Record a schema migration applied to a service's database in an
+    /// environment. It must start from the current schema version; going
+    /// down undoes the last migration and needs it to be reversible; a
+    /// contract step is refused while a release inside the rollback window
+    /// still needs the old schema.
+    ApplyMigration {
+        /// Where.
+        environment: EnvironmentId,
+        /// Whose database.
+        service: ServiceId,
+        /// The migration.
+        migration: Migration,
+        /// Who applies it.
+        by: Actor,
+    },
+    /// Declare an incident in an environment. Stops the line there and, when
+    /// the cause is a change, poisons it.
+    DeclareIncident {
+        /// Its name.
+        incident: IncidentId,
+        /// Where.
+        environment: EnvironmentId,
+        /// The service affected.
+        service: ServiceId,
+        /// How bad.
+        severity: Severity,
+        /// What is suspected.
+        cause: SuspectedCause,
+        /// What is seen.
+        summary: String,
+        /// Who declares it.
+        by: Actor,
+    },
+    /// Choose how to recover: the planner runs again on the current state,
+    /// the strategy must be applicable, and its steps become the recovery
+    /// plan allowed through the closed gate.
+    ChooseStrategy {
+        /// The incident.
+        incident: IncidentId,
+        /// The strategy.
+        strategy: Strategy,
+        /// What the host's ports can do.
+        #[serde(default)]
+        capabilities: Capabilities,
+        /// Who chooses.
+        by: Actor,
+    },
+    /// Record that a known-good state is restored. Refused until the
+    /// service serves a verified release without the cause.
+    MarkMitigated {
+        /// The incident.
+        incident: IncidentId,
+        /// Who says so.
+        by: Actor,
+    },
+    /// Record the permanent fix. Refused while the gate is closed or the
+    /// environment drifts from main.
+    ResolveIncident {
+        /// The incident.
+        incident: IncidentId,
+        /// Who says so.
+        by: Actor,
+    },
+    /// Record the blameless retro.
+    RecordRetro {
+        /// The incident.
+        incident: IncidentId,
+        /// Its summary or a link to it.
+        summary: String,
+        /// Who records it.
+        by: Actor,
+    },
+    /// Mark a follow-up done.
+    CompleteFollowUp {
+        /// The incident.
+        incident: IncidentId,
+        /// The follow-up's number in the incident's list, from 0.
+        follow_up: u32,
+        /// Who did it.
+        by: Actor,
+    },
     /// Lift a freeze before its window ends. Allowed to whoever declared it
     /// and to holders of a freeze-override role.
     LiftFreeze {
@@ -411,6 +508,14 @@ impl Command {
             Self::ReopenGate { .. } => "reopen_gate",
             Self::DeclareFreeze { .. } => "declare_freeze",
             Self::LiftFreeze { .. } => "lift_freeze",
+            Self::ExpireArtifact { .. } => "expire_artifact",
+            Self::ApplyMigration { .. } => "apply_migration",
+            Self::DeclareIncident { .. } => "declare_incident",
+            Self::ChooseStrategy { .. } => "choose_strategy",
+            Self::MarkMitigated { .. } => "mark_mitigated",
+            Self::ResolveIncident { .. } => "resolve_incident",
+            Self::RecordRetro { .. } => "record_retro",
+            Self::CompleteFollowUp { .. } => "complete_follow_up",
         }
     }
 }

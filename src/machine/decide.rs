@@ -10,9 +10,9 @@ use crate::model::{
 
 use super::command::{Clearance, Command, RecoveryPermit, Verdict};
 use super::event::{Event, EventKind, GateCause, Slot, Subject};
-use super::gates;
 use super::lifecycle::LifecycleStep;
 use super::state::{Deployment, RolloutHistory, State};
+use super::{fit, gates, incident};
 
 /// Checks `command` against `state` and returns the events it causes, each
 /// stamped with `now`, or the rejection that refuses it.
@@ -204,6 +204,48 @@ pub fn decide(
         Command::LiftFreeze { freeze, by, reason } => {
             gates::lift_freeze(state, freeze, by, reason)?
         }
+        Command::ExpireArtifact { digest, by } => fit::expire_artifact(state, digest, by)?,
+        Command::ApplyMigration {
+            environment,
+            service,
+            migration,
+            by,
+        } => fit::apply_migration(state, (environment, service), migration, by)?,
+        Command::DeclareIncident {
+            incident,
+            environment,
+            service,
+            severity,
+            cause,
+            summary,
+            by,
+        } => incident::declare(
+            state,
+            incident,
+            (environment, service),
+            *severity,
+            cause,
+            summary,
+            by,
+        )?,
+        Command::ChooseStrategy {
+            incident,
+            strategy,
+            capabilities,
+            by,
+        } => incident::choose(state, incident, *strategy, capabilities, by, now)?,
+        Command::MarkMitigated { incident, by } => incident::mitigate(state, incident, by)?,
+        Command::ResolveIncident { incident, by } => incident::resolve(state, incident, by)?,
+        Command::RecordRetro {
+            incident,
+            summary,
+            by,
+        } => incident::retro(state, incident, summary, by)?,
+        Command::CompleteFollowUp {
+            incident,
+            follow_up,
+            by,
+        } => incident::complete_follow_up(state, incident, *follow_up, by)?,
     };
     Ok(kinds.into_iter().map(|k| Event::new(now, k)).collect())
 }
@@ -463,13 +505,16 @@ fn request_deployment(
     }
     let lane = check_upstream(state, environment, release)?;
     gates::check_production_release(state, environment, release)?;
-    gates::check_gate(
-        state,
-        environment,
-        RecoveryPermit::Deploy {
-            release: release.id.clone(),
-        },
-    )?;
+    fit::check_release_fits(state, environment, release)?;
+    let forward = RecoveryPermit::Forward {
+        service: release.service.clone(),
+    };
+    let named = RecoveryPermit::Deploy {
+        release: release.id.clone(),
+    };
+    if gates::check_gate(state, environment, forward).is_err() {
+        gates::check_gate(state, environment, named)?;
+    }
     if let Some(justification) = &clearance.break_glass {
         gates::require_reason(justification, "breaking glass")?;
     }
@@ -525,10 +570,10 @@ fn rollback(
         });
     }
     let accepted = |d: &Deployment| {
-        state
-            .releases
-            .get(&d.release)
-            .is_some_and(|r| gates::check_production_release(state, environment, r).is_ok())
+        state.releases.get(&d.release).is_some_and(|r| {
+            gates::check_production_release(state, environment, r).is_ok()
+                && fit::check_release_fits(state, environment, r).is_ok()
+        })
     };
     let target = match to_revision {
         Some(r) => {
@@ -544,6 +589,7 @@ fn rollback(
                         release: target.release.clone(),
                     })?;
             gates::check_production_release(state, environment, release)?;
+            fit::check_release_fits(state, environment, release)?;
             target
         }
         None => history

@@ -12,6 +12,8 @@ use crate::model::{
 };
 
 use super::command::RecoveryPermit;
+use crate::model::{Digest, IncidentId, Migration, Severity, Strategy, SuspectedCause};
+use crate::recovery::{ConsideredOption, FollowUpKind};
 
 /// One recorded fact and the moment it happened (supplied by the host; the
 /// core reads no clock).
@@ -72,6 +74,18 @@ impl Event {
             EventKind::FreezeDeclared { .. } | EventKind::FreezeLifted { .. } => {
                 StreamId::freezes()
             }
+            EventKind::ArtifactExpired { .. } => StreamId::catalog(),
+            EventKind::MigrationApplied {
+                environment,
+                service,
+                ..
+            } => StreamId::deployments(environment, service),
+            EventKind::IncidentDeclared { incident, .. }
+            | EventKind::StrategyChosen { incident, .. }
+            | EventKind::IncidentMitigated { incident, .. }
+            | EventKind::IncidentResolved { incident, .. }
+            | EventKind::RetroRecorded { incident, .. }
+            | EventKind::FollowUpCompleted { incident, .. } => StreamId::incident(incident),
         }
     }
 }
@@ -128,6 +142,11 @@ pub enum GateCause {
     Rollback {
         /// The rollback revision.
         slot: Slot,
+    },
+    /// An incident was declared there.
+    Incident {
+        /// The incident.
+        incident: IncidentId,
     },
 }
 
@@ -384,6 +403,88 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// An artifact was expired from the registry.
+    ArtifactExpired {
+        /// The artifact.
+        digest: Digest,
+        /// Who expired it.
+        by: Actor,
+    },
+    /// A schema migration was applied.
+    MigrationApplied {
+        /// Where.
+        environment: EnvironmentId,
+        /// Whose database.
+        service: ServiceId,
+        /// The migration.
+        migration: Migration,
+        /// Who applied it.
+        by: Actor,
+    },
+    /// An incident was declared.
+    IncidentDeclared {
+        /// Its name.
+        incident: IncidentId,
+        /// Where.
+        environment: EnvironmentId,
+        /// The service affected.
+        service: ServiceId,
+        /// How bad.
+        severity: Severity,
+        /// What is suspected.
+        cause: SuspectedCause,
+        /// What is seen.
+        summary: String,
+        /// Who declared it.
+        by: Actor,
+    },
+    /// A recovery strategy was chosen.
+    StrategyChosen {
+        /// The incident.
+        incident: IncidentId,
+        /// The strategy.
+        strategy: Strategy,
+        /// Every option on the table, ranked.
+        considered: Vec<ConsideredOption>,
+        /// Why the chosen one (the planner's explanation).
+        explanation: String,
+        /// Obligations it leaves.
+        follow_ups: Vec<FollowUpKind>,
+        /// Who chose.
+        by: Actor,
+    },
+    /// A known-good state was restored.
+    IncidentMitigated {
+        /// The incident.
+        incident: IncidentId,
+        /// Who said so.
+        by: Actor,
+    },
+    /// The permanent fix is in production.
+    IncidentResolved {
+        /// The incident.
+        incident: IncidentId,
+        /// Who said so.
+        by: Actor,
+    },
+    /// The retro was recorded.
+    RetroRecorded {
+        /// The incident.
+        incident: IncidentId,
+        /// Its summary.
+        summary: String,
+        /// Who recorded it.
+        by: Actor,
+    },
+    /// A follow-up was done.
+    FollowUpCompleted {
+        /// The incident.
+        incident: IncidentId,
+        /// Its number.
+        follow_up: u32,
+        /// Who did it.
+        by: Actor,
+    },
 }
 
 impl EventKind {
@@ -419,6 +520,14 @@ impl EventKind {
             Self::GateReopened { .. } => "gate_reopened",
             Self::FreezeDeclared { .. } => "freeze_declared",
             Self::FreezeLifted { .. } => "freeze_lifted",
+            Self::ArtifactExpired { .. } => "artifact_expired",
+            Self::MigrationApplied { .. } => "migration_applied",
+            Self::IncidentDeclared { .. } => "incident_declared",
+            Self::StrategyChosen { .. } => "strategy_chosen",
+            Self::IncidentMitigated { .. } => "incident_mitigated",
+            Self::IncidentResolved { .. } => "incident_resolved",
+            Self::RetroRecorded { .. } => "retro_recorded",
+            Self::FollowUpCompleted { .. } => "follow_up_completed",
         }
     }
 
@@ -441,6 +550,14 @@ impl EventKind {
                 | Self::FreezeLifted { .. }
                 | Self::RollbackRequested { .. }
                 | Self::RolloutAborted { .. }
+                | Self::ArtifactExpired { .. }
+                | Self::MigrationApplied { .. }
+                | Self::IncidentDeclared { .. }
+                | Self::StrategyChosen { .. }
+                | Self::IncidentMitigated { .. }
+                | Self::IncidentResolved { .. }
+                | Self::RetroRecorded { .. }
+                | Self::FollowUpCompleted { .. }
         )
     }
 

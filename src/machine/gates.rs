@@ -17,7 +17,7 @@ use super::event::{EventKind, GateCause, Slot, Subject};
 use super::state::{Deployment, DeploymentOrigin, State};
 
 /// Refuses an empty reason.
-pub(super) fn require_reason(text: &str, what: &str) -> Result<(), Rejection> {
+pub(crate) fn require_reason(text: &str, what: &str) -> Result<(), Rejection> {
     if text.trim().is_empty() {
         return Err(Rejection::ReasonRequired {
             what: what.to_owned(),
@@ -26,7 +26,7 @@ pub(super) fn require_reason(text: &str, what: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
-pub(super) fn is_production(state: &State, env: &EnvironmentId) -> bool {
+pub(crate) fn is_production(state: &State, env: &EnvironmentId) -> bool {
     state
         .pipeline
         .as_ref()
@@ -35,7 +35,7 @@ pub(super) fn is_production(state: &State, env: &EnvironmentId) -> bool {
 }
 
 /// A closed gate lets through only the steps of its active plan.
-pub(super) fn check_gate(
+pub(crate) fn check_gate(
     state: &State,
     env: &EnvironmentId,
     step: RecoveryPermit,
@@ -53,7 +53,7 @@ pub(super) fn check_gate(
 }
 
 /// Stop the line: the event closing a production gate that is still open.
-pub(super) fn auto_close(
+pub(crate) fn auto_close(
     state: &State,
     env: &EnvironmentId,
     by: &Actor,
@@ -77,7 +77,7 @@ pub(super) fn auto_close(
 /// allow. A holder of a freeze-override role may pass with a reason, which
 /// yields the audit event returned.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn check_freezes(
+pub(crate) fn check_freezes(
     state: &State,
     action: GatedAction,
     env: &EnvironmentId,
@@ -130,7 +130,7 @@ fn check_override_role(policy: &Policy, by: &Actor) -> Result<(), Rejection> {
 
 /// What production accepts: artifacts from trusted builders, and releases
 /// free of poisoned changes. Other environments accept both.
-pub(super) fn check_production_release(
+pub(crate) fn check_production_release(
     state: &State,
     env: &EnvironmentId,
     release: &Release,
@@ -159,7 +159,7 @@ pub(super) fn check_production_release(
 /// A deployment (not a rollback) into an environment whose policy asks for
 /// approvals starts only once enough distinct role holders other than the
 /// requester approved it, or glass was broken.
-pub(super) fn check_approvals(state: &State, slot: &Slot, d: &Deployment) -> Result<(), Rejection> {
+pub(crate) fn check_approvals(state: &State, slot: &Slot, d: &Deployment) -> Result<(), Rejection> {
     if !matches!(d.origin, DeploymentOrigin::Deploy) || d.break_glass.is_some() {
         return Ok(());
     }
@@ -183,7 +183,7 @@ pub(super) fn check_approvals(state: &State, slot: &Slot, d: &Deployment) -> Res
     Ok(())
 }
 
-pub(super) fn approve(state: &State, slot: &Slot, by: &Actor) -> Result<Vec<EventKind>, Rejection> {
+pub(crate) fn approve(state: &State, slot: &Slot, by: &Actor) -> Result<Vec<EventKind>, Rejection> {
     let d = state.deployment(slot)?;
     if d.status != DeploymentStatus::Requested {
         return Err(Rejection::NotAwaitingApproval {
@@ -215,7 +215,7 @@ pub(super) fn approve(state: &State, slot: &Slot, by: &Actor) -> Result<Vec<Even
     }])
 }
 
-pub(super) fn adopt_policy(
+pub(crate) fn adopt_policy(
     state: &State,
     policy: &Policy,
     by: &Actor,
@@ -243,7 +243,7 @@ pub(super) fn adopt_policy(
     }])
 }
 
-pub(super) fn poison_change(
+pub(crate) fn poison_change(
     state: &State,
     change: &ChangeId,
     by: &Actor,
@@ -261,7 +261,7 @@ pub(super) fn poison_change(
     }])
 }
 
-pub(super) fn declare_fix(
+pub(crate) fn declare_fix(
     state: &State,
     change: &ChangeId,
     fix: &ChangeId,
@@ -284,7 +284,7 @@ pub(super) fn declare_fix(
     }])
 }
 
-pub(super) fn set_flag(
+pub(crate) fn set_flag(
     state: &State,
     (env, flag, flag_state): (&EnvironmentId, &FlagKey, &FlagState),
     by: &Actor,
@@ -338,7 +338,7 @@ pub(super) fn set_flag(
     .collect())
 }
 
-pub(super) fn close_gate(
+pub(crate) fn close_gate(
     state: &State,
     env: &EnvironmentId,
     by: &Actor,
@@ -357,7 +357,7 @@ pub(super) fn close_gate(
     }])
 }
 
-pub(super) fn authorize_recovery(
+pub(crate) fn authorize_recovery(
     state: &State,
     env: &EnvironmentId,
     plan: &PlanId,
@@ -388,7 +388,7 @@ pub(super) fn authorize_recovery(
     }])
 }
 
-pub(super) fn reopen_gate(
+pub(crate) fn reopen_gate(
     state: &State,
     env: &EnvironmentId,
     by: &Actor,
@@ -415,7 +415,7 @@ pub(super) fn reopen_gate(
 /// The first reason the gate of `env` must stay closed: a service there
 /// runs a rollback (drift), something not verified known good, or a
 /// poisoned change.
-pub(super) fn gate_hold(state: &State, env: &EnvironmentId) -> Option<GateHold> {
+pub(crate) fn gate_hold(state: &State, env: &EnvironmentId) -> Option<GateHold> {
     let env_state = state.environments.get(env)?;
     for (service, history) in env_state.services() {
         let Some(current) = history.current() else {
@@ -460,7 +460,7 @@ pub(super) fn gate_hold(state: &State, env: &EnvironmentId) -> Option<GateHold> 
     None
 }
 
-pub(super) fn declare_freeze(state: &State, freeze: &Freeze) -> Result<Vec<EventKind>, Rejection> {
+pub(crate) fn declare_freeze(state: &State, freeze: &Freeze) -> Result<Vec<EventKind>, Rejection> {
     if let Some(known) = state.freezes.get(&freeze.id) {
         return if known == freeze {
             Ok(vec![])
@@ -497,7 +497,7 @@ pub(super) fn declare_freeze(state: &State, freeze: &Freeze) -> Result<Vec<Event
     }])
 }
 
-pub(super) fn lift_freeze(
+pub(crate) fn lift_freeze(
     state: &State,
     freeze: &FreezeId,
     by: &Actor,

@@ -13,7 +13,9 @@ pub mod command;
 mod contents;
 mod decide;
 pub mod event;
-mod gates;
+mod fit;
+pub(crate) mod gates;
+pub mod incident;
 pub mod lifecycle;
 pub mod state;
 
@@ -21,8 +23,10 @@ pub use command::{Clearance, Command, RecoveryPermit, Verdict};
 pub use contents::Drift;
 pub use decide::decide;
 pub use event::{Event, EventKind, GateCause, Slot, Subject};
+pub(crate) use fit::running_version;
+pub use incident::{FollowUp, IncidentRecord};
 pub use lifecycle::{DeploymentStatus, LifecycleStep};
 pub use state::{
-    ActivePlan, ClosedGate, CommitRecord, Deployment, DeploymentOrigin, EnvironmentState,
-    Poisoning, RemedyKind, RolloutHistory, State,
+    ActivePlan, AppliedMigration, ClosedGate, CommitRecord, Deployment, DeploymentOrigin,
+    EnvironmentState, Poisoning, RemedyKind, RolloutHistory, SchemaState, StageTimes, State,
 };

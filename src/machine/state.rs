@@ -16,7 +16,9 @@ use crate::model::{
 
 use super::command::RecoveryPermit;
 use super::event::{GateCause, Slot};
+use super::incident::IncidentRecord;
 use super::lifecycle::DeploymentStatus;
+use crate::model::{IncidentId, Migration};
 
 /// How a revision came to be.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,13 +195,52 @@ impl ClosedGate {
     }
 }
 
+/// A schema migration as applied in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AppliedMigration {
+    /// The migration.
+    pub migration: Migration,
+    /// When it was applied.
+    pub at: DateTime<Utc>,
+}
+
+/// One service's database schema in one environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SchemaState {
+    /// The current schema version.
+    pub version: u32,
+    /// Every migration applied, oldest first.
+    pub applied: Vec<AppliedMigration>,
+}
+
+/// Durations observed in one environment, from request to verification.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StageTimes {
+    /// Verified deployments measured.
+    pub samples: u64,
+    /// Their total duration, in seconds.
+    pub total_seconds: u64,
+}
+
+impl StageTimes {
+    /// The mean, if anything was measured.
+    pub fn mean_seconds(&self) -> Option<u64> {
+        self.total_seconds.checked_div(self.samples)
+    }
+}
+
 /// What one environment holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentState {
     services: BTreeMap<ServiceId, RolloutHistory>,
     verified: BTreeSet<Digest>,
-    pub(super) flags: BTreeMap<FlagKey, FlagState>,
-    pub(super) gate: Option<ClosedGate>,
+    pub(crate) schemas: BTreeMap<ServiceId, SchemaState>,
+    pub(crate) observed: StageTimes,
+    pub(crate) flags: BTreeMap<FlagKey, FlagState>,
+    pub(crate) gate: Option<ClosedGate>,
 }
 
 impl EnvironmentState {
@@ -232,6 +273,16 @@ impl EnvironmentState {
     /// The delivery gate, if it is closed.
     pub fn closed_gate(&self) -> Option<&ClosedGate> {
         self.gate.as_ref()
+    }
+
+    /// The schema of `service`'s database here, if migrations were recorded.
+    pub fn schema(&self, service: &ServiceId) -> Option<&SchemaState> {
+        self.schemas.get(service)
+    }
+
+    /// Durations observed here.
+    pub fn observed(&self) -> StageTimes {
+        self.observed
     }
 
     fn has_history(&self) -> bool {
@@ -276,18 +327,20 @@ pub enum RemedyKind {
 /// states.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
-    pub(super) policy: Policy,
-    pub(super) freezes: BTreeMap<FreezeId, Freeze>,
-    pub(super) poisoned: BTreeMap<ChangeId, Poisoning>,
-    pub(super) remedies: BTreeMap<ChangeId, BTreeMap<ChangeId, RemedyKind>>,
-    pub(super) branches: BTreeMap<ServiceId, BTreeMap<BranchName, CommitId>>,
-    pub(super) pipeline: Option<Pipeline>,
-    pub(super) services: BTreeMap<ServiceId, Service>,
-    pub(super) commits: BTreeMap<CommitId, CommitRecord>,
-    pub(super) changes: BTreeMap<ChangeId, Change>,
-    pub(super) artifacts: BTreeMap<Digest, Artifact>,
-    pub(super) releases: BTreeMap<ReleaseId, Release>,
-    pub(super) environments: BTreeMap<EnvironmentId, EnvironmentState>,
+    pub(crate) policy: Policy,
+    pub(crate) expired: BTreeSet<Digest>,
+    pub(crate) incidents: BTreeMap<IncidentId, IncidentRecord>,
+    pub(crate) freezes: BTreeMap<FreezeId, Freeze>,
+    pub(crate) poisoned: BTreeMap<ChangeId, Poisoning>,
+    pub(crate) remedies: BTreeMap<ChangeId, BTreeMap<ChangeId, RemedyKind>>,
+    pub(crate) branches: BTreeMap<ServiceId, BTreeMap<BranchName, CommitId>>,
+    pub(crate) pipeline: Option<Pipeline>,
+    pub(crate) services: BTreeMap<ServiceId, Service>,
+    pub(crate) commits: BTreeMap<CommitId, CommitRecord>,
+    pub(crate) changes: BTreeMap<ChangeId, Change>,
+    pub(crate) artifacts: BTreeMap<Digest, Artifact>,
+    pub(crate) releases: BTreeMap<ReleaseId, Release>,
+    pub(crate) environments: BTreeMap<EnvironmentId, EnvironmentState>,
 }
 
 impl State {
@@ -330,9 +383,36 @@ impl State {
             .flat_map(|m| m.iter().map(|(c, k)| (c, *k)))
     }
 
+    /// Recorded changes that declare they depend on `change`.
+    pub fn changes_depending_on<'s>(
+        &'s self,
+        change: &'s ChangeId,
+    ) -> impl Iterator<Item = &'s ChangeId> + 's {
+        self.changes
+            .values()
+            .filter(move |c| c.depends_on.contains(change))
+            .map(|c| &c.id)
+    }
+
     /// Where a branch of a service's repository points.
     pub fn branch(&self, service: &ServiceId, branch: &BranchName) -> Option<&CommitId> {
         self.branches.get(service)?.get(branch)
+    }
+
+    /// Whether an artifact was expired from the registry (it can no longer
+    /// be deployed, so it is no rollback target).
+    pub fn is_expired(&self, digest: &Digest) -> bool {
+        self.expired.contains(digest)
+    }
+
+    /// An incident.
+    pub fn incident(&self, id: &IncidentId) -> Option<&IncidentRecord> {
+        self.incidents.get(id)
+    }
+
+    /// Every incident, by name.
+    pub fn incidents(&self) -> impl Iterator<Item = &IncidentRecord> {
+        self.incidents.values()
     }
 
     /// A registered service.

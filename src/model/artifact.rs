@@ -6,6 +6,7 @@ use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{BuilderId, CommitId, ConfigRevision, Digest, ReleaseId, ServiceId};
+use super::schema::SchemaRange;
 
 /// A deployable application with its own releases.
 ///
@@ -119,6 +120,10 @@ pub struct Release {
     /// Versions of other services this release needs to find running beside it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub requires: BTreeMap<ServiceId, VersionReq>,
+    /// The schema versions of its service's database it runs on (`None`:
+    /// it has no database, or the team does not track schemas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<SchemaRange>,
 }
 
 impl Release {
@@ -135,7 +140,15 @@ impl Release {
             artifact,
             config: config.into(),
             requires: BTreeMap::new(),
+            schema: None,
         }
+    }
+
+    /// Declares the schema versions the release runs on.
+    #[must_use]
+    pub fn on_schema(mut self, range: SchemaRange) -> Self {
+        self.schema = Some(range);
+        self
     }
 
     /// Adds a requirement on another service's version.

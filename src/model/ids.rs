@@ -247,3 +247,11 @@ impl BranchName {
         Self::new("main")
     }
 }
+id_type!(
+    /// An incident's name, e.g. `INC-42`.
+    IncidentId
+);
+id_type!(
+    /// A schema migration's name, e.g. `0042-split-address`.
+    MigrationId
+);

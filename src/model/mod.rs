@@ -7,8 +7,10 @@ pub mod environment;
 pub mod flag;
 pub mod freeze;
 pub mod ids;
+pub mod incident;
 pub mod pipeline;
 pub mod policy;
+pub mod schema;
 pub mod source;
 
 pub use artifact::{Artifact, Release, Service};
@@ -17,8 +19,11 @@ pub use flag::FlagState;
 pub use freeze::{Freeze, FreezeEffect, GatedAction};
 pub use ids::{
     Actor, BranchName, BuilderId, ChangeId, CommitId, ConfigRevision, Digest, DigestError,
-    EnvironmentId, FlagKey, FreezeId, PlanId, ReleaseId, Revision, Role, ServiceId,
+    EnvironmentId, FlagKey, FreezeId, IncidentId, MigrationId, PlanId, ReleaseId, Revision, Role,
+    ServiceId,
 };
+pub use incident::{IncidentPhase, Severity, SuspectedCause};
 pub use pipeline::{Lane, Pipeline, PipelineError, PipelineSpec, Promotion};
 pub use policy::{ApprovalRule, HotfixLanePolicy, Policy, Strategy};
+pub use schema::{Migration, MigrationPhase, SchemaRange};
 pub use source::{Change, Commit};

@@ -65,6 +65,30 @@ pub struct HotfixLanePolicy {
     pub branch_template: String,
 }
 
+impl HotfixLanePolicy {
+    /// A hotfix lane whose branches are named by `template`.
+    pub fn new(branch_template: impl Into<String>) -> Self {
+        Self {
+            branch_template: branch_template.into(),
+        }
+    }
+
+    /// The branch name for a hotfix of the production build `build` at
+    /// `version`.
+    ///
+    /// ```
+    /// use knowngood::HotfixLanePolicy;
+    /// let v = semver::Version::new(1, 4, 1);
+    /// assert_eq!(HotfixLanePolicy::new("Hotfix-{build}").branch_name(&v, 43), "Hotfix-43");
+    /// assert_eq!(HotfixLanePolicy::new("hotfix/{version}").branch_name(&v, 43), "hotfix/1.4.1");
+    /// ```
+    pub fn branch_name(&self, version: &semver::Version, build: u64) -> String {
+        self.branch_template
+            .replace("{build}", &build.to_string())
+            .replace("{version}", &version.to_string())
+    }
+}
+
 impl Default for HotfixLanePolicy {
     fn default() -> Self {
         Self {
@@ -110,6 +134,19 @@ pub struct Policy {
     pub approvals: BTreeMap<EnvironmentId, ApprovalRule>,
     /// Builders whose artifacts production accepts; empty accepts any.
     pub trusted_builders: BTreeSet<BuilderId>,
+    /// Seconds to switch a flag and see it take effect (estimates).
+    pub flag_seconds: u64,
+    /// Seconds to prepare and merge a fix (estimates).
+    pub fix_seconds: u64,
+    /// Seconds to prepare and merge a revert (estimates).
+    pub revert_seconds: u64,
+    /// Seconds an environment takes when neither `stage_seconds` nor the
+    /// journal says (estimates).
+    pub default_stage_seconds: u64,
+    /// How many earlier known-good releases must stay possible rollback
+    /// targets: a contract migration is refused while one of them still
+    /// needs the old schema.
+    pub rollback_window: u32,
 }
 
 /// How many people from which role must approve a deployment.
@@ -145,6 +182,40 @@ impl Default for Policy {
             freeze_override_roles: BTreeSet::new(),
             approvals: BTreeMap::new(),
             trusted_builders: BTreeSet::new(),
+            flag_seconds: 60,
+            fix_seconds: 1800,
+            revert_seconds: 300,
+            default_stage_seconds: 900,
+            rollback_window: 3,
+        }
+    }
+}
+
+impl Policy {
+    /// Forward-only: never roll back; every recovery moves forward.
+    pub fn forward_only() -> Self {
+        Self {
+            forward_only: true,
+            ..Self::default()
+        }
+    }
+
+    /// A hotfix lane with branches named by `branch_template`, e.g.
+    /// `Hotfix-{build}` or `hotfix/{version}`.
+    pub fn hotfix_lane(branch_template: impl Into<String>) -> Self {
+        Self {
+            hotfix_lane: Some(HotfixLanePolicy::new(branch_template)),
+            ..Self::default()
+        }
+    }
+
+    /// Continuous deployment: every check runs before the merge, so main
+    /// is always deploy-ready and fixing forward is always safe; no hotfix
+    /// lane.
+    pub fn continuous_deployment() -> Self {
+        Self {
+            main_always_deployable: true,
+            ..Self::default()
         }
     }
 }

@@ -1,0 +1,509 @@
+//! The incident lifecycle: detected → mitigating → mitigated → resolved →
+//! reviewed, each step timestamped and checked against the state.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Rejection;
+use crate::model::{
+    Actor, EnvironmentId, IncidentId, IncidentPhase, ServiceId, Severity, Strategy, SuspectedCause,
+};
+use crate::recovery::{self, Capabilities, ConsideredOption, EffectAction, FollowUpKind};
+
+use super::command::RecoveryPermit;
+use super::event::{EventKind, GateCause};
+use super::gates;
+use super::lifecycle::DeploymentStatus;
+use super::state::State;
+
+/// An obligation an incident left, and when it was met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FollowUp {
+    /// What must be done.
+    pub kind: FollowUpKind,
+    /// When it was done.
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+/// An incident as the journal tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IncidentRecord {
+    /// Its name.
+    pub id: IncidentId,
+    /// Where.
+    pub environment: EnvironmentId,
+    /// The service affected.
+    pub service: ServiceId,
+    /// How bad.
+    pub severity: Severity,
+    /// What is suspected.
+    pub cause: SuspectedCause,
+    /// What was seen.
+    pub summary: String,
+    /// Who declared it.
+    pub declared_by: Actor,
+    /// Where it stands.
+    pub phase: IncidentPhase,
+    /// When it was declared.
+    pub detected_at: DateTime<Utc>,
+    /// When a strategy was (last) chosen.
+    pub mitigating_at: Option<DateTime<Utc>>,
+    /// When a known-good state was restored.
+    pub mitigated_at: Option<DateTime<Utc>>,
+    /// When the permanent fix was in.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// When the retro was recorded.
+    pub reviewed_at: Option<DateTime<Utc>>,
+    /// The strategy chosen.
+    pub strategy: Option<Strategy>,
+    /// What was on the table.
+    pub considered: Vec<ConsideredOption>,
+    /// Why the chosen strategy won.
+    pub explanation: Option<String>,
+    /// Obligations left, in order.
+    pub follow_ups: Vec<FollowUp>,
+    /// The retro's summary.
+    pub retro: Option<String>,
+}
+
+impl IncidentRecord {
+    /// From detection to a restored known-good state.
+    pub fn time_to_mitigate(&self) -> Option<Duration> {
+        Some(self.mitigated_at? - self.detected_at)
+    }
+
+    /// From detection to the permanent fix.
+    pub fn time_to_resolve(&self) -> Option<Duration> {
+        Some(self.resolved_at? - self.detected_at)
+    }
+
+    /// Follow-ups not done yet.
+    pub fn open_follow_ups(&self) -> impl Iterator<Item = &FollowUp> {
+        self.follow_ups.iter().filter(|f| f.done_at.is_none())
+    }
+}
+
+fn known<'s>(state: &'s State, id: &IncidentId) -> Result<&'s IncidentRecord, Rejection> {
+    state
+        .incidents
+        .get(id)
+        .ok_or_else(|| Rejection::UnknownIncident {
+            incident: id.clone(),
+        })
+}
+
+fn expect_phase(
+    incident: &IncidentRecord,
+    allowed: &[IncidentPhase],
+    step: &str,
+) -> Result<(), Rejection> {
+    if allowed.contains(&incident.phase) {
+        Ok(())
+    } else {
+        Err(Rejection::IllegalIncidentStep {
+            incident: incident.id.clone(),
+            phase: incident.phase,
+            step: step.to_owned(),
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn declare(
+    state: &State,
+    incident: &IncidentId,
+    (environment, service): (&EnvironmentId, &ServiceId),
+    severity: Severity,
+    cause: &SuspectedCause,
+    summary: &str,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    if state.incidents.contains_key(incident) {
+        return Err(Rejection::DuplicateIncident {
+            incident: incident.clone(),
+        });
+    }
+    state.known_environment(environment)?;
+    if !state.services.contains_key(service) {
+        return Err(Rejection::UnknownService {
+            service: service.clone(),
+        });
+    }
+    gates::require_reason(summary, "declaring an incident")?;
+    match cause {
+        SuspectedCause::Change { change } => {
+            state.known_change(change)?;
+        }
+        SuspectedCause::Deployment { slot } => {
+            state.deployment(slot)?;
+        }
+        SuspectedCause::External { description } => {
+            gates::require_reason(description, "an external cause")?;
+        }
+    }
+    let mut kinds = vec![EventKind::IncidentDeclared {
+        incident: incident.clone(),
+        environment: environment.clone(),
+        service: service.clone(),
+        severity,
+        cause: cause.clone(),
+        summary: summary.to_owned(),
+        by: by.clone(),
+    }];
+    if let SuspectedCause::Change { change } = cause
+        && !state.is_poisoned(change)
+    {
+        kinds.push(EventKind::ChangePoisoned {
+            change: change.clone(),
+            by: by.clone(),
+            reason: format!("suspected cause of incident {incident}"),
+        });
+    }
+    kinds.extend(gates::auto_close(
+        state,
+        environment,
+        by,
+        format!("incident {incident}: {summary}"),
+        GateCause::Incident {
+            incident: incident.clone(),
+        },
+    ));
+    Ok(kinds)
+}
+
+pub(super) fn choose(
+    state: &State,
+    id: &IncidentId,
+    strategy: Strategy,
+    capabilities: &Capabilities,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    expect_phase(
+        incident,
+        &[IncidentPhase::Detected, IncidentPhase::Mitigating],
+        "choose a strategy",
+    )?;
+    let plan = recovery::plan(state, id, now, capabilities)?;
+    let Some(option) = plan.option(strategy) else {
+        return Err(Rejection::StrategyNotApplicable {
+            incident: id.clone(),
+            strategy,
+            why: "the planner did not consider it".to_owned(),
+        });
+    };
+    if !option.applicable {
+        return Err(Rejection::StrategyNotApplicable {
+            incident: id.clone(),
+            strategy,
+            why: option.why_not(),
+        });
+    }
+    let mut kinds = vec![EventKind::StrategyChosen {
+        incident: id.clone(),
+        strategy,
+        considered: plan.options.iter().map(ConsideredOption::from).collect(),
+        explanation: plan.explanation.clone(),
+        follow_ups: option.cost.follow_ups.clone(),
+        by: by.clone(),
+    }];
+    let mut permits: Vec<RecoveryPermit> = Vec::new();
+    for step in &option.steps {
+        let permit = match &step.action {
+            EffectAction::Rollback { service, .. } => RecoveryPermit::Rollback {
+                service: service.clone(),
+            },
+            EffectAction::Ship { service, .. } => RecoveryPermit::Forward {
+                service: service.clone(),
+            },
+            _ => continue,
+        };
+        if !permits.contains(&permit) {
+            permits.push(permit);
+        }
+    }
+    let gate_closed = state
+        .environments
+        .get(&incident.environment)
+        .is_some_and(|e| e.gate.is_some());
+    if gate_closed && !permits.is_empty() {
+        kinds.push(EventKind::RecoveryAuthorized {
+            environment: incident.environment.clone(),
+            plan: crate::model::PlanId::new(format!("{id}/{strategy}")),
+            permits,
+            by: by.clone(),
+        });
+    }
+    Ok(kinds)
+}
+
+/// Why a known-good state is not restored yet, if it is not.
+pub(crate) fn not_restored(state: &State, incident: &IncidentRecord) -> Option<String> {
+    let (env, service) = (&incident.environment, &incident.service);
+    let Some(history) = state.history(env, service) else {
+        return Some(format!("nothing of `{service}` runs in `{env}`"));
+    };
+    if let Some(busy) = history.in_flight() {
+        return Some(format!("{} is still {}", busy.revision, busy.status));
+    }
+    let Some(current) = history.current() else {
+        return Some(format!("no rollout of `{service}` completed in `{env}`"));
+    };
+    if let SuspectedCause::Deployment { slot } = &incident.cause
+        && slot.environment == *env
+        && slot.service == *service
+        && current.revision == slot.revision
+    {
+        return Some(format!("the suspected {} still serves", slot.revision));
+    }
+    let release = state.releases.get(&current.release)?;
+    let mut flagged_off = false;
+    if let SuspectedCause::Change { change } = &incident.cause {
+        match state.unneutralised_poison(release, env) {
+            Ok(poison) if poison.contains(change) => {
+                return Some(format!("`{}` still carries `{change}`", release.id));
+            }
+            Ok(_) => {}
+            Err(rejection) => return Some(rejection.to_string()),
+        }
+        flagged_off = state.changes.get(change).is_some_and(|c| {
+            !c.flags.is_empty()
+                && state
+                    .environments
+                    .get(env)
+                    .is_some_and(|e| c.flags.iter().all(|f| !e.flag(f).reaches_users()))
+        });
+    }
+    if current.status != DeploymentStatus::KnownGood && !flagged_off {
+        return Some(format!(
+            "{} of `{service}` is {}, not verified known good",
+            current.revision, current.status
+        ));
+    }
+    None
+}
+
+pub(super) fn mitigate(
+    state: &State,
+    id: &IncidentId,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    expect_phase(
+        incident,
+        &[IncidentPhase::Mitigating],
+        "be marked mitigated",
+    )?;
+    if let Some(why) = not_restored(state, incident) {
+        return Err(Rejection::NotYetMitigated {
+            incident: id.clone(),
+            why,
+        });
+    }
+    let mut kinds = vec![EventKind::IncidentMitigated {
+        incident: id.clone(),
+        by: by.clone(),
+    }];
+    kinds.extend(reopen_if_clear(state, &incident.environment, id, by));
+    Ok(kinds)
+}
+
+/// Reopens the gate of `env` when it is closed and nothing holds it.
+fn reopen_if_clear(
+    state: &State,
+    env: &EnvironmentId,
+    id: &IncidentId,
+    by: &Actor,
+) -> Option<EventKind> {
+    let closed = state.environments.get(env)?.gate.is_some();
+    (closed && gates::gate_hold(state, env).is_none()).then(|| EventKind::GateReopened {
+        environment: env.clone(),
+        by: by.clone(),
+        reason: format!("incident {id}: known good, no drift, no poisoned change running"),
+    })
+}
+
+pub(super) fn resolve(
+    state: &State,
+    id: &IncidentId,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    expect_phase(incident, &[IncidentPhase::Mitigated], "be resolved")?;
+    if let Some(hold) = gates::gate_hold(state, &incident.environment) {
+        return Err(Rejection::NotYetResolved {
+            incident: id.clone(),
+            why: hold.to_string(),
+        });
+    }
+    let mut kinds = vec![EventKind::IncidentResolved {
+        incident: id.clone(),
+        by: by.clone(),
+    }];
+    kinds.extend(reopen_if_clear(state, &incident.environment, id, by));
+    Ok(kinds)
+}
+
+pub(super) fn retro(
+    state: &State,
+    id: &IncidentId,
+    summary: &str,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    expect_phase(incident, &[IncidentPhase::Resolved], "record its retro")?;
+    gates::require_reason(summary, "a retro")?;
+    Ok(vec![EventKind::RetroRecorded {
+        incident: id.clone(),
+        summary: summary.to_owned(),
+        by: by.clone(),
+    }])
+}
+
+pub(super) fn complete_follow_up(
+    state: &State,
+    id: &IncidentId,
+    follow_up: u32,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    let index = usize::try_from(follow_up).unwrap_or(usize::MAX);
+    let Some(item) = incident.follow_ups.get(index) else {
+        return Err(Rejection::UnknownFollowUp {
+            incident: id.clone(),
+            follow_up,
+        });
+    };
+    if item.done_at.is_some() {
+        return Ok(vec![]);
+    }
+    Ok(vec![EventKind::FollowUpCompleted {
+        incident: id.clone(),
+        follow_up,
+        by: by.clone(),
+    }])
+}
+
+impl State {
+    pub(super) fn apply_incident(
+        &mut self,
+        kind: &EventKind,
+        at: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        if let EventKind::IncidentDeclared {
+            incident,
+            environment,
+            service,
+            severity,
+            cause,
+            summary,
+            by,
+        } = kind
+        {
+            self.incidents.insert(
+                incident.clone(),
+                IncidentRecord {
+                    id: incident.clone(),
+                    environment: environment.clone(),
+                    service: service.clone(),
+                    severity: *severity,
+                    cause: cause.clone(),
+                    summary: summary.clone(),
+                    declared_by: by.clone(),
+                    phase: IncidentPhase::Detected,
+                    detected_at: at,
+                    mitigating_at: None,
+                    mitigated_at: None,
+                    resolved_at: None,
+                    reviewed_at: None,
+                    strategy: None,
+                    considered: Vec::new(),
+                    explanation: None,
+                    follow_ups: Vec::new(),
+                    retro: None,
+                },
+            );
+            return Ok(());
+        }
+        let id = match kind {
+            EventKind::StrategyChosen { incident, .. }
+            | EventKind::IncidentMitigated { incident, .. }
+            | EventKind::IncidentResolved { incident, .. }
+            | EventKind::RetroRecorded { incident, .. }
+            | EventKind::FollowUpCompleted { incident, .. } => incident,
+            _ => return Ok(()),
+        };
+        let record = self
+            .incidents
+            .get_mut(id)
+            .ok_or_else(|| Rejection::UnknownIncident {
+                incident: id.clone(),
+            })?;
+        match kind {
+            EventKind::StrategyChosen {
+                strategy,
+                considered,
+                explanation,
+                follow_ups,
+                ..
+            } => {
+                record.phase = IncidentPhase::Mitigating;
+                record.mitigating_at = Some(at);
+                record.strategy = Some(*strategy);
+                record.considered.clone_from(considered);
+                record.explanation = Some(explanation.clone());
+                record.follow_ups = follow_ups
+                    .iter()
+                    .map(|kind| FollowUp {
+                        kind: kind.clone(),
+                        done_at: None,
+                    })
+                    .collect();
+            }
+            EventKind::IncidentMitigated { .. } => {
+                record.phase = IncidentPhase::Mitigated;
+                record.mitigated_at = Some(at);
+            }
+            EventKind::IncidentResolved { .. } => {
+                record.phase = IncidentPhase::Resolved;
+                record.resolved_at = Some(at);
+            }
+            EventKind::RetroRecorded { summary, .. } => {
+                record.phase = IncidentPhase::Reviewed;
+                record.reviewed_at = Some(at);
+                record.retro = Some(summary.clone());
+                for f in &mut record.follow_ups {
+                    if f.kind == FollowUpKind::HoldRetro {
+                        f.done_at.get_or_insert(at);
+                    }
+                }
+            }
+            EventKind::FollowUpCompleted { follow_up, .. } => {
+                let index = usize::try_from(*follow_up).unwrap_or(usize::MAX);
+                let Some(item) = record.follow_ups.get_mut(index) else {
+                    return Err(Rejection::UnknownFollowUp {
+                        incident: id.clone(),
+                        follow_up: *follow_up,
+                    });
+                };
+                item.done_at.get_or_insert(at);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A reopened gate meets every open `LiftGate` follow-up there.
+    pub(super) fn lift_gate_follow_ups(&mut self, env: &EnvironmentId, at: DateTime<Utc>) {
+        for record in self.incidents.values_mut() {
+            for f in &mut record.follow_ups {
+                if matches!(&f.kind, FollowUpKind::LiftGate { environment } if environment == env) {
+                    f.done_at.get_or_insert(at);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Effects: the steps a recovery option would run, as data for the driver.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    BranchName, ChangeId, CommitId, EnvironmentId, FlagKey, FlagState, Lane, ReleaseId, Revision,
+    ServiceId,
+};
+
+/// The key that makes an effect safe to retry: a port that sees the same
+/// key twice returns the first result without acting again. Keys are
+/// derived from the incident, the strategy and the step's place, so the
+/// same plan always has the same keys.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// A key from its text.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdempotencyKey({:?})", self.0)
+    }
+}
+
+/// What one step does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum EffectAction {
+    /// Set a feature flag.
+    SetFlag {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which flag.
+        flag: FlagKey,
+        /// Its new state.
+        state: FlagState,
+    },
+    /// Roll a service back to an earlier revision's release.
+    Rollback {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which service.
+        service: ServiceId,
+        /// The revision whose release to restore.
+        to: Revision,
+        /// That revision's release.
+        release: ReleaseId,
+    },
+    /// Undo schema migrations down to `to` (only reversible ones).
+    MigrateDown {
+        /// Where.
+        environment: EnvironmentId,
+        /// Whose database.
+        service: ServiceId,
+        /// The schema version to return to.
+        to: u32,
+    },
+    /// Check an environment's health after a change.
+    Verify {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which service.
+        service: ServiceId,
+    },
+    /// Create a commit that undoes a change, on a branch.
+    RevertChange {
+        /// Whose repository.
+        service: ServiceId,
+        /// The change to undo.
+        change: ChangeId,
+        /// The branch the revert lands on.
+        onto: BranchName,
+    },
+    /// Re-apply a change that was reverted to make way for a fix.
+    ReapplyChange {
+        /// Whose repository.
+        service: ServiceId,
+        /// The change.
+        change: ChangeId,
+        /// The branch it lands on.
+        onto: BranchName,
+    },
+    /// Create a branch at a commit.
+    CutBranch {
+        /// Whose repository.
+        service: ServiceId,
+        /// The new branch.
+        branch: BranchName,
+        /// Where it starts.
+        at: CommitId,
+    },
+    /// Land the fix for the incident on a branch.
+    LandFix {
+        /// Whose repository.
+        service: ServiceId,
+        /// The branch.
+        onto: BranchName,
+    },
+    /// Bring a hotfix branch's commits back to main.
+    MergeBack {
+        /// Whose repository.
+        service: ServiceId,
+        /// The hotfix branch.
+        from: BranchName,
+        /// Usually `main`.
+        onto: BranchName,
+    },
+    /// Tag the head of a branch.
+    Tag {
+        /// Whose repository.
+        service: ServiceId,
+        /// The branch whose head is tagged.
+        branch: BranchName,
+        /// The tag.
+        tag: String,
+    },
+    /// Build the head of a branch and promote the artifact along a lane
+    /// into `environment`, verifying at every stage.
+    Ship {
+        /// Which service.
+        service: ServiceId,
+        /// The branch built.
+        branch: BranchName,
+        /// The lane followed.
+        lane: Lane,
+        /// The destination.
+        environment: EnvironmentId,
+        /// Skip test-only stages (a recorded, authorised fast-track).
+        fast_track: bool,
+    },
+    /// Wait for work already in an environment to pass it.
+    WaitFor {
+        /// Where the work is.
+        environment: EnvironmentId,
+        /// About how long, in seconds.
+        seconds: u64,
+    },
+}
+
+impl fmt::Display for EffectAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SetFlag {
+                environment,
+                flag,
+                state,
+            } => {
+                write!(f, "set flag `{flag}` to {state} in `{environment}`")
+            }
+            Self::Rollback {
+                environment,
+                service,
+                to,
+                release,
+            } => {
+                write!(
+                    f,
+                    "roll `{service}` in `{environment}` back to {to} (`{release}`)"
+                )
+            }
+            Self::MigrateDown {
+                environment,
+                service,
+                to,
+            } => {
+                write!(
+                    f,
+                    "migrate `{service}` in `{environment}` down to schema {to}"
+                )
+            }
+            Self::Verify {
+                environment,
+                service,
+            } => {
+                write!(f, "verify `{service}` in `{environment}`")
+            }
+            Self::RevertChange { change, onto, .. } => write!(f, "revert `{change}` on `{onto}`"),
+            Self::ReapplyChange { change, onto, .. } => {
+                write!(f, "re-apply `{change}` on `{onto}`")
+            }
+            Self::CutBranch { branch, at, .. } => write!(f, "cut branch `{branch}` at `{at}`"),
+            Self::LandFix { onto, .. } => write!(f, "land the fix on `{onto}`"),
+            Self::MergeBack { from, onto, .. } => write!(f, "merge `{from}` back into `{onto}`"),
+            Self::Tag { branch, tag, .. } => write!(f, "tag the head of `{branch}` as `{tag}`"),
+            Self::Ship {
+                branch,
+                lane,
+                environment,
+                fast_track,
+                ..
+            } => write!(
+                f,
+                "build `{branch}` and promote it along the {lane} lane to `{environment}`{}",
+                if *fast_track { " (fast-tracked)" } else { "" }
+            ),
+            Self::WaitFor {
+                environment,
+                seconds,
+            } => {
+                write!(
+                    f,
+                    "wait about {} for the work in `{environment}`",
+                    crate::recovery::human(*seconds)
+                )
+            }
+        }
+    }
+}
+
+/// One step of a plan, with the key that makes it safe to retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[must_use]
+#[non_exhaustive]
+pub struct Effect {
+    /// Its idempotency key.
+    pub key: IdempotencyKey,
+    /// What it does.
+    pub action: EffectAction,
+}
+
+impl Effect {
+    /// An effect with its key.
+    pub fn new(key: IdempotencyKey, action: EffectAction) -> Self {
+        Self { key, action }
+    }
+}

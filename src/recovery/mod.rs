@@ -1,0 +1,222 @@
+//! The recovery planner: every way back to a known-good state, checked,
+//! estimated, costed, ranked and explained.
+//!
+//! [`plan`] is a pure function of the state, the incident, the time and
+//! what the host's ports can do. It lists every [`Strategy`] — applicable or
+//! not, with every precondition by name — then ranks them: applicable
+//! before inapplicable, likely to help before unlikely, fastest restore
+//! first, ties broken by least team disruption (merges, freezes,
+//! follow-ups), then least customer impact, then the order strategies are
+//! listed in. The same inputs always give the same plan.
+
+mod assess;
+mod effect;
+mod option;
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Rejection;
+use crate::machine::State;
+use crate::model::{IncidentId, Strategy};
+
+pub use effect::{Effect, EffectAction, IdempotencyKey};
+pub use option::{
+    Check, CheckOutcome, ConsideredOption, CustomerImpact, Estimate, EstimateBasis, FollowUpKind,
+    RecoveryOption, TeamCost,
+};
+
+/// What the host's ports can do. The planner offers only options whose
+/// steps the ports can carry out, and says so when it cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+#[allow(clippy::struct_excessive_bools)]
+pub struct Capabilities {
+    /// A flag store can switch flags.
+    pub flags: bool,
+    /// The deployer can deploy an earlier revision.
+    pub rollback: bool,
+    /// The VCS can create revert commits.
+    pub revert: bool,
+    /// The VCS can create branches and cherry-pick.
+    pub branches: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::all()
+    }
+}
+
+impl Capabilities {
+    /// Every capability.
+    pub fn all() -> Self {
+        Self {
+            flags: true,
+            rollback: true,
+            revert: true,
+            branches: true,
+        }
+    }
+}
+
+/// Every option for one incident, ranked, with the reason the first wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[must_use]
+#[non_exhaustive]
+pub struct RecoveryPlan {
+    /// The incident.
+    pub incident: IncidentId,
+    /// Every strategy, best first.
+    pub options: Vec<RecoveryOption>,
+    /// Why the first beats the others, in plain words.
+    pub explanation: String,
+}
+
+impl RecoveryPlan {
+    /// The best option, if any is applicable.
+    pub fn best(&self) -> Option<&RecoveryOption> {
+        self.options.first().filter(|o| o.applicable)
+    }
+
+    /// What the plan says about one strategy.
+    pub fn option(&self, strategy: Strategy) -> Option<&RecoveryOption> {
+        self.options.iter().find(|o| o.strategy == strategy)
+    }
+}
+
+/// Plans the recovery from `incident` at time `now`.
+///
+/// ```
+/// # use knowngood::recovery::{plan, Capabilities};
+/// # use knowngood::{Ledger, State};
+/// let state = State::new();
+/// let now = chrono::DateTime::UNIX_EPOCH;
+/// // An unknown incident is a typed error, never a panic.
+/// assert!(plan(&state, &"INC-1".into(), now, &Capabilities::all()).is_err());
+/// ```
+pub fn plan(
+    state: &State,
+    incident: &IncidentId,
+    now: DateTime<Utc>,
+    capabilities: &Capabilities,
+) -> Result<RecoveryPlan, Rejection> {
+    let record = state
+        .incident(incident)
+        .ok_or_else(|| Rejection::UnknownIncident {
+            incident: incident.clone(),
+        })?;
+    let context = assess::Context::new(state, record, now, capabilities);
+    let mut options: Vec<RecoveryOption> =
+        Strategy::ALL.iter().map(|&s| context.assess(s)).collect();
+    options.sort_by(|a, b| rank_key(a).cmp(&rank_key(b)));
+    let explanation = explain(&options);
+    Ok(RecoveryPlan {
+        incident: incident.clone(),
+        options,
+        explanation,
+    })
+}
+
+fn rank_key(o: &RecoveryOption) -> (bool, bool, u64, u32, u32, usize) {
+    (
+        !o.applicable,
+        !o.likely_to_help,
+        o.estimate.seconds,
+        o.cost.disruption(),
+        o.impact.changes_withdrawn,
+        Strategy::ALL
+            .iter()
+            .position(|s| *s == o.strategy)
+            .unwrap_or(usize::MAX),
+    )
+}
+
+/// Seconds as a person would say them: `45s`, `12 min`, `2 h 5 min`.
+pub fn human(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{} min", s.div_ceil(60)),
+        s => {
+            let minutes = (s % 3600).div_ceil(60);
+            if minutes == 0 {
+                format!("{} h", s / 3600)
+            } else {
+                format!("{} h {minutes} min", s / 3600)
+            }
+        }
+    }
+}
+
+fn explain(options: &[RecoveryOption]) -> String {
+    let Some(best) = options.first().filter(|o| o.applicable) else {
+        let mut text = "No option is applicable: ".to_owned();
+        let reasons: Vec<String> = options
+            .iter()
+            .map(|o| format!("{} ({})", o.strategy, o.why_not()))
+            .collect();
+        text.push_str(&reasons.join("; "));
+        return text;
+    };
+    let mut text = format!(
+        "{} restores a known-good state in about {} ({}), with {} merge{}{}.",
+        capitalise(&best.strategy.to_string()),
+        human(best.estimate.seconds),
+        best.estimate.basis,
+        best.cost.merges,
+        if best.cost.merges == 1 { "" } else { "s" },
+        follow_up_text(&best.cost),
+    );
+    if !best.likely_to_help {
+        text.push_str(" It may not help, but nothing better applies.");
+    }
+    for other in options.iter().skip(1) {
+        let _ = write!(text, " {}: ", capitalise(&other.strategy.to_string()));
+        if !other.applicable {
+            let _ = write!(text, "not applicable, {}.", other.why_not());
+        } else if !other.likely_to_help && best.likely_to_help {
+            let _ = write!(
+                text,
+                "probably would not help ({}).",
+                other.risks.join("; ")
+            );
+        } else if other.estimate.seconds > best.estimate.seconds {
+            let _ = write!(text, "slower, about {}.", human(other.estimate.seconds));
+        } else if other.cost.disruption() > best.cost.disruption() {
+            let _ = write!(
+                text,
+                "as fast but costs the team more ({} merge{}{}).",
+                other.cost.merges,
+                if other.cost.merges == 1 { "" } else { "s" },
+                follow_up_text(&other.cost)
+            );
+        } else {
+            let _ = write!(text, "as fast, but withdraws more from customers.");
+        }
+    }
+    text
+}
+
+fn follow_up_text(cost: &TeamCost) -> String {
+    let tracked: Vec<String> = cost
+        .follow_ups
+        .iter()
+        .filter(|f| **f != FollowUpKind::HoldRetro)
+        .map(ToString::to_string)
+        .collect();
+    if tracked.is_empty() {
+        String::new()
+    } else {
+        format!(" and leaves: {}", tracked.join(", "))
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().collect::<String>() + chars.as_str()
+    })
+}

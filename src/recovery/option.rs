@@ -1,0 +1,242 @@
+//! What the planner says about one way back.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{BranchName, ChangeId, EnvironmentId, ServiceId, Strategy};
+
+use super::effect::Effect;
+
+/// The outcome of one precondition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum CheckOutcome {
+    /// It holds.
+    Passed,
+    /// It does not: the option is not applicable.
+    Failed,
+    /// Only a port can tell, when the step runs (e.g. whether a revert
+    /// applies cleanly); it does not block the option.
+    Unknown,
+}
+
+/// One named precondition and what was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Check {
+    /// The precondition's name, e.g. `flags-on`.
+    pub name: String,
+    /// What was found.
+    pub outcome: CheckOutcome,
+    /// Why, in words.
+    pub detail: String,
+}
+
+impl Check {
+    pub(super) fn new(name: &str, passed: bool, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            outcome: if passed {
+                CheckOutcome::Passed
+            } else {
+                CheckOutcome::Failed
+            },
+            detail: detail.into(),
+        }
+    }
+
+    pub(super) fn unknown(name: &str, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            outcome: CheckOutcome::Unknown,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Where an estimate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum EstimateBasis {
+    /// The policy's stage durations (or its default).
+    Policy,
+    /// Durations observed in the journal for every stage involved.
+    Observed,
+    /// Observed for some stages, the policy for others.
+    Mixed,
+}
+
+impl EstimateBasis {
+    pub(super) fn merge(self, other: Self) -> Self {
+        if self == other { self } else { Self::Mixed }
+    }
+}
+
+impl fmt::Display for EstimateBasis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Policy => "from the policy's stage durations",
+            Self::Observed => "from durations observed in the journal",
+            Self::Mixed => "partly observed, partly from the policy",
+        })
+    }
+}
+
+/// Estimated time to restore a known-good state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Estimate {
+    /// Seconds.
+    pub seconds: u64,
+    /// Where the figure comes from.
+    pub basis: EstimateBasis,
+}
+
+/// An obligation an option leaves behind, tracked until done.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "follow_up", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FollowUpKind {
+    /// Bring the hotfix branch's fix to main too.
+    MergeHotfixBack {
+        /// Whose repository.
+        service: ServiceId,
+        /// The hotfix branch.
+        branch: BranchName,
+    },
+    /// Re-apply a change reverted to make way for the fix.
+    ReapplyChange {
+        /// The change.
+        change: ChangeId,
+    },
+    /// Fix main and ship the fix (after a rollback or retoggle).
+    FixMain {
+        /// Whose repository.
+        service: ServiceId,
+    },
+    /// Reopen the delivery gate.
+    LiftGate {
+        /// Where.
+        environment: EnvironmentId,
+    },
+    /// Hold the blameless retro.
+    HoldRetro,
+}
+
+impl fmt::Display for FollowUpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MergeHotfixBack { branch, .. } => write!(f, "merge `{branch}` back to main"),
+            Self::ReapplyChange { change } => write!(f, "re-apply `{change}`"),
+            Self::FixMain { service } => write!(f, "fix `{service}` on main and ship it"),
+            Self::LiftGate { environment } => write!(f, "reopen the gate of `{environment}`"),
+            Self::HoldRetro => f.write_str("hold the retro"),
+        }
+    }
+}
+
+/// What an option costs the team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TeamCost {
+    /// Merges someone must make.
+    pub merges: u32,
+    /// Deliveries held back (a closed gate counts as one).
+    pub freezes: u32,
+    /// Obligations left to track.
+    pub follow_ups: Vec<FollowUpKind>,
+}
+
+impl TeamCost {
+    /// One number for ranking ties: merges, freezes and follow-ups (the
+    /// retro every option shares does not count).
+    pub fn disruption(&self) -> u32 {
+        let tracked = self
+            .follow_ups
+            .iter()
+            .filter(|f| **f != FollowUpKind::HoldRetro)
+            .count();
+        self.merges + self.freezes + u32::try_from(tracked).unwrap_or(u32::MAX)
+    }
+}
+
+/// What customers notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CustomerImpact {
+    /// Changes customers lose (temporarily) under this option.
+    pub changes_withdrawn: u32,
+    /// In words.
+    pub summary: String,
+}
+
+/// Everything the planner says about one strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RecoveryOption {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Whether every precondition holds (none failed).
+    pub applicable: bool,
+    /// `false` when the option is possible but probably will not help
+    /// (e.g. rolling code back when the cause is external).
+    pub likely_to_help: bool,
+    /// Every precondition checked, by name.
+    pub checks: Vec<Check>,
+    /// What could go wrong.
+    pub risks: Vec<String>,
+    /// The ordered steps it would run.
+    pub steps: Vec<Effect>,
+    /// Estimated time to restore a known-good state.
+    pub estimate: Estimate,
+    /// What it costs the team.
+    pub cost: TeamCost,
+    /// What customers notice.
+    pub impact: CustomerImpact,
+}
+
+impl RecoveryOption {
+    /// The preconditions that failed.
+    pub fn failed_checks(&self) -> impl Iterator<Item = &Check> {
+        self.checks
+            .iter()
+            .filter(|c| c.outcome == CheckOutcome::Failed)
+    }
+
+    /// Why it is not applicable, in one line (empty when it is).
+    pub fn why_not(&self) -> String {
+        self.failed_checks()
+            .map(|c| c.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// What was on the table when a strategy was chosen, kept in the journal
+/// for the retro.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConsideredOption {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Whether it was applicable.
+    pub applicable: bool,
+    /// Estimated seconds to restore.
+    pub estimate_seconds: u64,
+    /// Why not, when it was not applicable.
+    pub why_not: String,
+}
+
+impl From<&RecoveryOption> for ConsideredOption {
+    fn from(o: &RecoveryOption) -> Self {
+        Self {
+            strategy: o.strategy,
+            applicable: o.applicable,
+            estimate_seconds: o.estimate.seconds,
+            why_not: o.why_not(),
+        }
+    }
+}

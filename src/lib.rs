@@ -98,7 +98,7 @@ pub use model::{
     PipelineSpec, PlanId, Policy, Promotion, Release, ReleaseId, Revision, Role, SchemaRange,
     Service, ServiceId, Severity, Strategy, SuspectedCause,
 };
-pub use recovery::{Capabilities, RecoveryOption, RecoveryPlan, plan};
+pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfix_base, plan};
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

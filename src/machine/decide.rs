@@ -569,10 +569,13 @@ fn rollback(
             command: "rollback".to_owned(),
         });
     }
+    // The default target skips releases that can never come back (poisoned,
+    // untrusted, expired); whether the chosen one fits the environment now
+    // (schema, other services) is then checked and reported as such.
     let accepted = |d: &Deployment| {
         state.releases.get(&d.release).is_some_and(|r| {
             gates::check_production_release(state, environment, r).is_ok()
-                && fit::check_release_fits(state, environment, r).is_ok()
+                && !state.expired.contains(&r.artifact)
         })
     };
     let target = match to_revision {
@@ -592,14 +595,20 @@ fn rollback(
             fit::check_release_fits(state, environment, release)?;
             target
         }
-        None => history
-            .rollback_candidates()
-            .find(|d| accepted(d))
-            .ok_or_else(|| Rejection::NoKnownGoodTarget {
-                environment: environment.clone(),
-                service: service.clone(),
-                current: current.revision,
-            })?,
+        None => {
+            let target = history
+                .rollback_candidates()
+                .find(|d| accepted(d))
+                .ok_or_else(|| Rejection::NoKnownGoodTarget {
+                    environment: environment.clone(),
+                    service: service.clone(),
+                    current: current.revision,
+                })?;
+            if let Some(release) = state.releases.get(&target.release) {
+                fit::check_release_fits(state, environment, release)?;
+            }
+            target
+        }
     };
     gates::check_gate(
         state,

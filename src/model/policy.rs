@@ -143,6 +143,9 @@ pub struct Policy {
     /// Seconds an environment takes when neither `stage_seconds` nor the
     /// journal says (estimates).
     pub default_stage_seconds: u64,
+    /// Verified deployments an environment needs before estimates use the
+    /// durations observed there instead of the policy's.
+    pub observations_needed: u64,
     /// How many earlier known-good releases must stay possible rollback
     /// targets: a contract migration is refused while one of them still
     /// needs the old schema.
@@ -186,6 +189,7 @@ impl Default for Policy {
             fix_seconds: 1800,
             revert_seconds: 300,
             default_stage_seconds: 900,
+            observations_needed: 5,
             rollback_window: 3,
         }
     }

@@ -301,7 +301,9 @@ impl<'a> Context<'a> {
         if let Some(seconds) = self
             .state
             .environment(env)
-            .and_then(|e| e.observed().mean_seconds())
+            .map(crate::machine::EnvironmentState::observed)
+            .filter(|o| o.samples >= self.policy.observations_needed.max(1))
+            .and_then(|o| o.mean_seconds())
         {
             return (seconds, EstimateBasis::Observed);
         }
@@ -951,13 +953,11 @@ impl<'a> Context<'a> {
                 "the host's VCS cannot cut branches"
             },
         );
-        let production = self
-            .current_release
-            .and_then(|r| self.state.artifact(&r.artifact));
+        let base = super::hotfix_base(self.state, self.env(), self.service());
         d.check(
             "production-commit-known",
-            production.is_some(),
-            production.map_or_else(
+            base.is_some(),
+            base.as_ref().map_or_else(
                 || {
                     format!(
                         "nothing of `{}` serves in `{}` to branch from",
@@ -965,35 +965,28 @@ impl<'a> Context<'a> {
                         self.env()
                     )
                 },
-                |a| {
-                    format!(
-                        "production runs build {} from `{}`",
-                        a.build, a.source_commit
-                    )
-                },
+                |b| format!("production runs `{}` from `{}`", b.release, b.commit),
             ),
         );
-        let template = self.policy.hotfix_lane.clone().unwrap_or_default();
-        if let Some(artifact) = production {
-            let branch = BranchName::new(template.branch_name(&artifact.version, artifact.build));
+        if let Some(base) = base {
             d.steps.push(EffectAction::CutBranch {
                 service: self.service().clone(),
-                branch: branch.clone(),
-                at: artifact.source_commit.clone(),
+                branch: base.branch.clone(),
+                at: base.commit,
             });
             d.steps.push(EffectAction::LandFix {
                 service: self.service().clone(),
-                onto: branch.clone(),
+                onto: base.branch.clone(),
             });
-            self.ship(d, branch.clone(), Lane::Hotfix, false);
+            self.ship(d, base.branch.clone(), Lane::Hotfix, false);
             d.steps.push(EffectAction::MergeBack {
                 service: self.service().clone(),
-                from: branch.clone(),
+                from: base.branch.clone(),
                 onto: self.main(),
             });
             d.cost.follow_ups.push(FollowUpKind::MergeHotfixBack {
                 service: self.service().clone(),
-                branch,
+                branch: base.branch,
             });
         }
         self.not_frozen(d, GatedAction::Hotfix);

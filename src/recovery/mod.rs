@@ -63,6 +63,41 @@ impl Capabilities {
     }
 }
 
+/// Where the hotfix lane of a service starts: the build production runs,
+/// and the branch the policy's template names for it. It follows every new
+/// production deployment, so hotfix-development always mirrors production.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HotfixBase {
+    /// The release production runs.
+    pub release: crate::model::ReleaseId,
+    /// The commit it was built from: where the branch is cut.
+    pub commit: crate::model::CommitId,
+    /// The branch name, e.g. `Hotfix-43`.
+    pub branch: crate::model::BranchName,
+}
+
+/// The hotfix base of `service` for production environment `env`.
+///
+/// The branch name comes from the policy's hotfix-lane template (or
+/// `hotfix/{version}` when the policy names none).
+pub fn hotfix_base(
+    state: &State,
+    env: &crate::model::EnvironmentId,
+    service: &crate::model::ServiceId,
+) -> Option<HotfixBase> {
+    let release = state.current_release(env, service)?;
+    let artifact = state.artifact(&release.artifact)?;
+    let template = state.policy().hotfix_lane.clone().unwrap_or_default();
+    Some(HotfixBase {
+        release: release.id.clone(),
+        commit: artifact.source_commit.clone(),
+        branch: crate::model::BranchName::new(
+            template.branch_name(&artifact.version, artifact.build),
+        ),
+    })
+}
+
 /// Every option for one incident, ranked, with the reason the first wins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[must_use]

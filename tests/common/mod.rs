@@ -255,10 +255,92 @@ impl World {
             .closed_gate()
     }
 
+    pub fn prod_history_of(&self, env: &str) -> &knowngood::RolloutHistory {
+        self.ledger
+            .state()
+            .history(&env.into(), &SERVICE.into())
+            .unwrap()
+    }
+
     pub fn prod_history(&self) -> &knowngood::RolloutHistory {
         self.ledger
             .state()
             .history(&"prod".into(), &SERVICE.into())
             .unwrap()
     }
+}
+
+/// Stage durations used by the planner scenarios (seconds).
+pub fn timed_policy(mut policy: knowngood::Policy) -> knowngood::Policy {
+    for (env, secs) in [
+        ("dev", 600),
+        ("qa", 3600),
+        ("prod", 600),
+        ("hotfix-dev", 600),
+    ] {
+        policy.stage_seconds.insert(env.into(), secs);
+    }
+    policy.fix_seconds = 1800;
+    policy.revert_seconds = 300;
+    policy
+}
+
+impl World {
+    pub fn adopt(&mut self, policy: knowngood::Policy) {
+        self.ok(Command::AdoptPolicy {
+            policy,
+            by: "alice".into(),
+        });
+    }
+
+    pub fn declare(&mut self, cause: knowngood::SuspectedCause) {
+        self.ok(Command::DeclareIncident {
+            incident: "INC-1".into(),
+            environment: "prod".into(),
+            service: SERVICE.into(),
+            severity: knowngood::Severity::Sev1,
+            cause,
+            summary: "checkout failing".into(),
+            by: "alice".into(),
+        });
+    }
+
+    pub fn plan(&self) -> knowngood::RecoveryPlan {
+        knowngood::plan(
+            self.ledger.state(),
+            &"INC-1".into(),
+            t(self.clock),
+            &knowngood::Capabilities::all(),
+        )
+        .unwrap()
+    }
+
+    pub fn choose(&mut self, strategy: knowngood::Strategy) -> Vec<JournalEntry> {
+        self.ok(Command::ChooseStrategy {
+            incident: "INC-1".into(),
+            strategy,
+            capabilities: knowngood::Capabilities::all(),
+            by: "alice".into(),
+        })
+    }
+}
+
+pub fn external() -> knowngood::SuspectedCause {
+    knowngood::SuspectedCause::External {
+        description: "payment provider changed its API".into(),
+    }
+}
+
+pub fn change_cause(change: &str) -> knowngood::SuspectedCause {
+    knowngood::SuspectedCause::Change {
+        change: change.into(),
+    }
+}
+
+/// The applicability of every strategy, in `Strategy::ALL` order.
+pub fn applicability(plan: &knowngood::RecoveryPlan) -> Vec<(knowngood::Strategy, bool)> {
+    knowngood::Strategy::ALL
+        .iter()
+        .map(|s| (*s, plan.option(*s).unwrap().applicable))
+        .collect()
 }

@@ -535,7 +535,7 @@ pub enum Rejection {
         /// The requirement.
         requirement: semver::VersionReq,
         /// The version running there, if any.
-        running: Option<semver::Version>,
+        running: Option<Box<semver::Version>>,
     },
     /// Another service running there requires more of this one.
     #[error(
@@ -547,7 +547,7 @@ pub enum Rejection {
         /// Its service.
         service: ServiceId,
         /// Its version.
-        version: semver::Version,
+        version: Box<semver::Version>,
         /// Where.
         environment: EnvironmentId,
         /// The service that depends on it.

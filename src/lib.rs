@@ -75,8 +75,12 @@ pub mod journal;
 mod ledger;
 pub mod machine;
 pub mod manual;
+pub mod migration;
 pub mod model;
+pub mod picture;
 pub mod recovery;
+pub mod retro;
+pub mod rollout;
 
 pub use error::{GateHold, Rejection, TargetProblem, UpstreamGap};
 pub use journal::{

@@ -233,7 +233,7 @@ pub fn decide(
             strategy,
             capabilities,
             by,
-        } => incident::choose(state, incident, *strategy, capabilities, by, now)?,
+        } => incident::choose(state, incident, *strategy, *capabilities, by, now)?,
         Command::MarkMitigated { incident, by } => incident::mitigate(state, incident, by)?,
         Command::ResolveIncident { incident, by } => incident::resolve(state, incident, by)?,
         Command::RecordRetro {

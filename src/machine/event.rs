@@ -39,7 +39,8 @@ impl Event {
             EventKind::PipelineDefined { .. } => StreamId::pipeline(),
             EventKind::ServiceRegistered { .. }
             | EventKind::ArtifactRegistered { .. }
-            | EventKind::ReleaseRegistered { .. } => StreamId::catalog(),
+            | EventKind::ReleaseRegistered { .. }
+            | EventKind::ArtifactExpired { .. } => StreamId::catalog(),
             EventKind::CommitRecorded { .. } | EventKind::ChangeRecorded { .. } => {
                 StreamId::source()
             }
@@ -74,7 +75,6 @@ impl Event {
             EventKind::FreezeDeclared { .. } | EventKind::FreezeLifted { .. } => {
                 StreamId::freezes()
             }
-            EventKind::ArtifactExpired { .. } => StreamId::catalog(),
             EventKind::MigrationApplied {
                 environment,
                 service,

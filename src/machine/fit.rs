@@ -39,7 +39,7 @@ pub(crate) fn check_release_fits(
                 environment: env.clone(),
                 service: service.clone(),
                 requirement: requirement.clone(),
-                running,
+                running: running.map(Box::new),
             });
         }
     }
@@ -60,7 +60,7 @@ pub(crate) fn check_release_fits(
             return Err(Rejection::BreaksDependant {
                 release: release.id.clone(),
                 service: release.service.clone(),
-                version,
+                version: Box::new(version),
                 environment: env.clone(),
                 dependant: dependant.clone(),
                 dependant_release: running.id.clone(),

@@ -177,7 +177,7 @@ pub(super) fn choose(
     state: &State,
     id: &IncidentId,
     strategy: Strategy,
-    capabilities: &Capabilities,
+    capabilities: Capabilities,
     by: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Vec<EventKind>, Rejection> {
@@ -187,7 +187,7 @@ pub(super) fn choose(
         &[IncidentPhase::Detected, IncidentPhase::Mitigating],
         "choose a strategy",
     )?;
-    let plan = recovery::plan(state, id, now, capabilities)?;
+    let plan = recovery::plan(state, id, now, &capabilities)?;
     let Some(option) = plan.option(strategy) else {
         return Err(Rejection::StrategyNotApplicable {
             incident: id.clone(),
@@ -223,6 +223,19 @@ pub(super) fn choose(
         };
         if !permits.contains(&permit) {
             permits.push(permit);
+        }
+    }
+    // Fixing main after a rollback ships through the same gate (still
+    // subject to the poison, upstream and trust rules).
+    let deploys = !permits.is_empty();
+    for follow_up in option.cost.follow_ups.iter().filter(|_| deploys) {
+        if let FollowUpKind::FixMain { service } = follow_up {
+            let permit = RecoveryPermit::Forward {
+                service: service.clone(),
+            };
+            if !permits.contains(&permit) {
+                permits.push(permit);
+            }
         }
     }
     let gate_closed = state
@@ -428,13 +441,13 @@ impl State {
             );
             return Ok(());
         }
-        let id = match kind {
-            EventKind::StrategyChosen { incident, .. }
-            | EventKind::IncidentMitigated { incident, .. }
-            | EventKind::IncidentResolved { incident, .. }
-            | EventKind::RetroRecorded { incident, .. }
-            | EventKind::FollowUpCompleted { incident, .. } => incident,
-            _ => return Ok(()),
+        let (EventKind::StrategyChosen { incident: id, .. }
+        | EventKind::IncidentMitigated { incident: id, .. }
+        | EventKind::IncidentResolved { incident: id, .. }
+        | EventKind::RetroRecorded { incident: id, .. }
+        | EventKind::FollowUpCompleted { incident: id, .. }) = kind
+        else {
+            return Ok(());
         };
         let record = self
             .incidents

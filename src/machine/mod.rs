@@ -12,6 +12,7 @@ mod apply;
 pub mod command;
 mod contents;
 mod decide;
+mod describe;
 pub mod event;
 mod fit;
 pub(crate) mod gates;

@@ -340,6 +340,50 @@ impl Pipeline {
         preds
     }
 
+    /// The pipeline as a Graphviz DOT digraph.
+    ///
+    /// ```
+    /// use knowngood::{EnvironmentRole, PipelineSpec};
+    /// let p = PipelineSpec::new()
+    ///     .environment("qa", EnvironmentRole::Test)
+    ///     .environment("prod", EnvironmentRole::Production)
+    ///     .promote("qa", "prod")
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(p.to_dot().contains("qa"));
+    /// ```
+    pub fn to_dot(&self) -> String {
+        use petgraph::dot::{Config, Dot};
+        let node = |_: &DiGraph<EnvironmentId, Lane>, (_, id): (NodeIndex, &EnvironmentId)| {
+            let role = self
+                .environment(id)
+                .map(|e| e.role.to_string())
+                .unwrap_or_default();
+            let shape = if role == "production" {
+                "doubleoctagon"
+            } else {
+                "box"
+            };
+            format!("label = \"{id}\\n({role})\" shape = {shape}")
+        };
+        let edge = |_: &DiGraph<EnvironmentId, Lane>,
+                    e: petgraph::graph::EdgeReference<'_, Lane>| {
+            match e.weight() {
+                Lane::Main => "label = \"main\"".to_owned(),
+                Lane::Hotfix => "label = \"hotfix\" style = dashed color = red".to_owned(),
+            }
+        };
+        format!(
+            "{:?}",
+            Dot::with_attr_getters(
+                &self.graph,
+                &[Config::NodeNoLabel, Config::EdgeNoLabel],
+                &edge,
+                &node
+            )
+        )
+    }
+
     /// The lanes with at least one path into `env`, main first.
     pub fn lanes_into(&self, env: &EnvironmentId) -> Vec<Lane> {
         [Lane::Main, Lane::Hotfix]

@@ -143,23 +143,19 @@ impl<'a> Context<'a> {
         &self.incident.service
     }
 
-    fn main(&self) -> BranchName {
-        BranchName::main()
-    }
-
     pub(super) fn assess(&self, strategy: Strategy) -> RecoveryOption {
         let mut d = Draft::new();
-        if !self.policy.allows(strategy) {
-            d.check(
-                "policy-allows",
-                false,
-                policy_refusal(self.policy, strategy),
-            );
-        } else {
+        if self.policy.allows(strategy) {
             d.check(
                 "policy-allows",
                 true,
                 format!("the policy allows {strategy}"),
+            );
+        } else {
+            d.check(
+                "policy-allows",
+                false,
+                policy_refusal(self.policy, strategy),
             );
         }
         match strategy {
@@ -471,7 +467,7 @@ impl<'a> Context<'a> {
             },
         );
         if self.cause_is_change(d) {
-            let change = self.cause.map(|c| c.clone());
+            let change = self.cause.cloned();
             if let Some(change) = change {
                 let covered = !change.flags.is_empty();
                 d.check(
@@ -866,11 +862,11 @@ impl<'a> Context<'a> {
             d.steps.push(EffectAction::RevertChange {
                 service: self.service().clone(),
                 change: change.id.clone(),
-                onto: self.main(),
+                onto: BranchName::main(),
             });
             d.steps.push(EffectAction::Tag {
                 service: self.service().clone(),
-                branch: self.main(),
+                branch: BranchName::main(),
                 tag: format!("revert-{}", change.id),
             });
             d.impact = CustomerImpact {
@@ -882,7 +878,7 @@ impl<'a> Context<'a> {
             };
         }
         self.main_lane(d);
-        self.ship(d, self.main(), Lane::Main, false);
+        self.ship(d, BranchName::main(), Lane::Main, false);
         self.not_frozen(d, GatedAction::Deliver);
         self.approvals(d);
         self.estimate(d, self.policy.revert_seconds, Some((Lane::Main, false)));
@@ -923,7 +919,7 @@ impl<'a> Context<'a> {
         });
     }
 
-    fn fix_impact(&self, d: &mut Draft) {
+    fn fix_impact(d: &mut Draft) {
         d.impact = CustomerImpact {
             changes_withdrawn: 0,
             summary: "users see the failure until the fix ships".to_owned(),
@@ -982,7 +978,7 @@ impl<'a> Context<'a> {
             d.steps.push(EffectAction::MergeBack {
                 service: self.service().clone(),
                 from: base.branch.clone(),
-                onto: self.main(),
+                onto: BranchName::main(),
             });
             d.cost.follow_ups.push(FollowUpKind::MergeHotfixBack {
                 service: self.service().clone(),
@@ -995,7 +991,7 @@ impl<'a> Context<'a> {
         d.cost.merges = 2;
         d.risks
             .push("two merges (branch and main): more room for mistakes".to_owned());
-        self.fix_impact(d);
+        Self::fix_impact(d);
     }
 
     fn fix_forward(&self, d: &mut Draft) {
@@ -1034,14 +1030,14 @@ impl<'a> Context<'a> {
         self.main_lane(d);
         d.steps.push(EffectAction::LandFix {
             service: self.service().clone(),
-            onto: self.main(),
+            onto: BranchName::main(),
         });
-        self.ship(d, self.main(), Lane::Main, false);
+        self.ship(d, BranchName::main(), Lane::Main, false);
         self.not_frozen(d, GatedAction::Deliver);
         self.approvals(d);
         self.estimate(d, self.policy.fix_seconds, Some((Lane::Main, false)));
         d.cost.merges = 1;
-        self.fix_impact(d);
+        Self::fix_impact(d);
     }
 
     fn in_flight_checks(&self, d: &mut Draft) -> Option<&InFlight> {
@@ -1095,9 +1091,9 @@ impl<'a> Context<'a> {
             });
             d.steps.push(EffectAction::LandFix {
                 service: self.service().clone(),
-                onto: self.main(),
+                onto: BranchName::main(),
             });
-            self.ship(d, self.main(), Lane::Main, false);
+            self.ship(d, BranchName::main(), Lane::Main, false);
             d.estimate = Estimate {
                 seconds: self.policy.fix_seconds.max(f.remaining) + total.saturating_sub(upto),
                 basis,
@@ -1132,19 +1128,19 @@ impl<'a> Context<'a> {
             d.steps.push(EffectAction::RevertChange {
                 service: self.service().clone(),
                 change: change.clone(),
-                onto: self.main(),
+                onto: BranchName::main(),
             });
         }
         d.steps.push(EffectAction::LandFix {
             service: self.service().clone(),
-            onto: self.main(),
+            onto: BranchName::main(),
         });
-        self.ship(d, self.main(), Lane::Main, true);
+        self.ship(d, BranchName::main(), Lane::Main, true);
         for change in &changes {
             d.steps.push(EffectAction::ReapplyChange {
                 service: self.service().clone(),
                 change: change.clone(),
-                onto: self.main(),
+                onto: BranchName::main(),
             });
             d.cost.follow_ups.push(FollowUpKind::ReapplyChange {
                 change: change.clone(),

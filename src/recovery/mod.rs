@@ -147,7 +147,7 @@ pub fn plan(
     let context = assess::Context::new(state, record, now, capabilities);
     let mut options: Vec<RecoveryOption> =
         Strategy::ALL.iter().map(|&s| context.assess(s)).collect();
-    options.sort_by(|a, b| rank_key(a).cmp(&rank_key(b)));
+    options.sort_by_key(rank_key);
     let explanation = explain(&options);
     Ok(RecoveryPlan {
         incident: incident.clone(),

@@ -1,0 +1,190 @@
+//! One line of plain English per event, for timelines and audit trails.
+
+use std::fmt;
+
+use super::event::{EventKind, GateCause, Subject};
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PipelineDefined { pipeline } => write!(
+                f,
+                "pipeline defined with {} environments",
+                pipeline.environments().count()
+            ),
+            Self::ServiceRegistered { service } => write!(f, "service `{}` registered", service.id),
+            Self::CommitRecorded { commit } => write!(f, "commit `{}` recorded", commit.id),
+            Self::ChangeRecorded { change } => {
+                write!(
+                    f,
+                    "`{}` merged by {}: {}",
+                    change.id, change.author, change.title
+                )
+            }
+            Self::ArtifactRegistered { artifact } => write!(
+                f,
+                "`{}` {} built (build {}, `{}`)",
+                artifact.service, artifact.version, artifact.build, artifact.digest
+            ),
+            Self::ReleaseRegistered { release } => write!(f, "release `{}` registered", release.id),
+            Self::DeploymentRequested { slot, release, by } => {
+                write!(f, "{by} requested `{release}` as {slot}")
+            }
+            Self::RollbackRequested {
+                slot,
+                release,
+                target,
+                rolled_back_from,
+                by,
+                reason,
+            } => write!(
+                f,
+                "{by} rolled back from {rolled_back_from} to {target} (`{release}`) as {slot}: {reason}"
+            ),
+            Self::RolloutStarted { slot } => write!(f, "rollout of {slot} started"),
+            Self::RolloutCompleted { slot } => write!(f, "rollout of {slot} completed"),
+            Self::RolloutFailed { slot, reason } => write!(f, "rollout of {slot} failed: {reason}"),
+            Self::DeploymentVerified { slot } => write!(f, "{slot} verified known good"),
+            Self::VerificationFailed { slot, reason } => {
+                write!(f, "verification of {slot} failed: {reason}")
+            }
+            Self::RolloutAborted {
+                slot, by, reason, ..
+            } => {
+                write!(f, "{by} aborted {slot}: {reason}")
+            }
+            Self::RevisionSuperseded { slot, by_revision } => {
+                write!(f, "{slot} superseded by {by_revision}")
+            }
+            Self::RevisionRolledBack { slot, by_revision } => {
+                write!(f, "{slot} rolled back by {by_revision}")
+            }
+            Self::DeploymentApproved { slot, by } => write!(f, "{by} approved {slot}"),
+            Self::BreakGlassUsed {
+                slot,
+                by,
+                justification,
+            } => write!(
+                f,
+                "BREAK-GLASS: {by} skipped approvals for {slot}: {justification}"
+            ),
+            Self::FreezeOverridden {
+                subject,
+                action,
+                by,
+                reason,
+                ..
+            } => {
+                let what = match subject {
+                    Subject::Deployment { slot } => slot.to_string(),
+                    Subject::Flag { environment, flag } => {
+                        format!("flag `{flag}` in `{environment}`")
+                    }
+                };
+                write!(
+                    f,
+                    "FREEZE OVERRIDE: {by} let {action} of {what} through: {reason}"
+                )
+            }
+            Self::PolicyAdopted { by, .. } => write!(f, "{by} adopted a new policy"),
+            Self::BranchMoved {
+                service,
+                branch,
+                head,
+            } => write!(f, "`{service}` branch `{branch}` moved to `{head}`"),
+            Self::ChangePoisoned { change, by, reason } => {
+                write!(f, "{by} marked `{change}` poisoned: {reason}")
+            }
+            Self::FixDeclared { change, fix, by } => {
+                write!(f, "{by} declared `{fix}` a fix of `{change}`")
+            }
+            Self::FlagSet {
+                environment,
+                flag,
+                state,
+                by,
+            } => write!(f, "{by} set flag `{flag}` to {state} in `{environment}`"),
+            Self::GateClosed {
+                environment,
+                by,
+                reason,
+                cause,
+            } => {
+                let how = match cause {
+                    GateCause::Manual => "stopped the line",
+                    _ => "stop the line",
+                };
+                write!(f, "gate of `{environment}` closed ({how}, {by}): {reason}")
+            }
+            Self::RecoveryAuthorized {
+                environment,
+                plan,
+                permits,
+                by,
+            } => {
+                let steps: Vec<String> = permits.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "{by} authorized plan `{plan}` through the gate of `{environment}`: {}",
+                    steps.join(", ")
+                )
+            }
+            Self::GateReopened {
+                environment,
+                by,
+                reason,
+            } => write!(f, "{by} reopened the gate of `{environment}`: {reason}"),
+            Self::FreezeDeclared { freeze } => write!(
+                f,
+                "{} declared freeze `{}`: {}",
+                freeze.declared_by, freeze.id, freeze.reason
+            ),
+            Self::FreezeLifted { freeze, by, reason } => {
+                write!(f, "{by} lifted freeze `{freeze}`: {reason}")
+            }
+            Self::ArtifactExpired { digest, by } => write!(f, "{by} expired artifact `{digest}`"),
+            Self::MigrationApplied {
+                environment,
+                service,
+                migration,
+                by,
+            } => write!(
+                f,
+                "{by} ran {} migration `{}` on `{service}` in `{environment}` (schema {} → {})",
+                migration.phase, migration.id, migration.from, migration.to
+            ),
+            Self::IncidentDeclared {
+                incident,
+                environment,
+                severity,
+                cause,
+                summary,
+                by,
+                ..
+            } => write!(
+                f,
+                "{by} declared {severity} incident `{incident}` in `{environment}` (suspected: {cause}): {summary}"
+            ),
+            Self::StrategyChosen {
+                incident,
+                strategy,
+                by,
+                ..
+            } => write!(f, "{by} chose {strategy} for `{incident}`"),
+            Self::IncidentMitigated { incident, by } => {
+                write!(f, "{by} marked `{incident}` mitigated: known good restored")
+            }
+            Self::IncidentResolved { incident, by } => {
+                write!(f, "{by} marked `{incident}` resolved")
+            }
+            Self::RetroRecorded { incident, by, .. } => {
+                write!(f, "{by} recorded the retro of `{incident}`")
+            }
+            Self::FollowUpCompleted {
+                incident,
+                follow_up,
+                by,
+            } => write!(f, "{by} completed follow-up {follow_up} of `{incident}`"),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Pictures a host can render: the pipeline as Graphviz DOT, the recovery
+//! plan and the incident timeline as Mermaid.
+
+use std::fmt::Write as _;
+
+use crate::model::Pipeline;
+use crate::recovery::{RecoveryPlan, human};
+use crate::retro::Retro;
+
+/// The pipeline as a Graphviz DOT digraph: one node per environment
+/// (labelled with its role), solid edges for the main lane, dashed red
+/// edges for the hotfix lane.
+pub fn pipeline_dot(pipeline: &Pipeline) -> String {
+    pipeline.to_dot()
+}
+
+fn mermaid_text(text: &str) -> String {
+    text.replace('"', "'").replace('`', "")
+}
+
+/// The recovery plan as a Mermaid flowchart: options in rank order, the
+/// best one's steps in sequence, inapplicable options greyed with their
+/// reason.
+pub fn plan_mermaid(plan: &RecoveryPlan) -> String {
+    let mut out = format!(
+        "flowchart TD\n  incident[\"{}\"]\n",
+        mermaid_text(plan.incident.as_str())
+    );
+    for (rank, option) in plan.options.iter().enumerate() {
+        let id = format!("o{rank}");
+        let label = if option.applicable {
+            format!(
+                "{}. {} ~{}",
+                rank + 1,
+                option.strategy,
+                human(option.estimate.seconds)
+            )
+        } else {
+            format!("{} — {}", option.strategy, option.why_not())
+        };
+        let _ = writeln!(out, "  {id}[\"{}\"]", mermaid_text(&label));
+        let arrow = if option.applicable { "-->" } else { "-.->" };
+        let _ = writeln!(out, "  incident {arrow} {id}");
+        if !option.applicable {
+            let _ = writeln!(out, "  class {id} inapplicable");
+        }
+    }
+    if let Some(best) = plan.best() {
+        let mut previous = "o0".to_owned();
+        for (i, step) in best.steps.iter().enumerate() {
+            let id = format!("s{i}");
+            let _ = writeln!(
+                out,
+                "  {id}[\"{}\"]",
+                mermaid_text(&step.action.to_string())
+            );
+            let _ = writeln!(out, "  {previous} --> {id}");
+            previous = id;
+        }
+    }
+    out.push_str("  classDef inapplicable fill:#eee,stroke:#999,color:#666\n");
+    out
+}
+
+/// The incident timeline as a Mermaid `timeline`.
+pub fn timeline_mermaid(retro: &Retro) -> String {
+    let mut out = format!(
+        "timeline\n  title {} ({})\n",
+        mermaid_text(retro.incident.id.as_str()),
+        retro.incident.severity
+    );
+    for entry in &retro.timeline {
+        let _ = writeln!(
+            out,
+            "  {} : {}",
+            entry.at.format("%H:%M"),
+            mermaid_text(&entry.what).replace(':', " -")
+        );
+    }
+    out
+}

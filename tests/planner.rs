@@ -372,7 +372,7 @@ fn scenario_rollback_target_predates_a_contract_migration_refused_with_reason() 
     policy.rollback_window = 0; // the team accepted losing the old schema
     w.adopt(policy);
     w.merge("PR-1", "a1", None);
-    let mut register = |w: &mut World, n: u64, commit: &str, range: SchemaRange| {
+    let register = |w: &mut World, n: u64, commit: &str, range: SchemaRange| {
         w.ok(Command::RegisterArtifact {
             artifact: knowngood::Artifact::new(
                 SERVICE,

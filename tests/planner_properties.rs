@@ -77,7 +77,7 @@ proptest! {
         let mut changes: Vec<String> = Vec::new();
         let mut version = 1u32;
         for (i, op) in ops.iter().enumerate() {
-            let n = i as u64 + 1;
+            let n = u64::try_from(i).unwrap() + 1;
             match op {
                 Op::Ship { schema, healthy } => {
                     let commit = format!("c{n}");
@@ -117,7 +117,7 @@ proptest! {
         let Some(latest) = latest.filter(|l| *l > 0) else { return Ok(()) };
         let cause = match (cause, changes.last()) {
             (0, Some(pr)) => common::change_cause(pr),
-            (1, _) => knowngood::SuspectedCause::Deployment { slot: Slot::new("prod", SERVICE, Revision(latest as u32)) },
+            (1, _) => knowngood::SuspectedCause::Deployment { slot: Slot::new("prod", SERVICE, Revision(u32::try_from(latest).unwrap())) },
             _ => common::external(),
         };
         if w.run(Command::DeclareIncident {

@@ -1,0 +1,431 @@
+//! The strategies that switch a flag or move code forward: retoggle,
+//! revert, hotfix, fix forward, wait, and revert-in-flight-then-fix.
+
+use crate::model::{BranchName, Change, FlagState, GatedAction, Lane};
+
+use super::InFlight;
+use super::{Context, Draft};
+use crate::recovery::effect::EffectAction;
+use crate::recovery::human;
+use crate::recovery::option::{Check, CustomerImpact, Estimate, FollowUpKind};
+
+impl Context<'_> {
+    pub(super) fn retoggle(&self, d: &mut Draft) {
+        d.check(
+            "flag-store-available",
+            self.caps.flags,
+            if self.caps.flags {
+                "the flag store can switch flags"
+            } else {
+                "the host has no flag store"
+            },
+        );
+        if self.cause_is_change(d) {
+            let change = self.cause.cloned();
+            if let Some(change) = change {
+                let covered = !change.flags.is_empty();
+                d.check(
+                    "change-fully-behind-flags",
+                    covered,
+                    if covered {
+                        format!("`{}` sits behind {}", change.id, flag_list(&change))
+                    } else {
+                        format!("`{}` is not behind any flag", change.id)
+                    },
+                );
+                if covered {
+                    let env_state = self.state.environment(self.env());
+                    let off: Vec<String> = change
+                        .flags
+                        .iter()
+                        .filter(|f| env_state.is_none_or(|e| !e.flag(f).reaches_users()))
+                        .map(ToString::to_string)
+                        .collect();
+                    d.check(
+                        "flags-on",
+                        off.is_empty(),
+                        if off.is_empty() {
+                            format!("{} reach users in `{}`", flag_list(&change), self.env())
+                        } else {
+                            format!("already off in `{}`: {}", self.env(), off.join(", "))
+                        },
+                    );
+                    for flag in &change.flags {
+                        d.steps.push(EffectAction::SetFlag {
+                            environment: self.env().clone(),
+                            flag: flag.clone(),
+                            state: FlagState::Off,
+                        });
+                    }
+                    d.steps.push(EffectAction::Verify {
+                        environment: self.env().clone(),
+                        service: self.service().clone(),
+                    });
+                }
+                d.impact = CustomerImpact {
+                    changes_withdrawn: 1,
+                    summary: format!(
+                        "users behind {} lose the feature until it is fixed",
+                        flag_list(&change)
+                    ),
+                };
+            }
+        }
+        self.not_frozen(d, GatedAction::FlagChange);
+        self.estimate(d, self.policy.flag_seconds, None);
+        d.cost.follow_ups.push(FollowUpKind::FixMain {
+            service: self.service().clone(),
+        });
+        d.risks
+            .push("the flagged feature stays off until a fix lands".to_owned());
+    }
+
+    pub(super) fn revert(&self, d: &mut Draft) {
+        d.check(
+            "vcs-can-revert",
+            self.caps.revert,
+            if self.caps.revert {
+                "the VCS can create revert commits"
+            } else {
+                "the host's VCS cannot create revert commits"
+            },
+        );
+        self.unlikely_if_external(d, "reverting a change");
+        if self.cause_is_change(d)
+            && let Some(change) = self.cause
+        {
+            let dependants: Vec<String> = self
+                .state
+                .changes_depending_on(&change.id)
+                .map(|c| format!("`{c}`"))
+                .collect();
+            d.check(
+                "no-later-change-depends-on-it",
+                dependants.is_empty(),
+                if dependants.is_empty() {
+                    format!("no later change depends on `{}`", change.id)
+                } else {
+                    format!(
+                        "{} depend{} on `{}`",
+                        dependants.join(", "),
+                        if dependants.len() == 1 { "s" } else { "" },
+                        change.id
+                    )
+                },
+            );
+            d.checks.push(Check::unknown(
+                "revert-applies-cleanly",
+                "the VCS tells when the revert is made",
+            ));
+            d.steps.push(EffectAction::RevertChange {
+                service: self.service().clone(),
+                change: change.id.clone(),
+                onto: BranchName::main(),
+            });
+            d.steps.push(EffectAction::Tag {
+                service: self.service().clone(),
+                branch: BranchName::main(),
+                tag: format!("revert-{}", change.id),
+            });
+            d.impact = CustomerImpact {
+                changes_withdrawn: 1,
+                summary: format!(
+                    "`{}` is withdrawn; users see the failure until the revert ships",
+                    change.id
+                ),
+            };
+        }
+        self.main_lane(d);
+        self.ship(d, BranchName::main(), Lane::Main, false);
+        self.not_frozen(d, GatedAction::Deliver);
+        self.approvals(d);
+        self.estimate(d, self.policy.revert_seconds, Some((Lane::Main, false)));
+        d.cost.merges = 1;
+        d.risks.push(
+            "does not restore the old configuration and cannot undo a migration that already ran"
+                .to_owned(),
+        );
+    }
+
+    fn main_lane(&self, d: &mut Draft) {
+        let has = self.state.pipeline().is_some_and(|p| {
+            !p.predecessors(self.env(), Lane::Main).is_empty()
+                || p.lanes_into(self.env()).is_empty()
+        });
+        d.check(
+            "main-lane",
+            has,
+            if has {
+                format!("the main lane reaches `{}`", self.env())
+            } else {
+                format!("no main lane leads into `{}`", self.env())
+            },
+        );
+    }
+
+    fn ship(&self, d: &mut Draft, branch: BranchName, lane: Lane, fast_track: bool) {
+        d.steps.push(EffectAction::Ship {
+            service: self.service().clone(),
+            branch,
+            lane,
+            environment: self.env().clone(),
+            fast_track,
+        });
+        d.steps.push(EffectAction::Verify {
+            environment: self.env().clone(),
+            service: self.service().clone(),
+        });
+    }
+
+    fn fix_impact(d: &mut Draft) {
+        d.impact = CustomerImpact {
+            changes_withdrawn: 0,
+            summary: "users see the failure until the fix ships".to_owned(),
+        };
+    }
+
+    pub(super) fn hotfix(&self, d: &mut Draft) {
+        let lane = self
+            .state
+            .pipeline()
+            .is_some_and(|p| !p.predecessors(self.env(), Lane::Hotfix).is_empty());
+        d.check(
+            "hotfix-lane",
+            lane,
+            if lane {
+                format!("a hotfix lane leads into `{}`", self.env())
+            } else {
+                format!("the pipeline has no hotfix lane into `{}`", self.env())
+            },
+        );
+        d.check(
+            "vcs-can-branch",
+            self.caps.branches,
+            if self.caps.branches {
+                "the VCS can cut branches and cherry-pick"
+            } else {
+                "the host's VCS cannot cut branches"
+            },
+        );
+        let base = crate::recovery::hotfix_base(self.state, self.env(), self.service());
+        d.check(
+            "production-commit-known",
+            base.is_some(),
+            base.as_ref().map_or_else(
+                || {
+                    format!(
+                        "nothing of `{}` serves in `{}` to branch from",
+                        self.service(),
+                        self.env()
+                    )
+                },
+                |b| format!("production runs `{}` from `{}`", b.release, b.commit),
+            ),
+        );
+        if let Some(base) = base {
+            d.steps.push(EffectAction::CutBranch {
+                service: self.service().clone(),
+                branch: base.branch.clone(),
+                at: base.commit,
+            });
+            d.steps.push(EffectAction::LandFix {
+                service: self.service().clone(),
+                onto: base.branch.clone(),
+            });
+            self.ship(d, base.branch.clone(), Lane::Hotfix, false);
+            d.steps.push(EffectAction::MergeBack {
+                service: self.service().clone(),
+                from: base.branch.clone(),
+                onto: BranchName::main(),
+            });
+            d.cost.follow_ups.push(FollowUpKind::MergeHotfixBack {
+                service: self.service().clone(),
+                branch: base.branch,
+            });
+        }
+        self.not_frozen(d, GatedAction::Hotfix);
+        self.approvals(d);
+        self.estimate(d, self.policy.fix_seconds, Some((Lane::Hotfix, false)));
+        d.cost.merges = 2;
+        d.risks
+            .push("two merges (branch and main): more room for mistakes".to_owned());
+        Self::fix_impact(d);
+    }
+
+    pub(super) fn fix_forward(&self, d: &mut Draft) {
+        if self.policy.main_always_deployable {
+            d.check(
+                "main-deploy-ready",
+                true,
+                "the policy says main is always deploy-ready (every check runs before the merge)",
+            );
+        } else {
+            match &self.unreleased {
+                None => d.check(
+                    "main-deploy-ready",
+                    false,
+                    "main's head is not recorded, so unreleased work on it cannot be ruled out",
+                ),
+                Some(unreleased) if unreleased.is_empty() => d.check(
+                    "main-deploy-ready",
+                    true,
+                    format!("main holds nothing unreleased beyond `{}`", self.env()),
+                ),
+                Some(unreleased) => d.check(
+                    "main-deploy-ready",
+                    false,
+                    format!(
+                        "main holds unreleased work ({}) that is not known to be deploy-ready",
+                        unreleased
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            }
+        }
+        self.main_lane(d);
+        d.steps.push(EffectAction::LandFix {
+            service: self.service().clone(),
+            onto: BranchName::main(),
+        });
+        self.ship(d, BranchName::main(), Lane::Main, false);
+        self.not_frozen(d, GatedAction::Deliver);
+        self.approvals(d);
+        self.estimate(d, self.policy.fix_seconds, Some((Lane::Main, false)));
+        d.cost.merges = 1;
+        Self::fix_impact(d);
+    }
+
+    fn in_flight_checks(&self, d: &mut Draft) -> Option<&InFlight> {
+        if self.policy.main_always_deployable {
+            d.check(
+                "main-not-always-deployable",
+                false,
+                "main is always deploy-ready, so nothing in flight blocks the fix: fix forward instead",
+            );
+        }
+        match &self.in_flight {
+            Some(f) => {
+                d.check(
+                    "work-in-flight",
+                    true,
+                    format!(
+                        "work is on its way in `{}` ({}), about {} left there",
+                        f.environment,
+                        if f.changes.is_empty() {
+                            "a newer build".to_owned()
+                        } else {
+                            f.changes
+                                .iter()
+                                .map(|c| format!("`{c}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        },
+                        human(f.remaining)
+                    ),
+                );
+                Some(f)
+            }
+            None => {
+                d.check(
+                    "work-in-flight",
+                    false,
+                    "nothing is in flight upstream to wait for",
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn wait(&self, d: &mut Draft) {
+        if let Some(f) = self.in_flight_checks(d) {
+            let (total, basis) = self.lane_time(self.env(), Lane::Main, false);
+            let (upto, _) = self.lane_time(&f.environment, Lane::Main, false);
+            d.steps.push(EffectAction::WaitFor {
+                environment: f.environment.clone(),
+                seconds: f.remaining,
+            });
+            d.steps.push(EffectAction::LandFix {
+                service: self.service().clone(),
+                onto: BranchName::main(),
+            });
+            self.ship(d, BranchName::main(), Lane::Main, false);
+            d.estimate = Estimate {
+                seconds: self.policy.fix_seconds.max(f.remaining) + total.saturating_sub(upto),
+                basis,
+            };
+        } else {
+            self.estimate(d, self.policy.fix_seconds, Some((Lane::Main, false)));
+        }
+        self.not_frozen(d, GatedAction::Deliver);
+        self.approvals(d);
+        d.cost.merges = 1;
+        d.impact = CustomerImpact {
+            changes_withdrawn: 0,
+            summary: "users see the failure until the batch with the fix ships".to_owned(),
+        };
+    }
+
+    pub(super) fn revert_in_flight(&self, d: &mut Draft) {
+        d.check(
+            "vcs-can-revert",
+            self.caps.revert,
+            if self.caps.revert {
+                "the VCS can create revert commits"
+            } else {
+                "the host's VCS cannot create revert commits"
+            },
+        );
+        let changes = self
+            .in_flight_checks(d)
+            .map(|f| f.changes.clone())
+            .unwrap_or_default();
+        for change in &changes {
+            d.steps.push(EffectAction::RevertChange {
+                service: self.service().clone(),
+                change: change.clone(),
+                onto: BranchName::main(),
+            });
+        }
+        d.steps.push(EffectAction::LandFix {
+            service: self.service().clone(),
+            onto: BranchName::main(),
+        });
+        self.ship(d, BranchName::main(), Lane::Main, true);
+        for change in &changes {
+            d.steps.push(EffectAction::ReapplyChange {
+                service: self.service().clone(),
+                change: change.clone(),
+                onto: BranchName::main(),
+            });
+            d.cost.follow_ups.push(FollowUpKind::ReapplyChange {
+                change: change.clone(),
+            });
+        }
+        self.not_frozen(d, GatedAction::Deliver);
+        self.approvals(d);
+        self.estimate(
+            d,
+            self.policy.revert_seconds + self.policy.fix_seconds,
+            Some((Lane::Main, true)),
+        );
+        d.cost.merges = 3;
+        d.risks
+            .push("the in-flight work must be re-applied and tested again".to_owned());
+        d.impact = CustomerImpact {
+            changes_withdrawn: 0,
+            summary: "users see the failure until the fast-tracked fix ships; the in-flight work ships later".to_owned(),
+        };
+    }
+}
+
+fn flag_list(change: &Change) -> String {
+    change
+        .flags
+        .iter()
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,458 @@
+//! Assessing each strategy against the state: preconditions, steps,
+//! estimates, costs and customer impact. The shared context lives here;
+//! `rollback` and `forward` hold the strategies.
+
+mod forward;
+mod rollback;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::machine::gates;
+use crate::machine::{Clearance, IncidentRecord, Slot, State, Subject};
+use crate::model::{
+    Change, ChangeId, CommitId, EnvironmentId, EnvironmentRole, GatedAction, Lane, Policy, Release,
+    Revision, ServiceId, Strategy, SuspectedCause,
+};
+
+use super::Capabilities;
+use super::effect::{Effect, EffectAction, IdempotencyKey};
+use super::option::{
+    Check, CheckOutcome, CustomerImpact, Estimate, EstimateBasis, FollowUpKind, RecoveryOption,
+    TeamCost,
+};
+
+/// Work already on its way to the incident's environment.
+struct InFlight {
+    environment: EnvironmentId,
+    remaining: u64,
+    changes: Vec<ChangeId>,
+}
+
+pub(super) struct Context<'a> {
+    state: &'a State,
+    incident: &'a IncidentRecord,
+    now: DateTime<Utc>,
+    caps: &'a Capabilities,
+    policy: &'a Policy,
+    current_release: Option<&'a Release>,
+    cause: Option<&'a Change>,
+    external: bool,
+    unreleased: Option<Vec<ChangeId>>,
+    in_flight: Option<InFlight>,
+}
+
+/// What one strategy's assessment builds up.
+struct Draft {
+    checks: Vec<Check>,
+    risks: Vec<String>,
+    steps: Vec<EffectAction>,
+    estimate: Estimate,
+    cost: TeamCost,
+    impact: CustomerImpact,
+    likely_to_help: bool,
+}
+
+impl Draft {
+    fn new() -> Self {
+        Self {
+            checks: Vec::new(),
+            risks: Vec::new(),
+            steps: Vec::new(),
+            estimate: Estimate {
+                seconds: 0,
+                basis: EstimateBasis::Policy,
+            },
+            cost: TeamCost {
+                merges: 0,
+                freezes: 0,
+                follow_ups: Vec::new(),
+            },
+            impact: CustomerImpact {
+                changes_withdrawn: 0,
+                summary: String::new(),
+            },
+            likely_to_help: true,
+        }
+    }
+
+    fn check(&mut self, name: &str, passed: bool, detail: impl Into<String>) {
+        self.checks.push(Check::new(name, passed, detail));
+    }
+}
+
+impl<'a> Context<'a> {
+    pub(super) fn new(
+        state: &'a State,
+        incident: &'a IncidentRecord,
+        now: DateTime<Utc>,
+        caps: &'a Capabilities,
+    ) -> Self {
+        let (env, service) = (&incident.environment, &incident.service);
+        let current = state.history(env, service).and_then(|h| h.current());
+        let current_release = current.and_then(|d| state.release(&d.release));
+        let cause = match &incident.cause {
+            SuspectedCause::Change { change } => state.change(change),
+            _ => None,
+        };
+        let unreleased = state.drift(env, service).and_then(|d| {
+            d.head.as_ref()?;
+            Some(
+                d.missing_changes
+                    .into_iter()
+                    .filter(|c| cause.is_none_or(|cause| cause.id != *c))
+                    .filter(|c| {
+                        state
+                            .change(c)
+                            .and_then(|ch| ch.reverts.as_ref())
+                            .is_none_or(|r| cause.is_none_or(|cause| cause.id != *r))
+                    })
+                    .collect(),
+            )
+        });
+        let mut context = Self {
+            state,
+            incident,
+            now,
+            caps,
+            policy: state.policy(),
+            current_release,
+            cause,
+            external: matches!(incident.cause, SuspectedCause::External { .. }),
+            unreleased,
+            in_flight: None,
+        };
+        context.in_flight = context.find_in_flight();
+        context
+    }
+
+    fn env(&self) -> &'a EnvironmentId {
+        &self.incident.environment
+    }
+
+    fn service(&self) -> &'a ServiceId {
+        &self.incident.service
+    }
+
+    pub(super) fn assess(&self, strategy: Strategy) -> RecoveryOption {
+        let mut d = Draft::new();
+        if self.policy.allows(strategy) {
+            d.check(
+                "policy-allows",
+                true,
+                format!("the policy allows {strategy}"),
+            );
+        } else {
+            d.check(
+                "policy-allows",
+                false,
+                policy_refusal(self.policy, strategy),
+            );
+        }
+        match strategy {
+            Strategy::Retoggle => self.retoggle(&mut d),
+            Strategy::Rollback => self.rollback(&mut d),
+            Strategy::Revert => self.revert(&mut d),
+            Strategy::Hotfix => self.hotfix(&mut d),
+            Strategy::FixForward => self.fix_forward(&mut d),
+            Strategy::Wait => self.wait(&mut d),
+            Strategy::RevertInFlightThenFix => self.revert_in_flight(&mut d),
+        }
+        d.cost.follow_ups.push(FollowUpKind::HoldRetro);
+        let applicable = !d.checks.iter().any(|c| c.outcome == CheckOutcome::Failed);
+        let steps = d
+            .steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, action)| Effect::new(self.key(strategy, i, &action), action))
+            .collect();
+        RecoveryOption {
+            strategy,
+            applicable,
+            likely_to_help: d.likely_to_help,
+            checks: d.checks,
+            risks: d.risks,
+            steps,
+            estimate: d.estimate,
+            cost: d.cost,
+            impact: d.impact,
+        }
+    }
+
+    fn key(&self, strategy: Strategy, index: usize, action: &EffectAction) -> IdempotencyKey {
+        let verb = match action {
+            EffectAction::SetFlag { .. } => "set-flag",
+            EffectAction::Rollback { .. } => "rollback",
+            EffectAction::MigrateDown { .. } => "migrate-down",
+            EffectAction::Verify { .. } => "verify",
+            EffectAction::RevertChange { .. } => "revert",
+            EffectAction::ReapplyChange { .. } => "reapply",
+            EffectAction::CutBranch { .. } => "cut-branch",
+            EffectAction::LandFix { .. } => "land-fix",
+            EffectAction::MergeBack { .. } => "merge-back",
+            EffectAction::Tag { .. } => "tag",
+            EffectAction::Ship { .. } => "ship",
+            EffectAction::WaitFor { .. } => "wait",
+        };
+        IdempotencyKey::new(format!(
+            "{}/{strategy}/{}-{verb}",
+            self.incident.id,
+            index + 1
+        ))
+    }
+
+    // ----- shared checks -------------------------------------------------
+
+    fn cause_is_change(&self, d: &mut Draft) -> bool {
+        match (&self.incident.cause, self.cause) {
+            (_, Some(change)) => {
+                d.check(
+                    "cause-is-a-change",
+                    true,
+                    format!("the suspected cause is `{}`", change.id),
+                );
+                true
+            }
+            (SuspectedCause::External { .. }, None) => {
+                d.check(
+                    "cause-is-a-change",
+                    false,
+                    "the cause is external, not a change",
+                );
+                false
+            }
+            _ => {
+                d.check(
+                    "cause-is-a-change",
+                    false,
+                    "the cause is not pinned to a recorded change",
+                );
+                false
+            }
+        }
+    }
+
+    fn not_frozen(&self, d: &mut Draft, action: GatedAction) {
+        let subject = Subject::Deployment {
+            slot: Slot::new(self.env().clone(), self.service().clone(), Revision(0)),
+        };
+        let verdict = gates::check_freezes(
+            self.state,
+            action,
+            self.env(),
+            self.now,
+            &self.incident.declared_by,
+            &Clearance::none(),
+            subject,
+        );
+        let name = format!("{}-not-frozen", action.to_string().replace(' ', "-"));
+        match verdict {
+            Ok(_) => d.check(
+                &name,
+                true,
+                format!("no freeze closes {action} in `{}`", self.env()),
+            ),
+            Err(refusal) => d.check(&name, false, refusal.to_string()),
+        }
+    }
+
+    fn approvals(&self, d: &mut Draft) {
+        if let Some(rule) = self.policy.approvals.get(self.env()) {
+            d.check(
+                "approvals",
+                true,
+                format!(
+                    "the new release needs {} approvals from `{}` before its rollout starts (or broken glass)",
+                    rule.approvers, rule.role
+                ),
+            );
+            d.risks.push(format!(
+                "waits for {} approvals from `{}`",
+                rule.approvers, rule.role
+            ));
+        }
+    }
+
+    fn unlikely_if_external(&self, d: &mut Draft, what: &str) {
+        if self.external {
+            d.likely_to_help = false;
+            d.risks.push(format!(
+                "the cause is external: {what} will probably not help"
+            ));
+        }
+    }
+
+    // ----- estimates -----------------------------------------------------
+
+    fn stage(&self, env: &EnvironmentId) -> (u64, EstimateBasis) {
+        if let Some(seconds) = self
+            .state
+            .environment(env)
+            .map(crate::machine::EnvironmentState::observed)
+            .filter(|o| o.samples >= self.policy.observations_needed.max(1))
+            .and_then(|o| o.mean_seconds())
+        {
+            return (seconds, EstimateBasis::Observed);
+        }
+        let seconds = self
+            .policy
+            .stage_seconds
+            .get(env)
+            .copied()
+            .unwrap_or(self.policy.default_stage_seconds);
+        (seconds, EstimateBasis::Policy)
+    }
+
+    /// Time for a new artifact to reach `env` along `lane`: its own stage
+    /// after the slowest path through its predecessors.
+    fn lane_time(&self, env: &EnvironmentId, lane: Lane, fast_track: bool) -> (u64, EstimateBasis) {
+        self.lane_time_bounded(env, lane, fast_track, 64)
+    }
+
+    fn lane_time_bounded(
+        &self,
+        env: &EnvironmentId,
+        lane: Lane,
+        fast_track: bool,
+        depth: u32,
+    ) -> (u64, EstimateBasis) {
+        let skip = fast_track
+            && self
+                .state
+                .pipeline()
+                .and_then(|p| p.environment(env))
+                .is_some_and(|e| e.role == EnvironmentRole::Test);
+        let (own, mut basis) = if skip {
+            (0, EstimateBasis::Policy)
+        } else {
+            self.stage(env)
+        };
+        let mut slowest = 0;
+        if depth > 0
+            && let Some(pipeline) = self.state.pipeline()
+        {
+            for pred in pipeline.predecessors(env, lane) {
+                let (t, b) = self.lane_time_bounded(pred, lane, fast_track, depth - 1);
+                slowest = slowest.max(t);
+                basis = basis.merge(b);
+            }
+        }
+        (own + slowest, basis)
+    }
+
+    fn estimate(&self, d: &mut Draft, fixed: u64, lane: Option<(Lane, bool)>) {
+        let (pipeline, basis) = match lane {
+            Some((lane, fast_track)) => self.lane_time(self.env(), lane, fast_track),
+            None => (0, EstimateBasis::Policy),
+        };
+        d.estimate = Estimate {
+            seconds: fixed + pipeline,
+            basis,
+        };
+    }
+
+    // ----- what is on its way --------------------------------------------
+
+    fn find_in_flight(&self) -> Option<InFlight> {
+        let pipeline = self.state.pipeline()?;
+        let current = self
+            .current_release
+            .and_then(|r| self.state.artifact(&r.artifact));
+        let mut seen = BTreeSet::new();
+        let mut frontier = vec![self.env().clone()];
+        let mut best: Option<(u64, InFlight)> = None;
+        while let Some(env) = frontier.pop() {
+            for up in pipeline.predecessors(&env, Lane::Main) {
+                if !seen.insert(up.clone()) {
+                    continue;
+                }
+                frontier.push(up.clone());
+                let Some(d) = self
+                    .state
+                    .history(up, self.service())
+                    .and_then(|h| h.latest())
+                else {
+                    continue;
+                };
+                let Some(release) = self.state.release(&d.release) else {
+                    continue;
+                };
+                let Some(artifact) = self.state.artifact(&release.artifact) else {
+                    continue;
+                };
+                let newer = current.is_none_or(|c| artifact.build > c.build);
+                let live = d.status.is_in_flight()
+                    || matches!(
+                        d.status,
+                        crate::machine::DeploymentStatus::Verifying
+                            | crate::machine::DeploymentStatus::KnownGood
+                    );
+                if !newer || !live {
+                    continue;
+                }
+                let (stage, _) = self.stage(up);
+                let elapsed = u64::try_from((self.now - d.requested_at).num_seconds()).unwrap_or(0);
+                let remaining = if d.status == crate::machine::DeploymentStatus::KnownGood {
+                    0
+                } else {
+                    stage.saturating_sub(elapsed)
+                };
+                let changes = self.changes_between(self.current_release, release);
+                let (distance, _) = self.lane_time(up, Lane::Main, false);
+                if best.as_ref().is_none_or(|(t, _)| distance > *t) {
+                    best = Some((
+                        distance,
+                        InFlight {
+                            environment: up.clone(),
+                            remaining,
+                            changes,
+                        },
+                    ));
+                }
+            }
+        }
+        best.map(|(_, f)| f)
+    }
+
+    /// Changes in `to` that `from` lacks, oldest first (empty when commits
+    /// are not recorded).
+    fn changes_between(&self, from: Option<&Release>, to: &Release) -> Vec<ChangeId> {
+        let commit = |r: &Release| -> Option<CommitId> {
+            Some(self.state.artifact(&r.artifact)?.source_commit.clone())
+        };
+        let Some(to_commit) = commit(to) else {
+            return Vec::new();
+        };
+        let have = from
+            .and_then(commit)
+            .map(|c| self.state.ancestors(&c))
+            .unwrap_or_default();
+        let mut changes: Vec<ChangeId> = Vec::new();
+        let mut commits: Vec<CommitId> = self
+            .state
+            .ancestors(&to_commit)
+            .into_iter()
+            .filter(|c| !have.contains(c))
+            .collect();
+        commits.sort();
+        for c in commits {
+            if let Some(change) = self.state.commit(&c).and_then(|r| r.change.clone())
+                && !changes.contains(&change)
+            {
+                changes.push(change);
+            }
+        }
+        changes
+    }
+}
+
+fn policy_refusal(policy: &Policy, strategy: Strategy) -> String {
+    if strategy == Strategy::Rollback && policy.forward_only {
+        "the policy is forward-only: no rollbacks".to_owned()
+    } else if strategy == Strategy::Hotfix && policy.hotfix_lane.is_none() {
+        "the policy does not use a hotfix lane".to_owned()
+    } else {
+        format!("the policy does not allow {strategy}")
+    }
+}

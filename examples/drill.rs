@@ -3,24 +3,27 @@
 //! A `payments` service flows through dev → qa → prod. Two releases reach
 //! production and are verified. The third, carrying change PR-998, fails
 //! its production health check: the line stops (the production gate
-//! closes). The change is marked poisoned, a recovery plan is authorized,
-//! and production is rolled back to the last release verified known good.
-//! The drift from main is reported; redeploying the poisoned release and
-//! a hasty build that skipped QA are both refused with their reasons. A
-//! revert of PR-998 is merged, built, promoted through the pipeline and
-//! verified; drift clears and the gate reopens. Finally the journal is
-//! written as JSON Lines, verified, read back, and replayed to the same
-//! state, and the audit trail is printed.
+//! closes). An incident is declared naming PR-998 (which poisons it); the
+//! planner ranks every way back and explains its choice; the chosen
+//! rollback goes through the closed gate and restores the last release
+//! verified known good. The drift from main is reported; redeploying the
+//! poisoned release, reopening the gate early and a build that skipped QA
+//! are all refused with their reasons. A revert of PR-998 is merged,
+//! built, promoted and verified; the incident is resolved (the gate
+//! reopens) and reviewed. Finally the journal is written as JSON Lines,
+//! verified, read back and replayed, and the retro, the plan as Mermaid
+//! and the audit trail are printed.
 //!
 //! Run it with `cargo run --example drill`.
 
 use std::error::Error;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use knowngood::retro::Retro;
 use knowngood::{
-    Artifact, Change, Command, Commit, Digest, EnvironmentRole, EventKind, Journal, JournalEntry,
-    Ledger, PipelineSpec, RecoveryPermit, Release, ReleaseId, RolloutHistory, Service, Slot,
-    Verdict,
+    Artifact, Capabilities, Change, Command, Commit, Digest, EnvironmentRole, EventKind, Journal,
+    JournalEntry, Ledger, PipelineSpec, Release, ReleaseId, RolloutHistory, Service, Severity,
+    Slot, SuspectedCause, Verdict, picture, recovery,
 };
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -235,33 +238,65 @@ fn main() -> Result<()> {
         drill.deploy("prod", &release, verdict)?;
     }
 
-    // The incident commander names the cause and authorizes the way back.
+    // The incident: declaring it poisons the suspected change.
     drill.run(
         1,
-        &Command::PoisonChange {
-            change: "PR-998".into(),
-            by: "alice".into(),
-            reason: "checkout errors since 1.5.0".into(),
-        },
-    )?;
-    drill.say("alice marks PR-998 as the cause: it is poisoned");
-    drill.run(
-        1,
-        &Command::AuthorizeRecovery {
+        &Command::DeclareIncident {
+            incident: "INC-7".into(),
             environment: "prod".into(),
-            plan: "INC-7".into(),
-            permits: vec![
-                RecoveryPermit::Rollback {
-                    service: "payments".into(),
-                },
-                RecoveryPermit::Deploy {
-                    release: "payments@1.5.1".into(),
-                },
-            ],
+            service: "payments".into(),
+            severity: Severity::Sev1,
+            cause: SuspectedCause::Change {
+                change: "PR-998".into(),
+            },
+            summary: "checkout error rate 12%".into(),
             by: "alice".into(),
         },
     )?;
-    drill.say("alice authorizes recovery plan INC-7: roll back payments, then ship payments@1.5.1");
+    drill.say("alice declares SEV1 incident INC-7, suspecting PR-998 (now poisoned)");
+
+    // Every way back, ranked and explained.
+    let plan = knowngood::plan(
+        drill.ledger.state(),
+        &"INC-7".into(),
+        drill.now,
+        &Capabilities::all(),
+    )?;
+    println!(
+        "
+Recovery options for INC-7, best first:"
+    );
+    for (rank, option) in plan.options.iter().enumerate() {
+        let verdict = if option.applicable {
+            format!("~{}", recovery::human(option.estimate.seconds))
+        } else {
+            format!("not applicable: {}", option.why_not())
+        };
+        println!(
+            "  {}. {:<26} {verdict}",
+            rank + 1,
+            option.strategy.to_string()
+        );
+    }
+    println!(
+        "
+{}
+",
+        plan.explanation
+    );
+    let best = plan.best().ok_or("no applicable option")?.strategy;
+    drill.run(
+        1,
+        &Command::ChooseStrategy {
+            incident: "INC-7".into(),
+            strategy: best,
+            capabilities: Capabilities::all(),
+            by: "alice".into(),
+        },
+    )?;
+    drill.say(&format!(
+        "alice chooses {best}: its steps may pass the closed gate"
+    ));
 
     let entries = drill.run(
         1,
@@ -273,6 +308,14 @@ fn main() -> Result<()> {
         slot.revision
     ));
     drill.roll(&slot, Verdict::Healthy)?;
+    drill.run(
+        1,
+        &Command::MarkMitigated {
+            incident: "INC-7".into(),
+            by: "alice".into(),
+        },
+    )?;
+    drill.say("known good restored: INC-7 mitigated (the gate stays closed: drift)");
 
     let state = drill.ledger.state();
     print_history(
@@ -338,13 +381,29 @@ fn main() -> Result<()> {
     drill.say(&format!("drift clear: {clear}"));
     drill.run(
         1,
-        &Command::ReopenGate {
-            environment: "prod".into(),
+        &Command::ResolveIncident {
+            incident: "INC-7".into(),
             by: "alice".into(),
-            reason: "1.5.1 verified; PR-998 reverted".into(),
         },
     )?;
-    drill.say("alice reopens the delivery gate of prod");
+    drill.say("INC-7 resolved: the fix is in production and the gate reopens");
+    drill.run(
+        5,
+        &Command::CompleteFollowUp {
+            incident: "INC-7".into(),
+            follow_up: 0,
+            by: "bob".into(),
+        },
+    )?;
+    drill.say("bob closes the follow-up: main is fixed and shipped");
+    drill.run(
+        30,
+        &Command::RecordRetro {
+            incident: "INC-7".into(),
+            summary: "canary checkout checks before 100%".into(),
+            by: "alice".into(),
+        },
+    )?;
     print_history(
         "prod",
         drill
@@ -369,6 +428,9 @@ fn main() -> Result<()> {
         jsonl.len(),
         &head.hash.to_string()[..16],
     );
+    let retro = Retro::from_journal(drill.ledger.journal(), &"INC-7".into())?;
+    println!("\n{}", retro.to_markdown());
+    println!("The plan as Mermaid:\n{}", picture::plan_mermaid(&plan));
     println!("\nAudit trail:");
     for entry in drill
         .ledger
@@ -381,7 +443,7 @@ fn main() -> Result<()> {
             "  #{:<3} {} {}",
             entry.position,
             entry.event.at.format("%H:%M"),
-            entry.event.kind.type_name()
+            entry.event.kind
         );
     }
     Ok(())

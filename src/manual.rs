@@ -116,3 +116,53 @@
 //! somewhere else and check it with
 //! [`Journal::verify_head`](crate::Journal::verify_head), which also
 //! detects a cut-off tail.
+//!
+//! # 8. Incidents and the recovery planner
+//!
+//! An incident walks `detected → mitigating → mitigated → resolved →
+//! reviewed`; every step is timestamped, so the journal yields time to
+//! mitigate and time to resolve. Declaring one stops the line in its
+//! environment and, when the suspected cause is a change, poisons it.
+//!
+//! [`plan`](crate::plan) is a pure function of the state, the incident,
+//! the time and the host's [`Capabilities`](crate::Capabilities). It
+//! assesses *every* strategy — retoggle, rollback, revert, hotfix, fix
+//! forward, wait, revert-in-flight-then-fix — with every precondition as a
+//! named [`Check`](crate::recovery::Check), the risks, the ordered steps as
+//! [`Effect`](crate::recovery::Effect)s with idempotency keys, an estimate,
+//! the team's cost and the customer impact. Then it ranks: applicable
+//! first, likely to help first (rolling code back does not fix an external
+//! cause), fastest restore, least team disruption, least customer impact,
+//! and the order strategies are listed in; and it explains in plain words
+//! why the first beats each of the others.
+//!
+//! **Estimates** add the stage durations along the lane the option uses
+//! (an artifact enters a stage after the slowest of its predecessors). A
+//! stage's duration is the mean observed in the journal once the policy's
+//! `observations_needed` verified deployments exist there, the policy's
+//! `stage_seconds` before that; the estimate says which. A rollback takes
+//! only the production stage (returning to a recently stable release skips
+//! canary steps). Waiting takes the time left for the work in flight plus
+//! the stages after it; reverting the in-flight work fast-tracks the test
+//! stages.
+//!
+//! **Choosing** a strategy ([`Command::ChooseStrategy`](crate::Command::ChooseStrategy))
+//! runs the planner again on the journal's state, refuses an inapplicable
+//! choice, records every option considered for the retro, opens the
+//! follow-ups (merge a hotfix back, re-apply a reverted change, fix main,
+//! lift the gate, hold the retro) and lets the option's steps through the
+//! closed gate. Mitigation is refused until the service serves a verified
+//! release without the cause (or its flags are off); the gate reopens by
+//! itself once nothing holds it.
+//!
+//! # 9. Schemas
+//!
+//! Each release may declare the schema versions it runs on. A release never
+//! enters an environment whose schema it cannot run on; a migration must
+//! start from the current version and leave a schema the serving release
+//! runs on; going down undoes migrations and is refused across an
+//! irreversible (contract) one; and a contract is refused while a release
+//! inside the policy's `rollback_window` still needs the old schema.
+//! [`SchemaChangePlan`](crate::migration::SchemaChangePlan) generates the
+//! expand → migrate → contract steps, and the rollback option names the
+//! contract migration that makes a target unsafe.

@@ -64,6 +64,7 @@ fn deploy(ledger: &mut Ledger, revision: u32, at: chrono::DateTime<Utc>) {
             release,
             by: "bot".into(),
             clearance: knowngood::Clearance::none(),
+            effect: None,
         },
         Command::StartRollout { slot: slot.clone() },
         Command::CompleteRollout { slot: slot.clone() },

@@ -244,6 +244,7 @@ fn command(op: &Op) -> Command {
             release: common::release_id(n),
             by: "bot".into(),
             clearance: knowngood::Clearance::none(),
+            effect: None,
         },
         Op::Start(e, r) => Command::StartRollout { slot: slot(e, r) },
         Op::Complete(e, r) => Command::CompleteRollout { slot: slot(e, r) },
@@ -275,6 +276,7 @@ fn command(op: &Op) -> Command {
             by: "alice".into(),
             reason: "bad".into(),
             clearance: knowngood::Clearance::none(),
+            effect: None,
         },
     }
 }

@@ -12,6 +12,7 @@ fn request(w: &mut World, env: &str, release: &str) -> Result<(), Rejection> {
         release: release.into(),
         by: "deploy-bot".into(),
         clearance: knowngood::Clearance::none(),
+        effect: None,
     })
     .map(drop)
 }
@@ -178,6 +179,7 @@ fn deployments_name_known_environments_and_releases() {
                 by: "alice".into(),
                 reason: "x".into(),
                 clearance: knowngood::Clearance::none(),
+                effect: None,
             },
             common::t(1),
         )

@@ -63,8 +63,13 @@ impl State {
             EventKind::ReleaseRegistered { release } => {
                 self.releases.insert(release.id.clone(), release.clone());
             }
-            EventKind::DeploymentRequested { slot, release, by } => {
-                self.open_revision(slot, release, by, at, DeploymentOrigin::Deploy)?;
+            EventKind::DeploymentRequested {
+                slot,
+                release,
+                by,
+                effect,
+            } => {
+                self.open_revision(slot, (release, effect), by, at, DeploymentOrigin::Deploy)?;
             }
             EventKind::RollbackRequested {
                 slot,
@@ -73,13 +78,14 @@ impl State {
                 rolled_back_from,
                 by,
                 reason,
+                effect,
             } => {
                 let origin = DeploymentOrigin::Rollback {
                     target: *target,
                     rolled_back_from: *rolled_back_from,
                     reason: reason.clone(),
                 };
-                self.open_revision(slot, release, by, at, origin)?;
+                self.open_revision(slot, (release, effect), by, at, origin)?;
             }
             EventKind::RolloutStarted { slot } => {
                 self.advance(slot, LifecycleStep::StartRollout, at, None)?;
@@ -251,7 +257,10 @@ impl State {
     fn open_revision(
         &mut self,
         slot: &Slot,
-        release: &crate::model::ReleaseId,
+        (release, effect): (
+            &crate::model::ReleaseId,
+            &Option<crate::recovery::IdempotencyKey>,
+        ),
         by: &crate::model::Actor,
         at: DateTime<Utc>,
         origin: DeploymentOrigin,
@@ -290,6 +299,7 @@ impl State {
                 problem: None,
                 approvals: std::collections::BTreeSet::new(),
                 break_glass: None,
+                effect: effect.clone(),
             },
         )
     }

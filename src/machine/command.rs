@@ -9,7 +9,7 @@ use crate::model::{
     FlagKey, FlagState, Freeze, FreezeId, IncidentId, Migration, Pipeline, PlanId, Policy, Release,
     ReleaseId, Revision, Service, ServiceId, Severity, Strategy, SuspectedCause,
 };
-use crate::recovery::Capabilities;
+use crate::recovery::{Capabilities, IdempotencyKey};
 
 use super::event::Slot;
 
@@ -155,6 +155,9 @@ pub enum Command {
         /// Freeze override or break-glass, if needed.
         #[serde(default)]
         clearance: Clearance,
+        /// The effect this deployment carries out, if a driver asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        effect: Option<IdempotencyKey>,
     },
     /// The deployer began moving traffic to a requested revision. Refused
     /// until the approvals the policy asks for are in (or glass was broken).
@@ -214,6 +217,9 @@ pub enum Command {
         /// Freeze override, if needed.
         #[serde(default)]
         clearance: Clearance,
+        /// The effect this rollback carries out, if a driver asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        effect: Option<IdempotencyKey>,
     },
     /// Approve a requested deployment. The approver must hold the role the
     /// policy names for the environment and must not be the requester.
@@ -432,6 +438,7 @@ impl Command {
             release: release.into(),
             by: by.into(),
             clearance: Clearance::none(),
+            effect: None,
         }
     }
 
@@ -465,6 +472,7 @@ impl Command {
             by: by.into(),
             reason: reason.into(),
             clearance: Clearance::none(),
+            effect: None,
         }
     }
 
@@ -477,6 +485,17 @@ impl Command {
             | Self::Rollback { clearance, .. }
             | Self::SetFlag { clearance, .. } => *clearance = new,
             _ => {}
+        }
+        self
+    }
+
+    /// The same deployment or rollback, carrying out `key`: the
+    /// deployment records it, so a driver resuming after a crash finds it
+    /// instead of asking twice. Other commands are returned unchanged.
+    #[must_use]
+    pub fn for_effect(mut self, key: IdempotencyKey) -> Self {
+        if let Self::RequestDeployment { effect, .. } | Self::Rollback { effect, .. } = &mut self {
+            *effect = Some(key);
         }
         self
     }

@@ -13,6 +13,7 @@ use super::event::{Event, EventKind, GateCause, Slot, Subject};
 use super::lifecycle::LifecycleStep;
 use super::state::{Deployment, RolloutHistory, State};
 use super::{fit, gates, incident};
+use crate::recovery::IdempotencyKey;
 
 /// Checks `command` against `state` and returns the events it causes, each
 /// stamped with `now`, or the rejection that refuses it.
@@ -74,7 +75,8 @@ pub fn decide(
             release,
             by,
             clearance,
-        } => request_deployment(state, (environment, release), by, clearance, now)?,
+            effect,
+        } => request_deployment(state, (environment, release), (by, effect), clearance, now)?,
         Command::StartRollout { slot } => {
             let d = step(state, slot, LifecycleStep::StartRollout)?;
             gates::check_approvals(state, slot, d)?;
@@ -140,10 +142,12 @@ pub fn decide(
             by,
             reason,
             clearance,
+            effect,
         } => rollback(
             state,
             (environment, service, *to_revision),
             (by, reason, clearance),
+            effect,
             now,
         )?,
         Command::Approve { slot, by } => gates::approve(state, slot, by)?,
@@ -490,7 +494,7 @@ fn explicit_target<'h>(
 fn request_deployment(
     state: &State,
     (environment, release): (&EnvironmentId, &ReleaseId),
-    by: &Actor,
+    (by, effect): (&Actor, &Option<IdempotencyKey>),
     clearance: &Clearance,
     now: DateTime<Utc>,
 ) -> Result<Vec<EventKind>, Rejection> {
@@ -536,6 +540,7 @@ fn request_deployment(
         slot: slot.clone(),
         release: release.id.clone(),
         by: by.clone(),
+        effect: effect.clone(),
     }];
     if let Some(justification) = &clearance.break_glass {
         kinds.push(EventKind::BreakGlassUsed {
@@ -552,6 +557,7 @@ fn rollback(
     state: &State,
     (environment, service, to_revision): (&EnvironmentId, &ServiceId, Option<Revision>),
     (by, reason, clearance): (&Actor, &str, &Clearance),
+    effect: &Option<IdempotencyKey>,
     now: DateTime<Utc>,
 ) -> Result<Vec<EventKind>, Rejection> {
     let nothing = || Rejection::NothingToRollBack {
@@ -649,6 +655,7 @@ fn rollback(
         rolled_back_from: current.revision,
         by: by.clone(),
         reason: reason.to_owned(),
+        effect: effect.clone(),
     })
     .chain(audit)
     .chain(close)

@@ -27,7 +27,9 @@ impl fmt::Display for EventKind {
                 artifact.service, artifact.version, artifact.build, artifact.digest
             ),
             Self::ReleaseRegistered { release } => write!(f, "release `{}` registered", release.id),
-            Self::DeploymentRequested { slot, release, by } => {
+            Self::DeploymentRequested {
+                slot, release, by, ..
+            } => {
                 write!(f, "{by} requested `{release}` as {slot}")
             }
             Self::RollbackRequested {
@@ -37,6 +39,7 @@ impl fmt::Display for EventKind {
                 rolled_back_from,
                 by,
                 reason,
+                ..
             } => write!(
                 f,
                 "{by} rolled back from {rolled_back_from} to {target} (`{release}`) as {slot}: {reason}"

@@ -13,7 +13,7 @@ use crate::model::{
 
 use super::command::RecoveryPermit;
 use crate::model::{Digest, IncidentId, Migration, Severity, Strategy, SuspectedCause};
-use crate::recovery::{ConsideredOption, FollowUpKind};
+use crate::recovery::{ConsideredOption, FollowUpKind, IdempotencyKey};
 
 /// One recorded fact and the moment it happened (supplied by the host; the
 /// core reads no clock).
@@ -213,6 +213,9 @@ pub enum EventKind {
         release: ReleaseId,
         /// Who asked.
         by: Actor,
+        /// The effect it carries out, if a driver asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        effect: Option<IdempotencyKey>,
     },
     /// A rollback was requested: a new revision deploying an older release.
     RollbackRequested {
@@ -228,6 +231,9 @@ pub enum EventKind {
         by: Actor,
         /// Why.
         reason: String,
+        /// The effect it carries out, if a driver asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        effect: Option<IdempotencyKey>,
     },
     /// The deployer began moving traffic.
     RolloutStarted {

@@ -68,6 +68,9 @@ pub struct Deployment {
     /// The justification, if its approvals were skipped by breaking glass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<String>,
+    /// The driver effect it carries out, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<crate::recovery::IdempotencyKey>,
 }
 
 impl Deployment {
@@ -119,6 +122,14 @@ impl RolloutHistory {
     /// The revision serving now: the last one whose rollout completed.
     pub fn current(&self) -> Option<&Deployment> {
         self.current.and_then(|r| self.get(r))
+    }
+
+    /// The revision that carries out a driver effect.
+    pub fn by_effect(&self, key: &crate::recovery::IdempotencyKey) -> Option<&Deployment> {
+        self.deployments
+            .iter()
+            .rev()
+            .find(|d| d.effect.as_ref() == Some(key))
     }
 
     /// The newest revision if it is still requested or rolling out.

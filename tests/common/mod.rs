@@ -92,6 +92,7 @@ impl World {
             release: release.clone(),
             by: "deploy-bot".into(),
             clearance: knowngood::Clearance::none(),
+            effect: None,
         });
         slot_of(&entries[0])
     }
@@ -174,6 +175,7 @@ impl World {
             by: "alice".into(),
             reason: "error rate up".into(),
             clearance: knowngood::Clearance::none(),
+            effect: None,
         })
     }
 }

@@ -605,6 +605,14 @@ pub enum Rejection {
         /// What is still missing.
         why: String,
     },
+    /// No step with that key in the incident's chosen strategy.
+    #[error("incident `{incident}` has no step `{key}` in its chosen strategy")]
+    UnknownEffect {
+        /// The incident.
+        incident: IncidentId,
+        /// The key given.
+        key: crate::recovery::IdempotencyKey,
+    },
     /// No follow-up with that number.
     #[error("incident `{incident}` has no follow-up number {follow_up}")]
     UnknownFollowUp {
@@ -753,6 +761,7 @@ impl Rejection {
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",
             Self::UnknownFollowUp { .. } => "unknown-follow-up",
+            Self::UnknownEffect { .. } => "unknown-effect",
         }
     }
 }

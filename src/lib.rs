@@ -70,6 +70,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod driver;
 pub mod error;
 pub mod journal;
 mod ledger;
@@ -78,6 +79,7 @@ pub mod manual;
 pub mod migration;
 pub mod model;
 pub mod picture;
+pub mod port;
 pub mod recovery;
 pub mod retro;
 pub mod rollout;

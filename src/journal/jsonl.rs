@@ -197,41 +197,64 @@ impl Journal {
         if parsed.v != FORMAT_VERSION {
             return Err(LineProblem::UnsupportedFormat { found: parsed.v });
         }
+        self.push_checked(
+            JournalEntry {
+                position: parsed.position,
+                stream: parsed.stream,
+                version: parsed.version,
+                event: parsed.event,
+                hash,
+            },
+            Some(&body),
+        )
+    }
+
+    /// Appends an entry read from elsewhere after checking that it follows
+    /// on: position, stream version, stream, and hash link (over `body`,
+    /// the entry's canonical bytes, when the caller has them).
+    pub(super) fn push_checked(
+        &mut self,
+        entry: JournalEntry,
+        body: Option<&[u8]>,
+    ) -> Result<(), LineProblem> {
         let expected = self.next_position();
-        if parsed.position != expected {
+        if entry.position != expected {
             return Err(LineProblem::OutOfSequence {
                 expected,
-                found: parsed.position,
+                found: entry.position,
             });
         }
-        let belongs_to = parsed.event.stream();
-        if belongs_to != parsed.stream {
+        let belongs_to = entry.event.stream();
+        if belongs_to != entry.stream {
             return Err(LineProblem::WrongStream {
-                stream: parsed.stream,
+                stream: entry.stream,
                 belongs_to,
             });
         }
-        let expected = self.stream_version(&parsed.stream) + 1;
-        if parsed.version != expected {
+        let expected = self.stream_version(&entry.stream) + 1;
+        if entry.version != expected {
             return Err(LineProblem::StreamOutOfSequence {
-                stream: parsed.stream,
+                stream: entry.stream,
                 expected,
-                found: parsed.version,
+                found: entry.version,
             });
         }
-        if hash != self.head().hash.link(&body) {
+        let link = match body {
+            Some(body) => self.head().hash.link(body),
+            None => self.head().hash.link(&canonical_bytes(
+                entry.position,
+                &entry.stream,
+                entry.version,
+                &entry.event,
+            )),
+        };
+        if entry.hash != link {
             return Err(LineProblem::BrokenLink {
-                position: parsed.position,
+                position: entry.position,
             });
         }
-        self.streams.insert(parsed.stream.clone(), expected);
-        self.entries.push(JournalEntry {
-            position: parsed.position,
-            stream: parsed.stream,
-            version: parsed.version,
-            event: parsed.event,
-            hash,
-        });
+        self.streams.insert(entry.stream.clone(), expected);
+        self.entries.push(entry);
         Ok(())
     }
 }

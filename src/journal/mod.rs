@@ -334,6 +334,38 @@ impl Journal {
         Ok(())
     }
 
+    /// A journal from entries read out of a store, checked like a file:
+    /// positions, stream versions and the hash chain must follow on. The
+    /// error names the first entry that does not, with the entries before
+    /// it.
+    pub fn from_entries(
+        entries: impl IntoIterator<Item = JournalEntry>,
+    ) -> Result<Journal, CorruptJournal> {
+        let mut journal = Journal::new();
+        for (index, entry) in entries.into_iter().enumerate() {
+            if let Err(problem) = journal.push_checked(entry, None) {
+                return Err(CorruptJournal {
+                    line: index + 1,
+                    problem,
+                    intact: Box::new(journal),
+                });
+            }
+        }
+        Ok(journal)
+    }
+
+    /// The first `len` entries.
+    pub fn truncated(&self, len: usize) -> Journal {
+        let mut journal = Journal::new();
+        for entry in self.entries.iter().take(len) {
+            journal
+                .streams
+                .insert(entry.stream.clone(), entry.version);
+            journal.entries.push(entry.clone());
+        }
+        journal
+    }
+
     /// Rebuilds the state by folding every entry, oldest first.
     pub fn replay(&self) -> Result<State, ReplayError> {
         let mut state = State::new();

@@ -249,7 +249,8 @@ impl State {
             | EventKind::IncidentMitigated { .. }
             | EventKind::IncidentResolved { .. }
             | EventKind::RetroRecorded { .. }
-            | EventKind::FollowUpCompleted { .. } => self.apply_incident(&event.kind, at)?,
+            | EventKind::FollowUpCompleted { .. }
+            | EventKind::EffectRecorded { .. } => self.apply_incident(&event.kind, at)?,
         }
         Ok(())
     }

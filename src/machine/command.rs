@@ -407,6 +407,18 @@ pub enum Command {
         /// Who did it.
         by: Actor,
     },
+    /// Record what became of one step of the chosen strategy (the driver
+    /// does this; a person confirms steps only a person can take, such as
+    /// landing a fix). A step already done stays done: a repeated outcome
+    /// is harmless.
+    RecordEffect {
+        /// The incident.
+        incident: IncidentId,
+        /// The step's key.
+        key: IdempotencyKey,
+        /// What became of it.
+        outcome: crate::recovery::EffectOutcome,
+    },
     /// Lift a freeze before its window ends. Allowed to whoever declared it
     /// and to holders of a freeze-override role.
     LiftFreeze {
@@ -535,6 +547,7 @@ impl Command {
             Self::ResolveIncident { .. } => "resolve_incident",
             Self::RecordRetro { .. } => "record_retro",
             Self::CompleteFollowUp { .. } => "complete_follow_up",
+            Self::RecordEffect { .. } => "record_effect",
         }
     }
 }

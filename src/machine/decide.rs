@@ -250,6 +250,11 @@ pub fn decide(
             follow_up,
             by,
         } => incident::complete_follow_up(state, incident, *follow_up, by)?,
+        Command::RecordEffect {
+            incident,
+            key,
+            outcome,
+        } => incident::record_effect(state, incident, key, outcome)?,
     };
     Ok(kinds.into_iter().map(|k| Event::new(now, k)).collect())
 }

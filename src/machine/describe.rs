@@ -183,6 +183,27 @@ impl fmt::Display for EventKind {
             Self::RetroRecorded { incident, by, .. } => {
                 write!(f, "{by} recorded the retro of `{incident}`")
             }
+            Self::EffectRecorded {
+                incident,
+                key,
+                outcome,
+            } => match outcome {
+                crate::recovery::EffectOutcome::Started => write!(f, "step `{key}` of `{incident}` started"),
+                crate::recovery::EffectOutcome::Succeeded { detail } => {
+                    write!(f, "step `{key}` of `{incident}` done: {detail}")
+                }
+                crate::recovery::EffectOutcome::Failed { error } => {
+                    write!(f, "step `{key}` of `{incident}` failed: {error}")
+                }
+                crate::recovery::EffectOutcome::Unknown { error } => {
+                    write!(f, "step `{key}` of `{incident}` outcome unknown: {error}")
+                }
+                crate::recovery::EffectOutcome::Reconciled { happened } => write!(
+                    f,
+                    "step `{key}` of `{incident}` reconciled: it {}",
+                    if *happened { "had happened" } else { "had not happened" }
+                ),
+            },
             Self::FollowUpCompleted {
                 incident,
                 follow_up,

@@ -85,7 +85,8 @@ impl Event {
             | EventKind::IncidentMitigated { incident, .. }
             | EventKind::IncidentResolved { incident, .. }
             | EventKind::RetroRecorded { incident, .. }
-            | EventKind::FollowUpCompleted { incident, .. } => StreamId::incident(incident),
+            | EventKind::FollowUpCompleted { incident, .. }
+            | EventKind::EffectRecorded { incident, .. } => StreamId::incident(incident),
         }
     }
 }
@@ -456,6 +457,8 @@ pub enum EventKind {
         explanation: String,
         /// Obligations it leaves.
         follow_ups: Vec<FollowUpKind>,
+        /// The steps to carry out, in order.
+        steps: Vec<crate::recovery::Effect>,
         /// Who chose.
         by: Actor,
     },
@@ -481,6 +484,15 @@ pub enum EventKind {
         summary: String,
         /// Who recorded it.
         by: Actor,
+    },
+    /// Something became of one step of the chosen strategy.
+    EffectRecorded {
+        /// The incident.
+        incident: IncidentId,
+        /// The step's key.
+        key: IdempotencyKey,
+        /// What became of it.
+        outcome: crate::recovery::EffectOutcome,
     },
     /// A follow-up was done.
     FollowUpCompleted {
@@ -534,6 +546,7 @@ impl EventKind {
             Self::IncidentResolved { .. } => "incident_resolved",
             Self::RetroRecorded { .. } => "retro_recorded",
             Self::FollowUpCompleted { .. } => "follow_up_completed",
+            Self::EffectRecorded { .. } => "effect_recorded",
         }
     }
 

@@ -64,6 +64,10 @@ pub struct IncidentRecord {
     pub explanation: Option<String>,
     /// Obligations left, in order.
     pub follow_ups: Vec<FollowUp>,
+    /// The chosen strategy's steps, in order.
+    pub steps: Vec<crate::recovery::Effect>,
+    /// Where each step stands, by key.
+    pub effects: std::collections::BTreeMap<crate::recovery::IdempotencyKey, crate::recovery::EffectStatus>,
     /// The retro's summary.
     pub retro: Option<String>,
 }
@@ -208,6 +212,7 @@ pub(super) fn choose(
         considered: plan.options.iter().map(ConsideredOption::from).collect(),
         explanation: plan.explanation.clone(),
         follow_ups: option.cost.follow_ups.clone(),
+        steps: option.steps.clone(),
         by: by.clone(),
     }];
     let mut permits: Vec<RecoveryPermit> = Vec::new();
@@ -436,6 +441,8 @@ impl State {
                     considered: Vec::new(),
                     explanation: None,
                     follow_ups: Vec::new(),
+                    steps: Vec::new(),
+                    effects: std::collections::BTreeMap::new(),
                     retro: None,
                 },
             );
@@ -445,7 +452,8 @@ impl State {
         | EventKind::IncidentMitigated { incident: id, .. }
         | EventKind::IncidentResolved { incident: id, .. }
         | EventKind::RetroRecorded { incident: id, .. }
-        | EventKind::FollowUpCompleted { incident: id, .. }) = kind
+        | EventKind::FollowUpCompleted { incident: id, .. }
+        | EventKind::EffectRecorded { incident: id, .. }) = kind
         else {
             return Ok(());
         };
@@ -461,8 +469,14 @@ impl State {
                 considered,
                 explanation,
                 follow_ups,
+                steps,
                 ..
             } => {
+                record.steps.clone_from(steps);
+                record.effects = steps
+                    .iter()
+                    .map(|e| (e.key.clone(), crate::recovery::EffectStatus::Pending))
+                    .collect();
                 record.phase = IncidentPhase::Mitigating;
                 record.mitigating_at = Some(at);
                 record.strategy = Some(*strategy);
@@ -494,6 +508,15 @@ impl State {
                     }
                 }
             }
+            EventKind::EffectRecorded { key, outcome, .. } => {
+                let Some(status) = record.effects.get_mut(key) else {
+                    return Err(Rejection::UnknownEffect {
+                        incident: id.clone(),
+                        key: key.clone(),
+                    });
+                };
+                *status = status.after(outcome);
+            }
             EventKind::FollowUpCompleted { follow_up, .. } => {
                 let index = usize::try_from(*follow_up).unwrap_or(usize::MAX);
                 let Some(item) = record.follow_ups.get_mut(index) else {
@@ -519,4 +542,29 @@ impl State {
             }
         }
     }
+}
+
+pub(super) fn record_effect(
+    state: &State,
+    id: &IncidentId,
+    key: &crate::recovery::IdempotencyKey,
+    outcome: &crate::recovery::EffectOutcome,
+) -> Result<Vec<EventKind>, Rejection> {
+    use crate::recovery::EffectStatus;
+    let incident = known(state, id)?;
+    let Some(status) = incident.effects.get(key) else {
+        return Err(Rejection::UnknownEffect {
+            incident: id.clone(),
+            key: key.clone(),
+        });
+    };
+    // Done is done: a repeated or late outcome changes nothing.
+    if *status == EffectStatus::Succeeded {
+        return Ok(vec![]);
+    }
+    Ok(vec![EventKind::EffectRecorded {
+        incident: id.clone(),
+        key: key.clone(),
+        outcome: outcome.clone(),
+    }])
 }

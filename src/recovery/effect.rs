@@ -244,3 +244,65 @@ impl Effect {
         Self { key, action }
     }
 }
+
+/// What became of one effect, as the driver reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum EffectOutcome {
+    /// The driver is about to act.
+    Started,
+    /// It happened; `detail` says what it produced.
+    Succeeded {
+        /// What it produced (a commit, a revision …).
+        detail: String,
+    },
+    /// It failed and did not happen.
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// The port could not say whether it happened (a timeout).
+    Unknown {
+        /// What the port said.
+        error: String,
+    },
+    /// The port was asked what happened under the key.
+    Reconciled {
+        /// Whether it had happened.
+        happened: bool,
+    },
+}
+
+/// Where one effect stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum EffectStatus {
+    /// Not started yet.
+    Pending,
+    /// Started; its outcome is not recorded.
+    Started,
+    /// Its outcome is unknown and must be reconciled.
+    Unknown,
+    /// Reconciled: it had not happened, so it may run again.
+    NotHappened,
+    /// Done.
+    Succeeded,
+    /// Failed.
+    Failed,
+}
+
+impl EffectStatus {
+    /// The status after `outcome`.
+    pub fn after(self, outcome: &EffectOutcome) -> EffectStatus {
+        match outcome {
+            EffectOutcome::Started => Self::Started,
+            EffectOutcome::Succeeded { .. } => Self::Succeeded,
+            EffectOutcome::Failed { .. } => Self::Failed,
+            EffectOutcome::Unknown { .. } => Self::Unknown,
+            EffectOutcome::Reconciled { happened: true } => Self::Started,
+            EffectOutcome::Reconciled { happened: false } => Self::NotHappened,
+        }
+    }
+}

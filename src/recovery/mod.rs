@@ -22,7 +22,7 @@ use crate::error::Rejection;
 use crate::machine::State;
 use crate::model::{IncidentId, Strategy};
 
-pub use effect::{Effect, EffectAction, IdempotencyKey};
+pub use effect::{Effect, EffectAction, EffectOutcome, EffectStatus, IdempotencyKey};
 pub use option::{
     Check, CheckOutcome, ConsideredOption, CustomerImpact, Estimate, EstimateBasis, FollowUpKind,
     RecoveryOption, TeamCost,

@@ -1,0 +1,378 @@
+//! Ports: the small async traits through which the driver acts on the
+//! host's world — version control, deployer, flag store, health probe,
+//! builder, and the durable journal — plus the clock the driver reads.
+//!
+//! Every mutating call carries the effect's [`IdempotencyKey`]: a port
+//! that sees a key again returns the first result without acting twice,
+//! and can be asked what happened under a key (`outcome`). That is what
+//! lets the driver retry after a timeout and resume after a crash.
+//!
+//! Each port reports its capabilities; the planner only offers options
+//! whose steps the ports can carry out ([`Ports::capabilities`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::journal::JournalEntry;
+use crate::model::{
+    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Release, ReleaseId,
+    ServiceId,
+};
+use crate::recovery::{Capabilities, IdempotencyKey};
+
+/// What kind of failure a port reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The thing named does not exist.
+    NotFound,
+    /// The world changed under the caller (a stale revision, a merge
+    /// conflict): read again before retrying.
+    Conflict,
+    /// The system refused the request; retrying will not help.
+    Rejected,
+    /// The system could not be reached; retrying may help, nothing happened.
+    Unavailable,
+    /// The request may or may not have taken effect (a timeout): ask the
+    /// port what happened under the key before doing anything else.
+    UnknownOutcome,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotFound => "not found",
+            Self::Conflict => "conflict",
+            Self::Rejected => "rejected",
+            Self::Unavailable => "unavailable",
+            Self::UnknownOutcome => "unknown outcome",
+        })
+    }
+}
+
+/// A port's failure: a semantic kind, a message, and the adapter's own
+/// error as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct AdapterError {
+    kind: ErrorKind,
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl AdapterError {
+    /// An error of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the adapter's own error.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the outcome is unknown or nothing happened and a retry may
+    /// help: the cases the driver reconciles by asking the port.
+    pub fn needs_reconciling(&self) -> bool {
+        matches!(self.kind, ErrorKind::UnknownOutcome | ErrorKind::Unavailable)
+    }
+}
+
+/// What version control can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VcsCapabilities {
+    /// Create revert commits.
+    pub revert: bool,
+    /// Create branches and cherry-pick.
+    pub branches: bool,
+}
+
+impl VcsCapabilities {
+    /// Everything.
+    pub fn all() -> Self {
+        Self {
+            revert: true,
+            branches: true,
+        }
+    }
+}
+
+/// Version control.
+#[async_trait]
+pub trait Vcs: Send + Sync + fmt::Debug + 'static {
+    /// What this VCS can do.
+    fn capabilities(&self) -> VcsCapabilities;
+    /// The head of a branch.
+    async fn head(&self, service: &ServiceId, branch: &BranchName)
+    -> Result<CommitId, AdapterError>;
+    /// Create one commit on `onto` undoing `commits`; a revert that does
+    /// not apply cleanly is a [`ErrorKind::Conflict`].
+    async fn revert(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+    ) -> Result<CommitId, AdapterError>;
+    /// Create `branch` at `at`.
+    async fn create_branch(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        branch: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError>;
+    /// Tag `commit`.
+    async fn tag(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError>;
+    /// Apply `commits` on top of `onto` as one new commit.
+    async fn cherry_pick(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+    ) -> Result<CommitId, AdapterError>;
+    /// The commit a call under `key` produced, if it happened.
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<CommitId>, AdapterError>;
+}
+
+/// What the deployer can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeployerCapabilities {
+    /// Deploy a release that ran before (roll back).
+    pub redeploy_earlier: bool,
+    /// Abort a rollout in flight.
+    pub abort: bool,
+}
+
+impl DeployerCapabilities {
+    /// Everything.
+    pub fn all() -> Self {
+        Self {
+            redeploy_earlier: true,
+            abort: true,
+        }
+    }
+}
+
+/// The deployer: moves releases into environments.
+#[async_trait]
+pub trait Deployer: Send + Sync + fmt::Debug + 'static {
+    /// What this deployer can do.
+    fn capabilities(&self) -> DeployerCapabilities;
+    /// Roll `release` out to `environment`, returning once all traffic is
+    /// on it.
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+    ) -> Result<(), AdapterError>;
+    /// Stop the rollout of `service` in flight in `environment`.
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError>;
+    /// The release serving `service` in `environment`, if any.
+    async fn status(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError>;
+    /// The release a deploy under `key` rolled out, if it happened.
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError>;
+}
+
+/// What the flag store can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FlagStoreCapabilities {
+    /// Percentages and segments, not only on and off.
+    pub gradual: bool,
+}
+
+/// The feature-flag store.
+#[async_trait]
+pub trait FlagStore: Send + Sync + fmt::Debug + 'static {
+    /// What this store can do.
+    fn capabilities(&self) -> FlagStoreCapabilities;
+    /// A flag's state and revision (revision 0: never set).
+    async fn get(
+        &self,
+        environment: &EnvironmentId,
+        flag: &FlagKey,
+    ) -> Result<(FlagState, u64), AdapterError>;
+    /// Set a flag if its revision is still `expected_revision`
+    /// ([`ErrorKind::Conflict`] otherwise); returns the new revision.
+    async fn set(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        flag: &FlagKey,
+        state: &FlagState,
+        expected_revision: u64,
+    ) -> Result<u64, AdapterError>;
+    /// The revision a set under `key` produced, if it happened.
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError>;
+}
+
+/// What a health check saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Health {
+    /// Whether the service is healthy.
+    pub healthy: bool,
+    /// What was measured.
+    pub detail: String,
+}
+
+impl Health {
+    /// A verdict.
+    pub fn new(healthy: bool, detail: impl Into<String>) -> Self {
+        Self {
+            healthy,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The health probe.
+#[async_trait]
+pub trait HealthProbe: Send + Sync + fmt::Debug + 'static {
+    /// Check `service` (running `release`) in `environment`.
+    async fn verify(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        release: &ReleaseId,
+    ) -> Result<Health, AdapterError>;
+}
+
+/// What the builder can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BuilderCapabilities {
+    /// Build any commit on demand.
+    pub on_demand: bool,
+}
+
+/// The CI builder: turns a commit into an artifact, once.
+#[async_trait]
+pub trait Builder: Send + Sync + fmt::Debug + 'static {
+    /// What this builder can do.
+    fn capabilities(&self) -> BuilderCapabilities;
+    /// Build `commit` of `service`.
+    async fn build(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+    ) -> Result<Artifact, AdapterError>;
+    /// The artifact a build under `key` produced, if it happened.
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Artifact>, AdapterError>;
+}
+
+/// The durable journal.
+#[async_trait]
+pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
+    /// Append entries if the store holds exactly `expected_len` entries
+    /// ([`ErrorKind::Conflict`] otherwise: another writer got there first).
+    async fn append(&self, expected_len: u64, entries: &[JournalEntry])
+    -> Result<(), AdapterError>;
+    /// The entries from `position` on (positions start at 1).
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError>;
+}
+
+/// Where the driver gets the time from (the core never reads a clock).
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The host's ports, as the driver uses them.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Ports {
+    /// Version control.
+    pub vcs: Arc<dyn Vcs>,
+    /// The deployer.
+    pub deployer: Arc<dyn Deployer>,
+    /// The flag store, if the host has one (without it, retoggling is not
+    /// offered).
+    pub flags: Option<Arc<dyn FlagStore>>,
+    /// The health probe.
+    pub health: Arc<dyn HealthProbe>,
+    /// The builder.
+    pub builder: Arc<dyn Builder>,
+    /// The durable journal.
+    pub journal: Arc<dyn JournalStore>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Ports {
+    /// Bundles the ports.
+    pub fn new(
+        vcs: Arc<dyn Vcs>,
+        deployer: Arc<dyn Deployer>,
+        flags: Option<Arc<dyn FlagStore>>,
+        health: Arc<dyn HealthProbe>,
+        builder: Arc<dyn Builder>,
+        journal: Arc<dyn JournalStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            vcs,
+            deployer,
+            flags,
+            health,
+            builder,
+            journal,
+            clock,
+        }
+    }
+
+    /// What the ports together can do, for the planner.
+    pub fn capabilities(&self) -> Capabilities {
+        let vcs = self.vcs.capabilities();
+        Capabilities {
+            flags: self.flags.is_some(),
+            rollback: self.deployer.capabilities().redeploy_earlier,
+            revert: vcs.revert,
+            branches: vcs.branches,
+        }
+    }
+}

@@ -182,9 +182,13 @@ impl Driver {
         key: &IdempotencyKey,
         detail: impl Into<String>,
     ) -> Result<(), DriveError> {
-        self.record(incident, key, EffectOutcome::Succeeded {
-            detail: detail.into(),
-        })
+        self.record(
+            incident,
+            key,
+            EffectOutcome::Succeeded {
+                detail: detail.into(),
+            },
+        )
         .await
     }
 
@@ -220,7 +224,8 @@ impl Driver {
                 });
             }
             if matches!(status, EffectStatus::Pending | EffectStatus::NotHappened) {
-                self.record(incident, &step.key, EffectOutcome::Started).await?;
+                self.record(incident, &step.key, EffectOutcome::Started)
+                    .await?;
             }
             match self.perform(incident, step).await? {
                 Some(detail) => {
@@ -291,8 +296,11 @@ impl Driver {
                 };
                 let mut revision = revision;
                 if current != *state {
-                    let call = Call::Flag(environment.clone(), flag.clone(), state.clone(), revision);
-                    if let Produced::Revision(r) = self.call(incident, key, key.clone(), call).await? {
+                    let call =
+                        Call::Flag(environment.clone(), flag.clone(), state.clone(), revision);
+                    if let Produced::Revision(r) =
+                        self.call(incident, key, key.clone(), call).await?
+                    {
                         revision = r;
                     }
                 }
@@ -345,7 +353,9 @@ impl Driver {
                 )
                 .reverting(change.clone());
                 self.land(key, service, onto, &commit, Some(revert)).await?;
-                Ok(Some(format!("`{change}` reverted as `{commit}` on `{onto}`")))
+                Ok(Some(format!(
+                    "`{change}` reverted as `{commit}` on `{onto}`"
+                )))
             }
             EffectAction::ReapplyChange {
                 service,
@@ -363,7 +373,9 @@ impl Driver {
                     [commit.clone()],
                 );
                 self.land(key, service, onto, &commit, Some(again)).await?;
-                Ok(Some(format!("`{change}` re-applied as `{commit}` on `{onto}`")))
+                Ok(Some(format!(
+                    "`{change}` re-applied as `{commit}` on `{onto}`"
+                )))
             }
             EffectAction::CutBranch {
                 service,
@@ -391,7 +403,9 @@ impl Driver {
                 let call = Call::Pick(service.clone(), vec![head], onto.clone());
                 let commit = self.commit_call(incident, key, call).await?;
                 self.land(key, service, onto, &commit, None).await?;
-                Ok(Some(format!("`{from}` merged back into `{onto}` as `{commit}`")))
+                Ok(Some(format!(
+                    "`{from}` merged back into `{onto}` as `{commit}`"
+                )))
             }
             EffectAction::Tag {
                 service,
@@ -434,7 +448,11 @@ impl Driver {
         }
     }
 
-    fn known_change(&self, key: &IdempotencyKey, change: &crate::model::ChangeId) -> Result<Change, DriveError> {
+    fn known_change(
+        &self,
+        key: &IdempotencyKey,
+        change: &crate::model::ChangeId,
+    ) -> Result<Change, DriveError> {
         match self.state().change(change) {
             Some(c) => Ok(c.clone()),
             None => Self::fail(key, format!("change `{change}` is not recorded")),
@@ -531,13 +549,15 @@ impl Driver {
         };
         let slot = Slot::new(environment.clone(), service.clone(), revision);
         if self.deployment_status(&slot) == Some(DeploymentStatus::Requested) {
-            self.execute(&Command::StartRollout { slot: slot.clone() }).await?;
+            self.execute(&Command::StartRollout { slot: slot.clone() })
+                .await?;
         }
         if self.deployment_status(&slot) == Some(DeploymentStatus::RollingOut) {
             let (release, artifact) = self.release_of(key, &slot)?;
             let call = Call::Deploy(environment.clone(), Box::new(release), Box::new(artifact));
             self.call(incident, key, sub_key, call).await?;
-            self.execute(&Command::CompleteRollout { slot: slot.clone() }).await?;
+            self.execute(&Command::CompleteRollout { slot: slot.clone() })
+                .await?;
         }
         Ok(slot)
     }
@@ -551,7 +571,11 @@ impl Driver {
         )
     }
 
-    fn release_of(&self, key: &IdempotencyKey, slot: &Slot) -> Result<(Release, Artifact), DriveError> {
+    fn release_of(
+        &self,
+        key: &IdempotencyKey,
+        slot: &Slot,
+    ) -> Result<(Release, Artifact), DriveError> {
         let found = self
             .state()
             .history(&slot.environment, &slot.service)
@@ -578,7 +602,10 @@ impl Driver {
             .and_then(|h| h.current())
             .cloned()
         else {
-            return Self::fail(key, format!("nothing of `{service}` serves in `{environment}`"));
+            return Self::fail(
+                key,
+                format!("nothing of `{service}` serves in `{environment}`"),
+            );
         };
         let slot = Slot::new(environment.clone(), service.clone(), current.revision);
         match current.status {
@@ -586,7 +613,12 @@ impl Driver {
             DeploymentStatus::Verifying => {}
             other => return Self::fail(key, format!("{slot} is {other}")),
         }
-        let health = match self.ports.health.verify(environment, service, &current.release).await {
+        let health = match self
+            .ports
+            .health
+            .verify(environment, service, &current.release)
+            .await
+        {
             Ok(h) => h,
             Err(e) => return Self::fail(key, format!("the health probe failed: {e}")),
         };
@@ -625,18 +657,32 @@ impl Driver {
         };
         let build_key = IdempotencyKey::new(format!("{key}#build"));
         let Produced::Built(artifact) = self
-            .call(incident, key, build_key, Call::Build(service.clone(), head.clone()))
+            .call(
+                incident,
+                key,
+                build_key,
+                Call::Build(service.clone(), head.clone()),
+            )
             .await?
         else {
-            return Self::fail(key, "the builder answered with something other than an artifact");
+            return Self::fail(
+                key,
+                "the builder answered with something other than an artifact",
+            );
         };
-        let release_id = ReleaseId::new(format!("{service}@{}+{}", artifact.version, artifact.build));
+        let release_id =
+            ReleaseId::new(format!("{service}@{}+{}", artifact.version, artifact.build));
         self.execute(&Command::RegisterArtifact {
             artifact: (*artifact).clone(),
         })
         .await?;
         self.execute(&Command::RegisterRelease {
-            release: Release::new(release_id.clone(), service.clone(), artifact.digest.clone(), "unchanged"),
+            release: Release::new(
+                release_id.clone(),
+                service.clone(),
+                artifact.digest.clone(),
+                "unchanged",
+            ),
         })
         .await?;
         for env in self.lane_path(target, lane) {
@@ -645,7 +691,9 @@ impl Driver {
             self.roll_out(incident, key, sub_key, command).await?;
             self.verify(key, &env, service).await?;
         }
-        Ok(format!("`{release_id}` built from `{head}` and verified up to `{target}`"))
+        Ok(format!(
+            "`{release_id}` built from `{head}` and verified up to `{target}`"
+        ))
     }
 
     /// The environments an artifact passes along `lane` to reach `target`,
@@ -693,23 +741,35 @@ impl Driver {
             match self.act(&call_key, &call).await {
                 Ok(done) => return Ok(done),
                 Err(e) if e.needs_reconciling() => {
-                    self.record(incident, key, EffectOutcome::Unknown {
-                        error: e.to_string(),
-                    })
+                    self.record(
+                        incident,
+                        key,
+                        EffectOutcome::Unknown {
+                            error: e.to_string(),
+                        },
+                    )
                     .await?;
                     let happened = self.ask(key, &call_key, &call).await?;
-                    self.record(incident, key, EffectOutcome::Reconciled {
-                        happened: happened.is_some(),
-                    })
+                    self.record(
+                        incident,
+                        key,
+                        EffectOutcome::Reconciled {
+                            happened: happened.is_some(),
+                        },
+                    )
                     .await?;
                     if let Some(done) = happened {
                         return Ok(done);
                     }
                 }
                 Err(e) => {
-                    self.record(incident, key, EffectOutcome::Failed {
-                        error: e.to_string(),
-                    })
+                    self.record(
+                        incident,
+                        key,
+                        EffectOutcome::Failed {
+                            error: e.to_string(),
+                        },
+                    )
                     .await?;
                     return Self::fail(key, e.to_string());
                 }
@@ -743,7 +803,10 @@ impl Driver {
             }
             Call::Flag(env, flag, state, expected) => {
                 let flags = p.flags.clone().ok_or_else(|| {
-                    AdapterError::new(crate::port::ErrorKind::Rejected, "the host has no flag store")
+                    AdapterError::new(
+                        crate::port::ErrorKind::Rejected,
+                        "the host has no flag store",
+                    )
                 })?;
                 Produced::Revision(flags.set(key, env, flag, state, *expected).await?)
             }
@@ -761,12 +824,21 @@ impl Driver {
     ) -> Result<Option<Produced>, DriveError> {
         let p = &self.ports;
         let asked = match call {
-            Call::Revert(..) | Call::Branch(..) | Call::Tag(..) | Call::Pick(..) => {
-                p.vcs.outcome(call_key).await.map(|o| o.map(Produced::Commit))
-            }
-            Call::Deploy(..) => p.deployer.outcome(call_key).await.map(|o| o.map(|_| Produced::Deployed)),
+            Call::Revert(..) | Call::Branch(..) | Call::Tag(..) | Call::Pick(..) => p
+                .vcs
+                .outcome(call_key)
+                .await
+                .map(|o| o.map(Produced::Commit)),
+            Call::Deploy(..) => p
+                .deployer
+                .outcome(call_key)
+                .await
+                .map(|o| o.map(|_| Produced::Deployed)),
             Call::Flag(..) => match p.flags.clone() {
-                Some(flags) => flags.outcome(call_key).await.map(|o| o.map(Produced::Revision)),
+                Some(flags) => flags
+                    .outcome(call_key)
+                    .await
+                    .map(|o| o.map(Produced::Revision)),
                 None => Ok(None),
             },
             Call::Build(..) => p
@@ -789,7 +861,11 @@ fn host_step(action: &EffectAction) -> Option<String> {
         EffectAction::LandFix { onto, .. } => Some(format!(
             "land the fix on `{onto}` (record its commit, change and the branch move), then confirm this step"
         )),
-        EffectAction::MigrateDown { environment, service, to } => Some(format!(
+        EffectAction::MigrateDown {
+            environment,
+            service,
+            to,
+        } => Some(format!(
             "migrate `{service}`'s schema in `{environment}` down to {to}, record it with ApplyMigration, then confirm this step"
         )),
         _ => None,

@@ -76,6 +76,7 @@ pub mod journal;
 mod ledger;
 pub mod machine;
 pub mod manual;
+pub mod memory;
 pub mod migration;
 pub mod model;
 pub mod picture;

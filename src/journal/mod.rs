@@ -355,12 +355,11 @@ impl Journal {
     }
 
     /// The first `len` entries.
+    #[must_use]
     pub fn truncated(&self, len: usize) -> Journal {
         let mut journal = Journal::new();
         for entry in self.entries.iter().take(len) {
-            journal
-                .streams
-                .insert(entry.stream.clone(), entry.version);
+            journal.streams.insert(entry.stream.clone(), entry.version);
             journal.entries.push(entry.clone());
         }
         journal

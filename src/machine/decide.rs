@@ -147,7 +147,7 @@ pub fn decide(
             state,
             (environment, service, *to_revision),
             (by, reason, clearance),
-            effect,
+            effect.as_ref(),
             now,
         )?,
         Command::Approve { slot, by } => gates::approve(state, slot, by)?,
@@ -562,7 +562,7 @@ fn rollback(
     state: &State,
     (environment, service, to_revision): (&EnvironmentId, &ServiceId, Option<Revision>),
     (by, reason, clearance): (&Actor, &str, &Clearance),
-    effect: &Option<IdempotencyKey>,
+    effect: Option<&IdempotencyKey>,
     now: DateTime<Utc>,
 ) -> Result<Vec<EventKind>, Rejection> {
     let nothing = || Rejection::NothingToRollBack {
@@ -660,7 +660,7 @@ fn rollback(
         rolled_back_from: current.revision,
         by: by.clone(),
         reason: reason.to_owned(),
-        effect: effect.clone(),
+        effect: effect.cloned(),
     })
     .chain(audit)
     .chain(close)

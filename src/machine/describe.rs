@@ -188,7 +188,9 @@ impl fmt::Display for EventKind {
                 key,
                 outcome,
             } => match outcome {
-                crate::recovery::EffectOutcome::Started => write!(f, "step `{key}` of `{incident}` started"),
+                crate::recovery::EffectOutcome::Started => {
+                    write!(f, "step `{key}` of `{incident}` started")
+                }
                 crate::recovery::EffectOutcome::Succeeded { detail } => {
                     write!(f, "step `{key}` of `{incident}` done: {detail}")
                 }
@@ -201,7 +203,11 @@ impl fmt::Display for EventKind {
                 crate::recovery::EffectOutcome::Reconciled { happened } => write!(
                     f,
                     "step `{key}` of `{incident}` reconciled: it {}",
-                    if *happened { "had happened" } else { "had not happened" }
+                    if *happened {
+                        "had happened"
+                    } else {
+                        "had not happened"
+                    }
                 ),
             },
             Self::FollowUpCompleted {

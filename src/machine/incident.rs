@@ -67,7 +67,8 @@ pub struct IncidentRecord {
     /// The chosen strategy's steps, in order.
     pub steps: Vec<crate::recovery::Effect>,
     /// Where each step stands, by key.
-    pub effects: std::collections::BTreeMap<crate::recovery::IdempotencyKey, crate::recovery::EffectStatus>,
+    pub effects:
+        std::collections::BTreeMap<crate::recovery::IdempotencyKey, crate::recovery::EffectStatus>,
     /// The retro's summary.
     pub retro: Option<String>,
 }

@@ -96,7 +96,10 @@ impl AdapterError {
     /// Whether the outcome is unknown or nothing happened and a retry may
     /// help: the cases the driver reconciles by asking the port.
     pub fn needs_reconciling(&self) -> bool {
-        matches!(self.kind, ErrorKind::UnknownOutcome | ErrorKind::Unavailable)
+        matches!(
+            self.kind,
+            ErrorKind::UnknownOutcome | ErrorKind::Unavailable
+        )
     }
 }
 
@@ -126,8 +129,11 @@ pub trait Vcs: Send + Sync + fmt::Debug + 'static {
     /// What this VCS can do.
     fn capabilities(&self) -> VcsCapabilities;
     /// The head of a branch.
-    async fn head(&self, service: &ServiceId, branch: &BranchName)
-    -> Result<CommitId, AdapterError>;
+    async fn head(
+        &self,
+        service: &ServiceId,
+        branch: &BranchName,
+    ) -> Result<CommitId, AdapterError>;
     /// Create one commit on `onto` undoing `commits`; a revert that does
     /// not apply cleanly is a [`ErrorKind::Conflict`].
     async fn revert(

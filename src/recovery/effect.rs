@@ -295,13 +295,15 @@ pub enum EffectStatus {
 
 impl EffectStatus {
     /// The status after `outcome`.
+    #[must_use]
     pub fn after(self, outcome: &EffectOutcome) -> EffectStatus {
         match outcome {
-            EffectOutcome::Started => Self::Started,
+            // A call found to have happened is as good as one started now:
+            // the driver goes on from there.
+            EffectOutcome::Started | EffectOutcome::Reconciled { happened: true } => Self::Started,
             EffectOutcome::Succeeded { .. } => Self::Succeeded,
             EffectOutcome::Failed { .. } => Self::Failed,
             EffectOutcome::Unknown { .. } => Self::Unknown,
-            EffectOutcome::Reconciled { happened: true } => Self::Started,
             EffectOutcome::Reconciled { happened: false } => Self::NotHappened,
         }
     }

@@ -1,0 +1,593 @@
+//! In-memory reference adapters for every port, a manual clock, and a
+//! minimal executor — for examples, tests and drills. They keep their
+//! state behind a mutex, honour idempotency keys (a repeated key returns
+//! the first result without acting again) and count how often they really
+//! acted under each key, so tests can prove that nothing ran twice.
+//!
+//! ```
+//! use knowngood::memory::{block_on, InMemoryFlags};
+//! use knowngood::port::FlagStore;
+//! use knowngood::recovery::IdempotencyKey;
+//! use knowngood::FlagState;
+//! let flags = InMemoryFlags::default();
+//! let key = IdempotencyKey::new("k1");
+//! let rev = block_on(flags.set(&key, &"prod".into(), &"f".into(), &FlagState::On, 0)).unwrap();
+//! // The same key again: same answer, no second write.
+//! assert_eq!(block_on(flags.set(&key, &"prod".into(), &"f".into(), &FlagState::On, 0)).unwrap(), rev);
+//! assert_eq!(flags.executions(&key), 1);
+//! ```
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::journal::JournalEntry;
+use crate::model::{
+    Artifact, BranchName, CommitId, Digest, EnvironmentId, FlagKey, FlagState, Release, ReleaseId,
+    ServiceId,
+};
+use crate::port::{
+    AdapterError, Builder, BuilderCapabilities, Clock, Deployer, DeployerCapabilities, ErrorKind,
+    FlagStore, FlagStoreCapabilities, Health, HealthProbe, JournalStore, Vcs, VcsCapabilities,
+};
+use crate::recovery::IdempotencyKey;
+
+struct ThreadWaker(std::thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs a future to completion on the current thread: the smallest
+/// executor there is, enough for the in-memory ports (and any port whose
+/// futures wake their waker).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in another test thread must not hide this adapter's state.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Results by key and how often each key really acted.
+#[derive(Debug)]
+struct Ledgered<T> {
+    results: BTreeMap<IdempotencyKey, T>,
+    acted: BTreeMap<IdempotencyKey, usize>,
+}
+
+impl<T> Default for Ledgered<T> {
+    fn default() -> Self {
+        Self {
+            results: BTreeMap::new(),
+            acted: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Clone> Ledgered<T> {
+    fn seen(&self, key: &IdempotencyKey) -> Option<T> {
+        self.results.get(key).cloned()
+    }
+
+    fn note(&mut self, key: &IdempotencyKey, result: T) -> T {
+        *self.acted.entry(key.clone()).or_default() += 1;
+        self.results.insert(key.clone(), result.clone());
+        result
+    }
+
+    fn executions(&self, key: &IdempotencyKey) -> usize {
+        self.acted.get(key).copied().unwrap_or(0)
+    }
+}
+
+/// A clock that moves only when told.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock stopped at `at`.
+    pub fn at(at: DateTime<Utc>) -> Self {
+        Self(AtomicI64::new(at.timestamp()))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.num_seconds(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp(self.0.load(Ordering::SeqCst), 0).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Repo {
+    parents: BTreeMap<CommitId, Vec<CommitId>>,
+    branches: BTreeMap<BranchName, CommitId>,
+    tags: BTreeMap<String, CommitId>,
+}
+
+#[derive(Debug, Default)]
+struct VcsInner {
+    repos: BTreeMap<ServiceId, Repo>,
+    calls: Ledgered<CommitId>,
+    conflicts: Vec<CommitId>,
+    made: u64,
+}
+
+/// Version control in memory: one repository per service.
+#[derive(Debug, Default)]
+pub struct InMemoryVcs {
+    inner: Mutex<VcsInner>,
+}
+
+impl InMemoryVcs {
+    /// Records a commit on `branch` of `service`'s repository (moving the
+    /// branch to it), as a developer merging would.
+    pub fn commit(&self, service: &ServiceId, branch: &BranchName, commit: &CommitId) {
+        let mut inner = lock(&self.inner);
+        let repo = inner.repos.entry(service.clone()).or_default();
+        let parents = repo.branches.get(branch).cloned().into_iter().collect();
+        repo.parents.insert(commit.clone(), parents);
+        repo.branches.insert(branch.clone(), commit.clone());
+    }
+
+    /// Makes any revert touching `commit` a conflict.
+    pub fn conflict_on(&self, commit: &CommitId) {
+        lock(&self.inner).conflicts.push(commit.clone());
+    }
+
+    /// How often the VCS really acted under `key`.
+    pub fn executions(&self, key: &IdempotencyKey) -> usize {
+        lock(&self.inner).calls.executions(key)
+    }
+
+    /// The commit a tag points at.
+    pub fn tag(&self, service: &ServiceId, tag: &str) -> Option<CommitId> {
+        lock(&self.inner).repos.get(service)?.tags.get(tag).cloned()
+    }
+
+    fn new_commit(
+        inner: &mut VcsInner,
+        service: &ServiceId,
+        onto: &BranchName,
+        label: &str,
+    ) -> Result<CommitId, AdapterError> {
+        inner.made += 1;
+        let id = CommitId::new(format!("{label}{:04}", inner.made));
+        let repo = inner.repos.entry(service.clone()).or_default();
+        let Some(head) = repo.branches.get(onto).cloned() else {
+            return Err(AdapterError::new(
+                ErrorKind::NotFound,
+                format!("no branch `{onto}` in `{service}`"),
+            ));
+        };
+        repo.parents.insert(id.clone(), vec![head]);
+        repo.branches.insert(onto.clone(), id.clone());
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl Vcs for InMemoryVcs {
+    fn capabilities(&self) -> VcsCapabilities {
+        VcsCapabilities::all()
+    }
+
+    async fn head(
+        &self,
+        service: &ServiceId,
+        branch: &BranchName,
+    ) -> Result<CommitId, AdapterError> {
+        lock(&self.inner)
+            .repos
+            .get(service)
+            .and_then(|r| r.branches.get(branch).cloned())
+            .ok_or_else(|| {
+                AdapterError::new(
+                    ErrorKind::NotFound,
+                    format!("no branch `{branch}` in `{service}`"),
+                )
+            })
+    }
+
+    async fn revert(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+    ) -> Result<CommitId, AdapterError> {
+        let mut inner = lock(&self.inner);
+        if let Some(done) = inner.calls.seen(key) {
+            return Ok(done);
+        }
+        if let Some(c) = commits.iter().find(|c| inner.conflicts.contains(c)) {
+            return Err(AdapterError::new(
+                ErrorKind::Conflict,
+                format!("reverting `{c}` does not apply cleanly"),
+            ));
+        }
+        let id = Self::new_commit(&mut inner, service, onto, "rv")?;
+        Ok(inner.calls.note(key, id))
+    }
+
+    async fn create_branch(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        branch: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError> {
+        let mut inner = lock(&self.inner);
+        if let Some(done) = inner.calls.seen(key) {
+            return Ok(done);
+        }
+        let repo = inner.repos.entry(service.clone()).or_default();
+        if !repo.parents.contains_key(at) {
+            return Err(AdapterError::new(
+                ErrorKind::NotFound,
+                format!("no commit `{at}` in `{service}`"),
+            ));
+        }
+        repo.branches.insert(branch.clone(), at.clone());
+        Ok(inner.calls.note(key, at.clone()))
+    }
+
+    async fn tag(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError> {
+        let mut inner = lock(&self.inner);
+        if let Some(done) = inner.calls.seen(key) {
+            return Ok(done);
+        }
+        let repo = inner.repos.entry(service.clone()).or_default();
+        if repo.tags.get(tag).is_some_and(|c| c != commit) {
+            return Err(AdapterError::new(
+                ErrorKind::Conflict,
+                format!("tag `{tag}` already names another commit"),
+            ));
+        }
+        repo.tags.insert(tag.to_owned(), commit.clone());
+        Ok(inner.calls.note(key, commit.clone()))
+    }
+
+    async fn cherry_pick(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+    ) -> Result<CommitId, AdapterError> {
+        let mut inner = lock(&self.inner);
+        if let Some(done) = inner.calls.seen(key) {
+            return Ok(done);
+        }
+        if let Some(c) = commits.iter().find(|c| inner.conflicts.contains(c)) {
+            return Err(AdapterError::new(
+                ErrorKind::Conflict,
+                format!("`{c}` does not apply cleanly"),
+            ));
+        }
+        let id = Self::new_commit(&mut inner, service, onto, "cp")?;
+        Ok(inner.calls.note(key, id))
+    }
+
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<CommitId>, AdapterError> {
+        Ok(lock(&self.inner).calls.seen(key))
+    }
+}
+
+#[derive(Debug, Default)]
+struct DeployerInner {
+    running: BTreeMap<(EnvironmentId, ServiceId), ReleaseId>,
+    calls: Ledgered<ReleaseId>,
+}
+
+/// A deployer in memory: a rollout completes at once.
+#[derive(Debug, Default)]
+pub struct InMemoryDeployer {
+    inner: Mutex<DeployerInner>,
+}
+
+impl InMemoryDeployer {
+    /// How often the deployer really acted under `key`.
+    pub fn executions(&self, key: &IdempotencyKey) -> usize {
+        lock(&self.inner).calls.executions(key)
+    }
+
+    /// Every key it acted under, with counts.
+    pub fn all_executions(&self) -> BTreeMap<IdempotencyKey, usize> {
+        lock(&self.inner).calls.acted.clone()
+    }
+}
+
+#[async_trait]
+impl Deployer for InMemoryDeployer {
+    fn capabilities(&self) -> DeployerCapabilities {
+        DeployerCapabilities::all()
+    }
+
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        release: &Release,
+        _artifact: &Artifact,
+    ) -> Result<(), AdapterError> {
+        let mut inner = lock(&self.inner);
+        if inner.calls.seen(key).is_some() {
+            return Ok(());
+        }
+        inner.running.insert(
+            (environment.clone(), release.service.clone()),
+            release.id.clone(),
+        );
+        inner.calls.note(key, release.id.clone());
+        Ok(())
+    }
+
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        _environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        let mut inner = lock(&self.inner);
+        if inner.calls.seen(key).is_none() {
+            inner
+                .calls
+                .note(key, ReleaseId::new(format!("aborted:{service}")));
+        }
+        Ok(())
+    }
+
+    async fn status(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        Ok(lock(&self.inner)
+            .running
+            .get(&(environment.clone(), service.clone()))
+            .cloned())
+    }
+
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        Ok(lock(&self.inner).calls.seen(key))
+    }
+}
+
+#[derive(Debug, Default)]
+struct FlagsInner {
+    flags: BTreeMap<(EnvironmentId, FlagKey), (FlagState, u64)>,
+    calls: Ledgered<u64>,
+}
+
+/// A flag store in memory, with revisions.
+#[derive(Debug, Default)]
+pub struct InMemoryFlags {
+    inner: Mutex<FlagsInner>,
+}
+
+impl InMemoryFlags {
+    /// How often the store really wrote under `key`.
+    pub fn executions(&self, key: &IdempotencyKey) -> usize {
+        lock(&self.inner).calls.executions(key)
+    }
+}
+
+#[async_trait]
+impl FlagStore for InMemoryFlags {
+    fn capabilities(&self) -> FlagStoreCapabilities {
+        FlagStoreCapabilities { gradual: true }
+    }
+
+    async fn get(
+        &self,
+        environment: &EnvironmentId,
+        flag: &FlagKey,
+    ) -> Result<(FlagState, u64), AdapterError> {
+        Ok(lock(&self.inner)
+            .flags
+            .get(&(environment.clone(), flag.clone()))
+            .cloned()
+            .unwrap_or((FlagState::Off, 0)))
+    }
+
+    async fn set(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        flag: &FlagKey,
+        state: &FlagState,
+        expected_revision: u64,
+    ) -> Result<u64, AdapterError> {
+        let mut inner = lock(&self.inner);
+        if let Some(done) = inner.calls.seen(key) {
+            return Ok(done);
+        }
+        let slot = (environment.clone(), flag.clone());
+        let current = inner.flags.get(&slot).map_or(0, |(_, r)| *r);
+        if current != expected_revision {
+            return Err(AdapterError::new(
+                ErrorKind::Conflict,
+                format!("flag `{flag}` is at revision {current}, not {expected_revision}"),
+            ));
+        }
+        inner.flags.insert(slot, (state.clone(), current + 1));
+        Ok(inner.calls.note(key, current + 1))
+    }
+
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
+        Ok(lock(&self.inner).calls.seen(key))
+    }
+}
+
+/// A health probe in memory: healthy unless told otherwise per release.
+#[derive(Debug, Default)]
+pub struct InMemoryHealth {
+    verdicts: Mutex<BTreeMap<(EnvironmentId, ReleaseId), Health>>,
+}
+
+impl InMemoryHealth {
+    /// What the probe will say about `release` in `environment`.
+    pub fn set(&self, environment: &EnvironmentId, release: &ReleaseId, health: Health) {
+        lock(&self.verdicts).insert((environment.clone(), release.clone()), health);
+    }
+}
+
+#[async_trait]
+impl HealthProbe for InMemoryHealth {
+    async fn verify(
+        &self,
+        environment: &EnvironmentId,
+        _service: &ServiceId,
+        release: &ReleaseId,
+    ) -> Result<Health, AdapterError> {
+        Ok(lock(&self.verdicts)
+            .get(&(environment.clone(), release.clone()))
+            .cloned()
+            .unwrap_or_else(|| Health::new(true, "error rate 0.1%, p99 180 ms")))
+    }
+}
+
+#[derive(Debug, Default)]
+struct BuilderInner {
+    calls: Ledgered<Artifact>,
+    builds: u64,
+}
+
+/// A builder in memory: build numbers count up from `first_build`, the
+/// version's patch number follows the build number, the digest is derived
+/// from service and commit.
+#[derive(Debug, Default)]
+pub struct InMemoryBuilder {
+    inner: Mutex<BuilderInner>,
+    first_build: u64,
+    version: (u64, u64),
+}
+
+impl InMemoryBuilder {
+    /// Builds numbered from `first_build`, versioned `major.minor.<build>`.
+    pub fn new(first_build: u64, major: u64, minor: u64) -> Self {
+        Self {
+            inner: Mutex::default(),
+            first_build,
+            version: (major, minor),
+        }
+    }
+
+    /// How often the builder really built under `key`.
+    pub fn executions(&self, key: &IdempotencyKey) -> usize {
+        lock(&self.inner).calls.executions(key)
+    }
+}
+
+#[async_trait]
+impl Builder for InMemoryBuilder {
+    fn capabilities(&self) -> BuilderCapabilities {
+        BuilderCapabilities { on_demand: true }
+    }
+
+    async fn build(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+    ) -> Result<Artifact, AdapterError> {
+        let mut inner = lock(&self.inner);
+        if let Some(done) = inner.calls.seen(key) {
+            return Ok(done);
+        }
+        let build = self.first_build + inner.builds;
+        inner.builds += 1;
+        let hash = format!("{service}/{commit}")
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        let digest = Digest::parse(&format!("sha256:{hash:016x}{build:08x}"))
+            .map_err(|e| AdapterError::new(ErrorKind::Rejected, e.to_string()))?;
+        let artifact = Artifact::new(
+            service.clone(),
+            digest,
+            semver::Version::new(self.version.0, self.version.1, build),
+            build,
+            commit.clone(),
+        )
+        .built_by("in-memory-ci");
+        Ok(inner.calls.note(key, artifact))
+    }
+
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Artifact>, AdapterError> {
+        Ok(lock(&self.inner).calls.seen(key))
+    }
+}
+
+/// A journal store in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryJournal {
+    entries: Mutex<Vec<JournalEntry>>,
+}
+
+impl InMemoryJournal {
+    /// Every stored entry.
+    pub fn entries(&self) -> Vec<JournalEntry> {
+        lock(&self.entries).clone()
+    }
+}
+
+#[async_trait]
+impl JournalStore for InMemoryJournal {
+    async fn append(
+        &self,
+        expected_len: u64,
+        entries: &[JournalEntry],
+    ) -> Result<(), AdapterError> {
+        let mut stored = lock(&self.entries);
+        if stored.len() as u64 != expected_len {
+            return Err(AdapterError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "the journal holds {} entries, not {expected_len}",
+                    stored.len()
+                ),
+            ));
+        }
+        stored.extend_from_slice(entries);
+        Ok(())
+    }
+
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        let start = usize::try_from(position.saturating_sub(1)).unwrap_or(usize::MAX);
+        Ok(lock(&self.entries)
+            .get(start..)
+            .map(<[JournalEntry]>::to_vec)
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,363 @@
+//! The driver carries a chosen plan out through the ports: crash after any
+//! journal write and resume, unknown outcomes reconciled both ways,
+//! duplicate outcomes harmless, capabilities shaping the plan.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use common::{SERVICE, World, change_cause, t, timed_policy};
+use knowngood::driver::{DriveError, DriveReport, Driver};
+use knowngood::memory::{
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
+    ManualClock, block_on,
+};
+use knowngood::port::{
+    AdapterError, Deployer, DeployerCapabilities, ErrorKind, JournalStore, Ports,
+};
+use knowngood::recovery::{EffectOutcome, IdempotencyKey};
+use knowngood::{
+    Artifact, Command, EnvironmentId, EventKind, JournalEntry, Policy, Release, ReleaseId,
+    ServiceId, Strategy,
+};
+
+/// The in-memory world the driver acts on.
+struct Adapters {
+    vcs: Arc<InMemoryVcs>,
+    deployer: Arc<InMemoryDeployer>,
+    builder: Arc<InMemoryBuilder>,
+    store: Arc<InMemoryJournal>,
+    clock: Arc<ManualClock>,
+}
+
+impl Adapters {
+    fn ports(&self, journal: Arc<dyn JournalStore>, deployer: Arc<dyn Deployer>) -> Ports {
+        Ports::new(
+            self.vcs.clone(),
+            deployer,
+            Some(Arc::new(InMemoryFlags::default())),
+            Arc::new(InMemoryHealth::default()),
+            self.builder.clone(),
+            journal,
+            self.clock.clone(),
+        )
+    }
+
+    fn plain_ports(&self) -> Ports {
+        self.ports(self.store.clone(), self.deployer.clone())
+    }
+}
+
+/// Forward-only: PR-2 (998b) broke prod; the revert strategy is chosen.
+/// Its steps: revert, tag, ship through dev → qa → prod, verify.
+fn revert_chosen() -> Adapters {
+    let mut w = World::new();
+    w.adopt(timed_policy(Policy::forward_only()));
+    w.merge("PR-1", "a1", None);
+    let one = w.build_at(1, "a1");
+    w.through_qa(&one);
+    w.deploy("prod", &one, true);
+    w.merge("PR-2", "998b", Some("a1"));
+    let two = w.build_at(2, "998b");
+    w.through_qa(&two);
+    w.deploy("prod", &two, true);
+    w.declare(change_cause("PR-2"));
+    w.choose(Strategy::Revert);
+    let adapters = Adapters {
+        vcs: Arc::new(InMemoryVcs::default()),
+        deployer: Arc::new(InMemoryDeployer::default()),
+        builder: Arc::new(InMemoryBuilder::new(3, 1, 9)),
+        store: Arc::new(InMemoryJournal::default()),
+        clock: Arc::new(ManualClock::at(t(w.clock + 1))),
+    };
+    for c in ["a1", "998b"] {
+        adapters
+            .vcs
+            .commit(&SERVICE.into(), &"main".into(), &c.into());
+    }
+    block_on(adapters.store.append(0, w.ledger.journal().entries())).unwrap();
+    adapters
+}
+
+fn drive(ports: Ports) -> Result<(Driver, DriveReport), DriveError> {
+    block_on(async {
+        let mut driver = Driver::resume(ports, "knowngood-driver").await?;
+        let report = driver.drive(&"INC-1".into()).await?;
+        Ok((driver, report))
+    })
+}
+
+#[test]
+fn driver_carries_out_a_revert_end_to_end_and_production_equals_head() {
+    let a = revert_chosen();
+    let (driver, report) = drive(a.plain_ports()).unwrap();
+    let DriveReport::Done { steps } = report else {
+        panic!("{report:?}")
+    };
+    assert_eq!(steps.len(), 4);
+    let state = driver.state();
+    // Production runs the build of main's head, which holds the revert.
+    let head = state
+        .branch(&SERVICE.into(), &"main".into())
+        .unwrap()
+        .clone();
+    let running = state
+        .current_release(&"prod".into(), &SERVICE.into())
+        .unwrap();
+    assert_eq!(
+        state.artifact(&running.artifact).unwrap().source_commit,
+        head
+    );
+    assert_eq!(
+        state.change(&"revert-PR-2".into()).unwrap().reverts,
+        Some("PR-2".into())
+    );
+    assert_eq!(a.vcs.tag(&SERVICE.into(), "revert-PR-2"), Some(head));
+    let drift = state.drift(&"prod".into(), &SERVICE.into()).unwrap();
+    assert!(drift.is_clear(), "{drift:?}");
+    // The store holds exactly what the driver holds, and it replays.
+    let stored = knowngood::Journal::from_entries(a.store.entries()).unwrap();
+    assert_eq!(&stored, driver.journal());
+    assert!(stored.verify_chain().is_ok());
+}
+
+/// A journal store that crashes (stores nothing, fails) on one append.
+#[derive(Debug)]
+struct CrashingJournal {
+    inner: Arc<InMemoryJournal>,
+    appends_before_crash: AtomicUsize,
+}
+
+#[async_trait]
+impl JournalStore for CrashingJournal {
+    async fn append(
+        &self,
+        expected_len: u64,
+        entries: &[JournalEntry],
+    ) -> Result<(), AdapterError> {
+        if self.appends_before_crash.fetch_sub(1, Ordering::SeqCst) == 0 {
+            return Err(AdapterError::new(
+                ErrorKind::Unavailable,
+                "the process died",
+            ));
+        }
+        self.inner.append(expected_len, entries).await
+    }
+
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        self.inner.read_from(position).await
+    }
+}
+
+#[test]
+fn driver_crash_after_each_journal_write_then_resume_gives_the_uninterrupted_result() {
+    let reference = revert_chosen();
+    let (uninterrupted, _) = drive(reference.plain_ports()).unwrap();
+    let mut crash_points = 0;
+    for crash_at in 0.. {
+        let a = revert_chosen();
+        let crashing = Arc::new(CrashingJournal {
+            inner: a.store.clone(),
+            appends_before_crash: AtomicUsize::new(crash_at),
+        });
+        match drive(a.ports(crashing, a.deployer.clone())) {
+            Err(DriveError::Journal(_)) => crash_points += 1,
+            Ok(_) => break, // past the last write: nothing left to crash
+            Err(other) => panic!("crash point {crash_at}: {other}"),
+        }
+        let (resumed, report) = drive(a.plain_ports()).unwrap();
+        assert!(matches!(report, DriveReport::Done { .. }));
+        assert_eq!(
+            resumed.state(),
+            uninterrupted.state(),
+            "crash point {crash_at}"
+        );
+        assert_eq!(
+            resumed.journal(),
+            uninterrupted.journal(),
+            "crash point {crash_at}"
+        );
+        for (key, n) in a.deployer.all_executions() {
+            assert_eq!(n, 1, "crash point {crash_at}: deployed twice under {key}");
+        }
+        assert_eq!(
+            a.deployer.all_executions().len(),
+            3,
+            "dev, qa and prod, once each"
+        );
+        assert_eq!(
+            a.vcs
+                .executions(&IdempotencyKey::new("INC-1/revert/1-revert")),
+            1
+        );
+        assert_eq!(
+            a.builder
+                .executions(&IdempotencyKey::new("INC-1/revert/3-ship#build")),
+            1
+        );
+    }
+    assert!(crash_points > 20, "only {crash_points} crash points");
+}
+
+/// A deployer whose first deploy times out: after acting, or before.
+#[derive(Debug)]
+struct TimingOut {
+    inner: Arc<InMemoryDeployer>,
+    acted_before_timeout: bool,
+    fired: Mutex<bool>,
+}
+
+#[async_trait]
+impl Deployer for TimingOut {
+    fn capabilities(&self) -> DeployerCapabilities {
+        self.inner.capabilities()
+    }
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+    ) -> Result<(), AdapterError> {
+        let first = !std::mem::replace(&mut *self.fired.lock().unwrap(), true);
+        if first {
+            if self.acted_before_timeout {
+                self.inner.deploy(key, env, release, artifact).await?;
+            }
+            return Err(AdapterError::new(
+                ErrorKind::UnknownOutcome,
+                "timed out after 30 s",
+            ));
+        }
+        self.inner.deploy(key, env, release, artifact).await
+    }
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        self.inner.abort(key, env, service).await
+    }
+    async fn status(
+        &self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.status(env, service).await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[test]
+fn driver_reconciles_an_unknown_outcome_both_ways_by_asking_the_port() {
+    for acted in [true, false] {
+        let a = revert_chosen();
+        let flaky = Arc::new(TimingOut {
+            inner: a.deployer.clone(),
+            acted_before_timeout: acted,
+            fired: Mutex::new(false),
+        });
+        let (driver, report) = drive(a.ports(a.store.clone(), flaky)).unwrap();
+        assert!(matches!(report, DriveReport::Done { .. }), "acted={acted}");
+        for (key, n) in a.deployer.all_executions() {
+            assert_eq!(n, 1, "acted={acted}: {key}");
+        }
+        let outcomes: Vec<EffectOutcome> = driver
+            .journal()
+            .entries()
+            .iter()
+            .filter_map(|e| match &e.event.kind {
+                EventKind::EffectRecorded { outcome, .. } => Some(outcome.clone()),
+                _ => None,
+            })
+            .filter(|o| {
+                matches!(
+                    o,
+                    EffectOutcome::Unknown { .. } | EffectOutcome::Reconciled { .. }
+                )
+            })
+            .collect();
+        assert_eq!(outcomes.len(), 2, "acted={acted}: {outcomes:?}");
+        assert!(
+            matches!(&outcomes[0], EffectOutcome::Unknown { error } if error.contains("timed out"))
+        );
+        assert_eq!(outcomes[1], EffectOutcome::Reconciled { happened: acted });
+    }
+}
+
+#[test]
+fn driver_duplicate_delivery_of_an_outcome_is_harmless() {
+    let a = revert_chosen();
+    let (mut driver, _) = drive(a.plain_ports()).unwrap();
+    let before = driver.journal().clone();
+    let again = Command::RecordEffect {
+        incident: "INC-1".into(),
+        key: IdempotencyKey::new("INC-1/revert/1-revert"),
+        outcome: EffectOutcome::Succeeded {
+            detail: "late duplicate".into(),
+        },
+    };
+    let entries = block_on(driver.execute(&again)).unwrap();
+    assert!(entries.is_empty());
+    assert_eq!(driver.journal(), &before);
+    // A key that is not a step of the plan is refused.
+    let stray = Command::RecordEffect {
+        incident: "INC-1".into(),
+        key: IdempotencyKey::new("INC-1/revert/9-nothing"),
+        outcome: EffectOutcome::Started,
+    };
+    assert!(
+        matches!(block_on(driver.execute(&stray)), Err(DriveError::Refused(r)) if r.rule() == "unknown-effect")
+    );
+}
+
+#[test]
+fn driver_a_port_without_a_capability_removes_the_option_with_the_reason() {
+    let a = revert_chosen();
+    let mut ports = a.plain_ports();
+    ports.flags = None;
+    let driver = block_on(Driver::resume(ports, "bot")).unwrap();
+    let caps = driver.ports().capabilities();
+    assert!(!caps.flags);
+    let plan = knowngood::plan(driver.state(), &"INC-1".into(), t(0), &caps).unwrap();
+    let retoggle = plan.option(Strategy::Retoggle).unwrap();
+    let check = retoggle
+        .checks
+        .iter()
+        .find(|c| c.name == "flag-store-available")
+        .unwrap();
+    assert_eq!(check.detail, "the host has no flag store");
+    assert!(!retoggle.applicable);
+}
+
+#[test]
+fn driver_stops_at_a_failed_step_with_the_reason() {
+    let a = revert_chosen();
+    a.vcs.conflict_on(&"998b".into());
+    let failure = drive(a.plain_ports()).unwrap_err();
+    assert!(
+        failure
+            .to_string()
+            .contains("reverting `998b` does not apply cleanly"),
+        "{failure}"
+    );
+    // Driving again does not retry the failed step behind the team's back.
+    let again = drive(a.plain_ports()).unwrap_err();
+    assert!(
+        again.to_string().contains("choose a strategy again"),
+        "{again}"
+    );
+}
+
+#[tokio::test]
+async fn driver_runs_under_tokio_too() {
+    let a = revert_chosen();
+    let mut driver = Driver::resume(a.plain_ports(), "bot").await.unwrap();
+    let report = driver.drive(&"INC-1".into()).await.unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }));
+}

@@ -84,6 +84,8 @@ pub mod port;
 pub mod recovery;
 pub mod retro;
 pub mod rollout;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::{GateHold, Rejection, TargetProblem, UpstreamGap};
 pub use journal::{

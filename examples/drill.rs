@@ -17,31 +17,44 @@
 //! Run it with `cargo run --example drill`.
 
 use std::error::Error;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use knowngood::driver::{DriveReport, Driver};
+use knowngood::memory::{
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
+    ManualClock, block_on,
+};
+use knowngood::port::{Clock, Ports};
+use knowngood::recovery::EffectOutcome;
 use knowngood::retro::Retro;
 use knowngood::{
-    Artifact, Capabilities, Change, Command, Commit, Digest, EnvironmentRole, EventKind, Journal,
-    JournalEntry, Ledger, PipelineSpec, Release, ReleaseId, RolloutHistory, Service, Severity,
-    Slot, SuspectedCause, Verdict, picture, recovery,
+    Artifact, Change, Command, Commit, Digest, EnvironmentRole, EventKind, Journal, JournalEntry,
+    Ledger, PipelineSpec, Release, ReleaseId, RolloutHistory, Service, Severity, Slot,
+    SuspectedCause, Verdict, picture, recovery,
 };
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-/// The drill's ledger and clock: every step takes a few minutes.
+/// The drill: a driver over in-memory ports, and a clock that moves a few
+/// minutes per step.
 struct Drill {
-    ledger: Ledger,
-    now: DateTime<Utc>,
+    driver: Driver,
+    clock: Arc<ManualClock>,
 }
 
 impl Drill {
     fn run(&mut self, minutes: i64, command: &Command) -> Result<Vec<JournalEntry>> {
-        self.now += Duration::minutes(minutes);
-        Ok(self.ledger.execute(command, self.now)?.to_vec())
+        self.clock.advance(Duration::minutes(minutes));
+        Ok(block_on(self.driver.execute(command))?)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     fn say(&self, text: &str) {
-        println!("{}  {text}", self.now.format("%H:%M"));
+        println!("{}  {text}", self.now().format("%H:%M"));
     }
 
     /// Merges a change of one commit on main.
@@ -58,7 +71,7 @@ impl Drill {
                 commit: Commit::new(commit, parent),
             },
         )?;
-        let change = Change::new(pr, title, "bob", self.now, [commit]);
+        let change = Change::new(pr, title, "bob", self.now(), [commit]);
         Ok(change)
     }
 
@@ -121,7 +134,7 @@ impl Drill {
             },
         )?;
         let release = self
-            .ledger
+            .driver
             .state()
             .history(&slot.environment, &slot.service)
             .and_then(|h| h.get(slot.revision))
@@ -195,9 +208,21 @@ fn print_history(env: &str, history: &RolloutHistory) {
 }
 
 fn main() -> Result<()> {
+    let clock = Arc::new(ManualClock::at(
+        Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
+    ));
+    let ports = Ports::new(
+        Arc::new(InMemoryVcs::default()),
+        Arc::new(InMemoryDeployer::default()),
+        Some(Arc::new(InMemoryFlags::default())),
+        Arc::new(InMemoryHealth::default()),
+        Arc::new(InMemoryBuilder::new(100, 1, 6)),
+        Arc::new(InMemoryJournal::default()),
+        clock.clone(),
+    );
     let mut drill = Drill {
-        ledger: Ledger::new(),
-        now: Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
+        driver: block_on(Driver::resume(ports, "knowngood-driver"))?,
+        clock,
     };
 
     let pipeline = PipelineSpec::new()
@@ -256,11 +281,12 @@ fn main() -> Result<()> {
     drill.say("alice declares SEV1 incident INC-7, suspecting PR-998 (now poisoned)");
 
     // Every way back, ranked and explained.
+    let capabilities = drill.driver.ports().capabilities();
     let plan = knowngood::plan(
-        drill.ledger.state(),
+        drill.driver.state(),
         &"INC-7".into(),
-        drill.now,
-        &Capabilities::all(),
+        drill.now(),
+        &capabilities,
     )?;
     println!(
         "
@@ -290,7 +316,7 @@ Recovery options for INC-7, best first:"
         &Command::ChooseStrategy {
             incident: "INC-7".into(),
             strategy: best,
-            capabilities: Capabilities::all(),
+            capabilities,
             by: "alice".into(),
         },
     )?;
@@ -298,16 +324,30 @@ Recovery options for INC-7, best first:"
         "alice chooses {best}: its steps may pass the closed gate"
     ));
 
-    let entries = drill.run(
-        1,
-        &Command::rollback("prod", "payments", "alice", "1.5.0 fails checkout"),
-    )?;
-    let slot = requested_slot(&entries)?;
-    drill.say(&format!(
-        "alice rolls prod back to the last known good release as {}",
-        slot.revision
-    ));
-    drill.roll(&slot, Verdict::Healthy)?;
+    // The driver carries the chosen steps out through the ports.
+    drill.clock.advance(Duration::minutes(1));
+    let report = block_on(drill.driver.drive(&"INC-7".into()))?;
+    let DriveReport::Done { steps } = report else {
+        return Err(format!("the drive stopped: {report:?}").into());
+    };
+    for key in &steps {
+        let done = drill
+            .driver
+            .journal()
+            .entries()
+            .iter()
+            .rev()
+            .find_map(|e| match &e.event.kind {
+                EventKind::EffectRecorded {
+                    key: k,
+                    outcome: EffectOutcome::Succeeded { detail },
+                    ..
+                } if k == key => Some(detail.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        drill.say(&format!("driver: {key}: {done}"));
+    }
     drill.run(
         1,
         &Command::MarkMitigated {
@@ -317,7 +357,7 @@ Recovery options for INC-7, best first:"
     )?;
     drill.say("known good restored: INC-7 mitigated (the gate stays closed: drift)");
 
-    let state = drill.ledger.state();
+    let state = drill.driver.state();
     print_history(
         "prod",
         state
@@ -374,7 +414,7 @@ Recovery options for INC-7, best first:"
     drill.deploy("qa", &fixed, Verdict::Healthy)?;
     drill.deploy("prod", &fixed, Verdict::Healthy)?;
     let clear = drill
-        .ledger
+        .driver
         .state()
         .drift(&"prod".into(), &"payments".into())
         .is_some_and(|d| d.is_clear());
@@ -407,7 +447,7 @@ Recovery options for INC-7, best first:"
     print_history(
         "prod",
         drill
-            .ledger
+            .driver
             .state()
             .history(&"prod".into(), &"payments".into())
             .ok_or("prod has no history")?,
@@ -415,25 +455,25 @@ Recovery options for INC-7, best first:"
 
     // The journal is the truth: write it, verify it, read it back, replay it.
     let mut jsonl = Vec::new();
-    drill.ledger.journal().write_jsonl(&mut jsonl)?;
+    drill.driver.journal().write_jsonl(&mut jsonl)?;
     let read = Journal::from_jsonl(jsonl.as_slice())?;
     let head = read.head();
     let replayed = Ledger::from_journal(read)?;
-    if replayed.state() != drill.ledger.state() {
+    if replayed.state() != drill.driver.state() {
         return Err("replay did not rebuild the same state".into());
     }
     println!(
         "Journal: {} events, {} bytes of JSON Lines, hash chain intact (head {}); replay rebuilds the same state.",
-        drill.ledger.journal().len(),
+        drill.driver.journal().len(),
         jsonl.len(),
         &head.hash.to_string()[..16],
     );
-    let retro = Retro::from_journal(drill.ledger.journal(), &"INC-7".into())?;
+    let retro = Retro::from_journal(drill.driver.journal(), &"INC-7".into())?;
     println!("\n{}", retro.to_markdown());
     println!("The plan as Mermaid:\n{}", picture::plan_mermaid(&plan));
     println!("\nAudit trail:");
     for entry in drill
-        .ledger
+        .driver
         .journal()
         .entries()
         .iter()

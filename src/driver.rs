@@ -43,8 +43,8 @@ pub enum DriveError {
     /// The stored journal does not replay.
     #[error(transparent)]
     Replay(#[from] ReplayError),
-    /// The core refused a command the driver issued.
-    #[error("the core refused a step: {0}")]
+    /// The core refused a command.
+    #[error(transparent)]
     Refused(#[from] Rejection),
     /// A step failed; choose another strategy or fix the cause, then drive
     /// again.

@@ -65,6 +65,8 @@
 //! - [`journal`]: the append-only [`Journal`] with per-stream expected
 //!   versions and a JSON Lines form; replay rebuilds the state.
 //! - [`Ledger`]: state and journal kept in step for the common case.
+//! - [`recovery`]: the planner; [`port`] and [`driver`]: carrying a plan
+//!   out through the host's systems; [`memory`]: in-memory adapters.
 //! - [`manual`]: the design, chapter by chapter.
 
 #![forbid(unsafe_code)]

@@ -166,3 +166,31 @@
 //! [`SchemaChangePlan`](crate::migration::SchemaChangePlan) generates the
 //! expand → migrate → contract steps, and the rollback option names the
 //! contract migration that makes a target unsafe.
+//!
+//! # 10. Ports and the driver
+//!
+//! The host brings its systems through small async traits in
+//! [`port`](crate::port): [`Vcs`](crate::port::Vcs),
+//! [`Deployer`](crate::port::Deployer), [`FlagStore`](crate::port::FlagStore),
+//! [`HealthProbe`](crate::port::HealthProbe), [`Builder`](crate::port::Builder)
+//! (CI), [`JournalStore`](crate::port::JournalStore) and a
+//! [`Clock`](crate::port::Clock). They are object-safe and `Send + Sync +
+//! Debug + 'static`; errors carry a semantic [`ErrorKind`](crate::port::ErrorKind).
+//! Every mutating call carries an [`IdempotencyKey`](crate::recovery::IdempotencyKey),
+//! and every port can say what happened under a key.
+//!
+//! The [`Driver`](crate::driver::Driver) carries the chosen strategy's
+//! steps out in order. Each command it issues is decided by the core and
+//! stored before it counts; each port call is preceded by asking the port
+//! what already happened under its key, and a timeout is reconciled the
+//! same way. So a driver that dies at any point and is
+//! [resumed](crate::driver::Driver::resume) from the stored journal runs
+//! no step twice and skips none; the tests crash it after every single
+//! journal write and compare with an uninterrupted run. Steps only a
+//! person can take (landing a fix, a down migration) pause the drive with
+//! an instruction until [confirmed](crate::driver::Driver::confirm).
+//!
+//! The driver only awaits; it brings no runtime.
+//! [`memory`](crate::memory) has reference adapters for every port, a
+//! manual clock and a minimal `block_on`; the `testkit` feature adds the
+//! conformance suite an adapter author runs against their own adapter.

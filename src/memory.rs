@@ -211,6 +211,59 @@ impl Vcs for InMemoryVcs {
             })
     }
 
+    async fn commits_between(
+        &self,
+        service: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError> {
+        let inner = lock(&self.inner);
+        let Some(repo) = inner.repos.get(service) else {
+            return Err(AdapterError::new(
+                ErrorKind::NotFound,
+                format!("no repository for `{service}`"),
+            ));
+        };
+        for c in [from, to] {
+            if !repo.parents.contains_key(c) {
+                return Err(AdapterError::new(
+                    ErrorKind::NotFound,
+                    format!("no commit `{c}` in `{service}`"),
+                ));
+            }
+        }
+        let reachable = |start: &CommitId| {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut stack = vec![start.clone()];
+            while let Some(c) = stack.pop() {
+                if seen.insert(c.clone()) {
+                    stack.extend(repo.parents.get(&c).cloned().unwrap_or_default());
+                }
+            }
+            seen
+        };
+        let have = reachable(from);
+        // Oldest first: walk parents before children from `to`.
+        let mut order = Vec::new();
+        let mut done = std::collections::BTreeSet::new();
+        let mut stack = vec![(to.clone(), false)];
+        while let Some((c, expanded)) = stack.pop() {
+            if have.contains(&c) || done.contains(&c) {
+                continue;
+            }
+            if expanded {
+                done.insert(c.clone());
+                order.push(c);
+            } else {
+                stack.push((c.clone(), true));
+                for p in repo.parents.get(&c).into_iter().flatten().rev() {
+                    stack.push((p.clone(), false));
+                }
+            }
+        }
+        Ok(order)
+    }
+
     async fn revert(
         &self,
         key: &IdempotencyKey,
@@ -305,6 +358,7 @@ impl Vcs for InMemoryVcs {
 #[derive(Debug, Default)]
 struct DeployerInner {
     running: BTreeMap<(EnvironmentId, ServiceId), ReleaseId>,
+    history: BTreeMap<(EnvironmentId, ServiceId), Vec<ReleaseId>>,
     calls: Ledgered<ReleaseId>,
 }
 
@@ -375,6 +429,18 @@ impl Deployer for InMemoryDeployer {
             .running
             .get(&(environment.clone(), service.clone()))
             .cloned())
+    }
+
+    async fn history(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Vec<ReleaseId>, AdapterError> {
+        Ok(lock(&self.inner)
+            .history
+            .get(&(environment.clone(), service.clone()))
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {

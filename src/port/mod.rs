@@ -134,6 +134,13 @@ pub trait Vcs: Send + Sync + fmt::Debug + 'static {
         service: &ServiceId,
         branch: &BranchName,
     ) -> Result<CommitId, AdapterError>;
+    /// The commits reachable from `to` but not from `from`, oldest first.
+    async fn commits_between(
+        &self,
+        service: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError>;
     /// Create one commit on `onto` undoing `commits`; a revert that does
     /// not apply cleanly is a [`ErrorKind::Conflict`].
     async fn revert(
@@ -218,6 +225,12 @@ pub trait Deployer: Send + Sync + fmt::Debug + 'static {
         environment: &EnvironmentId,
         service: &ServiceId,
     ) -> Result<Option<ReleaseId>, AdapterError>;
+    /// The releases rolled out to `service` in `environment`, oldest first.
+    async fn history(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Vec<ReleaseId>, AdapterError>;
     /// The release a deploy under `key` rolled out, if it happened.
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError>;
 }

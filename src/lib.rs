@@ -72,6 +72,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod drill;
 pub mod driver;
 pub mod error;
 pub mod journal;

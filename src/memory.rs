@@ -163,7 +163,7 @@ impl InMemoryVcs {
     }
 
     /// The commit a tag points at.
-    pub fn tag(&self, service: &ServiceId, tag: &str) -> Option<CommitId> {
+    pub fn tagged(&self, service: &ServiceId, tag: &str) -> Option<CommitId> {
         lock(&self.inner).repos.get(service)?.tags.get(tag).cloned()
     }
 

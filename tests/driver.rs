@@ -114,7 +114,7 @@ fn driver_carries_out_a_revert_end_to_end_and_production_equals_head() {
         state.change(&"revert-PR-2".into()).unwrap().reverts,
         Some("PR-2".into())
     );
-    assert_eq!(a.vcs.tag(&SERVICE.into(), "revert-PR-2"), Some(head));
+    assert_eq!(a.vcs.tagged(&SERVICE.into(), "revert-PR-2"), Some(head));
     let drift = state.drift(&"prod".into(), &SERVICE.into()).unwrap();
     assert!(drift.is_clear(), "{drift:?}");
     // The store holds exactly what the driver holds, and it replays.

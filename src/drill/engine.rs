@@ -1,0 +1,885 @@
+//! The simulator: one drill on one thread, against a virtual clock.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+
+use crate::driver::{DriveError, DriveReport, Driver};
+use crate::journal::Journal;
+use crate::machine::{Command, DeploymentStatus, EventKind, Slot, State, Verdict};
+use crate::memory::{
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
+    ManualClock, block_on,
+};
+use crate::model::{
+    Artifact, BranchName, Change, Commit, Digest, IncidentId, Release, Service, Strategy,
+};
+use crate::port::{Clock, Ports};
+use crate::recovery::{EffectAction, EffectStatus, RecoveryPlan, plan};
+use crate::retro::Retro;
+
+use super::faults::{
+    Chaos, FaultyBuilder, FaultyDeployer, FaultyFlags, FaultyHealth, FaultyJournal, FaultyVcs,
+};
+use super::scenario::{HistoryStep, Scenario};
+
+/// What one drill did and found.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DrillReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// The first plan for the incident.
+    pub plan: Option<RecoveryPlan>,
+    /// The strategies chosen, in order (more than one when a step failed).
+    pub chosen: Vec<Strategy>,
+    /// What happened, line by line (driver steps, faults, person steps).
+    pub log: Vec<String>,
+    /// Minutes from detection to mitigation, if mitigated.
+    pub minutes_to_mitigate: Option<i64>,
+    /// Broken invariants and unmet expectations; empty when the drill passed.
+    pub failures: Vec<String>,
+    /// The journal at the end.
+    pub journal: Journal,
+    /// The retro, when the incident got that far.
+    pub retro: Option<Retro>,
+}
+
+impl DrillReport {
+    /// Whether every invariant held and every expectation was met.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The journal as JSON Lines (for determinism checks and archives).
+    pub fn journal_jsonl(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Writing to a vector cannot fail.
+        let _ = self.journal.write_jsonl(&mut out);
+        out
+    }
+}
+
+struct Sim<'s> {
+    scenario: &'s Scenario,
+    clock: Arc<ManualClock>,
+    ports: Ports,
+    vcs: Arc<InMemoryVcs>,
+    deployer: Arc<InMemoryDeployer>,
+    flags: Arc<InMemoryFlags>,
+    chaos: Arc<Chaos>,
+    driver: Driver,
+    log: Vec<String>,
+    failures: Vec<String>,
+}
+
+/// Runs `scenario` with faults drawn from `seed`.
+pub fn run(scenario: &Scenario, seed: u64) -> DrillReport {
+    let clock = Arc::new(ManualClock::at(
+        Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
+            .single()
+            .unwrap_or_default(),
+    ));
+    let chaos = Arc::new(Chaos::new(seed, &scenario.faults, clock.clone()));
+    let vcs = Arc::new(InMemoryVcs::default());
+    let deployer = Arc::new(InMemoryDeployer::default());
+    let flags = Arc::new(InMemoryFlags::default());
+    let builder = Arc::new(InMemoryBuilder::new(1000, 9, 0));
+    let store = Arc::new(InMemoryJournal::default());
+    let ports = Ports::new(
+        Arc::new(FaultyVcs {
+            inner: vcs.clone(),
+            chaos: chaos.clone(),
+        }),
+        Arc::new(FaultyDeployer {
+            inner: deployer.clone(),
+            chaos: chaos.clone(),
+        }),
+        Some(Arc::new(FaultyFlags {
+            inner: flags.clone(),
+            chaos: chaos.clone(),
+        })),
+        Arc::new(FaultyHealth {
+            inner: Arc::new(InMemoryHealth::default()),
+            chaos: chaos.clone(),
+        }),
+        Arc::new(FaultyBuilder {
+            inner: builder,
+            chaos: chaos.clone(),
+        }),
+        Arc::new(FaultyJournal {
+            inner: store,
+            chaos: chaos.clone(),
+        }),
+        clock.clone(),
+    );
+    let mut report = DrillReport {
+        scenario: scenario.name.clone(),
+        seed,
+        plan: None,
+        chosen: Vec::new(),
+        log: Vec::new(),
+        minutes_to_mitigate: None,
+        failures: Vec::new(),
+        journal: Journal::new(),
+        retro: None,
+    };
+    let driver = match block_on(Driver::resume(ports.clone(), "knowngood-driver")) {
+        Ok(d) => d,
+        Err(e) => {
+            report
+                .failures
+                .push(format!("the driver could not start: {e}"));
+            return report;
+        }
+    };
+    let mut sim = Sim {
+        scenario,
+        clock,
+        ports,
+        vcs,
+        deployer,
+        flags,
+        chaos,
+        driver,
+        log: Vec::new(),
+        failures: Vec::new(),
+    };
+    sim.play(&mut report);
+    report.log = std::mem::take(&mut sim.log);
+    report.failures.append(&mut sim.failures);
+    report.journal = sim.driver.journal().clone();
+    report
+}
+
+impl Sim<'_> {
+    fn now_minutes(&self, minutes: i64) {
+        self.clock.advance(Duration::minutes(minutes));
+    }
+
+    /// Runs a command for the host (person or CI); a crash of the driver's
+    /// journal write is retried after a restart, as a real host would.
+    fn host(&mut self, command: &Command) -> Result<Vec<crate::journal::JournalEntry>, String> {
+        for _ in 0..20 {
+            match block_on(self.driver.execute(command)) {
+                Ok(entries) => return Ok(entries),
+                Err(DriveError::Journal(_)) => self.restart()?,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("the journal store kept failing".to_owned())
+    }
+
+    fn restart(&mut self) -> Result<(), String> {
+        self.driver = block_on(Driver::resume(self.ports.clone(), "knowngood-driver"))
+            .map_err(|e| format!("resume failed: {e}"))?;
+        Ok(())
+    }
+
+    fn play(&mut self, report: &mut DrillReport) {
+        if let Err(e) = self.build_world() {
+            self.failures.push(e);
+            return;
+        }
+        let incident = self.scenario.incident.id.clone();
+        let spec = &self.scenario.incident;
+        let declare = Command::DeclareIncident {
+            incident: incident.clone(),
+            environment: spec.environment.clone(),
+            service: self.scenario.service.clone(),
+            severity: spec.severity,
+            cause: spec.cause.clone(),
+            summary: spec.summary.clone(),
+            by: "oncall".into(),
+        };
+        self.now_minutes(2);
+        if let Err(e) = self.host(&declare) {
+            self.failures
+                .push(format!("declaring the incident was refused: {e}"));
+            return;
+        }
+        self.log.push(format!("incident `{incident}` declared"));
+        self.check_invariants("after the declaration");
+        if self.scenario.faults.reckless_deploy {
+            self.reckless_deploy();
+        }
+        let Some(first) = self.plan(&incident) else {
+            return;
+        };
+        self.check_plan(&first);
+        report.plan = Some(first.clone());
+        let mut choice = self
+            .scenario
+            .expect
+            .choose
+            .or_else(|| first.best().map(|o| o.strategy));
+        let mut mitigated = false;
+        for _attempt in 0..4 {
+            let Some(strategy) = choice else {
+                self.failures
+                    .push("no applicable strategy to choose".to_owned());
+                break;
+            };
+            report.chosen.push(strategy);
+            let caps = self.ports.capabilities();
+            let chosen = Command::ChooseStrategy {
+                incident: incident.clone(),
+                strategy,
+                capabilities: caps,
+                by: "oncall".into(),
+            };
+            self.now_minutes(1);
+            if let Err(e) = self.host(&chosen) {
+                self.failures
+                    .push(format!("choosing {strategy} was refused: {e}"));
+                break;
+            }
+            self.log.push(format!("chose {strategy}"));
+            match self.drive(&incident) {
+                Ok(()) => {
+                    mitigated = self.mitigate(&incident);
+                    break;
+                }
+                Err(why) => {
+                    self.log
+                        .push(format!("{strategy} failed: {why}; choosing again"));
+                    self.check_invariants("after a failed strategy");
+                    choice = self.plan(&incident).and_then(|p| {
+                        p.options
+                            .iter()
+                            .find(|o| o.applicable && !report.chosen.contains(&o.strategy))
+                            .map(|o| o.strategy)
+                    });
+                }
+            }
+        }
+        self.check_invariants("at the end");
+        self.check_outcome(report, &incident, mitigated);
+    }
+
+    fn plan(&mut self, incident: &IncidentId) -> Option<RecoveryPlan> {
+        let caps = self.ports.capabilities();
+        match plan(self.driver.state(), incident, self.clock.now(), &caps) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.failures.push(format!("planning failed: {e}"));
+                None
+            }
+        }
+    }
+
+    fn build_world(&mut self) -> Result<(), String> {
+        let s = self.scenario;
+        let pipeline = s
+            .pipeline
+            .clone()
+            .build()
+            .map_err(|e| format!("pipeline: {e}"))?;
+        self.host(&Command::DefinePipeline { pipeline })?;
+        self.host(&Command::AdoptPolicy {
+            policy: s.policy.clone(),
+            by: "team".into(),
+        })?;
+        for service in std::iter::once(&s.service).chain(&s.other_services) {
+            self.host(&Command::RegisterService {
+                service: Service::new(service.clone()),
+            })?;
+        }
+        for (i, step) in s.history.iter().enumerate() {
+            self.now_minutes(1);
+            self.history(step)
+                .map_err(|e| format!("history step {}: {e}", i + 1))?;
+            self.check_invariants(&format!("after history step {}", i + 1));
+        }
+        Ok(())
+    }
+
+    fn history(&mut self, step: &HistoryStep) -> Result<(), String> {
+        let main = BranchName::main();
+        match step {
+            HistoryStep::Merge {
+                change,
+                commit,
+                flags,
+                reverts,
+                depends_on,
+                service,
+            } => {
+                let service = service
+                    .clone()
+                    .unwrap_or_else(|| self.scenario.service.clone());
+                let parent = self.driver.state().branch(&service, &main).cloned();
+                self.host(&Command::RecordCommit {
+                    commit: Commit::new(commit.clone(), parent),
+                })?;
+                self.vcs.commit(&service, &main, commit);
+                let mut c = Change::new(
+                    change.clone(),
+                    change.as_str(),
+                    "dev",
+                    self.clock.now(),
+                    [commit.clone()],
+                );
+                c.flags.clone_from(flags);
+                c.depends_on.clone_from(depends_on);
+                c.reverts.clone_from(reverts);
+                self.host(&Command::RecordChange { change: c })?;
+                self.host(&Command::MoveBranch {
+                    service,
+                    branch: main,
+                    head: commit.clone(),
+                })?;
+            }
+            HistoryStep::Build {
+                release,
+                version,
+                build,
+                commit,
+                schema,
+                requires,
+                service,
+            } => {
+                let service = service
+                    .clone()
+                    .unwrap_or_else(|| self.scenario.service.clone());
+                let digest =
+                    Digest::parse(&format!("sha256:{:016x}{build:08x}", fnv(release.as_str())))
+                        .map_err(|e| e.to_string())?;
+                let artifact = Artifact::new(
+                    service.clone(),
+                    digest.clone(),
+                    version.clone(),
+                    *build,
+                    commit.clone(),
+                );
+                self.host(&Command::RegisterArtifact { artifact })?;
+                let mut r = Release::new(release.clone(), service, digest, format!("cfg-{build}"));
+                r.schema = *schema;
+                r.requires.clone_from(requires);
+                self.host(&Command::RegisterRelease { release: r })?;
+            }
+            HistoryStep::Ship {
+                release,
+                through,
+                healthy,
+            } => {
+                for (i, env) in through.iter().enumerate() {
+                    let ok = *healthy || i + 1 < through.len();
+                    let slot = self.request(release, env)?;
+                    self.host(&Command::StartRollout { slot: slot.clone() })?;
+                    self.now_minutes(3);
+                    self.host(&Command::CompleteRollout { slot: slot.clone() })?;
+                    self.now_minutes(5);
+                    let verdict = if ok {
+                        Verdict::Healthy
+                    } else {
+                        Verdict::Unhealthy {
+                            reason: "error rate 12%".into(),
+                        }
+                    };
+                    self.host(&Command::RecordVerification {
+                        slot,
+                        verdict,
+                        by: "probe".into(),
+                    })?;
+                }
+            }
+            HistoryStep::RollOut {
+                release,
+                environment,
+            } => {
+                let slot = self.request(release, environment)?;
+                self.host(&Command::StartRollout { slot: slot.clone() })?;
+                self.host(&Command::CompleteRollout { slot })?;
+            }
+            HistoryStep::SetFlag {
+                environment,
+                flag,
+                state,
+            } => {
+                use crate::port::FlagStore;
+                let (_, revision) =
+                    block_on(self.flags.get(environment, flag)).map_err(|e| e.to_string())?;
+                let key = crate::recovery::IdempotencyKey::new(format!(
+                    "history/{environment}/{flag}/{}",
+                    self.clock.now().timestamp()
+                ));
+                block_on(self.flags.set(&key, environment, flag, state, revision))
+                    .map_err(|e| e.to_string())?;
+                self.host(&Command::SetFlag {
+                    environment: environment.clone(),
+                    flag: flag.clone(),
+                    state: state.clone(),
+                    by: "dev".into(),
+                    clearance: crate::machine::Clearance::none(),
+                })?;
+            }
+            HistoryStep::Migrate {
+                environment,
+                migration,
+                service,
+            } => {
+                let service = service
+                    .clone()
+                    .unwrap_or_else(|| self.scenario.service.clone());
+                self.host(&Command::ApplyMigration {
+                    environment: environment.clone(),
+                    service,
+                    migration: migration.clone(),
+                    by: "dba".into(),
+                })?;
+            }
+            HistoryStep::Wait { minutes } => self.now_minutes(i64::from(*minutes)),
+            HistoryStep::Command { command } => {
+                self.host(command)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn request(
+        &mut self,
+        release: &crate::model::ReleaseId,
+        env: &crate::model::EnvironmentId,
+    ) -> Result<Slot, String> {
+        let entries = self.host(&Command::deploy(env.clone(), release.clone(), "ci"))?;
+        match entries.first().map(|e| &e.event.kind) {
+            Some(EventKind::DeploymentRequested { slot, .. }) => Ok(slot.clone()),
+            _ => Err("no deployment was opened".to_owned()),
+        }
+    }
+
+    /// Someone deploys the newest release straight to the incident's
+    /// environment. If it carries the cause, the rules must refuse it.
+    fn reckless_deploy(&mut self) {
+        let env = self.scenario.incident.environment.clone();
+        let newest = self
+            .driver
+            .state()
+            .releases
+            .values()
+            .filter(|r| r.service == self.scenario.service)
+            .max_by_key(|r| {
+                self.driver
+                    .state()
+                    .artifact(&r.artifact)
+                    .map_or(0, |a| a.build)
+            })
+            .map(|r| r.id.clone());
+        let Some(release) = newest else { return };
+        match self.host(&Command::deploy(env.clone(), release.clone(), "eve")) {
+            Ok(_) => self.log.push(format!(
+                "eve deployed `{release}` to `{env}` during the incident"
+            )),
+            Err(e) => self
+                .log
+                .push(format!("eve's deploy of `{release}` was refused: {e}")),
+        }
+        self.check_invariants("after a reckless deploy");
+    }
+
+    /// Drives the chosen plan to the end, restarting after crashes,
+    /// waiting out unavailability and playing the person where needed.
+    fn drive(&mut self, incident: &IncidentId) -> Result<(), String> {
+        for _ in 0..60 {
+            self.now_minutes(1);
+            let outcome = block_on(self.driver.drive(incident));
+            for fault in std::mem::take(
+                &mut *self
+                    .chaos
+                    .log
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ) {
+                self.log.push(format!("fault: {fault}"));
+            }
+            match outcome {
+                Ok(DriveReport::Done { steps }) => {
+                    self.log.push(format!("driver: {} steps done", steps.len()));
+                    self.check_invariants("after the drive");
+                    return Ok(());
+                }
+                Ok(DriveReport::Paused { key, instruction }) => {
+                    self.log.push(format!("person: {instruction}"));
+                    self.person(incident, &key)?;
+                }
+                Err(DriveError::Journal(e)) => {
+                    self.log.push(format!("driver crashed ({e}); resuming"));
+                    self.restart()?;
+                    self.check_invariants("after a crash");
+                }
+                Err(DriveError::Unresolved { key, error, .. }) => {
+                    self.log
+                        .push(format!("driver: `{key}` unresolved ({error}); retrying"));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("the drive did not finish".to_owned())
+    }
+
+    /// Plays the person for a paused step, then confirms it.
+    fn person(
+        &mut self,
+        incident: &IncidentId,
+        key: &crate::recovery::IdempotencyKey,
+    ) -> Result<(), String> {
+        let step = self
+            .driver
+            .state()
+            .incident(incident)
+            .and_then(|i| i.steps.iter().find(|s| &s.key == key).cloned())
+            .ok_or("the paused step is not in the plan")?;
+        match &step.action {
+            EffectAction::LandFix { service, onto } => {
+                let commit =
+                    crate::model::CommitId::new(format!("fix{:04}", self.driver.journal().len()));
+                let parent = self.driver.state().branch(service, onto).cloned();
+                self.now_minutes(20);
+                self.host(&Command::RecordCommit {
+                    commit: Commit::new(commit.clone(), parent),
+                })?;
+                self.vcs.commit(service, onto, &commit);
+                let change = Change::new(
+                    format!("fix-{key}"),
+                    "the fix",
+                    "dev",
+                    self.clock.now(),
+                    [commit.clone()],
+                );
+                let change_id = change.id.clone();
+                self.host(&Command::RecordChange { change })?;
+                self.host(&Command::MoveBranch {
+                    service: service.clone(),
+                    branch: onto.clone(),
+                    head: commit,
+                })?;
+                if let Some(crate::model::SuspectedCause::Change { change: cause }) = self
+                    .driver
+                    .state()
+                    .incident(incident)
+                    .map(|i| i.cause.clone())
+                {
+                    self.host(&Command::DeclareFix {
+                        change: cause,
+                        fix: change_id,
+                        by: "dev".into(),
+                    })?;
+                }
+            }
+            EffectAction::MigrateDown {
+                environment,
+                service,
+                to,
+            } => {
+                let from = self
+                    .driver
+                    .state()
+                    .environment(environment)
+                    .and_then(|e| e.schema(service))
+                    .map_or(*to, |s| s.version);
+                self.host(&Command::ApplyMigration {
+                    environment: environment.clone(),
+                    service: service.clone(),
+                    migration: crate::model::Migration::new(
+                        format!("down-{key}"),
+                        crate::model::MigrationPhase::Expand,
+                        from,
+                        *to,
+                    ),
+                    by: "dba".into(),
+                })?;
+            }
+            EffectAction::WaitFor {
+                environment,
+                seconds,
+            } => {
+                self.now_minutes(i64::try_from(seconds / 60).unwrap_or(0) + 1);
+                let service = self.scenario.service.clone();
+                let verifying = self
+                    .driver
+                    .state()
+                    .history(environment, &service)
+                    .and_then(|h| h.latest())
+                    .filter(|d| d.status == DeploymentStatus::Verifying)
+                    .map(|d| Slot::new(environment.clone(), service.clone(), d.revision));
+                if let Some(slot) = verifying {
+                    self.host(&Command::RecordVerification {
+                        slot,
+                        verdict: Verdict::Healthy,
+                        by: "qa".into(),
+                    })?;
+                }
+                return Ok(());
+            }
+            other => return Err(format!("paused on a step the drill cannot play: {other}")),
+        }
+        for _ in 0..20 {
+            match block_on(self.driver.confirm(incident, key, "done by a person")) {
+                Ok(()) => return Ok(()),
+                Err(DriveError::Journal(_)) => self.restart()?,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("could not record the person's step".to_owned())
+    }
+
+    fn mitigate(&mut self, incident: &IncidentId) -> bool {
+        self.now_minutes(1);
+        match self.host(&Command::MarkMitigated {
+            incident: incident.clone(),
+            by: "oncall".into(),
+        }) {
+            Ok(_) => {
+                self.log.push("mitigated".to_owned());
+                true
+            }
+            Err(e) => {
+                self.failures
+                    .push(format!("not mitigated after the plan ran: {e}"));
+                false
+            }
+        }
+    }
+
+    fn check_plan(&mut self, first: &RecoveryPlan) {
+        let expect = &self.scenario.expect;
+        if let Some(top) = expect.top {
+            let got = first.best().map(|o| o.strategy);
+            if got != Some(top) {
+                self.failures.push(format!(
+                    "expected top option {top}, got {}",
+                    got.map_or_else(|| "none".to_owned(), |s| s.to_string())
+                ));
+            }
+        }
+        for s in &expect.inapplicable {
+            if first.option(*s).is_some_and(|o| o.applicable) {
+                self.failures.push(format!(
+                    "expected {s} to be inapplicable, but it is applicable"
+                ));
+            }
+        }
+        for s in &expect.applicable {
+            if let Some(o) = first.option(*s).filter(|o| !o.applicable) {
+                self.failures.push(format!(
+                    "expected {s} to be applicable, but: {}",
+                    o.why_not()
+                ));
+            }
+        }
+    }
+
+    fn check_outcome(&mut self, report: &mut DrillReport, incident: &IncidentId, mitigated: bool) {
+        let expect = &self.scenario.expect;
+        let state = self.driver.state();
+        let record = state.incident(incident).cloned();
+        report.minutes_to_mitigate = record
+            .as_ref()
+            .and_then(crate::machine::IncidentRecord::time_to_mitigate)
+            .map(|d| d.num_minutes());
+        if expect.mitigated.unwrap_or(true) != mitigated {
+            self.failures.push(format!(
+                "expected mitigated = {}, got {mitigated}",
+                expect.mitigated.unwrap_or(true)
+            ));
+        }
+        if let (Some(max), Some(got)) = (expect.max_minutes_to_mitigate, report.minutes_to_mitigate)
+            && got > i64::try_from(max).unwrap_or(i64::MAX)
+        {
+            self.failures.push(format!(
+                "expected mitigation within {max} min, took {got} min"
+            ));
+        }
+        let env = &self.scenario.incident.environment;
+        let serving = state
+            .current_release(env, &self.scenario.service)
+            .map(|r| r.id.clone());
+        if let Some(want) = &expect.serving
+            && serving.as_ref() != Some(want)
+        {
+            self.failures.push(format!(
+                "expected `{want}` serving in `{env}`, got {serving:?}"
+            ));
+        }
+        if let Some(branch) = &expect.serving_head_of {
+            let head = state.branch(&self.scenario.service, branch).cloned();
+            let running = state
+                .current_release(env, &self.scenario.service)
+                .and_then(|r| state.artifact(&r.artifact))
+                .map(|a| a.source_commit.clone());
+            if head.is_none() || head != running {
+                self.failures.push(format!(
+                    "expected `{env}` to run the head of `{branch}` ({head:?}), it runs {running:?}"
+                ));
+            }
+        }
+        report.retro = Retro::from_journal(self.driver.journal(), incident).ok();
+    }
+
+    /// The invariants every drill checks.
+    fn check_invariants(&mut self, when: &str) {
+        let journal = self.driver.journal().clone();
+        let live = self.driver.state().clone();
+        let mut fail = |what: String| {
+            self.failures
+                .push(format!("invariant broken {when}: {what}"));
+        };
+        // 1. Replaying the journal gives the live state; 8. no contract
+        // migration ran inside the rollback window (checked event by event).
+        let mut replayed = State::new();
+        for entry in journal.entries() {
+            // 3. No release carrying a poisoned change enters production.
+            if let EventKind::DeploymentRequested { slot, release, .. }
+            | EventKind::RollbackRequested { slot, release, .. } = &entry.event.kind
+                && crate::machine::gates::is_production(&replayed, &slot.environment)
+                && let Some(r) = replayed.release(release)
+                && matches!(replayed.unneutralised_poison(r, &slot.environment), Ok(p) if !p.is_empty())
+            {
+                fail(format!(
+                    "`{release}` entered `{}` carrying a poisoned change",
+                    slot.environment
+                ));
+            }
+            if let EventKind::MigrationApplied {
+                environment,
+                service,
+                migration,
+                ..
+            } = &entry.event.kind
+                && migration.phase == crate::model::MigrationPhase::Contract
+                && !crate::migration::unsafe_rollback_targets(
+                    &replayed,
+                    environment,
+                    service,
+                    migration.to,
+                )
+                .is_empty()
+            {
+                fail(format!(
+                    "contract `{}` ran while a release in the rollback window needed the old schema",
+                    migration.id
+                ));
+            }
+            if let Err(e) = replayed.apply(&entry.event) {
+                fail(format!(
+                    "journal entry {} does not replay: {e}",
+                    entry.position
+                ));
+                return;
+            }
+        }
+        if replayed != live {
+            fail("replaying the journal does not give the live state".to_owned());
+        }
+        // 2. The hash chain is intact.
+        if let Err(e) = journal.verify_chain() {
+            fail(e.to_string());
+        }
+        // 4. Production runs only digests verified upstream.
+        if let Some(pipeline) = live.pipeline() {
+            for env in pipeline.production() {
+                let Some(env_state) = live.environment(&env.id) else {
+                    continue;
+                };
+                for (service, history) in env_state.services() {
+                    let Some(release) = history.current().and_then(|d| live.release(&d.release))
+                    else {
+                        continue;
+                    };
+                    let lanes = pipeline.lanes_into(&env.id);
+                    let verified = lanes.is_empty()
+                        || lanes.iter().any(|lane| {
+                            pipeline.predecessors(&env.id, *lane).iter().all(|up| {
+                                live.environment(up)
+                                    .is_some_and(|e| e.has_verified(&release.artifact))
+                            })
+                        });
+                    if !verified {
+                        fail(format!(
+                            "`{}` runs `{}` in `{}`, not verified upstream",
+                            service, release.id, env.id
+                        ));
+                    }
+                }
+                // 5. An open gate during an incident has nothing holding it.
+                if env_state.closed_gate().is_none() {
+                    let open_incident = live.incidents().any(|i| {
+                        i.environment == env.id && i.phase < crate::model::IncidentPhase::Resolved
+                    });
+                    if open_incident
+                        && let Some(hold) = crate::machine::gates::gate_hold(&live, &env.id)
+                    {
+                        fail(format!(
+                            "the gate of `{}` is open during an incident although {hold}",
+                            env.id
+                        ));
+                    }
+                }
+            }
+        }
+        // 6. No port acted twice under one key.
+        for (key, n) in self.deployer.all_executions() {
+            if n > 1 {
+                fail(format!("the deployer acted {n} times under `{key}`"));
+            }
+        }
+        // 7. No step is left with an unknown outcome once a drive ended.
+        for incident in live.incidents() {
+            for (key, status) in &incident.effects {
+                if *status == EffectStatus::Unknown && when == "at the end" {
+                    fail(format!("step `{key}` was never reconciled"));
+                }
+            }
+        }
+    }
+}
+
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// The outcome of exploring many seeds.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Exploration {
+    /// Drills run (each twice).
+    pub drills: u64,
+    /// Seeds whose drill failed, with their first failure.
+    pub failing: BTreeMap<u64, String>,
+    /// Seeds whose two runs differed.
+    pub nondeterministic: Vec<u64>,
+}
+
+/// Runs `count` seeded drills starting at `first_seed`, each twice, over
+/// the given scenarios in turn (seed `s` runs `scenarios[s % len]`).
+pub fn explore(scenarios: &[Scenario], first_seed: u64, count: u64) -> Exploration {
+    let mut result = Exploration {
+        drills: 0,
+        failing: BTreeMap::new(),
+        nondeterministic: Vec::new(),
+    };
+    if scenarios.is_empty() {
+        return result;
+    }
+    for seed in first_seed..first_seed.saturating_add(count) {
+        let scenario = &scenarios[usize::try_from(seed % scenarios.len() as u64).unwrap_or(0)];
+        let a = run(scenario, seed);
+        let b = run(scenario, seed);
+        result.drills += 1;
+        if a.journal_jsonl() != b.journal_jsonl() {
+            result.nondeterministic.push(seed);
+        }
+        if let Some(first) = a.failures.first() {
+            result
+                .failing
+                .insert(seed, format!("{}: {first}", a.scenario));
+        }
+    }
+    result
+}

@@ -1,0 +1,402 @@
+//! Seeded faults: a small deterministic random source and wrappers around
+//! the in-memory ports that fail the way real systems do.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::Duration;
+
+use crate::journal::JournalEntry;
+use crate::memory::{
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
+    ManualClock,
+};
+use crate::model::{
+    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Release, ReleaseId,
+    ServiceId,
+};
+use crate::port::{
+    AdapterError, Builder, BuilderCapabilities, Deployer, DeployerCapabilities, ErrorKind,
+    FlagStore, FlagStoreCapabilities, Health, HealthProbe, JournalStore, Vcs, VcsCapabilities,
+};
+use crate::recovery::IdempotencyKey;
+
+/// A deterministic random source (`SplitMix64`): the same seed gives the
+/// same sequence on every machine.
+#[derive(Debug, Clone)]
+pub struct SimRng(u64);
+
+impl SimRng {
+    /// A source seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        // 53 random bits as a fraction in [0, 1).
+        #[allow(clippy::cast_precision_loss)]
+        let x = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        x < p
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+}
+
+/// The fault a port call meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Nothing happened; the system was unreachable.
+    Unavailable,
+    /// Timed out before acting: outcome unknown, nothing happened.
+    TimeoutBefore,
+    /// Timed out after acting: outcome unknown, it happened.
+    TimeoutAfter,
+    /// The call was delivered twice.
+    Duplicate,
+    /// The call took minutes.
+    Latency,
+}
+
+/// The shared source of faults for one drill.
+#[derive(Debug)]
+pub(crate) struct Chaos {
+    rng: Mutex<SimRng>,
+    rate: f64,
+    crash_rate: f64,
+    clock: Arc<ManualClock>,
+    degrade: bool,
+    degraded_once: Mutex<bool>,
+    pub(crate) log: Mutex<Vec<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Chaos {
+    pub(crate) fn new(seed: u64, spec: &super::FaultSpec, clock: Arc<ManualClock>) -> Self {
+        Self {
+            rng: Mutex::new(SimRng::new(seed)),
+            rate: spec.rate,
+            crash_rate: spec.crash_rate,
+            clock,
+            degrade: spec.degraded_health,
+            degraded_once: Mutex::new(false),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn note(&self, what: String) {
+        lock(&self.log).push(what);
+    }
+
+    fn draw(&self) -> Option<Fault> {
+        let mut rng = lock(&self.rng);
+        if !rng.chance(self.rate) {
+            return None;
+        }
+        Some(match rng.below(5) {
+            0 => Fault::Unavailable,
+            1 => Fault::TimeoutBefore,
+            2 => Fault::TimeoutAfter,
+            3 => Fault::Duplicate,
+            _ => Fault::Latency,
+        })
+    }
+
+    fn crash(&self) -> bool {
+        lock(&self.rng).chance(self.crash_rate)
+    }
+
+    /// Runs `act` (once, twice, or not at all) as the drawn fault says.
+    async fn run<T, F, Fut>(&self, port: &str, act: F) -> Result<T, AdapterError>
+    where
+        F: Fn() -> Fut + Send,
+        Fut: Future<Output = Result<T, AdapterError>> + Send,
+        T: Send,
+    {
+        match self.draw() {
+            None => act().await,
+            Some(Fault::Unavailable) => {
+                self.note(format!("{port}: unavailable"));
+                Err(AdapterError::new(
+                    ErrorKind::Unavailable,
+                    "connection refused",
+                ))
+            }
+            Some(Fault::TimeoutBefore) => {
+                self.note(format!("{port}: timed out before acting"));
+                Err(AdapterError::new(ErrorKind::UnknownOutcome, "timed out"))
+            }
+            Some(Fault::TimeoutAfter) => {
+                self.note(format!("{port}: timed out after acting"));
+                act().await?;
+                Err(AdapterError::new(ErrorKind::UnknownOutcome, "timed out"))
+            }
+            Some(Fault::Duplicate) => {
+                self.note(format!("{port}: delivered twice"));
+                act().await?;
+                act().await
+            }
+            Some(Fault::Latency) => {
+                let minutes = 1 + i64::try_from(lock(&self.rng).below(5)).unwrap_or(0);
+                self.note(format!("{port}: slow ({minutes} min)"));
+                self.clock.advance(Duration::minutes(minutes));
+                act().await
+            }
+        }
+    }
+}
+
+macro_rules! faulty {
+    ($name:ident, $inner:ty) => {
+        /// An in-memory port behind seeded faults.
+        #[derive(Debug)]
+        pub(crate) struct $name {
+            pub(crate) inner: Arc<$inner>,
+            pub(crate) chaos: Arc<Chaos>,
+        }
+    };
+}
+
+faulty!(FaultyVcs, InMemoryVcs);
+faulty!(FaultyDeployer, InMemoryDeployer);
+faulty!(FaultyFlags, InMemoryFlags);
+faulty!(FaultyBuilder, InMemoryBuilder);
+faulty!(FaultyHealth, InMemoryHealth);
+faulty!(FaultyJournal, InMemoryJournal);
+
+#[async_trait]
+impl Vcs for FaultyVcs {
+    fn capabilities(&self) -> VcsCapabilities {
+        self.inner.capabilities()
+    }
+    async fn head(
+        &self,
+        service: &ServiceId,
+        branch: &BranchName,
+    ) -> Result<CommitId, AdapterError> {
+        self.inner.head(service, branch).await
+    }
+    async fn commits_between(
+        &self,
+        service: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError> {
+        self.inner.commits_between(service, from, to).await
+    }
+    async fn revert(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+    ) -> Result<CommitId, AdapterError> {
+        self.chaos
+            .run("vcs.revert", || {
+                self.inner.revert(key, service, commits, onto)
+            })
+            .await
+    }
+    async fn create_branch(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        branch: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError> {
+        self.chaos
+            .run("vcs.branch", || {
+                self.inner.create_branch(key, service, branch, at)
+            })
+            .await
+    }
+    async fn tag(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError> {
+        self.chaos
+            .run("vcs.tag", || self.inner.tag(key, service, commit, tag))
+            .await
+    }
+    async fn cherry_pick(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+    ) -> Result<CommitId, AdapterError> {
+        self.chaos
+            .run("vcs.cherry-pick", || {
+                self.inner.cherry_pick(key, service, commits, onto)
+            })
+            .await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<CommitId>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl Deployer for FaultyDeployer {
+    fn capabilities(&self) -> DeployerCapabilities {
+        self.inner.capabilities()
+    }
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+    ) -> Result<(), AdapterError> {
+        self.chaos
+            .run("deployer.deploy", || {
+                self.inner.deploy(key, environment, release, artifact)
+            })
+            .await
+    }
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        self.chaos
+            .run("deployer.abort", || {
+                self.inner.abort(key, environment, service)
+            })
+            .await
+    }
+    async fn status(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.status(environment, service).await
+    }
+    async fn history(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Vec<ReleaseId>, AdapterError> {
+        self.inner.history(environment, service).await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl FlagStore for FaultyFlags {
+    fn capabilities(&self) -> FlagStoreCapabilities {
+        self.inner.capabilities()
+    }
+    async fn get(
+        &self,
+        environment: &EnvironmentId,
+        flag: &FlagKey,
+    ) -> Result<(FlagState, u64), AdapterError> {
+        self.inner.get(environment, flag).await
+    }
+    async fn set(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        flag: &FlagKey,
+        state: &FlagState,
+        expected: u64,
+    ) -> Result<u64, AdapterError> {
+        self.chaos
+            .run("flags.set", || {
+                self.inner.set(key, environment, flag, state, expected)
+            })
+            .await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl Builder for FaultyBuilder {
+    fn capabilities(&self) -> BuilderCapabilities {
+        self.inner.capabilities()
+    }
+    async fn build(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+    ) -> Result<Artifact, AdapterError> {
+        self.chaos
+            .run("builder.build", || self.inner.build(key, service, commit))
+            .await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Artifact>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl HealthProbe for FaultyHealth {
+    async fn verify(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        release: &ReleaseId,
+    ) -> Result<Health, AdapterError> {
+        // Once per drill, a rollout that looked fine degrades.
+        let degrade = {
+            let mut done = lock(&self.chaos.degraded_once);
+            let fire = self.chaos.degrade && !*done && self.chaos.draw().is_some();
+            *done |= fire;
+            fire
+        };
+        if degrade {
+            self.chaos
+                .note(format!("health: `{release}` degraded in `{environment}`"));
+            return Ok(Health::new(false, "error rate climbing after the rollout"));
+        }
+        self.inner.verify(environment, service, release).await
+    }
+}
+
+#[async_trait]
+impl JournalStore for FaultyJournal {
+    async fn append(
+        &self,
+        expected_len: u64,
+        entries: &[JournalEntry],
+    ) -> Result<(), AdapterError> {
+        if self.chaos.crash() {
+            self.chaos
+                .note(format!("journal: crash before entry {}", expected_len + 1));
+            return Err(AdapterError::new(
+                ErrorKind::Unavailable,
+                "the driver process died",
+            ));
+        }
+        self.inner.append(expected_len, entries).await
+    }
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        self.inner.read_from(position).await
+    }
+}

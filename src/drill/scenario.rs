@@ -1,0 +1,362 @@
+//! The scenario file format (version 1), in JSON or TOML.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::machine::Command;
+use crate::model::{
+    BranchName, ChangeId, CommitId, EnvironmentId, FlagKey, FlagState, IncidentId, Migration,
+    PipelineSpec, Policy, ReleaseId, SchemaRange, ServiceId, Severity, Strategy, SuspectedCause,
+};
+
+/// The scenario format this version reads.
+pub const SCENARIO_FORMAT: u32 = 1;
+
+/// One incident rehearsal: the world before, the incident, the faults to
+/// inject, and what must come out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Scenario {
+    /// The format version (1).
+    pub format: u32,
+    /// A short name.
+    pub name: String,
+    /// What it rehearses.
+    #[serde(default)]
+    pub description: String,
+    /// The service the history steps concern unless they name one.
+    #[serde(default = "default_service")]
+    pub service: ServiceId,
+    /// Other services to register.
+    #[serde(default)]
+    pub other_services: Vec<ServiceId>,
+    /// The pipeline.
+    pub pipeline: PipelineSpec,
+    /// The team's rules.
+    #[serde(default)]
+    pub policy: Policy,
+    /// What happened before the incident, in order.
+    #[serde(default)]
+    pub history: Vec<HistoryStep>,
+    /// The incident.
+    pub incident: IncidentSpec,
+    /// Faults to inject.
+    #[serde(default)]
+    pub faults: FaultSpec,
+    /// What must come out.
+    #[serde(default)]
+    pub expect: Expectation,
+}
+
+fn default_service() -> ServiceId {
+    ServiceId::new("payments")
+}
+
+/// One thing that happened before the incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum HistoryStep {
+    /// A change merged to main as one commit on top of main's head.
+    Merge {
+        /// The change.
+        change: ChangeId,
+        /// Its commit.
+        commit: CommitId,
+        /// Flags it sits behind.
+        #[serde(default)]
+        flags: Vec<FlagKey>,
+        /// The change it reverts.
+        #[serde(default)]
+        reverts: Option<ChangeId>,
+        /// Earlier changes it builds on.
+        #[serde(default)]
+        depends_on: Vec<ChangeId>,
+        /// The service (default: the scenario's).
+        #[serde(default)]
+        service: Option<ServiceId>,
+    },
+    /// A build of a commit, registered as a release.
+    Build {
+        /// The release's name.
+        release: ReleaseId,
+        /// Its version.
+        version: semver::Version,
+        /// Its build number.
+        build: u64,
+        /// The commit built.
+        commit: CommitId,
+        /// The schema versions it runs on.
+        #[serde(default)]
+        schema: Option<SchemaRange>,
+        /// Versions it needs of other services.
+        #[serde(default)]
+        requires: BTreeMap<ServiceId, semver::VersionReq>,
+        /// The service (default: the scenario's).
+        #[serde(default)]
+        service: Option<ServiceId>,
+    },
+    /// A release deployed and verified through environments in order; the
+    /// last verification fails when `healthy` is false.
+    Ship {
+        /// The release.
+        release: ReleaseId,
+        /// The environments, upstream first.
+        through: Vec<EnvironmentId>,
+        /// Whether the last verification passes.
+        #[serde(default = "yes")]
+        healthy: bool,
+    },
+    /// A release rolled out but not yet verified (work in flight).
+    RollOut {
+        /// The release.
+        release: ReleaseId,
+        /// Where.
+        environment: EnvironmentId,
+    },
+    /// A flag set.
+    SetFlag {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which.
+        flag: FlagKey,
+        /// To what.
+        state: FlagState,
+    },
+    /// A schema migration applied.
+    Migrate {
+        /// Where.
+        environment: EnvironmentId,
+        /// The migration.
+        migration: Migration,
+        /// Whose database (default: the scenario's service).
+        #[serde(default)]
+        service: Option<ServiceId>,
+    },
+    /// Time passes.
+    Wait {
+        /// Minutes.
+        minutes: u32,
+    },
+    /// Any command, as the core takes it.
+    Command {
+        /// The command.
+        command: Box<Command>,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The incident of a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IncidentSpec {
+    /// Its name.
+    #[serde(default = "default_incident")]
+    pub id: IncidentId,
+    /// Where.
+    pub environment: EnvironmentId,
+    /// How bad.
+    #[serde(default = "default_severity")]
+    pub severity: Severity,
+    /// What is suspected.
+    pub cause: SuspectedCause,
+    /// What is seen.
+    pub summary: String,
+}
+
+fn default_incident() -> IncidentId {
+    IncidentId::new("INC-1")
+}
+
+fn default_severity() -> Severity {
+    Severity::Sev1
+}
+
+/// Faults to inject, drawn from the drill's seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct FaultSpec {
+    /// Chance (0 to 1) that a port call meets a fault.
+    pub rate: f64,
+    /// Chance (0 to 1) that the driver crashes at a journal write.
+    pub crash_rate: f64,
+    /// After the incident, someone tries to deploy the newest release to
+    /// the incident's environment anyway (it must be refused when it
+    /// carries the cause).
+    pub reckless_deploy: bool,
+    /// Once per drill, health degrades after a rollout that looked fine
+    /// (the drill then chooses again).
+    pub degraded_health: bool,
+}
+
+impl Default for FaultSpec {
+    fn default() -> Self {
+        Self {
+            rate: 0.0,
+            crash_rate: 0.0,
+            reckless_deploy: false,
+            degraded_health: false,
+        }
+    }
+}
+
+impl Eq for FaultSpec {}
+
+/// What a drill must show.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct Expectation {
+    /// The planner's top option.
+    pub top: Option<Strategy>,
+    /// Options that must not be applicable.
+    pub inapplicable: Vec<Strategy>,
+    /// Options that must be applicable.
+    pub applicable: Vec<Strategy>,
+    /// Choose this strategy instead of the top one.
+    pub choose: Option<Strategy>,
+    /// The release serving in the incident's environment at the end.
+    pub serving: Option<ReleaseId>,
+    /// Whether the incident ends mitigated (default: yes).
+    pub mitigated: Option<bool>,
+    /// At most this many minutes from detection to mitigation.
+    pub max_minutes_to_mitigate: Option<u64>,
+    /// The branch whose head production must run at the end (after a
+    /// revert, usually `main`).
+    pub serving_head_of: Option<BranchName>,
+}
+
+/// A scenario file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{file}: cannot be read: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file does not parse or does not fit the format.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// Where and what, as the parser says it.
+        message: String,
+    },
+    /// The file parses but says something impossible.
+    #[error("{file}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// What.
+        message: String,
+    },
+}
+
+impl Scenario {
+    /// Reads a scenario from JSON text; `file` names it in errors.
+    pub fn from_json(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = serde_json::from_str(text).map_err(|e| ScenarioError::Parse {
+            file: file.to_owned(),
+            message: format!("line {}, column {}: {e}", e.line(), e.column()),
+        })?;
+        scenario.validated(file)
+    }
+
+    /// Reads a scenario from TOML text; `file` names it in errors.
+    #[cfg(feature = "toml")]
+    pub fn from_toml(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            file: file.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        scenario.validated(file)
+    }
+
+    /// Reads a scenario file, JSON or TOML by its extension.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => Self::from_json(&text, &file),
+            #[cfg(feature = "toml")]
+            Some("toml") => Self::from_toml(&text, &file),
+            other => Err(ScenarioError::Invalid {
+                file,
+                message: format!(
+                    "unknown scenario extension {other:?}: use .json{}",
+                    if cfg!(feature = "toml") {
+                        " or .toml"
+                    } else {
+                        " (or enable the `toml` feature)"
+                    }
+                ),
+            }),
+        }
+    }
+
+    fn validated(self, file: &str) -> Result<Scenario, ScenarioError> {
+        let invalid = |message: String| ScenarioError::Invalid {
+            file: file.to_owned(),
+            message,
+        };
+        if self.format != SCENARIO_FORMAT {
+            return Err(invalid(format!(
+                "field `format`: this version reads scenario format {SCENARIO_FORMAT}, the file says {}",
+                self.format
+            )));
+        }
+        let pipeline = self
+            .pipeline
+            .clone()
+            .build()
+            .map_err(|e| invalid(format!("field `pipeline`: {e}")))?;
+        let known = |env: &EnvironmentId, field: String| {
+            if pipeline.contains(env) {
+                Ok(())
+            } else {
+                Err(invalid(format!("{field}: unknown environment `{env}`")))
+            }
+        };
+        known(
+            &self.incident.environment,
+            "field `incident.environment`".to_owned(),
+        )?;
+        for (i, step) in self.history.iter().enumerate() {
+            let field = format!("history step {} (field `history[{i}]`)", i + 1);
+            match step {
+                HistoryStep::Ship { through, .. } => {
+                    for env in through {
+                        known(env, field.clone())?;
+                    }
+                }
+                HistoryStep::RollOut { environment, .. }
+                | HistoryStep::SetFlag { environment, .. }
+                | HistoryStep::Migrate { environment, .. } => known(environment, field)?,
+                _ => {}
+            }
+        }
+        if !(0.0..=1.0).contains(&self.faults.rate)
+            || !(0.0..=1.0).contains(&self.faults.crash_rate)
+        {
+            return Err(invalid(
+                "field `faults`: rates must lie between 0 and 1".to_owned(),
+            ));
+        }
+        Ok(self)
+    }
+}

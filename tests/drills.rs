@@ -172,3 +172,37 @@ fn drill_exploration_over_many_seeds_finds_no_failure() {
         );
     }
 }
+
+#[cfg(feature = "testkit")]
+#[test]
+fn drill_exploration_catches_a_deliberately_broken_rule_and_its_seed_reproduces_it() {
+    let scenarios: Vec<Scenario> = shipped()
+        .into_iter()
+        .map(|(_, s)| s)
+        .filter(|s| s.faults.reckless_deploy)
+        .collect();
+    assert!(!scenarios.is_empty());
+    let _broken = knowngood::testkit::sabotage::disable_poison_rule();
+    let found = explore(&scenarios, 100, 12);
+    let (seed, failure) = found
+        .failing
+        .iter()
+        .next()
+        .expect("the broken rule must be caught");
+    assert!(
+        failure.contains("entered `prod` carrying a poisoned change"),
+        "{failure}"
+    );
+    // The printed seed replays the same failure.
+    let scenario = &scenarios[usize::try_from(seed % scenarios.len() as u64).unwrap()];
+    let again = run(scenario, *seed);
+    assert_eq!(
+        format!("{}: {}", again.scenario, again.failures[0]),
+        *failure
+    );
+    drop(_broken);
+    assert!(
+        run(scenario, *seed).passed(),
+        "with the rule back, the seed passes"
+    );
+}

@@ -203,9 +203,6 @@ impl Sim<'_> {
         }
         self.log.push(format!("incident `{incident}` declared"));
         self.check_invariants("after the declaration");
-        if self.scenario.faults.reckless_deploy {
-            self.reckless_deploy();
-        }
         let Some(first) = self.plan(&incident) else {
             return;
         };
@@ -238,6 +235,11 @@ impl Sim<'_> {
                 break;
             }
             self.log.push(format!("chose {strategy}"));
+            if self.scenario.faults.reckless_deploy {
+                // Now that a plan may ship through the gate, someone tries
+                // to deploy the newest release by hand.
+                self.reckless_deploy();
+            }
             match self.drive(&incident) {
                 Ok(()) => {
                     mitigated = self.mitigate(&incident);
@@ -453,7 +455,8 @@ impl Sim<'_> {
     }
 
     /// Someone deploys the newest release straight to the incident's
-    /// environment. If it carries the cause, the rules must refuse it.
+    /// environment while the recovery plan holds the gate. If it carries
+    /// the cause, the rules must refuse it.
     fn reckless_deploy(&mut self) {
         let env = self.scenario.incident.environment.clone();
         let newest = self

@@ -182,7 +182,7 @@ fn drill_exploration_catches_a_deliberately_broken_rule_and_its_seed_reproduces_
         .filter(|s| s.faults.reckless_deploy)
         .collect();
     assert!(!scenarios.is_empty());
-    let _broken = knowngood::testkit::sabotage::disable_poison_rule();
+    let broken = knowngood::testkit::sabotage::disable_poison_rule();
     let found = explore(&scenarios, 100, 12);
     let (seed, failure) = found
         .failing
@@ -200,7 +200,7 @@ fn drill_exploration_catches_a_deliberately_broken_rule_and_its_seed_reproduces_
         format!("{}: {}", again.scenario, again.failures[0]),
         *failure
     );
-    drop(_broken);
+    drop(broken);
     assert!(
         run(scenario, *seed).passed(),
         "with the rule back, the seed passes"

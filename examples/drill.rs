@@ -1,490 +1,201 @@
-//! The main example: an incident drill on the in-memory core.
+//! The drill runner: rehearses an incident and checks the verdict.
 //!
-//! A `payments` service flows through dev → qa → prod. Two releases reach
-//! production and are verified. The third, carrying change PR-998, fails
-//! its production health check: the line stops (the production gate
-//! closes). An incident is declared naming PR-998 (which poisons it); the
-//! planner ranks every way back and explains its choice; the chosen
-//! rollback goes through the closed gate and restores the last release
-//! verified known good. The drift from main is reported; redeploying the
-//! poisoned release, reopening the gate early and a build that skipped QA
-//! are all refused with their reasons. A revert of PR-998 is merged,
-//! built, promoted and verified; the incident is resolved (the gate
-//! reopens) and reviewed. Finally the journal is written as JSON Lines,
-//! verified, read back and replayed, and the retro, the plan as Mermaid
-//! and the audit trail are printed.
+//! ```text
+//! cargo run --example drill                                  # the built-in scenario
+//! cargo run --example drill -- examples/scenarios/hotfix-lane.toml
+//! cargo run --example drill -- examples/scenarios/hotfix-lane.toml --seed 17
+//! cargo run --example drill -- examples/scenarios --explore 200   # every file, 200 seeds
+//! ```
 //!
-//! Run it with `cargo run --example drill`.
+//! It prints the ranked plan, the steps carried out (with the faults met),
+//! the timeline as text and as Mermaid, and the verdict; it exits non-zero
+//! when an expectation or an invariant fails, printing the one-line
+//! command that replays the failing seed.
 
-use std::error::Error;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use knowngood::driver::{DriveReport, Driver};
-use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
-    ManualClock, block_on,
-};
-use knowngood::port::{Clock, Ports};
-use knowngood::recovery::EffectOutcome;
-use knowngood::retro::Retro;
-use knowngood::{
-    Artifact, Change, Command, Commit, Digest, EnvironmentRole, EventKind, Journal, JournalEntry,
-    Ledger, PipelineSpec, Release, ReleaseId, RolloutHistory, Service, Severity, Slot,
-    SuspectedCause, Verdict, picture, recovery,
-};
+use knowngood::drill::{BUILT_IN, DrillReport, Scenario, explore, run};
+use knowngood::picture::{plan_mermaid, timeline_mermaid};
+use knowngood::recovery::human;
 
-type Result<T> = std::result::Result<T, Box<dyn Error>>;
-
-/// The drill: a driver over in-memory ports, and a clock that moves a few
-/// minutes per step.
-struct Drill {
-    driver: Driver,
-    clock: Arc<ManualClock>,
+struct Args {
+    path: Option<PathBuf>,
+    seed: u64,
+    explore: Option<u64>,
 }
 
-impl Drill {
-    fn run(&mut self, minutes: i64, command: &Command) -> Result<Vec<JournalEntry>> {
-        self.clock.advance(Duration::minutes(minutes));
-        Ok(block_on(self.driver.execute(command))?)
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    fn say(&self, text: &str) {
-        println!("{}  {text}", self.now().format("%H:%M"));
-    }
-
-    /// Merges a change of one commit on main.
-    fn merge(
-        &mut self,
-        pr: &str,
-        title: &str,
-        commit: &str,
-        parent: Option<&str>,
-    ) -> Result<Change> {
-        self.run(
-            0,
-            &Command::RecordCommit {
-                commit: Commit::new(commit, parent),
-            },
-        )?;
-        let change = Change::new(pr, title, "bob", self.now(), [commit]);
-        Ok(change)
-    }
-
-    fn record(&mut self, change: Change) -> Result<()> {
-        let head = change.commits[0].clone();
-        self.run(0, &Command::RecordChange { change })?;
-        self.run(
-            0,
-            &Command::MoveBranch {
-                service: "payments".into(),
-                branch: "main".into(),
-                head,
-            },
-        )?;
-        Ok(())
-    }
-
-    fn build(&mut self, version: &str, build: u64, commit: &str) -> Result<ReleaseId> {
-        let digest = Digest::parse(&format!("sha256:{:016x}", build * 0x9e37_79b9))?;
-        let artifact = Artifact::new(
-            "payments",
-            digest.clone(),
-            semver::Version::parse(version)?,
-            build,
-            commit,
-        );
-        self.run(0, &Command::RegisterArtifact { artifact })?;
-        let id = ReleaseId::new(format!("payments@{version}"));
-        self.run(
-            0,
-            &Command::RegisterRelease {
-                release: Release::new(id.clone(), "payments", digest, format!("cfg-{build}")),
-            },
-        )?;
-        self.say(&format!("built {id} (build {build}, commit {commit})"));
-        Ok(id)
-    }
-
-    /// Requests, rolls out, completes and verifies one release in one environment.
-    fn deploy(&mut self, env: &str, release: &ReleaseId, verdict: Verdict) -> Result<Slot> {
-        let entries = self.run(1, &Command::deploy(env, release.clone(), "deploy-bot"))?;
-        let slot = requested_slot(&entries)?;
-        self.roll(&slot, verdict)?;
-        Ok(slot)
-    }
-
-    fn roll(&mut self, slot: &Slot, verdict: Verdict) -> Result<()> {
-        self.run(1, &Command::StartRollout { slot: slot.clone() })?;
-        self.run(4, &Command::CompleteRollout { slot: slot.clone() })?;
-        let outcome = match &verdict {
-            Verdict::Unhealthy { reason } => format!("FAILED verification: {reason}"),
-            _ => "known good".to_owned(),
-        };
-        let entries = self.run(
-            5,
-            &Command::RecordVerification {
-                slot: slot.clone(),
-                verdict,
-                by: "health-probe".into(),
-            },
-        )?;
-        let release = self
-            .driver
-            .state()
-            .history(&slot.environment, &slot.service)
-            .and_then(|h| h.get(slot.revision))
-            .map_or_else(String::new, |d| d.release.to_string());
-        self.say(&format!(
-            "{:<5} {release:<15} {}: {outcome}",
-            slot.environment.as_str(),
-            slot.revision
-        ));
-        for e in &entries {
-            if let EventKind::GateClosed {
-                environment,
-                reason,
-                ..
-            } = &e.event.kind
-            {
-                self.say(&format!(
-                    "STOP THE LINE: the delivery gate of {environment} is closed ({reason})"
-                ));
+fn args() -> Result<Args, String> {
+    let mut out = Args {
+        path: None,
+        seed: 0,
+        explore: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--seed" => {
+                out.seed = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--seed takes a number")?;
             }
-        }
-        Ok(())
-    }
-
-    fn refused(&mut self, what: &str, command: &Command) -> Result<()> {
-        match self.run(1, command) {
-            Err(refusal) => {
-                self.say(&format!("refused, {what}: {refusal}"));
-                Ok(())
+            "--explore" => {
+                out.explore = Some(
+                    it.next()
+                        .and_then(|v| v.parse().ok())
+                        .ok_or("--explore takes a number")?,
+                );
             }
-            Ok(_) => Err(format!("{what} should have been refused").into()),
+            "--help" | "-h" => {
+                return Err(
+                    "usage: drill [SCENARIO_FILE_OR_DIR] [--seed N] [--explore N]".to_owned(),
+                );
+            }
+            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
+            other => out.path = Some(PathBuf::from(other)),
         }
     }
+    Ok(out)
 }
 
-fn requested_slot(entries: &[JournalEntry]) -> Result<Slot> {
-    match entries.first().map(|e| &e.event.kind) {
-        Some(
-            EventKind::DeploymentRequested { slot, .. } | EventKind::RollbackRequested { slot, .. },
-        ) => Ok(slot.clone()),
-        other => Err(format!("expected a deployment request, got {other:?}").into()),
-    }
-}
-
-fn print_history(env: &str, history: &RolloutHistory) {
-    println!("\nRollout history of payments in {env}:");
-    println!(
-        "  {:<4} {:<16} {:<12} {:<24} problem",
-        "rev", "release", "status", "origin"
-    );
-    for d in history.deployments() {
-        let origin = match d.rolled_back_from() {
-            Some(from) => format!("rollback from {}", from.get()),
-            None => "deploy".to_owned(),
-        };
-        let serving = if history.current().map(|c| c.revision) == Some(d.revision) {
-            " ◀ serving"
-        } else {
-            ""
-        };
-        println!(
-            "  {:<4} {:<16} {:<12} {:<24} {}{serving}",
-            d.revision.get(),
-            d.release.as_str(),
-            d.status.to_string(),
-            origin,
-            d.problem.as_deref().unwrap_or("-"),
-        );
-    }
-    println!();
-}
-
-fn main() -> Result<()> {
-    let clock = Arc::new(ManualClock::at(
-        Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
-    ));
-    let ports = Ports::new(
-        Arc::new(InMemoryVcs::default()),
-        Arc::new(InMemoryDeployer::default()),
-        Some(Arc::new(InMemoryFlags::default())),
-        Arc::new(InMemoryHealth::default()),
-        Arc::new(InMemoryBuilder::new(100, 1, 6)),
-        Arc::new(InMemoryJournal::default()),
-        clock.clone(),
-    );
-    let mut drill = Drill {
-        driver: block_on(Driver::resume(ports, "knowngood-driver"))?,
-        clock,
+fn load(path: Option<&Path>) -> Result<Vec<(String, Scenario)>, String> {
+    let Some(path) = path else {
+        return Ok(vec![(
+            "built-in".to_owned(),
+            Scenario::from_json(BUILT_IN, "built-in").map_err(|e| e.to_string())?,
+        )]);
     };
-
-    let pipeline = PipelineSpec::new()
-        .environment("dev", EnvironmentRole::Development)
-        .environment("qa", EnvironmentRole::Test)
-        .environment("prod", EnvironmentRole::Production)
-        .promote("dev", "qa")
-        .promote("qa", "prod")
-        .build()?;
-    println!("knowngood drill: payments on dev → qa → prod\n");
-    drill.run(0, &Command::DefinePipeline { pipeline })?;
-    drill.run(
-        0,
-        &Command::RegisterService {
-            service: Service::new("payments"),
-        },
-    )?;
-
-    let mut parent = None;
-    for (pr, title, version, build, commit, prod_ok) in [
-        ("PR-41", "Ledger client", "1.4.0", 41, "a1b2c3d", true),
-        ("PR-42", "Retry refunds", "1.4.1", 42, "c0ffee1", true),
-        ("PR-998", "New checkout flow", "1.5.0", 43, "998b1f0", false),
-    ] {
-        let change = drill.merge(pr, title, commit, parent)?;
-        drill.record(change)?;
-        parent = Some(commit);
-        let release = drill.build(version, build, commit)?;
-        drill.deploy("dev", &release, Verdict::Healthy)?;
-        drill.deploy("qa", &release, Verdict::Healthy)?;
-        let verdict = if prod_ok {
-            Verdict::Healthy
-        } else {
-            Verdict::Unhealthy {
-                reason: "checkout error rate 12%".into(),
-            }
-        };
-        drill.deploy("prod", &release, verdict)?;
-    }
-
-    // The incident: declaring it poisons the suspected change.
-    drill.run(
-        1,
-        &Command::DeclareIncident {
-            incident: "INC-7".into(),
-            environment: "prod".into(),
-            service: "payments".into(),
-            severity: Severity::Sev1,
-            cause: SuspectedCause::Change {
-                change: "PR-998".into(),
-            },
-            summary: "checkout error rate 12%".into(),
-            by: "alice".into(),
-        },
-    )?;
-    drill.say("alice declares SEV1 incident INC-7, suspecting PR-998 (now poisoned)");
-
-    // Every way back, ranked and explained.
-    let capabilities = drill.driver.ports().capabilities();
-    let plan = knowngood::plan(
-        drill.driver.state(),
-        &"INC-7".into(),
-        drill.now(),
-        &capabilities,
-    )?;
-    println!(
-        "
-Recovery options for INC-7, best first:"
-    );
-    for (rank, option) in plan.options.iter().enumerate() {
-        let verdict = if option.applicable {
-            format!("~{}", recovery::human(option.estimate.seconds))
-        } else {
-            format!("not applicable: {}", option.why_not())
-        };
-        println!(
-            "  {}. {:<26} {verdict}",
-            rank + 1,
-            option.strategy.to_string()
-        );
-    }
-    println!(
-        "
-{}
-",
-        plan.explanation
-    );
-    let best = plan.best().ok_or("no applicable option")?.strategy;
-    drill.run(
-        1,
-        &Command::ChooseStrategy {
-            incident: "INC-7".into(),
-            strategy: best,
-            capabilities,
-            by: "alice".into(),
-        },
-    )?;
-    drill.say(&format!(
-        "alice chooses {best}: its steps may pass the closed gate"
-    ));
-
-    // The driver carries the chosen steps out through the ports.
-    drill.clock.advance(Duration::minutes(1));
-    let report = block_on(drill.driver.drive(&"INC-7".into()))?;
-    let DriveReport::Done { steps } = report else {
-        return Err(format!("the drive stopped: {report:?}").into());
-    };
-    for key in &steps {
-        let done = drill
-            .driver
-            .journal()
-            .entries()
-            .iter()
-            .rev()
-            .find_map(|e| match &e.event.kind {
-                EventKind::EffectRecorded {
-                    key: k,
-                    outcome: EffectOutcome::Succeeded { detail },
-                    ..
-                } if k == key => Some(detail.clone()),
-                _ => None,
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("json" | "toml")
+                )
             })
-            .unwrap_or_default();
-        drill.say(&format!("driver: {key}: {done}"));
-    }
-    drill.run(
-        1,
-        &Command::MarkMitigated {
-            incident: "INC-7".into(),
-            by: "alice".into(),
-        },
-    )?;
-    drill.say("known good restored: INC-7 mitigated (the gate stays closed: drift)");
-
-    let state = drill.driver.state();
-    print_history(
-        "prod",
-        state
-            .history(&"prod".into(), &"payments".into())
-            .ok_or("prod has no history")?,
-    );
-    if let Some(drift) = state.drift(&"prod".into(), &"payments".into()) {
-        let commits: Vec<_> = drift
-            .missing_commits
-            .iter()
-            .map(ToString::to_string)
             .collect();
-        let changes: Vec<_> = drift
-            .missing_changes
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        drill.say(&format!(
-            "drift: prod runs {} and lacks {} from main ({})",
-            drift.running,
-            commits.join(", "),
-            changes.join(", ")
-        ));
-    }
-    drill.refused(
-        "redeploying the poisoned release",
-        &Command::deploy("prod", "payments@1.5.0", "eve"),
-    )?;
-    drill.refused(
-        "reopening the gate",
-        &Command::ReopenGate {
-            environment: "prod".into(),
-            by: "eve".into(),
-            reason: "looks fine".into(),
-        },
-    )?;
+        files.sort();
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    files
+        .into_iter()
+        .map(|f| {
+            Scenario::load(&f)
+                .map(|s| (f.display().to_string(), s))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
 
-    // The fix: revert PR-998 on main and send it through the pipeline.
-    let revert = drill
-        .merge(
-            "PR-1001",
-            "Revert \"New checkout flow\"",
-            "dd3a0e2",
-            Some("998b1f0"),
-        )?
-        .reverting("PR-998");
-    drill.record(revert)?;
-    let fixed = drill.build("1.5.1", 44, "dd3a0e2")?;
-    drill.deploy("dev", &fixed, Verdict::Healthy)?;
-    drill.refused(
-        "the fix before QA verified it",
-        &Command::deploy("prod", fixed.clone(), "eve"),
-    )?;
-    drill.deploy("qa", &fixed, Verdict::Healthy)?;
-    drill.deploy("prod", &fixed, Verdict::Healthy)?;
-    let clear = drill
-        .driver
-        .state()
-        .drift(&"prod".into(), &"payments".into())
-        .is_some_and(|d| d.is_clear());
-    drill.say(&format!("drift clear: {clear}"));
-    drill.run(
-        1,
-        &Command::ResolveIncident {
-            incident: "INC-7".into(),
-            by: "alice".into(),
-        },
-    )?;
-    drill.say("INC-7 resolved: the fix is in production and the gate reopens");
-    drill.run(
-        5,
-        &Command::CompleteFollowUp {
-            incident: "INC-7".into(),
-            follow_up: 0,
-            by: "bob".into(),
-        },
-    )?;
-    drill.say("bob closes the follow-up: main is fixed and shipped");
-    drill.run(
-        30,
-        &Command::RecordRetro {
-            incident: "INC-7".into(),
-            summary: "canary checkout checks before 100%".into(),
-            by: "alice".into(),
-        },
-    )?;
-    print_history(
-        "prod",
-        drill
-            .driver
-            .state()
-            .history(&"prod".into(), &"payments".into())
-            .ok_or("prod has no history")?,
-    );
-
-    // The journal is the truth: write it, verify it, read it back, replay it.
-    let mut jsonl = Vec::new();
-    drill.driver.journal().write_jsonl(&mut jsonl)?;
-    let read = Journal::from_jsonl(jsonl.as_slice())?;
-    let head = read.head();
-    let replayed = Ledger::from_journal(read)?;
-    if replayed.state() != drill.driver.state() {
-        return Err("replay did not rebuild the same state".into());
-    }
+fn print_report(file: &str, report: &DrillReport) {
     println!(
-        "Journal: {} events, {} bytes of JSON Lines, hash chain intact (head {}); replay rebuilds the same state.",
-        drill.driver.journal().len(),
-        jsonl.len(),
-        &head.hash.to_string()[..16],
+        "knowngood drill: {} (seed {})\n",
+        report.scenario, report.seed
     );
-    let retro = Retro::from_journal(drill.driver.journal(), &"INC-7".into())?;
-    println!("\n{}", retro.to_markdown());
-    println!("The plan as Mermaid:\n{}", picture::plan_mermaid(&plan));
-    println!("\nAudit trail:");
-    for entry in drill
-        .driver
-        .journal()
-        .entries()
-        .iter()
-        .filter(|e| e.event.kind.is_audited())
-    {
+    if let Some(plan) = &report.plan {
+        println!("Recovery options, best first:");
+        for (rank, o) in plan.options.iter().enumerate() {
+            let verdict = if o.applicable {
+                format!(
+                    "~{}{}",
+                    human(o.estimate.seconds),
+                    if o.likely_to_help {
+                        ""
+                    } else {
+                        " (probably will not help)"
+                    }
+                )
+            } else {
+                format!("not applicable: {}", o.why_not())
+            };
+            println!("  {}. {:<26} {verdict}", rank + 1, o.strategy.to_string());
+        }
+        println!("\n{}\n", plan.explanation);
+    }
+    println!("What happened:");
+    for line in &report.log {
+        println!("  {line}");
+    }
+    if let Some(retro) = &report.retro {
+        println!("\nTimeline:");
+        for e in &retro.timeline {
+            println!("  {} {}", e.at.format("%H:%M"), e.what);
+        }
+        println!("\nTimeline as Mermaid:\n{}", timeline_mermaid(retro));
+    }
+    if let Some(plan) = &report.plan {
+        println!("Plan as Mermaid:\n{}", plan_mermaid(plan));
+    }
+    match report.minutes_to_mitigate {
+        Some(m) => println!("Mitigated after {m} min."),
+        None => println!("Not mitigated."),
+    }
+    if report.passed() {
+        println!("PASS");
+    } else {
+        println!("FAIL:");
+        for f in &report.failures {
+            println!("  - {f}");
+        }
         println!(
-            "  #{:<3} {} {}",
-            entry.position,
-            entry.event.at.format("%H:%M"),
-            entry.event.kind
+            "replay: cargo run --example drill -- {file} --seed {}",
+            report.seed
         );
     }
-    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let scenarios = match load(args.path.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(count) = args.explore {
+        let only: Vec<Scenario> = scenarios.iter().map(|(_, s)| s.clone()).collect();
+        let found = explore(&only, args.seed, count);
+        println!(
+            "explored {} seeded drills (each run twice) over {} scenario(s)",
+            found.drills,
+            only.len()
+        );
+        for seed in &found.nondeterministic {
+            println!("NONDETERMINISTIC: seed {seed}");
+        }
+        for (seed, failure) in &found.failing {
+            let file = &scenarios[usize::try_from(seed % only.len() as u64).unwrap_or(0)].0;
+            println!(
+                "FAIL seed {seed}: {failure}\n  replay: cargo run --example drill -- {file} --seed {seed}"
+            );
+        }
+        if found.failing.is_empty() && found.nondeterministic.is_empty() {
+            println!("PASS");
+            return ExitCode::SUCCESS;
+        }
+        return ExitCode::FAILURE;
+    }
+    let mut ok = true;
+    for (file, scenario) in &scenarios {
+        let report = run(scenario, args.seed);
+        print_report(file, &report);
+        ok &= report.passed();
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -194,3 +194,26 @@
 //! [`memory`](crate::memory) has reference adapters for every port, a
 //! manual clock and a minimal `block_on`; the `testkit` feature adds the
 //! conformance suite an adapter author runs against their own adapter.
+//!
+//! # 11. Drills
+//!
+//! A [`Scenario`](crate::drill::Scenario) (JSON or TOML, format 1) holds
+//! the pipeline, the policy, the history before the incident (merges,
+//! builds, shipments, work left in flight, flags, migrations, waits, or any
+//! raw command), the incident, the faults to inject and the expected
+//! verdict. [`drill::run`](crate::drill::run) plays it on the in-memory
+//! ports behind seeded faults — unavailability, timeouts whose outcome is
+//! unknown (acted or not), duplicate delivery, latency, crashes at journal
+//! writes, health that degrades after a rollout that looked fine, and a
+//! reckless manual deploy while the plan holds the gate — and plays the
+//! person where a step needs one. Between stages it checks the invariants:
+//! the journal replays to the live state, the hash chain holds, no release
+//! carrying a poisoned change enters production, production runs only
+//! digests verified upstream, an open gate during an incident has nothing
+//! holding it, no port acts twice under one key, every unknown outcome is
+//! reconciled, and no contract migration ran inside the rollback window.
+//! Everything runs on one thread against a virtual clock, so one seed
+//! always gives the same journal, byte for byte;
+//! [`drill::explore`](crate::drill::explore) runs many seeds, each twice.
+//! [`Drill`](crate::drill::Drill) describes the same thing from Rust:
+//! given, when, then.

@@ -19,10 +19,12 @@
 //! assert!(report.passed(), "{}", report.failures.join("\n"));
 //! ```
 
+mod builder;
 mod engine;
 mod faults;
 mod scenario;
 
+pub use builder::Drill;
 pub use engine::{DrillReport, Exploration, explore, run};
 pub use faults::SimRng;
 pub use scenario::{

@@ -1,0 +1,203 @@
+//! Drills from Rust: given this pipeline and history, when this incident
+//! and these faults, then this verdict. The builder produces the same
+//! [`Scenario`] the file format does, and runs on the same engine.
+
+use crate::model::{
+    ChangeId, CommitId, EnvironmentId, PipelineSpec, Policy, ReleaseId, Strategy, SuspectedCause,
+};
+
+use super::engine::{DrillReport, run};
+use super::scenario::{
+    Expectation, FaultSpec, HistoryStep, IncidentSpec, SCENARIO_FORMAT, Scenario, ScenarioError,
+};
+
+/// A drill being described.
+///
+/// ```
+/// use knowngood::drill::Drill;
+/// use knowngood::{EnvironmentRole, PipelineSpec, Strategy, SuspectedCause};
+/// let pipeline = PipelineSpec::new()
+///     .environment("qa", EnvironmentRole::Test)
+///     .environment("prod", EnvironmentRole::Production)
+///     .promote("qa", "prod");
+/// let report = Drill::given("bad-release", pipeline)
+///     .merge("PR-1", "a1")
+///     .build("payments@1.0.0", "1.0.0", 1, "a1")
+///     .ship("payments@1.0.0", ["qa", "prod"])
+///     .merge("PR-2", "b2")
+///     .build("payments@1.1.0", "1.1.0", 2, "b2")
+///     .ship("payments@1.1.0", ["qa", "prod"])
+///     .when_incident("prod", SuspectedCause::Change { change: "PR-2".into() }, "errors")
+///     .with_faults(0.2, 0.05)
+///     .then_top(Strategy::Rollback)
+///     .then_serving("payments@1.0.0")
+///     .run(7)
+///     .unwrap();
+/// assert!(report.passed(), "{:?}", report.failures);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Drill {
+    scenario: Scenario,
+    incident: Option<IncidentSpec>,
+}
+
+impl Drill {
+    /// Given this pipeline (the default service is `payments`).
+    pub fn given(name: impl Into<String>, pipeline: PipelineSpec) -> Self {
+        Self {
+            scenario: Scenario {
+                format: SCENARIO_FORMAT,
+                name: name.into(),
+                description: String::new(),
+                service: "payments".into(),
+                other_services: Vec::new(),
+                pipeline,
+                policy: Policy::default(),
+                history: Vec::new(),
+                incident: IncidentSpec {
+                    id: "INC-1".into(),
+                    environment: "prod".into(),
+                    severity: crate::model::Severity::Sev1,
+                    cause: SuspectedCause::External {
+                        description: "not declared".to_owned(),
+                    },
+                    summary: String::new(),
+                },
+                faults: FaultSpec::default(),
+                expect: Expectation::default(),
+            },
+            incident: None,
+        }
+    }
+
+    /// ... under this policy.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.scenario.policy = policy;
+        self
+    }
+
+    /// ... and this happened before.
+    pub fn step(mut self, step: HistoryStep) -> Self {
+        self.scenario.history.push(step);
+        self
+    }
+
+    /// A change merged to main as one commit.
+    pub fn merge(self, change: impl Into<ChangeId>, commit: impl Into<CommitId>) -> Self {
+        self.step(HistoryStep::Merge {
+            change: change.into(),
+            commit: commit.into(),
+            flags: Vec::new(),
+            reverts: None,
+            depends_on: Vec::new(),
+            service: None,
+        })
+    }
+
+    /// A build of `commit` registered as `release`.
+    ///
+    /// An unparsable version becomes `0.0.0`; the file format reports it.
+    pub fn build(
+        self,
+        release: impl Into<ReleaseId>,
+        version: &str,
+        build: u64,
+        commit: impl Into<CommitId>,
+    ) -> Self {
+        self.step(HistoryStep::Build {
+            release: release.into(),
+            version: semver::Version::parse(version)
+                .unwrap_or_else(|_| semver::Version::new(0, 0, 0)),
+            build,
+            commit: commit.into(),
+            schema: None,
+            requires: std::collections::BTreeMap::new(),
+            service: None,
+        })
+    }
+
+    /// A release deployed and verified through environments.
+    pub fn ship<E: Into<EnvironmentId>>(
+        self,
+        release: impl Into<ReleaseId>,
+        through: impl IntoIterator<Item = E>,
+    ) -> Self {
+        self.step(HistoryStep::Ship {
+            release: release.into(),
+            through: through.into_iter().map(Into::into).collect(),
+            healthy: true,
+        })
+    }
+
+    /// When this incident is declared.
+    pub fn when_incident(
+        mut self,
+        environment: impl Into<EnvironmentId>,
+        cause: SuspectedCause,
+        summary: impl Into<String>,
+    ) -> Self {
+        self.incident = Some(IncidentSpec {
+            id: "INC-1".into(),
+            environment: environment.into(),
+            severity: crate::model::Severity::Sev1,
+            cause,
+            summary: summary.into(),
+        });
+        self
+    }
+
+    /// ... with port faults at `rate` and driver crashes at `crash_rate`.
+    pub fn with_faults(mut self, rate: f64, crash_rate: f64) -> Self {
+        self.scenario.faults.rate = rate;
+        self.scenario.faults.crash_rate = crash_rate;
+        self
+    }
+
+    /// Then the planner's top option is `strategy`.
+    pub fn then_top(mut self, strategy: Strategy) -> Self {
+        self.scenario.expect.top = Some(strategy);
+        self
+    }
+
+    /// ... and `strategy` is not applicable.
+    pub fn then_inapplicable(mut self, strategy: Strategy) -> Self {
+        self.scenario.expect.inapplicable.push(strategy);
+        self
+    }
+
+    /// ... and `release` serves at the end.
+    pub fn then_serving(mut self, release: impl Into<ReleaseId>) -> Self {
+        self.scenario.expect.serving = Some(release.into());
+        self
+    }
+
+    /// ... within `minutes` of detection.
+    pub fn then_mitigated_within(mut self, minutes: u64) -> Self {
+        self.scenario.expect.max_minutes_to_mitigate = Some(minutes);
+        self
+    }
+
+    /// The scenario described, checked like a file.
+    pub fn scenario(self) -> Result<Scenario, ScenarioError> {
+        let mut scenario = self.scenario;
+        let Some(incident) = self.incident else {
+            return Err(ScenarioError::Invalid {
+                file: scenario.name,
+                message: "no incident: call `when_incident`".to_owned(),
+            });
+        };
+        scenario.incident = incident;
+        let name = scenario.name.clone();
+        let json = serde_json::to_string(&scenario).map_err(|e| ScenarioError::Invalid {
+            file: name.clone(),
+            message: e.to_string(),
+        })?;
+        Scenario::from_json(&json, &name)
+    }
+
+    /// Runs the drill with faults drawn from `seed`.
+    pub fn run(self, seed: u64) -> Result<DrillReport, ScenarioError> {
+        Ok(run(&self.scenario()?, seed))
+    }
+}

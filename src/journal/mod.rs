@@ -294,8 +294,17 @@ impl Journal {
     /// Recomputes the hash chain and names the first entry whose hash does
     /// not follow from the entries before it.
     pub fn verify_chain(&self) -> Result<(), TamperEvidence> {
-        let mut previous = EntryHash::GENESIS;
-        for e in &self.entries {
+        self.verify_links_from(0)
+    }
+
+    /// [`Journal::verify_chain`] for the entries from index `start` on
+    /// (0-based), trusting the link before them.
+    pub fn verify_links_from(&self, start: usize) -> Result<(), TamperEvidence> {
+        let mut previous = match start.checked_sub(1) {
+            None => EntryHash::GENESIS,
+            Some(i) => self.entries.get(i).map_or(EntryHash::GENESIS, |e| e.hash),
+        };
+        for e in self.entries.iter().skip(start) {
             let expected = previous.link(&jsonl::canonical_bytes(
                 e.position, &e.stream, e.version, &e.event,
             ));

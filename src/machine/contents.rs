@@ -46,13 +46,34 @@ impl Drift {
 impl State {
     /// Every recorded commit reachable from `head`, `head` included.
     pub fn ancestors(&self, head: &CommitId) -> BTreeSet<CommitId> {
+        self.ancestor_set(head).into_iter().cloned().collect()
+    }
+
+    /// [`State::ancestors`], borrowed from the state.
+    pub(crate) fn ancestor_set<'s>(&'s self, head: &CommitId) -> BTreeSet<&'s CommitId> {
+        self.ancestors_outside(head, &BTreeSet::new())
+    }
+
+    /// The recorded commits reachable from `head` that are not in
+    /// `exclude`, without walking past `exclude`.
+    pub(crate) fn ancestors_outside<'s>(
+        &'s self,
+        head: &CommitId,
+        exclude: &BTreeSet<&CommitId>,
+    ) -> BTreeSet<&'s CommitId> {
         let mut seen = BTreeSet::new();
+        let Some((head, _)) = self.commits.get_key_value(head) else {
+            return seen;
+        };
         let mut stack = vec![head];
         while let Some(id) = stack.pop() {
+            if exclude.contains(id) {
+                continue;
+            }
             let Some(record) = self.commits.get(id) else {
                 continue;
             };
-            if seen.insert(id.clone()) {
+            if seen.insert(id) {
                 stack.extend(record.commit.parents.iter());
             }
         }
@@ -61,7 +82,7 @@ impl State {
 
     /// The commits a release was built from and all their ancestors, or
     /// the rejection naming an unrecorded source commit.
-    fn release_contents(&self, release: &Release) -> Result<BTreeSet<CommitId>, Rejection> {
+    fn release_contents(&self, release: &Release) -> Result<BTreeSet<&CommitId>, Rejection> {
         let artifact = self.artifact_of(release)?;
         if !self.commits.contains_key(&artifact.source_commit) {
             return Err(Rejection::UnknownSourceCommit {
@@ -69,7 +90,7 @@ impl State {
                 commit: artifact.source_commit.clone(),
             });
         }
-        Ok(self.ancestors(&artifact.source_commit))
+        Ok(self.ancestor_set(&artifact.source_commit))
     }
 
     /// The poisoned changes `release` would bring into `env` without a
@@ -122,7 +143,7 @@ impl State {
         let head = self.branch(service, &BranchName::main()).cloned();
         let (missing_commits, missing_changes) = match &head {
             Some(head) => {
-                let have = self.ancestors(&running_commit);
+                let have = self.ancestor_set(&running_commit);
                 let commits = self.oldest_first(head, &have);
                 let mut changes: Vec<ChangeId> = Vec::new();
                 for c in &commits {
@@ -155,7 +176,7 @@ impl State {
     }
 
     /// The ancestors of `head` not in `exclude`, parents before children.
-    fn oldest_first(&self, head: &CommitId, exclude: &BTreeSet<CommitId>) -> Vec<CommitId> {
+    fn oldest_first(&self, head: &CommitId, exclude: &BTreeSet<&CommitId>) -> Vec<CommitId> {
         let mut order = Vec::new();
         let mut done: BTreeSet<&CommitId> = BTreeSet::new();
         // (commit, whether its parents were already pushed)

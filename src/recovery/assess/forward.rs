@@ -341,7 +341,7 @@ impl Context<'_> {
 
     pub(super) fn wait(&self, d: &mut Draft) {
         if let Some(f) = self.in_flight_checks(d) {
-            let (total, basis) = self.lane_time(self.env(), Lane::Main, false);
+            let (total, basis) = self.lane_time_to_incident(Lane::Main, false);
             let (upto, _) = self.lane_time(&f.environment, Lane::Main, false);
             d.steps.push(EffectAction::WaitFor {
                 environment: f.environment.clone(),

@@ -41,6 +41,8 @@ pub(super) struct Context<'a> {
     external: bool,
     unreleased: Option<Vec<ChangeId>>,
     in_flight: Option<InFlight>,
+    /// Lane times into the incident's environment, by (lane, fast-track).
+    lane_times: Vec<((Lane, bool), (u64, EstimateBasis))>,
 }
 
 /// What one strategy's assessment builds up.
@@ -122,7 +124,21 @@ impl<'a> Context<'a> {
             external: matches!(incident.cause, SuspectedCause::External { .. }),
             unreleased,
             in_flight: None,
+            lane_times: Vec::new(),
         };
+        context.lane_times = [
+            (Lane::Main, false),
+            (Lane::Main, true),
+            (Lane::Hotfix, false),
+        ]
+        .into_iter()
+        .map(|(lane, fast)| {
+            (
+                (lane, fast),
+                context.lane_time(&incident.environment, lane, fast),
+            )
+        })
+        .collect();
         context.in_flight = context.find_in_flight();
         context
     }
@@ -234,6 +250,17 @@ impl<'a> Context<'a> {
     }
 
     fn not_frozen(&self, d: &mut Draft, action: GatedAction) {
+        let name = match action {
+            GatedAction::Deliver => "deliver-not-frozen",
+            GatedAction::Rollback => "rollback-not-frozen",
+            GatedAction::Hotfix => "hotfix-not-frozen",
+            _ => "flag-change-not-frozen",
+        };
+        // Most of the time no freeze speaks about the action at all.
+        if !self.state.freezes().any(|f| f.covers(action, self.env())) {
+            d.check(name, true, "no freeze covers it");
+            return;
+        }
         let subject = Subject::Deployment {
             slot: Slot::new(self.env().clone(), self.service().clone(), Revision(0)),
         };
@@ -246,14 +273,9 @@ impl<'a> Context<'a> {
             &Clearance::none(),
             subject,
         );
-        let name = format!("{}-not-frozen", action.to_string().replace(' ', "-"));
         match verdict {
-            Ok(_) => d.check(
-                &name,
-                true,
-                format!("no freeze closes {action} in `{}`", self.env()),
-            ),
-            Err(refusal) => d.check(&name, false, refusal.to_string()),
+            Ok(_) => d.check(name, true, "no freeze closes it now"),
+            Err(refusal) => d.check(name, false, refusal.to_string()),
         }
     }
 
@@ -306,6 +328,14 @@ impl<'a> Context<'a> {
 
     /// Time for a new artifact to reach `env` along `lane`: its own stage
     /// after the slowest path through its predecessors.
+    /// [`Context::lane_time`] into the incident's environment, computed once.
+    fn lane_time_to_incident(&self, lane: Lane, fast_track: bool) -> (u64, EstimateBasis) {
+        self.lane_times
+            .iter()
+            .find(|(k, _)| *k == (lane, fast_track))
+            .map_or_else(|| self.lane_time(self.env(), lane, fast_track), |(_, v)| *v)
+    }
+
     fn lane_time(&self, env: &EnvironmentId, lane: Lane, fast_track: bool) -> (u64, EstimateBasis) {
         self.lane_time_bounded(env, lane, fast_track, 64)
     }
@@ -343,7 +373,7 @@ impl<'a> Context<'a> {
 
     fn estimate(&self, d: &mut Draft, fixed: u64, lane: Option<(Lane, bool)>) {
         let (pipeline, basis) = match lane {
-            Some((lane, fast_track)) => self.lane_time(self.env(), lane, fast_track),
+            Some((lane, fast_track)) => self.lane_time_to_incident(lane, fast_track),
             None => (0, EstimateBasis::Policy),
         };
         d.estimate = Estimate {
@@ -418,29 +448,22 @@ impl<'a> Context<'a> {
     /// Changes in `to` that `from` lacks, oldest first (empty when commits
     /// are not recorded).
     fn changes_between(&self, from: Option<&Release>, to: &Release) -> Vec<ChangeId> {
-        let commit = |r: &Release| -> Option<CommitId> {
-            Some(self.state.artifact(&r.artifact)?.source_commit.clone())
+        let commit = |r: &Release| -> Option<&CommitId> {
+            Some(&self.state.artifact(&r.artifact)?.source_commit)
         };
         let Some(to_commit) = commit(to) else {
             return Vec::new();
         };
         let have = from
             .and_then(commit)
-            .map(|c| self.state.ancestors(&c))
+            .map(|c| self.state.ancestor_set(c))
             .unwrap_or_default();
         let mut changes: Vec<ChangeId> = Vec::new();
-        let mut commits: Vec<CommitId> = self
-            .state
-            .ancestors(&to_commit)
-            .into_iter()
-            .filter(|c| !have.contains(c))
-            .collect();
-        commits.sort();
-        for c in commits {
-            if let Some(change) = self.state.commit(&c).and_then(|r| r.change.clone())
-                && !changes.contains(&change)
+        for c in self.state.ancestors_outside(to_commit, &have) {
+            if let Some(change) = self.state.commit(c).and_then(|r| r.change.as_ref())
+                && !changes.contains(change)
             {
-                changes.push(change);
+                changes.push(change.clone());
             }
         }
         changes

@@ -1,0 +1,154 @@
+//! Shared generator of long histories for the benches.
+#![allow(dead_code, missing_docs)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use knowngood::{
+    Artifact, Change, Command, Commit, Digest, EnvironmentRole, FlagState, Ledger, PipelineSpec,
+    Release, ReleaseId, Revision, Service, Slot, SuspectedCause, Verdict,
+};
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn ok(ledger: &mut Ledger, command: Command, at: DateTime<Utc>) {
+    ledger.execute(&command, at).unwrap();
+}
+
+/// A ledger whose `prod` history for `payments` holds `revisions`
+/// verified revisions (alternating between `releases` builds), with
+/// `flags` flags set in prod, and a declared incident `INC-1` on the last
+/// revision.
+pub fn history(revisions: u32, flags: u32, releases: u64) -> Ledger {
+    let mut ledger = Ledger::new();
+    let pipeline = PipelineSpec::new()
+        .environment("dev", EnvironmentRole::Development)
+        .environment("qa", EnvironmentRole::Test)
+        .environment("prod", EnvironmentRole::Production)
+        .promote("dev", "qa")
+        .promote("qa", "prod")
+        .build()
+        .unwrap();
+    let at = t0();
+    ok(&mut ledger, Command::DefinePipeline { pipeline }, at);
+    ok(
+        &mut ledger,
+        Command::RegisterService {
+            service: Service::new("payments"),
+        },
+        at,
+    );
+    let mut parent: Option<String> = None;
+    for n in 0..releases {
+        let commit = format!("c{n:06}");
+        ok(
+            &mut ledger,
+            Command::RecordCommit {
+                commit: Commit::new(commit.as_str(), parent.as_deref()),
+            },
+            at,
+        );
+        ok(
+            &mut ledger,
+            Command::RecordChange {
+                change: Change::new(format!("PR-{n}"), "work", "dev", at, [commit.as_str()]),
+            },
+            at,
+        );
+        ok(
+            &mut ledger,
+            Command::MoveBranch {
+                service: "payments".into(),
+                branch: "main".into(),
+                head: commit.as_str().into(),
+            },
+            at,
+        );
+        let digest = Digest::parse(&format!("sha256:{n:016x}")).unwrap();
+        ok(
+            &mut ledger,
+            Command::RegisterArtifact {
+                artifact: Artifact::new(
+                    "payments",
+                    digest.clone(),
+                    semver::Version::new(1, n, 0),
+                    n,
+                    commit.as_str(),
+                ),
+            },
+            at,
+        );
+        ok(
+            &mut ledger,
+            Command::RegisterRelease {
+                release: Release::new(release(n), "payments", digest, "cfg"),
+            },
+            at,
+        );
+        for env in ["dev", "qa"] {
+            deploy(&mut ledger, env, &release(n), at);
+        }
+        parent = Some(commit);
+    }
+    for f in 0..flags {
+        ok(
+            &mut ledger,
+            Command::SetFlag {
+                environment: "prod".into(),
+                flag: format!("flag-{f}").into(),
+                state: FlagState::On,
+                by: "dev".into(),
+                clearance: knowngood::Clearance::none(),
+            },
+            at,
+        );
+    }
+    for r in 0..revisions {
+        let at = t0() + Duration::seconds(i64::from(r));
+        deploy(&mut ledger, "prod", &release(u64::from(r) % releases), at);
+    }
+    if revisions == 0 {
+        return ledger;
+    }
+    ok(
+        &mut ledger,
+        Command::DeclareIncident {
+            incident: "INC-1".into(),
+            environment: "prod".into(),
+            service: "payments".into(),
+            severity: knowngood::Severity::Sev1,
+            cause: SuspectedCause::Deployment {
+                slot: Slot::new("prod", "payments", Revision(revisions)),
+            },
+            summary: "errors".into(),
+            by: "oncall".into(),
+        },
+        t0() + Duration::days(30),
+    );
+    ledger
+}
+
+pub fn release(n: u64) -> ReleaseId {
+    ReleaseId::new(format!("payments@1.{n}.0"))
+}
+
+pub fn deploy(ledger: &mut Ledger, env: &str, release: &ReleaseId, at: DateTime<Utc>) {
+    let entries = ledger
+        .execute(&Command::deploy(env, release.clone(), "ci"), at)
+        .unwrap();
+    let knowngood::EventKind::DeploymentRequested { slot, .. } = &entries[0].event.kind else {
+        panic!("not a deployment")
+    };
+    let slot = slot.clone();
+    ok(ledger, Command::StartRollout { slot: slot.clone() }, at);
+    ok(ledger, Command::CompleteRollout { slot: slot.clone() }, at);
+    ok(
+        ledger,
+        Command::RecordVerification {
+            slot,
+            verdict: Verdict::Healthy,
+            by: "probe".into(),
+        },
+        at,
+    );
+}

@@ -750,7 +750,7 @@ impl Sim<'_> {
             // 3. No release carrying a poisoned change enters production.
             if let EventKind::DeploymentRequested { slot, release, .. }
             | EventKind::RollbackRequested { slot, release, .. } = &entry.event.kind
-                && crate::machine::gates::is_production(&replayed, &slot.environment)
+                && crate::machine::gates::is_production(replayed, &slot.environment)
                 && let Some(r) = replayed.release(release)
                 && matches!(replayed.unneutralised_poison(r, &slot.environment), Ok(p) if !p.is_empty())
             {
@@ -767,7 +767,7 @@ impl Sim<'_> {
             } = &entry.event.kind
                 && migration.phase == crate::model::MigrationPhase::Contract
                 && !crate::migration::unsafe_rollback_targets(
-                    &replayed,
+                    replayed,
                     environment,
                     service,
                     migration.to,
@@ -829,7 +829,7 @@ impl Sim<'_> {
                         i.environment == env.id && i.phase < crate::model::IncidentPhase::Resolved
                     });
                     if open_incident
-                        && let Some(hold) = crate::machine::gates::gate_hold(&live, &env.id)
+                        && let Some(hold) = crate::machine::gates::gate_hold(live, &env.id)
                     {
                         fail(format!(
                             "the gate of `{}` is open during an incident although {hold}",

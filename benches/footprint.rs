@@ -2,13 +2,14 @@
 //! allocator: the growth of the state between 1 000 and 11 000 releases
 //! (each registered as an artifact and a release, and deployed through
 //! dev, qa and prod), divided by 10 000.
-#![allow(unsafe_code)]
+#![allow(unsafe_code, clippy::cast_possible_wrap, clippy::cast_precision_loss)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use knowngood::{Ledger, State};
 
+#[path = "support/history.rs"]
 mod history;
 
 struct Counting;

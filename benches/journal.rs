@@ -9,6 +9,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use knowngood::{Event, Journal, Ledger, State};
 
+#[path = "support/history.rs"]
 mod history;
 
 #[derive(serde::Deserialize)]
@@ -60,7 +61,7 @@ fn journal(c: &mut Criterion) {
         });
     });
     group.bench_function("verify_hash_chain", |b| {
-        b.iter(|| black_box(journal.verify_chain().unwrap()));
+        b.iter(|| journal.verify_chain().is_ok());
     });
     group.finish();
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use knowngood::{Capabilities, plan};
 
+#[path = "support/history.rs"]
 mod history;
 
 fn planner(c: &mut Criterion) {

@@ -1,5 +1,10 @@
 //! Shared generator of long histories for the benches.
-#![allow(dead_code, missing_docs, clippy::missing_panics_doc, clippy::needless_pass_by_value)]
+#![allow(
+    dead_code,
+    missing_docs,
+    clippy::missing_panics_doc,
+    clippy::needless_pass_by_value
+)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use knowngood::{

@@ -16,7 +16,7 @@ fn simulator(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1));
     group.throughput(Throughput::Elements(steps));
     group.bench_function("built_in_drill", |b| {
-        b.iter(|| black_box(run(&scenario, 1)))
+        b.iter(|| black_box(run(&scenario, 1)));
     });
     group.finish();
 }

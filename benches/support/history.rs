@@ -43,6 +43,9 @@ pub fn history(revisions: u32, flags: u32, releases: u64) -> Ledger {
         },
         at,
     );
+    if releases == 0 {
+        return ledger;
+    }
     let mut parent: Option<String> = None;
     for n in 0..releases {
         let commit = format!("c{n:06}");

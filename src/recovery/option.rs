@@ -27,7 +27,7 @@ pub enum CheckOutcome {
 #[non_exhaustive]
 pub struct Check {
     /// The precondition's name, e.g. `flags-on`.
-    pub name: String,
+    pub name: std::borrow::Cow<'static, str>,
     /// What was found.
     pub outcome: CheckOutcome,
     /// Why, in words.
@@ -35,9 +35,9 @@ pub struct Check {
 }
 
 impl Check {
-    pub(super) fn new(name: &str, passed: bool, detail: impl Into<String>) -> Self {
+    pub(super) fn new(name: &'static str, passed: bool, detail: impl Into<String>) -> Self {
         Self {
-            name: name.to_owned(),
+            name: std::borrow::Cow::Borrowed(name),
             outcome: if passed {
                 CheckOutcome::Passed
             } else {
@@ -47,9 +47,9 @@ impl Check {
         }
     }
 
-    pub(super) fn unknown(name: &str, detail: impl Into<String>) -> Self {
+    pub(super) fn unknown(name: &'static str, detail: impl Into<String>) -> Self {
         Self {
-            name: name.to_owned(),
+            name: std::borrow::Cow::Borrowed(name),
             outcome: CheckOutcome::Unknown,
             detail: detail.into(),
         }

@@ -79,7 +79,7 @@ impl Draft {
         }
     }
 
-    fn check(&mut self, name: &str, passed: bool, detail: impl Into<String>) {
+    fn check(&mut self, name: &'static str, passed: bool, detail: impl Into<String>) {
         self.checks.push(Check::new(name, passed, detail));
     }
 }

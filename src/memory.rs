@@ -167,6 +167,31 @@ impl InMemoryVcs {
         lock(&self.inner).repos.get(service)?.tags.get(tag).cloned()
     }
 
+    /// One new commit on `onto` made from `commits` (a revert or a pick),
+    /// once per key; a commit marked as conflicting refuses to apply.
+    fn new_commit_once(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        label: &str,
+    ) -> Result<CommitId, AdapterError> {
+        let mut inner = lock(&self.inner);
+        if let Some(done) = inner.calls.seen(key) {
+            return Ok(done);
+        }
+        if let Some(c) = commits.iter().find(|c| inner.conflicts.contains(c)) {
+            let what = if label == "rv" { "reverting " } else { "" };
+            return Err(AdapterError::new(
+                ErrorKind::Conflict,
+                format!("{what}`{c}` does not apply cleanly"),
+            ));
+        }
+        let id = Self::new_commit(&mut inner, service, onto, label)?;
+        Ok(inner.calls.note(key, id))
+    }
+
     fn new_commit(
         inner: &mut VcsInner,
         service: &ServiceId,
@@ -271,18 +296,7 @@ impl Vcs for InMemoryVcs {
         commits: &[CommitId],
         onto: &BranchName,
     ) -> Result<CommitId, AdapterError> {
-        let mut inner = lock(&self.inner);
-        if let Some(done) = inner.calls.seen(key) {
-            return Ok(done);
-        }
-        if let Some(c) = commits.iter().find(|c| inner.conflicts.contains(c)) {
-            return Err(AdapterError::new(
-                ErrorKind::Conflict,
-                format!("reverting `{c}` does not apply cleanly"),
-            ));
-        }
-        let id = Self::new_commit(&mut inner, service, onto, "rv")?;
-        Ok(inner.calls.note(key, id))
+        self.new_commit_once(key, service, commits, onto, "rv")
     }
 
     async fn create_branch(
@@ -336,18 +350,7 @@ impl Vcs for InMemoryVcs {
         commits: &[CommitId],
         onto: &BranchName,
     ) -> Result<CommitId, AdapterError> {
-        let mut inner = lock(&self.inner);
-        if let Some(done) = inner.calls.seen(key) {
-            return Ok(done);
-        }
-        if let Some(c) = commits.iter().find(|c| inner.conflicts.contains(c)) {
-            return Err(AdapterError::new(
-                ErrorKind::Conflict,
-                format!("`{c}` does not apply cleanly"),
-            ));
-        }
-        let id = Self::new_commit(&mut inner, service, onto, "cp")?;
-        Ok(inner.calls.note(key, id))
+        self.new_commit_once(key, service, commits, onto, "cp")
     }
 
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<CommitId>, AdapterError> {

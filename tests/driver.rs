@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use common::{SERVICE, World, change_cause, t, timed_policy};
+use common::{SERVICE, t};
 use knowngood::driver::{DriveError, DriveReport, Driver};
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
@@ -53,17 +53,7 @@ impl Adapters {
 /// Forward-only: PR-2 (998b) broke prod; the revert strategy is chosen.
 /// Its steps: revert, tag, ship through dev → qa → prod, verify.
 fn revert_chosen() -> Adapters {
-    let mut w = World::new();
-    w.adopt(timed_policy(Policy::forward_only()));
-    w.merge("PR-1", "a1", None);
-    let one = w.build_at(1, "a1");
-    w.through_qa(&one);
-    w.deploy("prod", &one, true);
-    w.merge("PR-2", "998b", Some("a1"));
-    let two = w.build_at(2, "998b");
-    w.through_qa(&two);
-    w.deploy("prod", &two, true);
-    w.declare(change_cause("PR-2"));
+    let mut w = common::bad_commit_in_production(Policy::forward_only());
     w.choose(Strategy::Revert);
     let adapters = Adapters {
         vcs: Arc::new(InMemoryVcs::default()),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{SERVICE, World, change_cause, t, timed_policy};
+use common::{SERVICE, World, change_cause, t};
 use knowngood::recovery::FollowUpKind;
 use knowngood::retro::Retro;
 use knowngood::{Command, IncidentPhase, Policy, Rejection, Strategy};
@@ -39,18 +39,7 @@ fn choose(strategy: Strategy) -> Command {
 
 /// Build 1 good in prod, build 2 (PR-2) in prod, incident naming PR-2.
 fn incident() -> World {
-    let mut w = World::new();
-    w.adopt(timed_policy(Policy::default()));
-    w.merge("PR-1", "a1", None);
-    let one = w.build_at(1, "a1");
-    w.through_qa(&one);
-    w.deploy("prod", &one, true);
-    w.merge("PR-2", "998b", Some("a1"));
-    let two = w.build_at(2, "998b");
-    w.through_qa(&two);
-    w.deploy("prod", &two, true);
-    w.declare(change_cause("PR-2"));
-    w
+    common::bad_commit_in_production(Policy::default())
 }
 
 fn phase(w: &World) -> IncidentPhase {

@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{SERVICE, World, applicability, change_cause, external, release_id, timed_policy};
+use common::{
+    SERVICE, World, applicability, bad_commit_in_production, change_cause, external, release_id,
+    timed_policy,
+};
 use knowngood::recovery::{EffectAction, EstimateBasis, FollowUpKind};
 use knowngood::{Command, FlagState, Policy, RecoveryPlan, Revision, Strategy as S};
 
@@ -121,23 +124,6 @@ fn scenario_bob_in_qa_under_continuous_deployment_fix_forward_wins() {
     );
     assert_eq!(plan.option(S::FixForward).unwrap().cost.merges, 1);
     insta::assert_snapshot!("bob_alice_continuous_deployment", plan.explanation);
-}
-
-/// Build 1 (a1) verified in prod; build 2 carries PR-2 (998b) and is
-/// verified in prod too; then the incident names PR-2.
-fn bad_commit_in_production(policy: Policy) -> World {
-    let mut w = World::new();
-    w.adopt(timed_policy(policy));
-    w.merge("PR-1", "a1", None);
-    let one = w.build_at(1, "a1");
-    w.through_qa(&one);
-    w.deploy("prod", &one, true);
-    w.merge("PR-2", "998b", Some("a1"));
-    let two = w.build_at(2, "998b");
-    w.through_qa(&two);
-    w.deploy("prod", &two, true);
-    w.declare(change_cause("PR-2"));
-    w
 }
 
 #[test]

@@ -368,3 +368,20 @@ impl World {
         }
     }
 }
+
+/// Build 1 (a1, PR-1) verified in prod; build 2 carries PR-2 (998b) and is
+/// verified in prod too; then incident `INC-1` names PR-2.
+pub fn bad_commit_in_production(policy: knowngood::Policy) -> World {
+    let mut w = World::new();
+    w.adopt(timed_policy(policy));
+    w.merge("PR-1", "a1", None);
+    let one = w.build_at(1, "a1");
+    w.through_qa(&one);
+    w.deploy("prod", &one, true);
+    w.merge("PR-2", "998b", Some("a1"));
+    let two = w.build_at(2, "998b");
+    w.through_qa(&two);
+    w.deploy("prod", &two, true);
+    w.declare(change_cause("PR-2"));
+    w
+}

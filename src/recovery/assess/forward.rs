@@ -10,15 +10,21 @@ use crate::recovery::human;
 use crate::recovery::option::{Check, CustomerImpact, Estimate, FollowUpKind};
 
 impl Context<'_> {
+    fn vcs_can_revert(&self, d: &mut Draft) {
+        d.capability(
+            "vcs-can-revert",
+            self.caps.revert,
+            "the VCS can create revert commits",
+            "the host's VCS cannot create revert commits",
+        );
+    }
+
     pub(super) fn retoggle(&self, d: &mut Draft) {
-        d.check(
+        d.capability(
             "flag-store-available",
             self.caps.flags,
-            if self.caps.flags {
-                "the flag store can switch flags"
-            } else {
-                "the host has no flag store"
-            },
+            "the flag store can switch flags",
+            "the host has no flag store",
         );
         if self.cause_is_change(d) {
             let change = self.cause.cloned();
@@ -81,15 +87,7 @@ impl Context<'_> {
     }
 
     pub(super) fn revert(&self, d: &mut Draft) {
-        d.check(
-            "vcs-can-revert",
-            self.caps.revert,
-            if self.caps.revert {
-                "the VCS can create revert commits"
-            } else {
-                "the host's VCS cannot create revert commits"
-            },
-        );
+        self.vcs_can_revert(d);
         self.unlikely_if_external(d, "reverting a change");
         if self.cause_is_change(d)
             && let Some(change) = self.cause
@@ -198,14 +196,11 @@ impl Context<'_> {
                 format!("the pipeline has no hotfix lane into `{}`", self.env())
             },
         );
-        d.check(
+        d.capability(
             "vcs-can-branch",
             self.caps.branches,
-            if self.caps.branches {
-                "the VCS can cut branches and cherry-pick"
-            } else {
-                "the host's VCS cannot cut branches"
-            },
+            "the VCS can cut branches and cherry-pick",
+            "the host's VCS cannot cut branches",
         );
         let base = crate::recovery::hotfix_base(self.state, self.env(), self.service());
         d.check(
@@ -369,15 +364,7 @@ impl Context<'_> {
     }
 
     pub(super) fn revert_in_flight(&self, d: &mut Draft) {
-        d.check(
-            "vcs-can-revert",
-            self.caps.revert,
-            if self.caps.revert {
-                "the VCS can create revert commits"
-            } else {
-                "the host's VCS cannot create revert commits"
-            },
-        );
+        self.vcs_can_revert(d);
         let changes = self
             .in_flight_checks(d)
             .map(|f| f.changes.clone())

@@ -79,6 +79,11 @@ impl Draft {
         }
     }
 
+    /// A check that one of the host's ports can do what the option needs.
+    fn capability(&mut self, name: &'static str, able: bool, yes: &str, no: &str) {
+        self.check(name, able, if able { yes } else { no });
+    }
+
     fn check(&mut self, name: &'static str, passed: bool, detail: impl Into<String>) {
         self.checks.push(Check::new(name, passed, detail));
     }

@@ -22,14 +22,11 @@ struct RollbackRoute {
 
 impl Context<'_> {
     pub(super) fn rollback(&self, d: &mut Draft) {
-        d.check(
+        d.capability(
             "deployer-can-roll-back",
             self.caps.rollback,
-            if self.caps.rollback {
-                "the deployer can deploy an earlier revision"
-            } else {
-                "the host's deployer cannot deploy an earlier revision"
-            },
+            "the deployer can deploy an earlier revision",
+            "the host's deployer cannot deploy an earlier revision",
         );
         self.unlikely_if_external(d, "rolling the code back");
         match self.rollback_route() {

@@ -155,12 +155,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         summary: "latency doubled".into(),
         by: "oncall".into(),
     })?;
-    run(Command::ChooseStrategy {
-        incident: "INC-9".into(),
-        strategy: Strategy::Rollback,
-        capabilities,
-        by: "oncall".into(),
-    })?;
+    let plan = knowngood::plan(
+        driver.state(),
+        &"INC-9".into(),
+        driver.ports().clock.now(),
+        &capabilities,
+    )?;
+    let choice = plan.choose(Strategy::Rollback, "oncall")?;
+    block_on(driver.execute(&choice))?;
     println!("driving INC-9 through my deployer:");
     let report = block_on(driver.drive(&"INC-9".into()))?;
     println!("{report:?}");

@@ -311,15 +311,7 @@ Recovery options for INC-7, best first:"
         plan.explanation
     );
     let best = plan.best().ok_or("no applicable option")?.strategy;
-    drill.run(
-        1,
-        &Command::ChooseStrategy {
-            incident: "INC-7".into(),
-            strategy: best,
-            capabilities,
-            by: "alice".into(),
-        },
-    )?;
+    drill.run(1, &plan.choose(best, "alice")?)?;
     drill.say(&format!(
         "alice chooses {best}: its steps may pass the closed gate"
     ));

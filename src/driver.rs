@@ -25,7 +25,7 @@ use crate::ledger::Ledger;
 use crate::machine::{Command, DeploymentStatus, EventKind, Slot, State, Verdict};
 use crate::model::{
     Actor, Artifact, BranchName, Change, CommitId, EnvironmentId, FlagKey, FlagState, IncidentId,
-    Lane, Release, ReleaseId, ServiceId,
+    Lane, Release, ServiceId,
 };
 use crate::port::{AdapterError, Ports};
 use crate::recovery::{Effect, EffectAction, EffectOutcome, EffectStatus, IdempotencyKey};
@@ -95,6 +95,7 @@ enum Call {
     Tag(ServiceId, CommitId, String),
     Pick(ServiceId, Vec<CommitId>, BranchName),
     Deploy(EnvironmentId, Box<Release>, Box<Artifact>),
+    Abort(EnvironmentId, ServiceId),
     Flag(EnvironmentId, FlagKey, FlagState, u64),
     Build(ServiceId, CommitId),
 }
@@ -110,7 +111,7 @@ impl Call {
     fn port(&self) -> &'static str {
         match self {
             Self::Revert(..) | Self::Branch(..) | Self::Tag(..) | Self::Pick(..) => "VCS",
-            Self::Deploy(..) => "deployer",
+            Self::Deploy(..) | Self::Abort(..) => "deployer",
             Self::Flag(..) => "flag store",
             Self::Build(..) => "builder",
         }
@@ -332,6 +333,27 @@ impl Driver {
                 let slot = self.roll_out(incident, key, key.clone(), command).await?;
                 Ok(Some(format!("{slot} rolled out")))
             }
+            EffectAction::Abort {
+                environment,
+                service,
+                revision,
+            } => {
+                let slot = Slot::new(environment.clone(), service.clone(), *revision);
+                if self
+                    .deployment_status(&slot)
+                    .is_some_and(DeploymentStatus::is_in_flight)
+                {
+                    let call = Call::Abort(environment.clone(), service.clone());
+                    self.call(incident, key, key.clone(), call).await?;
+                    self.execute(&Command::AbortRollout {
+                        slot: slot.clone(),
+                        by: self.actor.clone(),
+                        reason: format!("incident {incident}"),
+                    })
+                    .await?;
+                }
+                Ok(Some(format!("{slot} aborted")))
+            }
             EffectAction::Verify {
                 environment,
                 service,
@@ -344,14 +366,12 @@ impl Driver {
                 let original = self.known_change(key, change)?;
                 let call = Call::Revert(service.clone(), original.commits.clone(), onto.clone());
                 let commit = self.commit_call(incident, key, call).await?;
-                let revert = Change::new(
-                    format!("revert-{change}"),
-                    format!("Revert \"{}\"", original.title),
+                let revert = crate::machine::revert_change(
+                    &original,
+                    commit.clone(),
                     self.actor.clone(),
                     self.ports.clock.now(),
-                    [commit.clone()],
-                )
-                .reverting(change.clone());
+                );
                 self.land(key, service, onto, &commit, Some(revert)).await?;
                 Ok(Some(format!(
                     "`{change}` reverted as `{commit}` on `{onto}`"
@@ -365,12 +385,11 @@ impl Driver {
                 let original = self.known_change(key, change)?;
                 let call = Call::Pick(service.clone(), original.commits.clone(), onto.clone());
                 let commit = self.commit_call(incident, key, call).await?;
-                let again = Change::new(
-                    format!("reapply-{change}"),
-                    format!("Re-apply \"{}\"", original.title),
+                let again = crate::machine::reapply_change(
+                    &original,
+                    commit.clone(),
                     self.actor.clone(),
                     self.ports.clock.now(),
-                    [commit.clone()],
                 );
                 self.land(key, service, onto, &commit, Some(again)).await?;
                 Ok(Some(format!(
@@ -670,8 +689,7 @@ impl Driver {
                 "the builder answered with something other than an artifact",
             );
         };
-        let release_id =
-            ReleaseId::new(format!("{service}@{}+{}", artifact.version, artifact.build));
+        let release_id = crate::machine::built_release_id(&artifact);
         self.execute(&Command::RegisterArtifact {
             artifact: (*artifact).clone(),
         })
@@ -685,8 +703,13 @@ impl Driver {
             ),
         })
         .await?;
-        for env in self.lane_path(target, lane) {
-            let sub_key = IdempotencyKey::new(format!("{key}@{env}"));
+        let path = self
+            .state()
+            .pipeline()
+            .map(|p| p.lane_path(target, lane))
+            .unwrap_or_default();
+        for env in path {
+            let sub_key = crate::machine::ship_key(key, &env);
             let command = Command::deploy(env.clone(), release_id.clone(), self.actor.clone());
             self.roll_out(incident, key, sub_key, command).await?;
             self.verify(key, &env, service).await?;
@@ -694,33 +717,6 @@ impl Driver {
         Ok(format!(
             "`{release_id}` built from `{head}` and verified up to `{target}`"
         ))
-    }
-
-    /// The environments an artifact passes along `lane` to reach `target`,
-    /// upstream first.
-    fn lane_path(&self, target: &EnvironmentId, lane: Lane) -> Vec<EnvironmentId> {
-        fn visit(
-            pipeline: &crate::model::Pipeline,
-            env: &EnvironmentId,
-            lane: Lane,
-            out: &mut Vec<EnvironmentId>,
-            depth: u32,
-        ) {
-            if depth == 0 || out.contains(env) {
-                return;
-            }
-            for pred in pipeline.predecessors(env, lane) {
-                visit(pipeline, pred, lane, out, depth - 1);
-            }
-            if !out.contains(env) {
-                out.push(env.clone());
-            }
-        }
-        let mut out = Vec::new();
-        if let Some(pipeline) = self.state().pipeline() {
-            visit(pipeline, target, lane, &mut out, 64);
-        }
-        out
     }
 
     /// One port call under `call_key`, reconciled: if the step was started
@@ -801,6 +797,10 @@ impl Driver {
                 p.deployer.deploy(key, env, release, artifact).await?;
                 Produced::Deployed
             }
+            Call::Abort(env, service) => {
+                p.deployer.abort(key, env, service).await?;
+                Produced::Deployed
+            }
             Call::Flag(env, flag, state, expected) => {
                 let flags = p.flags.clone().ok_or_else(|| {
                     AdapterError::new(
@@ -829,7 +829,7 @@ impl Driver {
                 .outcome(call_key)
                 .await
                 .map(|o| o.map(Produced::Commit)),
-            Call::Deploy(..) => p
+            Call::Deploy(..) | Call::Abort(..) => p
                 .deployer
                 .outcome(call_key)
                 .await
@@ -859,7 +859,7 @@ impl Driver {
 fn host_step(action: &EffectAction) -> Option<String> {
     match action {
         EffectAction::LandFix { onto, .. } => Some(format!(
-            "land the fix on `{onto}` (record its commit, change and the branch move), then confirm this step"
+            "land the fix on `{onto}` (record its commit and change, declare it a fix of the suspected change with DeclareFix, and move the branch), then confirm this step"
         )),
         EffectAction::MigrateDown {
             environment,

@@ -238,7 +238,8 @@ pub enum Rejection {
     },
     /// No earlier revision was verified known good.
     #[error(
-        "{current} of `{service}` in `{environment}` has no earlier revision verified known good with another release: name a target revision explicitly"
+        "{current} of `{service}` in `{environment}` has no earlier revision verified known good with another release that still qualifies{}: name a target revision explicitly, or recover forward",
+        skipped_text(skipped)
     )]
     NoKnownGoodTarget {
         /// Where.
@@ -247,6 +248,9 @@ pub enum Rejection {
         service: ServiceId,
         /// What is serving now.
         current: Revision,
+        /// The candidates passed over, newest first, and why.
+        #[serde(default)]
+        skipped: Vec<crate::machine::SkippedCandidate>,
     },
     /// A delivery gate is closed and the step is not in the active
     /// recovery plan.
@@ -579,15 +583,88 @@ pub enum Rejection {
         /// What was asked.
         step: String,
     },
-    /// The chosen strategy is not applicable.
+    /// The chosen strategy is not applicable: the planner found a
+    /// precondition that fails. [`Rejection::rule`] names that
+    /// precondition (a planner check such as `cause-is-a-change`, or the
+    /// core rule that would refuse one of its steps).
     #[error("{strategy} is not applicable for incident `{incident}`: {why}")]
     StrategyNotApplicable {
         /// The incident.
         incident: IncidentId,
         /// The strategy.
         strategy: Strategy,
+        /// The first precondition that fails, by name.
+        check: String,
         /// Its failed preconditions.
         why: String,
+    },
+    /// The policy does not let the team use this strategy.
+    #[error("{why}: choose another strategy, or adopt a policy that allows {strategy}")]
+    StrategyForbidden {
+        /// The strategy.
+        strategy: Strategy,
+        /// Which rule of the policy rules it out.
+        why: String,
+    },
+    /// One step of a chosen plan would be refused by the core once the
+    /// steps before it succeeded, so the plan cannot be carried out.
+    /// [`Rejection::rule`] is the rule of that step's refusal.
+    #[error(
+        "{strategy} for incident `{incident}` cannot be carried out: step `{key}` ({action}) would be refused: {refusal}"
+    )]
+    PlanStepRefused {
+        /// The incident.
+        incident: IncidentId,
+        /// The strategy.
+        strategy: Strategy,
+        /// The step's key.
+        key: crate::machine::effect::IdempotencyKey,
+        /// What the step does.
+        action: String,
+        /// The core's refusal of its command.
+        refusal: Box<Rejection>,
+    },
+    /// A forward-only policy refuses rollbacks unless glass is broken by a
+    /// member of a break-glass role, with a justification.
+    #[error("the policy is forward-only: `{service}` in `{environment}` cannot be rolled back; ship a revert or a fix instead, or break glass with a justification as a member of {}", if .roles.is_empty() { "a break-glass role (the policy names none)".to_owned() } else { list(.roles) })]
+    ForwardOnly {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which service.
+        service: ServiceId,
+        /// Who tried.
+        actor: Actor,
+        /// The roles whose members may break glass.
+        roles: Vec<Role>,
+    },
+    /// The policy turns the hotfix lane off, so nothing may be deployed
+    /// along it.
+    #[error(
+        "the policy turns the hotfix lane off: `{release}` cannot enter `{environment}` along it; adopt a policy with a hotfix lane or ship along the main lane"
+    )]
+    HotfixLaneDisabled {
+        /// Where.
+        environment: EnvironmentId,
+        /// What.
+        release: ReleaseId,
+    },
+    /// Two steps of a chosen plan share a key.
+    #[error("incident `{incident}`: two steps share the key `{key}`; every step needs its own")]
+    DuplicateStepKey {
+        /// The incident.
+        incident: IncidentId,
+        /// The key.
+        key: crate::machine::effect::IdempotencyKey,
+    },
+    /// A branch whose head is not recorded.
+    #[error(
+        "the head of branch `{branch}` of `{service}` is not recorded: record it with MoveBranch first"
+    )]
+    UnknownBranch {
+        /// Whose repository.
+        service: ServiceId,
+        /// The branch.
+        branch: crate::model::BranchName,
     },
     /// A known-good state is not restored yet.
     #[error("incident `{incident}` is not mitigated yet: {why}")]
@@ -611,7 +688,7 @@ pub enum Rejection {
         /// The incident.
         incident: IncidentId,
         /// The key given.
-        key: crate::recovery::IdempotencyKey,
+        key: crate::machine::effect::IdempotencyKey,
     },
     /// No follow-up with that number.
     #[error("incident `{incident}` has no follow-up number {follow_up}")]
@@ -629,6 +706,17 @@ pub enum Rejection {
         /// Why it cannot be used.
         problem: TargetProblem,
     },
+}
+
+fn skipped_text(skipped: &[crate::machine::SkippedCandidate]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> = skipped
+        .iter()
+        .map(|s| format!("{} (`{}`): {}", s.revision, s.release, s.why))
+        .collect();
+    format!(" (skipped {})", named.join("; "))
 }
 
 fn list<T: std::fmt::Display>(items: &[T]) -> String {
@@ -700,9 +788,22 @@ fn gaps_text(gaps: &[UpstreamGap]) -> String {
 }
 
 impl Rejection {
-    /// The rule that refused the command, as a stable kebab-case name (the
+    /// The rule that refused the command, as a stable kebab-case name.
+    ///
+    /// For [`Rejection::StrategyNotApplicable`] it is the failed
+    /// precondition, and for [`Rejection::PlanStepRefused`] the rule of the
+    /// refused step, so a host reacts to the cause, not to the wrapper.
+    pub fn rule(&self) -> &str {
+        match self {
+            Self::StrategyNotApplicable { check, .. } => check,
+            Self::PlanStepRefused { refusal, .. } => refusal.rule(),
+            other => other.own_rule(),
+        }
+    }
+
+    /// The rule of this rejection itself, as a stable kebab-case name (the
     /// same as the `rule` tag in its serialized form).
-    pub fn rule(&self) -> &'static str {
+    pub fn own_rule(&self) -> &'static str {
         match self {
             Self::NoPipeline => "no-pipeline",
             Self::PipelineDropsEnvironment { .. } => "pipeline-drops-environment",
@@ -758,6 +859,12 @@ impl Rejection {
             Self::DuplicateIncident { .. } => "duplicate-incident",
             Self::IllegalIncidentStep { .. } => "illegal-incident-step",
             Self::StrategyNotApplicable { .. } => "strategy-not-applicable",
+            Self::StrategyForbidden { .. } => "strategy-forbidden",
+            Self::PlanStepRefused { .. } => "plan-step-refused",
+            Self::ForwardOnly { .. } => "forward-only",
+            Self::HotfixLaneDisabled { .. } => "hotfix-lane-disabled",
+            Self::UnknownBranch { .. } => "unknown-branch",
+            Self::DuplicateStepKey { .. } => "duplicate-step-key",
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",
             Self::UnknownFollowUp { .. } => "unknown-follow-up",

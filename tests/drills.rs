@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use knowngood::drill::{BUILT_IN, Scenario, explore, run};
 
+mod common;
+
 fn built_in() -> Scenario {
     Scenario::from_json(BUILT_IN, "built-in").unwrap()
 }
@@ -173,36 +175,48 @@ fn drill_exploration_over_many_seeds_finds_no_failure() {
     }
 }
 
-#[cfg(feature = "testkit")]
+/// No production path reads a test switch: to prove the drill invariants
+/// catch a broken rule, the rule is broken where a broken core would break
+/// it — in the journal — by writing an event past the core.
 #[test]
-fn drill_exploration_catches_a_deliberately_broken_rule_and_its_seed_reproduces_it() {
-    let scenarios: Vec<Scenario> = shipped()
-        .into_iter()
-        .map(|(_, s)| s)
-        .filter(|s| s.faults.reckless_deploy)
-        .collect();
-    assert!(!scenarios.is_empty());
-    let broken = knowngood::testkit::sabotage::disable_poison_rule();
-    let found = explore(&scenarios, 100, 12);
-    let (seed, failure) = found
-        .failing
-        .iter()
-        .next()
-        .expect("the broken rule must be caught");
-    assert!(
-        failure.contains("entered `prod` carrying a poisoned change"),
-        "{failure}"
-    );
-    // The printed seed replays the same failure.
-    let scenario = &scenarios[usize::try_from(seed % scenarios.len() as u64).unwrap()];
-    let again = run(scenario, *seed);
+fn drill_invariants_catch_a_poisoned_release_written_past_the_core() {
+    use knowngood::drill::Invariants;
+    use knowngood::{Event, EventKind, ExpectedVersion, Ledger, Revision, Slot};
+    let w = common::bad_commit_in_production(knowngood::Policy::default());
+    let mut journal = w.ledger.journal().clone();
+    let mut invariants = Invariants::new();
     assert_eq!(
-        format!("{}: {}", again.scenario, again.failures[0]),
-        *failure
+        invariants.check(&journal, w.ledger.state()),
+        Vec::<String>::new(),
+        "the honest journal keeps every invariant"
     );
-    drop(broken);
+    // Build 2 carries the poisoned PR-2; the core would refuse this request.
+    let mut copy = w.ledger.clone();
+    let refused = copy.execute(
+        &knowngood::Command::deploy("prod", common::release_id(2), "eve"),
+        common::t(500),
+    );
+    assert!(refused.is_err());
+    let forged = Event::new(
+        common::t(500),
+        EventKind::DeploymentRequested {
+            slot: Slot::new("prod", common::SERVICE, Revision(3)),
+            release: common::release_id(2),
+            by: "eve".into(),
+            effect: None,
+        },
+    );
+    let stream = forged.stream();
+    let version = journal.stream_version(&stream);
+    journal
+        .append(&stream, ExpectedVersion::Exactly(version), vec![forged])
+        .unwrap();
+    let live = Ledger::from_journal(journal.clone()).unwrap();
+    let broken = invariants.check(&journal, live.state());
     assert!(
-        run(scenario, *seed).passed(),
-        "with the rule back, the seed passes"
+        broken
+            .iter()
+            .any(|b| b.contains("entered `prod` carrying a poisoned change")),
+        "{broken:?}"
     );
 }

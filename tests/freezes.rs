@@ -16,7 +16,7 @@ fn world() -> World {
     w.deploy("prod", &two, true);
     w.ready_for_prod(3);
     w.build(7);
-    let mut policy = Policy::default();
+    let mut policy = Policy::hotfix_lane("Hotfix-{build}");
     policy
         .roles
         .insert("release-managers".into(), ["alice".into()].into());

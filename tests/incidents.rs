@@ -28,11 +28,15 @@ fn retro() -> Command {
         by: "alice".into(),
     }
 }
+/// A choice with no steps: only the incident's phase and the policy judge it.
 fn choose(strategy: Strategy) -> Command {
     Command::ChooseStrategy {
         incident: "INC-1".into(),
         strategy,
-        capabilities: knowngood::Capabilities::all(),
+        steps: Vec::new(),
+        follow_ups: Vec::new(),
+        considered: Vec::new(),
+        explanation: String::new(),
         by: "alice".into(),
     }
 }
@@ -52,7 +56,7 @@ fn walk_to(upto: IncidentPhase) -> World {
     if upto == IncidentPhase::Detected {
         return w;
     }
-    w.ok(choose(Strategy::Rollback));
+    w.choose(Strategy::Rollback);
     if upto == IncidentPhase::Mitigating {
         return w;
     }
@@ -187,15 +191,17 @@ fn incident_declaration_stops_the_line_and_poisons_the_suspected_change() {
 #[test]
 fn incident_choosing_an_inapplicable_strategy_is_refused_with_its_reasons() {
     let mut w = incident();
-    let refusal = w.run(choose(Strategy::Retoggle)).unwrap_err();
-    assert_eq!(refusal.rule(), "strategy-not-applicable");
+    let refusal = w.plan().choose(Strategy::Retoggle, "alice").unwrap_err();
+    assert_eq!(refusal.own_rule(), "strategy-not-applicable");
+    assert_eq!(refusal.rule(), "change-fully-behind-flags");
     assert!(
         refusal
             .to_string()
             .contains("`PR-2` is not behind any flag"),
         "{refusal}"
     );
-    assert!(w.run(choose(Strategy::Revert)).is_ok());
+    let revert = w.plan().choose(Strategy::Revert, "alice").unwrap();
+    assert!(w.run(revert).is_ok());
 }
 
 #[test]

@@ -111,6 +111,7 @@ fn promotion_refused_for_another_digest_under_the_same_version() {
 #[test]
 fn promotion_along_the_hotfix_lane_needs_only_the_hotfix_predecessor() {
     let mut w = World::new();
+    w.adopt(knowngood::Policy::hotfix_lane("Hotfix-{build}"));
     let hotfix = w.build(7);
     // The root of a lane accepts any artifact.
     w.deploy("hotfix-dev", &hotfix, true);

@@ -133,7 +133,8 @@ fn default_rollback_target_is_absent_when_nothing_earlier_was_verified() {
         Rejection::NoKnownGoodTarget {
             environment: "prod".into(),
             service: SERVICE.into(),
-            current: Revision(2)
+            current: Revision(2),
+            skipped: Vec::new(),
         }
     );
     assert!(

@@ -7,7 +7,7 @@ use chrono::{Duration, TimeZone, Utc};
 
 use crate::driver::{DriveError, DriveReport, Driver};
 use crate::journal::Journal;
-use crate::machine::{Command, DeploymentStatus, EventKind, Slot, State, Verdict};
+use crate::machine::{Command, DeploymentStatus, EventKind, Slot, Verdict};
 use crate::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
     ManualClock, block_on,
@@ -74,10 +74,8 @@ struct Sim<'s> {
     driver: Driver,
     log: Vec<String>,
     failures: Vec<String>,
-    /// The state replayed from the journal so far, for the invariants.
-    replayed: State,
-    replayed_len: usize,
-    chain_checked: usize,
+    /// The invariants, checked incrementally as the journal grows.
+    invariants: super::Invariants,
 }
 
 /// Runs `scenario` with faults drawn from `seed`.
@@ -151,9 +149,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> DrillReport {
         driver,
         log: Vec::new(),
         failures: Vec::new(),
-        replayed: State::new(),
-        replayed_len: 0,
-        chain_checked: 0,
+        invariants: super::Invariants::new(),
     };
     sim.play(&mut report);
     report.log = std::mem::take(&mut sim.log);
@@ -228,14 +224,18 @@ impl Sim<'_> {
                 break;
             };
             report.chosen.push(strategy);
-            let caps = self.ports.capabilities();
-            let chosen = Command::ChooseStrategy {
-                incident: incident.clone(),
-                strategy,
-                capabilities: caps,
-                by: "oncall".into(),
-            };
             self.now_minutes(1);
+            let Some(current) = self.plan(&incident) else {
+                break;
+            };
+            let chosen = match current.choose(strategy, "oncall") {
+                Ok(command) => command,
+                Err(e) => {
+                    self.failures
+                        .push(format!("choosing {strategy} was refused: {e}"));
+                    break;
+                }
+            };
             if let Err(e) = self.host(&chosen) {
                 self.failures
                     .push(format!("choosing {strategy} was refused: {e}"));
@@ -735,121 +735,29 @@ impl Sim<'_> {
         let journal = self.driver.journal();
         let live = self.driver.state();
         let mut found: Vec<String> = Vec::new();
-        let mut fail = |what: String| found.push(format!("invariant broken {when}: {what}"));
-        // The journal only grows between checks; should a restart have
-        // dropped entries, start over.
-        if journal.len() < self.replayed_len {
-            self.replayed = State::new();
-            self.replayed_len = 0;
-            self.chain_checked = 0;
-        }
-        // 1. Replaying the journal gives the live state; 8. no contract
-        // migration ran inside the rollback window (checked event by event).
-        let replayed = &mut self.replayed;
-        for entry in &journal.entries()[self.replayed_len..] {
-            // 3. No release carrying a poisoned change enters production.
-            if let EventKind::DeploymentRequested { slot, release, .. }
-            | EventKind::RollbackRequested { slot, release, .. } = &entry.event.kind
-                && crate::machine::gates::is_production(replayed, &slot.environment)
-                && let Some(r) = replayed.release(release)
-                && matches!(replayed.unneutralised_poison(r, &slot.environment), Ok(p) if !p.is_empty())
-            {
-                fail(format!(
-                    "`{release}` entered `{}` carrying a poisoned change",
-                    slot.environment
-                ));
-            }
-            if let EventKind::MigrationApplied {
-                environment,
-                service,
-                migration,
-                ..
-            } = &entry.event.kind
-                && migration.phase == crate::model::MigrationPhase::Contract
-                && !crate::migration::unsafe_rollback_targets(
-                    replayed,
-                    environment,
-                    service,
-                    migration.to,
-                )
-                .is_empty()
-            {
-                fail(format!(
-                    "contract `{}` ran while a release in the rollback window needed the old schema",
-                    migration.id
-                ));
-            }
-            if let Err(e) = replayed.apply(&entry.event) {
-                fail(format!(
-                    "journal entry {} does not replay: {e}",
-                    entry.position
-                ));
-                self.failures.append(&mut found);
-                return;
-            }
-        }
-        self.replayed_len = journal.len();
-        if *replayed != *live {
-            fail("replaying the journal does not give the live state".to_owned());
-        }
-        // 2. The hash chain is intact (the new links).
-        if let Err(e) = journal.verify_links_from(self.chain_checked) {
-            fail(e.to_string());
-        }
-        self.chain_checked = journal.len();
-        // 4. Production runs only digests verified upstream.
-        if let Some(pipeline) = live.pipeline() {
-            for env in pipeline.production() {
-                let Some(env_state) = live.environment(&env.id) else {
-                    continue;
-                };
-                for (service, history) in env_state.services() {
-                    let Some(release) = history.current().and_then(|d| live.release(&d.release))
-                    else {
-                        continue;
-                    };
-                    let lanes = pipeline.lanes_into(&env.id);
-                    let verified = lanes.is_empty()
-                        || lanes.iter().any(|lane| {
-                            pipeline.predecessors(&env.id, *lane).iter().all(|up| {
-                                live.environment(up)
-                                    .is_some_and(|e| e.has_verified(&release.artifact))
-                            })
-                        });
-                    if !verified {
-                        fail(format!(
-                            "`{}` runs `{}` in `{}`, not verified upstream",
-                            service, release.id, env.id
-                        ));
-                    }
-                }
-                // 5. An open gate during an incident has nothing holding it.
-                if env_state.closed_gate().is_none() {
-                    let open_incident = live.incidents().any(|i| {
-                        i.environment == env.id && i.phase < crate::model::IncidentPhase::Resolved
-                    });
-                    if open_incident
-                        && let Some(hold) = crate::machine::gates::gate_hold(live, &env.id)
-                    {
-                        fail(format!(
-                            "the gate of `{}` is open during an incident although {hold}",
-                            env.id
-                        ));
-                    }
-                }
-            }
-        }
+        let fail = |found: &mut Vec<String>, what: String| {
+            found.push(format!("invariant broken {when}: {what}"));
+        };
+        found.extend(
+            self.invariants
+                .check(journal, live)
+                .into_iter()
+                .map(|what| format!("invariant broken {when}: {what}")),
+        );
         // 6. No port acted twice under one key.
         for (key, n) in self.deployer.all_executions() {
             if n > 1 {
-                fail(format!("the deployer acted {n} times under `{key}`"));
+                fail(
+                    &mut found,
+                    format!("the deployer acted {n} times under `{key}`"),
+                );
             }
         }
         // 7. No step is left with an unknown outcome once a drive ended.
         for incident in live.incidents() {
             for (key, status) in &incident.effects {
                 if *status == EffectStatus::Unknown && when == "at the end" {
-                    fail(format!("step `{key}` was never reconciled"));
+                    fail(&mut found, format!("step `{key}` was never reconciled"));
                 }
             }
         }

@@ -22,11 +22,13 @@
 mod builder;
 mod engine;
 mod faults;
+mod invariants;
 mod scenario;
 
 pub use builder::Drill;
 pub use engine::{DrillReport, Exploration, explore, run};
 pub use faults::SimRng;
+pub use invariants::Invariants;
 pub use scenario::{
     Expectation, FaultSpec, HistoryStep, IncidentSpec, SCENARIO_FORMAT, Scenario, ScenarioError,
 };

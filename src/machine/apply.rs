@@ -260,7 +260,7 @@ impl State {
         slot: &Slot,
         (release, effect): (
             &crate::model::ReleaseId,
-            &Option<crate::recovery::IdempotencyKey>,
+            &Option<crate::machine::effect::IdempotencyKey>,
         ),
         by: &crate::model::Actor,
         at: DateTime<Utc>,

@@ -4,12 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::machine::effect::{ConsideredOption, Effect, FollowUpKind, IdempotencyKey};
 use crate::model::{
     Actor, Artifact, BranchName, Change, ChangeId, Commit, CommitId, Digest, EnvironmentId,
     FlagKey, FlagState, Freeze, FreezeId, IncidentId, Migration, Pipeline, PlanId, Policy, Release,
     ReleaseId, Revision, Service, ServiceId, Severity, Strategy, SuspectedCause,
 };
-use crate::recovery::{Capabilities, IdempotencyKey};
 
 use super::event::Slot;
 
@@ -359,17 +359,30 @@ pub enum Command {
         /// Who declares it.
         by: Actor,
     },
-    /// Choose how to recover: the planner runs again on the current state,
-    /// the strategy must be applicable, and its steps become the recovery
-    /// plan allowed through the closed gate.
+    /// Choose how to recover: adopt one option of a recovery plan. Build
+    /// it with [`RecoveryPlan::choose`](crate::RecoveryPlan::choose), which
+    /// refuses an option the planner found not applicable. The core then
+    /// judges it on its own: the incident must be open, the policy must
+    /// allow the strategy, and every step must pass a dry run
+    /// ([`rehearse`](crate::machine::rehearse)) on the state as it would be
+    /// once the earlier steps succeeded. The steps become the recovery plan
+    /// allowed through the closed gate.
     ChooseStrategy {
         /// The incident.
         incident: IncidentId,
         /// The strategy.
         strategy: Strategy,
-        /// What the host's ports can do.
+        /// Its steps, in order, each with its idempotency key.
+        steps: Vec<Effect>,
+        /// The obligations it leaves.
         #[serde(default)]
-        capabilities: Capabilities,
+        follow_ups: Vec<FollowUpKind>,
+        /// What was on the table, kept for the retro.
+        #[serde(default)]
+        considered: Vec<ConsideredOption>,
+        /// Why this option, in plain words.
+        #[serde(default)]
+        explanation: String,
         /// Who chooses.
         by: Actor,
     },
@@ -417,7 +430,7 @@ pub enum Command {
         /// The step's key.
         key: IdempotencyKey,
         /// What became of it.
-        outcome: crate::recovery::EffectOutcome,
+        outcome: crate::machine::effect::EffectOutcome,
     },
     /// Lift a freeze before its window ends. Allowed to whoever declared it
     /// and to holders of a freeze-override role.

@@ -12,8 +12,8 @@ use super::command::{Clearance, Command, RecoveryPermit, Verdict};
 use super::event::{Event, EventKind, GateCause, Slot, Subject};
 use super::lifecycle::LifecycleStep;
 use super::state::{Deployment, RolloutHistory, State};
-use super::{fit, gates, incident};
-use crate::recovery::IdempotencyKey;
+use super::{fit, gates, incident, rehearse};
+use crate::machine::effect::IdempotencyKey;
 
 /// Checks `command` against `state` and returns the events it causes, each
 /// stamped with `now`, or the rejection that refuses it.
@@ -232,12 +232,7 @@ pub fn decide(
             summary,
             by,
         )?,
-        Command::ChooseStrategy {
-            incident,
-            strategy,
-            capabilities,
-            by,
-        } => incident::choose(state, incident, *strategy, *capabilities, by, now)?,
+        Command::ChooseStrategy { .. } => rehearse::choose_checked(state, command, now)?,
         Command::MarkMitigated { incident, by } => incident::mitigate(state, incident, by)?,
         Command::ResolveIncident { incident, by } => incident::resolve(state, incident, by)?,
         Command::RecordRetro {
@@ -532,7 +527,14 @@ fn request_deployment(
         .as_ref()
         .and_then(|p| p.environment(environment))
         .is_some_and(|e| e.role == EnvironmentRole::HotfixDevelopment);
-    let action = if hotfix_env || lane == Some(Lane::Hotfix) {
+    let along_hotfix = hotfix_env || lane == Some(Lane::Hotfix);
+    if along_hotfix && state.policy.hotfix_lane.is_none() {
+        return Err(Rejection::HotfixLaneDisabled {
+            environment: environment.clone(),
+            release: release.id.clone(),
+        });
+    }
+    let action = if along_hotfix {
         GatedAction::Hotfix
     } else {
         GatedAction::Deliver
@@ -575,20 +577,7 @@ fn rollback(
         return Err(in_flight(environment, service, busy));
     }
     gates::require_reason(reason, "a rollback")?;
-    if clearance.break_glass.is_some() {
-        return Err(Rejection::BreakGlassNotApplicable {
-            command: "rollback".to_owned(),
-        });
-    }
-    // The default target skips releases that can never come back (poisoned,
-    // untrusted, expired); whether the chosen one fits the environment now
-    // (schema, other services) is then checked and reported as such.
-    let accepted = |d: &Deployment| {
-        state.releases.get(&d.release).is_some_and(|r| {
-            gates::check_production_release(state, environment, r).is_ok()
-                && !state.expired.contains(&r.artifact)
-        })
-    };
+    let break_glass = forward_only_clearance(state, (environment, service), by, clearance)?;
     let target = match to_revision {
         Some(r) => {
             let target = explicit_target(
@@ -607,14 +596,24 @@ fn rollback(
             target
         }
         None => {
-            let target = history
-                .rollback_candidates()
-                .find(|d| accepted(d))
-                .ok_or_else(|| Rejection::NoKnownGoodTarget {
+            // The same rule the planner uses: the newest revision before
+            // this one that still qualifies (see `State::rollback_target`);
+            // whether it fits now (a down-migration first, other services)
+            // is then checked and reported as such.
+            let chosen = state
+                .rollback_target(environment, service, current.revision)
+                .map_err(|skipped| Rejection::NoKnownGoodTarget {
                     environment: environment.clone(),
                     service: service.clone(),
                     current: current.revision,
+                    skipped,
                 })?;
+            let target =
+                history
+                    .get(chosen.revision)
+                    .ok_or_else(|| Rejection::UnknownRevision {
+                        slot: Slot::new(environment.clone(), service.clone(), chosen.revision),
+                    })?;
             if let Some(release) = state.releases.get(&target.release) {
                 fit::check_release_fits(state, environment, release)?;
             }
@@ -653,6 +652,11 @@ fn rollback(
         ),
         GateCause::Rollback { slot: slot.clone() },
     );
+    let glass = break_glass.map(|justification| EventKind::BreakGlassUsed {
+        slot: slot.clone(),
+        by: by.clone(),
+        justification,
+    });
     Ok(std::iter::once(EventKind::RollbackRequested {
         slot,
         release: target.release.clone(),
@@ -662,7 +666,41 @@ fn rollback(
         reason: reason.to_owned(),
         effect: effect.cloned(),
     })
+    .chain(glass)
     .chain(audit)
     .chain(close)
     .collect())
+}
+
+/// Under a forward-only policy a rollback needs broken glass: a
+/// justification from a member of a break-glass role (returned, to be
+/// audited). Elsewhere a rollback takes no broken glass.
+fn forward_only_clearance(
+    state: &State,
+    (environment, service): (&EnvironmentId, &ServiceId),
+    by: &Actor,
+    clearance: &Clearance,
+) -> Result<Option<String>, Rejection> {
+    if !state.policy.forward_only {
+        if clearance.break_glass.is_some() {
+            return Err(Rejection::BreakGlassNotApplicable {
+                command: "rollback".to_owned(),
+            });
+        }
+        return Ok(None);
+    }
+    let refused = || Rejection::ForwardOnly {
+        environment: environment.clone(),
+        service: service.clone(),
+        actor: by.clone(),
+        roles: state.policy.break_glass_roles.iter().cloned().collect(),
+    };
+    let Some(justification) = &clearance.break_glass else {
+        return Err(refused());
+    };
+    if !state.policy.may_break_glass(by) {
+        return Err(refused());
+    }
+    gates::require_reason(justification, "breaking glass")?;
+    Ok(Some(justification.clone()))
 }

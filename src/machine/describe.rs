@@ -188,19 +188,19 @@ impl fmt::Display for EventKind {
                 key,
                 outcome,
             } => match outcome {
-                crate::recovery::EffectOutcome::Started => {
+                crate::machine::effect::EffectOutcome::Started => {
                     write!(f, "step `{key}` of `{incident}` started")
                 }
-                crate::recovery::EffectOutcome::Succeeded { detail } => {
+                crate::machine::effect::EffectOutcome::Succeeded { detail } => {
                     write!(f, "step `{key}` of `{incident}` done: {detail}")
                 }
-                crate::recovery::EffectOutcome::Failed { error } => {
+                crate::machine::effect::EffectOutcome::Failed { error } => {
                     write!(f, "step `{key}` of `{incident}` failed: {error}")
                 }
-                crate::recovery::EffectOutcome::Unknown { error } => {
+                crate::machine::effect::EffectOutcome::Unknown { error } => {
                     write!(f, "step `{key}` of `{incident}` outcome unknown: {error}")
                 }
-                crate::recovery::EffectOutcome::Reconciled { happened } => write!(
+                crate::machine::effect::EffectOutcome::Reconciled { happened } => write!(
                     f,
                     "step `{key}` of `{incident}` reconciled: it {}",
                     if *happened {

@@ -12,8 +12,8 @@ use crate::model::{
 };
 
 use super::command::RecoveryPermit;
+use crate::machine::effect::{ConsideredOption, FollowUpKind, IdempotencyKey};
 use crate::model::{Digest, IncidentId, Migration, Severity, Strategy, SuspectedCause};
-use crate::recovery::{ConsideredOption, FollowUpKind, IdempotencyKey};
 
 /// One recorded fact and the moment it happened (supplied by the host; the
 /// core reads no clock).
@@ -458,7 +458,7 @@ pub enum EventKind {
         /// Obligations it leaves.
         follow_ups: Vec<FollowUpKind>,
         /// The steps to carry out, in order.
-        steps: Vec<crate::recovery::Effect>,
+        steps: Vec<crate::machine::effect::Effect>,
         /// Who chose.
         by: Actor,
     },
@@ -492,7 +492,7 @@ pub enum EventKind {
         /// The step's key.
         key: IdempotencyKey,
         /// What became of it.
-        outcome: crate::recovery::EffectOutcome,
+        outcome: crate::machine::effect::EffectOutcome,
     },
     /// A follow-up was done.
     FollowUpCompleted {

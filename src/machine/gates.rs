@@ -146,10 +146,6 @@ pub(crate) fn check_production_release(
             trusted: state.policy.trusted_builders.iter().cloned().collect(),
         });
     }
-    #[cfg(feature = "testkit")]
-    if crate::testkit::sabotage::poison_rule_disabled() {
-        return Ok(());
-    }
     if let Some(change) = state.unneutralised_poison(release, env)?.into_iter().next() {
         return Err(Rejection::PoisonedRelease {
             environment: env.clone(),

@@ -5,12 +5,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Rejection;
+use crate::machine::effect::{ConsideredOption, EffectAction, FollowUpKind};
 use crate::model::{
     Actor, EnvironmentId, IncidentId, IncidentPhase, ServiceId, Severity, Strategy, SuspectedCause,
 };
-use crate::recovery::{self, Capabilities, ConsideredOption, EffectAction, FollowUpKind};
 
-use super::command::RecoveryPermit;
+use super::command::{Command, RecoveryPermit};
 use super::event::{EventKind, GateCause};
 use super::gates;
 use super::lifecycle::DeploymentStatus;
@@ -65,10 +65,12 @@ pub struct IncidentRecord {
     /// Obligations left, in order.
     pub follow_ups: Vec<FollowUp>,
     /// The chosen strategy's steps, in order.
-    pub steps: Vec<crate::recovery::Effect>,
+    pub steps: Vec<crate::machine::effect::Effect>,
     /// Where each step stands, by key.
-    pub effects:
-        std::collections::BTreeMap<crate::recovery::IdempotencyKey, crate::recovery::EffectStatus>,
+    pub effects: std::collections::BTreeMap<
+        crate::machine::effect::IdempotencyKey,
+        crate::machine::effect::EffectStatus,
+    >,
     /// The retro's summary.
     pub retro: Option<String>,
 }
@@ -178,46 +180,50 @@ pub(super) fn declare(
     Ok(kinds)
 }
 
-pub(super) fn choose(
-    state: &State,
-    id: &IncidentId,
-    strategy: Strategy,
-    capabilities: Capabilities,
-    by: &Actor,
-    now: DateTime<Utc>,
-) -> Result<Vec<EventKind>, Rejection> {
+/// The events of choosing a strategy, before its steps are rehearsed (see
+/// [`rehearse`](super::rehearse)): the incident must be open, the policy
+/// must allow the strategy, and each step needs a key of its own.
+pub(super) fn choose(state: &State, command: &Command) -> Result<Vec<EventKind>, Rejection> {
+    let Command::ChooseStrategy {
+        incident: id,
+        strategy,
+        steps,
+        follow_ups,
+        considered,
+        explanation,
+        by,
+    } = command
+    else {
+        return Ok(vec![]);
+    };
+    let strategy = *strategy;
     let incident = known(state, id)?;
     expect_phase(
         incident,
         &[IncidentPhase::Detected, IncidentPhase::Mitigating],
         "choose a strategy",
     )?;
-    let plan = recovery::plan(state, id, now, &capabilities)?;
-    let Some(option) = plan.option(strategy) else {
-        return Err(Rejection::StrategyNotApplicable {
+    if let Some(why) = state.policy.forbids(strategy) {
+        return Err(Rejection::StrategyForbidden { strategy, why });
+    }
+    let mut keys = std::collections::BTreeSet::new();
+    if let Some(twice) = steps.iter().find(|s| !keys.insert(&s.key)) {
+        return Err(Rejection::DuplicateStepKey {
             incident: id.clone(),
-            strategy,
-            why: "the planner did not consider it".to_owned(),
-        });
-    };
-    if !option.applicable {
-        return Err(Rejection::StrategyNotApplicable {
-            incident: id.clone(),
-            strategy,
-            why: option.why_not(),
+            key: twice.key.clone(),
         });
     }
     let mut kinds = vec![EventKind::StrategyChosen {
         incident: id.clone(),
         strategy,
-        considered: plan.options.iter().map(ConsideredOption::from).collect(),
-        explanation: plan.explanation.clone(),
-        follow_ups: option.cost.follow_ups.clone(),
-        steps: option.steps.clone(),
+        considered: considered.clone(),
+        explanation: explanation.clone(),
+        follow_ups: follow_ups.clone(),
+        steps: steps.clone(),
         by: by.clone(),
     }];
     let mut permits: Vec<RecoveryPermit> = Vec::new();
-    for step in &option.steps {
+    for step in steps {
         let permit = match &step.action {
             EffectAction::Rollback { service, .. } => RecoveryPermit::Rollback {
                 service: service.clone(),
@@ -234,7 +240,7 @@ pub(super) fn choose(
     // Fixing main after a rollback ships through the same gate (still
     // subject to the poison, upstream and trust rules).
     let deploys = !permits.is_empty();
-    for follow_up in option.cost.follow_ups.iter().filter(|_| deploys) {
+    for follow_up in follow_ups.iter().filter(|_| deploys) {
         if let FollowUpKind::FixMain { service } = follow_up {
             let permit = RecoveryPermit::Forward {
                 service: service.clone(),
@@ -476,7 +482,7 @@ impl State {
                 record.steps.clone_from(steps);
                 record.effects = steps
                     .iter()
-                    .map(|e| (e.key.clone(), crate::recovery::EffectStatus::Pending))
+                    .map(|e| (e.key.clone(), crate::machine::effect::EffectStatus::Pending))
                     .collect();
                 record.phase = IncidentPhase::Mitigating;
                 record.mitigating_at = Some(at);
@@ -548,10 +554,10 @@ impl State {
 pub(super) fn record_effect(
     state: &State,
     id: &IncidentId,
-    key: &crate::recovery::IdempotencyKey,
-    outcome: &crate::recovery::EffectOutcome,
+    key: &crate::machine::effect::IdempotencyKey,
+    outcome: &crate::machine::effect::EffectOutcome,
 ) -> Result<Vec<EventKind>, Rejection> {
-    use crate::recovery::EffectStatus;
+    use crate::machine::effect::EffectStatus;
     let incident = known(state, id)?;
     let Some(status) = incident.effects.get(key) else {
         return Err(Rejection::UnknownEffect {

@@ -13,21 +13,30 @@ pub mod command;
 mod contents;
 mod decide;
 mod describe;
+pub mod effect;
 pub mod event;
 mod fit;
 pub(crate) mod gates;
 pub mod incident;
 pub mod lifecycle;
+mod rehearse;
 pub mod state;
+mod target;
 
 pub use command::{Clearance, Command, RecoveryPermit, Verdict};
 pub use contents::Drift;
 pub use decide::decide;
+pub use effect::{
+    ConsideredOption, Effect, EffectAction, EffectOutcome, EffectStatus, FollowUpKind,
+    IdempotencyKey,
+};
 pub use event::{Event, EventKind, GateCause, Slot, Subject};
-pub(crate) use fit::running_version;
 pub use incident::{FollowUp, IncidentRecord};
 pub use lifecycle::{DeploymentStatus, LifecycleStep};
+pub use rehearse::{Rehearsal, rehearse};
+pub(crate) use rehearse::{built_release_id, reapply_change, revert_change, ship_key};
 pub use state::{
     ActivePlan, AppliedMigration, ClosedGate, CommitRecord, Deployment, DeploymentOrigin,
     EnvironmentState, Poisoning, RemedyKind, RolloutHistory, SchemaState, StageTimes, State,
 };
+pub use target::{RollbackTarget, SkippedCandidate};

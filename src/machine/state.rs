@@ -70,7 +70,7 @@ pub struct Deployment {
     pub break_glass: Option<String>,
     /// The driver effect it carries out, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub effect: Option<crate::recovery::IdempotencyKey>,
+    pub effect: Option<crate::machine::effect::IdempotencyKey>,
 }
 
 impl Deployment {
@@ -125,7 +125,7 @@ impl RolloutHistory {
     }
 
     /// The revision that carries out a driver effect.
-    pub fn by_effect(&self, key: &crate::recovery::IdempotencyKey) -> Option<&Deployment> {
+    pub fn by_effect(&self, key: &crate::machine::effect::IdempotencyKey) -> Option<&Deployment> {
         self.deployments
             .iter()
             .rev()

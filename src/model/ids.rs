@@ -150,6 +150,19 @@ impl Digest {
         Ok(Self(std::sync::Arc::from(text)))
     }
 
+    /// The SHA-256 digest of `bytes` (the form is valid by construction).
+    pub fn sha256_of(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        use std::fmt::Write as _;
+        let hash = sha2::Sha256::digest(bytes);
+        let mut text = String::with_capacity(7 + 64);
+        text.push_str("sha256:");
+        for b in hash {
+            let _ = write!(text, "{b:02x}");
+        }
+        Self(std::sync::Arc::from(text))
+    }
+
     /// The algorithm part, e.g. `sha256`.
     pub fn algorithm(&self) -> &str {
         self.0.split_once(':').map_or("", |(a, _)| a)

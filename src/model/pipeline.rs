@@ -340,6 +340,48 @@ impl Pipeline {
         preds
     }
 
+    /// The environments an artifact passes along `lane` to reach `target`,
+    /// upstream first, `target` last (each once, whatever the number of
+    /// paths: the walk is linear in the pipeline's size). The driver ships
+    /// along this path and the dry run rehearses it.
+    ///
+    /// ```
+    /// use knowngood::{EnvironmentRole, Lane, PipelineSpec};
+    /// let p = PipelineSpec::new()
+    ///     .environment("dev", EnvironmentRole::Development)
+    ///     .environment("qa", EnvironmentRole::Test)
+    ///     .environment("prod", EnvironmentRole::Production)
+    ///     .promote("dev", "qa")
+    ///     .promote("qa", "prod")
+    ///     .build()
+    ///     .unwrap();
+    /// let path: Vec<String> = p.lane_path(&"prod".into(), Lane::Main).iter().map(ToString::to_string).collect();
+    /// assert_eq!(path, ["dev", "qa", "prod"]);
+    /// ```
+    pub fn lane_path<'a>(&'a self, target: &'a EnvironmentId, lane: Lane) -> Vec<EnvironmentId> {
+        // Depth-first post-order with an explicit stack: upstream first.
+        let mut out: Vec<EnvironmentId> = Vec::new();
+        let mut seen: std::collections::BTreeSet<&EnvironmentId> =
+            std::collections::BTreeSet::new();
+        let mut stack: Vec<(&EnvironmentId, bool)> = vec![(target, false)];
+        while let Some((env, expanded)) = stack.pop() {
+            if expanded {
+                out.push(env.clone());
+                continue;
+            }
+            if !seen.insert(env) {
+                continue;
+            }
+            stack.push((env, true));
+            for pred in self.predecessors(env, lane).into_iter().rev() {
+                if !seen.contains(pred) {
+                    stack.push((pred, false));
+                }
+            }
+        }
+        out
+    }
+
     /// The pipeline as a Graphviz DOT digraph.
     ///
     /// ```

@@ -26,11 +26,14 @@ pub enum Strategy {
     Wait,
     /// Revert the in-flight change, fix, fast-track, then re-apply the change.
     RevertInFlightThenFix,
+    /// Stop the suspected rollout while it is still rolling out or not yet
+    /// verified, and return to what served before. Not a rollback.
+    Abort,
 }
 
 impl Strategy {
     /// Every strategy, in the order the specification lists them.
-    pub const ALL: [Strategy; 7] = [
+    pub const ALL: [Strategy; 8] = [
         Self::Retoggle,
         Self::Rollback,
         Self::Revert,
@@ -38,6 +41,7 @@ impl Strategy {
         Self::FixForward,
         Self::Wait,
         Self::RevertInFlightThenFix,
+        Self::Abort,
     ];
 }
 
@@ -51,6 +55,7 @@ impl fmt::Display for Strategy {
             Self::FixForward => "fix-forward",
             Self::Wait => "wait",
             Self::RevertInFlightThenFix => "revert-in-flight-then-fix",
+            Self::Abort => "abort",
         })
     }
 }
@@ -129,6 +134,10 @@ pub struct Policy {
     /// Roles whose members may override a freeze (with a reason) or lift
     /// one they did not declare.
     pub freeze_override_roles: BTreeSet<Role>,
+    /// Roles whose members may break glass where the policy otherwise
+    /// refuses: a rollback under a forward-only policy, with a
+    /// justification that the journal keeps.
+    pub break_glass_roles: BTreeSet<Role>,
     /// Approvals a deployment into an environment needs before its rollout
     /// starts. Rollbacks need none: they restore what already served there.
     pub approvals: BTreeMap<EnvironmentId, ApprovalRule>,
@@ -183,6 +192,7 @@ impl Default for Policy {
             stage_seconds: BTreeMap::new(),
             roles: BTreeMap::new(),
             freeze_override_roles: BTreeSet::new(),
+            break_glass_roles: BTreeSet::new(),
             approvals: BTreeMap::new(),
             trusted_builders: BTreeSet::new(),
             flag_seconds: 60,
@@ -215,7 +225,8 @@ impl Policy {
 
     /// Continuous deployment: every check runs before the merge, so main
     /// is always deploy-ready and fixing forward is always safe; no hotfix
-    /// lane.
+    /// lane (deployments along it are refused) and no fast-tracked
+    /// revert-in-flight-then-fix (nothing in flight blocks a fix).
     pub fn continuous_deployment() -> Self {
         Self {
             main_always_deployable: true,
@@ -225,15 +236,39 @@ impl Policy {
 }
 
 impl Policy {
-    /// Whether the policy lets the team use `strategy`.
+    /// Whether the policy lets the team use `strategy`: it is listed in
+    /// `allowed_strategies`, and no rule of the policy rules it out (a
+    /// forward-only policy rules out rollback, a policy without a hotfix
+    /// lane rules out hotfix, and main always deploy-ready rules out the
+    /// fast-tracked revert-in-flight-then-fix). The core refuses choosing a
+    /// strategy the policy does not allow.
     pub fn allows(&self, strategy: Strategy) -> bool {
+        self.forbids(strategy).is_none()
+    }
+
+    /// Why the policy rules `strategy` out, in words; `None` when it allows
+    /// it.
+    ///
+    /// ```
+    /// use knowngood::{Policy, Strategy};
+    /// let why = Policy::forward_only().forbids(Strategy::Rollback).unwrap();
+    /// assert_eq!(why, "the policy is forward-only: no rollbacks");
+    /// ```
+    pub fn forbids(&self, strategy: Strategy) -> Option<String> {
         if self.forward_only && strategy == Strategy::Rollback {
-            return false;
+            return Some("the policy is forward-only: no rollbacks".to_owned());
         }
         if strategy == Strategy::Hotfix && self.hotfix_lane.is_none() {
-            return false;
+            return Some("the policy does not use a hotfix lane".to_owned());
         }
-        self.allowed_strategies.contains(&strategy)
+        if strategy == Strategy::RevertInFlightThenFix && self.main_always_deployable {
+            return Some(
+                "main is always deploy-ready under this policy: nothing in flight blocks a fix, so fix forward instead"
+                    .to_owned(),
+            );
+        }
+        (!self.allowed_strategies.contains(&strategy))
+            .then(|| format!("the policy does not allow {strategy}"))
     }
 }
 
@@ -243,6 +278,13 @@ impl Policy {
         self.roles
             .get(role)
             .is_some_and(|members| members.contains(actor))
+    }
+
+    /// Whether `actor` may break glass where the policy otherwise refuses.
+    pub fn may_break_glass(&self, actor: &Actor) -> bool {
+        self.break_glass_roles
+            .iter()
+            .any(|role| self.holds(actor, role))
     }
 
     /// Whether `actor` may override a freeze.

@@ -390,6 +390,7 @@ impl Ports {
         Capabilities {
             flags: self.flags.is_some(),
             rollback: self.deployer.capabilities().redeploy_earlier,
+            abort: self.deployer.capabilities().abort,
             revert: vcs.revert,
             branches: vcs.branches,
         }

@@ -10,7 +10,6 @@
 //! listed in. The same inputs always give the same plan.
 
 mod assess;
-mod effect;
 mod option;
 
 use std::fmt::Write as _;
@@ -22,10 +21,12 @@ use crate::error::Rejection;
 use crate::machine::State;
 use crate::model::{IncidentId, Strategy};
 
-pub use effect::{Effect, EffectAction, EffectOutcome, EffectStatus, IdempotencyKey};
+pub use crate::machine::effect::{
+    ConsideredOption, Effect, EffectAction, EffectOutcome, EffectStatus, FollowUpKind,
+    IdempotencyKey, human,
+};
 pub use option::{
-    Check, CheckOutcome, ConsideredOption, CustomerImpact, Estimate, EstimateBasis, FollowUpKind,
-    RecoveryOption, TeamCost,
+    Check, CheckOutcome, CustomerImpact, Estimate, EstimateBasis, RecoveryOption, TeamCost,
 };
 
 /// What the host's ports can do. The planner offers only options whose
@@ -39,6 +40,8 @@ pub struct Capabilities {
     pub flags: bool,
     /// The deployer can deploy an earlier revision.
     pub rollback: bool,
+    /// The deployer can stop a rollout in flight.
+    pub abort: bool,
     /// The VCS can create revert commits.
     pub revert: bool,
     /// The VCS can create branches and cherry-pick.
@@ -57,6 +60,7 @@ impl Capabilities {
         Self {
             flags: true,
             rollback: true,
+            abort: true,
             revert: true,
             branches: true,
         }
@@ -121,6 +125,52 @@ impl RecoveryPlan {
     pub fn option(&self, strategy: Strategy) -> Option<&RecoveryOption> {
         self.options.iter().find(|o| o.strategy == strategy)
     }
+
+    /// The command that adopts `strategy`, chosen by `by`: its steps, its
+    /// follow-ups, and what was on the table for the retro. Refused, with
+    /// the name of the first failing precondition as its rule, when the
+    /// option is not applicable. The core judges the command again when it
+    /// is executed (it rehearses every step), so a plan that went stale
+    /// between planning and choosing is refused then, never half carried
+    /// out.
+    ///
+    /// ```
+    /// # use knowngood::{Command, Strategy};
+    /// # fn pick(plan: &knowngood::RecoveryPlan) -> Result<Command, knowngood::Rejection> {
+    /// let command = plan.choose(Strategy::Rollback, "alice")?;
+    /// # Ok(command) }
+    /// ```
+    pub fn choose(
+        &self,
+        strategy: Strategy,
+        by: impl Into<crate::model::Actor>,
+    ) -> Result<crate::machine::Command, Rejection> {
+        let Some(option) = self.option(strategy) else {
+            return Err(Rejection::StrategyNotApplicable {
+                incident: self.incident.clone(),
+                strategy,
+                check: "considered".to_owned(),
+                why: "the planner did not consider it".to_owned(),
+            });
+        };
+        if let Some(check) = option.blocked_by() {
+            return Err(Rejection::StrategyNotApplicable {
+                incident: self.incident.clone(),
+                strategy,
+                check: check.to_owned(),
+                why: option.why_not(),
+            });
+        }
+        Ok(crate::machine::Command::ChooseStrategy {
+            incident: self.incident.clone(),
+            strategy,
+            steps: option.steps.clone(),
+            follow_ups: option.cost.follow_ups.clone(),
+            considered: self.options.iter().map(ConsideredOption::from).collect(),
+            explanation: self.explanation.clone(),
+            by: by.into(),
+        })
+    }
 }
 
 /// Plans the recovery from `incident` at time `now`.
@@ -168,22 +218,6 @@ fn rank_key(o: &RecoveryOption) -> (bool, bool, u64, u32, u32, usize) {
             .position(|s| *s == o.strategy)
             .unwrap_or(usize::MAX),
     )
-}
-
-/// Seconds as a person would say them: `45s`, `12 min`, `2 h 5 min`.
-pub fn human(seconds: u64) -> String {
-    match seconds {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{} min", s.div_ceil(60)),
-        s => {
-            let minutes = (s % 3600).div_ceil(60);
-            if minutes == 0 {
-                format!("{} h", s / 3600)
-            } else {
-                format!("{} h {minutes} min", s / 3600)
-            }
-        }
-    }
 }
 
 fn explain(options: &[RecoveryOption]) -> String {

@@ -4,9 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{BranchName, ChangeId, EnvironmentId, ServiceId, Strategy};
-
-use super::effect::Effect;
+use crate::machine::{ConsideredOption, Effect, FollowUpKind};
+use crate::model::Strategy;
 
 /// The outcome of one precondition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +43,15 @@ impl Check {
                 CheckOutcome::Failed
             },
             detail: detail.into(),
+        }
+    }
+
+    /// The core's refusal of a rehearsed step, named after its rule.
+    pub(super) fn refused(refusal: &crate::error::Rejection) -> Self {
+        Self {
+            name: std::borrow::Cow::Owned(refusal.rule().to_owned()),
+            outcome: CheckOutcome::Failed,
+            detail: refusal.to_string(),
         }
     }
 
@@ -93,49 +101,6 @@ pub struct Estimate {
     pub seconds: u64,
     /// Where the figure comes from.
     pub basis: EstimateBasis,
-}
-
-/// An obligation an option leaves behind, tracked until done.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "follow_up", rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum FollowUpKind {
-    /// Bring the hotfix branch's fix to main too.
-    MergeHotfixBack {
-        /// Whose repository.
-        service: ServiceId,
-        /// The hotfix branch.
-        branch: BranchName,
-    },
-    /// Re-apply a change reverted to make way for the fix.
-    ReapplyChange {
-        /// The change.
-        change: ChangeId,
-    },
-    /// Fix main and ship the fix (after a rollback or retoggle).
-    FixMain {
-        /// Whose repository.
-        service: ServiceId,
-    },
-    /// Reopen the delivery gate.
-    LiftGate {
-        /// Where.
-        environment: EnvironmentId,
-    },
-    /// Hold the blameless retro.
-    HoldRetro,
-}
-
-impl fmt::Display for FollowUpKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::MergeHotfixBack { branch, .. } => write!(f, "merge `{branch}` back to main"),
-            Self::ReapplyChange { change } => write!(f, "re-apply `{change}`"),
-            Self::FixMain { service } => write!(f, "fix `{service}` on main and ship it"),
-            Self::LiftGate { environment } => write!(f, "reopen the gate of `{environment}`"),
-            Self::HoldRetro => f.write_str("hold the retro"),
-        }
-    }
 }
 
 /// What an option costs the team.
@@ -206,6 +171,12 @@ impl RecoveryOption {
             .filter(|c| c.outcome == CheckOutcome::Failed)
     }
 
+    /// The name of the first precondition that fails: a planner check or
+    /// the core rule that would refuse one of its steps.
+    pub fn blocked_by(&self) -> Option<&str> {
+        self.failed_checks().next().map(|c| c.name.as_ref())
+    }
+
     /// Why it is not applicable, in one line (empty when it is).
     pub fn why_not(&self) -> String {
         self.failed_checks()
@@ -213,21 +184,6 @@ impl RecoveryOption {
             .collect::<Vec<_>>()
             .join("; ")
     }
-}
-
-/// What was on the table when a strategy was chosen, kept in the journal
-/// for the retro.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ConsideredOption {
-    /// The strategy.
-    pub strategy: Strategy,
-    /// Whether it was applicable.
-    pub applicable: bool,
-    /// Estimated seconds to restore.
-    pub estimate_seconds: u64,
-    /// Why not, when it was not applicable.
-    pub why_not: String,
 }
 
 impl From<&RecoveryOption> for ConsideredOption {

@@ -317,13 +317,10 @@ impl World {
         .unwrap()
     }
 
+    /// Plans now and chooses `strategy` from the plan, as a host would.
     pub fn choose(&mut self, strategy: knowngood::Strategy) -> Vec<JournalEntry> {
-        self.ok(Command::ChooseStrategy {
-            incident: "INC-1".into(),
-            strategy,
-            capabilities: knowngood::Capabilities::all(),
-            by: "alice".into(),
-        })
+        let command = self.plan().choose(strategy, "alice").unwrap();
+        self.ok(command)
     }
 }
 

@@ -1,13 +1,13 @@
 //! The strategies that switch a flag or move code forward: retoggle,
 //! revert, hotfix, fix forward, wait, and revert-in-flight-then-fix.
 
-use crate::model::{BranchName, Change, FlagState, GatedAction, Lane};
+use crate::model::{BranchName, Change, FlagState, Lane, SuspectedCause};
 
 use super::InFlight;
 use super::{Context, Draft};
-use crate::recovery::effect::EffectAction;
+use crate::machine::{EffectAction, FollowUpKind};
 use crate::recovery::human;
-use crate::recovery::option::{Check, CustomerImpact, Estimate, FollowUpKind};
+use crate::recovery::option::{Check, CustomerImpact, Estimate};
 
 impl Context<'_> {
     fn vcs_can_revert(&self, d: &mut Draft) {
@@ -77,7 +77,6 @@ impl Context<'_> {
                 };
             }
         }
-        self.not_frozen(d, GatedAction::FlagChange);
         self.estimate(d, self.policy.flag_seconds, None);
         d.cost.follow_ups.push(FollowUpKind::FixMain {
             service: self.service().clone(),
@@ -133,9 +132,9 @@ impl Context<'_> {
                 ),
             };
         }
+        self.main_head_ready(d);
         self.main_lane(d);
         self.ship(d, BranchName::main(), Lane::Main, false);
-        self.not_frozen(d, GatedAction::Deliver);
         self.approvals(d);
         self.estimate(d, self.policy.revert_seconds, Some((Lane::Main, false)));
         d.cost.merges = 1;
@@ -238,7 +237,6 @@ impl Context<'_> {
                 branch: base.branch,
             });
         }
-        self.not_frozen(d, GatedAction::Hotfix);
         self.approvals(d);
         self.estimate(d, self.policy.fix_seconds, Some((Lane::Hotfix, false)));
         d.cost.merges = 2;
@@ -248,6 +246,22 @@ impl Context<'_> {
     }
 
     pub(super) fn fix_forward(&self, d: &mut Draft) {
+        self.main_head_ready(d);
+        self.main_lane(d);
+        d.steps.push(EffectAction::LandFix {
+            service: self.service().clone(),
+            onto: BranchName::main(),
+        });
+        self.ship(d, BranchName::main(), Lane::Main, false);
+        self.approvals(d);
+        self.estimate(d, self.policy.fix_seconds, Some((Lane::Main, false)));
+        d.cost.merges = 1;
+        Self::fix_impact(d);
+    }
+
+    /// Shipping main's head carries whatever else main holds: every option
+    /// that does so (fix forward, revert) needs main deploy-ready.
+    fn main_head_ready(&self, d: &mut Draft) {
         if self.policy.main_always_deployable {
             d.check(
                 "main-deploy-ready",
@@ -280,27 +294,9 @@ impl Context<'_> {
                 ),
             }
         }
-        self.main_lane(d);
-        d.steps.push(EffectAction::LandFix {
-            service: self.service().clone(),
-            onto: BranchName::main(),
-        });
-        self.ship(d, BranchName::main(), Lane::Main, false);
-        self.not_frozen(d, GatedAction::Deliver);
-        self.approvals(d);
-        self.estimate(d, self.policy.fix_seconds, Some((Lane::Main, false)));
-        d.cost.merges = 1;
-        Self::fix_impact(d);
     }
 
     fn in_flight_checks(&self, d: &mut Draft) -> Option<&InFlight> {
-        if self.policy.main_always_deployable {
-            d.check(
-                "main-not-always-deployable",
-                false,
-                "main is always deploy-ready, so nothing in flight blocks the fix: fix forward instead",
-            );
-        }
         match &self.in_flight {
             Some(f) => {
                 d.check(
@@ -335,6 +331,13 @@ impl Context<'_> {
     }
 
     pub(super) fn wait(&self, d: &mut Draft) {
+        if self.policy.main_always_deployable {
+            d.check(
+                "main-not-always-deployable",
+                false,
+                "main is always deploy-ready, so nothing in flight blocks the fix: fix forward instead",
+            );
+        }
         if let Some(f) = self.in_flight_checks(d) {
             let (total, basis) = self.lane_time_to_incident(Lane::Main, false);
             let (upto, _) = self.lane_time(&f.environment, Lane::Main, false);
@@ -354,7 +357,6 @@ impl Context<'_> {
         } else {
             self.estimate(d, self.policy.fix_seconds, Some((Lane::Main, false)));
         }
-        self.not_frozen(d, GatedAction::Deliver);
         self.approvals(d);
         d.cost.merges = 1;
         d.impact = CustomerImpact {
@@ -391,7 +393,6 @@ impl Context<'_> {
                 change: change.clone(),
             });
         }
-        self.not_frozen(d, GatedAction::Deliver);
         self.approvals(d);
         self.estimate(
             d,
@@ -405,6 +406,90 @@ impl Context<'_> {
             changes_withdrawn: 0,
             summary: "users see the failure until the fast-tracked fix ships; the in-flight work ships later".to_owned(),
         };
+    }
+}
+
+impl Context<'_> {
+    /// Abort: stop the suspected rollout while it is still in progress and
+    /// return to what served before it.
+    pub(super) fn abort(&self, d: &mut Draft) {
+        d.capability(
+            "deployer-can-abort",
+            self.caps.abort,
+            "the deployer can stop a rollout in flight",
+            "the host's deployer cannot stop a rollout in flight",
+        );
+        let busy = self
+            .state
+            .history(self.env(), self.service())
+            .and_then(crate::machine::RolloutHistory::in_flight);
+        match busy {
+            None => d.check(
+                "suspect-in-flight",
+                false,
+                format!(
+                    "no rollout of `{}` is in progress in `{}`: abort applies only before a rollout completes (roll back after)",
+                    self.service(),
+                    self.env()
+                ),
+            ),
+            Some(busy) => {
+                let suspect = match &self.incident.cause {
+                    SuspectedCause::Deployment { slot } => slot.revision == busy.revision,
+                    SuspectedCause::Change { change } => self
+                        .state
+                        .release(&busy.release)
+                        .is_some_and(|r| self.release_contains(r, change)),
+                    SuspectedCause::External { .. } => true,
+                };
+                d.check(
+                    "suspect-in-flight",
+                    suspect,
+                    if suspect {
+                        format!("{} (`{}`) is still {}", busy.revision, busy.release, busy.status)
+                    } else {
+                        format!(
+                            "{} (`{}`) is in progress but is not the suspect",
+                            busy.revision, busy.release
+                        )
+                    },
+                );
+                self.unlikely_if_external(d, "aborting the rollout");
+                d.steps.push(EffectAction::Abort {
+                    environment: self.env().clone(),
+                    service: self.service().clone(),
+                    revision: busy.revision,
+                });
+                d.steps.push(EffectAction::Verify {
+                    environment: self.env().clone(),
+                    service: self.service().clone(),
+                });
+            }
+        }
+        self.estimate(d, self.policy.flag_seconds, None);
+        d.cost.follow_ups.push(FollowUpKind::FixMain {
+            service: self.service().clone(),
+        });
+        d.impact = CustomerImpact {
+            changes_withdrawn: 0,
+            summary: "users keep what served before; the new release never reaches all of them"
+                .to_owned(),
+        };
+    }
+
+    fn release_contains(
+        &self,
+        release: &crate::model::Release,
+        change: &crate::model::ChangeId,
+    ) -> bool {
+        let Some(artifact) = self.state.artifact(&release.artifact) else {
+            return false;
+        };
+        let Some(record) = self.state.change(change) else {
+            return false;
+        };
+        let ancestors = self.state.ancestor_set(&artifact.source_commit);
+        record.commits.iter().any(|c| ancestors.contains(c))
     }
 }
 

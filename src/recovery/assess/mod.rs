@@ -9,18 +9,17 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::machine::gates;
-use crate::machine::{Clearance, IncidentRecord, Slot, State, Subject};
+use crate::machine::{
+    Command, Effect, EffectAction, FollowUpKind, IdempotencyKey, IncidentRecord, State,
+};
 use crate::model::{
-    Change, ChangeId, CommitId, EnvironmentId, EnvironmentRole, GatedAction, Lane, Policy, Release,
-    Revision, ServiceId, Strategy, SuspectedCause,
+    Change, ChangeId, CommitId, EnvironmentId, EnvironmentRole, Lane, Policy, Release, ServiceId,
+    Strategy, SuspectedCause,
 };
 
 use super::Capabilities;
-use super::effect::{Effect, EffectAction, IdempotencyKey};
 use super::option::{
-    Check, CheckOutcome, CustomerImpact, Estimate, EstimateBasis, FollowUpKind, RecoveryOption,
-    TeamCost,
+    Check, CheckOutcome, CustomerImpact, Estimate, EstimateBasis, RecoveryOption, TeamCost,
 };
 
 /// Work already on its way to the incident's environment.
@@ -158,18 +157,15 @@ impl<'a> Context<'a> {
 
     pub(super) fn assess(&self, strategy: Strategy) -> RecoveryOption {
         let mut d = Draft::new();
-        if self.policy.allows(strategy) {
-            d.check(
+        // The policy's own rule (the core refuses the choice on the same
+        // rule, `strategy-forbidden`).
+        match self.policy.forbids(strategy) {
+            Some(why) => d.check("strategy-forbidden", false, why),
+            None => d.check(
                 "policy-allows",
                 true,
                 format!("the policy allows {strategy}"),
-            );
-        } else {
-            d.check(
-                "policy-allows",
-                false,
-                policy_refusal(self.policy, strategy),
-            );
+            ),
         }
         match strategy {
             Strategy::Retoggle => self.retoggle(&mut d),
@@ -179,15 +175,36 @@ impl<'a> Context<'a> {
             Strategy::FixForward => self.fix_forward(&mut d),
             Strategy::Wait => self.wait(&mut d),
             Strategy::RevertInFlightThenFix => self.revert_in_flight(&mut d),
+            Strategy::Abort => self.abort(&mut d),
         }
         d.cost.follow_ups.push(FollowUpKind::HoldRetro);
-        let applicable = !d.checks.iter().any(|c| c.outcome == CheckOutcome::Failed);
-        let steps = d
-            .steps
+        let steps: Vec<Effect> = std::mem::take(&mut d.steps)
             .into_iter()
             .enumerate()
             .map(|(i, action)| Effect::new(self.key(strategy, i, &action), action))
             .collect();
+        // The core is the only judge: when the planner's own checks pass,
+        // the steps are rehearsed through `decide` on a hypothetical state.
+        if !d.checks.iter().any(|c| c.outcome == CheckOutcome::Failed) {
+            let command = Command::ChooseStrategy {
+                incident: self.incident.id.clone(),
+                strategy,
+                steps: steps.clone(),
+                follow_ups: d.cost.follow_ups.clone(),
+                considered: Vec::new(),
+                explanation: String::new(),
+                by: self.incident.declared_by.clone(),
+            };
+            match crate::machine::rehearse(self.state, &command, self.now) {
+                Ok(_) => d.check(
+                    "core-accepts",
+                    true,
+                    "every step passes the core's rules in a dry run",
+                ),
+                Err(refusal) => d.checks.push(Check::refused(&refusal)),
+            }
+        }
+        let applicable = !d.checks.iter().any(|c| c.outcome == CheckOutcome::Failed);
         RecoveryOption {
             strategy,
             applicable,
@@ -215,6 +232,7 @@ impl<'a> Context<'a> {
             EffectAction::Tag { .. } => "tag",
             EffectAction::Ship { .. } => "ship",
             EffectAction::WaitFor { .. } => "wait",
+            EffectAction::Abort { .. } => "abort",
         };
         IdempotencyKey::new(format!(
             "{}/{strategy}/{}-{verb}",
@@ -254,46 +272,8 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn not_frozen(&self, d: &mut Draft, action: GatedAction) {
-        let name = match action {
-            GatedAction::Deliver => "deliver-not-frozen",
-            GatedAction::Rollback => "rollback-not-frozen",
-            GatedAction::Hotfix => "hotfix-not-frozen",
-            _ => "flag-change-not-frozen",
-        };
-        // Most of the time no freeze speaks about the action at all.
-        if !self.state.freezes().any(|f| f.covers(action, self.env())) {
-            d.check(name, true, "no freeze covers it");
-            return;
-        }
-        let subject = Subject::Deployment {
-            slot: Slot::new(self.env().clone(), self.service().clone(), Revision(0)),
-        };
-        let verdict = gates::check_freezes(
-            self.state,
-            action,
-            self.env(),
-            self.now,
-            &self.incident.declared_by,
-            &Clearance::none(),
-            subject,
-        );
-        match verdict {
-            Ok(_) => d.check(name, true, "no freeze closes it now"),
-            Err(refusal) => d.check(name, false, refusal.to_string()),
-        }
-    }
-
     fn approvals(&self, d: &mut Draft) {
         if let Some(rule) = self.policy.approvals.get(self.env()) {
-            d.check(
-                "approvals",
-                true,
-                format!(
-                    "the new release needs {} approvals from `{}` before its rollout starts (or broken glass)",
-                    rule.approvers, rule.role
-                ),
-            );
             d.risks.push(format!(
                 "waits for {} approvals from `{}`",
                 rule.approvers, rule.role
@@ -472,15 +452,5 @@ impl<'a> Context<'a> {
             }
         }
         changes
-    }
-}
-
-fn policy_refusal(policy: &Policy, strategy: Strategy) -> String {
-    if strategy == Strategy::Rollback && policy.forward_only {
-        "the policy is forward-only: no rollbacks".to_owned()
-    } else if strategy == Strategy::Hotfix && policy.hotfix_lane.is_none() {
-        "the policy does not use a hotfix lane".to_owned()
-    } else {
-        format!("the policy does not allow {strategy}")
     }
 }

@@ -1,24 +1,17 @@
-//! Rollback: back to the last release verified known good, with its
-//! schema, its requirements and the services that depend on it.
+//! Rollback: back to the newest revision before the suspect that still
+//! qualifies (the core's own rule, [`State::rollback_target`]), with a
+//! down-migration first when one is needed and the services that depend on
+//! it rolled back before it.
+//!
+//! [`State::rollback_target`]: crate::machine::State::rollback_target
 
-use crate::machine::gates;
-use crate::model::{GatedAction, Release, Revision};
+use std::fmt::Write as _;
+
+use crate::machine::{EffectAction, FollowUpKind, RollbackTarget};
+use crate::model::{Revision, SuspectedCause};
 
 use super::{Context, Draft};
-use crate::recovery::effect::EffectAction;
-use crate::recovery::option::{Check, CustomerImpact, Estimate, FollowUpKind};
-
-/// A rollback target and the steps around it.
-struct RollbackRoute {
-    target: Revision,
-    release: Release,
-    checks: Vec<Check>,
-    risks: Vec<String>,
-    /// Steps before the main rollback (dependants first, down migrations).
-    before: Vec<EffectAction>,
-    /// Verifications after it.
-    after: Vec<EffectAction>,
-}
+use crate::recovery::option::{CustomerImpact, Estimate};
 
 impl Context<'_> {
     pub(super) fn rollback(&self, d: &mut Draft) {
@@ -29,46 +22,10 @@ impl Context<'_> {
             "the host's deployer cannot deploy an earlier revision",
         );
         self.unlikely_if_external(d, "rolling the code back");
-        match self.rollback_route() {
+        match self.rollback_target() {
             Err(why) => d.check("known-good-target", false, why),
-            Ok(route) => {
-                d.check(
-                    "known-good-target",
-                    true,
-                    format!(
-                        "{} (`{}`) was verified known good",
-                        route.target, route.release.id
-                    ),
-                );
-                d.checks.extend(route.checks);
-                d.risks.extend(route.risks);
-                d.steps.extend(route.before);
-                d.steps.push(EffectAction::Rollback {
-                    environment: self.env().clone(),
-                    service: self.service().clone(),
-                    to: route.target,
-                    release: route.release.id.clone(),
-                });
-                d.steps.push(EffectAction::Verify {
-                    environment: self.env().clone(),
-                    service: self.service().clone(),
-                });
-                d.steps.extend(route.after);
-                let withdrawn = self.current_release.map_or(0, |cur| {
-                    self.changes_between(Some(&route.release), cur).len()
-                });
-                d.impact = CustomerImpact {
-                    changes_withdrawn: u32::try_from(withdrawn).unwrap_or(u32::MAX),
-                    summary: format!(
-                        "users lose what shipped after `{}` ({} change{}) until main is fixed",
-                        route.release.id,
-                        withdrawn,
-                        if withdrawn == 1 { "" } else { "s" }
-                    ),
-                };
-            }
+            Ok(target) => self.rollback_steps(d, &target),
         }
-        self.not_frozen(d, GatedAction::Rollback);
         let (stage, basis) = self.stage(self.env());
         d.estimate = Estimate {
             seconds: stage,
@@ -87,230 +44,155 @@ impl Context<'_> {
         );
     }
 
-    fn rollback_route(&self) -> Result<RollbackRoute, String> {
+    /// The revision the suspect replaced, or what serves now.
+    fn suspect_revision(&self) -> Option<Revision> {
+        let current = self.state.history(self.env(), self.service())?.current()?;
+        let suspect = match &self.incident.cause {
+            SuspectedCause::Deployment { slot }
+                if slot.environment == *self.env() && slot.service == *self.service() =>
+            {
+                slot.revision
+            }
+            _ => current.revision,
+        };
+        Some(suspect.min(current.revision))
+    }
+
+    fn rollback_target(&self) -> Result<RollbackTarget, String> {
         let (env, service) = (self.env(), self.service());
-        let history = self
-            .state
-            .history(env, service)
-            .ok_or_else(|| format!("`{service}` never ran in `{env}`"))?;
-        let current = history
-            .current()
+        let before = self
+            .suspect_revision()
             .ok_or_else(|| format!("no rollout of `{service}` completed in `{env}`"))?;
-        let target = history
-            .rollback_candidates()
-            .find(|d| {
-                self.state
-                    .release(&d.release)
-                    .is_some_and(|r| gates::check_production_release(self.state, env, r).is_ok())
+        self.state
+            .rollback_target(env, service, before)
+            .map_err(|skipped| {
+                let mut why = format!(
+                    "no revision before {before} was verified known good and still qualifies"
+                );
+                for s in &skipped {
+                    let _ = write!(why, "; skipped {} (`{}`): {}", s.revision, s.release, s.why);
+                }
+                why
             })
-            .ok_or_else(|| {
-                format!(
-                    "no revision before {} was verified known good without a poisoned change or an untrusted artifact",
-                    current.revision
-                )
-            })?;
-        let release = self
+    }
+
+    fn rollback_steps(&self, d: &mut Draft, target: &RollbackTarget) {
+        let (env, service) = (self.env(), self.service());
+        d.check(
+            "known-good-target",
+            true,
+            format!(
+                "{} (`{}`) was verified known good and still qualifies",
+                target.revision, target.release
+            ),
+        );
+        for s in &target.skipped {
+            d.risks
+                .push(format!("skips {} (`{}`): {}", s.revision, s.release, s.why));
+        }
+        if let Some(to) = target.down_to {
+            d.risks.push(format!(
+                "needs a down migration to schema {to} before the rollback"
+            ));
+            d.steps.push(EffectAction::MigrateDown {
+                environment: env.clone(),
+                service: service.clone(),
+                to,
+            });
+        }
+        let after = self.joint_rollbacks(d, target);
+        d.steps.push(EffectAction::Rollback {
+            environment: env.clone(),
+            service: service.clone(),
+            to: target.revision,
+            release: target.release.clone(),
+        });
+        d.steps.push(EffectAction::Verify {
+            environment: env.clone(),
+            service: service.clone(),
+        });
+        d.steps.extend(after);
+        let restored = self.state.release(&target.release);
+        let withdrawn = match (self.current_release, restored) {
+            (Some(cur), Some(old)) => self.changes_between(Some(old), cur).len(),
+            _ => 0,
+        };
+        d.impact = CustomerImpact {
+            changes_withdrawn: u32::try_from(withdrawn).unwrap_or(u32::MAX),
+            summary: format!(
+                "users lose what shipped after `{}` ({} change{}) until main is fixed",
+                target.release,
+                withdrawn,
+                if withdrawn == 1 { "" } else { "s" }
+            ),
+        };
+    }
+
+    /// Services whose running release requires more of this service than
+    /// the target provides roll back first, each to its own target by the
+    /// same rule, when that target accepts the version; otherwise the core
+    /// refuses the rollback (`breaks-dependant`) in the dry run. Returns
+    /// their verifications, to run after the main rollback.
+    fn joint_rollbacks(&self, d: &mut Draft, target: &RollbackTarget) -> Vec<EffectAction> {
+        let env = self.env();
+        let mut after = Vec::new();
+        let Some(version) = self
             .state
             .release(&target.release)
-            .ok_or_else(|| format!("release `{}` is not registered", target.release))?
-            .clone();
-        let mut route = RollbackRoute {
-            target: target.revision,
-            release,
-            checks: Vec::new(),
-            risks: Vec::new(),
-            before: Vec::new(),
-            after: Vec::new(),
+            .and_then(|r| self.state.artifact(&r.artifact))
+            .map(|a| a.version.clone())
+        else {
+            return after;
         };
-        let expired = self.state.is_expired(&route.release.artifact);
-        route.checks.push(Check::new(
-            "artifact-available",
-            !expired,
-            if expired {
-                format!(
-                    "artifact `{}` was expired from the registry",
-                    route.release.artifact
-                )
-            } else {
-                format!(
-                    "artifact `{}` is still in the registry",
-                    route.release.artifact
-                )
-            },
-        ));
-        self.schema_route(&mut route);
-        self.requirement_route(&mut route);
-        Ok(route)
-    }
-
-    fn schema_route(&self, route: &mut RollbackRoute) {
-        let (env, service) = (self.env(), self.service());
-        let schema = self.state.environment(env).and_then(|e| e.schema(service));
-        let (Some(range), Some(schema)) = (route.release.schema, schema) else {
-            route.checks.push(Check::new(
-                "schema-compatible",
-                true,
-                "no schema constraint recorded for the target",
-            ));
-            return;
-        };
-        if range.contains(schema.version) {
-            route.checks.push(Check::new(
-                "schema-compatible",
-                true,
-                format!("`{}` runs on schema {}", route.release.id, schema.version),
-            ));
-            return;
-        }
-        if schema.version < range.min {
-            route.checks.push(Check::new(
-                "schema-compatible",
-                false,
-                format!(
-                    "`{}` needs schema {range}, newer than {}",
-                    route.release.id, schema.version
-                ),
-            ));
-            return;
-        }
-        let irreversible = schema.applied.iter().rev().find(|a| {
-            a.migration.to > range.max
-                && a.migration.to > a.migration.from
-                && !a.migration.reversible
-        });
-        match irreversible {
-            Some(a) => route.checks.push(Check::new(
-                "schema-compatible",
-                false,
-                format!(
-                    "`{}` runs on {range} but the schema is at {}: it predates {} migration `{}` ({} → {}), which cannot be undone",
-                    route.release.id, schema.version, a.migration.phase, a.migration.id, a.migration.from, a.migration.to
-                ),
-            )),
-            None => {
-                route.checks.push(Check::new(
-                    "schema-compatible",
-                    true,
-                    format!("the schema can go back down to {} first: every migration since is reversible", range.max),
-                ));
-                route.risks.push(format!(
-                    "needs a down migration to schema {} before the rollback",
-                    range.max
-                ));
-                route.before.push(EffectAction::MigrateDown {
-                    environment: env.clone(),
-                    service: service.clone(),
-                    to: range.max,
-                });
-            }
-        }
-    }
-
-    fn requirement_route(&self, route: &mut RollbackRoute) {
-        let env = self.env();
-        let version = self
-            .state
-            .artifact(&route.release.artifact)
-            .map(|a| a.version.clone());
-        let mut unmet = Vec::new();
-        for (other, req) in &route.release.requires {
-            let running = crate::machine::running_version(self.state, env, other);
-            if !running.as_ref().is_some_and(|v| req.matches(v)) {
-                unmet.push(format!("`{}` needs `{other}` {req}", route.release.id));
-            }
-        }
-        route.checks.push(Check::new(
-            "requirements-hold",
-            unmet.is_empty(),
-            if unmet.is_empty() {
-                "what the target requires of other services is running".to_owned()
-            } else {
-                unmet.join("; ")
-            },
-        ));
-        let Some(version) = version else { return };
         let Some(env_state) = self.state.environment(env) else {
-            return;
+            return after;
         };
-        let mut blocked = Vec::new();
-        let mut joint = Vec::new();
         for (dependant, history) in env_state.services() {
             if dependant == self.service() {
                 continue;
             }
-            let Some(running) = history
-                .current()
-                .and_then(|d| self.state.release(&d.release))
-            else {
+            let Some(current) = history.current() else {
                 continue;
             };
-            let Some(req) = running.requires.get(self.service()) else {
+            let Some(req) = self
+                .state
+                .release(&current.release)
+                .and_then(|r| r.requires.get(self.service()))
+            else {
                 continue;
             };
             if req.matches(&version) {
                 continue;
             }
-            let earlier = history.rollback_candidates().find(|d| {
-                self.state.release(&d.release).is_some_and(|r| {
-                    r.requires
-                        .get(self.service())
-                        .is_none_or(|q| q.matches(&version))
-                        && gates::check_production_release(self.state, env, r).is_ok()
-                })
+            let Ok(earlier) = self.state.rollback_target(env, dependant, current.revision) else {
+                continue;
+            };
+            let accepts = self.state.release(&earlier.release).is_some_and(|r| {
+                r.requires
+                    .get(self.service())
+                    .is_none_or(|q| q.matches(&version))
             });
-            match earlier {
-                Some(d) => joint.push((dependant.clone(), running.id.clone(), req.clone(), d.revision, d.release.clone())),
-                None => blocked.push(format!(
-                    "`{dependant}` runs `{}`, which requires `{}` {req}, and has no earlier known-good release that accepts {version}",
-                    running.id,
-                    self.service()
-                )),
+            if !accepts {
+                continue;
             }
-        }
-        if !blocked.is_empty() {
-            route.checks.push(Check::new(
-                "dependants-satisfied",
-                false,
-                blocked.join("; "),
+            d.risks.push(format!(
+                "a joint rollback: `{dependant}` runs `{}`, which requires `{}` {req}, so it rolls back first to {} (`{}`)",
+                current.release,
+                self.service(),
+                earlier.revision,
+                earlier.release
             ));
-            return;
-        }
-        if joint.is_empty() {
-            route.checks.push(Check::new(
-                "dependants-satisfied",
-                true,
-                "no other service requires more than the target provides",
-            ));
-            return;
-        }
-        let why: Vec<String> = joint
-            .iter()
-            .map(|(dep, running, req, rev, rel)| {
-                format!(
-                    "`{dep}` runs `{running}`, which requires `{}` {req}, so `{dep}` rolls back first to {rev} (`{rel}`)",
-                    self.service()
-                )
-            })
-            .collect();
-        route.checks.push(Check::new(
-            "dependants-satisfied",
-            true,
-            format!("ordered joint rollback: {}", why.join("; ")),
-        ));
-        route
-            .risks
-            .push("a joint rollback moves more than one service".to_owned());
-        for (dep, _, _, rev, rel) in joint {
-            route.before.push(EffectAction::Rollback {
+            d.steps.push(EffectAction::Rollback {
                 environment: env.clone(),
-                service: dep.clone(),
-                to: rev,
-                release: rel,
+                service: dependant.clone(),
+                to: earlier.revision,
+                release: earlier.release.clone(),
             });
-            route.after.push(EffectAction::Verify {
+            after.push(EffectAction::Verify {
                 environment: env.clone(),
-                service: dep,
+                service: dependant.clone(),
             });
         }
+        after
     }
 }

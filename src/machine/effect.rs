@@ -1,4 +1,7 @@
-//! Effects: the steps a recovery option would run, as data for the driver.
+//! Effects: the steps a recovery plan runs, as data for the driver, with
+//! the vocabulary the journal records about a chosen plan (its follow-ups
+//! and the options it was chosen from). It lives in the state machine's
+//! floor because the machine records it; the planner builds it.
 
 use std::fmt;
 
@@ -6,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     BranchName, ChangeId, CommitId, EnvironmentId, FlagKey, FlagState, Lane, ReleaseId, Revision,
-    ServiceId,
+    ServiceId, Strategy,
 };
 
 /// The key that makes an effect safe to retry: a port that sees the same
@@ -65,6 +68,16 @@ pub enum EffectAction {
         to: Revision,
         /// That revision's release.
         release: ReleaseId,
+    },
+    /// Stop a rollout that is still in progress (or not yet verified) and
+    /// return to what served before it. Not a rollback.
+    Abort {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which service.
+        service: ServiceId,
+        /// The revision stopped.
+        revision: Revision,
     },
     /// Undo schema migrations down to `to` (only reversible ones).
     MigrateDown {
@@ -178,6 +191,11 @@ impl fmt::Display for EffectAction {
                     "roll `{service}` in `{environment}` back to {to} (`{release}`)"
                 )
             }
+            Self::Abort {
+                environment,
+                service,
+                revision,
+            } => write!(f, "abort {revision} of `{service}` in `{environment}`"),
             Self::MigrateDown {
                 environment,
                 service,
@@ -220,7 +238,7 @@ impl fmt::Display for EffectAction {
                 write!(
                     f,
                     "wait about {} for the work in `{environment}`",
-                    crate::recovery::human(*seconds)
+                    human(*seconds)
                 )
             }
         }
@@ -305,6 +323,84 @@ impl EffectStatus {
             EffectOutcome::Failed { .. } => Self::Failed,
             EffectOutcome::Unknown { .. } => Self::Unknown,
             EffectOutcome::Reconciled { happened: false } => Self::NotHappened,
+        }
+    }
+}
+
+/// An obligation an option leaves behind, tracked until done.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "follow_up", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FollowUpKind {
+    /// Bring the hotfix branch's fix to main too.
+    MergeHotfixBack {
+        /// Whose repository.
+        service: ServiceId,
+        /// The hotfix branch.
+        branch: BranchName,
+    },
+    /// Re-apply a change reverted to make way for the fix.
+    ReapplyChange {
+        /// The change.
+        change: ChangeId,
+    },
+    /// Fix main and ship the fix (after a rollback or retoggle).
+    FixMain {
+        /// Whose repository.
+        service: ServiceId,
+    },
+    /// Reopen the delivery gate.
+    LiftGate {
+        /// Where.
+        environment: EnvironmentId,
+    },
+    /// Hold the blameless retro.
+    HoldRetro,
+}
+
+impl fmt::Display for FollowUpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MergeHotfixBack { branch, .. } => write!(f, "merge `{branch}` back to main"),
+            Self::ReapplyChange { change } => write!(f, "re-apply `{change}`"),
+            Self::FixMain { service } => write!(f, "fix `{service}` on main and ship it"),
+            Self::LiftGate { environment } => write!(f, "reopen the gate of `{environment}`"),
+            Self::HoldRetro => f.write_str("hold the retro"),
+        }
+    }
+}
+
+/// What was on the table when a strategy was chosen, kept in the journal
+/// for the retro.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConsideredOption {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Whether it was applicable.
+    pub applicable: bool,
+    /// Estimated seconds to restore.
+    pub estimate_seconds: u64,
+    /// Why not, when it was not applicable.
+    pub why_not: String,
+}
+
+/// Seconds as a person would say them: `45s`, `12 min`, `2 h 5 min`.
+///
+/// ```
+/// assert_eq!(knowngood::recovery::human(750), "13 min");
+/// ```
+pub fn human(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{} min", s.div_ceil(60)),
+        s => {
+            let minutes = (s % 3600).div_ceil(60);
+            if minutes == 0 {
+                format!("{} h", s / 3600)
+            } else {
+                format!("{} h {minutes} min", s / 3600)
+            }
         }
     }
 }

@@ -1,0 +1,578 @@
+//! Dry runs ("what if"): the events a command — or a whole recovery plan —
+//! would record, and the state it would leave, without touching the real
+//! state.
+//!
+//! A plan's steps are turned into the commands the driver sends for them
+//! and each command is judged by [`decide`](super::decide) on the state as
+//! it would be once the steps before it succeeded. The hypothetical state
+//! is a copy-on-write view of the real one (see [`State`]'s cloning
+//! notes): it costs what the plan changes, not what the history holds.
+//!
+//! Where a step needs something only a port or a person can supply (the
+//! commit a revert makes, the artifact a build produces, the approvals a
+//! rollout waits for), the rehearsal assumes the step succeeds and uses a
+//! stand-in named after the step's key (`what-if/<key>`); approvals come
+//! from the policy's role members.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Rejection;
+use crate::model::{
+    Actor, Artifact, BranchName, Change, Commit, CommitId, Digest, EnvironmentId, IncidentId,
+    Migration, MigrationPhase, Release, ReleaseId, Revision, ServiceId, Strategy, SuspectedCause,
+};
+
+use super::command::{Clearance, Command, Verdict};
+use super::effect::{Effect, EffectAction, EffectOutcome, IdempotencyKey};
+use super::event::{Event, EventKind, Slot};
+use super::lifecycle::DeploymentStatus;
+use super::state::State;
+use super::{decide, incident};
+
+/// What a command or a plan would do: the events it would record and the
+/// state at the end. The real state is untouched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rehearsal {
+    /// The events, in the order the journal would record them.
+    pub events: Vec<Event>,
+    /// The state once they are applied.
+    pub state: State,
+}
+
+/// Rehearses `command` at `now` on a copy-on-write view of `state`.
+///
+/// For [`Command::ChooseStrategy`] the rehearsal goes on through every
+/// step of the chosen plan, each turned into the commands the driver
+/// would send, assuming every step succeeds; the first refusal stops it
+/// with [`Rejection::PlanStepRefused`], whose [`Rejection::rule`] is the
+/// rule of the refused step. Any other command is decided and applied.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use knowngood::machine::rehearse;
+/// use knowngood::{Command, EnvironmentRole, PipelineSpec, State};
+/// let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+/// let pipeline = PipelineSpec::new().environment("prod", EnvironmentRole::Production).build()?;
+/// let state = State::new();
+/// let what_if = rehearse(&state, &Command::DefinePipeline { pipeline }, now)?;
+/// assert_eq!(what_if.events.len(), 1);
+/// assert!(what_if.state.pipeline().is_some());
+/// assert!(state.pipeline().is_none()); // the real state is untouched
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn rehearse(
+    state: &State,
+    command: &Command,
+    now: DateTime<Utc>,
+) -> Result<Rehearsal, Rejection> {
+    let mut run = Run {
+        state: state.clone(),
+        events: Vec::new(),
+        now,
+    };
+    match command {
+        Command::ChooseStrategy {
+            incident,
+            strategy,
+            steps,
+            by,
+            ..
+        } => {
+            let kinds = incident::choose(&run.state, command)?;
+            run.record(kinds)?;
+            run.steps(incident, *strategy, steps, by)?;
+        }
+        other => {
+            let events = decide(&run.state, other, now)?;
+            run.apply(events)?;
+        }
+    }
+    Ok(Rehearsal {
+        events: run.events,
+        state: run.state,
+    })
+}
+
+/// The events of a [`Command::ChooseStrategy`], once the rehearsal of its
+/// steps shows that the core accepts every one of them.
+pub(super) fn choose_checked(
+    state: &State,
+    command: &Command,
+    now: DateTime<Utc>,
+) -> Result<Vec<EventKind>, Rejection> {
+    let kinds = incident::choose(state, command)?;
+    if let Command::ChooseStrategy {
+        incident,
+        strategy,
+        steps,
+        by,
+        ..
+    } = command
+    {
+        let mut run = Run {
+            state: state.clone(),
+            events: Vec::new(),
+            now,
+        };
+        run.record(kinds.clone())?;
+        run.steps(incident, *strategy, steps, by)?;
+    }
+    Ok(kinds)
+}
+
+/// The change that reverts `original`, made as `commit`.
+pub(crate) fn revert_change(
+    original: &Change,
+    commit: CommitId,
+    by: Actor,
+    at: DateTime<Utc>,
+) -> Change {
+    Change::new(
+        format!("revert-{}", original.id),
+        format!("Revert \"{}\"", original.title),
+        by,
+        at,
+        [commit],
+    )
+    .reverting(original.id.clone())
+}
+
+/// The change that re-applies `original`, made as `commit`.
+pub(crate) fn reapply_change(
+    original: &Change,
+    commit: CommitId,
+    by: Actor,
+    at: DateTime<Utc>,
+) -> Change {
+    Change::new(
+        format!("reapply-{}", original.id),
+        format!("Re-apply \"{}\"", original.title),
+        by,
+        at,
+        [commit],
+    )
+}
+
+/// The release the driver registers for an artifact it built.
+pub(crate) fn built_release_id(artifact: &Artifact) -> ReleaseId {
+    ReleaseId::new(format!(
+        "{}@{}+{}",
+        artifact.service, artifact.version, artifact.build
+    ))
+}
+
+/// The key of the rollout into `env` that a ship step makes.
+pub(crate) fn ship_key(key: &IdempotencyKey, env: &EnvironmentId) -> IdempotencyKey {
+    IdempotencyKey::new(format!("{key}@{env}"))
+}
+
+struct Run {
+    state: State,
+    events: Vec<Event>,
+    now: DateTime<Utc>,
+}
+
+impl Run {
+    fn apply(&mut self, events: Vec<Event>) -> Result<Vec<Event>, Rejection> {
+        for event in &events {
+            self.state.apply(event)?;
+        }
+        self.events.extend(events.iter().cloned());
+        Ok(events)
+    }
+
+    fn record(&mut self, kinds: Vec<EventKind>) -> Result<(), Rejection> {
+        let now = self.now;
+        self.apply(kinds.into_iter().map(|k| Event::new(now, k)).collect())
+            .map(drop)
+    }
+
+    fn submit(&mut self, command: &Command) -> Result<Vec<Event>, Rejection> {
+        let events = decide(&self.state, command, self.now)?;
+        self.apply(events)
+    }
+
+    fn steps(
+        &mut self,
+        incident: &IncidentId,
+        strategy: Strategy,
+        steps: &[Effect],
+        by: &Actor,
+    ) -> Result<(), Rejection> {
+        for step in steps {
+            let refused = |refusal: Rejection| Rejection::PlanStepRefused {
+                incident: incident.clone(),
+                strategy,
+                key: step.key.clone(),
+                action: step.action.to_string(),
+                refusal: Box::new(refusal),
+            };
+            self.effect(incident, &step.key, EffectOutcome::Started)
+                .map_err(refused)?;
+            self.step(incident, step, by).map_err(refused)?;
+            let done = EffectOutcome::Succeeded {
+                detail: "rehearsed".to_owned(),
+            };
+            self.effect(incident, &step.key, done).map_err(refused)?;
+        }
+        Ok(())
+    }
+
+    fn effect(
+        &mut self,
+        incident: &IncidentId,
+        key: &IdempotencyKey,
+        outcome: EffectOutcome,
+    ) -> Result<(), Rejection> {
+        self.submit(&Command::RecordEffect {
+            incident: incident.clone(),
+            key: key.clone(),
+            outcome,
+        })
+        .map(drop)
+    }
+
+    fn head(&self, service: &ServiceId, branch: &BranchName) -> Result<CommitId, Rejection> {
+        self.state
+            .branch(service, branch)
+            .cloned()
+            .ok_or_else(|| Rejection::UnknownBranch {
+                service: service.clone(),
+                branch: branch.clone(),
+            })
+    }
+
+    /// Records a commit made on `onto` (and the change it forms), then
+    /// moves the branch: what the driver records after a VCS call.
+    fn land(
+        &mut self,
+        service: &ServiceId,
+        onto: &BranchName,
+        commit: &CommitId,
+        change: Option<Change>,
+    ) -> Result<(), Rejection> {
+        let parent = self.head(service, onto)?;
+        self.submit(&Command::RecordCommit {
+            commit: Commit::new(commit.clone(), [parent]),
+        })?;
+        if let Some(change) = change {
+            self.submit(&Command::RecordChange { change })?;
+        }
+        self.submit(&Command::MoveBranch {
+            service: service.clone(),
+            branch: onto.clone(),
+            head: commit.clone(),
+        })
+        .map(drop)
+    }
+
+    fn step(&mut self, incident: &IncidentId, step: &Effect, by: &Actor) -> Result<(), Rejection> {
+        let key = &step.key;
+        let stand_in = CommitId::new(format!("what-if/{key}"));
+        match &step.action {
+            EffectAction::SetFlag {
+                environment,
+                flag,
+                state,
+            } => {
+                self.submit(&Command::SetFlag {
+                    environment: environment.clone(),
+                    flag: flag.clone(),
+                    state: state.clone(),
+                    by: by.clone(),
+                    clearance: Clearance::none(),
+                })?;
+            }
+            EffectAction::Rollback {
+                environment,
+                service,
+                to,
+                ..
+            } => {
+                let command = Command::rollback_to(
+                    environment.clone(),
+                    service.clone(),
+                    *to,
+                    by.clone(),
+                    format!("incident {incident}"),
+                )
+                .for_effect(key.clone());
+                let slot = self.opened(&command)?;
+                self.roll_out(&slot)?;
+            }
+            EffectAction::Abort {
+                environment,
+                service,
+                revision,
+            } => {
+                self.submit(&Command::AbortRollout {
+                    slot: Slot::new(environment.clone(), service.clone(), *revision),
+                    by: by.clone(),
+                    reason: format!("incident {incident}"),
+                })?;
+            }
+            EffectAction::MigrateDown {
+                environment,
+                service,
+                to,
+            } => {
+                let from = self
+                    .state
+                    .environment(environment)
+                    .and_then(|e| e.schema(service))
+                    .map_or(*to, |s| s.version);
+                let mut down =
+                    Migration::new(format!("what-if/{key}"), MigrationPhase::Migrate, from, *to);
+                down.reversible = true;
+                self.submit(&Command::ApplyMigration {
+                    environment: environment.clone(),
+                    service: service.clone(),
+                    migration: down,
+                    by: by.clone(),
+                })?;
+            }
+            EffectAction::Verify {
+                environment,
+                service,
+            } => self.verify(environment, service, by)?,
+            EffectAction::RevertChange {
+                service,
+                change,
+                onto,
+            } => {
+                let original = self.state.known_change(change)?.clone();
+                let revert = revert_change(&original, stand_in.clone(), by.clone(), self.now);
+                self.land(service, onto, &stand_in, Some(revert))?;
+            }
+            EffectAction::ReapplyChange {
+                service,
+                change,
+                onto,
+            } => {
+                let original = self.state.known_change(change)?.clone();
+                let again = reapply_change(&original, stand_in.clone(), by.clone(), self.now);
+                self.land(service, onto, &stand_in, Some(again))?;
+            }
+            EffectAction::CutBranch {
+                service,
+                branch,
+                at,
+            } => {
+                self.submit(&Command::MoveBranch {
+                    service: service.clone(),
+                    branch: branch.clone(),
+                    head: at.clone(),
+                })?;
+            }
+            EffectAction::LandFix { service, onto } => {
+                let fix = Change::new(
+                    format!("what-if/fix-{incident}"),
+                    format!("Fix for incident {incident}"),
+                    by.clone(),
+                    self.now,
+                    [stand_in.clone()],
+                );
+                let fix_id = fix.id.clone();
+                self.land(service, onto, &stand_in, Some(fix))?;
+                let cause = self.state.incident(incident).map(|i| i.cause.clone());
+                if let Some(SuspectedCause::Change { change }) = cause {
+                    self.submit(&Command::DeclareFix {
+                        change,
+                        fix: fix_id,
+                        by: by.clone(),
+                    })?;
+                }
+            }
+            EffectAction::MergeBack {
+                service,
+                from,
+                onto,
+            } => {
+                self.head(service, from)?;
+                self.land(service, onto, &stand_in, None)?;
+            }
+            EffectAction::Tag {
+                service, branch, ..
+            } => {
+                self.head(service, branch)?;
+            }
+            EffectAction::Ship {
+                service,
+                branch,
+                lane,
+                environment,
+                ..
+            } => {
+                let head = self.head(service, branch)?;
+                let artifact = self.stand_in_build(key, service, environment, head);
+                let release = built_release_id(&artifact);
+                let digest = artifact.digest.clone();
+                self.submit(&Command::RegisterArtifact { artifact })?;
+                self.submit(&Command::RegisterRelease {
+                    release: Release::new(release.clone(), service.clone(), digest, "unchanged"),
+                })?;
+                let path = self
+                    .state
+                    .pipeline()
+                    .map(|p| p.lane_path(environment, *lane))
+                    .unwrap_or_default();
+                for env in path {
+                    let command = Command::deploy(env.clone(), release.clone(), by.clone())
+                        .for_effect(ship_key(key, &env));
+                    let slot = self.opened(&command)?;
+                    self.approve(&slot, by)?;
+                    self.roll_out(&slot)?;
+                    self.verify(&env, service, by)?;
+                }
+            }
+            EffectAction::WaitFor { environment, .. } => {
+                // The work in flight there passes: it rolls out and verifies.
+                let service = self
+                    .state
+                    .incident(incident)
+                    .map(|i| i.service.clone())
+                    .ok_or_else(|| Rejection::UnknownIncident {
+                        incident: incident.clone(),
+                    })?;
+                let latest = self
+                    .state
+                    .history(environment, &service)
+                    .and_then(|h| h.latest())
+                    .filter(|d| {
+                        matches!(
+                            d.status,
+                            DeploymentStatus::Requested
+                                | DeploymentStatus::RollingOut
+                                | DeploymentStatus::Verifying
+                        )
+                    })
+                    .map(|d| d.revision);
+                if let Some(revision) = latest {
+                    let slot = Slot::new(environment.clone(), service.clone(), revision);
+                    self.approve(&slot, by)?;
+                    self.roll_out(&slot)?;
+                    self.verify(environment, &service, by)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides a deployment or rollback request and returns the slot it
+    /// opened (or the one already opened for the same effect).
+    fn opened(&mut self, command: &Command) -> Result<Slot, Rejection> {
+        let events = self.submit(command)?;
+        events
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::DeploymentRequested { slot, .. }
+                | EventKind::RollbackRequested { slot, .. } => Some(slot.clone()),
+                _ => None,
+            })
+            .ok_or(Rejection::NoPipeline)
+    }
+
+    /// Starts and completes the rollout of `slot` where it still needs it.
+    fn roll_out(&mut self, slot: &Slot) -> Result<(), Rejection> {
+        if self.status(slot) == Some(DeploymentStatus::Requested) {
+            self.submit(&Command::StartRollout { slot: slot.clone() })?;
+        }
+        if self.status(slot) == Some(DeploymentStatus::RollingOut) {
+            self.submit(&Command::CompleteRollout { slot: slot.clone() })?;
+        }
+        Ok(())
+    }
+
+    /// The approvals the policy asks for, from its role members other than
+    /// the requester, assuming they approve.
+    fn approve(&mut self, slot: &Slot, by: &Actor) -> Result<(), Rejection> {
+        if self.status(slot) != Some(DeploymentStatus::Requested) {
+            return Ok(());
+        }
+        let policy = self.state.policy();
+        let Some(rule) = policy.approvals.get(&slot.environment) else {
+            return Ok(());
+        };
+        let requester = self
+            .state
+            .deployment(slot)
+            .map_or_else(|_| by.clone(), |d| d.requested_by.clone());
+        let approvers: Vec<Actor> = policy
+            .roles
+            .get(&rule.role)
+            .into_iter()
+            .flatten()
+            .filter(|a| **a != requester)
+            .take(usize::try_from(rule.approvers).unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        for approver in approvers {
+            self.submit(&Command::Approve {
+                slot: slot.clone(),
+                by: approver,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn status(&self, slot: &Slot) -> Option<DeploymentStatus> {
+        self.state.deployment(slot).ok().map(|d| d.status)
+    }
+
+    /// Records a healthy verdict on what serves `service` in `env`, unless
+    /// it is known good already; the core judges whether it can be.
+    fn verify(
+        &mut self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+        by: &Actor,
+    ) -> Result<(), Rejection> {
+        let current = self
+            .state
+            .history(env, service)
+            .and_then(super::RolloutHistory::current)
+            .map(|d| (d.revision, d.status));
+        let revision = match current {
+            Some((_, DeploymentStatus::KnownGood)) => return Ok(()),
+            Some((revision, _)) => revision,
+            None => Revision(0),
+        };
+        self.submit(&Command::RecordVerification {
+            slot: Slot::new(env.clone(), service.clone(), revision),
+            verdict: Verdict::Healthy,
+            by: by.clone(),
+        })
+        .map(drop)
+    }
+
+    /// The artifact a build of `head` would produce: the next build after
+    /// what serves in `env`, from a builder the policy trusts.
+    fn stand_in_build(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        env: &EnvironmentId,
+        head: CommitId,
+    ) -> Artifact {
+        let serving = self
+            .state
+            .current_release(env, service)
+            .and_then(|r| self.state.artifact(&r.artifact));
+        let (version, build) = serving.map_or_else(
+            || (semver::Version::new(0, 0, 1), 1),
+            |a| {
+                let mut v = a.version.clone();
+                v.patch = v.patch.saturating_add(1);
+                v.pre = semver::Prerelease::EMPTY;
+                (v, a.build.saturating_add(1))
+            },
+        );
+        let digest = Digest::sha256_of(format!("what-if/{key}").as_bytes());
+        let mut artifact = Artifact::new(service.clone(), digest, version, build, head);
+        if let Some(trusted) = self.state.policy().trusted_builders.iter().next() {
+            artifact = artifact.built_by(trusted.clone());
+        }
+        artifact
+    }
+}

@@ -1,0 +1,172 @@
+//! The rollback target rule, one function for the core and the planner.
+//!
+//! The default target is the newest revision *before the suspected one*
+//! that was verified known good and still qualifies now: its artifact is
+//! available, it runs on the current schema (or reaches it by a
+//! reversible down-migration), what it requires of other services is
+//! running, and it carries no poisoned change and no untrusted artifact.
+//! Candidates that fail are skipped and named with the reason.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{EnvironmentId, Release, ReleaseId, Revision, ServiceId};
+
+use super::state::{Deployment, State};
+use super::{fit, gates};
+
+/// A candidate the rule passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SkippedCandidate {
+    /// The revision.
+    pub revision: Revision,
+    /// Its release.
+    pub release: ReleaseId,
+    /// Why it does not qualify, in words.
+    pub why: String,
+}
+
+/// The revision the rule picks, with what it takes to get there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RollbackTarget {
+    /// The revision whose release is restored.
+    pub revision: Revision,
+    /// Its release.
+    pub release: ReleaseId,
+    /// The schema version to migrate down to first, when the release runs
+    /// on an older schema that reversible migrations can return to.
+    pub down_to: Option<u32>,
+    /// Newer candidates passed over, newest first.
+    pub skipped: Vec<SkippedCandidate>,
+}
+
+/// At most this many skipped candidates are named (the count of the rest
+/// is in the last entry's reason).
+const NAMED: usize = 8;
+
+impl State {
+    /// The default rollback target of `service` in `env`: the newest
+    /// revision before `before` (the suspected revision, or the current one)
+    /// that qualifies now. `Err` lists the candidates that did not.
+    ///
+    /// The core's rollback command without a target revision uses this
+    /// rule with `before` = the current revision; the planner uses it with
+    /// the incident's suspected revision.
+    pub fn rollback_target(
+        &self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+        before: Revision,
+    ) -> Result<RollbackTarget, Vec<SkippedCandidate>> {
+        let mut skipped = Vec::new();
+        let mut unnamed = 0usize;
+        let Some(history) = self.history(env, service) else {
+            return Err(skipped);
+        };
+        for candidate in history
+            .rollback_candidates()
+            .filter(|d| d.revision < before)
+        {
+            match self.qualifies(env, candidate) {
+                Ok(down_to) => {
+                    note_unnamed(&mut skipped, unnamed);
+                    return Ok(RollbackTarget {
+                        revision: candidate.revision,
+                        release: candidate.release.clone(),
+                        down_to,
+                        skipped,
+                    });
+                }
+                Err(why) if skipped.len() < NAMED => skipped.push(SkippedCandidate {
+                    revision: candidate.revision,
+                    release: candidate.release.clone(),
+                    why,
+                }),
+                Err(_) => unnamed += 1,
+            }
+        }
+        note_unnamed(&mut skipped, unnamed);
+        Err(skipped)
+    }
+
+    /// Whether a candidate qualifies now; `Ok(Some(v))` when it needs a
+    /// down-migration to schema `v` first.
+    fn qualifies(
+        &self,
+        env: &EnvironmentId,
+        candidate: &Deployment,
+    ) -> Result<Option<u32>, String> {
+        let release = self
+            .release(&candidate.release)
+            .ok_or_else(|| format!("release `{}` is not registered", candidate.release))?;
+        if self.is_expired(&release.artifact) {
+            return Err(format!(
+                "artifact `{}` was expired from the registry",
+                release.artifact
+            ));
+        }
+        gates::check_production_release(self, env, release).map_err(|r| r.to_string())?;
+        let down_to = self.schema_route(env, release)?;
+        for (other, requirement) in &release.requires {
+            let running = fit::running_version(self, env, other);
+            if !running.as_ref().is_some_and(|v| requirement.matches(v)) {
+                return Err(format!(
+                    "`{}` needs `{other}` {requirement}, which is not running in `{env}`",
+                    release.id
+                ));
+            }
+        }
+        Ok(down_to)
+    }
+
+    /// How `release` runs on the schema of `env`: as it is (`None`), after
+    /// a reversible down-migration (`Some(version)`), or not at all.
+    fn schema_route(&self, env: &EnvironmentId, release: &Release) -> Result<Option<u32>, String> {
+        let schema = self
+            .environment(env)
+            .and_then(|e| e.schema(&release.service));
+        let (Some(range), Some(schema)) = (release.schema, schema) else {
+            return Ok(None);
+        };
+        if range.contains(schema.version) {
+            return Ok(None);
+        }
+        if schema.version < range.min {
+            return Err(format!(
+                "`{}` needs schema {range}, newer than {}",
+                release.id, schema.version
+            ));
+        }
+        let irreversible = schema.applied.iter().rev().find(|a| {
+            a.migration.to > range.max
+                && a.migration.to > a.migration.from
+                && !a.migration.reversible
+        });
+        match irreversible {
+            Some(a) => Err(format!(
+                "`{}` runs on {range} but the schema is at {}: it predates {} migration `{}` ({} → {}), which cannot be undone",
+                release.id,
+                schema.version,
+                a.migration.phase,
+                a.migration.id,
+                a.migration.from,
+                a.migration.to
+            )),
+            None => Ok(Some(range.max)),
+        }
+    }
+}
+
+fn note_unnamed(skipped: &mut [SkippedCandidate], unnamed: usize) {
+    if unnamed > 0
+        && let Some(last) = skipped.last_mut()
+    {
+        let _ = write!(
+            last.why,
+            " (and {unnamed} older candidates did not qualify either)"
+        );
+    }
+}

@@ -22,10 +22,11 @@ impl State {
         match &event.kind {
             EventKind::PipelineDefined { pipeline } => self.define_pipeline(pipeline.clone()),
             EventKind::ServiceRegistered { service } => {
-                self.services.insert(service.id.clone(), service.clone());
+                std::sync::Arc::make_mut(&mut self.services)
+                    .insert(service.id.clone(), service.clone());
             }
             EventKind::CommitRecorded { commit } => {
-                self.commits.insert(
+                std::sync::Arc::make_mut(&mut self.commits).insert(
                     commit.id.clone(),
                     CommitRecord {
                         commit: commit.clone(),
@@ -44,24 +45,28 @@ impl State {
                     });
                 }
                 for commit in &change.commits {
-                    if let Some(record) = self.commits.get_mut(commit) {
+                    if let Some(record) =
+                        std::sync::Arc::make_mut(&mut self.commits).get_mut(commit)
+                    {
                         record.change = Some(change.id.clone());
                     }
                 }
                 if let Some(reverted) = &change.reverts {
-                    self.remedies
+                    std::sync::Arc::make_mut(&mut self.remedies)
                         .entry(reverted.clone())
                         .or_default()
                         .insert(change.id.clone(), RemedyKind::Revert);
                 }
-                self.changes.insert(change.id.clone(), change.clone());
+                std::sync::Arc::make_mut(&mut self.changes)
+                    .insert(change.id.clone(), change.clone());
             }
             EventKind::ArtifactRegistered { artifact } => {
-                self.artifacts
+                std::sync::Arc::make_mut(&mut self.artifacts)
                     .insert(artifact.digest.clone(), artifact.clone());
             }
             EventKind::ReleaseRegistered { release } => {
-                self.releases.insert(release.id.clone(), release.clone());
+                std::sync::Arc::make_mut(&mut self.releases)
+                    .insert(release.id.clone(), release.clone());
             }
             EventKind::DeploymentRequested {
                 slot,
@@ -143,7 +148,7 @@ impl State {
                 branch,
                 head,
             } => {
-                self.branches
+                std::sync::Arc::make_mut(&mut self.branches)
                     .entry(service.clone())
                     .or_default()
                     .insert(branch.clone(), head.clone());
@@ -154,14 +159,16 @@ impl State {
                         change: change.clone(),
                     });
                 }
-                self.poisoned.entry(change.clone()).or_insert(Poisoning {
-                    by: by.clone(),
-                    reason: reason.clone(),
-                    at,
-                });
+                std::sync::Arc::make_mut(&mut self.poisoned)
+                    .entry(change.clone())
+                    .or_insert(Poisoning {
+                        by: by.clone(),
+                        reason: reason.clone(),
+                        at,
+                    });
             }
             EventKind::FixDeclared { change, fix, .. } => {
-                self.remedies
+                std::sync::Arc::make_mut(&mut self.remedies)
                     .entry(change.clone())
                     .or_default()
                     .insert(fix.clone(), RemedyKind::Fix);
@@ -172,8 +179,7 @@ impl State {
                 state,
                 ..
             } => {
-                self.environment_mut(environment)?
-                    .flags
+                std::sync::Arc::make_mut(&mut self.environment_mut(environment)?.flags)
                     .insert(flag.clone(), state.clone());
             }
             EventKind::GateClosed {
@@ -215,17 +221,21 @@ impl State {
                 self.lift_gate_follow_ups(environment, at);
             }
             EventKind::FreezeDeclared { freeze } => {
-                self.freezes.insert(freeze.id.clone(), freeze.clone());
+                std::sync::Arc::make_mut(&mut self.freezes)
+                    .insert(freeze.id.clone(), freeze.clone());
             }
             EventKind::FreezeLifted { freeze, .. } => {
-                if self.freezes.remove(freeze).is_none() {
+                if std::sync::Arc::make_mut(&mut self.freezes)
+                    .remove(freeze)
+                    .is_none()
+                {
                     return Err(Rejection::UnknownFreeze {
                         freeze: freeze.clone(),
                     });
                 }
             }
             EventKind::ArtifactExpired { digest, .. } => {
-                self.expired.insert(digest.clone());
+                std::sync::Arc::make_mut(&mut self.expired).insert(digest.clone());
             }
             EventKind::MigrationApplied {
                 environment,

@@ -428,7 +428,7 @@ impl State {
             by,
         } = kind
         {
-            self.incidents.insert(
+            std::sync::Arc::make_mut(&mut self.incidents).insert(
                 incident.clone(),
                 IncidentRecord {
                     id: incident.clone(),
@@ -464,8 +464,7 @@ impl State {
         else {
             return Ok(());
         };
-        let record = self
-            .incidents
+        let record = std::sync::Arc::make_mut(&mut self.incidents)
             .get_mut(id)
             .ok_or_else(|| Rejection::UnknownIncident {
                 incident: id.clone(),
@@ -541,7 +540,7 @@ impl State {
 
     /// A reopened gate meets every open `LiftGate` follow-up there.
     pub(super) fn lift_gate_follow_ups(&mut self, env: &EnvironmentId, at: DateTime<Utc>) {
-        for record in self.incidents.values_mut() {
+        for record in std::sync::Arc::make_mut(&mut self.incidents).values_mut() {
             for f in &mut record.follow_ups {
                 if matches!(&f.kind, FollowUpKind::LiftGate { environment } if environment == env) {
                     f.done_at.get_or_insert(at);

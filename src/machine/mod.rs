@@ -11,6 +11,7 @@
 mod apply;
 pub mod command;
 mod contents;
+mod cow;
 mod decide;
 mod describe;
 pub mod effect;

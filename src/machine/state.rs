@@ -3,6 +3,7 @@
 //! hosts.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -93,14 +94,26 @@ impl Deployment {
 /// One service's rollout history in one environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolloutHistory {
-    deployments: Vec<Deployment>,
+    deployments: super::cow::CowVec<Deployment>,
     current: Option<Revision>,
 }
 
 impl RolloutHistory {
     /// Every revision, oldest first (revision *n* at index *n − 1*).
-    pub fn deployments(&self) -> &[Deployment] {
-        &self.deployments
+    pub fn deployments(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = &Deployment> + ExactSizeIterator + Clone {
+        self.deployments.iter()
+    }
+
+    /// How many revisions there are.
+    pub fn len(&self) -> usize {
+        self.deployments.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.deployments.len() == 0
     }
 
     /// The revision with this number.
@@ -153,7 +166,7 @@ impl RolloutHistory {
                 .saturating_sub(1)
                 .min(self.deployments.len())
         });
-        self.deployments[..before].iter().rev().filter(move |d| {
+        self.deployments.iter().take(before).rev().filter(move |d| {
             d.was_verified()
                 && d.status != DeploymentStatus::RolledBack
                 && current.is_some_and(|c| d.release != c.release)
@@ -247,10 +260,10 @@ impl StageTimes {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentState {
     services: BTreeMap<ServiceId, RolloutHistory>,
-    verified: BTreeSet<Digest>,
+    verified: Arc<BTreeSet<Digest>>,
     pub(crate) schemas: BTreeMap<ServiceId, SchemaState>,
     pub(crate) observed: StageTimes,
-    pub(crate) flags: BTreeMap<FlagKey, FlagState>,
+    pub(crate) flags: Arc<BTreeMap<FlagKey, FlagState>>,
     pub(crate) gate: Option<ClosedGate>,
 }
 
@@ -297,7 +310,7 @@ impl EnvironmentState {
     }
 
     fn has_history(&self) -> bool {
-        self.services.values().any(|h| !h.deployments.is_empty())
+        self.services.values().any(|h| !h.is_empty())
     }
 }
 
@@ -336,22 +349,29 @@ pub enum RemedyKind {
 
 /// Everything the events so far say. Equal event sequences give equal
 /// states.
+///
+/// Cloning is cheap and independent of the history's length: every
+/// collection is shared copy-on-write (`Arc`), and a rollout history keeps
+/// its older revisions in a shared block, so a clone copies only what is
+/// changed afterwards. That is what makes dry runs
+/// ([`rehearse`](super::rehearse)) cost what a plan changes, not what the
+/// journal holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub(crate) policy: Policy,
-    pub(crate) expired: BTreeSet<Digest>,
-    pub(crate) incidents: BTreeMap<IncidentId, IncidentRecord>,
-    pub(crate) freezes: BTreeMap<FreezeId, Freeze>,
-    pub(crate) poisoned: BTreeMap<ChangeId, Poisoning>,
-    pub(crate) remedies: BTreeMap<ChangeId, BTreeMap<ChangeId, RemedyKind>>,
-    pub(crate) branches: BTreeMap<ServiceId, BTreeMap<BranchName, CommitId>>,
+    pub(crate) expired: Arc<BTreeSet<Digest>>,
+    pub(crate) incidents: Arc<BTreeMap<IncidentId, IncidentRecord>>,
+    pub(crate) freezes: Arc<BTreeMap<FreezeId, Freeze>>,
+    pub(crate) poisoned: Arc<BTreeMap<ChangeId, Poisoning>>,
+    pub(crate) remedies: Arc<BTreeMap<ChangeId, BTreeMap<ChangeId, RemedyKind>>>,
+    pub(crate) branches: Arc<BTreeMap<ServiceId, BTreeMap<BranchName, CommitId>>>,
     pub(crate) pipeline: Option<Pipeline>,
-    pub(crate) services: BTreeMap<ServiceId, Service>,
-    pub(crate) commits: BTreeMap<CommitId, CommitRecord>,
-    pub(crate) changes: BTreeMap<ChangeId, Change>,
-    pub(crate) artifacts: BTreeMap<Digest, Artifact>,
-    pub(crate) releases: BTreeMap<ReleaseId, Release>,
-    pub(crate) environments: BTreeMap<EnvironmentId, EnvironmentState>,
+    pub(crate) services: Arc<BTreeMap<ServiceId, Service>>,
+    pub(crate) commits: Arc<BTreeMap<CommitId, CommitRecord>>,
+    pub(crate) changes: Arc<BTreeMap<ChangeId, Change>>,
+    pub(crate) artifacts: Arc<BTreeMap<Digest, Artifact>>,
+    pub(crate) releases: Arc<BTreeMap<ReleaseId, Release>>,
+    pub(crate) environments: Arc<BTreeMap<EnvironmentId, EnvironmentState>>,
 }
 
 impl State {
@@ -518,8 +538,7 @@ impl State {
         env: &EnvironmentId,
         service: &ServiceId,
     ) -> Result<&mut RolloutHistory, Rejection> {
-        Ok(self
-            .environments
+        Ok(std::sync::Arc::make_mut(&mut self.environments)
             .get_mut(env)
             .ok_or_else(|| Rejection::UnknownEnvironment {
                 environment: env.clone(),
@@ -533,7 +552,7 @@ impl State {
         &mut self,
         env: &EnvironmentId,
     ) -> Result<&mut EnvironmentState, Rejection> {
-        self.environments
+        std::sync::Arc::make_mut(&mut self.environments)
             .get_mut(env)
             .ok_or_else(|| Rejection::UnknownEnvironment {
                 environment: env.clone(),
@@ -541,7 +560,7 @@ impl State {
     }
 
     pub(super) fn deployment_mut(&mut self, slot: &Slot) -> Result<&mut Deployment, Rejection> {
-        self.environments
+        std::sync::Arc::make_mut(&mut self.environments)
             .get_mut(&slot.environment)
             .ok_or_else(|| Rejection::UnknownEnvironment {
                 environment: slot.environment.clone(),
@@ -569,16 +588,18 @@ impl State {
     }
 
     pub(super) fn mark_verified(&mut self, env: &EnvironmentId, digest: Digest) {
-        if let Some(e) = self.environments.get_mut(env) {
-            e.verified.insert(digest);
+        if let Some(e) = std::sync::Arc::make_mut(&mut self.environments).get_mut(env) {
+            std::sync::Arc::make_mut(&mut e.verified).insert(digest);
         }
     }
 
     pub(super) fn define_pipeline(&mut self, pipeline: Pipeline) {
         for env in pipeline.environments() {
-            self.environments.entry(env.id.clone()).or_default();
+            std::sync::Arc::make_mut(&mut self.environments)
+                .entry(env.id.clone())
+                .or_default();
         }
-        self.environments.retain(|id, _| pipeline.contains(id));
+        std::sync::Arc::make_mut(&mut self.environments).retain(|id, _| pipeline.contains(id));
         self.pipeline = Some(pipeline);
     }
 }

@@ -127,7 +127,7 @@
 //! [`plan`](crate::plan) is a pure function of the state, the incident,
 //! the time and the host's [`Capabilities`](crate::Capabilities). It
 //! assesses *every* strategy — retoggle, rollback, revert, hotfix, fix
-//! forward, wait, revert-in-flight-then-fix — with every precondition as a
+//! forward, wait, revert-in-flight-then-fix, abort — with every precondition as a
 //! named [`Check`](crate::recovery::Check), the risks, the ordered steps as
 //! [`Effect`](crate::recovery::Effect)s with idempotency keys, an estimate,
 //! the team's cost and the customer impact. Then it ranks: applicable
@@ -146,14 +146,51 @@
 //! the stages after it; reverting the in-flight work fast-tracks the test
 //! stages.
 //!
-//! **Choosing** a strategy ([`Command::ChooseStrategy`](crate::Command::ChooseStrategy))
-//! runs the planner again on the journal's state, refuses an inapplicable
-//! choice, records every option considered for the retro, opens the
-//! follow-ups (merge a hotfix back, re-apply a reverted change, fix main,
-//! lift the gate, hold the retro) and lets the option's steps through the
-//! closed gate. Mitigation is refused until the service serves a verified
-//! release without the cause (or its flags are off); the gate reopens by
-//! itself once nothing holds it.
+//! **The core is the only judge.** The planner keeps its own checks only
+//! for what the core cannot know (what the host's ports can do, whether
+//! the cause is a change, flags, work in flight, unreleased work on main,
+//! estimates and costs). Everything else it asks the core: once its own
+//! checks pass, it turns the option's steps into the commands the driver
+//! would send and *rehearses* them ([`rehearse`](crate::machine::rehearse))
+//! — each command goes through [`decide`](crate::decide) on the state as it
+//! would be once the earlier steps succeeded (stand-ins for what only a
+//! port or a person supplies: the revert's commit, the built artifact, the
+//! approvals of the policy's role members). A refusal makes the option
+//! not applicable, and its failed check is named after the core's rule
+//! (`poisoned-release`, `frozen`, `rollout-in-flight`, …). So the planner
+//! never offers what the core would refuse; a property test drives every
+//! offered option over a thousand random histories to prove it. The
+//! hypothetical state is a copy-on-write clone of the real one, so a dry
+//! run costs what the plan changes, not what the history holds. Hosts can
+//! rehearse any command the same way: "what would the journal say if we
+//! did this?"
+//!
+//! **The rollback target** is one rule for the planner and the core
+//! ([`State::rollback_target`](crate::State::rollback_target)): the newest
+//! revision before the suspect that was verified known good and still
+//! qualifies (artifact available, schema current or reachable by a
+//! reversible down-migration, requirements on other services met, no
+//! poisoned change, trusted builder). Candidates passed over are named
+//! with the reason.
+//!
+//! **The policy is enforced by the core**, not only by the planner: a
+//! strategy the policy rules out ([`Policy::forbids`](crate::Policy::forbids))
+//! cannot be chosen; under a forward-only policy a rollback command is
+//! refused unless a member of a break-glass role gives a justification
+//! (audited in the journal); with the hotfix lane off, nothing is deployed
+//! along it.
+//!
+//! **Choosing** a strategy: [`RecoveryPlan::choose`](crate::RecoveryPlan::choose)
+//! builds the [`Command::ChooseStrategy`](crate::Command::ChooseStrategy)
+//! that carries the option's steps, its follow-ups and every option
+//! considered (for the retro), and refuses an inapplicable option with its
+//! blocking rule. The core judges the command again (phase, policy, and a
+//! rehearsal of every step), opens the follow-ups (merge a hotfix back,
+//! re-apply a reverted change, fix main, lift the gate, hold the retro)
+//! and lets the option's steps through the closed gate. Mitigation is
+//! refused until the service serves a verified release without the cause
+//! (or its flags are off); the gate reopens by itself once nothing holds
+//! it.
 //!
 //! # 9. Schemas
 //!

@@ -28,5 +28,45 @@ fn planner(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, planner);
+/// Planning when the forward options are rehearsed too (continuous
+/// deployment: fixing forward records a commit, a change, an artifact and
+/// a release and ships them through every stage), as the catalogue of
+/// commits, changes, artifacts and releases grows (production runs main's
+/// head, so the ancestry walks stay short and the figure shows what the
+/// catalogue's size costs the dry run).
+fn planner_catalogue(c: &mut Criterion) {
+    let mut group = c.benchmark_group("planner_catalogue");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for releases in [100u64, 10_000] {
+        let revisions = u32::try_from(releases).unwrap();
+        let mut ledger = history::history(revisions, 10, releases);
+        let at = history::t0() + chrono::Duration::days(30);
+        ledger
+            .execute(
+                &knowngood::Command::AdoptPolicy {
+                    policy: knowngood::Policy::continuous_deployment(),
+                    by: "lead".into(),
+                },
+                at,
+            )
+            .unwrap();
+        let now = at + chrono::Duration::minutes(1);
+        let id = "INC-1".into();
+        let first = plan(ledger.state(), &id, now, &Capabilities::all()).unwrap();
+        assert!(
+            first
+                .option(knowngood::Strategy::FixForward)
+                .is_some_and(|o| o.applicable),
+            "fix forward must be rehearsed in this bench"
+        );
+        group.bench_function(BenchmarkId::new("releases", releases), |b| {
+            b.iter(|| black_box(plan(ledger.state(), &id, now, &Capabilities::all()).unwrap()));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, planner, planner_catalogue);
 criterion_main!(benches);

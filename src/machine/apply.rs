@@ -26,11 +26,19 @@ impl State {
                     .insert(service.id.clone(), service.clone());
             }
             EventKind::CommitRecorded { commit } => {
-                std::sync::Arc::make_mut(&mut self.commits).insert(
+                let generation = 1 + commit
+                    .parents
+                    .iter()
+                    .filter_map(|p| self.commits.get(p))
+                    .map(|r| r.generation)
+                    .max()
+                    .unwrap_or(0);
+                self.commits.insert(
                     commit.id.clone(),
                     CommitRecord {
                         commit: commit.clone(),
                         change: None,
+                        generation,
                     },
                 );
             }
@@ -45,9 +53,7 @@ impl State {
                     });
                 }
                 for commit in &change.commits {
-                    if let Some(record) =
-                        std::sync::Arc::make_mut(&mut self.commits).get_mut(commit)
-                    {
+                    if let Some(record) = self.commits.get_mut(commit) {
                         record.change = Some(change.id.clone());
                     }
                 }
@@ -57,16 +63,14 @@ impl State {
                         .or_default()
                         .insert(change.id.clone(), RemedyKind::Revert);
                 }
-                std::sync::Arc::make_mut(&mut self.changes)
-                    .insert(change.id.clone(), change.clone());
+                self.changes.insert(change.id.clone(), change.clone());
             }
             EventKind::ArtifactRegistered { artifact } => {
-                std::sync::Arc::make_mut(&mut self.artifacts)
+                self.artifacts
                     .insert(artifact.digest.clone(), artifact.clone());
             }
             EventKind::ReleaseRegistered { release } => {
-                std::sync::Arc::make_mut(&mut self.releases)
-                    .insert(release.id.clone(), release.clone());
+                self.releases.insert(release.id.clone(), release.clone());
             }
             EventKind::DeploymentRequested {
                 slot,
@@ -235,7 +239,7 @@ impl State {
                 }
             }
             EventKind::ArtifactExpired { digest, .. } => {
-                std::sync::Arc::make_mut(&mut self.expired).insert(digest.clone());
+                self.expired.insert(digest.clone());
             }
             EventKind::MigrationApplied {
                 environment,

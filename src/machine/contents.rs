@@ -80,17 +80,111 @@ impl State {
         seen
     }
 
-    /// The commits a release was built from and all their ancestors, or
-    /// the rejection naming an unrecorded source commit.
-    fn release_contents(&self, release: &Release) -> Result<BTreeSet<&CommitId>, Rejection> {
+    /// The commit a release was built from, or the rejection naming an
+    /// unrecorded source commit.
+    fn release_source(&self, release: &Release) -> Result<&CommitId, Rejection> {
         let artifact = self.artifact_of(release)?;
-        if !self.commits.contains_key(&artifact.source_commit) {
-            return Err(Rejection::UnknownSourceCommit {
+        match self.commits.get_key_value(&artifact.source_commit) {
+            Some((id, _)) => Ok(id),
+            None => Err(Rejection::UnknownSourceCommit {
                 release: release.id.clone(),
                 commit: artifact.source_commit.clone(),
-            });
+            }),
         }
-        Ok(self.ancestor_set(&artifact.source_commit))
+    }
+
+    /// Whether `ancestor` is reachable from `head` (or is `head`). The walk
+    /// never goes below `ancestor`'s generation, so it costs the commits
+    /// between the two, not the history.
+    pub fn is_ancestor(&self, ancestor: &CommitId, head: &CommitId) -> bool {
+        let Some(target) = self.commits.get(ancestor) else {
+            return false;
+        };
+        let floor = target.generation;
+        let mut seen: BTreeSet<&CommitId> = BTreeSet::new();
+        let Some((head, _)) = self.commits.get_key_value(head) else {
+            return false;
+        };
+        let mut stack = vec![head];
+        while let Some(id) = stack.pop() {
+            if id == ancestor {
+                return true;
+            }
+            let Some(record) = self.commits.get(id) else {
+                continue;
+            };
+            if record.generation <= floor || !seen.insert(id) {
+                continue;
+            }
+            stack.extend(record.commit.parents.iter());
+        }
+        false
+    }
+
+    /// The recorded commits reachable from `head` but not from `have`
+    /// (`None`: from nothing), parents before children. Painted from both
+    /// ends in generation order, it stops as soon as nothing left to visit
+    /// is reachable from `head` alone: the cost is the commits in between,
+    /// not the history.
+    pub fn commits_between(&self, have: Option<&CommitId>, head: &CommitId) -> Vec<&CommitId> {
+        const HEAD: u8 = 1;
+        const HAVE: u8 = 2;
+        let mut paint: std::collections::BTreeMap<&CommitId, u8> =
+            std::collections::BTreeMap::new();
+        let mut queue: std::collections::BinaryHeap<(u64, &CommitId)> =
+            std::collections::BinaryHeap::new();
+        let mut start = |id: &CommitId, colour: u8| -> Option<()> {
+            let (id, record) = self.commits.get_key_value(id)?;
+            let old = paint.get(id).copied().unwrap_or(0);
+            paint.insert(id, old | colour);
+            if old == 0 {
+                queue.push((record.generation, id));
+            }
+            Some(())
+        };
+        if start(head, HEAD).is_none() {
+            return Vec::new();
+        }
+        if let Some(have) = have {
+            let _ = start(have, HAVE);
+        }
+        let mut only_head = usize::from(paint.values().any(|c| *c == HEAD));
+        let mut found: Vec<(u64, &CommitId)> = Vec::new();
+        while only_head > 0 {
+            let Some((generation, id)) = queue.pop() else {
+                break;
+            };
+            let colour = paint.get(id).copied().unwrap_or(0);
+            if colour == HEAD {
+                only_head -= 1;
+                found.push((generation, id));
+            }
+            let Some(record) = self.commits.get(id) else {
+                continue;
+            };
+            for parent in &record.commit.parents {
+                let Some((parent, parent_record)) = self.commits.get_key_value(parent) else {
+                    continue;
+                };
+                let old = paint.get(parent).copied().unwrap_or(0);
+                let new = old | colour;
+                if new == old {
+                    continue;
+                }
+                paint.insert(parent, new);
+                if old == 0 {
+                    queue.push((parent_record.generation, parent));
+                    if new == HEAD {
+                        only_head += 1;
+                    }
+                } else if old == HEAD {
+                    // Queued as head-only, now reachable from `have` too.
+                    only_head -= 1;
+                }
+            }
+        }
+        found.sort();
+        found.into_iter().map(|(_, id)| id).collect()
     }
 
     /// The poisoned changes `release` would bring into `env` without a
@@ -108,9 +202,9 @@ impl State {
         if self.poisoned.is_empty() {
             return Ok(Vec::new());
         }
-        let contents = self.release_contents(release)?;
-        let contains_any = |c: &Change| c.commits.iter().any(|id| contents.contains(id));
-        let contains_all = |c: &Change| c.commits.iter().all(|id| contents.contains(id));
+        let source = self.release_source(release)?;
+        let contains_any = |c: &Change| c.commits.iter().any(|id| self.is_ancestor(id, source));
+        let contains_all = |c: &Change| c.commits.iter().all(|id| self.is_ancestor(id, source));
         let flags_off = |c: &Change| {
             !c.flags.is_empty()
                 && self
@@ -143,17 +237,9 @@ impl State {
         let head = self.branch(service, &BranchName::main()).cloned();
         let (missing_commits, missing_changes) = match &head {
             Some(head) => {
-                let have = self.ancestor_set(&running_commit);
-                let commits = self.oldest_first(head, &have);
-                let mut changes: Vec<ChangeId> = Vec::new();
-                for c in &commits {
-                    if let Some(change) = self.commits.get(c).and_then(|r| r.change.as_ref())
-                        && !changes.contains(change)
-                    {
-                        changes.push(change.clone());
-                    }
-                }
-                (commits, changes)
+                let commits = self.commits_between(Some(&running_commit), head);
+                let changes = self.changes_of(commits.iter().copied());
+                (commits.into_iter().cloned().collect(), changes)
             }
             None => (Vec::new(), Vec::new()),
         };
@@ -175,29 +261,21 @@ impl State {
         })
     }
 
-    /// The ancestors of `head` not in `exclude`, parents before children.
-    fn oldest_first(&self, head: &CommitId, exclude: &BTreeSet<&CommitId>) -> Vec<CommitId> {
-        let mut order = Vec::new();
-        let mut done: BTreeSet<&CommitId> = BTreeSet::new();
-        // (commit, whether its parents were already pushed)
-        let mut stack: Vec<(&CommitId, bool)> = vec![(head, false)];
-        while let Some((id, expanded)) = stack.pop() {
-            if exclude.contains(id) || done.contains(id) {
-                continue;
-            }
-            let Some(record) = self.commits.get(id) else {
-                continue;
-            };
-            if expanded {
-                done.insert(id);
-                order.push(id.clone());
-            } else {
-                stack.push((id, true));
-                for parent in record.commit.parents.iter().rev() {
-                    stack.push((parent, false));
-                }
+    /// The changes the commits belong to, each once, in the commits' order
+    /// (linear in the number of commits).
+    pub(crate) fn changes_of<'c>(
+        &self,
+        commits: impl Iterator<Item = &'c CommitId>,
+    ) -> Vec<ChangeId> {
+        let mut seen: BTreeSet<&ChangeId> = BTreeSet::new();
+        let mut changes = Vec::new();
+        for c in commits {
+            if let Some(change) = self.commits.get(c).and_then(|r| r.change.as_ref())
+                && seen.insert(change)
+            {
+                changes.push(change.clone());
             }
         }
-        order
+        changes
     }
 }

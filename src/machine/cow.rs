@@ -1,7 +1,9 @@
-//! A vector that clones in constant time: a shared block of older items
-//! plus a private tail and private copies of changed items. The rollout
-//! histories use it so that a hypothetical state (a dry run) shares every
-//! revision with the real one and copies only what it changes.
+//! Collections that clone in constant time, whatever they hold: a shared
+//! block plus a small private layer of what changed since the clone. The
+//! state keeps its histories and catalogues in them so that a hypothetical
+//! state (a dry run) shares everything with the real one and copies only
+//! what it changes. Once no clone shares the block any more, the next write
+//! folds the private layer back in, so the live state pays nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -154,9 +156,231 @@ impl<'de, T: Clone + Deserialize<'de>> Deserialize<'de> for CowVec<T> {
     }
 }
 
+/// A copy-on-write ordered map: a shared map plus a private layer of
+/// entries written since the clone (no entry is ever removed: the state
+/// only grows).
+#[derive(Debug, Clone)]
+pub(crate) struct CowMap<K, V> {
+    shared: Arc<BTreeMap<K, V>>,
+    layer: BTreeMap<K, V>,
+}
+
+impl<K, V> Default for CowMap<K, V> {
+    fn default() -> Self {
+        Self {
+            shared: Arc::new(BTreeMap::new()),
+            layer: BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: Ord + Clone, V: Clone> CowMap<K, V> {
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        if self.layer.is_empty() {
+            return self.shared.get(key);
+        }
+        self.layer.get(key).or_else(|| self.shared.get(key))
+    }
+
+    pub(crate) fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.layer
+            .get_key_value(key)
+            .or_else(|| self.shared.get_key_value(key))
+    }
+
+    pub(crate) fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.get(key).is_some()
+    }
+
+    /// Every entry in key order (the layer's copy wins).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
+        Merge {
+            shared: self.shared.iter().peekable(),
+            layer: self.layer.iter().peekable(),
+        }
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// Folds the layer into the shared map when no one else holds it.
+    fn settle(&mut self) -> Option<&mut BTreeMap<K, V>> {
+        let map = Arc::get_mut(&mut self.shared)?;
+        map.append(&mut self.layer);
+        Some(map)
+    }
+
+    pub(crate) fn insert(&mut self, key: K, value: V) {
+        match self.settle() {
+            Some(map) => {
+                map.insert(key, value);
+            }
+            None => {
+                self.layer.insert(key, value);
+            }
+        }
+    }
+
+    pub(crate) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        if Arc::get_mut(&mut self.shared).is_some() {
+            return self.settle().and_then(|map| map.get_mut(key));
+        }
+        if !self.layer.contains_key(key) {
+            let (k, v) = self.shared.get_key_value(key)?;
+            self.layer.insert(k.clone(), v.clone());
+        }
+        self.layer.get_mut(key)
+    }
+}
+
+/// A copy-on-write ordered set (see [`CowMap`]).
+#[derive(Debug, Clone)]
+pub(crate) struct CowSet<K>(CowMap<K, ()>);
+
+impl<K: Ord + Clone> PartialEq for CowSet<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<K: Ord + Clone> Eq for CowSet<K> {}
+
+impl<K> Default for CowSet<K> {
+    fn default() -> Self {
+        Self(CowMap::default())
+    }
+}
+
+impl<K: Ord + Clone> CowSet<K> {
+    pub(crate) fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.0.contains_key(key)
+    }
+
+    pub(crate) fn insert(&mut self, key: K) {
+        self.0.insert(key, ());
+    }
+}
+
+impl<K: Ord + Clone + Serialize> Serialize for CowSet<K> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|(k, ())| k))
+    }
+}
+
+impl<'de, K: Ord + Deserialize<'de>> Deserialize<'de> for CowSet<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let keys = std::collections::BTreeSet::<K>::deserialize(deserializer)?;
+        Ok(Self(CowMap {
+            shared: Arc::new(keys.into_iter().map(|k| (k, ())).collect()),
+            layer: BTreeMap::new(),
+        }))
+    }
+}
+
+/// Two sorted iterators merged by key; on equal keys the layer wins.
+struct Merge<S: Iterator, L: Iterator> {
+    shared: std::iter::Peekable<S>,
+    layer: std::iter::Peekable<L>,
+}
+
+impl<'a, K: Ord + 'a, V: 'a, S, L> Iterator for Merge<S, L>
+where
+    S: Iterator<Item = (&'a K, &'a V)>,
+    L: Iterator<Item = (&'a K, &'a V)>,
+{
+    type Item = (&'a K, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match (self.shared.peek(), self.layer.peek()) {
+            (Some((a, _)), Some((b, _))) => match a.cmp(b) {
+                std::cmp::Ordering::Less => self.shared.next(),
+                std::cmp::Ordering::Greater => self.layer.next(),
+                std::cmp::Ordering::Equal => {
+                    self.shared.next();
+                    self.layer.next()
+                }
+            },
+            (Some(_), None) => self.shared.next(),
+            (None, _) => self.layer.next(),
+        }
+    }
+}
+
+impl<K: Ord + Clone, V: Clone + PartialEq> PartialEq for CowMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl<K: Ord + Clone, V: Clone + Eq> Eq for CowMap<K, V> {}
+
+impl<K: Ord + Clone + Serialize, V: Clone + Serialize> Serialize for CowMap<K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de, K: Ord + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for CowMap<K, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self {
+            shared: Arc::new(BTreeMap::deserialize(deserializer)?),
+            layer: BTreeMap::new(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::CowVec;
+    use super::{CowMap, CowVec};
+
+    #[test]
+    fn a_map_clone_shares_entries_and_writes_stay_private() {
+        let mut real = CowMap::default();
+        for i in [1, 3, 5] {
+            real.insert(i, i * 10);
+        }
+        let mut what_if = real.clone();
+        what_if.insert(4, 40);
+        *what_if.get_mut(&3).unwrap() = 33;
+        assert_eq!(
+            real.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>(),
+            [(1, 10), (3, 30), (5, 50)]
+        );
+        assert_eq!(
+            what_if.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>(),
+            [(1, 10), (3, 33), (4, 40), (5, 50)]
+        );
+        assert!(what_if.contains_key(&4) && !real.contains_key(&4));
+        assert_ne!(real, what_if);
+        drop(real);
+        what_if.insert(6, 60);
+        assert_eq!(what_if.get(&3), Some(&33));
+        assert_eq!(what_if.iter().count(), 5);
+        let json = serde_json::to_string(&what_if).unwrap();
+        let back: CowMap<i32, i32> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, what_if);
+    }
 
     #[test]
     fn a_clone_shares_items_and_writes_stay_private() {

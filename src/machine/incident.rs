@@ -428,7 +428,7 @@ impl State {
             by,
         } = kind
         {
-            std::sync::Arc::make_mut(&mut self.incidents).insert(
+            self.incidents.insert(
                 incident.clone(),
                 IncidentRecord {
                     id: incident.clone(),
@@ -464,7 +464,8 @@ impl State {
         else {
             return Ok(());
         };
-        let record = std::sync::Arc::make_mut(&mut self.incidents)
+        let record = self
+            .incidents
             .get_mut(id)
             .ok_or_else(|| Rejection::UnknownIncident {
                 incident: id.clone(),
@@ -540,10 +541,27 @@ impl State {
 
     /// A reopened gate meets every open `LiftGate` follow-up there.
     pub(super) fn lift_gate_follow_ups(&mut self, env: &EnvironmentId, at: DateTime<Utc>) {
-        for record in std::sync::Arc::make_mut(&mut self.incidents).values_mut() {
-            for f in &mut record.follow_ups {
-                if matches!(&f.kind, FollowUpKind::LiftGate { environment } if environment == env) {
-                    f.done_at.get_or_insert(at);
+        let lifts = |r: &IncidentRecord| {
+            r.follow_ups.iter().any(|f| {
+                f.done_at.is_none()
+                    && matches!(&f.kind, FollowUpKind::LiftGate { environment } if environment == env)
+            })
+        };
+        // Only the incidents with such a follow-up are written (and copied,
+        // in a hypothetical state).
+        let due: Vec<IncidentId> = self
+            .incidents
+            .iter()
+            .filter(|(_, r)| lifts(r))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            if let Some(record) = self.incidents.get_mut(&id) {
+                for f in &mut record.follow_ups {
+                    if matches!(&f.kind, FollowUpKind::LiftGate { environment } if environment == env)
+                    {
+                        f.done_at.get_or_insert(at);
+                    }
                 }
             }
         }

@@ -260,7 +260,7 @@ impl StageTimes {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentState {
     services: BTreeMap<ServiceId, RolloutHistory>,
-    verified: Arc<BTreeSet<Digest>>,
+    verified: super::cow::CowSet<Digest>,
     pub(crate) schemas: BTreeMap<ServiceId, SchemaState>,
     pub(crate) observed: StageTimes,
     pub(crate) flags: Arc<BTreeMap<FlagKey, FlagState>>,
@@ -322,6 +322,11 @@ pub struct CommitRecord {
     pub commit: Commit,
     /// The change it is part of.
     pub change: Option<ChangeId>,
+    /// Its generation: 1 for a root, one more than its highest parent
+    /// otherwise. A commit's ancestors all have lower generations, which
+    /// lets ancestry questions stop early instead of walking the history.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// Why and by whom a change was poisoned.
@@ -359,18 +364,18 @@ pub enum RemedyKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub(crate) policy: Policy,
-    pub(crate) expired: Arc<BTreeSet<Digest>>,
-    pub(crate) incidents: Arc<BTreeMap<IncidentId, IncidentRecord>>,
+    pub(crate) expired: super::cow::CowSet<Digest>,
+    pub(crate) incidents: super::cow::CowMap<IncidentId, IncidentRecord>,
     pub(crate) freezes: Arc<BTreeMap<FreezeId, Freeze>>,
     pub(crate) poisoned: Arc<BTreeMap<ChangeId, Poisoning>>,
     pub(crate) remedies: Arc<BTreeMap<ChangeId, BTreeMap<ChangeId, RemedyKind>>>,
     pub(crate) branches: Arc<BTreeMap<ServiceId, BTreeMap<BranchName, CommitId>>>,
     pub(crate) pipeline: Option<Pipeline>,
     pub(crate) services: Arc<BTreeMap<ServiceId, Service>>,
-    pub(crate) commits: Arc<BTreeMap<CommitId, CommitRecord>>,
-    pub(crate) changes: Arc<BTreeMap<ChangeId, Change>>,
-    pub(crate) artifacts: Arc<BTreeMap<Digest, Artifact>>,
-    pub(crate) releases: Arc<BTreeMap<ReleaseId, Release>>,
+    pub(crate) commits: super::cow::CowMap<CommitId, CommitRecord>,
+    pub(crate) changes: super::cow::CowMap<ChangeId, Change>,
+    pub(crate) artifacts: super::cow::CowMap<Digest, Artifact>,
+    pub(crate) releases: super::cow::CowMap<ReleaseId, Release>,
     pub(crate) environments: Arc<BTreeMap<EnvironmentId, EnvironmentState>>,
 }
 
@@ -589,7 +594,7 @@ impl State {
 
     pub(super) fn mark_verified(&mut self, env: &EnvironmentId, digest: Digest) {
         if let Some(e) = std::sync::Arc::make_mut(&mut self.environments).get_mut(env) {
-            std::sync::Arc::make_mut(&mut e.verified).insert(digest);
+            e.verified.insert(digest);
         }
     }
 

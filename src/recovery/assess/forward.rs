@@ -488,8 +488,10 @@ impl Context<'_> {
         let Some(record) = self.state.change(change) else {
             return false;
         };
-        let ancestors = self.state.ancestor_set(&artifact.source_commit);
-        record.commits.iter().any(|c| ancestors.contains(c))
+        record
+            .commits
+            .iter()
+            .any(|c| self.state.is_ancestor(c, &artifact.source_commit))
     }
 }
 

@@ -439,18 +439,8 @@ impl<'a> Context<'a> {
         let Some(to_commit) = commit(to) else {
             return Vec::new();
         };
-        let have = from
-            .and_then(commit)
-            .map(|c| self.state.ancestor_set(c))
-            .unwrap_or_default();
-        let mut changes: Vec<ChangeId> = Vec::new();
-        for c in self.state.ancestors_outside(to_commit, &have) {
-            if let Some(change) = self.state.commit(c).and_then(|r| r.change.as_ref())
-                && !changes.contains(change)
-            {
-                changes.push(change.clone());
-            }
-        }
-        changes
+        let from = from.and_then(commit);
+        self.state
+            .changes_of(self.state.commits_between(from, to_commit).into_iter())
     }
 }

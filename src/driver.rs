@@ -79,6 +79,21 @@ pub enum DriveReport {
         /// The steps, in order.
         steps: Vec<IdempotencyKey>,
     },
+    /// A rollout waits for approvals the policy asks for: record them
+    /// (`Command::Approve`), then drive again. The revision stays requested
+    /// meanwhile; nothing else is done.
+    AwaitingApprovals {
+        /// The step.
+        key: IdempotencyKey,
+        /// The revision waiting.
+        slot: Slot,
+        /// Valid approvals so far.
+        have: u32,
+        /// Approvals needed.
+        need: u32,
+        /// The role approvers must hold.
+        role: crate::model::Role,
+    },
     /// A step needs a person; confirm it, then drive again.
     Paused {
         /// The step.
@@ -229,16 +244,11 @@ impl Driver {
                     .await?;
             }
             match self.perform(incident, step).await? {
-                Some(detail) => {
+                Ok(detail) => {
                     self.record(incident, &step.key, EffectOutcome::Succeeded { detail })
                         .await?;
                 }
-                None => {
-                    return Ok(DriveReport::Paused {
-                        key: step.key.clone(),
-                        instruction: step.action.to_string(),
-                    });
-                }
+                Err(waiting) => return Ok(waiting),
             }
         }
         Ok(DriveReport::Done {
@@ -275,13 +285,20 @@ impl Driver {
         })
     }
 
-    /// Runs one step; `Ok(None)` means it must wait (for work in flight).
+    /// Runs one step; `Ok(Err(report))` means it must wait (for a person,
+    /// work in flight or approvals) and says for what.
     async fn perform(
         &mut self,
         incident: &IncidentId,
         step: &Effect,
-    ) -> Result<Option<String>, DriveError> {
+    ) -> Result<Result<String, DriveReport>, DriveError> {
         let key = &step.key;
+        let wait = || {
+            Err(DriveReport::Paused {
+                key: key.clone(),
+                instruction: step.action.to_string(),
+            })
+        };
         match &step.action {
             EffectAction::SetFlag {
                 environment,
@@ -313,7 +330,7 @@ impl Driver {
                     clearance: crate::machine::Clearance::none(),
                 })
                 .await?;
-                Ok(Some(format!(
+                Ok(Ok(format!(
                     "flag `{flag}` is {state} in `{environment}` (revision {revision})"
                 )))
             }
@@ -330,8 +347,10 @@ impl Driver {
                     self.actor.clone(),
                     format!("incident {incident}"),
                 );
-                let slot = self.roll_out(incident, key, key.clone(), command).await?;
-                Ok(Some(format!("{slot} rolled out")))
+                match self.roll_out(incident, key, key.clone(), command).await? {
+                    Ok(slot) => Ok(Ok(format!("{slot} rolled out"))),
+                    Err(waiting) => Ok(Err(waiting)),
+                }
             }
             EffectAction::Abort {
                 environment,
@@ -352,12 +371,12 @@ impl Driver {
                     })
                     .await?;
                 }
-                Ok(Some(format!("{slot} aborted")))
+                Ok(Ok(format!("{slot} aborted")))
             }
             EffectAction::Verify {
                 environment,
                 service,
-            } => self.verify(key, environment, service).await.map(Some),
+            } => self.verify(key, environment, service).await.map(Ok),
             EffectAction::RevertChange {
                 service,
                 change,
@@ -373,9 +392,7 @@ impl Driver {
                     self.ports.clock.now(),
                 );
                 self.land(key, service, onto, &commit, Some(revert)).await?;
-                Ok(Some(format!(
-                    "`{change}` reverted as `{commit}` on `{onto}`"
-                )))
+                Ok(Ok(format!("`{change}` reverted as `{commit}` on `{onto}`")))
             }
             EffectAction::ReapplyChange {
                 service,
@@ -392,7 +409,7 @@ impl Driver {
                     self.ports.clock.now(),
                 );
                 self.land(key, service, onto, &commit, Some(again)).await?;
-                Ok(Some(format!(
+                Ok(Ok(format!(
                     "`{change}` re-applied as `{commit}` on `{onto}`"
                 )))
             }
@@ -409,7 +426,7 @@ impl Driver {
                     head: at.clone(),
                 })
                 .await?;
-                Ok(Some(format!("`{branch}` cut at `{at}`")))
+                Ok(Ok(format!("`{branch}` cut at `{at}`")))
             }
             EffectAction::MergeBack {
                 service,
@@ -422,7 +439,7 @@ impl Driver {
                 let call = Call::Pick(service.clone(), vec![head], onto.clone());
                 let commit = self.commit_call(incident, key, call).await?;
                 self.land(key, service, onto, &commit, None).await?;
-                Ok(Some(format!(
+                Ok(Ok(format!(
                     "`{from}` merged back into `{onto}` as `{commit}`"
                 )))
             }
@@ -436,7 +453,7 @@ impl Driver {
                 };
                 let call = Call::Tag(service.clone(), head.clone(), tag.clone());
                 self.commit_call(incident, key, call).await?;
-                Ok(Some(format!("`{head}` tagged `{tag}`")))
+                Ok(Ok(format!("`{head}` tagged `{tag}`")))
             }
             EffectAction::Ship {
                 service,
@@ -444,10 +461,10 @@ impl Driver {
                 lane,
                 environment,
                 ..
-            } => self
-                .ship(incident, key, (service, branch), *lane, environment)
-                .await
-                .map(Some),
+            } => {
+                self.ship(incident, key, (service, branch), *lane, environment)
+                    .await
+            }
             EffectAction::WaitFor { environment, .. } => {
                 let passed = self
                     .state()
@@ -460,10 +477,14 @@ impl Driver {
                             DeploymentStatus::KnownGood | DeploymentStatus::Superseded
                         )
                     });
-                Ok(passed.then(|| format!("the work in `{environment}` passed")))
+                Ok(if passed {
+                    Ok(format!("the work in `{environment}` passed"))
+                } else {
+                    wait()
+                })
             }
             // Only a person can take these; `drive` pauses before them.
-            EffectAction::MigrateDown { .. } | EffectAction::LandFix { .. } => Ok(None),
+            EffectAction::MigrateDown { .. } | EffectAction::LandFix { .. } => Ok(wait()),
         }
     }
 
@@ -529,7 +550,7 @@ impl Driver {
         key: &IdempotencyKey,
         sub_key: IdempotencyKey,
         command: Command,
-    ) -> Result<Slot, DriveError> {
+    ) -> Result<Result<Slot, DriveReport>, DriveError> {
         let (environment, service) = match &command {
             Command::Rollback {
                 environment,
@@ -568,8 +589,21 @@ impl Driver {
         };
         let slot = Slot::new(environment.clone(), service.clone(), revision);
         if self.deployment_status(&slot) == Some(DeploymentStatus::Requested) {
-            self.execute(&Command::StartRollout { slot: slot.clone() })
-                .await?;
+            let start = Command::StartRollout { slot: slot.clone() };
+            // Approvals come from people: wait for them, never fail on them.
+            if let Err(crate::error::Rejection::ApprovalsMissing {
+                have, need, role, ..
+            }) = crate::machine::decide(self.state(), &start, self.ports.clock.now())
+            {
+                return Ok(Err(DriveReport::AwaitingApprovals {
+                    key: key.clone(),
+                    slot,
+                    have,
+                    need,
+                    role,
+                }));
+            }
+            self.execute(&start).await?;
         }
         if self.deployment_status(&slot) == Some(DeploymentStatus::RollingOut) {
             let (release, artifact) = self.release_of(key, &slot)?;
@@ -578,7 +612,7 @@ impl Driver {
             self.execute(&Command::CompleteRollout { slot: slot.clone() })
                 .await?;
         }
-        Ok(slot)
+        Ok(Ok(slot))
     }
 
     fn deployment_status(&self, slot: &Slot) -> Option<DeploymentStatus> {
@@ -670,7 +704,7 @@ impl Driver {
         (service, branch): (&ServiceId, &BranchName),
         lane: Lane,
         target: &EnvironmentId,
-    ) -> Result<String, DriveError> {
+    ) -> Result<Result<String, DriveReport>, DriveError> {
         let Some(head) = self.state().branch(service, branch).cloned() else {
             return Self::fail(key, format!("the head of `{branch}` is not recorded"));
         };
@@ -711,12 +745,14 @@ impl Driver {
         for env in path {
             let sub_key = crate::machine::ship_key(key, &env);
             let command = Command::deploy(env.clone(), release_id.clone(), self.actor.clone());
-            self.roll_out(incident, key, sub_key, command).await?;
+            if let Err(waiting) = self.roll_out(incident, key, sub_key, command).await? {
+                return Ok(Err(waiting));
+            }
             self.verify(key, &env, service).await?;
         }
-        Ok(format!(
+        Ok(Ok(format!(
             "`{release_id}` built from `{head}` and verified up to `{target}`"
-        ))
+        )))
     }
 
     /// One port call under `call_key`, reconciled: if the step was started

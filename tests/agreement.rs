@@ -94,6 +94,23 @@ fn random_scenario(seed: u64) -> Value {
     let builds = 2 + rng.below(4);
     let migrations = pick(&mut rng, 30);
     let mut history = Vec::new();
+    // A second service that payments may require.
+    let ledger = pick(&mut rng, 30);
+    if ledger {
+        for (n, version) in [(1u64, "2.9.0"), (2, "3.0.0")] {
+            let commit = format!("l{n}");
+            history.push(json!({"step": "merge", "change": format!("L-{n}"), "commit": commit, "service": "ledger"}));
+            history.push(json!({"step": "build", "release": format!("ledger@{version}"), "version": version, "build": n, "commit": commit, "service": "ledger"}));
+            let through = if two_prods {
+                json!(["dev", "qa", "prod", "prod-us"])
+            } else {
+                json!(["dev", "qa", "prod"])
+            };
+            history.push(
+                json!({"step": "ship", "release": format!("ledger@{version}"), "through": through}),
+            );
+        }
+    }
     let mut parent: Option<String> = None;
     let mut flagged_last = false;
     for n in 1..=builds {
@@ -114,6 +131,9 @@ fn random_scenario(seed: u64) -> Value {
             "build": n,
             "commit": commit,
         });
+        if ledger && n >= 2 && pick(&mut rng, 60) {
+            build["requires"] = json!({"ledger": ">=3.0"});
+        }
         if migrations {
             // Builds up to 2 run on schema 1..=2, later ones on 2..=3.
             build["schema"] = if n <= 2 {
@@ -135,9 +155,13 @@ fn random_scenario(seed: u64) -> Value {
                 json!({"step": "ship", "release": format!("payments@1.{n}.0"), "through": ["dev"]}),
             );
             history.push(json!({"step": "roll-out", "release": format!("payments@1.{n}.0"), "environment": "qa"}));
-        } else if last && roll < 4 {
+        } else if last && roll < 3 {
             history.push(json!({"step": "ship", "release": format!("payments@1.{n}.0"), "through": ["dev", "qa"]}));
             history.push(json!({"step": "roll-out", "release": format!("payments@1.{n}.0"), "environment": "prod"}));
+        } else if last && roll < 5 {
+            // The suspect is still rolling out in production.
+            history.push(json!({"step": "ship", "release": format!("payments@1.{n}.0"), "through": ["dev", "qa"]}));
+            history.push(json!({"step": "start", "release": format!("payments@1.{n}.0"), "environment": "prod"}));
         } else {
             let healthy = !(last && pick(&mut rng, 40));
             history.push(json!({
@@ -161,6 +185,27 @@ fn random_scenario(seed: u64) -> Value {
         parent = Some(commit);
     }
     let _ = flagged_last;
+    if pick(&mut rng, 20) {
+        history.push(json!({"step": "expire", "release": "payments@1.1.0"}));
+    }
+    if pick(&mut rng, 25) {
+        // A freeze on prod closing some actions (deny beats allow).
+        let all = ["deliver", "rollback", "hotfix", "flag-change"];
+        let actions: Vec<&str> = all.iter().copied().filter(|_| pick(&mut rng, 50)).collect();
+        if !actions.is_empty() {
+            history.push(json!({"step": "command", "command": {
+                "type": "declare_freeze",
+                "freeze": {
+                    "id": "holidays",
+                    "actions": actions,
+                    "environments": ["prod"],
+                    "starts": "2026-01-01T00:00:00Z",
+                    "declared_by": "lead",
+                    "reason": "holidays",
+                }
+            }}));
+        }
+    }
     let cause = match rng.below(3) {
         0 => json!({"cause": "change", "change": format!("PR-{builds}")}),
         1 => json!({"cause": "external", "description": "the payment provider changed its API"}),
@@ -170,6 +215,7 @@ fn random_scenario(seed: u64) -> Value {
         "format": 1,
         "name": format!("random-{seed}"),
         "service": "payments",
+        "other_services": if ledger { json!(["ledger"]) } else { json!([]) },
         "pipeline": {"environments": environments, "promotions": promotions},
         "policy": Value::Object(policy),
         "history": history,
@@ -221,6 +267,9 @@ fn agree(seed: u64, tally: &mut Tally) -> Vec<String> {
     };
     let first = run(&base, seed);
     let Some(plan) = first.plan.clone() else {
+        if std::env::var("KG_DEBUG").is_ok() {
+            eprintln!("seed {seed}: no plan: {:?}", first.failures.first());
+        }
         // The history itself was refused (a random step the rules forbid):
         // nothing to compare.
         return Vec::new();

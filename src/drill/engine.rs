@@ -404,6 +404,13 @@ impl Sim<'_> {
                 self.host(&Command::StartRollout { slot: slot.clone() })?;
                 self.host(&Command::CompleteRollout { slot })?;
             }
+            HistoryStep::Start {
+                release,
+                environment,
+            } => {
+                let slot = self.request(release, environment)?;
+                self.host(&Command::StartRollout { slot })?;
+            }
             HistoryStep::SetFlag {
                 environment,
                 flag,
@@ -441,6 +448,18 @@ impl Sim<'_> {
                     by: "dba".into(),
                 })?;
             }
+            HistoryStep::Expire { release } => {
+                let digest = self
+                    .driver
+                    .state()
+                    .release(release)
+                    .map(|r| r.artifact.clone())
+                    .ok_or_else(|| format!("release `{release}` is not built"))?;
+                self.host(&Command::ExpireArtifact {
+                    digest,
+                    by: "registry".into(),
+                })?;
+            }
             HistoryStep::Wait { minutes } => self.now_minutes(i64::from(*minutes)),
             HistoryStep::Command { command } => {
                 self.host(command)?;
@@ -455,10 +474,18 @@ impl Sim<'_> {
         env: &crate::model::EnvironmentId,
     ) -> Result<Slot, String> {
         let entries = self.host(&Command::deploy(env.clone(), release.clone(), "ci"))?;
-        match entries.first().map(|e| &e.event.kind) {
-            Some(EventKind::DeploymentRequested { slot, .. }) => Ok(slot.clone()),
-            _ => Err("no deployment was opened".to_owned()),
+        let slot = match entries.first().map(|e| &e.event.kind) {
+            Some(EventKind::DeploymentRequested { slot, .. }) => slot.clone(),
+            _ => return Err("no deployment was opened".to_owned()),
+        };
+        // The policy's approvers approve (the history is what happened).
+        for approver in self.driver.state().pending_approvers(&slot) {
+            self.host(&Command::Approve {
+                slot: slot.clone(),
+                by: approver,
+            })?;
         }
+        Ok(slot)
     }
 
     /// Someone deploys the newest release straight to the incident's
@@ -515,6 +542,25 @@ impl Sim<'_> {
                 Ok(DriveReport::Paused { key, instruction }) => {
                     self.log.push(format!("person: {instruction}"));
                     self.person(incident, &key)?;
+                }
+                Ok(DriveReport::AwaitingApprovals {
+                    slot, need, role, ..
+                }) => {
+                    // The approvers take a while, then approve.
+                    self.now_minutes(10);
+                    let approvers = self.driver.state().pending_approvers(&slot);
+                    if approvers.is_empty() {
+                        return Err(format!(
+                            "{slot} waits for {need} approvals from `{role}`, and no member of the role can give them"
+                        ));
+                    }
+                    for by in approvers {
+                        self.log.push(format!("person: `{by}` approves {slot}"));
+                        self.host(&Command::Approve {
+                            slot: slot.clone(),
+                            by,
+                        })?;
+                    }
                 }
                 Err(DriveError::Journal(e)) => {
                     self.log.push(format!("driver crashed ({e}); resuming"));

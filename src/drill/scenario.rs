@@ -117,6 +117,14 @@ pub enum HistoryStep {
         /// Where.
         environment: EnvironmentId,
     },
+    /// A release whose rollout started and is still in progress (it can
+    /// still be aborted).
+    Start {
+        /// The release.
+        release: ReleaseId,
+        /// Where.
+        environment: EnvironmentId,
+    },
     /// A flag set.
     SetFlag {
         /// Where.
@@ -135,6 +143,12 @@ pub enum HistoryStep {
         /// Whose database (default: the scenario's service).
         #[serde(default)]
         service: Option<ServiceId>,
+    },
+    /// A release's artifact expired from the registry: it can no longer be
+    /// deployed (nor be a rollback target).
+    Expire {
+        /// The release whose artifact expires.
+        release: ReleaseId,
     },
     /// Time passes.
     Wait {

@@ -421,7 +421,7 @@ impl Run {
                     let command = Command::deploy(env.clone(), release.clone(), by.clone())
                         .for_effect(ship_key(key, &env));
                     let slot = self.opened(&command)?;
-                    self.approve(&slot, by)?;
+                    self.approve(&slot)?;
                     self.roll_out(&slot)?;
                     self.verify(&env, service, by)?;
                 }
@@ -450,7 +450,7 @@ impl Run {
                     .map(|d| d.revision);
                 if let Some(revision) = latest {
                     let slot = Slot::new(environment.clone(), service.clone(), revision);
-                    self.approve(&slot, by)?;
+                    self.approve(&slot)?;
                     self.roll_out(&slot)?;
                     self.verify(environment, &service, by)?;
                 }
@@ -486,28 +486,8 @@ impl Run {
 
     /// The approvals the policy asks for, from its role members other than
     /// the requester, assuming they approve.
-    fn approve(&mut self, slot: &Slot, by: &Actor) -> Result<(), Rejection> {
-        if self.status(slot) != Some(DeploymentStatus::Requested) {
-            return Ok(());
-        }
-        let policy = self.state.policy();
-        let Some(rule) = policy.approvals.get(&slot.environment) else {
-            return Ok(());
-        };
-        let requester = self
-            .state
-            .deployment(slot)
-            .map_or_else(|_| by.clone(), |d| d.requested_by.clone());
-        let approvers: Vec<Actor> = policy
-            .roles
-            .get(&rule.role)
-            .into_iter()
-            .flatten()
-            .filter(|a| **a != requester)
-            .take(usize::try_from(rule.approvers).unwrap_or(usize::MAX))
-            .cloned()
-            .collect();
-        for approver in approvers {
+    fn approve(&mut self, slot: &Slot) -> Result<(), Rejection> {
+        for approver in self.state.pending_approvers(slot) {
             self.submit(&Command::Approve {
                 slot: slot.clone(),
                 by: approver,

@@ -435,6 +435,43 @@ impl State {
         self.branches.get(service)?.get(branch)
     }
 
+    /// Who could still approve the deployment in `slot` so that its rollout
+    /// may start: members of the role the policy names for its environment,
+    /// other than the requester and those who approved already, as many as
+    /// are still needed (fewer when the role has too few members). Empty
+    /// when nothing is needed or the revision is not waiting for approval.
+    pub fn pending_approvers(&self, slot: &Slot) -> Vec<Actor> {
+        let Ok(d) = self.deployment(slot) else {
+            return Vec::new();
+        };
+        let Some(rule) = self.policy.approvals.get(&slot.environment) else {
+            return Vec::new();
+        };
+        if d.status != DeploymentStatus::Requested
+            || d.break_glass.is_some()
+            || !matches!(d.origin, DeploymentOrigin::Deploy)
+        {
+            return Vec::new();
+        }
+        let have = d
+            .approvals
+            .iter()
+            .filter(|a| **a != d.requested_by && self.policy.holds(a, &rule.role))
+            .count();
+        let need = usize::try_from(rule.approvers)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(have);
+        self.policy
+            .roles
+            .get(&rule.role)
+            .into_iter()
+            .flatten()
+            .filter(|a| **a != d.requested_by && !d.approvals.contains(*a))
+            .take(need)
+            .cloned()
+            .collect()
+    }
+
     /// Whether an artifact was expired from the registry (it can no longer
     /// be deployed, so it is no rollback target).
     pub fn is_expired(&self, digest: &Digest) -> bool {

@@ -1,0 +1,276 @@
+//! The dry run ("what if"), the rollback target rule shared by the core
+//! and the planner, abort as an option, and unreleased work on main for
+//! every option that ships main's head. Each rule: a positive and a
+//! negative case.
+
+mod common;
+
+use common::{SERVICE, World, bad_commit_in_production, change_cause, release_id};
+use knowngood::machine::rehearse;
+use knowngood::recovery::EffectAction;
+use knowngood::{Command, EventKind, Policy, Revision, Slot, Strategy as S, SuspectedCause};
+
+#[test]
+fn dry_run_shows_the_journal_a_plan_would_write_without_touching_the_state() {
+    let mut w = bad_commit_in_production(Policy::default());
+    let plan = w.plan();
+    let choice = plan.choose(S::Rollback, "alice").unwrap();
+    let before = w.ledger.clone();
+    let what_if = rehearse(w.ledger.state(), &choice, common::t(w.clock + 1)).unwrap();
+    assert_eq!(w.ledger, before, "the real state is untouched");
+    let names: Vec<&str> = what_if.events.iter().map(|e| e.kind.type_name()).collect();
+    assert_eq!(names[0], "strategy_chosen");
+    assert!(names.contains(&"rollback_requested"), "{names:?}");
+    assert!(names.contains(&"deployment_verified"), "{names:?}");
+    // At the end build 1 serves again, verified.
+    let serving = what_if
+        .state
+        .current_release(&"prod".into(), &SERVICE.into())
+        .unwrap();
+    assert_eq!(serving.id, release_id(1));
+    // What the rehearsal said is what happens: the same commands pass.
+    w.ok(choice);
+}
+
+#[test]
+fn dry_run_refuses_a_plan_whose_step_the_core_refuses() {
+    // A freeze on rollbacks: the rollback step would be refused.
+    let mut w = bad_commit_in_production(Policy::default());
+    w.ok(Command::DeclareFreeze {
+        freeze: knowngood::Freeze::deny(
+            "change-freeze",
+            [knowngood::GatedAction::Rollback],
+            common::t(0),
+            "lead",
+            "quarter end",
+        ),
+    });
+    let plan = w.plan();
+    let rollback = plan.option(S::Rollback).unwrap();
+    assert!(!rollback.applicable);
+    assert_eq!(rollback.blocked_by(), Some("frozen"));
+    assert!(
+        rollback.why_not().contains("would be refused"),
+        "{}",
+        rollback.why_not()
+    );
+    assert_eq!(
+        plan.choose(S::Rollback, "alice").unwrap_err().rule(),
+        "frozen"
+    );
+}
+
+/// Builds 1..=4 verified in prod; build 3 is the suspect (build 4 was made
+/// on top of it and carries it too).
+fn suspect_before_current() -> World {
+    let mut w = World::new();
+    for n in 1..=4 {
+        let r = w.ready_for_prod(n);
+        w.deploy("prod", &r, true);
+    }
+    w.declare(SuspectedCause::Deployment {
+        slot: Slot::new("prod", SERVICE, Revision(3)),
+    });
+    w
+}
+
+#[test]
+fn rollback_target_rule_is_the_newest_qualifying_revision_before_the_suspect() {
+    let w = suspect_before_current();
+    let plan = w.plan();
+    let rollback = plan.option(S::Rollback).unwrap();
+    assert!(rollback.applicable, "{}", rollback.why_not());
+    assert!(rollback.steps.iter().any(|s| matches!(
+        &s.action,
+        EffectAction::Rollback {
+            to: Revision(2),
+            ..
+        }
+    )));
+    // Negative: without an incident the core's own default is the newest
+    // qualifying revision before what serves, revision 3.
+    let state = w.ledger.state();
+    let target = state
+        .rollback_target(&"prod".into(), &SERVICE.into(), Revision(4))
+        .unwrap();
+    assert_eq!(target.revision, Revision(3));
+    let target = state
+        .rollback_target(&"prod".into(), &SERVICE.into(), Revision(3))
+        .unwrap();
+    assert_eq!(target.revision, Revision(2));
+}
+
+#[test]
+fn rollback_target_rule_skips_candidates_that_no_longer_qualify_and_names_them() {
+    let mut w = suspect_before_current();
+    let digest = w
+        .ledger
+        .state()
+        .release(&release_id(2))
+        .unwrap()
+        .artifact
+        .clone();
+    w.ok(Command::ExpireArtifact {
+        digest,
+        by: "registry".into(),
+    });
+    let state = w.ledger.state();
+    let target = state
+        .rollback_target(&"prod".into(), &SERVICE.into(), Revision(3))
+        .unwrap();
+    assert_eq!(target.revision, Revision(1));
+    assert_eq!(target.skipped.len(), 1);
+    assert_eq!(target.skipped[0].revision, Revision(2));
+    assert!(
+        target.skipped[0].why.contains("expired"),
+        "{:?}",
+        target.skipped
+    );
+    let plan = w.plan();
+    let rollback = plan.option(S::Rollback).unwrap();
+    assert!(
+        rollback
+            .risks
+            .iter()
+            .any(|r| r.contains("skips revision 2")),
+        "{:?}",
+        rollback.risks
+    );
+    // Negative: nothing before revision 1 at all.
+    let none = state
+        .rollback_target(&"prod".into(), &SERVICE.into(), Revision(1))
+        .unwrap_err();
+    assert!(none.is_empty());
+}
+
+#[test]
+fn rollback_target_rule_refusal_names_the_skipped_candidates() {
+    let mut w = World::new();
+    for n in 1..=2 {
+        let r = w.ready_for_prod(n);
+        w.deploy("prod", &r, true);
+    }
+    let digest = w
+        .ledger
+        .state()
+        .release(&release_id(1))
+        .unwrap()
+        .artifact
+        .clone();
+    w.ok(Command::ExpireArtifact {
+        digest,
+        by: "registry".into(),
+    });
+    let refusal = w.rollback("prod", None).unwrap_err();
+    assert_eq!(refusal.rule(), "no-known-good-target");
+    assert!(
+        refusal.to_string().contains("skipped revision 1"),
+        "{refusal}"
+    );
+}
+
+/// Builds 1 and 2 served in prod; build 3 (PR-3) is still rolling out
+/// there when the incident names it.
+fn suspect_rolling_out() -> World {
+    let mut w = World::new();
+    w.merge("PR-1", "a1", None);
+    let one = w.build_at(1, "a1");
+    w.through_qa(&one);
+    w.deploy("prod", &one, true);
+    w.merge("PR-2", "b2", Some("a1"));
+    let two = w.build_at(2, "b2");
+    w.through_qa(&two);
+    w.deploy("prod", &two, true);
+    w.merge("PR-3", "c3", Some("b2"));
+    let three = w.build_at(3, "c3");
+    w.through_qa(&three);
+    let slot = w.request("prod", &three);
+    w.start(&slot);
+    w.declare(change_cause("PR-3"));
+    w
+}
+
+#[test]
+fn abort_is_offered_while_the_suspect_rolls_out_and_never_confused_with_a_rollback() {
+    let mut w = suspect_rolling_out();
+    let plan = w.plan();
+    assert_eq!(
+        plan.best().unwrap().strategy,
+        S::Abort,
+        "{}",
+        plan.explanation
+    );
+    let abort = plan.option(S::Abort).unwrap();
+    assert!(matches!(
+        &abort.steps[0].action,
+        EffectAction::Abort {
+            revision: Revision(3),
+            ..
+        }
+    ));
+    // Rolling back an older healthy revision instead is refused by the core.
+    let rollback = plan.option(S::Rollback).unwrap();
+    assert!(!rollback.applicable);
+    assert_eq!(rollback.blocked_by(), Some("rollout-in-flight"));
+    // Carried out, the rollout is aborted (not rolled back).
+    let what_if = rehearse(
+        w.ledger.state(),
+        &plan.choose(S::Abort, "alice").unwrap(),
+        common::t(w.clock + 1),
+    )
+    .unwrap();
+    assert!(
+        what_if
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::RolloutAborted { .. }))
+    );
+    assert!(
+        !what_if
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::RollbackRequested { .. }))
+    );
+    w.choose(S::Abort);
+}
+
+#[test]
+fn abort_is_not_applicable_once_the_rollout_completed() {
+    let w = bad_commit_in_production(Policy::default());
+    let abort = w.plan().option(S::Abort).unwrap().clone();
+    assert!(!abort.applicable);
+    assert_eq!(abort.blocked_by(), Some("suspect-in-flight"));
+}
+
+#[test]
+fn main_deploy_ready_every_option_shipping_mains_head_needs_it() {
+    // PR-3 sits on main, unreleased, beyond the bad PR-2.
+    let mut w = bad_commit_in_production(Policy::default());
+    w.merge("PR-3", "c3", Some("998b"));
+    w.ok(Command::MoveBranch {
+        service: SERVICE.into(),
+        branch: "main".into(),
+        head: "c3".into(),
+    });
+    let plan = w.plan();
+    for s in [S::Revert, S::FixForward] {
+        let option = plan.option(s).unwrap();
+        assert_eq!(option.blocked_by(), Some("main-deploy-ready"), "{s}");
+        assert!(
+            option.why_not().contains("`PR-3`"),
+            "{s}: {}",
+            option.why_not()
+        );
+    }
+    // Negative: with nothing unreleased on main beyond the cause, both pass
+    // that check.
+    let clean = bad_commit_in_production(Policy::default()).plan();
+    for s in [S::Revert, S::FixForward] {
+        let option = clean.option(s).unwrap();
+        assert!(
+            option.checks.iter().any(|c| c.name == "main-deploy-ready"
+                && c.outcome == knowngood::recovery::CheckOutcome::Passed),
+            "{s}"
+        );
+    }
+}

@@ -116,6 +116,7 @@ fn print_report(file: &str, report: &DrillReport) {
             println!("  {}. {:<26} {verdict}", rank + 1, o.strategy.to_string());
         }
         println!("\n{}\n", plan.explanation);
+        print_dry_run(report, plan);
     }
     println!("What happened:");
     for line in &report.log {
@@ -146,6 +147,43 @@ fn print_report(file: &str, report: &DrillReport) {
             "replay: cargo run --example drill -- {file} --seed {}",
             report.seed
         );
+    }
+}
+
+/// What the journal would say if the chosen option were carried out: the
+/// planner's dry run, re-run here on the state at the moment of choosing.
+fn print_dry_run(report: &DrillReport, plan: &knowngood::RecoveryPlan) {
+    let Some(strategy) = report.chosen.first() else {
+        return;
+    };
+    let entries = report.journal.entries();
+    let Some(at) = entries
+        .iter()
+        .position(|e| matches!(e.event.kind, knowngood::EventKind::StrategyChosen { .. }))
+    else {
+        return;
+    };
+    let Ok(before) = knowngood::Ledger::from_journal(report.journal.truncated(at)) else {
+        return;
+    };
+    let Ok(choice) = plan.choose(*strategy, "oncall") else {
+        return;
+    };
+    match knowngood::machine::rehearse(before.state(), &choice, entries[at].event.at) {
+        Ok(what_if) => {
+            let kinds: Vec<&str> = what_if
+                .events
+                .iter()
+                .map(|e| e.kind.type_name())
+                .filter(|k| *k != "effect_recorded")
+                .collect();
+            println!(
+                "Dry run of {strategy} (the core judged every step; {} events): {}\n",
+                what_if.events.len(),
+                kinds.join(", ")
+            );
+        }
+        Err(refusal) => println!("Dry run of {strategy}: refused: {refusal}\n"),
     }
 }
 

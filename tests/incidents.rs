@@ -30,15 +30,7 @@ fn retro() -> Command {
 }
 /// A choice with no steps: only the incident's phase and the policy judge it.
 fn choose(strategy: Strategy) -> Command {
-    Command::ChooseStrategy {
-        incident: "INC-1".into(),
-        strategy,
-        steps: Vec::new(),
-        follow_ups: Vec::new(),
-        considered: Vec::new(),
-        explanation: String::new(),
-        by: "alice".into(),
-    }
+    common::bare_choice(strategy)
 }
 
 /// Build 1 good in prod, build 2 (PR-2) in prod, incident naming PR-2.

@@ -85,15 +85,7 @@ fn forward_only_choosing_rollback_is_refused_by_the_core_with_the_planner_rule()
     let refusal = plan.choose(Strategy::Rollback, "alice").unwrap_err();
     assert_eq!(refusal.rule(), "strategy-forbidden");
     // Forced past the planner, the core refuses on the same rule.
-    let forced = Command::ChooseStrategy {
-        incident: "INC-1".into(),
-        strategy: Strategy::Rollback,
-        steps: Vec::new(),
-        follow_ups: Vec::new(),
-        considered: Vec::new(),
-        explanation: String::new(),
-        by: "alice".into(),
-    };
+    let forced = common::bare_choice(Strategy::Rollback);
     assert_eq!(w.run(forced).unwrap_err().rule(), "strategy-forbidden");
     // Negative: the same choice under a policy that allows rollbacks.
     let mut allowed = bad_commit_in_production(Policy::default());
@@ -128,27 +120,11 @@ fn continuous_deployment_rules_out_the_fast_tracked_revert_in_flight() {
     // No hotfix lane under continuous deployment either.
     assert!(cd.forbids(Strategy::Hotfix).is_some());
     let mut w = bad_commit_in_production(cd);
-    let forced = Command::ChooseStrategy {
-        incident: "INC-1".into(),
-        strategy: Strategy::RevertInFlightThenFix,
-        steps: Vec::new(),
-        follow_ups: Vec::new(),
-        considered: Vec::new(),
-        explanation: String::new(),
-        by: "alice".into(),
-    };
+    let forced = common::bare_choice(Strategy::RevertInFlightThenFix);
     assert_eq!(w.run(forced).unwrap_err().rule(), "strategy-forbidden");
     // Negative: without the preset the core lets the choice through.
     let mut plain = bad_commit_in_production(Policy::default());
-    let forced = Command::ChooseStrategy {
-        incident: "INC-1".into(),
-        strategy: Strategy::RevertInFlightThenFix,
-        steps: Vec::new(),
-        follow_ups: Vec::new(),
-        considered: Vec::new(),
-        explanation: String::new(),
-        by: "alice".into(),
-    };
+    let forced = common::bare_choice(Strategy::RevertInFlightThenFix);
     assert!(plain.run(forced).is_ok());
     let _ = release_id(1);
 }

@@ -631,21 +631,16 @@ impl Sim<'_> {
                 service,
                 to,
             } => {
-                let from = self
-                    .driver
-                    .state()
-                    .environment(environment)
-                    .and_then(|e| e.schema(service))
-                    .map_or(*to, |s| s.version);
+                let down = self.driver.state().down_migration(
+                    environment,
+                    service,
+                    *to,
+                    format!("down-{key}"),
+                );
                 self.host(&Command::ApplyMigration {
                     environment: environment.clone(),
                     service: service.clone(),
-                    migration: crate::model::Migration::new(
-                        format!("down-{key}"),
-                        crate::model::MigrationPhase::Expand,
-                        from,
-                        *to,
-                    ),
+                    migration: down,
                     by: "dba".into(),
                 })?;
             }

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::error::Rejection;
 use crate::model::{
     Actor, Artifact, BranchName, Change, Commit, CommitId, Digest, EnvironmentId, IncidentId,
-    Migration, MigrationPhase, Release, ReleaseId, Revision, ServiceId, Strategy, SuspectedCause,
+    Release, ReleaseId, Revision, ServiceId, Strategy, SuspectedCause,
 };
 
 use super::command::{Clearance, Command, Verdict};
@@ -317,14 +317,9 @@ impl Run {
                 service,
                 to,
             } => {
-                let from = self
-                    .state
-                    .environment(environment)
-                    .and_then(|e| e.schema(service))
-                    .map_or(*to, |s| s.version);
-                let mut down =
-                    Migration::new(format!("what-if/{key}"), MigrationPhase::Migrate, from, *to);
-                down.reversible = true;
+                let down =
+                    self.state
+                        .down_migration(environment, service, *to, format!("what-if/{key}"));
                 self.submit(&Command::ApplyMigration {
                     environment: environment.clone(),
                     service: service.clone(),
@@ -340,19 +335,20 @@ impl Run {
                 service,
                 change,
                 onto,
-            } => {
-                let original = self.state.known_change(change)?.clone();
-                let revert = revert_change(&original, stand_in.clone(), by.clone(), self.now);
-                self.land(service, onto, &stand_in, Some(revert))?;
             }
-            EffectAction::ReapplyChange {
+            | EffectAction::ReapplyChange {
                 service,
                 change,
                 onto,
             } => {
                 let original = self.state.known_change(change)?.clone();
-                let again = reapply_change(&original, stand_in.clone(), by.clone(), self.now);
-                self.land(service, onto, &stand_in, Some(again))?;
+                let (at, made) = (self.now, stand_in.clone());
+                let new = if matches!(step.action, EffectAction::RevertChange { .. }) {
+                    revert_change(&original, made, by.clone(), at)
+                } else {
+                    reapply_change(&original, made, by.clone(), at)
+                };
+                self.land(service, onto, &stand_in, Some(new))?;
             }
             EffectAction::CutBranch {
                 service,

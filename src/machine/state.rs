@@ -435,6 +435,26 @@ impl State {
         self.branches.get(service)?.get(branch)
     }
 
+    /// The migration that takes `service`'s schema in `env` from where it is
+    /// down to `to`, named `id`: what a person records (`ApplyMigration`)
+    /// after running a down-migration step. The core refuses it when a
+    /// migration it undoes is irreversible.
+    pub fn down_migration(
+        &self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+        to: u32,
+        id: impl Into<crate::model::MigrationId>,
+    ) -> Migration {
+        let from = self
+            .environment(env)
+            .and_then(|e| e.schema(service))
+            .map_or(to, |s| s.version);
+        let mut down = Migration::new(id, crate::model::MigrationPhase::Migrate, from, to);
+        down.reversible = true;
+        down
+    }
+
     /// Who could still approve the deployment in `slot` so that its rollout
     /// may start: members of the role the policy names for its environment,
     /// other than the requester and those who approved already, as many as

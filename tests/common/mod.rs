@@ -324,6 +324,20 @@ impl World {
     }
 }
 
+/// A choice of `strategy` for INC-1 with no steps, made past the planner:
+/// only the incident's phase and the policy judge it.
+pub fn bare_choice(strategy: knowngood::Strategy) -> Command {
+    Command::ChooseStrategy {
+        incident: "INC-1".into(),
+        strategy,
+        steps: Vec::new(),
+        follow_ups: Vec::new(),
+        considered: Vec::new(),
+        explanation: String::new(),
+        by: "alice".into(),
+    }
+}
+
 pub fn external() -> knowngood::SuspectedCause {
     knowngood::SuspectedCause::External {
         description: "payment provider changed its API".into(),

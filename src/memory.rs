@@ -98,25 +98,48 @@ impl<T: Clone> Ledgered<T> {
     }
 }
 
-/// A clock that moves only when told.
+/// A clock that moves only when told, or by a fixed tick every time it is
+/// read (time passes between every command, deterministically).
 #[derive(Debug)]
-pub struct ManualClock(AtomicI64);
+pub struct ManualClock {
+    seconds: AtomicI64,
+    tick: i64,
+}
 
 impl ManualClock {
     /// A clock stopped at `at`.
     pub fn at(at: DateTime<Utc>) -> Self {
-        Self(AtomicI64::new(at.timestamp()))
+        Self::ticking(at, Duration::zero())
+    }
+
+    /// A clock at `at` that moves forward by `tick` every time it is read.
+    ///
+    /// ```
+    /// use chrono::{Duration, TimeZone, Utc};
+    /// use knowngood::memory::ManualClock;
+    /// use knowngood::port::Clock;
+    /// let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let clock = ManualClock::ticking(t0, Duration::seconds(5));
+    /// assert_eq!(clock.now(), t0);
+    /// assert_eq!(clock.now(), t0 + Duration::seconds(5));
+    /// ```
+    pub fn ticking(at: DateTime<Utc>, tick: Duration) -> Self {
+        Self {
+            seconds: AtomicI64::new(at.timestamp()),
+            tick: tick.num_seconds().max(0),
+        }
     }
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.num_seconds(), Ordering::SeqCst);
+        self.seconds.fetch_add(by.num_seconds(), Ordering::SeqCst);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp(self.0.load(Ordering::SeqCst), 0).unwrap_or_default()
+        let at = self.seconds.fetch_add(self.tick, Ordering::SeqCst);
+        DateTime::from_timestamp(at, 0).unwrap_or_default()
     }
 }
 

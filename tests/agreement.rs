@@ -219,6 +219,8 @@ fn random_scenario(seed: u64) -> Value {
         "pipeline": {"environments": environments, "promotions": promotions},
         "policy": Value::Object(policy),
         "history": history,
+        // Time passes between every command the driver sends.
+        "faults": {"clock_tick_seconds": 1 + rng.below(30)},
         "incident": {
             "id": "INC-1",
             "environment": "prod",
@@ -293,6 +295,19 @@ fn agree(seed: u64, tally: &mut Tally) -> Vec<String> {
                 .filter(|f| f.contains("refused") || f.contains("failed:"))
                 .collect();
             tally.driven += 1;
+            // The clock moved between every step the driver recorded.
+            let stamps: Vec<_> = report
+                .journal
+                .entries()
+                .iter()
+                .filter(|e| matches!(e.event.kind, EventKind::EffectRecorded { .. }))
+                .map(|e| e.event.at)
+                .collect();
+            if stamps.windows(2).any(|w| w[0] >= w[1]) {
+                problems.push(format!(
+                    "seed {seed}: {strategy}: the clock stood still between steps"
+                ));
+            }
             if report.chosen != [strategy] || !refused.is_empty() {
                 problems.push(format!(
                     "seed {seed}: {strategy} was offered but did not complete as chosen: chosen {:?}; {refused:?}",

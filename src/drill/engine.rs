@@ -80,10 +80,11 @@ struct Sim<'s> {
 
 /// Runs `scenario` with faults drawn from `seed`.
 pub fn run(scenario: &Scenario, seed: u64) -> DrillReport {
-    let clock = Arc::new(ManualClock::at(
+    let clock = Arc::new(ManualClock::ticking(
         Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
             .single()
             .unwrap_or_default(),
+        Duration::seconds(i64::from(scenario.faults.clock_tick_seconds)),
     ));
     let chaos = Arc::new(Chaos::new(seed, &scenario.faults, clock.clone()));
     let vcs = Arc::new(InMemoryVcs::default());

@@ -209,6 +209,10 @@ pub struct FaultSpec {
     /// Once per drill, health degrades after a rollout that looked fine
     /// (the drill then chooses again).
     pub degraded_health: bool,
+    /// Seconds the clock moves forward every time it is read, so that time
+    /// passes between every command the driver sends (0: it moves only
+    /// between the drill's stages).
+    pub clock_tick_seconds: u32,
 }
 
 impl Default for FaultSpec {
@@ -218,6 +222,7 @@ impl Default for FaultSpec {
             crash_rate: 0.0,
             reckless_deploy: false,
             degraded_health: false,
+            clock_tick_seconds: 0,
         }
     }
 }

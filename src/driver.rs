@@ -358,10 +358,9 @@ impl Driver {
                 revision,
             } => {
                 let slot = Slot::new(environment.clone(), service.clone(), *revision);
-                if self
-                    .deployment_status(&slot)
-                    .is_some_and(DeploymentStatus::is_in_flight)
-                {
+                if self.deployment_status(&slot).is_some_and(|status| {
+                    status.is_in_flight() || status == DeploymentStatus::Verifying
+                }) {
                     let call = Call::Abort(environment.clone(), service.clone());
                     self.call(incident, key, key.clone(), call).await?;
                     self.execute(&Command::AbortRollout {

@@ -648,6 +648,15 @@ pub enum Rejection {
         /// What.
         release: ReleaseId,
     },
+    /// A rollout being verified cannot be aborted: nothing verified served
+    /// before it to return to.
+    #[error(
+        "{slot} serves and nothing verified served before it: roll forward or roll back to a named revision instead of aborting"
+    )]
+    NothingToReturnTo {
+        /// The revision.
+        slot: Slot,
+    },
     /// Two steps of a chosen plan share a key.
     #[error("incident `{incident}`: two steps share the key `{key}`; every step needs its own")]
     DuplicateStepKey {
@@ -865,6 +874,7 @@ impl Rejection {
             Self::HotfixLaneDisabled { .. } => "hotfix-lane-disabled",
             Self::UnknownBranch { .. } => "unknown-branch",
             Self::DuplicateStepKey { .. } => "duplicate-step-key",
+            Self::NothingToReturnTo { .. } => "nothing-to-return-to",
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",
             Self::UnknownFollowUp { .. } => "unknown-follow-up",

@@ -37,13 +37,15 @@
 //! rules cannot drift apart.
 //!
 //! *Abort* and *rollback* are different operations with different events.
-//! Abort stops a rollout still in flight; the stable release never stopped
-//! serving. Rollback comes after a rollout completed: it is a **new
-//! revision** deploying an older release, with a `rolled_back_from` link,
-//! never a rewrite of history. Its default target is the newest earlier
-//! revision that was *verified* known good (not merely the previous one),
-//! that was not itself rolled back, and whose release differs from the one
-//! serving.
+//! Abort stops a rollout before it was verified: still in flight (the
+//! stable release never stopped serving), or rolled out and being verified
+//! (the known-good revision it replaced is *reinstated* and serves again;
+//! the aborted one stays in the history, aborted, and no revision is
+//! added). Rollback comes after a rollout was verified or failed: it is a
+//! **new revision** deploying an older release, with a `rolled_back_from`
+//! link, never a rewrite of history. Its default target is the newest
+//! earlier revision that was *verified* known good and still qualifies
+//! (see [`State::rollback_target`](crate::State::rollback_target)).
 //!
 //! # 4. Promotion follows the digest
 //!

@@ -423,10 +423,13 @@ impl Deployer for InMemoryDeployer {
         if inner.calls.seen(key).is_some() {
             return Ok(());
         }
-        inner.running.insert(
-            (environment.clone(), release.service.clone()),
-            release.id.clone(),
-        );
+        let at = (environment.clone(), release.service.clone());
+        inner.running.insert(at.clone(), release.id.clone());
+        inner
+            .history
+            .entry(at)
+            .or_default()
+            .push(release.id.clone());
         inner.calls.note(key, release.id.clone());
         Ok(())
     }
@@ -434,15 +437,27 @@ impl Deployer for InMemoryDeployer {
     async fn abort(
         &self,
         key: &IdempotencyKey,
-        _environment: &EnvironmentId,
+        environment: &EnvironmentId,
         service: &ServiceId,
     ) -> Result<(), AdapterError> {
         let mut inner = lock(&self.inner);
-        if inner.calls.seen(key).is_none() {
-            inner
-                .calls
-                .note(key, ReleaseId::new(format!("aborted:{service}")));
+        if inner.calls.seen(key).is_some() {
+            return Ok(());
         }
+        // A rollout here completes at once, so stopping it means returning
+        // traffic to the release before it.
+        let at = (environment.clone(), service.clone());
+        let before = inner.history.get(&at).and_then(|h| {
+            let n = h.len();
+            (n >= 2).then(|| h[n - 2].clone())
+        });
+        if let Some(before) = before {
+            inner.running.insert(at.clone(), before.clone());
+            inner.history.entry(at).or_default().push(before);
+        }
+        inner
+            .calls
+            .note(key, ReleaseId::new(format!("aborted:{service}")));
         Ok(())
     }
 

@@ -274,3 +274,66 @@ fn main_deploy_ready_every_option_shipping_mains_head_needs_it() {
         );
     }
 }
+
+#[test]
+fn abort_while_verifying_reinstates_the_known_good_revision_it_replaced() {
+    // Build 1 known good in prod; build 2 (PR-2) rolled out, not verified.
+    let mut w = World::new();
+    w.merge("PR-1", "a1", None);
+    let one = w.build_at(1, "a1");
+    w.through_qa(&one);
+    w.deploy("prod", &one, true);
+    w.merge("PR-2", "b2", Some("a1"));
+    let two = w.build_at(2, "b2");
+    w.through_qa(&two);
+    w.roll_out("prod", &two);
+    w.declare(change_cause("PR-2"));
+    let plan = w.plan();
+    let abort = plan.option(S::Abort).unwrap();
+    assert!(abort.applicable, "{}", abort.why_not());
+    w.choose(S::Abort);
+    w.ok(Command::AbortRollout {
+        slot: Slot::new("prod", SERVICE, Revision(2)),
+        by: "alice".into(),
+        reason: "incident INC-1".into(),
+    });
+    let history = w
+        .ledger
+        .state()
+        .history(&"prod".into(), &SERVICE.into())
+        .unwrap();
+    let current = history.current().unwrap();
+    assert_eq!(
+        current.revision,
+        Revision(1),
+        "what served before serves again"
+    );
+    assert_eq!(current.status, knowngood::DeploymentStatus::KnownGood);
+    assert!(current.ended_at.is_none());
+    assert_eq!(
+        history.get(Revision(2)).unwrap().status,
+        knowngood::DeploymentStatus::Aborted
+    );
+    assert_eq!(history.len(), 2, "no new revision: abort is not a rollback");
+    w.ok(Command::MarkMitigated {
+        incident: "INC-1".into(),
+        by: "alice".into(),
+    });
+}
+
+#[test]
+fn abort_while_verifying_is_refused_when_nothing_verified_served_before() {
+    let mut w = World::new();
+    let one = w.ready_for_prod(1);
+    let slot = w.roll_out("prod", &one);
+    let before = w.ledger.clone();
+    let refusal = w
+        .run(Command::AbortRollout {
+            slot,
+            by: "alice".into(),
+            reason: "stop".into(),
+        })
+        .unwrap_err();
+    assert_eq!(refusal.rule(), "nothing-to-return-to");
+    assert_eq!(w.ledger, before);
+}

@@ -116,7 +116,8 @@ fn expected(status: DeploymentStatus, step: LifecycleStep) -> Option<Vec<&'stati
     use LifecycleStep as L;
     Some(match (status, step) {
         (S::Requested, L::StartRollout) => vec!["rollout_started"],
-        (S::Requested | S::RollingOut, L::Abort) => vec!["rollout_aborted"],
+        // Verifying: revision 1 (known good, superseded) is reinstated.
+        (S::Requested | S::RollingOut | S::Verifying, L::Abort) => vec!["rollout_aborted"],
         // Revision 1 was known good, so completing revision 2 supersedes it.
         (S::RollingOut, L::CompleteRollout) => vec!["rollout_completed", "revision_superseded"],
         // A failure in production stops the line.
@@ -235,12 +236,14 @@ fn transition_function_matches_the_documented_table() {
         (S::RollingOut, L::Abort, S::Aborted),
         (S::Verifying, L::PassVerification, S::KnownGood),
         (S::Verifying, L::FailVerification, S::Failed),
+        (S::Verifying, L::Abort, S::Aborted),
         (S::Verifying, L::Supersede, S::Superseded),
         (S::Verifying, L::RollBack, S::RolledBack),
         (S::KnownGood, L::Supersede, S::Superseded),
         (S::KnownGood, L::RollBack, S::RolledBack),
         (S::Failed, L::Supersede, S::Failed),
         (S::Failed, L::RollBack, S::RolledBack),
+        (S::Superseded, L::Reinstate, S::KnownGood),
     ];
     for status in S::ALL {
         for step in L::ALL {
@@ -251,7 +254,10 @@ fn transition_function_matches_the_documented_table() {
             assert_eq!(status.after(step), want, "{status} × {step}");
         }
     }
-    assert!(S::Aborted.is_final() && S::Superseded.is_final() && S::RolledBack.is_final());
+    assert!(S::Aborted.is_final() && S::RolledBack.is_final());
+    // A superseded revision serves again when what replaced it is aborted
+    // before it was verified.
+    assert!(!S::Superseded.is_final());
     assert!(!S::Failed.is_final() && !S::KnownGood.is_final());
 }
 

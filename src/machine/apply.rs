@@ -125,8 +125,23 @@ impl State {
                     self.mark_verified(&slot.environment, digest);
                 }
             }
-            EventKind::RolloutAborted { slot, reason, .. } => {
+            EventKind::RolloutAborted {
+                slot,
+                stable,
+                reason,
+                ..
+            } => {
+                let serving = self
+                    .history(&slot.environment, &slot.service)
+                    .and_then(super::RolloutHistory::current)
+                    .is_some_and(|d| d.revision == slot.revision);
                 self.advance(slot, LifecycleStep::Abort, at, Some(reason))?;
+                if serving && let Some(stable) = stable {
+                    // What served before serves again.
+                    let back = Slot::new(slot.environment.clone(), slot.service.clone(), *stable);
+                    self.advance(&back, LifecycleStep::Reinstate, at, None)?;
+                    self.set_current(&back)?;
+                }
             }
             EventKind::RevisionSuperseded { slot, .. } => {
                 self.advance(slot, LifecycleStep::Supersede, at, None)?;
@@ -339,7 +354,15 @@ impl State {
         if let Some(problem) = problem {
             d.problem = Some(problem.clone());
         }
-        if next.is_final() || next == DeploymentStatus::Failed {
+        if step == LifecycleStep::Reinstate {
+            // It serves again.
+            d.ended_at = None;
+        } else if next.is_final()
+            || matches!(
+                next,
+                DeploymentStatus::Failed | DeploymentStatus::Superseded
+            )
+        {
             d.ended_at.get_or_insert(at);
         }
         Ok(d)

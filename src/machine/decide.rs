@@ -10,7 +10,7 @@ use crate::model::{
 
 use super::command::{Clearance, Command, RecoveryPermit, Verdict};
 use super::event::{Event, EventKind, GateCause, Slot, Subject};
-use super::lifecycle::LifecycleStep;
+use super::lifecycle::{DeploymentStatus, LifecycleStep};
 use super::state::{Deployment, RolloutHistory, State};
 use super::{fit, gates, incident, rehearse};
 use crate::machine::effect::IdempotencyKey;
@@ -122,12 +122,23 @@ pub fn decide(
             }
         },
         Command::AbortRollout { slot, by, reason } => {
-            step(state, slot, LifecycleStep::Abort)?;
+            let d = step(state, slot, LifecycleStep::Abort)?;
             gates::require_reason(reason, "aborting a rollout")?;
-            let stable = state
-                .history(&slot.environment, &slot.service)
-                .and_then(RolloutHistory::current)
-                .map(|d| d.revision);
+            let history = state.history(&slot.environment, &slot.service);
+            let stable = if d.status == DeploymentStatus::Verifying {
+                // It serves: return to the known-good revision it replaced.
+                let before = history
+                    .and_then(|h| h.reinstatable_before(slot.revision))
+                    .map(|p| p.revision);
+                if before.is_none() {
+                    return Err(Rejection::NothingToReturnTo { slot: slot.clone() });
+                }
+                before
+            } else {
+                history
+                    .and_then(RolloutHistory::current)
+                    .map(|d| d.revision)
+            };
             vec![EventKind::RolloutAborted {
                 slot: slot.clone(),
                 stable,

@@ -3,25 +3,31 @@
 //!
 //! ```text
 //! requested → rolling-out → verifying → known-good → superseded
-//!     ↘ aborted   ↘ aborted / failed   ↘ failed / superseded (never verified)
+//!     ↘ aborted   ↘ aborted / failed   ↘ aborted / failed / superseded (never verified)
 //! verifying, known-good or failed → rolled-back (a rollback away from it completed)
+//! superseded → known-good (reinstated: the revision that replaced it was aborted)
 //! ```
 //!
-//! | status \ step | start | complete | fail | pass | fail-verification | abort | supersede | roll-back |
-//! |---|---|---|---|---|---|---|---|---|
-//! | requested | rolling-out | – | – | – | – | aborted | – | – |
-//! | rolling-out | – | verifying | failed | – | – | aborted | – | – |
-//! | verifying | – | – | – | known-good | failed | – | superseded | rolled-back |
-//! | known-good | – | – | – | – | – | – | superseded | rolled-back |
-//! | failed | – | – | – | – | – | – | failed | rolled-back |
-//! | aborted, superseded, rolled-back | – | – | – | – | – | – | – | – |
+//! | status \ step | start | complete | fail | pass | fail-verification | abort | supersede | roll-back | reinstate |
+//! |---|---|---|---|---|---|---|---|---|---|
+//! | requested | rolling-out | – | – | – | – | aborted | – | – | – |
+//! | rolling-out | – | verifying | failed | – | – | aborted | – | – | – |
+//! | verifying | – | – | – | known-good | failed | aborted | superseded | rolled-back | – |
+//! | known-good | – | – | – | – | – | – | superseded | rolled-back | – |
+//! | failed | – | – | – | – | – | – | failed | rolled-back | – |
+//! | superseded | – | – | – | – | – | – | – | – | known-good |
+//! | aborted, rolled-back | – | – | – | – | – | – | – | – | – |
 //!
-//! *Abort* stops a rollout still in flight (requested or rolling out) and
-//! leaves the stable release serving; *roll back* happens after a rollout
-//! completed, by deploying an older release as a new revision. A failed
-//! revision that is superseded stays *failed*: the failure is what matters.
-//! A revision superseded while still verifying was never verified, so it is
-//! never a default rollback target.
+//! *Abort* stops a rollout that is not verified yet — still in flight
+//! (requested or rolling out), or rolled out and being verified — and
+//! returns to what served before: the stable release keeps serving, or the
+//! known-good revision the aborted one replaced is *reinstated*. Nothing is
+//! rewritten: the aborted revision stays in the history, aborted. *Roll
+//! back* happens after a rollout was verified (or failed), by deploying an
+//! older release as a new revision. A failed revision that is superseded
+//! stays *failed*: the failure is what matters. A revision superseded while
+//! still verifying was never verified, so it is never a default rollback
+//! target, and never reinstated.
 
 use std::fmt;
 
@@ -42,7 +48,7 @@ pub enum DeploymentStatus {
     KnownGood,
     /// The rollout or its verification failed.
     Failed,
-    /// Stopped while in flight; the stable release kept serving.
+    /// Stopped before it was verified; what served before serves (again).
     Aborted,
     /// Was known good, then replaced by a newer rollout.
     Superseded,
@@ -69,12 +75,14 @@ impl DeploymentStatus {
         use LifecycleStep as L;
         match (self, step) {
             (S::Requested, L::StartRollout) => Some(S::RollingOut),
-            (S::Requested | S::RollingOut, L::Abort) => Some(S::Aborted),
+            (S::Requested | S::RollingOut | S::Verifying, L::Abort) => Some(S::Aborted),
             (S::RollingOut, L::CompleteRollout) => Some(S::Verifying),
             (S::RollingOut, L::FailRollout) | (S::Verifying, L::FailVerification) => {
                 Some(S::Failed)
             }
-            (S::Verifying, L::PassVerification) => Some(S::KnownGood),
+            (S::Verifying, L::PassVerification) | (S::Superseded, L::Reinstate) => {
+                Some(S::KnownGood)
+            }
             (S::Verifying | S::KnownGood, L::Supersede) => Some(S::Superseded),
             (S::Failed, L::Supersede) => Some(S::Failed),
             (S::Verifying | S::KnownGood | S::Failed, L::RollBack) => Some(S::RolledBack),
@@ -140,11 +148,14 @@ pub enum LifecycleStep {
     Supersede,
     /// A rollback away from this revision completed.
     RollBack,
+    /// The revision that replaced this one was aborted before it was
+    /// verified: this one serves again.
+    Reinstate,
 }
 
 impl LifecycleStep {
     /// Every step.
-    pub const ALL: [LifecycleStep; 8] = [
+    pub const ALL: [LifecycleStep; 9] = [
         Self::StartRollout,
         Self::CompleteRollout,
         Self::FailRollout,
@@ -153,6 +164,7 @@ impl LifecycleStep {
         Self::Abort,
         Self::Supersede,
         Self::RollBack,
+        Self::Reinstate,
     ];
 }
 
@@ -167,6 +179,7 @@ impl fmt::Display for LifecycleStep {
             Self::Abort => "abort",
             Self::Supersede => "supersede",
             Self::RollBack => "roll back",
+            Self::Reinstate => "reinstate",
         })
     }
 }

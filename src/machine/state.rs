@@ -145,6 +145,19 @@ impl RolloutHistory {
             .find(|d| d.effect.as_ref() == Some(key))
     }
 
+    /// The known-good revision that `revision` replaced, if it can serve
+    /// again when `revision` is aborted before it was verified: the newest
+    /// earlier revision that served, was verified, and was only superseded.
+    pub fn reinstatable_before(&self, revision: Revision) -> Option<&Deployment> {
+        let before = usize::try_from(revision.0).ok()?.checked_sub(1)?;
+        self.deployments
+            .iter()
+            .take(before)
+            .rev()
+            .find(|d| d.completed_at.is_some())
+            .filter(|d| d.status == DeploymentStatus::Superseded && d.was_verified())
+    }
+
     /// The newest revision if it is still requested or rolling out.
     pub fn in_flight(&self) -> Option<&Deployment> {
         self.latest().filter(|d| d.status.is_in_flight())

@@ -419,16 +419,22 @@ impl Context<'_> {
             "the deployer can stop a rollout in flight",
             "the host's deployer cannot stop a rollout in flight",
         );
+        // In flight, or rolled out and not verified yet.
         let busy = self
             .state
             .history(self.env(), self.service())
-            .and_then(crate::machine::RolloutHistory::in_flight);
+            .and_then(|h| {
+                h.in_flight().or_else(|| {
+                    h.current()
+                        .filter(|d| d.status == crate::machine::DeploymentStatus::Verifying)
+                })
+            });
         match busy {
             None => d.check(
                 "suspect-in-flight",
                 false,
                 format!(
-                    "no rollout of `{}` is in progress in `{}`: abort applies only before a rollout completes (roll back after)",
+                    "no rollout of `{}` in `{}` is in progress or awaiting verification: abort applies only before a rollout is verified (roll back after)",
                     self.service(),
                     self.env()
                 ),

@@ -660,11 +660,14 @@ impl Driver {
             );
         };
         let slot = Slot::new(environment.clone(), service.clone(), current.revision);
-        match current.status {
+        let record = match current.status {
             DeploymentStatus::KnownGood => return Ok(format!("{slot} is known good")),
-            DeploymentStatus::Verifying => {}
+            DeploymentStatus::Verifying => true,
+            // A failed revision stays failed; after a change around it (a
+            // flag turned off) only the service's health is checked.
+            DeploymentStatus::Failed => false,
             other => return Self::fail(key, format!("{slot} is {other}")),
-        }
+        };
         let health = match self
             .ports
             .health
@@ -674,6 +677,22 @@ impl Driver {
             Ok(h) => h,
             Err(e) => return Self::fail(key, format!("the health probe failed: {e}")),
         };
+        if !record {
+            return if health.healthy {
+                Ok(format!(
+                    "`{service}` is healthy in `{environment}` ({}); {slot} stays failed",
+                    health.detail
+                ))
+            } else {
+                Self::fail(
+                    key,
+                    format!(
+                        "`{service}` is still unhealthy in `{environment}`: {}",
+                        health.detail
+                    ),
+                )
+            };
+        }
         let verdict = if health.healthy {
             Verdict::Healthy
         } else {

@@ -337,3 +337,67 @@ fn abort_while_verifying_is_refused_when_nothing_verified_served_before() {
     assert_eq!(refusal.rule(), "nothing-to-return-to");
     assert_eq!(w.ledger, before);
 }
+
+/// A flagged change whose verification failed in prod, its flag on, the
+/// incident naming it.
+fn flagged_in_prod_failed() -> World {
+    let mut w = World::new();
+    w.merge("PR-1", "a1", None);
+    let one = w.build_at(1, "a1");
+    w.through_qa(&one);
+    w.deploy("prod", &one, true);
+    w.merge_change("PR-2", "f2", Some("a1"), |c| c.behind_flag("new-checkout"));
+    let two = w.build_at(2, "f2");
+    w.through_qa(&two);
+    w.ok(Command::SetFlag {
+        environment: "prod".into(),
+        flag: "new-checkout".into(),
+        state: knowngood::FlagState::On,
+        by: "bob".into(),
+        clearance: knowngood::Clearance::none(),
+    });
+    w.deploy("prod", &two, false);
+    w.declare(change_cause("PR-2"));
+    w
+}
+
+#[test]
+fn retoggle_after_a_failed_verification_checks_health_and_leaves_the_revision_failed() {
+    let mut w = flagged_in_prod_failed();
+    let plan = w.plan();
+    let retoggle = plan.option(S::Retoggle).unwrap();
+    assert!(retoggle.applicable, "{}", retoggle.why_not());
+    let what_if = rehearse(
+        w.ledger.state(),
+        &plan.choose(S::Retoggle, "alice").unwrap(),
+        common::t(w.clock + 1),
+    )
+    .unwrap();
+    // The flag goes off; the failed revision is not verified after the fact.
+    assert!(
+        what_if
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::FlagSet { .. }))
+    );
+    assert!(
+        !what_if
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::DeploymentVerified { .. }))
+    );
+    w.choose(S::Retoggle);
+    // Negative: with the flag already off, retoggle does not help.
+    let mut off = flagged_in_prod_failed();
+    off.ok(Command::SetFlag {
+        environment: "prod".into(),
+        flag: "new-checkout".into(),
+        state: knowngood::FlagState::Off,
+        by: "bob".into(),
+        clearance: knowngood::Clearance::none(),
+    });
+    assert_eq!(
+        off.plan().option(S::Retoggle).unwrap().blocked_by(),
+        Some("flags-on")
+    );
+}

@@ -497,7 +497,8 @@ impl Run {
     }
 
     /// Records a healthy verdict on what serves `service` in `env`, unless
-    /// it is known good already; the core judges whether it can be.
+    /// it is known good already (or failed: the driver then checks health
+    /// only); the core judges whether it can be.
     fn verify(
         &mut self,
         env: &EnvironmentId,
@@ -510,7 +511,9 @@ impl Run {
             .and_then(super::RolloutHistory::current)
             .map(|d| (d.revision, d.status));
         let revision = match current {
-            Some((_, DeploymentStatus::KnownGood)) => return Ok(()),
+            // Known good already; or failed and staying so, where only the
+            // service's health is checked (assumed good in a rehearsal).
+            Some((_, DeploymentStatus::KnownGood | DeploymentStatus::Failed)) => return Ok(()),
             Some((revision, _)) => revision,
             None => Revision(0),
         };

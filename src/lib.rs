@@ -65,8 +65,16 @@
 //! - [`journal`]: the append-only [`Journal`] with per-stream expected
 //!   versions and a JSON Lines form; replay rebuilds the state.
 //! - [`Ledger`]: state and journal kept in step for the common case.
-//! - [`recovery`]: the planner; [`port`] and [`driver`]: carrying a plan
-//!   out through the host's systems; [`memory`]: in-memory adapters.
+//! - [`rehearse`]: the dry run. Any command — or a whole recovery plan —
+//!   decided and applied on a copy-on-write view of the state: the events
+//!   it would record and the state it would leave, the real state
+//!   untouched.
+//! - [`recovery`]: the planner. It lists every way back, and the core is
+//!   the only judge: every option whose own checks pass is rehearsed
+//!   through [`decide`], so the planner never offers what the core would
+//!   refuse (a property test drives every offered option over a thousand
+//!   random histories). [`port`] and [`driver`]: carrying a plan out
+//!   through the host's systems; [`memory`]: in-memory adapters.
 //! - [`manual`]: the design, chapter by chapter.
 
 #![forbid(unsafe_code)]
@@ -99,8 +107,9 @@ pub use ledger::Ledger;
 pub use machine::{
     ActivePlan, AppliedMigration, Clearance, ClosedGate, Command, CommitRecord, Deployment,
     DeploymentOrigin, DeploymentStatus, Drift, EnvironmentState, Event, EventKind, FollowUp,
-    GateCause, IncidentRecord, LifecycleStep, Poisoning, RecoveryPermit, RemedyKind,
-    RolloutHistory, SchemaState, Slot, StageTimes, State, Subject, Verdict, decide,
+    GateCause, IncidentRecord, LifecycleStep, Poisoning, RecoveryPermit, Rehearsal, RemedyKind,
+    RollbackTarget, RolloutHistory, SchemaState, SkippedCandidate, Slot, StageTimes, State,
+    Subject, Verdict, decide, rehearse,
 };
 pub use model::{
     Actor, ApprovalRule, Artifact, BranchName, BuilderId, Change, ChangeId, Commit, CommitId,

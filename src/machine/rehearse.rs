@@ -66,28 +66,14 @@ pub fn rehearse(
     command: &Command,
     now: DateTime<Utc>,
 ) -> Result<Rehearsal, Rejection> {
-    let mut run = Run {
-        state: state.clone(),
-        events: Vec::new(),
-        now,
+    let run = if matches!(command, Command::ChooseStrategy { .. }) {
+        rehearse_choice(state, command, now)?.1
+    } else {
+        let mut run = Run::new(state, now);
+        let events = decide(&run.state, command, now)?;
+        run.apply(events)?;
+        run
     };
-    match command {
-        Command::ChooseStrategy {
-            incident,
-            strategy,
-            steps,
-            by,
-            ..
-        } => {
-            let kinds = incident::choose(&run.state, command)?;
-            run.record(kinds)?;
-            run.steps(incident, *strategy, steps, by)?;
-        }
-        other => {
-            let events = decide(&run.state, other, now)?;
-            run.apply(events)?;
-        }
-    }
     Ok(Rehearsal {
         events: run.events,
         state: run.state,
@@ -101,7 +87,18 @@ pub(super) fn choose_checked(
     command: &Command,
     now: DateTime<Utc>,
 ) -> Result<Vec<EventKind>, Rejection> {
+    Ok(rehearse_choice(state, command, now)?.0)
+}
+
+/// Decides the choice, then rehearses every step on top of it.
+fn rehearse_choice(
+    state: &State,
+    command: &Command,
+    now: DateTime<Utc>,
+) -> Result<(Vec<EventKind>, Run), Rejection> {
     let kinds = incident::choose(state, command)?;
+    let mut run = Run::new(state, now);
+    run.record(kinds.clone())?;
     if let Command::ChooseStrategy {
         incident,
         strategy,
@@ -110,15 +107,9 @@ pub(super) fn choose_checked(
         ..
     } = command
     {
-        let mut run = Run {
-            state: state.clone(),
-            events: Vec::new(),
-            now,
-        };
-        run.record(kinds.clone())?;
         run.steps(incident, *strategy, steps, by)?;
     }
-    Ok(kinds)
+    Ok((kinds, run))
 }
 
 /// The change that reverts `original`, made as `commit`.
@@ -174,6 +165,14 @@ struct Run {
 }
 
 impl Run {
+    fn new(state: &State, now: DateTime<Utc>) -> Self {
+        Self {
+            state: state.clone(),
+            events: Vec::new(),
+            now,
+        }
+    }
+
     fn apply(&mut self, events: Vec<Event>) -> Result<Vec<Event>, Rejection> {
         for event in &events {
             self.state.apply(event)?;
@@ -456,7 +455,9 @@ impl Run {
     }
 
     /// Decides a deployment or rollback request and returns the slot it
-    /// opened (or the one already opened for the same effect).
+    /// opened. `decide` always opens one when it accepts such a request;
+    /// were it ever not to, the request is reported as finding no pipeline
+    /// to deploy along rather than guessed at.
     fn opened(&mut self, command: &Command) -> Result<Slot, Rejection> {
         let events = self.submit(command)?;
         events

@@ -173,17 +173,11 @@ fn rollback_target_rule_refusal_names_the_skipped_candidates() {
 /// there when the incident names it.
 fn suspect_rolling_out() -> World {
     let mut w = World::new();
-    w.merge("PR-1", "a1", None);
-    let one = w.build_at(1, "a1");
-    w.through_qa(&one);
+    let one = w.change_ready_for_prod(("PR-1", "a1", None), 1, |c| c);
     w.deploy("prod", &one, true);
-    w.merge("PR-2", "b2", Some("a1"));
-    let two = w.build_at(2, "b2");
-    w.through_qa(&two);
+    let two = w.change_ready_for_prod(("PR-2", "b2", Some("a1")), 2, |c| c);
     w.deploy("prod", &two, true);
-    w.merge("PR-3", "c3", Some("b2"));
-    let three = w.build_at(3, "c3");
-    w.through_qa(&three);
+    let three = w.change_ready_for_prod(("PR-3", "c3", Some("b2")), 3, |c| c);
     let slot = w.request("prod", &three);
     w.start(&slot);
     w.declare(change_cause("PR-3"));
@@ -279,13 +273,9 @@ fn main_deploy_ready_every_option_shipping_mains_head_needs_it() {
 fn abort_while_verifying_reinstates_the_known_good_revision_it_replaced() {
     // Build 1 known good in prod; build 2 (PR-2) rolled out, not verified.
     let mut w = World::new();
-    w.merge("PR-1", "a1", None);
-    let one = w.build_at(1, "a1");
-    w.through_qa(&one);
+    let one = w.change_ready_for_prod(("PR-1", "a1", None), 1, |c| c);
     w.deploy("prod", &one, true);
-    w.merge("PR-2", "b2", Some("a1"));
-    let two = w.build_at(2, "b2");
-    w.through_qa(&two);
+    let two = w.change_ready_for_prod(("PR-2", "b2", Some("a1")), 2, |c| c);
     w.roll_out("prod", &two);
     w.declare(change_cause("PR-2"));
     let plan = w.plan();
@@ -342,13 +332,11 @@ fn abort_while_verifying_is_refused_when_nothing_verified_served_before() {
 /// incident naming it.
 fn flagged_in_prod_failed() -> World {
     let mut w = World::new();
-    w.merge("PR-1", "a1", None);
-    let one = w.build_at(1, "a1");
-    w.through_qa(&one);
+    let one = w.change_ready_for_prod(("PR-1", "a1", None), 1, |c| c);
     w.deploy("prod", &one, true);
-    w.merge_change("PR-2", "f2", Some("a1"), |c| c.behind_flag("new-checkout"));
-    let two = w.build_at(2, "f2");
-    w.through_qa(&two);
+    let two = w.change_ready_for_prod(("PR-2", "f2", Some("a1")), 2, |c| {
+        c.behind_flag("new-checkout")
+    });
     w.ok(Command::SetFlag {
         environment: "prod".into(),
         flag: "new-checkout".into(),

@@ -243,6 +243,20 @@ impl World {
         release_id(n)
     }
 
+    /// Merges change `pr` as `commit` on `parent`, builds it as build `n`
+    /// and takes it through dev and qa: ready for production.
+    pub fn change_ready_for_prod(
+        &mut self,
+        (pr, commit, parent): (&str, &str, Option<&str>),
+        n: u64,
+        shape: impl FnOnce(knowngood::Change) -> knowngood::Change,
+    ) -> ReleaseId {
+        self.merge_change(pr, commit, parent, shape);
+        let release = self.build_at(n, commit);
+        self.through_qa(&release);
+        release
+    }
+
     /// Deploys and verifies a registered release through dev and qa.
     pub fn through_qa(&mut self, release: &ReleaseId) {
         self.deploy("dev", release, true);

@@ -185,14 +185,6 @@ impl RolloutHistory {
                 && current.is_some_and(|c| d.release != c.release)
         })
     }
-
-    /// The default rollback target outside production: the newest
-    /// [rollback candidate](Self::rollback_candidates). In production,
-    /// candidates carrying a poisoned change or an untrusted artifact are
-    /// skipped as well.
-    pub fn last_known_good_before_current(&self) -> Option<&Deployment> {
-        self.rollback_candidates().next()
-    }
 }
 
 /// The recovery plan allowed through a closed gate.

@@ -22,7 +22,9 @@
 use crate::error::Rejection;
 use crate::journal::{CorruptJournal, Journal, JournalEntry, ReplayError};
 use crate::ledger::Ledger;
-use crate::machine::{Command, DeploymentStatus, EventKind, Slot, State, Verdict};
+use crate::machine::{
+    Command, DeploymentStatus, EventKind, LifecycleStep, Rework, Slot, State, Verdict,
+};
 use crate::model::{
     Actor, Artifact, BranchName, Change, CommitId, EnvironmentId, FlagKey, FlagState, IncidentId,
     Lane, Release, ServiceId,
@@ -358,9 +360,12 @@ impl Driver {
                 revision,
             } => {
                 let slot = Slot::new(environment.clone(), service.clone(), *revision);
-                if self.deployment_status(&slot).is_some_and(|status| {
-                    status.is_in_flight() || status == DeploymentStatus::Verifying
-                }) {
+                // Only a revision the lifecycle still lets abort is stopped:
+                // after a crash the abort may be recorded already.
+                if self
+                    .deployment_status(&slot)
+                    .is_some_and(|status| status.after(LifecycleStep::Abort).is_some())
+                {
                     let call = Call::Abort(environment.clone(), service.clone());
                     self.call(incident, key, key.clone(), call).await?;
                     self.execute(&Command::AbortRollout {
@@ -380,36 +385,36 @@ impl Driver {
                 service,
                 change,
                 onto,
-            } => {
-                let original = self.known_change(key, change)?;
-                let call = Call::Revert(service.clone(), original.commits.clone(), onto.clone());
-                let commit = self.commit_call(incident, key, call).await?;
-                let revert = crate::machine::revert_change(
-                    &original,
-                    commit.clone(),
-                    self.actor.clone(),
-                    self.ports.clock.now(),
-                );
-                self.land(key, service, onto, &commit, Some(revert)).await?;
-                Ok(Ok(format!("`{change}` reverted as `{commit}` on `{onto}`")))
             }
-            EffectAction::ReapplyChange {
+            | EffectAction::ReapplyChange {
                 service,
                 change,
                 onto,
             } => {
                 let original = self.known_change(key, change)?;
-                let call = Call::Pick(service.clone(), original.commits.clone(), onto.clone());
+                let (commits, service_id) = (original.commits.clone(), service.clone());
+                let (rework, call) = if matches!(step.action, EffectAction::RevertChange { .. }) {
+                    (
+                        Rework::Revert,
+                        Call::Revert(service_id, commits, onto.clone()),
+                    )
+                } else {
+                    (
+                        Rework::Reapply,
+                        Call::Pick(service_id, commits, onto.clone()),
+                    )
+                };
                 let commit = self.commit_call(incident, key, call).await?;
-                let again = crate::machine::reapply_change(
+                let new = rework.change(
                     &original,
                     commit.clone(),
                     self.actor.clone(),
                     self.ports.clock.now(),
                 );
-                self.land(key, service, onto, &commit, Some(again)).await?;
+                self.land(key, service, onto, &commit, Some(new)).await?;
                 Ok(Ok(format!(
-                    "`{change}` re-applied as `{commit}` on `{onto}`"
+                    "`{change}` {} as `{commit}` on `{onto}`",
+                    rework.done()
                 )))
             }
             EffectAction::CutBranch {

@@ -112,37 +112,49 @@ fn rehearse_choice(
     Ok((kinds, run))
 }
 
-/// The change that reverts `original`, made as `commit`.
-pub(crate) fn revert_change(
-    original: &Change,
-    commit: CommitId,
-    by: Actor,
-    at: DateTime<Utc>,
-) -> Change {
-    Change::new(
-        format!("revert-{}", original.id),
-        format!("Revert \"{}\"", original.title),
-        by,
-        at,
-        [commit],
-    )
-    .reverting(original.id.clone())
+/// Undoing a change or doing it again: the two ways a plan reworks a
+/// change already merged, each recorded as a new change of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rework {
+    /// A commit that undoes the change.
+    Revert,
+    /// The change's commits picked again after a revert.
+    Reapply,
 }
 
-/// The change that re-applies `original`, made as `commit`.
-pub(crate) fn reapply_change(
-    original: &Change,
-    commit: CommitId,
-    by: Actor,
-    at: DateTime<Utc>,
-) -> Change {
-    Change::new(
-        format!("reapply-{}", original.id),
-        format!("Re-apply \"{}\"", original.title),
-        by,
-        at,
-        [commit],
-    )
+impl Rework {
+    /// The change recorded for the commit `made` that reworks `original`.
+    pub(crate) fn change(
+        self,
+        original: &Change,
+        made: CommitId,
+        by: Actor,
+        at: DateTime<Utc>,
+    ) -> Change {
+        let (prefix, title) = match self {
+            Self::Revert => ("revert", "Revert"),
+            Self::Reapply => ("reapply", "Re-apply"),
+        };
+        let change = Change::new(
+            format!("{prefix}-{}", original.id),
+            format!("{title} \"{}\"", original.title),
+            by,
+            at,
+            [made],
+        );
+        match self {
+            Self::Revert => change.reverting(original.id.clone()),
+            Self::Reapply => change,
+        }
+    }
+
+    /// What happened, in words: `reverted`, `re-applied`.
+    pub(crate) fn done(self) -> &'static str {
+        match self {
+            Self::Revert => "reverted",
+            Self::Reapply => "re-applied",
+        }
+    }
 }
 
 /// The release the driver registers for an artifact it built.
@@ -341,12 +353,12 @@ impl Run {
                 onto,
             } => {
                 let original = self.state.known_change(change)?.clone();
-                let (at, made) = (self.now, stand_in.clone());
-                let new = if matches!(step.action, EffectAction::RevertChange { .. }) {
-                    revert_change(&original, made, by.clone(), at)
+                let rework = if matches!(step.action, EffectAction::RevertChange { .. }) {
+                    Rework::Revert
                 } else {
-                    reapply_change(&original, made, by.clone(), at)
+                    Rework::Reapply
                 };
+                let new = rework.change(&original, stand_in.clone(), by.clone(), self.now);
                 self.land(service, onto, &stand_in, Some(new))?;
             }
             EffectAction::CutBranch {

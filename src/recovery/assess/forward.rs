@@ -419,15 +419,16 @@ impl Context<'_> {
             "the deployer can stop a rollout in flight",
             "the host's deployer cannot stop a rollout in flight",
         );
-        // In flight, or rolled out and not verified yet.
+        // The newest rollout, while the lifecycle still lets it be aborted
+        // (in flight, or rolled out and not verified yet).
         let busy = self
             .state
             .history(self.env(), self.service())
-            .and_then(|h| {
-                h.in_flight().or_else(|| {
-                    h.current()
-                        .filter(|d| d.status == crate::machine::DeploymentStatus::Verifying)
-                })
+            .and_then(crate::machine::RolloutHistory::latest)
+            .filter(|d| {
+                d.status
+                    .after(crate::machine::LifecycleStep::Abort)
+                    .is_some()
             });
         match busy {
             None => d.check(

@@ -113,13 +113,12 @@ fn rollback_target_rule_is_the_newest_qualifying_revision_before_the_suspect() {
     assert_eq!(target.revision, Revision(2));
 }
 
-#[test]
-fn rollback_target_rule_skips_candidates_that_no_longer_qualify_and_names_them() {
-    let mut w = suspect_before_current();
+/// Build `n`'s artifact expires from the registry.
+fn expire(w: &mut World, n: u64) {
     let digest = w
         .ledger
         .state()
-        .release(&release_id(2))
+        .release(&release_id(n))
         .unwrap()
         .artifact
         .clone();
@@ -127,6 +126,12 @@ fn rollback_target_rule_skips_candidates_that_no_longer_qualify_and_names_them()
         digest,
         by: "registry".into(),
     });
+}
+
+#[test]
+fn rollback_target_rule_skips_candidates_that_no_longer_qualify_and_names_them() {
+    let mut w = suspect_before_current();
+    expire(&mut w, 2);
     let state = w.ledger.state();
     let target = state
         .rollback_target(&"prod".into(), &SERVICE.into(), Revision(3))
@@ -163,17 +168,7 @@ fn rollback_target_rule_refusal_names_the_skipped_candidates() {
         let r = w.ready_for_prod(n);
         w.deploy("prod", &r, true);
     }
-    let digest = w
-        .ledger
-        .state()
-        .release(&release_id(1))
-        .unwrap()
-        .artifact
-        .clone();
-    w.ok(Command::ExpireArtifact {
-        digest,
-        by: "registry".into(),
-    });
+    expire(&mut w, 1);
     let refusal = w.rollback("prod", None).unwrap_err();
     assert_eq!(refusal.rule(), "no-known-good-target");
     assert!(

@@ -51,9 +51,15 @@ impl<T: Clone> CowVec<T> {
     pub(crate) fn iter(
         &self,
     ) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator + Clone + '_ {
-        (0..self.len())
-            .filter_map(move |i| self.get(i))
-            .collect_exact(self.len())
+        let base = self.shared.len();
+        // Every index below `len` is in the block or the tail.
+        (0..self.len()).map(move |i| {
+            if i < base {
+                self.changed.get(&i).unwrap_or(&self.shared[i])
+            } else {
+                &self.tail[i - base]
+            }
+        })
     }
 
     /// Folds the private parts into the block when no one else holds it.
@@ -94,43 +100,6 @@ impl<T: Clone> CowVec<T> {
         )
     }
 }
-
-/// An iterator over indices that knows its exact length.
-trait CollectExact<'a, T: 'a>: Iterator<Item = &'a T> + DoubleEndedIterator + Clone + Sized {
-    fn collect_exact(self, len: usize) -> Exact<Self> {
-        Exact { inner: self, len }
-    }
-}
-
-impl<'a, T: 'a, I: Iterator<Item = &'a T> + DoubleEndedIterator + Clone> CollectExact<'a, T> for I {}
-
-#[derive(Clone)]
-struct Exact<I> {
-    inner: I,
-    len: usize,
-}
-
-impl<I: Iterator> Iterator for Exact<I> {
-    type Item = I::Item;
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.inner.next()?;
-        self.len -= 1;
-        Some(item)
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.len, Some(self.len))
-    }
-}
-
-impl<I: DoubleEndedIterator> DoubleEndedIterator for Exact<I> {
-    fn next_back(&mut self) -> Option<Self::Item> {
-        let item = self.inner.next_back()?;
-        self.len -= 1;
-        Some(item)
-    }
-}
-
-impl<I: Iterator> ExactSizeIterator for Exact<I> {}
 
 impl<T: Clone + PartialEq> PartialEq for CowVec<T> {
     fn eq(&self, other: &Self) -> bool {

@@ -665,6 +665,17 @@ pub enum Rejection {
         /// The key.
         key: crate::machine::effect::IdempotencyKey,
     },
+    /// A step's key was used by a plan chosen earlier (ports remember
+    /// every key, so reusing one would skip the step).
+    #[error(
+        "incident `{incident}`: the step key `{key}` was used by an earlier plan; plan again (the planner numbers each attempt's keys)"
+    )]
+    StepKeyReused {
+        /// The incident.
+        incident: IncidentId,
+        /// The key.
+        key: crate::machine::effect::IdempotencyKey,
+    },
     /// A branch whose head is not recorded.
     #[error(
         "the head of branch `{branch}` of `{service}` is not recorded: record it with MoveBranch first"
@@ -874,6 +885,7 @@ impl Rejection {
             Self::HotfixLaneDisabled { .. } => "hotfix-lane-disabled",
             Self::UnknownBranch { .. } => "unknown-branch",
             Self::DuplicateStepKey { .. } => "duplicate-step-key",
+            Self::StepKeyReused { .. } => "step-key-reused",
             Self::NothingToReturnTo { .. } => "nothing-to-return-to",
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",

@@ -179,12 +179,12 @@ fn driver_crash_after_each_journal_write_then_resume_gives_the_uninterrupted_res
         );
         assert_eq!(
             a.vcs
-                .executions(&IdempotencyKey::new("INC-1/revert/1-revert")),
+                .executions(&IdempotencyKey::new("INC-1/attempt-1/revert/1-revert")),
             1
         );
         assert_eq!(
             a.builder
-                .executions(&IdempotencyKey::new("INC-1/revert/3-ship#build")),
+                .executions(&IdempotencyKey::new("INC-1/attempt-1/revert/3-ship#build")),
             1
         );
     }
@@ -294,7 +294,7 @@ fn driver_duplicate_delivery_of_an_outcome_is_harmless() {
     let before = driver.journal().clone();
     let again = Command::RecordEffect {
         incident: "INC-1".into(),
-        key: IdempotencyKey::new("INC-1/revert/1-revert"),
+        key: IdempotencyKey::new("INC-1/attempt-1/revert/1-revert"),
         outcome: EffectOutcome::Succeeded {
             detail: "late duplicate".into(),
         },

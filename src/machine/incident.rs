@@ -11,7 +11,7 @@ use crate::model::{
 };
 
 use super::command::{Command, RecoveryPermit};
-use super::event::{EventKind, GateCause};
+use super::event::{EventKind, GateCause, Slot};
 use super::gates;
 use super::lifecycle::DeploymentStatus;
 use super::state::State;
@@ -64,6 +64,9 @@ pub struct IncidentRecord {
     pub explanation: Option<String>,
     /// Obligations left, in order.
     pub follow_ups: Vec<FollowUp>,
+    /// How many times a strategy was chosen (the current plan is attempt
+    /// number `attempts`); every attempt's steps have keys of their own.
+    pub attempts: u32,
     /// The chosen strategy's steps, in order.
     pub steps: Vec<crate::machine::effect::Effect>,
     /// Where each step stands, by key.
@@ -213,6 +216,14 @@ pub(super) fn choose(state: &State, command: &Command) -> Result<Vec<EventKind>,
             key: twice.key.clone(),
         });
     }
+    // Ports remember keys forever: a key used by an earlier plan would make
+    // the driver find that plan's outcome and skip the action.
+    if let Some(used) = steps.iter().find(|s| state.step_keys.contains(&s.key)) {
+        return Err(Rejection::StepKeyReused {
+            incident: id.clone(),
+            key: used.key.clone(),
+        });
+    }
     let mut kinds = vec![EventKind::StrategyChosen {
         incident: id.clone(),
         strategy,
@@ -222,6 +233,9 @@ pub(super) fn choose(state: &State, command: &Command) -> Result<Vec<EventKind>,
         steps: steps.clone(),
         by: by.clone(),
     }];
+    // A rollout the earlier attempt requested and never started (it waited
+    // for approvals, say) is withdrawn: it must not block the new plan.
+    kinds.extend(withdrawn_requests(state, incident, by));
     let mut permits: Vec<RecoveryPermit> = Vec::new();
     for step in steps {
         let permit = match &step.action {
@@ -448,6 +462,7 @@ impl State {
                     considered: Vec::new(),
                     explanation: None,
                     follow_ups: Vec::new(),
+                    attempts: 0,
                     steps: Vec::new(),
                     effects: std::collections::BTreeMap::new(),
                     retro: None,
@@ -480,6 +495,10 @@ impl State {
                 ..
             } => {
                 record.steps.clone_from(steps);
+                record.attempts = record.attempts.saturating_add(1);
+                for step in steps {
+                    self.step_keys.insert(step.key.clone());
+                }
                 record.effects = steps
                     .iter()
                     .map(|e| (e.key.clone(), crate::machine::effect::EffectStatus::Pending))
@@ -566,6 +585,41 @@ impl State {
             }
         }
     }
+}
+
+/// The rollouts the incident's current plan requested and never started,
+/// withdrawn (aborted) for `by` because another plan is being chosen.
+fn withdrawn_requests(state: &State, incident: &IncidentRecord, by: &Actor) -> Vec<EventKind> {
+    let mut kinds = Vec::new();
+    if incident.steps.is_empty() {
+        return kinds;
+    }
+    for (environment, env) in state.environments.iter() {
+        for (service, history) in env.services() {
+            let Some(latest) = history.latest() else {
+                continue;
+            };
+            let opened_by_plan = latest.effect.as_ref().is_some_and(|effect| {
+                incident
+                    .steps
+                    .iter()
+                    .any(|s| super::rehearse::opened_for(&s.key, effect))
+            });
+            if latest.status == DeploymentStatus::Requested && opened_by_plan {
+                kinds.push(EventKind::RolloutAborted {
+                    slot: Slot::new(environment.clone(), service.clone(), latest.revision),
+                    stable: history.current().map(|d| d.revision),
+                    by: by.clone(),
+                    reason: format!(
+                        "withdrawn: incident {} chose a new plan (attempt {})",
+                        incident.id,
+                        incident.attempts.saturating_add(1)
+                    ),
+                });
+            }
+        }
+    }
+    kinds
 }
 
 pub(super) fn record_effect(

@@ -170,6 +170,16 @@ pub(crate) fn ship_key(key: &IdempotencyKey, env: &EnvironmentId) -> Idempotency
     IdempotencyKey::new(format!("{key}@{env}"))
 }
 
+/// Whether a rollout opened for `effect` belongs to the step `step` (the
+/// step itself, or one stage of a ship).
+pub(crate) fn opened_for(step: &IdempotencyKey, effect: &IdempotencyKey) -> bool {
+    effect == step
+        || effect
+            .as_str()
+            .strip_prefix(step.as_str())
+            .is_some_and(|rest| rest.starts_with('@'))
+}
+
 struct Run {
     state: State,
     events: Vec<Event>,

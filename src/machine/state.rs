@@ -370,6 +370,9 @@ pub enum RemedyKind {
 pub struct State {
     pub(crate) policy: Policy,
     pub(crate) expired: super::cow::CowSet<Digest>,
+    /// Every step key any chosen plan has used (ports remember keys
+    /// forever, so a key is never handed out twice).
+    pub(crate) step_keys: super::cow::CowSet<super::effect::IdempotencyKey>,
     pub(crate) incidents: super::cow::CowMap<IncidentId, IncidentRecord>,
     pub(crate) freezes: Arc<BTreeMap<FreezeId, Freeze>>,
     pub(crate) poisoned: Arc<BTreeMap<ChangeId, Poisoning>>,

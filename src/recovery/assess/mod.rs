@@ -234,9 +234,11 @@ impl<'a> Context<'a> {
             EffectAction::WaitFor { .. } => "wait",
             EffectAction::Abort { .. } => "abort",
         };
+        // Every attempt gets keys of its own: ports remember keys forever.
         IdempotencyKey::new(format!(
-            "{}/{strategy}/{}-{verb}",
+            "{}/attempt-{}/{strategy}/{}-{verb}",
             self.incident.id,
+            self.incident.attempts.saturating_add(1),
             index + 1
         ))
     }

@@ -82,14 +82,6 @@ impl Deployer for MyDeployer {
             .and_then(|r| r.get(&(env.clone(), service.clone())).cloned()))
     }
 
-    async fn history(
-        &self,
-        env: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<Vec<ReleaseId>, AdapterError> {
-        Ok(self.status(env, service).await?.into_iter().collect())
-    }
-
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
         Ok(self.by_key.lock().ok().and_then(|k| k.get(key).cloned()))
     }

@@ -23,13 +23,13 @@ use crate::error::Rejection;
 use crate::journal::{CorruptJournal, Journal, JournalEntry, ReplayError};
 use crate::ledger::Ledger;
 use crate::machine::{
-    Command, DeploymentStatus, EventKind, LifecycleStep, Rework, Slot, State, Verdict,
+    Command, Deployment, DeploymentStatus, EventKind, LifecycleStep, Rework, Slot, State, Verdict,
 };
 use crate::model::{
     Actor, Artifact, BranchName, Change, CommitId, EnvironmentId, FlagKey, FlagState, IncidentId,
-    Lane, Release, ServiceId,
+    Lane, Release, ReleaseId, ServiceId,
 };
-use crate::port::{AdapterError, Ports};
+use crate::port::{AdapterError, ErrorKind, Landed, Ports};
 use crate::recovery::{Effect, EffectAction, EffectOutcome, EffectStatus, IdempotencyKey};
 
 /// Why the driver stopped.
@@ -48,28 +48,120 @@ pub enum DriveError {
     /// The core refused a command.
     #[error(transparent)]
     Refused(#[from] Rejection),
-    /// A step failed; choose another strategy or fix the cause, then drive
-    /// again.
-    #[error("step `{key}` failed: {error}")]
+    /// A step failed (recorded in the journal); choose another strategy or
+    /// fix the cause, then choose again.
+    #[error("step `{key}` failed: {failure}")]
     StepFailed {
         /// The step.
         key: IdempotencyKey,
-        /// Why.
-        error: String,
+        /// Why, with the port's own error where a port failed.
+        failure: StepFailure,
     },
     /// A port still cannot say whether a step happened.
-    #[error("step `{key}`: the {port} cannot say yet whether it happened ({error}); resume later")]
+    #[error(
+        "step `{key}`: the {port} cannot say yet whether it happened ({error}); drive again later"
+    )]
     Unresolved {
         /// The step.
         key: IdempotencyKey,
         /// Which port.
         port: &'static str,
-        /// What it said.
-        error: String,
+        /// What it said last.
+        error: AdapterError,
+    },
+    /// A branch the step moves is not where the ledger says: someone pushed
+    /// commits the ledger never saw. Nothing was done; the step is still
+    /// pending.
+    #[error(
+        "step `{key}`: branch `{branch}` of `{service}` is at `{found}`, but the ledger has it at `{expected}`{}; record the commits pushed since (RecordCommit, RecordChange) and move the branch (MoveBranch), then drive again",
+        unknown_list(unknown)
+    )]
+    BranchMoved {
+        /// The step.
+        key: IdempotencyKey,
+        /// Whose repository.
+        service: ServiceId,
+        /// The branch.
+        branch: BranchName,
+        /// Where the ledger has it.
+        expected: CommitId,
+        /// Where the VCS has it.
+        found: CommitId,
+        /// The commits on the branch the ledger does not know, oldest first.
+        unknown: Vec<CommitId>,
+    },
+    /// The deployer serves something other than what the driver just rolled
+    /// out: someone or something else deployed. The rollout stays open.
+    #[error(
+        "step `{key}`: after rolling out `{expected}` the deployer reports {} serving `{service}` in `{environment}`; find out who deployed what, then drive again",
+        found.as_ref().map_or_else(|| "nothing".to_owned(), |r| format!("`{r}`"))
+    )]
+    Diverged {
+        /// The step.
+        key: IdempotencyKey,
+        /// Where.
+        environment: EnvironmentId,
+        /// Which service.
+        service: ServiceId,
+        /// What the driver rolled out.
+        expected: ReleaseId,
+        /// What the deployer reports.
+        found: Option<ReleaseId>,
     },
     /// The incident has no chosen strategy to carry out.
     #[error("incident `{0}` has no chosen strategy: choose one first")]
     NothingChosen(IncidentId),
+}
+
+fn unknown_list(unknown: &[CommitId]) -> String {
+    if unknown.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = unknown.iter().map(|c| format!("`{c}`")).collect();
+        format!(" (unknown to the ledger: {})", names.join(", "))
+    }
+}
+
+impl DriveError {
+    /// The port's error behind this stop, if a port failed: its
+    /// [`ErrorKind`](crate::port::ErrorKind) tells a host how to react
+    /// (a [`Conflict`](crate::port::ErrorKind::Conflict) revert needs a
+    /// person) without matching text.
+    pub fn adapter_error(&self) -> Option<&AdapterError> {
+        match self {
+            Self::Journal(e) | Self::Unresolved { error: e, .. } => Some(e),
+            Self::StepFailed {
+                failure: StepFailure::Port { error, .. },
+                ..
+            } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepFailure {
+    /// A port refused or failed; its error keeps its kind and source.
+    #[error("the {port} failed: {error}")]
+    Port {
+        /// Which port.
+        port: &'static str,
+        /// Its error.
+        #[source]
+        error: AdapterError,
+    },
+    /// The health probe found the service unhealthy (or could not check).
+    #[error("{0}")]
+    Unhealthy(String),
+    /// The ledger lacks what the step needs, or a port answered with
+    /// something the step cannot use.
+    #[error("{0}")]
+    Precondition(String),
+    /// The step failed in an earlier drive.
+    #[error("it failed earlier; choose a strategy again")]
+    FailedEarlier,
 }
 
 /// How far a drive got.
@@ -105,12 +197,49 @@ pub enum DriveReport {
     },
 }
 
+impl DriveReport {
+    /// What has to happen before driving again, in words.
+    pub fn instruction(&self) -> String {
+        match self {
+            Self::Done { steps } => format!("nothing: all {} steps are done", steps.len()),
+            Self::AwaitingApprovals {
+                slot,
+                have,
+                need,
+                role,
+                ..
+            } => {
+                let missing = need.saturating_sub(*have);
+                format!(
+                    "{slot} needs {missing} more approval{} from role `{role}` ({have} of {need}): record them with Approve, then drive again",
+                    if missing == 1 { "" } else { "s" }
+                )
+            }
+            Self::Paused { instruction, .. } => instruction.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for DriveReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.instruction())
+    }
+}
+
+/// A branch a call moves: which, and where the ledger has its head.
+#[derive(Clone)]
+struct BranchMove {
+    service: ServiceId,
+    branch: BranchName,
+    expected: CommitId,
+}
+
 /// One port call, so that acting and asking share one reconciliation.
 enum Call {
-    Revert(ServiceId, Vec<CommitId>, BranchName),
+    Revert(BranchMove, Vec<CommitId>),
     Branch(ServiceId, BranchName, CommitId),
     Tag(ServiceId, CommitId, String),
-    Pick(ServiceId, Vec<CommitId>, BranchName),
+    Pick(BranchMove, Vec<CommitId>),
     Deploy(EnvironmentId, Box<Release>, Box<Artifact>),
     Abort(EnvironmentId, ServiceId),
     Flag(EnvironmentId, FlagKey, FlagState, u64),
@@ -118,7 +247,7 @@ enum Call {
 }
 
 enum Produced {
-    Commit(CommitId),
+    Commit(Landed),
     Deployed,
     Revision(u64),
     Built(Box<Artifact>),
@@ -131,6 +260,14 @@ impl Call {
             Self::Deploy(..) | Self::Abort(..) => "deployer",
             Self::Flag(..) => "flag store",
             Self::Build(..) => "builder",
+        }
+    }
+
+    /// The branch the call moves, if it moves one.
+    fn moves(&self) -> Option<&BranchMove> {
+        match self {
+            Self::Revert(moved, _) | Self::Pick(moved, _) => Some(moved),
+            _ => None,
         }
     }
 }
@@ -230,7 +367,7 @@ impl Driver {
                 EffectStatus::Failed => {
                     return Err(DriveError::StepFailed {
                         key: step.key.clone(),
-                        error: "it failed earlier; choose a strategy again".to_owned(),
+                        failure: StepFailure::FailedEarlier,
                     });
                 }
                 _ => {}
@@ -245,12 +382,26 @@ impl Driver {
                 self.record(incident, &step.key, EffectOutcome::Started)
                     .await?;
             }
-            match self.perform(incident, step).await? {
-                Ok(detail) => {
+            match self.perform(incident, step).await {
+                Ok(Ok(detail)) => {
                     self.record(incident, &step.key, EffectOutcome::Succeeded { detail })
                         .await?;
                 }
-                Err(waiting) => return Ok(waiting),
+                Ok(Err(waiting)) => return Ok(waiting),
+                Err(DriveError::StepFailed { key, failure }) => {
+                    // Never hidden: the failure is journaled before the
+                    // driver stops.
+                    self.record(
+                        incident,
+                        &step.key,
+                        EffectOutcome::Failed {
+                            error: failure.to_string(),
+                        },
+                    )
+                    .await?;
+                    return Err(DriveError::StepFailed { key, failure });
+                }
+                Err(other) => return Err(other),
             }
         }
         Ok(DriveReport::Done {
@@ -280,11 +431,41 @@ impl Driver {
         .map(drop)
     }
 
-    fn fail<T>(key: &IdempotencyKey, error: impl Into<String>) -> Result<T, DriveError> {
+    /// A step that cannot go on because the ledger (or a port's answer)
+    /// lacks what it needs.
+    fn fail<T>(key: &IdempotencyKey, why: impl Into<String>) -> Result<T, DriveError> {
         Err(DriveError::StepFailed {
             key: key.clone(),
-            error: error.into(),
+            failure: StepFailure::Precondition(why.into()),
         })
+    }
+
+    fn unhealthy<T>(key: &IdempotencyKey, why: String) -> Result<T, DriveError> {
+        Err(DriveError::StepFailed {
+            key: key.clone(),
+            failure: StepFailure::Unhealthy(why),
+        })
+    }
+
+    /// A port's error on a read the step needs: worth another drive when
+    /// the port may come back, the step's failure otherwise.
+    fn port_read<T>(
+        key: &IdempotencyKey,
+        port: &'static str,
+        error: AdapterError,
+    ) -> Result<T, DriveError> {
+        if error.needs_reconciling() {
+            Err(DriveError::Unresolved {
+                key: key.clone(),
+                port,
+                error,
+            })
+        } else {
+            Err(DriveError::StepFailed {
+                key: key.clone(),
+                failure: StepFailure::Port { port, error },
+            })
+        }
     }
 
     /// Runs one step; `Ok(Err(report))` means it must wait (for a person,
@@ -312,7 +493,7 @@ impl Driver {
                 };
                 let (current, revision) = match flags.get(environment, flag).await {
                     Ok(read) => read,
-                    Err(e) => return Self::fail(key, e.to_string()),
+                    Err(e) => return Self::port_read(key, "flag store", e),
                 };
                 let mut revision = revision;
                 if current != *state {
@@ -380,7 +561,10 @@ impl Driver {
             EffectAction::Verify {
                 environment,
                 service,
-            } => self.verify(key, environment, service).await.map(Ok),
+            } => self
+                .verify(incident, key, environment, service)
+                .await
+                .map(Ok),
             EffectAction::RevertChange {
                 service,
                 change,
@@ -392,26 +576,22 @@ impl Driver {
                 onto,
             } => {
                 let original = self.known_change(key, change)?;
-                let (commits, service_id) = (original.commits.clone(), service.clone());
+                let moved = self.branch_move(key, service, onto)?;
+                let commits = original.commits.clone();
                 let (rework, call) = if matches!(step.action, EffectAction::RevertChange { .. }) {
-                    (
-                        Rework::Revert,
-                        Call::Revert(service_id, commits, onto.clone()),
-                    )
+                    (Rework::Revert, Call::Revert(moved, commits))
                 } else {
-                    (
-                        Rework::Reapply,
-                        Call::Pick(service_id, commits, onto.clone()),
-                    )
+                    (Rework::Reapply, Call::Pick(moved, commits))
                 };
-                let commit = self.commit_call(incident, key, call).await?;
+                let landed = self.commit_call(incident, key, call).await?;
+                let commit = landed.commit.clone();
                 let new = rework.change(
                     &original,
                     commit.clone(),
                     self.actor.clone(),
                     self.ports.clock.now(),
                 );
-                self.land(key, service, onto, &commit, Some(new)).await?;
+                self.land(key, service, onto, &landed, Some(new)).await?;
                 Ok(Ok(format!(
                     "`{change}` {} as `{commit}` on `{onto}`",
                     rework.done()
@@ -423,7 +603,16 @@ impl Driver {
                 at,
             } => {
                 let call = Call::Branch(service.clone(), branch.clone(), at.clone());
-                self.commit_call(incident, key, call).await?;
+                let named = self.commit_call(incident, key, call).await?;
+                if named.commit != *at {
+                    return Self::fail(
+                        key,
+                        format!(
+                            "the VCS cut `{branch}` at `{}`, not at `{at}`",
+                            named.commit
+                        ),
+                    );
+                }
                 self.execute(&Command::MoveBranch {
                     service: service.clone(),
                     branch: branch.clone(),
@@ -440,11 +629,14 @@ impl Driver {
                 let Some(head) = self.state().branch(service, from).cloned() else {
                     return Self::fail(key, format!("the head of `{from}` is not recorded"));
                 };
-                let call = Call::Pick(service.clone(), vec![head], onto.clone());
-                let commit = self.commit_call(incident, key, call).await?;
-                self.land(key, service, onto, &commit, None).await?;
+                let moved = self.branch_move(key, service, onto)?;
+                let landed = self
+                    .commit_call(incident, key, Call::Pick(moved, vec![head]))
+                    .await?;
+                self.land(key, service, onto, &landed, None).await?;
                 Ok(Ok(format!(
-                    "`{from}` merged back into `{onto}` as `{commit}`"
+                    "`{from}` merged back into `{onto}` as `{}`",
+                    landed.commit
                 )))
             }
             EffectAction::Tag {
@@ -503,26 +695,108 @@ impl Driver {
         }
     }
 
-    /// Records a commit the VCS made on `onto` (and the change it forms),
-    /// then moves the branch there. Safe to repeat.
+    /// The branch `onto` as the ledger has it, for a call that moves it.
+    fn branch_move(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        onto: &BranchName,
+    ) -> Result<BranchMove, DriveError> {
+        match self.state().branch(service, onto) {
+            Some(head) => Ok(BranchMove {
+                service: service.clone(),
+                branch: onto.clone(),
+                expected: head.clone(),
+            }),
+            None => Self::fail(key, format!("the head of `{onto}` is not recorded")),
+        }
+    }
+
+    /// Stops with [`DriveError::BranchMoved`] when the VCS has `moved`'s
+    /// branch somewhere other than the ledger (someone pushed), naming the
+    /// commits the ledger does not know.
+    async fn check_branch(
+        &self,
+        key: &IdempotencyKey,
+        moved: &BranchMove,
+    ) -> Result<(), DriveError> {
+        let vcs = &self.ports.vcs;
+        let found = match vcs.head(&moved.service, &moved.branch).await {
+            Ok(head) => head,
+            Err(e) => return Self::port_read(key, "VCS", e),
+        };
+        if found == moved.expected {
+            return Ok(());
+        }
+        Err(self.branch_moved(key, moved, found).await)
+    }
+
+    async fn branch_moved(
+        &self,
+        key: &IdempotencyKey,
+        moved: &BranchMove,
+        found: CommitId,
+    ) -> DriveError {
+        let between = self
+            .ports
+            .vcs
+            .commits_between(&moved.service, &moved.expected, &found)
+            .await
+            .unwrap_or_else(|_| vec![found.clone()]);
+        DriveError::BranchMoved {
+            key: key.clone(),
+            service: moved.service.clone(),
+            branch: moved.branch.clone(),
+            expected: moved.expected.clone(),
+            found,
+            unknown: between
+                .into_iter()
+                .filter(|c| self.state().commit(c).is_none())
+                .collect(),
+        }
+    }
+
+    /// Records the commit the VCS made on `onto` with the parents the VCS
+    /// reports (and the change it forms, unless recorded already), then
+    /// moves the branch there. Safe to repeat, at any later time.
     async fn land(
         &mut self,
         key: &IdempotencyKey,
         service: &ServiceId,
         onto: &BranchName,
-        commit: &CommitId,
+        landed: &Landed,
         change: Option<Change>,
     ) -> Result<(), DriveError> {
+        let commit = &landed.commit;
         if self.state().commit(commit).is_none() {
-            let Some(parent) = self.state().branch(service, onto).cloned() else {
-                return Self::fail(key, format!("the head of `{onto}` is not recorded"));
-            };
+            // The VCS says where the commit really sits; a parent the ledger
+            // never saw means someone pushed behind its back.
+            if let Some(stranger) = landed
+                .parents
+                .iter()
+                .find(|p| self.state().commit(p).is_none())
+            {
+                let moved = self.branch_move(key, service, onto)?;
+                return Err(self.branch_moved(key, &moved, stranger.clone()).await);
+            }
+            if landed.parents.is_empty() {
+                return Self::fail(
+                    key,
+                    format!("the VCS reports no parent for the new commit `{commit}`"),
+                );
+            }
             self.execute(&Command::RecordCommit {
-                commit: crate::model::Commit::new(commit.clone(), [parent]),
+                commit: crate::model::Commit::new(commit.clone(), landed.parents.clone()),
             })
             .await?;
         }
-        if let Some(change) = change {
+        // Recorded before a crash: the same change again is a no-op, even
+        // though the clock has moved since.
+        if let Some(change) = change.filter(|c| {
+            self.state()
+                .change(&c.id)
+                .is_none_or(|known| known.commits != c.commits)
+        }) {
             self.execute(&Command::RecordChange { change }).await?;
         }
         self.execute(&Command::MoveBranch {
@@ -539,9 +813,9 @@ impl Driver {
         incident: &IncidentId,
         key: &IdempotencyKey,
         call: Call,
-    ) -> Result<CommitId, DriveError> {
+    ) -> Result<Landed, DriveError> {
         match self.call(incident, key, key.clone(), call).await? {
-            Produced::Commit(commit) => Ok(commit),
+            Produced::Commit(landed) => Ok(landed),
             _ => Self::fail(key, "the VCS answered with something other than a commit"),
         }
     }
@@ -611,8 +885,38 @@ impl Driver {
         }
         if self.deployment_status(&slot) == Some(DeploymentStatus::RollingOut) {
             let (release, artifact) = self.release_of(key, &slot)?;
+            let expected = release.id.clone();
             let call = Call::Deploy(environment.clone(), Box::new(release), Box::new(artifact));
-            self.call(incident, key, sub_key, call).await?;
+            match self.call(incident, key, sub_key, call).await {
+                Ok(_) => {}
+                Err(DriveError::StepFailed { key, failure }) => {
+                    // The deployer refused: nothing rolled out. Close the
+                    // revision so that it does not block the next plan.
+                    self.execute(&Command::AbortRollout {
+                        slot: slot.clone(),
+                        by: self.actor.clone(),
+                        reason: format!("the deployer refused it: {failure}"),
+                    })
+                    .await?;
+                    return Err(DriveError::StepFailed { key, failure });
+                }
+                Err(other) => return Err(other),
+            }
+            // Reconcile with what the deployer really serves before the
+            // ledger says the rollout completed.
+            let found = match self.ports.deployer.status(&environment, &service).await {
+                Ok(found) => found,
+                Err(e) => return Self::port_read(key, "deployer", e),
+            };
+            if found.as_ref() != Some(&expected) {
+                return Err(DriveError::Diverged {
+                    key: key.clone(),
+                    environment,
+                    service,
+                    expected,
+                    found,
+                });
+            }
             self.execute(&Command::CompleteRollout { slot: slot.clone() })
                 .await?;
         }
@@ -649,6 +953,7 @@ impl Driver {
     /// the verdict on a revision still verifying.
     async fn verify(
         &mut self,
+        incident: &IncidentId,
         key: &IdempotencyKey,
         environment: &EnvironmentId,
         service: &ServiceId,
@@ -668,6 +973,11 @@ impl Driver {
         let record = match current.status {
             DeploymentStatus::KnownGood => return Ok(format!("{slot} is known good")),
             DeploymentStatus::Verifying => true,
+            // A revision this plan rolled out and found unhealthy (before a
+            // crash, say) stays a failed step.
+            DeploymentStatus::Failed if self.rolled_out_by_plan(incident, &current) => {
+                return Self::unhealthy(key, format!("{slot} failed its verification"));
+            }
             // A failed revision stays failed; after a change around it (a
             // flag turned off) only the service's health is checked.
             DeploymentStatus::Failed => false,
@@ -680,7 +990,7 @@ impl Driver {
             .await
         {
             Ok(h) => h,
-            Err(e) => return Self::fail(key, format!("the health probe failed: {e}")),
+            Err(e) => return Self::port_read(key, "health probe", e),
         };
         if !record {
             return if health.healthy {
@@ -689,7 +999,7 @@ impl Driver {
                     health.detail
                 ))
             } else {
-                Self::fail(
+                Self::unhealthy(
                     key,
                     format!(
                         "`{service}` is still unhealthy in `{environment}`: {}",
@@ -714,8 +1024,20 @@ impl Driver {
         if health.healthy {
             Ok(format!("{slot} verified: {}", health.detail))
         } else {
-            Self::fail(key, format!("{slot} is unhealthy: {}", health.detail))
+            Self::unhealthy(key, format!("{slot} is unhealthy: {}", health.detail))
         }
+    }
+
+    /// Whether a step of the incident's current plan opened `deployment`.
+    fn rolled_out_by_plan(&self, incident: &IncidentId, deployment: &Deployment) -> bool {
+        let (Some(effect), Some(record)) = (&deployment.effect, self.state().incident(incident))
+        else {
+            return false;
+        };
+        record
+            .steps
+            .iter()
+            .any(|s| crate::machine::opened_for(&s.key, effect))
     }
 
     /// Builds the head of `branch` and promotes it along `lane` to
@@ -771,7 +1093,7 @@ impl Driver {
             if let Err(waiting) = self.roll_out(incident, key, sub_key, command).await? {
                 return Ok(Err(waiting));
             }
-            self.verify(key, &env, service).await?;
+            self.verify(incident, key, &env, service).await?;
         }
         Ok(Ok(format!(
             "`{release_id}` built from `{head}` and verified up to `{target}`"
@@ -792,6 +1114,11 @@ impl Driver {
         if let Some(done) = self.ask(key, &call_key, &call).await? {
             return Ok(done);
         }
+        // A branch is moved only from where the ledger has it.
+        if let Some(moved) = call.moves() {
+            self.check_branch(key, moved).await?;
+        }
+        let mut last = None;
         for _ in 0..2 {
             match self.act(&call_key, &call).await {
                 Ok(done) => return Ok(done),
@@ -816,42 +1143,55 @@ impl Driver {
                     if let Some(done) = happened {
                         return Ok(done);
                     }
+                    last = Some(e);
                 }
-                Err(e) => {
-                    self.record(
-                        incident,
-                        key,
-                        EffectOutcome::Failed {
-                            error: e.to_string(),
+                Err(error) => {
+                    // A conflict on a branch move is either a push that
+                    // raced the call (not a failure of the step: nothing
+                    // happened) or a change that does not apply.
+                    if error.kind() == ErrorKind::Conflict
+                        && let Some(moved) = call.moves()
+                    {
+                        self.check_branch(key, moved).await?;
+                    }
+                    return Err(DriveError::StepFailed {
+                        key: key.clone(),
+                        failure: StepFailure::Port {
+                            port: call.port(),
+                            error,
                         },
-                    )
-                    .await?;
-                    return Self::fail(key, e.to_string());
+                    });
                 }
             }
         }
         Err(DriveError::Unresolved {
             key: key.clone(),
             port: call.port(),
-            error: "it stayed unavailable".to_owned(),
+            error: last.unwrap_or_else(|| {
+                AdapterError::new(ErrorKind::Unavailable, "it stayed unavailable")
+            }),
         })
     }
 
     async fn act(&self, key: &IdempotencyKey, call: &Call) -> Result<Produced, AdapterError> {
         let p = &self.ports;
         Ok(match call {
-            Call::Revert(service, commits, onto) => {
-                Produced::Commit(p.vcs.revert(key, service, commits, onto).await?)
-            }
-            Call::Branch(service, branch, at) => {
-                Produced::Commit(p.vcs.create_branch(key, service, branch, at).await?)
-            }
+            Call::Revert(m, commits) => Produced::Commit(
+                p.vcs
+                    .revert(key, &m.service, commits, &m.branch, &m.expected)
+                    .await?,
+            ),
+            Call::Branch(service, branch, at) => Produced::Commit(Landed::named(
+                p.vcs.create_branch(key, service, branch, at).await?,
+            )),
             Call::Tag(service, commit, tag) => {
-                Produced::Commit(p.vcs.tag(key, service, commit, tag).await?)
+                Produced::Commit(Landed::named(p.vcs.tag(key, service, commit, tag).await?))
             }
-            Call::Pick(service, commits, onto) => {
-                Produced::Commit(p.vcs.cherry_pick(key, service, commits, onto).await?)
-            }
+            Call::Pick(m, commits) => Produced::Commit(
+                p.vcs
+                    .cherry_pick(key, &m.service, commits, &m.branch, &m.expected)
+                    .await?,
+            ),
             Call::Deploy(env, release, artifact) => {
                 p.deployer.deploy(key, env, release, artifact).await?;
                 Produced::Deployed
@@ -906,10 +1246,10 @@ impl Driver {
                 .await
                 .map(|o| o.map(|a| Produced::Built(Box::new(a)))),
         };
-        asked.map_err(|e| DriveError::Unresolved {
+        asked.map_err(|error| DriveError::Unresolved {
             key: key.clone(),
             port: call.port(),
-            error: e.to_string(),
+            error,
         })
     }
 }

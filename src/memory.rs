@@ -34,7 +34,8 @@ use crate::model::{
 };
 use crate::port::{
     AdapterError, Builder, BuilderCapabilities, Clock, Deployer, DeployerCapabilities, ErrorKind,
-    FlagStore, FlagStoreCapabilities, Health, HealthProbe, JournalStore, Vcs, VcsCapabilities,
+    FlagStore, FlagStoreCapabilities, Health, HealthProbe, JournalStore, Landed, Vcs,
+    VcsCapabilities,
 };
 use crate::recovery::IdempotencyKey;
 
@@ -153,7 +154,7 @@ struct Repo {
 #[derive(Debug, Default)]
 struct VcsInner {
     repos: BTreeMap<ServiceId, Repo>,
-    calls: Ledgered<CommitId>,
+    calls: Ledgered<Landed>,
     conflicts: Vec<CommitId>,
     made: u64,
 }
@@ -191,18 +192,35 @@ impl InMemoryVcs {
     }
 
     /// One new commit on `onto` made from `commits` (a revert or a pick),
-    /// once per key; a commit marked as conflicting refuses to apply.
+    /// once per key, only if `onto` is still at `expected`; a commit marked
+    /// as conflicting refuses to apply.
     fn new_commit_once(
         &self,
         key: &IdempotencyKey,
-        service: &ServiceId,
-        commits: &[CommitId],
-        onto: &BranchName,
+        (service, commits): (&ServiceId, &[CommitId]),
+        (onto, expected): (&BranchName, &CommitId),
         label: &str,
-    ) -> Result<CommitId, AdapterError> {
+    ) -> Result<Landed, AdapterError> {
         let mut inner = lock(&self.inner);
         if let Some(done) = inner.calls.seen(key) {
             return Ok(done);
+        }
+        let head = inner
+            .repos
+            .get(service)
+            .and_then(|r| r.branches.get(onto))
+            .cloned()
+            .ok_or_else(|| {
+                AdapterError::new(
+                    ErrorKind::NotFound,
+                    format!("no branch `{onto}` in `{service}`"),
+                )
+            })?;
+        if head != *expected {
+            return Err(AdapterError::new(
+                ErrorKind::Conflict,
+                format!("`{onto}` is at `{head}`, not at `{expected}` as expected"),
+            ));
         }
         if let Some(c) = commits.iter().find(|c| inner.conflicts.contains(c)) {
             let what = if label == "rv" { "reverting " } else { "" };
@@ -211,28 +229,12 @@ impl InMemoryVcs {
                 format!("{what}`{c}` does not apply cleanly"),
             ));
         }
-        let id = Self::new_commit(&mut inner, service, onto, label)?;
-        Ok(inner.calls.note(key, id))
-    }
-
-    fn new_commit(
-        inner: &mut VcsInner,
-        service: &ServiceId,
-        onto: &BranchName,
-        label: &str,
-    ) -> Result<CommitId, AdapterError> {
         inner.made += 1;
         let id = CommitId::new(format!("{label}{:04}", inner.made));
         let repo = inner.repos.entry(service.clone()).or_default();
-        let Some(head) = repo.branches.get(onto).cloned() else {
-            return Err(AdapterError::new(
-                ErrorKind::NotFound,
-                format!("no branch `{onto}` in `{service}`"),
-            ));
-        };
-        repo.parents.insert(id.clone(), vec![head]);
+        repo.parents.insert(id.clone(), vec![head.clone()]);
         repo.branches.insert(onto.clone(), id.clone());
-        Ok(id)
+        Ok(inner.calls.note(key, Landed::new(id, [head])))
     }
 }
 
@@ -318,8 +320,9 @@ impl Vcs for InMemoryVcs {
         service: &ServiceId,
         commits: &[CommitId],
         onto: &BranchName,
-    ) -> Result<CommitId, AdapterError> {
-        self.new_commit_once(key, service, commits, onto, "rv")
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.new_commit_once(key, (service, commits), (onto, expected_head), "rv")
     }
 
     async fn create_branch(
@@ -331,7 +334,7 @@ impl Vcs for InMemoryVcs {
     ) -> Result<CommitId, AdapterError> {
         let mut inner = lock(&self.inner);
         if let Some(done) = inner.calls.seen(key) {
-            return Ok(done);
+            return Ok(done.commit);
         }
         let repo = inner.repos.entry(service.clone()).or_default();
         if !repo.parents.contains_key(at) {
@@ -340,8 +343,17 @@ impl Vcs for InMemoryVcs {
                 format!("no commit `{at}` in `{service}`"),
             ));
         }
+        match repo.branches.get(branch) {
+            Some(existing) if existing != at => {
+                return Err(AdapterError::new(
+                    ErrorKind::Conflict,
+                    format!("branch `{branch}` already exists at `{existing}`"),
+                ));
+            }
+            _ => {}
+        }
         repo.branches.insert(branch.clone(), at.clone());
-        Ok(inner.calls.note(key, at.clone()))
+        Ok(inner.calls.note(key, Landed::named(at.clone())).commit)
     }
 
     async fn tag(
@@ -353,7 +365,7 @@ impl Vcs for InMemoryVcs {
     ) -> Result<CommitId, AdapterError> {
         let mut inner = lock(&self.inner);
         if let Some(done) = inner.calls.seen(key) {
-            return Ok(done);
+            return Ok(done.commit);
         }
         let repo = inner.repos.entry(service.clone()).or_default();
         if repo.tags.get(tag).is_some_and(|c| c != commit) {
@@ -363,7 +375,7 @@ impl Vcs for InMemoryVcs {
             ));
         }
         repo.tags.insert(tag.to_owned(), commit.clone());
-        Ok(inner.calls.note(key, commit.clone()))
+        Ok(inner.calls.note(key, Landed::named(commit.clone())).commit)
     }
 
     async fn cherry_pick(
@@ -372,11 +384,12 @@ impl Vcs for InMemoryVcs {
         service: &ServiceId,
         commits: &[CommitId],
         onto: &BranchName,
-    ) -> Result<CommitId, AdapterError> {
-        self.new_commit_once(key, service, commits, onto, "cp")
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.new_commit_once(key, (service, commits), (onto, expected_head), "cp")
     }
 
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<CommitId>, AdapterError> {
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
         Ok(lock(&self.inner).calls.seen(key))
     }
 }
@@ -470,18 +483,6 @@ impl Deployer for InMemoryDeployer {
             .running
             .get(&(environment.clone(), service.clone()))
             .cloned())
-    }
-
-    async fn history(
-        &self,
-        environment: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<Vec<ReleaseId>, AdapterError> {
-        Ok(lock(&self.inner)
-            .history
-            .get(&(environment.clone(), service.clone()))
-            .cloned()
-            .unwrap_or_default())
     }
 
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {

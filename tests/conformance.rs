@@ -70,13 +70,6 @@ impl Deployer for ForgetfulDeployer {
     ) -> Result<Option<ReleaseId>, AdapterError> {
         Ok(self.running.lock().unwrap().clone())
     }
-    async fn history(
-        &self,
-        _env: &EnvironmentId,
-        _service: &ServiceId,
-    ) -> Result<Vec<ReleaseId>, AdapterError> {
-        Ok(self.running.lock().unwrap().clone().into_iter().collect())
-    }
     async fn outcome(&self, _key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
         Ok(self.running.lock().unwrap().clone())
     }

@@ -238,13 +238,6 @@ impl Deployer for TimingOut {
     ) -> Result<Option<ReleaseId>, AdapterError> {
         self.inner.status(env, service).await
     }
-    async fn history(
-        &self,
-        env: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<Vec<ReleaseId>, AdapterError> {
-        self.inner.history(env, service).await
-    }
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
         self.inner.outcome(key).await
     }

@@ -147,7 +147,10 @@ fn scenario_forward_only_revert_commit_tagged_and_pushed_through_the_pipeline() 
             "verify `payments` in `prod`",
         ]
     );
-    assert_eq!(revert.steps[0].key.as_str(), "INC-1/attempt-1/revert/1-revert");
+    assert_eq!(
+        revert.steps[0].key.as_str(),
+        "INC-1/attempt-1/revert/1-revert"
+    );
     assert_eq!(revert.estimate.seconds, 300 + 600 + 3600 + 600);
     // The incident closed the gate and poisoned PR-2.
     assert!(w.gate("prod").is_some());

@@ -18,7 +18,8 @@ use crate::model::{
 };
 use crate::port::{
     AdapterError, Builder, BuilderCapabilities, Deployer, DeployerCapabilities, ErrorKind,
-    FlagStore, FlagStoreCapabilities, Health, HealthProbe, JournalStore, Vcs, VcsCapabilities,
+    FlagStore, FlagStoreCapabilities, Health, HealthProbe, JournalStore, Landed, Vcs,
+    VcsCapabilities,
 };
 use crate::recovery::IdempotencyKey;
 
@@ -206,10 +207,12 @@ impl Vcs for FaultyVcs {
         service: &ServiceId,
         commits: &[CommitId],
         onto: &BranchName,
-    ) -> Result<CommitId, AdapterError> {
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
         self.chaos
             .run("vcs.revert", || {
-                self.inner.revert(key, service, commits, onto)
+                self.inner
+                    .revert(key, service, commits, onto, expected_head)
             })
             .await
     }
@@ -243,14 +246,16 @@ impl Vcs for FaultyVcs {
         service: &ServiceId,
         commits: &[CommitId],
         onto: &BranchName,
-    ) -> Result<CommitId, AdapterError> {
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
         self.chaos
             .run("vcs.cherry-pick", || {
-                self.inner.cherry_pick(key, service, commits, onto)
+                self.inner
+                    .cherry_pick(key, service, commits, onto, expected_head)
             })
             .await
     }
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<CommitId>, AdapterError> {
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
         self.inner.outcome(key).await
     }
 }
@@ -291,13 +296,6 @@ impl Deployer for FaultyDeployer {
         service: &ServiceId,
     ) -> Result<Option<ReleaseId>, AdapterError> {
         self.inner.status(environment, service).await
-    }
-    async fn history(
-        &self,
-        environment: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<Vec<ReleaseId>, AdapterError> {
-        self.inner.history(environment, service).await
     }
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
         self.inner.outcome(key).await

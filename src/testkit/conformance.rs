@@ -1,12 +1,17 @@
 //! The conformance suite: one async function per port. Each returns the
 //! first contract its adapter breaks, naming the check.
 //!
-//! The suite acts under keys starting with `conformance/` and, for
-//! version control, needs a repository prepared by the caller (a service
-//! with a branch holding at least one commit).
+//! Every check runs on a port that already has history (a repository with
+//! commits, a journal with entries, a deployer or a flag store used
+//! before), and can run again on the same port: each run picks a fresh
+//! namespace (`conformance/run-N/...` keys, branches, tags and flags),
+//! found by asking the port which run numbers it has seen. Version control
+//! needs a repository prepared by the caller: a service with a branch whose
+//! head is an ordinary (non-merge) commit.
 
 use chrono::DateTime;
 
+use crate::journal::Journal;
 use crate::journal::JournalEntry;
 use crate::ledger::Ledger;
 use crate::machine::Command;
@@ -14,7 +19,9 @@ use crate::model::{
     Artifact, BranchName, CommitId, Digest, EnvironmentId, FlagKey, FlagState, Release, Service,
     ServiceId,
 };
-use crate::port::{Builder, Deployer, ErrorKind, FlagStore, JournalStore, Vcs};
+use crate::port::{
+    Builder, Deployer, ErrorKind, FlagStore, HealthProbe, JournalStore, Landed, Vcs,
+};
 use crate::recovery::IdempotencyKey;
 
 /// A broken contract.
@@ -44,6 +51,19 @@ fn fail<T>(
 
 fn key(name: &str) -> IdempotencyKey {
     IdempotencyKey::new(format!("conformance/{name}"))
+}
+
+/// The first run number whose probe says the port has not seen it.
+async fn fresh_run<F, Fut>(mut seen: F) -> u64
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut run = 1;
+    while seen(run).await {
+        run += 1;
+    }
+    run
 }
 
 fn ensure(
@@ -78,23 +98,33 @@ fn sample_release(service: &str, n: u64) -> Result<(Release, Artifact), Conforma
     ))
 }
 
-/// Checks a [`Deployer`]: outcomes by key, status after a deploy, and that
-/// replaying a key does not deploy again.
+/// Checks a [`Deployer`]: outcomes by key, status after a deploy, that
+/// replaying a key does not deploy again, and that an abort returns traffic
+/// to the release before the last deploy (once per key).
 pub async fn deployer(
     port: &dyn Deployer,
     environment: &EnvironmentId,
 ) -> Result<(), ConformanceFailure> {
     const P: &str = "deployer";
-    let (a, a_artifact) = sample_release("conformance-svc", 1)?;
-    let (b, b_artifact) = sample_release("conformance-svc", 2)?;
-    let unknown = port.outcome(&key("deployer/never")).await;
+    let run = fresh_run(|n| async move {
+        !matches!(
+            port.outcome(&key(&format!("deployer/run-{n}/a"))).await,
+            Ok(None)
+        )
+    })
+    .await;
+    let service = format!("conformance-svc-{run}");
+    let (a, a_artifact) = sample_release(&service, 1)?;
+    let (b, b_artifact) = sample_release(&service, 2)?;
+    let k = |name: &str| key(&format!("deployer/run-{run}/{name}"));
+    let unknown = port.outcome(&k("never")).await;
     ensure(
         P,
         "outcome-of-unknown-key-is-none",
         matches!(unknown, Ok(None)),
         || format!("{unknown:?}"),
     )?;
-    let first = key("deployer/a");
+    let first = k("a");
     if let Err(e) = port.deploy(&first, environment, &a, &a_artifact).await {
         return fail(P, "deploy", e.to_string());
     }
@@ -112,10 +142,7 @@ pub async fn deployer(
         matches!(&outcome, Ok(Some(r)) if *r == a.id),
         || format!("{outcome:?}"),
     )?;
-    if let Err(e) = port
-        .deploy(&key("deployer/b"), environment, &b, &b_artifact)
-        .await
-    {
+    if let Err(e) = port.deploy(&k("b"), environment, &b, &b_artifact).await {
         return fail(P, "deploy", e.to_string());
     }
     // Replaying the first key must answer without deploying `a` again.
@@ -133,22 +160,78 @@ pub async fn deployer(
                 a.id, status, b.id
             )
         },
+    )?;
+    let abort = k("abort");
+    if let Err(e) = port.abort(&abort, environment, &a.service).await {
+        return fail(P, "abort", e.to_string());
+    }
+    let status = port.status(environment, &a.service).await;
+    ensure(
+        P,
+        "abort-returns-to-the-release-before",
+        matches!(&status, Ok(Some(r)) if *r == a.id),
+        || format!("after aborting `{}`: {status:?}", b.id),
+    )?;
+    if let Err(e) = port.abort(&abort, environment, &a.service).await {
+        return fail(P, "replayed-key-answers", e.to_string());
+    }
+    let status = port.status(environment, &a.service).await;
+    ensure(
+        P,
+        "replayed-abort-does-not-act-again",
+        matches!(&status, Ok(Some(r)) if *r == a.id),
+        || format!("after replaying the abort: {status:?}"),
+    )?;
+    let outcome = port.outcome(&abort).await;
+    ensure(
+        P,
+        "outcome-after-abort",
+        matches!(&outcome, Ok(Some(_))),
+        || format!("{outcome:?}"),
     )
+}
+
+/// Checks a [`HealthProbe`]: it answers for a release serving in
+/// `environment`, with a detail saying what it measured.
+pub async fn health_probe(
+    port: &dyn HealthProbe,
+    environment: &EnvironmentId,
+    service: &ServiceId,
+    release: &crate::model::ReleaseId,
+) -> Result<(), ConformanceFailure> {
+    const P: &str = "health probe";
+    match port.verify(environment, service, release).await {
+        Ok(health) => ensure(
+            P,
+            "says-what-it-measured",
+            !health.detail.is_empty(),
+            || "the verdict has no detail".to_owned(),
+        ),
+        Err(e) => fail(P, "verify", e.to_string()),
+    }
 }
 
 /// Checks a [`FlagStore`]: revisions, expected-revision conflicts,
 /// idempotent sets and outcomes.
 pub async fn flag_store(port: &dyn FlagStore) -> Result<(), ConformanceFailure> {
     const P: &str = "flag store";
+    let run = fresh_run(|n| async move {
+        !matches!(
+            port.outcome(&key(&format!("flags/run-{n}/on"))).await,
+            Ok(None)
+        )
+    })
+    .await;
+    let k = |name: &str| key(&format!("flags/run-{run}/{name}"));
     let (env, flag) = (
         EnvironmentId::new("conformance-env"),
-        FlagKey::new("conformance-flag"),
+        FlagKey::new(format!("conformance-flag-{run}")),
     );
     let Ok((_, r0)) = port.get(&env, &flag).await else {
         return fail(P, "get", "reading a flag never set failed");
     };
-    let k = key("flags/on");
-    let r1 = match port.set(&k, &env, &flag, &FlagState::On, r0).await {
+    let on = k("on");
+    let r1 = match port.set(&on, &env, &flag, &FlagState::On, r0).await {
         Ok(r) => r,
         Err(e) => return fail(P, "set", e.to_string()),
     };
@@ -160,7 +243,7 @@ pub async fn flag_store(port: &dyn FlagStore) -> Result<(), ConformanceFailure> 
         matches!(&read, Ok((FlagState::On, r)) if *r == r1),
         || format!("{read:?}"),
     )?;
-    let again = port.set(&k, &env, &flag, &FlagState::On, r0).await;
+    let again = port.set(&on, &env, &flag, &FlagState::On, r0).await;
     ensure(
         P,
         "replayed-key-returns-first-result",
@@ -175,7 +258,7 @@ pub async fn flag_store(port: &dyn FlagStore) -> Result<(), ConformanceFailure> 
         || format!("{read:?}"),
     )?;
     let stale = port
-        .set(&key("flags/stale"), &env, &flag, &FlagState::Off, r0)
+        .set(&k("stale"), &env, &flag, &FlagState::Off, r0)
         .await;
     ensure(
         P,
@@ -183,14 +266,14 @@ pub async fn flag_store(port: &dyn FlagStore) -> Result<(), ConformanceFailure> 
         matches!(&stale, Err(e) if e.kind() == ErrorKind::Conflict),
         || format!("{stale:?}"),
     )?;
-    let outcome = port.outcome(&k).await;
+    let outcome = port.outcome(&on).await;
     ensure(
         P,
         "outcome-after-set",
         matches!(outcome, Ok(Some(r)) if r == r1),
         || format!("{outcome:?}"),
     )?;
-    let none = port.outcome(&key("flags/never")).await;
+    let none = port.outcome(&k("never")).await;
     ensure(
         P,
         "outcome-of-unknown-key-is-none",
@@ -199,9 +282,16 @@ pub async fn flag_store(port: &dyn FlagStore) -> Result<(), ConformanceFailure> 
     )
 }
 
-/// Checks a [`Vcs`] on `service`'s `branch` (which must hold a commit):
-/// branches, tags and reverts are idempotent by key and reported by
-/// outcome; an unknown branch is not found.
+/// Checks a [`Vcs`] on `service`'s `branch`, which must hold history (its
+/// head an ordinary commit). Nothing on `branch` itself changes: the run
+/// works on a side branch `conformance/run-N` cut from its head.
+///
+/// Checked: heads and unknown branches; creating a branch (again at the same
+/// commit: success; elsewhere: a conflict, never moved); reverts and picks
+/// as compare-and-swap on the expected head, answering the new commit and
+/// its real parents, once per key, reported by `outcome`; commits between
+/// two commits, oldest first; tags (again on the same commit: success; on
+/// another: a conflict).
 pub async fn vcs(
     port: &dyn Vcs,
     service: &ServiceId,
@@ -221,9 +311,24 @@ pub async fn vcs(
         matches!(&missing, Err(e) if e.kind() == ErrorKind::NotFound),
         || format!("{missing:?}"),
     )?;
-    let side = BranchName::new("conformance/side");
-    let k = key("vcs/branch");
-    let cut = port.create_branch(&k, service, &side, &head).await;
+    let none = port.commits_between(service, &head, &head).await;
+    ensure(
+        P,
+        "nothing-between-a-commit-and-itself",
+        matches!(&none, Ok(c) if c.is_empty()),
+        || format!("{none:?}"),
+    )?;
+    let run = fresh_run(|n| async move {
+        port.head(service, &BranchName::new(format!("conformance/run-{n}")))
+            .await
+            .is_ok()
+    })
+    .await;
+    let side = BranchName::new(format!("conformance/run-{run}"));
+    let k = |name: &str| key(&format!("vcs/run-{run}/{name}"));
+    let cut = port
+        .create_branch(&k("branch"), service, &side, &head)
+        .await;
     ensure(
         P,
         "create-branch",
@@ -237,42 +342,185 @@ pub async fn vcs(
         matches!(&at, Ok(c) if *c == head),
         || format!("{at:?}"),
     )?;
-    let k = key("vcs/revert");
+    let again = port
+        .create_branch(&k("branch-again"), service, &side, &head)
+        .await;
+    ensure(
+        P,
+        "existing-branch-at-same-commit-is-success",
+        matches!(&again, Ok(c) if *c == head),
+        || format!("{again:?}"),
+    )?;
+    // Revert the head on the side branch: a compare-and-swap from `head`.
+    let revert_key = k("revert");
     let reverted = match port
-        .revert(&k, service, std::slice::from_ref(&head), &side)
+        .revert(
+            &revert_key,
+            service,
+            std::slice::from_ref(&head),
+            &side,
+            &head,
+        )
         .await
     {
-        Ok(c) => c,
+        Ok(landed) => landed,
         Err(e) => return fail(P, "revert", e.to_string()),
     };
+    ensure(
+        P,
+        "revert-answers-its-real-parents",
+        reverted.parents == [head.clone()],
+        || format!("{reverted:?}"),
+    )?;
     let again = port
-        .revert(&k, service, std::slice::from_ref(&head), &side)
+        .revert(
+            &revert_key,
+            service,
+            std::slice::from_ref(&head),
+            &side,
+            &head,
+        )
         .await;
     ensure(
         P,
         "replayed-key-returns-first-result",
-        matches!(&again, Ok(c) if *c == reverted),
+        matches!(&again, Ok(l) if *l == reverted),
         || format!("{again:?}"),
     )?;
     let tip = port.head(service, &side).await;
     ensure(
         P,
         "replayed-key-does-not-act-again",
-        matches!(&tip, Ok(c) if *c == reverted),
+        matches!(&tip, Ok(c) if *c == reverted.commit),
         || format!("{tip:?}"),
     )?;
-    let outcome = port.outcome(&k).await;
+    let outcome = port.outcome(&revert_key).await;
     ensure(
         P,
         "outcome-after-revert",
-        matches!(&outcome, Ok(Some(c)) if *c == reverted),
+        matches!(&outcome, Ok(Some(l)) if *l == reverted),
         || format!("{outcome:?}"),
     )?;
-    let tagged = port
-        .tag(&key("vcs/tag"), service, &reverted, "conformance-tag")
+    // The branch moved on: a call still expecting `head` must not act.
+    let stale_key = k("stale-revert");
+    let stale = port
+        .revert(
+            &stale_key,
+            service,
+            std::slice::from_ref(&head),
+            &side,
+            &head,
+        )
         .await;
-    ensure(P, "tag", tagged.is_ok(), || format!("{tagged:?}"))?;
-    let none = port.outcome(&key("vcs/never")).await;
+    ensure(
+        P,
+        "stale-expected-head-is-a-conflict",
+        matches!(&stale, Err(e) if e.kind() == ErrorKind::Conflict),
+        || format!("{stale:?}"),
+    )?;
+    let tip = port.head(service, &side).await;
+    let nothing = port.outcome(&stale_key).await;
+    ensure(
+        P,
+        "stale-expected-head-changes-nothing",
+        matches!(&tip, Ok(c) if *c == reverted.commit) && matches!(nothing, Ok(None)),
+        || format!("head {tip:?}, outcome {nothing:?}"),
+    )?;
+    // Pick the head again on top of its revert (a re-application).
+    let pick_key = k("pick");
+    let picked = match port
+        .cherry_pick(
+            &pick_key,
+            service,
+            std::slice::from_ref(&head),
+            &side,
+            &reverted.commit,
+        )
+        .await
+    {
+        Ok(landed) => landed,
+        Err(e) => return fail(P, "cherry-pick", e.to_string()),
+    };
+    ensure(
+        P,
+        "cherry-pick-answers-its-real-parents",
+        picked.parents == [reverted.commit.clone()],
+        || format!("{picked:?}"),
+    )?;
+    let outcome = port.outcome(&pick_key).await;
+    ensure(
+        P,
+        "outcome-after-cherry-pick",
+        matches!(&outcome, Ok(Some(l)) if *l == picked),
+        || format!("{outcome:?}"),
+    )?;
+    let stale = port
+        .cherry_pick(
+            &k("stale-pick"),
+            service,
+            std::slice::from_ref(&head),
+            &side,
+            &reverted.commit,
+        )
+        .await;
+    ensure(
+        P,
+        "stale-expected-head-is-a-conflict",
+        matches!(&stale, Err(e) if e.kind() == ErrorKind::Conflict),
+        || format!("cherry-pick: {stale:?}"),
+    )?;
+    let between = port.commits_between(service, &head, &picked.commit).await;
+    ensure(
+        P,
+        "commits-between-oldest-first",
+        matches!(&between, Ok(c) if *c == [reverted.commit.clone(), picked.commit.clone()]),
+        || format!("{between:?}"),
+    )?;
+    let moved = port
+        .create_branch(&k("branch-elsewhere"), service, &side, &head)
+        .await;
+    let tip = port.head(service, &side).await;
+    ensure(
+        P,
+        "existing-branch-elsewhere-is-a-conflict",
+        matches!(&moved, Err(e) if e.kind() == ErrorKind::Conflict)
+            && matches!(&tip, Ok(c) if *c == picked.commit),
+        || format!("{moved:?}, head {tip:?}"),
+    )?;
+    let tag = format!("conformance-run-{run}");
+    let tagged = port.tag(&k("tag"), service, &picked.commit, &tag).await;
+    ensure(
+        P,
+        "tag",
+        matches!(&tagged, Ok(c) if *c == picked.commit),
+        || format!("{tagged:?}"),
+    )?;
+    let again = port
+        .tag(&k("tag-again"), service, &picked.commit, &tag)
+        .await;
+    ensure(
+        P,
+        "existing-tag-on-same-commit-is-success",
+        matches!(&again, Ok(c) if *c == picked.commit),
+        || format!("{again:?}"),
+    )?;
+    let elsewhere = port
+        .tag(&k("tag-elsewhere"), service, &reverted.commit, &tag)
+        .await;
+    ensure(
+        P,
+        "existing-tag-elsewhere-is-a-conflict",
+        matches!(&elsewhere, Err(e) if e.kind() == ErrorKind::Conflict),
+        || format!("{elsewhere:?}"),
+    )?;
+    let named = port.outcome(&k("branch")).await;
+    ensure(
+        P,
+        "outcome-of-a-branch-names-its-commit",
+        matches!(&named, Ok(Some(l)) if *l == Landed::named(head.clone())),
+        || format!("{named:?}"),
+    )?;
+    let none = port.outcome(&k("never")).await;
     ensure(
         P,
         "outcome-of-unknown-key-is-none",
@@ -288,7 +536,14 @@ pub async fn builder(
     commit: &CommitId,
 ) -> Result<(), ConformanceFailure> {
     const P: &str = "builder";
-    let k = key("builder/build");
+    let run = fresh_run(|n| async move {
+        !matches!(
+            port.outcome(&key(&format!("builder/run-{n}/build"))).await,
+            Ok(None)
+        )
+    })
+    .await;
+    let k = key(&format!("builder/run-{run}/build"));
     let built = match port.build(&k, service, commit).await {
         Ok(a) => a,
         Err(e) => return fail(P, "build", e.to_string()),
@@ -313,7 +568,9 @@ pub async fn builder(
         matches!(&outcome, Ok(Some(a)) if a.digest == built.digest),
         || format!("{outcome:?}"),
     )?;
-    let none = port.outcome(&key("builder/never")).await;
+    let none = port
+        .outcome(&key(&format!("builder/run-{run}/never")))
+        .await;
     ensure(
         P,
         "outcome-of-unknown-key-is-none",
@@ -322,58 +579,88 @@ pub async fn builder(
     )
 }
 
-/// Checks an empty [`JournalStore`]: appends only at the expected length,
-/// reads back exactly what was appended, from any position.
+/// Checks a [`JournalStore`], empty or holding a journal: appends only at
+/// the expected length, reads back exactly what was appended, from any
+/// position. The entries appended continue the stored journal (positions
+/// and hash chain), so the store stays a valid journal.
 pub async fn journal_store(port: &dyn JournalStore) -> Result<(), ConformanceFailure> {
     const P: &str = "journal store";
-    let entries = sample_entries();
-    let empty = port.read_from(1).await;
-    ensure(
-        P,
-        "starts-empty",
-        matches!(&empty, Ok(e) if e.is_empty()),
-        || format!("{} entries", empty.map_or(0, |e| e.len())),
-    )?;
-    if let Err(e) = port.append(0, &entries[..2]).await {
+    let stored = match port.read_from(1).await {
+        Ok(entries) => entries,
+        Err(e) => return fail(P, "read", e.to_string()),
+    };
+    let len = stored.len() as u64;
+    let journal = match Journal::from_entries(stored) {
+        Ok(j) => j,
+        Err(e) => return fail(P, "reads-back-a-journal", e.to_string()),
+    };
+    let entries = match continue_journal(journal) {
+        Ok(entries) => entries,
+        Err(e) => return fail(P, "reads-back-a-journal", e),
+    };
+    if let Err(e) = port.append(len, &entries[..2]).await {
         return fail(P, "append", e.to_string());
     }
-    let stale = port.append(0, &entries[2..]).await;
+    let stale = port.append(len, &entries[2..]).await;
     ensure(
         P,
         "stale-append-is-a-conflict",
         matches!(&stale, Err(e) if e.kind() == ErrorKind::Conflict),
         || format!("{stale:?}"),
     )?;
-    if let Err(e) = port.append(2, &entries[2..]).await {
+    if let Err(e) = port.append(len + 2, &entries[2..]).await {
         return fail(P, "append", e.to_string());
     }
-    let all = port.read_from(1).await;
+    let all = port.read_from(len + 1).await;
     ensure(
         P,
         "reads-back-what-was-appended",
         matches!(&all, Ok(e) if *e == entries),
         || "the entries differ".to_owned(),
     )?;
-    let tail = port.read_from(2).await;
+    let tail = port.read_from(len + 2).await;
     ensure(
         P,
         "reads-from-a-position",
         matches!(&tail, Ok(e) if e.as_slice() == &entries[1..]),
-        || "reading from position 2 did not start at the second entry".to_owned(),
+        || "reading from a position did not start at that entry".to_owned(),
+    )?;
+    let past = port.read_from(len + 4).await;
+    ensure(
+        P,
+        "reads-past-the-end-as-empty",
+        matches!(&past, Ok(e) if e.is_empty()),
+        || format!("{past:?}"),
     )
 }
 
-fn sample_entries() -> Vec<JournalEntry> {
-    let mut ledger = Ledger::new();
-    let at = DateTime::UNIX_EPOCH;
-    for name in ["conformance-a", "conformance-b", "conformance-c"] {
-        // Registering a new service is always accepted.
-        let _ = ledger.execute(
-            &Command::RegisterService {
-                service: Service::new(name),
-            },
-            at,
-        );
+/// Three new entries continuing `journal`: services no journal registered.
+fn continue_journal(journal: Journal) -> Result<Vec<JournalEntry>, String> {
+    let before = journal.len();
+    let at = journal
+        .entries()
+        .last()
+        .map_or(DateTime::UNIX_EPOCH, |e| e.event.at);
+    let mut ledger = Ledger::from_journal(journal).map_err(|e| e.to_string())?;
+    let mut n = 0;
+    while ledger.journal().len() < before + 3 {
+        n += 1;
+        let name = format!("conformance-service-{n}");
+        if ledger
+            .state()
+            .service(&ServiceId::new(name.clone()))
+            .is_some()
+        {
+            continue;
+        }
+        ledger
+            .execute(
+                &Command::RegisterService {
+                    service: Service::new(name),
+                },
+                at,
+            )
+            .map_err(|e| e.to_string())?;
     }
-    ledger.journal().entries().to_vec()
+    Ok(ledger.journal().entries()[before..].to_vec())
 }

@@ -1,0 +1,955 @@
+//! The driver at the seams with the real world, as a host meets them: a
+//! clock that moves between a crash and the resume, a driver rebuilt from
+//! the journal store only, approvals that arrive hours later, a branch that
+//! someone pushed to, a plan chosen a second time, and port errors a host
+//! must tell apart. Each test is named after the defect it pins.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::Duration;
+use common::{SERVICE, World, t};
+use knowngood::driver::{DriveError, DriveReport, Driver, StepFailure};
+use knowngood::memory::{
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
+    ManualClock, block_on,
+};
+use knowngood::port::{
+    AdapterError, Deployer, DeployerCapabilities, ErrorKind, FlagStore, JournalStore, Landed,
+    Ports, Vcs, VcsCapabilities,
+};
+use knowngood::recovery::{EffectOutcome, EffectStatus, IdempotencyKey};
+use knowngood::{
+    ApprovalRule, Artifact, BranchName, Command, CommitId, DeploymentStatus, EnvironmentId,
+    EventKind, FlagKey, FlagState, JournalEntry, Policy, Rejection, Release, ReleaseId, ServiceId,
+    Strategy,
+};
+
+/// The host's systems (in memory) and its journal store.
+struct Host {
+    vcs: Arc<InMemoryVcs>,
+    deployer: Arc<InMemoryDeployer>,
+    flags: Arc<InMemoryFlags>,
+    builder: Arc<InMemoryBuilder>,
+    store: Arc<InMemoryJournal>,
+    clock: Arc<ManualClock>,
+}
+
+impl Host {
+    /// The world's journal in the store; main holds `a1` and `998b`.
+    fn of(w: &World) -> Host {
+        let host = Host {
+            vcs: Arc::new(InMemoryVcs::default()),
+            deployer: Arc::new(InMemoryDeployer::default()),
+            flags: Arc::new(InMemoryFlags::default()),
+            builder: Arc::new(InMemoryBuilder::new(3, 1, 9)),
+            store: Arc::new(InMemoryJournal::default()),
+            clock: Arc::new(ManualClock::at(t(w.clock + 1))),
+        };
+        for c in ["a1", "998b"] {
+            host.vcs.commit(&SERVICE.into(), &"main".into(), &c.into());
+        }
+        block_on(host.store.append(0, w.ledger.journal().entries())).unwrap();
+        host
+    }
+
+    fn ports_with(
+        &self,
+        vcs: Arc<dyn Vcs>,
+        deployer: Arc<dyn Deployer>,
+        journal: Arc<dyn JournalStore>,
+    ) -> Ports {
+        Ports::new(
+            vcs,
+            deployer,
+            Some(self.flags.clone()),
+            Arc::new(InMemoryHealth::default()),
+            self.builder.clone(),
+            journal,
+            self.clock.clone(),
+        )
+    }
+
+    fn ports(&self) -> Ports {
+        self.ports_with(self.vcs.clone(), self.deployer.clone(), self.store.clone())
+    }
+
+    /// A new process: a driver built from the journal store alone.
+    #[allow(clippy::unused_self)] // reads as the host starting a process
+    fn driver(&self, ports: Ports) -> Driver {
+        block_on(Driver::resume(ports, "knowngood-driver")).unwrap()
+    }
+
+    #[allow(clippy::unused_self)]
+    fn drive(&self, driver: &mut Driver) -> Result<DriveReport, DriveError> {
+        block_on(driver.drive(&"INC-1".into()))
+    }
+
+    /// Plans with the driver's state now and chooses `strategy`.
+    fn choose(&self, driver: &mut Driver, strategy: Strategy) {
+        let plan = knowngood::plan(
+            driver.state(),
+            &"INC-1".into(),
+            self.clock_now(),
+            &driver.ports().capabilities(),
+        )
+        .unwrap();
+        let command = plan.choose(strategy, "alice").unwrap();
+        block_on(driver.execute(&command)).unwrap();
+    }
+
+    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use knowngood::port::Clock;
+        self.clock.now()
+    }
+
+    fn stored(&self) -> knowngood::Journal {
+        knowngood::Journal::from_entries(self.store.entries()).unwrap()
+    }
+}
+
+/// A journal store that fails one append (the `n`-th from now), storing
+/// nothing: a crash of the process or a store that was briefly down.
+#[derive(Debug)]
+struct FailingOnce {
+    inner: Arc<InMemoryJournal>,
+    countdown: AtomicUsize,
+}
+
+impl FailingOnce {
+    fn at(inner: &Arc<InMemoryJournal>, n: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner: inner.clone(),
+            countdown: AtomicUsize::new(n + 1),
+        })
+    }
+}
+
+#[async_trait]
+impl JournalStore for FailingOnce {
+    async fn append(&self, expected: u64, entries: &[JournalEntry]) -> Result<(), AdapterError> {
+        if self.countdown.fetch_sub(1, Ordering::SeqCst) == 1 {
+            return Err(AdapterError::new(
+                ErrorKind::Unavailable,
+                "the store is down",
+            ));
+        }
+        self.inner.append(expected, entries).await
+    }
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        self.inner.read_from(position).await
+    }
+}
+
+/// The kinds of the journal's events, in order (timestamps left out: the
+/// clock moved).
+fn kinds(journal: &knowngood::Journal) -> Vec<&'static str> {
+    common::type_names(journal.entries())
+}
+
+fn revert_world() -> World {
+    let mut w = common::bad_commit_in_production(Policy::forward_only());
+    w.choose(Strategy::Revert);
+    w
+}
+
+fn main_head(driver: &Driver) -> CommitId {
+    driver
+        .state()
+        .branch(&SERVICE.into(), &"main".into())
+        .unwrap()
+        .clone()
+}
+
+fn serving_commit(driver: &Driver) -> CommitId {
+    let state = driver.state();
+    let release = state
+        .current_release(&"prod".into(), &SERVICE.into())
+        .unwrap();
+    state
+        .artifact(&release.artifact)
+        .unwrap()
+        .source_commit
+        .clone()
+}
+
+// ----- resume with a moving clock ------------------------------------------
+
+#[test]
+fn resume_with_a_moving_clock_after_a_crash_at_every_journal_write_finishes_the_plan() {
+    let reference = Host::of(&revert_world());
+    let mut uninterrupted = reference.driver(reference.ports());
+    assert!(matches!(
+        reference.drive(&mut uninterrupted).unwrap(),
+        DriveReport::Done { .. }
+    ));
+    let jumps = [Duration::seconds(7), Duration::hours(5), Duration::days(3)];
+    let mut crash_points = 0;
+    for crash_at in 0.. {
+        let jump = jumps[crash_at % jumps.len()];
+        let host = Host::of(&revert_world());
+        let crashing = FailingOnce::at(&host.store, crash_at);
+        let mut first =
+            host.driver(host.ports_with(host.vcs.clone(), host.deployer.clone(), crashing));
+        match host.drive(&mut first) {
+            Err(DriveError::Journal(_)) => crash_points += 1,
+            Ok(_) => break, // past the last write
+            Err(other) => panic!("crash point {crash_at}: {other}"),
+        }
+        drop(first);
+        host.clock.advance(jump);
+        // A new process: only the store is left.
+        let mut resumed = host.driver(host.ports());
+        let report = host
+            .drive(&mut resumed)
+            .unwrap_or_else(|e| panic!("crash point {crash_at}, clock +{jump}: {e}"));
+        assert!(matches!(report, DriveReport::Done { .. }), "{report:?}");
+        assert_eq!(
+            kinds(resumed.journal()),
+            kinds(uninterrupted.journal()),
+            "crash point {crash_at}: the same events, only later"
+        );
+        assert_eq!(&host.stored(), resumed.journal());
+        assert!(host.stored().verify_chain().is_ok());
+        assert_eq!(serving_commit(&resumed), main_head(&resumed));
+        for (key, n) in host.deployer.all_executions() {
+            assert_eq!(n, 1, "crash point {crash_at}: deployed twice under {key}");
+        }
+        let revert_key = IdempotencyKey::new("INC-1/attempt-1/revert/1-revert");
+        assert_eq!(host.vcs.executions(&revert_key), 1);
+    }
+    assert!(crash_points > 20, "only {crash_points} crash points");
+}
+
+#[test]
+fn resume_with_a_moving_clock_after_a_failed_append_the_same_driver_goes_on() {
+    let reference = Host::of(&revert_world());
+    let mut uninterrupted = reference.driver(reference.ports());
+    reference.drive(&mut uninterrupted).unwrap();
+    for fail_at in [0, 3, 6, 9, 12] {
+        let host = Host::of(&revert_world());
+        let failing = FailingOnce::at(&host.store, fail_at);
+        let mut driver =
+            host.driver(host.ports_with(host.vcs.clone(), host.deployer.clone(), failing));
+        let err = host.drive(&mut driver).unwrap_err();
+        assert!(matches!(err, DriveError::Journal(_)), "{err}");
+        // The driver forgot what the store did not take; the same process
+        // drives again a day later.
+        assert_eq!(&host.stored(), driver.journal());
+        host.clock.advance(Duration::days(1));
+        let report = host.drive(&mut driver).unwrap();
+        assert!(matches!(report, DriveReport::Done { .. }));
+        assert_eq!(kinds(driver.journal()), kinds(uninterrupted.journal()));
+        assert_eq!(&host.stored(), driver.journal());
+    }
+}
+
+#[test]
+fn resume_with_a_moving_clock_rerecording_the_revert_is_a_no_op() {
+    // The revert's change was stored, then the process died before the
+    // branch moved. Hours later the driver records the same change again:
+    // identified by what the effect made, not by when.
+    let host = Host::of(&revert_world());
+    let change_stored = FailWhen::new(&host.store, |stored, _| {
+        stored.last().is_some_and(|e| {
+            matches!(&e.event.kind, EventKind::ChangeRecorded { change } if change.id.as_str() == "revert-PR-2")
+        })
+    });
+    let mut first =
+        host.driver(host.ports_with(host.vcs.clone(), host.deployer.clone(), change_stored));
+    assert!(matches!(
+        host.drive(&mut first),
+        Err(DriveError::Journal(_))
+    ));
+    let stored = knowngood::Ledger::from_journal(host.stored()).unwrap();
+    assert!(stored.state().change(&"revert-PR-2".into()).is_some());
+    host.clock.advance(Duration::hours(6));
+    let mut resumed = host.driver(host.ports());
+    assert!(matches!(
+        host.drive(&mut resumed).unwrap(),
+        DriveReport::Done { .. }
+    ));
+    let recorded = host
+        .stored()
+        .entries()
+        .iter()
+        .filter(|e| matches!(&e.event.kind, EventKind::ChangeRecorded { change } if change.id.as_str() == "revert-PR-2"))
+        .count();
+    assert_eq!(recorded, 1);
+}
+
+/// Fails the first append `when` says (given what is stored and what is
+/// being appended), storing nothing: the process died there.
+#[derive(Debug)]
+struct FailWhen {
+    inner: Arc<InMemoryJournal>,
+    armed: Mutex<bool>,
+    when: fn(&[JournalEntry], &[JournalEntry]) -> bool,
+}
+
+impl FailWhen {
+    fn new(
+        inner: &Arc<InMemoryJournal>,
+        when: fn(&[JournalEntry], &[JournalEntry]) -> bool,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            inner: inner.clone(),
+            armed: Mutex::new(true),
+            when,
+        })
+    }
+}
+
+#[async_trait]
+impl JournalStore for FailWhen {
+    async fn append(&self, expected: u64, entries: &[JournalEntry]) -> Result<(), AdapterError> {
+        let fire = (self.when)(&self.inner.entries(), entries) && {
+            let mut armed = self.armed.lock().unwrap();
+            std::mem::replace(&mut *armed, false)
+        };
+        if fire {
+            return Err(AdapterError::new(ErrorKind::Unavailable, "process died"));
+        }
+        self.inner.append(expected, entries).await
+    }
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        self.inner.read_from(position).await
+    }
+}
+
+#[test]
+fn resume_after_a_crash_while_journaling_a_failed_verification_keeps_the_step_failed() {
+    let mut w = common::bad_commit_in_production(Policy::default());
+    w.choose(Strategy::Rollback);
+    let host = Host::of(&w);
+    let health = Arc::new(InMemoryHealth::default());
+    health.set(
+        &"prod".into(),
+        &common::release_id(1),
+        knowngood::port::Health::new(false, "error rate 30%"),
+    );
+    let failing = FailWhen::new(&host.store, |_, new| {
+        new.iter().any(|e| {
+            matches!(
+                &e.event.kind,
+                EventKind::EffectRecorded {
+                    outcome: EffectOutcome::Failed { .. },
+                    ..
+                }
+            )
+        })
+    });
+    let mut ports = host.ports_with(host.vcs.clone(), host.deployer.clone(), failing);
+    ports.health = health.clone();
+    let mut first = host.driver(ports.clone());
+    assert!(matches!(
+        host.drive(&mut first),
+        Err(DriveError::Journal(_))
+    ));
+    // Later the service looks fine again; the rollback's verification failed
+    // all the same, and the resumed driver must say so.
+    health.set(
+        &"prod".into(),
+        &common::release_id(1),
+        knowngood::port::Health::new(true, "error rate 0.1%"),
+    );
+    host.clock.advance(Duration::minutes(30));
+    let mut resumed = host.driver(ports);
+    let err = host.drive(&mut resumed).unwrap_err();
+    assert!(
+        matches!(&err, DriveError::StepFailed { failure: StepFailure::Unhealthy(why), .. } if why.contains("failed its verification")),
+        "{err}"
+    );
+}
+
+// ----- approvals -----------------------------------------------------------
+
+/// Forward-only; production needs one approval from `release-managers`
+/// (carol, dave); the revert is chosen (its ship waits at production).
+fn revert_needing_approval() -> World {
+    let mut w = common::bad_commit_in_production(Policy::forward_only());
+    let mut policy = common::timed_policy(Policy::forward_only());
+    policy.roles.insert(
+        "release-managers".into(),
+        ["carol".into(), "dave".into()].into(),
+    );
+    policy
+        .approvals
+        .insert("prod".into(), ApprovalRule::new(1, "release-managers"));
+    w.adopt(policy);
+    w.choose(Strategy::Revert);
+    w
+}
+
+#[test]
+fn approvals_arriving_late_pause_the_driver_then_it_resumes() {
+    let host = Host::of(&revert_needing_approval());
+    let mut driver = host.driver(host.ports());
+    let report = host.drive(&mut driver).unwrap();
+    let DriveReport::AwaitingApprovals {
+        slot, have, need, ..
+    } = &report
+    else {
+        panic!("{report:?}")
+    };
+    assert_eq!((*have, *need), (0, 1));
+    assert!(
+        report
+            .instruction()
+            .contains("needs 1 more approval from role `release-managers`"),
+        "{report}"
+    );
+    let slot = slot.clone();
+    // Hours pass; a new process polls and is told the same, without
+    // opening another revision or touching the deployer.
+    for hours in [2, 9] {
+        host.clock.advance(Duration::hours(hours));
+        let mut again = host.driver(host.ports());
+        let report = host.drive(&mut again).unwrap();
+        assert!(
+            matches!(&report, DriveReport::AwaitingApprovals { slot: s, .. } if *s == slot),
+            "{report:?}"
+        );
+    }
+    assert_eq!(
+        host.deployer.all_executions().len(),
+        2,
+        "dev and qa only, each once"
+    );
+    // A day later carol approves (through any process).
+    host.clock.advance(Duration::days(1));
+    let mut approver = host.driver(host.ports());
+    block_on(approver.execute(&Command::Approve {
+        slot: slot.clone(),
+        by: "carol".into(),
+    }))
+    .unwrap();
+    host.clock.advance(Duration::minutes(3));
+    let mut resumed = host.driver(host.ports());
+    let report = host.drive(&mut resumed).unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }), "{report:?}");
+    let history = resumed
+        .state()
+        .history(&"prod".into(), &SERVICE.into())
+        .unwrap();
+    assert_eq!(history.current().unwrap().revision, slot.revision);
+    assert_eq!(host.deployer.all_executions().len(), 3);
+    assert_eq!(serving_commit(&resumed), main_head(&resumed));
+}
+
+#[test]
+fn approvals_never_leave_the_environment_blocked_when_another_plan_is_chosen() {
+    let host = Host::of(&revert_needing_approval());
+    let mut driver = host.driver(host.ports());
+    let DriveReport::AwaitingApprovals { slot, .. } = host.drive(&mut driver).unwrap() else {
+        panic!("expected to wait for approvals")
+    };
+    let shipped = driver
+        .state()
+        .history(&"prod".into(), &SERVICE.into())
+        .unwrap()
+        .get(slot.revision)
+        .unwrap()
+        .release
+        .clone();
+    let again = Command::deploy("prod", shipped, "bob");
+    let blocked = knowngood::decide(driver.state(), &again, host.clock_now()).unwrap_err();
+    assert_eq!(blocked.rule(), "rollout-in-flight", "{blocked}");
+    // Nobody approves; the team chooses again (attempt 2): what the
+    // planner now ranks first.
+    host.clock.advance(Duration::hours(1));
+    let plan = knowngood::plan(
+        driver.state(),
+        &"INC-1".into(),
+        host.clock_now(),
+        &driver.ports().capabilities(),
+    )
+    .unwrap();
+    let best = plan.best().expect("an applicable option").strategy;
+    block_on(driver.execute(&plan.choose(best, "alice").unwrap())).unwrap();
+    let history = driver
+        .state()
+        .history(&"prod".into(), &SERVICE.into())
+        .unwrap();
+    assert_eq!(
+        history.get(slot.revision).unwrap().status,
+        DeploymentStatus::Aborted,
+        "the earlier attempt's request is withdrawn"
+    );
+    // Production is open to the next rollout.
+    assert!(
+        knowngood::decide(driver.state(), &again, host.clock_now()).is_ok(),
+        "production is still blocked"
+    );
+}
+
+// ----- a VCS that moves on its own ------------------------------------------
+
+#[test]
+fn branch_moved_under_the_driver_stops_with_a_typed_conflict_naming_the_unknown_commits() {
+    let host = Host::of(&revert_world());
+    // Someone pushes to main; the ledger never hears of it.
+    host.vcs
+        .commit(&SERVICE.into(), &"main".into(), &"zz9".into());
+    let mut driver = host.driver(host.ports());
+    let err = host.drive(&mut driver).unwrap_err();
+    let DriveError::BranchMoved {
+        expected,
+        found,
+        unknown,
+        ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!((expected.as_str(), found.as_str()), ("998b", "zz9"));
+    assert_eq!(unknown, &[CommitId::new("zz9")]);
+    assert!(
+        err.to_string().contains("record the commits pushed since"),
+        "{err}"
+    );
+    let key = IdempotencyKey::new("INC-1/attempt-1/revert/1-revert");
+    assert_eq!(host.vcs.executions(&key), 0, "nothing was reverted");
+    assert_ne!(
+        driver.state().incident(&"INC-1".into()).unwrap().effects[&key],
+        EffectStatus::Failed,
+        "a push is not the step's failure"
+    );
+    // The host records the push, and drives again later.
+    for command in [
+        Command::RecordCommit {
+            commit: knowngood::Commit::new("zz9", [CommitId::new("998b")]),
+        },
+        Command::MoveBranch {
+            service: SERVICE.into(),
+            branch: "main".into(),
+            head: "zz9".into(),
+        },
+    ] {
+        block_on(driver.execute(&command)).unwrap();
+    }
+    host.clock.advance(Duration::hours(1));
+    let mut resumed = host.driver(host.ports());
+    assert!(matches!(
+        host.drive(&mut resumed).unwrap(),
+        DriveReport::Done { .. }
+    ));
+    // The ledger records the revert where git put it: on top of zz9.
+    let revert = resumed
+        .state()
+        .change(&"revert-PR-2".into())
+        .unwrap()
+        .commits[0]
+        .clone();
+    assert_eq!(
+        resumed.state().commit(&revert).unwrap().commit.parents,
+        vec![CommitId::new("zz9")]
+    );
+    assert_eq!(serving_commit(&resumed), main_head(&resumed));
+    assert_eq!(
+        block_on(host.vcs.head(&SERVICE.into(), &"main".into())).unwrap(),
+        main_head(&resumed)
+    );
+}
+
+/// Pushes a commit to the branch just before the first revert reaches the
+/// repository: the push races the driver's check.
+#[derive(Debug)]
+struct RacingPush {
+    inner: Arc<InMemoryVcs>,
+    pushed: Mutex<bool>,
+}
+
+#[async_trait]
+impl Vcs for RacingPush {
+    fn capabilities(&self) -> VcsCapabilities {
+        self.inner.capabilities()
+    }
+    async fn head(&self, s: &ServiceId, b: &BranchName) -> Result<CommitId, AdapterError> {
+        self.inner.head(s, b).await
+    }
+    async fn commits_between(
+        &self,
+        s: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError> {
+        self.inner.commits_between(s, from, to).await
+    }
+    async fn revert(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        let first = std::mem::replace(&mut *self.pushed.lock().unwrap(), true);
+        if !first {
+            self.inner.commit(s, onto, &"raced".into());
+        }
+        self.inner.revert(key, s, commits, onto, expected).await
+    }
+    async fn cherry_pick(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.inner
+            .cherry_pick(key, s, commits, onto, expected)
+            .await
+    }
+    async fn create_branch(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        b: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError> {
+        self.inner.create_branch(key, s, b, at).await
+    }
+    async fn tag(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        c: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError> {
+        self.inner.tag(key, s, c, tag).await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[test]
+fn branch_moved_by_a_push_racing_the_revert_is_a_conflict_not_a_failure() {
+    let host = Host::of(&revert_world());
+    let racing = Arc::new(RacingPush {
+        inner: host.vcs.clone(),
+        pushed: Mutex::new(false),
+    });
+    let mut driver =
+        host.driver(host.ports_with(racing, host.deployer.clone(), host.store.clone()));
+    let err = host.drive(&mut driver).unwrap_err();
+    assert!(
+        matches!(&err, DriveError::BranchMoved { found, unknown, .. }
+            if found.as_str() == "raced" && unknown == &[CommitId::new("raced")]),
+        "{err}"
+    );
+    let key = IdempotencyKey::new("INC-1/attempt-1/revert/1-revert");
+    assert_eq!(
+        driver.state().incident(&"INC-1".into()).unwrap().effects[&key],
+        EffectStatus::Started
+    );
+}
+
+// ----- choosing again ------------------------------------------------------
+
+/// PR-2 is behind flag `new-checkout`, on in production and in the store.
+fn flagged_world() -> World {
+    let mut w = World::new();
+    w.adopt(common::timed_policy(Policy::default()));
+    w.merge("PR-1", "a1", None);
+    let one = w.build_at(1, "a1");
+    w.through_qa(&one);
+    w.deploy("prod", &one, true);
+    let two = w.change_ready_for_prod(("PR-2", "998b", Some("a1")), 2, |mut c| {
+        c.flags = vec!["new-checkout".into()];
+        c
+    });
+    w.deploy("prod", &two, true);
+    w.ok(Command::SetFlag {
+        environment: "prod".into(),
+        flag: "new-checkout".into(),
+        state: FlagState::On,
+        by: "bob".into(),
+        clearance: knowngood::Clearance::none(),
+    });
+    w.declare(common::change_cause("PR-2"));
+    w
+}
+
+fn set_flag_by_hand(host: &Host, state: &FlagState) {
+    let (env, flag) = (EnvironmentId::new("prod"), FlagKey::new("new-checkout"));
+    let (_, revision) = block_on(host.flags.get(&env, &flag)).unwrap();
+    let key = IdempotencyKey::new(format!("by-hand/{revision}"));
+    block_on(host.flags.set(&key, &env, &flag, state, revision)).unwrap();
+}
+
+#[test]
+fn choosing_the_same_strategy_again_gets_fresh_keys_and_acts_again() {
+    let host = Host::of(&flagged_world());
+    set_flag_by_hand(&host, &FlagState::On);
+    let mut driver = host.driver(host.ports());
+    host.choose(&mut driver, Strategy::Retoggle);
+    assert!(matches!(
+        host.drive(&mut driver).unwrap(),
+        DriveReport::Done { .. }
+    ));
+    let flag = (EnvironmentId::new("prod"), FlagKey::new("new-checkout"));
+    assert_eq!(
+        block_on(host.flags.get(&flag.0, &flag.1)).unwrap().0,
+        FlagState::Off
+    );
+    // Someone turns it back on by hand (and says so); the team retoggles
+    // again.
+    set_flag_by_hand(&host, &FlagState::On);
+    block_on(driver.execute(&Command::SetFlag {
+        environment: "prod".into(),
+        flag: "new-checkout".into(),
+        state: FlagState::On,
+        by: "bob".into(),
+        clearance: knowngood::Clearance::none(),
+    }))
+    .unwrap();
+    host.clock.advance(Duration::minutes(20));
+    host.choose(&mut driver, Strategy::Retoggle);
+    let steps = driver
+        .state()
+        .incident(&"INC-1".into())
+        .unwrap()
+        .steps
+        .clone();
+    assert!(
+        steps[0].key.as_str().starts_with("INC-1/attempt-2/"),
+        "{:?}",
+        steps[0].key
+    );
+    assert!(matches!(
+        host.drive(&mut driver).unwrap(),
+        DriveReport::Done { .. }
+    ));
+    assert_eq!(
+        block_on(host.flags.get(&flag.0, &flag.1)).unwrap().0,
+        FlagState::Off,
+        "the second attempt really turned the flag off"
+    );
+    assert_eq!(host.flags.executions(&steps[0].key), 1);
+}
+
+/// Refuses the first deploy it is asked for.
+#[derive(Debug)]
+struct RefusesOnce {
+    inner: Arc<InMemoryDeployer>,
+    refused: Mutex<bool>,
+}
+
+#[async_trait]
+impl Deployer for RefusesOnce {
+    fn capabilities(&self) -> DeployerCapabilities {
+        self.inner.capabilities()
+    }
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+    ) -> Result<(), AdapterError> {
+        if !std::mem::replace(&mut *self.refused.lock().unwrap(), true) {
+            return Err(AdapterError::new(
+                ErrorKind::Rejected,
+                "cluster prod-eu is cordoned",
+            ));
+        }
+        self.inner.deploy(key, env, release, artifact).await
+    }
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        self.inner.abort(key, env, service).await
+    }
+    async fn status(
+        &self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.status(env, service).await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[test]
+fn choosing_the_same_strategy_again_after_a_failed_rollback_reaches_the_deployer() {
+    let mut w = common::bad_commit_in_production(Policy::default());
+    w.choose(Strategy::Rollback);
+    let host = Host::of(&w);
+    let refusing = Arc::new(RefusesOnce {
+        inner: host.deployer.clone(),
+        refused: Mutex::new(false),
+    });
+    let ports = host.ports_with(host.vcs.clone(), refusing, host.store.clone());
+    let mut driver = host.driver(ports);
+    let err = host.drive(&mut driver).unwrap_err();
+    // Errors keep their kind.
+    assert_eq!(
+        err.adapter_error().map(AdapterError::kind),
+        Some(ErrorKind::Rejected)
+    );
+    assert!(matches!(
+        &err,
+        DriveError::StepFailed {
+            failure: StepFailure::Port {
+                port: "deployer",
+                ..
+            },
+            ..
+        }
+    ));
+    let first = driver.state().incident(&"INC-1".into()).unwrap().steps[0]
+        .key
+        .clone();
+    assert_eq!(
+        driver.state().incident(&"INC-1".into()).unwrap().effects[&first],
+        EffectStatus::Failed,
+        "the failure is journaled"
+    );
+    host.clock.advance(Duration::minutes(5));
+    host.choose(&mut driver, Strategy::Rollback);
+    assert!(matches!(
+        host.drive(&mut driver).unwrap(),
+        DriveReport::Done { .. }
+    ));
+    let second = driver.state().incident(&"INC-1".into()).unwrap().steps[0]
+        .key
+        .clone();
+    assert_ne!(first, second);
+    assert_eq!(
+        host.deployer.executions(&second),
+        1,
+        "the deployer was reached"
+    );
+    assert_eq!(
+        block_on(host.deployer.status(&"prod".into(), &SERVICE.into())).unwrap(),
+        Some(common::release_id(1))
+    );
+}
+
+#[test]
+fn step_key_reused_by_an_earlier_plan_is_refused() {
+    let mut w = common::bad_commit_in_production(Policy::default());
+    let first = w.plan().choose(Strategy::Rollback, "alice").unwrap();
+    w.ok(first.clone());
+    // The same plan again (its keys already used): refused.
+    let refusal = w.run(first).unwrap_err();
+    assert_eq!(refusal.rule(), "step-key-reused", "{refusal}");
+    assert!(matches!(refusal, Rejection::StepKeyReused { .. }));
+    // Planned again, the plan has fresh keys: accepted.
+    w.choose(Strategy::Rollback);
+}
+
+// ----- errors keep their kind ----------------------------------------------
+
+#[test]
+fn errors_keep_their_kind_a_conflicting_revert_is_a_conflict_without_matching_text() {
+    let host = Host::of(&revert_world());
+    host.vcs.conflict_on(&"998b".into());
+    let mut driver = host.driver(host.ports());
+    let err = host.drive(&mut driver).unwrap_err();
+    let Some(adapter) = err.adapter_error() else {
+        panic!("{err}")
+    };
+    assert_eq!(adapter.kind(), ErrorKind::Conflict);
+    let key = IdempotencyKey::new("INC-1/attempt-1/revert/1-revert");
+    let outcomes: Vec<_> = driver
+        .journal()
+        .entries()
+        .iter()
+        .filter_map(|e| match &e.event.kind {
+            EventKind::EffectRecorded {
+                key: k, outcome, ..
+            } if *k == key => Some(outcome.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(outcomes.last(), Some(EffectOutcome::Failed { error }) if error.contains("does not apply cleanly")),
+        "{outcomes:?}"
+    );
+}
+
+// ----- reconciling with what the deployer really runs ----------------------
+
+/// Deploys, but reports another release serving (someone deployed too).
+#[derive(Debug)]
+struct Overridden {
+    inner: Arc<InMemoryDeployer>,
+}
+
+#[async_trait]
+impl Deployer for Overridden {
+    fn capabilities(&self) -> DeployerCapabilities {
+        self.inner.capabilities()
+    }
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+    ) -> Result<(), AdapterError> {
+        self.inner.deploy(key, env, release, artifact).await
+    }
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        self.inner.abort(key, env, service).await
+    }
+    async fn status(
+        &self,
+        _: &EnvironmentId,
+        _: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        Ok(Some("payments@hand-built".into()))
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[test]
+fn deployer_serving_something_else_is_reported_and_the_rollout_stays_open() {
+    let mut w = common::bad_commit_in_production(Policy::default());
+    w.choose(Strategy::Rollback);
+    let host = Host::of(&w);
+    let ports = host.ports_with(
+        host.vcs.clone(),
+        Arc::new(Overridden {
+            inner: host.deployer.clone(),
+        }),
+        host.store.clone(),
+    );
+    let mut driver = host.driver(ports);
+    let err = host.drive(&mut driver).unwrap_err();
+    assert!(
+        matches!(&err, DriveError::Diverged { found: Some(r), .. } if r.as_str() == "payments@hand-built"),
+        "{err}"
+    );
+    let latest = driver
+        .state()
+        .history(&"prod".into(), &SERVICE.into())
+        .unwrap()
+        .latest()
+        .unwrap()
+        .status;
+    assert_eq!(
+        latest,
+        DeploymentStatus::RollingOut,
+        "not completed on faith"
+    );
+}

@@ -4,14 +4,19 @@
 
 use async_trait::async_trait;
 use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryJournal, InMemoryVcs, block_on,
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
+    block_on,
 };
 use knowngood::port::{
-    AdapterError, Deployer, DeployerCapabilities, FlagStore, FlagStoreCapabilities,
+    AdapterError, Deployer, DeployerCapabilities, FlagStore, FlagStoreCapabilities, JournalStore,
+    Landed, Vcs, VcsCapabilities,
 };
 use knowngood::recovery::IdempotencyKey;
 use knowngood::testkit::conformance;
-use knowngood::{Artifact, EnvironmentId, FlagKey, FlagState, Release, ReleaseId, ServiceId};
+use knowngood::{
+    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Release, ReleaseId,
+    ServiceId,
+};
 use std::sync::Mutex;
 
 #[test]
@@ -32,6 +37,138 @@ fn conformance_in_memory_adapters_pass() {
     let vcs = InMemoryVcs::default();
     vcs.commit(&"payments".into(), &"main".into(), &"a1".into());
     block_on(conformance::vcs(&vcs, &"payments".into(), &"main".into())).unwrap();
+    block_on(conformance::health_probe(
+        &InMemoryHealth::default(),
+        &"prod".into(),
+        &"payments".into(),
+        &"payments@1.0.0".into(),
+    ))
+    .unwrap();
+}
+
+#[test]
+fn conformance_runs_on_ports_with_history_and_runs_again() {
+    // A repository with history, a journal with entries, ports used before.
+    let vcs = InMemoryVcs::default();
+    for c in ["a1", "a2", "a3"] {
+        vcs.commit(&"payments".into(), &"main".into(), &c.into());
+    }
+    let store = InMemoryJournal::default();
+    let mut ledger = knowngood::Ledger::new();
+    for name in ["payments", "search"] {
+        ledger
+            .execute(
+                &knowngood::Command::RegisterService {
+                    service: knowngood::Service::new(name),
+                },
+                chrono::DateTime::UNIX_EPOCH,
+            )
+            .unwrap();
+    }
+    block_on(store.append(0, ledger.journal().entries())).unwrap();
+    let deployer = InMemoryDeployer::default();
+    let flags = InMemoryFlags::default();
+    let builder = InMemoryBuilder::new(1, 1, 0);
+    for _ in 0..2 {
+        block_on(conformance::vcs(&vcs, &"payments".into(), &"main".into())).unwrap();
+        block_on(conformance::journal_store(&store)).unwrap();
+        block_on(conformance::deployer(&deployer, &"prod".into())).unwrap();
+        block_on(conformance::flag_store(&flags)).unwrap();
+        block_on(conformance::builder(
+            &builder,
+            &"payments".into(),
+            &"a3".into(),
+        ))
+        .unwrap();
+    }
+    // The branch under test never moved, and the store is still a journal.
+    assert_eq!(
+        block_on(vcs.head(&"payments".into(), &"main".into())).unwrap(),
+        "a3".into()
+    );
+    let journal = knowngood::Journal::from_entries(store.entries()).unwrap();
+    assert_eq!(journal.len(), 2 + 2 * 3);
+    assert!(journal.verify_chain().is_ok());
+}
+
+/// Ignores the expected head: lands wherever the branch is.
+#[derive(Debug, Default)]
+struct HeadlessVcs {
+    inner: InMemoryVcs,
+}
+
+#[async_trait]
+impl Vcs for HeadlessVcs {
+    fn capabilities(&self) -> VcsCapabilities {
+        self.inner.capabilities()
+    }
+    async fn head(&self, s: &ServiceId, b: &BranchName) -> Result<CommitId, AdapterError> {
+        self.inner.head(s, b).await
+    }
+    async fn commits_between(
+        &self,
+        s: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError> {
+        self.inner.commits_between(s, from, to).await
+    }
+    async fn revert(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        _expected: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        let head = self.inner.head(s, onto).await?;
+        self.inner.revert(key, s, commits, onto, &head).await
+    }
+    async fn cherry_pick(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.inner
+            .cherry_pick(key, s, commits, onto, expected)
+            .await
+    }
+    async fn create_branch(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        b: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError> {
+        self.inner.create_branch(key, s, b, at).await
+    }
+    async fn tag(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        c: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError> {
+        self.inner.tag(key, s, c, tag).await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[test]
+fn conformance_catches_a_vcs_that_ignores_the_expected_head() {
+    let vcs = HeadlessVcs::default();
+    vcs.inner
+        .commit(&"payments".into(), &"main".into(), &"a1".into());
+    let failure = block_on(conformance::vcs(&vcs, &"payments".into(), &"main".into())).unwrap_err();
+    assert_eq!(
+        failure.check, "stale-expected-head-is-a-conflict",
+        "{failure}"
+    );
 }
 
 /// Deploys on every call, ignoring the idempotency key.

@@ -53,17 +53,27 @@ fn key(name: &str) -> IdempotencyKey {
     IdempotencyKey::new(format!("conformance/{name}"))
 }
 
-/// The first run number whose probe says the port has not seen it.
-async fn fresh_run<F, Fut>(mut seen: F) -> u64
+/// The first run number whose probe says the port has not seen it; a port
+/// that claims to have seen a thousand runs breaks `check`.
+async fn fresh_run<F, Fut>(
+    port: &'static str,
+    check: &'static str,
+    mut seen: F,
+) -> Result<u64, ConformanceFailure>
 where
     F: FnMut(u64) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let mut run = 1;
-    while seen(run).await {
-        run += 1;
+    for run in 1..=1000 {
+        if !seen(run).await {
+            return Ok(run);
+        }
     }
-    run
+    fail(
+        port,
+        check,
+        "the port claims to know every key (or branch) the suite could use",
+    )
 }
 
 fn ensure(
@@ -106,13 +116,13 @@ pub async fn deployer(
     environment: &EnvironmentId,
 ) -> Result<(), ConformanceFailure> {
     const P: &str = "deployer";
-    let run = fresh_run(|n| async move {
+    let run = fresh_run(P, "outcome-of-unknown-key-is-none", |n| async move {
         !matches!(
             port.outcome(&key(&format!("deployer/run-{n}/a"))).await,
             Ok(None)
         )
     })
-    .await;
+    .await?;
     let service = format!("conformance-svc-{run}");
     let (a, a_artifact) = sample_release(&service, 1)?;
     let (b, b_artifact) = sample_release(&service, 2)?;
@@ -215,13 +225,13 @@ pub async fn health_probe(
 /// idempotent sets and outcomes.
 pub async fn flag_store(port: &dyn FlagStore) -> Result<(), ConformanceFailure> {
     const P: &str = "flag store";
-    let run = fresh_run(|n| async move {
+    let run = fresh_run(P, "outcome-of-unknown-key-is-none", |n| async move {
         !matches!(
             port.outcome(&key(&format!("flags/run-{n}/on"))).await,
             Ok(None)
         )
     })
-    .await;
+    .await?;
     let k = |name: &str| key(&format!("flags/run-{run}/{name}"));
     let (env, flag) = (
         EnvironmentId::new("conformance-env"),
@@ -318,12 +328,12 @@ pub async fn vcs(
         matches!(&none, Ok(c) if c.is_empty()),
         || format!("{none:?}"),
     )?;
-    let run = fresh_run(|n| async move {
+    let run = fresh_run(P, "unknown-branch-is-not-found", |n| async move {
         port.head(service, &BranchName::new(format!("conformance/run-{n}")))
             .await
             .is_ok()
     })
-    .await;
+    .await?;
     let side = BranchName::new(format!("conformance/run-{run}"));
     let k = |name: &str| key(&format!("vcs/run-{run}/{name}"));
     let cut = port
@@ -536,13 +546,13 @@ pub async fn builder(
     commit: &CommitId,
 ) -> Result<(), ConformanceFailure> {
     const P: &str = "builder";
-    let run = fresh_run(|n| async move {
+    let run = fresh_run(P, "outcome-of-unknown-key-is-none", |n| async move {
         !matches!(
             port.outcome(&key(&format!("builder/run-{n}/build"))).await,
             Ok(None)
         )
     })
-    .await;
+    .await?;
     let k = key(&format!("builder/run-{run}/build"));
     let built = match port.build(&k, service, commit).await {
         Ok(a) => a,

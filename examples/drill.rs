@@ -136,10 +136,12 @@ fn print_report(file: &str, report: &DrillReport) {
         Some(m) => println!("Mitigated after {m} min."),
         None => println!("Not mitigated."),
     }
-    if report.passed() {
-        println!("PASS");
-    } else {
-        println!("FAIL:");
+    if !report.faults.is_empty() {
+        println!("Faults injected: {}.", faults_line(&report.faults));
+    }
+    // The verdict names every fallback: a plan that failed never hides.
+    println!("{}", report.verdict());
+    if !report.passed() {
         for f in &report.failures {
             println!("  - {f}");
         }
@@ -148,6 +150,15 @@ fn print_report(file: &str, report: &DrillReport) {
             report.seed
         );
     }
+}
+
+/// Faults by kind, in one line.
+fn faults_line(faults: &std::collections::BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = faults
+        .iter()
+        .map(|(kind, n)| format!("{kind} ×{n}"))
+        .collect();
+    parts.join(", ")
 }
 
 /// What the journal would say if the chosen option were carried out: the
@@ -210,6 +221,8 @@ fn main() -> ExitCode {
             found.drills,
             only.len()
         );
+        println!("faults injected: {}", faults_line(&found.faults));
+        println!("fallbacks taken: {}", found.fallbacks);
         for seed in &found.nondeterministic {
             println!("NONDETERMINISTIC: seed {seed}");
         }

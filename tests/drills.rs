@@ -167,6 +167,32 @@ fn drill_exploration_over_many_seeds_finds_no_failure() {
         "seeds with differing journals: {:?}",
         found.nondeterministic
     );
+    eprintln!(
+        "{count} drills (each twice); faults injected: {:?}; fallbacks: {}",
+        found.faults, found.fallbacks
+    );
+    if count >= 200 {
+        // The exploration really meets every seam it claims to cover.
+        for kind in [
+            "unavailable",
+            "timeout before acting",
+            "timeout after acting",
+            "duplicate delivery",
+            "latency",
+            "degraded health",
+            "crash at a journal write",
+            "failed journal append",
+            "clock jump before a resume",
+            "concurrent push",
+            "late approval",
+        ] {
+            assert!(
+                found.faults.get(kind).is_some_and(|n| *n > 0),
+                "no `{kind}` fault was injected: {:?}",
+                found.faults
+            );
+        }
+    }
     if let Some((seed, failure)) = found.failing.iter().next() {
         panic!(
             "{} of {count} drills failed; first: seed {seed}: {failure}\nreplay: KG_SEED={seed} cargo test --all-features --test drills drill_exploration",
@@ -218,5 +244,132 @@ fn drill_invariants_catch_a_poisoned_release_written_past_the_core() {
             .iter()
             .any(|b| b.contains("entered `prod` carrying a poisoned change")),
         "{broken:?}"
+    );
+}
+
+fn shipped_named(name: &str) -> Scenario {
+    shipped()
+        .into_iter()
+        .map(|(_, s)| s)
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no scenario `{name}`"))
+}
+
+#[test]
+fn drill_fallback_shows_in_the_verdict_and_fails_unless_the_scenario_allows_it() {
+    let allowed = shipped_named("rollback-allowed");
+    assert!(allowed.expect.fallback_allowed);
+    // A seed where health degrades after the rollback: the drill falls back.
+    let seed = (0..200)
+        .find(|s| !run(&allowed, *s).fallbacks.is_empty())
+        .expect("some seed degrades health");
+    let report = run(&allowed, seed);
+    assert!(report.passed(), "{}", failures_of(&report));
+    let fallback = &report.fallbacks[0];
+    assert_eq!(fallback.failed, knowngood::Strategy::Rollback);
+    assert!(fallback.why.contains("unhealthy"), "{fallback}");
+    assert!(
+        report.verdict().starts_with("PASS; rollback failed"),
+        "{}",
+        report.verdict()
+    );
+    // The same drill where the team would not accept a fallback fails.
+    let mut strict = allowed.clone();
+    strict.expect.fallback_allowed = false;
+    let report = run(&strict, seed);
+    assert!(!report.passed());
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| f.contains("fell back to") && f.contains("does not allow fallbacks")),
+        "{}",
+        failures_of(&report)
+    );
+    assert!(report.verdict().starts_with("FAIL; rollback failed"));
+}
+
+/// A builder that answers with an artifact of a service nobody registered:
+/// the core refuses to record it, mid-plan.
+#[derive(Debug)]
+struct LyingBuilder(knowngood::memory::InMemoryBuilder);
+
+#[async_trait::async_trait]
+impl knowngood::port::Builder for LyingBuilder {
+    fn capabilities(&self) -> knowngood::port::BuilderCapabilities {
+        self.0.capabilities()
+    }
+    async fn build(
+        &self,
+        key: &knowngood::recovery::IdempotencyKey,
+        _service: &knowngood::ServiceId,
+        commit: &knowngood::CommitId,
+    ) -> Result<knowngood::Artifact, knowngood::port::AdapterError> {
+        self.0.build(key, &"someone-else".into(), commit).await
+    }
+    async fn outcome(
+        &self,
+        key: &knowngood::recovery::IdempotencyKey,
+    ) -> Result<Option<knowngood::Artifact>, knowngood::port::AdapterError> {
+        self.0.outcome(key).await
+    }
+}
+
+fn host_world(
+    builder: std::sync::Arc<dyn knowngood::port::Builder>,
+) -> knowngood::drill::DrillWorld {
+    use knowngood::memory::{
+        InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs, ManualClock,
+    };
+    use std::sync::Arc;
+    let vcs = Arc::new(InMemoryVcs::default());
+    let deployer = Arc::new(InMemoryDeployer::default());
+    let ports = knowngood::port::Ports::new(
+        vcs.clone(),
+        deployer.clone(),
+        Some(Arc::new(InMemoryFlags::default())),
+        Arc::new(InMemoryHealth::default()),
+        builder,
+        Arc::new(InMemoryJournal::default()),
+        Arc::new(ManualClock::at(common::t(0))),
+    );
+    knowngood::drill::DrillWorld::on(ports, move |service, branch, commit| {
+        vcs.commit(service, branch, commit);
+    })
+    .counting_deployments(move || deployer.all_executions())
+}
+
+#[test]
+fn drill_runs_on_the_hosts_own_ports() {
+    let scenario = shipped_named("forward-only-revert-real-world");
+    let builder = std::sync::Arc::new(knowngood::memory::InMemoryBuilder::new(50, 2, 0));
+    for seed in 0..4 {
+        let report = knowngood::drill::run_on(&scenario, seed, host_world(builder.clone()));
+        assert!(report.passed(), "seed {seed}:\n{}", failures_of(&report));
+    }
+    // The host's builder did the builds (its own numbering).
+    let journal = knowngood::drill::run_on(&scenario, 9, host_world(builder)).journal;
+    assert!(journal.entries().iter().any(|e| matches!(
+        &e.event.kind,
+        knowngood::EventKind::ReleaseRegistered { release } if release.id.as_str().starts_with("payments@2.0.")
+    )));
+}
+
+#[test]
+fn drill_a_core_refusal_mid_plan_is_an_invariant_violation_not_a_fallback() {
+    let scenario = shipped_named("forward-only-revert-real-world");
+    let liar = std::sync::Arc::new(LyingBuilder(knowngood::memory::InMemoryBuilder::new(
+        1, 1, 0,
+    )));
+    let report = knowngood::drill::run_on(&scenario, 3, host_world(liar));
+    assert!(!report.passed());
+    assert!(report.fallbacks.is_empty(), "{:?}", report.fallbacks);
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| f.contains("invariant broken: the core refused a step")),
+        "{}",
+        failures_of(&report)
     );
 }

@@ -13,16 +13,40 @@ use crate::memory::{
     ManualClock, block_on,
 };
 use crate::model::{
-    Artifact, BranchName, Change, Commit, Digest, IncidentId, Release, Service, Strategy,
+    Artifact, BranchName, Change, Commit, CommitId, Digest, IncidentId, Release, Service,
+    ServiceId, Strategy,
 };
 use crate::port::{Clock, Ports};
-use crate::recovery::{EffectAction, EffectStatus, RecoveryPlan, plan};
+use crate::recovery::{EffectAction, EffectStatus, IdempotencyKey, RecoveryPlan, plan};
 use crate::retro::Retro;
 
 use super::faults::{
-    Chaos, FaultyBuilder, FaultyDeployer, FaultyFlags, FaultyHealth, FaultyJournal, FaultyVcs,
+    AppendFault, Chaos, FaultyBuilder, FaultyDeployer, FaultyFlags, FaultyHealth, FaultyJournal,
+    FaultyVcs, PushFn,
 };
 use super::scenario::{HistoryStep, Scenario};
+
+/// A strategy that failed during a drill, and what was chosen next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Fallback {
+    /// The strategy that failed.
+    pub failed: Strategy,
+    /// Why it failed.
+    pub why: String,
+    /// What was chosen next, if anything was left.
+    pub next: Option<Strategy>,
+}
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed ({})", self.failed, self.why)?;
+        match self.next {
+            Some(next) => write!(f, "; fell back to {next}"),
+            None => f.write_str("; nothing left to fall back to"),
+        }
+    }
+}
 
 /// What one drill did and found.
 #[derive(Debug, Clone)]
@@ -36,6 +60,11 @@ pub struct DrillReport {
     pub plan: Option<RecoveryPlan>,
     /// The strategies chosen, in order (more than one when a step failed).
     pub chosen: Vec<Strategy>,
+    /// Every strategy that failed and what came next. Never silent: unless
+    /// the scenario allows fallbacks, each one is also a failure.
+    pub fallbacks: Vec<Fallback>,
+    /// The faults injected, by kind.
+    pub faults: BTreeMap<String, u64>,
     /// What happened, line by line (driver steps, faults, person steps).
     pub log: Vec<String>,
     /// Minutes from detection to mitigation, if mitigated.
@@ -54,6 +83,14 @@ impl DrillReport {
         self.failures.is_empty()
     }
 
+    /// The verdict in one line: PASS or FAIL, with the fallbacks taken.
+    pub fn verdict(&self) -> String {
+        std::iter::once(if self.passed() { "PASS" } else { "FAIL" }.to_owned())
+            .chain(self.fallbacks.iter().map(ToString::to_string))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// The journal as JSON Lines (for determinism checks and archives).
     pub fn journal_jsonl(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -63,13 +100,83 @@ impl DrillReport {
     }
 }
 
+/// Counts, per idempotency key, how often the host's deployer really acted
+/// (for the at-most-once invariant).
+pub type ExecutionCount = dyn Fn() -> BTreeMap<IdempotencyKey, usize> + Send + Sync;
+
+/// The host's systems a drill runs on: the ports the driver acts through
+/// (the drill injects its faults around them and replaces the clock with
+/// its own virtual one), and how the drill lands a commit in the
+/// repository (the history's merges, the pushes it plays).
+///
+/// [`DrillWorld::in_memory`] is the default; a host rehearses an incident
+/// against its own adapters with [`DrillWorld::on`]. The journal store
+/// must start empty: the drill builds the world from the scenario.
+#[derive(Clone)]
+pub struct DrillWorld {
+    ports: Ports,
+    push: Arc<PushFn>,
+    executions: Option<Arc<ExecutionCount>>,
+}
+
+impl std::fmt::Debug for DrillWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DrillWorld")
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DrillWorld {
+    /// The built-in in-memory adapters.
+    pub fn in_memory() -> Self {
+        let vcs = Arc::new(InMemoryVcs::default());
+        let deployer = Arc::new(InMemoryDeployer::default());
+        let ports = Ports::new(
+            vcs.clone(),
+            deployer.clone(),
+            Some(Arc::new(InMemoryFlags::default())),
+            Arc::new(InMemoryHealth::default()),
+            Arc::new(InMemoryBuilder::new(1000, 9, 0)),
+            Arc::new(InMemoryJournal::default()),
+            Arc::new(ManualClock::at(chrono::DateTime::UNIX_EPOCH)),
+        );
+        Self::on(ports, move |service, branch, commit| {
+            vcs.commit(service, branch, commit);
+        })
+        .counting_deployments(move || deployer.all_executions())
+    }
+
+    /// The host's `ports`, and `push`, which lands a commit on a branch of
+    /// a service's repository as a developer would. The ports' clock is
+    /// not used.
+    pub fn on(
+        ports: Ports,
+        push: impl Fn(&ServiceId, &BranchName, &CommitId) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            ports,
+            push: Arc::new(push),
+            executions: None,
+        }
+    }
+
+    /// Lets the drill check that the deployer acted at most once per key.
+    #[must_use]
+    pub fn counting_deployments(
+        mut self,
+        count: impl Fn() -> BTreeMap<IdempotencyKey, usize> + Send + Sync + 'static,
+    ) -> Self {
+        self.executions = Some(Arc::new(count));
+        self
+    }
+}
+
 struct Sim<'s> {
     scenario: &'s Scenario,
     clock: Arc<ManualClock>,
     ports: Ports,
-    vcs: Arc<InMemoryVcs>,
-    deployer: Arc<InMemoryDeployer>,
-    flags: Arc<InMemoryFlags>,
+    world: DrillWorld,
     chaos: Arc<Chaos>,
     driver: Driver,
     log: Vec<String>,
@@ -78,43 +185,52 @@ struct Sim<'s> {
     invariants: super::Invariants,
 }
 
-/// Runs `scenario` with faults drawn from `seed`.
+/// Runs `scenario` on the in-memory adapters with faults drawn from `seed`.
 pub fn run(scenario: &Scenario, seed: u64) -> DrillReport {
+    run_on(scenario, seed, DrillWorld::in_memory())
+}
+
+/// Runs `scenario` on the host's systems (`world`) with faults drawn from
+/// `seed`.
+pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport {
     let clock = Arc::new(ManualClock::ticking(
         Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
             .single()
             .unwrap_or_default(),
         Duration::seconds(i64::from(scenario.faults.clock_tick_seconds)),
     ));
-    let chaos = Arc::new(Chaos::new(seed, &scenario.faults, clock.clone()));
-    let vcs = Arc::new(InMemoryVcs::default());
-    let deployer = Arc::new(InMemoryDeployer::default());
-    let flags = Arc::new(InMemoryFlags::default());
-    let builder = Arc::new(InMemoryBuilder::new(1000, 9, 0));
-    let store = Arc::new(InMemoryJournal::default());
+    let chaos = Arc::new(Chaos::new(
+        seed,
+        &scenario.faults,
+        clock.clone(),
+        world.push.clone(),
+    ));
+    let host = &world.ports;
     let ports = Ports::new(
         Arc::new(FaultyVcs {
-            inner: vcs.clone(),
+            inner: host.vcs.clone(),
             chaos: chaos.clone(),
         }),
         Arc::new(FaultyDeployer {
-            inner: deployer.clone(),
+            inner: host.deployer.clone(),
             chaos: chaos.clone(),
         }),
-        Some(Arc::new(FaultyFlags {
-            inner: flags.clone(),
-            chaos: chaos.clone(),
-        })),
+        host.flags.clone().map(|flags| {
+            Arc::new(FaultyFlags {
+                inner: flags,
+                chaos: chaos.clone(),
+            }) as Arc<dyn crate::port::FlagStore>
+        }),
         Arc::new(FaultyHealth {
-            inner: Arc::new(InMemoryHealth::default()),
+            inner: host.health.clone(),
             chaos: chaos.clone(),
         }),
         Arc::new(FaultyBuilder {
-            inner: builder,
+            inner: host.builder.clone(),
             chaos: chaos.clone(),
         }),
         Arc::new(FaultyJournal {
-            inner: store,
+            inner: host.journal.clone(),
             chaos: chaos.clone(),
         }),
         clock.clone(),
@@ -124,6 +240,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> DrillReport {
         seed,
         plan: None,
         chosen: Vec::new(),
+        fallbacks: Vec::new(),
+        faults: BTreeMap::new(),
         log: Vec::new(),
         minutes_to_mitigate: None,
         failures: Vec::new(),
@@ -139,13 +257,17 @@ pub fn run(scenario: &Scenario, seed: u64) -> DrillReport {
             return report;
         }
     };
+    if !driver.journal().is_empty() {
+        report.failures.push(
+            "the journal store is not empty: a drill builds its world from the scenario".to_owned(),
+        );
+        return report;
+    }
     let mut sim = Sim {
         scenario,
         clock,
         ports,
-        vcs,
-        deployer,
-        flags,
+        world,
         chaos,
         driver,
         log: Vec::new(),
@@ -156,7 +278,43 @@ pub fn run(scenario: &Scenario, seed: u64) -> DrillReport {
     report.log = std::mem::take(&mut sim.log);
     report.failures.append(&mut sim.failures);
     report.journal = sim.driver.journal().clone();
+    report.faults = sim
+        .chaos
+        .counts()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     report
+}
+
+/// Why a drive stopped short.
+struct Stop {
+    why: String,
+    /// Whether choosing another strategy is a sensible reaction (a step
+    /// failed), as opposed to a broken invariant.
+    fallback: bool,
+}
+
+impl Stop {
+    fn step(why: impl Into<String>) -> Self {
+        Self {
+            why: why.into(),
+            fallback: true,
+        }
+    }
+
+    fn broken(why: impl Into<String>) -> Self {
+        Self {
+            why: why.into(),
+            fallback: false,
+        }
+    }
+}
+
+impl From<String> for Stop {
+    fn from(why: String) -> Self {
+        Self::broken(why)
+    }
 }
 
 impl Sim<'_> {
@@ -165,19 +323,49 @@ impl Sim<'_> {
     }
 
     /// Runs a command for the host (person or CI); a crash of the driver's
-    /// journal write is retried after a restart, as a real host would.
+    /// journal write is retried after a restart, a failed append by the
+    /// same driver, as a real host would.
     fn host(&mut self, command: &Command) -> Result<Vec<crate::journal::JournalEntry>, String> {
         for _ in 0..20 {
             match block_on(self.driver.execute(command)) {
                 Ok(entries) => return Ok(entries),
-                Err(DriveError::Journal(_)) => self.restart()?,
+                Err(DriveError::Journal(_)) => self.after_failed_append()?,
                 Err(e) => return Err(e.to_string()),
             }
         }
         Err("the journal store kept failing".to_owned())
     }
 
+    /// After a failed append: a crashed process restarts (from the store
+    /// alone, once the clock has jumped when the scenario asks); a store
+    /// that was briefly down is simply tried again by the same driver.
+    fn after_failed_append(&mut self) -> Result<(), String> {
+        match self.chaos.last_append() {
+            Some(AppendFault::Failure) => {
+                self.log
+                    .push("journal append failed; the same driver goes on".to_owned());
+                Ok(())
+            }
+            _ => self.restart(),
+        }
+    }
+
     fn restart(&mut self) -> Result<(), String> {
+        if self.scenario.faults.clock_jumps {
+            let jump = match self.chaos.below(3) {
+                0 => Duration::seconds(1 + i64::try_from(self.chaos.below(59)).unwrap_or(0)),
+                1 => Duration::hours(1 + i64::try_from(self.chaos.below(11)).unwrap_or(0)),
+                _ => Duration::days(1 + i64::try_from(self.chaos.below(3)).unwrap_or(0)),
+            };
+            self.clock.advance(jump);
+            self.chaos.played(
+                "clock jump before a resume",
+                format!(
+                    "clock: {} s pass before the new process resumes",
+                    jump.num_seconds()
+                ),
+            );
+        }
         self.driver = block_on(Driver::resume(self.ports.clone(), "knowngood-driver"))
             .map_err(|e| format!("resume failed: {e}"))?;
         Ok(())
@@ -253,9 +441,11 @@ impl Sim<'_> {
                     mitigated = self.mitigate(&incident);
                     break;
                 }
-                Err(why) => {
-                    self.log
-                        .push(format!("{strategy} failed: {why}; choosing again"));
+                Err(stop) if !stop.fallback => {
+                    self.failures.push(stop.why);
+                    break;
+                }
+                Err(stop) => {
                     self.check_invariants("after a failed strategy");
                     choice = self.plan(&incident).and_then(|p| {
                         p.options
@@ -263,6 +453,18 @@ impl Sim<'_> {
                             .find(|o| o.applicable && !report.chosen.contains(&o.strategy))
                             .map(|o| o.strategy)
                     });
+                    let fallback = Fallback {
+                        failed: strategy,
+                        why: stop.why,
+                        next: choice,
+                    };
+                    self.log.push(fallback.to_string());
+                    if !self.scenario.expect.fallback_allowed {
+                        self.failures.push(format!(
+                            "{fallback}, and the scenario does not allow fallbacks (set `fallback_allowed` if a team would accept it)"
+                        ));
+                    }
+                    report.fallbacks.push(fallback);
                 }
             }
         }
@@ -325,7 +527,7 @@ impl Sim<'_> {
                 self.host(&Command::RecordCommit {
                     commit: Commit::new(commit.clone(), parent),
                 })?;
-                self.vcs.commit(&service, &main, commit);
+                (self.world.push)(&service, &main, commit);
                 let mut c = Change::new(
                     change.clone(),
                     change.as_str(),
@@ -417,14 +619,19 @@ impl Sim<'_> {
                 flag,
                 state,
             } => {
-                use crate::port::FlagStore;
+                let flags = self
+                    .world
+                    .ports
+                    .flags
+                    .clone()
+                    .ok_or("the scenario sets a flag, and the host has no flag store")?;
                 let (_, revision) =
-                    block_on(self.flags.get(environment, flag)).map_err(|e| e.to_string())?;
+                    block_on(flags.get(environment, flag)).map_err(|e| e.to_string())?;
                 let key = crate::recovery::IdempotencyKey::new(format!(
                     "history/{environment}/{flag}/{}",
                     self.clock.now().timestamp()
                 ));
-                block_on(self.flags.set(&key, environment, flag, state, revision))
+                block_on(flags.set(&key, environment, flag, state, revision))
                     .map_err(|e| e.to_string())?;
                 self.host(&Command::SetFlag {
                     environment: environment.clone(),
@@ -520,9 +727,11 @@ impl Sim<'_> {
     }
 
     /// Drives the chosen plan to the end, restarting after crashes,
-    /// waiting out unavailability and playing the person where needed.
-    fn drive(&mut self, incident: &IncidentId) -> Result<(), String> {
-        for _ in 0..60 {
+    /// waiting out unavailability and playing the person where needed
+    /// (steps only a person takes, approvals, recording a push).
+    fn drive(&mut self, incident: &IncidentId) -> Result<(), Stop> {
+        let mut polls: BTreeMap<Slot, (u64, u64)> = BTreeMap::new();
+        for _ in 0..80 {
             self.now_minutes(1);
             let outcome = block_on(self.driver.drive(incident));
             for fault in std::mem::take(
@@ -544,38 +753,108 @@ impl Sim<'_> {
                     self.log.push(format!("person: {instruction}"));
                     self.person(incident, &key)?;
                 }
-                Ok(DriveReport::AwaitingApprovals {
-                    slot, need, role, ..
-                }) => {
-                    // The approvers take a while, then approve.
-                    self.now_minutes(10);
-                    let approvers = self.driver.state().pending_approvers(&slot);
-                    if approvers.is_empty() {
-                        return Err(format!(
-                            "{slot} waits for {need} approvals from `{role}`, and no member of the role can give them"
-                        ));
+                Ok(report @ DriveReport::AwaitingApprovals { .. }) => {
+                    let DriveReport::AwaitingApprovals { slot, .. } = &report else {
+                        continue;
+                    };
+                    self.log.push(format!("driver: {report}"));
+                    let (seen, wanted) = polls.entry(slot.clone()).or_insert_with(|| {
+                        let wanted = if self.scenario.faults.late_approvals {
+                            1 + self.chaos.below(4)
+                        } else {
+                            0
+                        };
+                        (0, wanted)
+                    });
+                    if *seen < *wanted {
+                        // The approvers are busy: hours pass, and now and
+                        // then another process polls.
+                        *seen += 1;
+                        let hours = 1 + i64::try_from(self.chaos.below(12)).unwrap_or(0);
+                        self.clock.advance(Duration::hours(hours));
+                        self.chaos.played(
+                            "late approval",
+                            format!("approvals: still none for {slot} after {hours} more hours"),
+                        );
+                        if *seen % 2 == 0 {
+                            self.restart()?;
+                        }
+                        continue;
                     }
-                    for by in approvers {
-                        self.log.push(format!("person: `{by}` approves {slot}"));
-                        self.host(&Command::Approve {
-                            slot: slot.clone(),
-                            by,
-                        })?;
-                    }
+                    self.approve(&report)?;
                 }
                 Err(DriveError::Journal(e)) => {
-                    self.log.push(format!("driver crashed ({e}); resuming"));
-                    self.restart()?;
-                    self.check_invariants("after a crash");
+                    self.log.push(format!("driver stopped ({e})"));
+                    self.after_failed_append()?;
+                    self.check_invariants("after a failed journal write");
                 }
                 Err(DriveError::Unresolved { key, error, .. }) => {
                     self.log
                         .push(format!("driver: `{key}` unresolved ({error}); retrying"));
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e @ DriveError::BranchMoved { .. }) => {
+                    self.log.push(format!("driver: {e}"));
+                    self.record_pushes()?;
+                }
+                Err(e @ DriveError::StepFailed { .. }) => return Err(Stop::step(e.to_string())),
+                Err(DriveError::Refused(refusal)) => {
+                    return Err(Stop::broken(format!(
+                        "invariant broken: the core refused a step of a plan the planner offered: {refusal}"
+                    )));
+                }
+                Err(e) => return Err(Stop::broken(format!("the driver stopped: {e}"))),
             }
         }
-        Err("the drive did not finish".to_owned())
+        Err(Stop::broken("the drive did not finish"))
+    }
+
+    /// The approvers the policy names approve the waiting revision.
+    fn approve(&mut self, report: &DriveReport) -> Result<(), String> {
+        let DriveReport::AwaitingApprovals {
+            slot, need, role, ..
+        } = report
+        else {
+            return Ok(());
+        };
+        self.now_minutes(10);
+        let approvers = self.driver.state().pending_approvers(slot);
+        if approvers.is_empty() {
+            return Err(format!(
+                "{slot} waits for {need} approvals from `{role}`, and no member of the role can give them"
+            ));
+        }
+        for by in approvers {
+            self.log.push(format!("person: `{by}` approves {slot}"));
+            self.host(&Command::Approve {
+                slot: slot.clone(),
+                by,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The person who pushed records the push in the ledger: the commit,
+    /// then the branch move.
+    fn record_pushes(&mut self) -> Result<(), String> {
+        let pushes = self.chaos.take_pushes();
+        if pushes.is_empty() {
+            return Err("a branch moved, and nobody in the drill pushed to it".to_owned());
+        }
+        for push in pushes {
+            self.log.push(format!(
+                "person: records the push of `{}` to `{}`",
+                push.commit, push.branch
+            ));
+            self.host(&Command::RecordCommit {
+                commit: Commit::new(push.commit.clone(), [push.parent]),
+            })?;
+            self.host(&Command::MoveBranch {
+                service: push.service,
+                branch: push.branch,
+                head: push.commit,
+            })?;
+        }
+        Ok(())
     }
 
     /// Plays the person for a paused step, then confirms it.
@@ -599,7 +878,7 @@ impl Sim<'_> {
                 self.host(&Command::RecordCommit {
                     commit: Commit::new(commit.clone(), parent),
                 })?;
-                self.vcs.commit(service, onto, &commit);
+                (self.world.push)(service, onto, &commit);
                 let change = Change::new(
                     format!("fix-{key}"),
                     "the fix",
@@ -672,7 +951,7 @@ impl Sim<'_> {
         for _ in 0..20 {
             match block_on(self.driver.confirm(incident, key, "done by a person")) {
                 Ok(()) => return Ok(()),
-                Err(DriveError::Journal(_)) => self.restart()?,
+                Err(DriveError::Journal(_)) => self.after_failed_append()?,
                 Err(e) => return Err(e.to_string()),
             }
         }
@@ -787,7 +1066,8 @@ impl Sim<'_> {
                 .map(|what| format!("invariant broken {when}: {what}")),
         );
         // 6. No port acted twice under one key.
-        for (key, n) in self.deployer.all_executions() {
+        let executions = self.world.executions.as_ref().map(|count| count());
+        for (key, n) in executions.into_iter().flatten() {
             if n > 1 {
                 fail(
                     &mut found,
@@ -823,6 +1103,11 @@ pub struct Exploration {
     pub failing: BTreeMap<u64, String>,
     /// Seeds whose two runs differed.
     pub nondeterministic: Vec<u64>,
+    /// Faults injected over all drills (first runs), by kind.
+    pub faults: BTreeMap<String, u64>,
+    /// Fallbacks taken over all drills (each also a failure unless its
+    /// scenario allows it).
+    pub fallbacks: u64,
 }
 
 /// Runs `count` seeded drills starting at `first_seed`, each twice, over
@@ -832,6 +1117,8 @@ pub fn explore(scenarios: &[Scenario], first_seed: u64, count: u64) -> Explorati
         drills: 0,
         failing: BTreeMap::new(),
         nondeterministic: Vec::new(),
+        faults: BTreeMap::new(),
+        fallbacks: 0,
     };
     if scenarios.is_empty() {
         return result;
@@ -844,6 +1131,10 @@ pub fn explore(scenarios: &[Scenario], first_seed: u64, count: u64) -> Explorati
         if a.journal_jsonl() != b.journal_jsonl() {
             result.nondeterministic.push(seed);
         }
+        for (kind, n) in &a.faults {
+            *result.faults.entry(kind.clone()).or_default() += n;
+        }
+        result.fallbacks += a.fallbacks.len() as u64;
         if let Some(first) = a.failures.first() {
             result
                 .failing

@@ -8,10 +8,7 @@ use async_trait::async_trait;
 use chrono::Duration;
 
 use crate::journal::JournalEntry;
-use crate::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
-    ManualClock,
-};
+use crate::memory::ManualClock;
 use crate::model::{
     Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Release, ReleaseId,
     ServiceId,
@@ -72,16 +69,48 @@ enum Fault {
     Latency,
 }
 
+/// What happened at the last failed journal append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppendFault {
+    /// The process died: the drill restarts the driver from the store.
+    Crash,
+    /// The store was briefly down: the same driver goes on.
+    Failure,
+}
+
+/// A commit someone pushed behind the driver's back.
+#[derive(Debug, Clone)]
+pub(crate) struct Push {
+    pub(crate) service: ServiceId,
+    pub(crate) branch: BranchName,
+    pub(crate) commit: CommitId,
+    pub(crate) parent: CommitId,
+}
+
+/// Lands a commit on a branch of the host's repository, as a developer
+/// pushing would.
+pub type PushFn = dyn Fn(&ServiceId, &BranchName, &CommitId) + Send + Sync;
+
 /// The shared source of faults for one drill.
-#[derive(Debug)]
 pub(crate) struct Chaos {
     rng: Mutex<SimRng>,
-    rate: f64,
-    crash_rate: f64,
+    spec: super::FaultSpec,
     clock: Arc<ManualClock>,
-    degrade: bool,
     degraded_once: Mutex<bool>,
+    push: Arc<PushFn>,
+    pushed: Mutex<Vec<Push>>,
+    last_append: Mutex<Option<AppendFault>>,
+    counts: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     pub(crate) log: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for Chaos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chaos")
+            .field("spec", &self.spec)
+            .field("counts", &*lock(&self.counts))
+            .finish_non_exhaustive()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -89,25 +118,59 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Chaos {
-    pub(crate) fn new(seed: u64, spec: &super::FaultSpec, clock: Arc<ManualClock>) -> Self {
+    pub(crate) fn new(
+        seed: u64,
+        spec: &super::FaultSpec,
+        clock: Arc<ManualClock>,
+        push: Arc<PushFn>,
+    ) -> Self {
         Self {
             rng: Mutex::new(SimRng::new(seed)),
-            rate: spec.rate,
-            crash_rate: spec.crash_rate,
+            spec: spec.clone(),
             clock,
-            degrade: spec.degraded_health,
             degraded_once: Mutex::new(false),
+            push,
+            pushed: Mutex::new(Vec::new()),
+            last_append: Mutex::new(None),
+            counts: Mutex::new(std::collections::BTreeMap::new()),
             log: Mutex::new(Vec::new()),
         }
     }
 
-    fn note(&self, what: String) {
+    /// Notes a fault of `kind` that was injected.
+    fn note(&self, kind: &'static str, what: String) {
+        *lock(&self.counts).entry(kind).or_default() += 1;
         lock(&self.log).push(what);
+    }
+
+    /// Notes a fault the drill itself plays (clock jumps, late approvals).
+    pub(crate) fn played(&self, kind: &'static str, what: String) {
+        self.note(kind, what);
+    }
+
+    /// Faults injected so far, by kind.
+    pub(crate) fn counts(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        lock(&self.counts).clone()
+    }
+
+    /// A number below `n`, from the drill's seed.
+    pub(crate) fn below(&self, n: u64) -> u64 {
+        lock(&self.rng).below(n)
+    }
+
+    /// Whether the last failed append was a crash or a brief failure.
+    pub(crate) fn last_append(&self) -> Option<AppendFault> {
+        *lock(&self.last_append)
+    }
+
+    /// The pushes made behind the driver's back, oldest first (taken).
+    pub(crate) fn take_pushes(&self) -> Vec<Push> {
+        std::mem::take(&mut *lock(&self.pushed))
     }
 
     fn draw(&self) -> Option<Fault> {
         let mut rng = lock(&self.rng);
-        if !rng.chance(self.rate) {
+        if !rng.chance(self.spec.rate) {
             return None;
         }
         Some(match rng.below(5) {
@@ -119,8 +182,47 @@ impl Chaos {
         })
     }
 
-    fn crash(&self) -> bool {
-        lock(&self.rng).chance(self.crash_rate)
+    fn append_fault(&self) -> Option<AppendFault> {
+        let mut rng = lock(&self.rng);
+        let fault = if rng.chance(self.spec.crash_rate) {
+            Some(AppendFault::Crash)
+        } else if rng.chance(self.spec.append_failure_rate) {
+            Some(AppendFault::Failure)
+        } else {
+            None
+        };
+        drop(rng);
+        *lock(&self.last_append) = fault;
+        fault
+    }
+
+    /// Once per drill (when the scenario asks), pushes a commit onto
+    /// `branch` just before a call that moves it.
+    fn maybe_push(
+        &self,
+        service: &ServiceId,
+        branch: &BranchName,
+        head: Result<CommitId, AdapterError>,
+    ) {
+        if !self.spec.concurrent_push || lock(&self.counts).contains_key("concurrent push") {
+            return;
+        }
+        let Ok(parent) = head else { return };
+        if !lock(&self.rng).chance(0.7) {
+            return;
+        }
+        let commit = CommitId::new(format!("push{:04}", self.below(10_000)));
+        (self.push)(service, branch, &commit);
+        self.note(
+            "concurrent push",
+            format!("vcs: someone pushed `{commit}` to `{branch}`"),
+        );
+        lock(&self.pushed).push(Push {
+            service: service.clone(),
+            branch: branch.clone(),
+            commit,
+            parent,
+        });
     }
 
     /// Runs `act` (once, twice, or not at all) as the drawn fault says.
@@ -133,29 +235,35 @@ impl Chaos {
         match self.draw() {
             None => act().await,
             Some(Fault::Unavailable) => {
-                self.note(format!("{port}: unavailable"));
+                self.note("unavailable", format!("{port}: unavailable"));
                 Err(AdapterError::new(
                     ErrorKind::Unavailable,
                     "connection refused",
                 ))
             }
             Some(Fault::TimeoutBefore) => {
-                self.note(format!("{port}: timed out before acting"));
+                self.note(
+                    "timeout before acting",
+                    format!("{port}: timed out before acting"),
+                );
                 Err(AdapterError::new(ErrorKind::UnknownOutcome, "timed out"))
             }
             Some(Fault::TimeoutAfter) => {
-                self.note(format!("{port}: timed out after acting"));
+                self.note(
+                    "timeout after acting",
+                    format!("{port}: timed out after acting"),
+                );
                 act().await?;
                 Err(AdapterError::new(ErrorKind::UnknownOutcome, "timed out"))
             }
             Some(Fault::Duplicate) => {
-                self.note(format!("{port}: delivered twice"));
+                self.note("duplicate delivery", format!("{port}: delivered twice"));
                 act().await?;
                 act().await
             }
             Some(Fault::Latency) => {
                 let minutes = 1 + i64::try_from(lock(&self.rng).below(5)).unwrap_or(0);
-                self.note(format!("{port}: slow ({minutes} min)"));
+                self.note("latency", format!("{port}: slow ({minutes} min)"));
                 self.clock.advance(Duration::minutes(minutes));
                 act().await
             }
@@ -165,7 +273,7 @@ impl Chaos {
 
 macro_rules! faulty {
     ($name:ident, $inner:ty) => {
-        /// An in-memory port behind seeded faults.
+        /// A host's port behind seeded faults.
         #[derive(Debug)]
         pub(crate) struct $name {
             pub(crate) inner: Arc<$inner>,
@@ -174,12 +282,12 @@ macro_rules! faulty {
     };
 }
 
-faulty!(FaultyVcs, InMemoryVcs);
-faulty!(FaultyDeployer, InMemoryDeployer);
-faulty!(FaultyFlags, InMemoryFlags);
-faulty!(FaultyBuilder, InMemoryBuilder);
-faulty!(FaultyHealth, InMemoryHealth);
-faulty!(FaultyJournal, InMemoryJournal);
+faulty!(FaultyVcs, dyn Vcs);
+faulty!(FaultyDeployer, dyn Deployer);
+faulty!(FaultyFlags, dyn FlagStore);
+faulty!(FaultyBuilder, dyn Builder);
+faulty!(FaultyHealth, dyn HealthProbe);
+faulty!(FaultyJournal, dyn JournalStore);
 
 #[async_trait]
 impl Vcs for FaultyVcs {
@@ -209,6 +317,8 @@ impl Vcs for FaultyVcs {
         onto: &BranchName,
         expected_head: &CommitId,
     ) -> Result<Landed, AdapterError> {
+        self.chaos
+            .maybe_push(service, onto, self.inner.head(service, onto).await);
         self.chaos
             .run("vcs.revert", || {
                 self.inner
@@ -248,6 +358,8 @@ impl Vcs for FaultyVcs {
         onto: &BranchName,
         expected_head: &CommitId,
     ) -> Result<Landed, AdapterError> {
+        self.chaos
+            .maybe_push(service, onto, self.inner.head(service, onto).await);
         self.chaos
             .run("vcs.cherry-pick", || {
                 self.inner
@@ -364,13 +476,15 @@ impl HealthProbe for FaultyHealth {
         // Once per drill, a rollout that looked fine degrades.
         let degrade = {
             let mut done = lock(&self.chaos.degraded_once);
-            let fire = self.chaos.degrade && !*done && self.chaos.draw().is_some();
+            let fire = self.chaos.spec.degraded_health && !*done && self.chaos.draw().is_some();
             *done |= fire;
             fire
         };
         if degrade {
-            self.chaos
-                .note(format!("health: `{release}` degraded in `{environment}`"));
+            self.chaos.note(
+                "degraded health",
+                format!("health: `{release}` degraded in `{environment}`"),
+            );
             return Ok(Health::new(false, "error rate climbing after the rollout"));
         }
         self.inner.verify(environment, service, release).await
@@ -384,13 +498,28 @@ impl JournalStore for FaultyJournal {
         expected_len: u64,
         entries: &[JournalEntry],
     ) -> Result<(), AdapterError> {
-        if self.chaos.crash() {
-            self.chaos
-                .note(format!("journal: crash before entry {}", expected_len + 1));
-            return Err(AdapterError::new(
-                ErrorKind::Unavailable,
-                "the driver process died",
-            ));
+        match self.chaos.append_fault() {
+            Some(AppendFault::Crash) => {
+                self.chaos.note(
+                    "crash at a journal write",
+                    format!("journal: crash before entry {}", expected_len + 1),
+                );
+                return Err(AdapterError::new(
+                    ErrorKind::Unavailable,
+                    "the driver process died",
+                ));
+            }
+            Some(AppendFault::Failure) => {
+                self.chaos.note(
+                    "failed journal append",
+                    format!("journal: append of entry {} failed", expected_len + 1),
+                );
+                return Err(AdapterError::new(
+                    ErrorKind::Unavailable,
+                    "the journal store is briefly down",
+                ));
+            }
+            None => {}
         }
         self.inner.append(expected_len, entries).await
     }

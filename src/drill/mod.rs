@@ -26,7 +26,10 @@ mod invariants;
 mod scenario;
 
 pub use builder::Drill;
-pub use engine::{DrillReport, Exploration, explore, run};
+pub use engine::{
+    DrillReport, DrillWorld, ExecutionCount, Exploration, Fallback, explore, run, run_on,
+};
+pub use faults::PushFn;
 pub use faults::SimRng;
 pub use invariants::Invariants;
 pub use scenario::{

@@ -194,6 +194,9 @@ fn default_severity() -> Severity {
 }
 
 /// Faults to inject, drawn from the drill's seed.
+// Each switch is an independent fault a scenario turns on; an enum set
+// would read worse in scenario files.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
@@ -213,6 +216,19 @@ pub struct FaultSpec {
     /// passes between every command the driver sends (0: it moves only
     /// between the drill's stages).
     pub clock_tick_seconds: u32,
+    /// Chance (0 to 1) that a journal append fails without a crash (the
+    /// store was briefly down): the same driver goes on.
+    pub append_failure_rate: f64,
+    /// After every crash the clock jumps before the new process resumes:
+    /// seconds, hours or days, drawn from the seed.
+    pub clock_jumps: bool,
+    /// Once per drill, someone pushes a commit to the branch a revert or
+    /// pick is about to move (racing the driver); the person then records
+    /// it in the ledger and the drive goes on.
+    pub concurrent_push: bool,
+    /// Approvers take hours: the driver is polled (sometimes by a new
+    /// process) several times before they approve.
+    pub late_approvals: bool,
 }
 
 impl Default for FaultSpec {
@@ -223,6 +239,10 @@ impl Default for FaultSpec {
             reckless_deploy: false,
             degraded_health: false,
             clock_tick_seconds: 0,
+            append_failure_rate: 0.0,
+            clock_jumps: false,
+            concurrent_push: false,
+            late_approvals: false,
         }
     }
 }
@@ -251,6 +271,10 @@ pub struct Expectation {
     /// The branch whose head production must run at the end (after a
     /// revert, usually `main`).
     pub serving_head_of: Option<BranchName>,
+    /// Whether falling back to another strategy after one failed is an
+    /// acceptable outcome (default: no, a fallback fails the drill). Every
+    /// fallback shows in the report either way.
+    pub fallback_allowed: bool,
 }
 
 /// A scenario file that cannot be used.

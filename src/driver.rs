@@ -5,14 +5,33 @@
 //!
 //! - Every command the driver issues is decided by the core, stored in the
 //!   [`JournalStore`](crate::port::JournalStore) and only then considered
-//!   done. If storing fails, the driver stops: drop it and
-//!   [`Driver::resume`] later.
-//! - Every port call carries an idempotency key derived from the step's key.
-//!   Before acting for a step it had started earlier (after a crash), the
-//!   driver asks the port what happened under the key and acts only if
-//!   nothing did. A timeout ([`ErrorKind::UnknownOutcome`]) is reconciled
-//!   the same way, never by guessing. So after a crash at any point,
-//!   resuming runs no step twice and skips none.
+//!   done. If storing fails ([`DriveError::Journal`]), the driver forgets
+//!   what the store did not take: drive again with the same driver, or
+//!   [`Driver::resume`] a new one from the store alone, at any later time.
+//! - Every port call carries an idempotency key derived from the step's key,
+//!   and every attempt of a plan has keys of its own (the planner numbers
+//!   attempts; the core refuses a key an earlier plan used). Before acting
+//!   for a step it had started earlier, the driver asks the port what
+//!   happened under the key and acts only if nothing did. A timeout
+//!   ([`ErrorKind::UnknownOutcome`]) is reconciled the same way, never by
+//!   guessing. So after a crash at any point, resuming runs no step twice
+//!   and skips none, however far the clock moved meanwhile: what the driver
+//!   records for an effect is identified by what the effect made, and
+//!   recording it again is a no-op.
+//! - The driver records what the ports report, never what it assumed. A
+//!   branch is moved only from the head the ledger knows (a compare-and-swap
+//!   through [`Vcs`](crate::port::Vcs)); a branch someone pushed to stops
+//!   the plan with [`DriveError::BranchMoved`], naming the commits to
+//!   record. After every deploy the deployer's status must name the release
+//!   rolled out, or the drive stops with [`DriveError::Diverged`].
+//! - A step that fails is journaled as failed before the driver stops with
+//!   [`DriveError::StepFailed`], which keeps the port's
+//!   [`AdapterError`] and its kind. A rollout the
+//!   deployer refused is closed so that it blocks nothing.
+//! - A rollout that needs approvals pauses the drive
+//!   ([`DriveReport::AwaitingApprovals`]) with the revision requested; once
+//!   the approvals are recorded, drive again. Choosing another plan
+//!   meanwhile withdraws that request.
 //! - Steps only a person can take (landing a fix, a down migration) pause
 //!   the driver with an instruction; [`Driver::confirm`] records them done.
 //! - The driver only awaits: it brings no async runtime of its own.
@@ -124,7 +143,7 @@ fn unknown_list(unknown: &[CommitId]) -> String {
 
 impl DriveError {
     /// The port's error behind this stop, if a port failed: its
-    /// [`ErrorKind`](crate::port::ErrorKind) tells a host how to react
+    /// [`ErrorKind`] tells a host how to react
     /// (a [`Conflict`](crate::port::ErrorKind::Conflict) revert needs a
     /// person) without matching text.
     pub fn adapter_error(&self) -> Option<&AdapterError> {

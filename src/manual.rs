@@ -229,6 +229,20 @@
 //! person can take (landing a fix, a down migration) pause the drive with
 //! an instruction until [confirmed](crate::driver::Driver::confirm).
 //!
+//! The real world moves while the driver works, and the driver says so
+//! rather than guess. Its clock moves between a crash and the resume (the
+//! tests move it by seconds, hours and days, and rebuild the driver from
+//! the store alone). Approvals arrive late: a rollout that needs them
+//! pauses the drive ([`DriveReport::AwaitingApprovals`](crate::driver::DriveReport::AwaitingApprovals)
+//! says how many, from which role) and choosing another plan withdraws the
+//! waiting request. Someone pushes to the branch a revert is about to move:
+//! branch moves are a compare-and-swap on the head the ledger knows, and
+//! the drive stops with the commits to record
+//! ([`DriveError::BranchMoved`](crate::driver::DriveError::BranchMoved)).
+//! Choosing a strategy again gives every step a fresh key, so a port never
+//! answers the second attempt with the first one's outcome. A failed step
+//! is journaled and its port error keeps its kind.
+//!
 //! The driver only awaits; it brings no runtime.
 //! [`memory`](crate::memory) has reference adapters for every port, a
 //! manual clock and a minimal `block_on`; the `testkit` feature adds the
@@ -244,8 +258,14 @@
 //! ports behind seeded faults — unavailability, timeouts whose outcome is
 //! unknown (acted or not), duplicate delivery, latency, crashes at journal
 //! writes, health that degrades after a rollout that looked fine, and a
-//! reckless manual deploy while the plan holds the gate — and plays the
-//! person where a step needs one. Between stages it checks the invariants:
+//! reckless manual deploy while the plan holds the gate, journal appends
+//! that fail without a crash, clock jumps before a resume, a push racing
+//! the driver, approvals that arrive hours late — and plays the person
+//! where a step needs one. [`drill::run_on`](crate::drill::run_on) plays
+//! the same on the host's own adapters. Every fallback to another strategy
+//! shows in the report's verdict and fails the drill unless the scenario
+//! allows it; a step the core refuses after the planner offered it is an
+//! invariant violation. Between stages it checks the invariants:
 //! the journal replays to the live state, the hash chain holds, no release
 //! carrying a poisoned change enters production, production runs only
 //! digests verified upstream, an open gate during an incident has nothing

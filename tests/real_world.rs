@@ -180,48 +180,9 @@ fn serving_commit(driver: &Driver) -> CommitId {
 
 #[test]
 fn resume_with_a_moving_clock_after_a_crash_at_every_journal_write_finishes_the_plan() {
-    let reference = Host::of(&revert_world());
-    let mut uninterrupted = reference.driver(reference.ports());
-    assert!(matches!(
-        reference.drive(&mut uninterrupted).unwrap(),
-        DriveReport::Done { .. }
-    ));
-    let jumps = [Duration::seconds(7), Duration::hours(5), Duration::days(3)];
-    let mut crash_points = 0;
-    for crash_at in 0.. {
-        let jump = jumps[crash_at % jumps.len()];
-        let host = Host::of(&revert_world());
-        let crashing = FailingOnce::at(&host.store, crash_at);
-        let mut first =
-            host.driver(host.ports_with(host.vcs.clone(), host.deployer.clone(), crashing));
-        match host.drive(&mut first) {
-            Err(DriveError::Journal(_)) => crash_points += 1,
-            Ok(_) => break, // past the last write
-            Err(other) => panic!("crash point {crash_at}: {other}"),
-        }
-        drop(first);
-        host.clock.advance(jump);
-        // A new process: only the store is left.
-        let mut resumed = host.driver(host.ports());
-        let report = host
-            .drive(&mut resumed)
-            .unwrap_or_else(|e| panic!("crash point {crash_at}, clock +{jump}: {e}"));
-        assert!(matches!(report, DriveReport::Done { .. }), "{report:?}");
-        assert_eq!(
-            kinds(resumed.journal()),
-            kinds(uninterrupted.journal()),
-            "crash point {crash_at}: the same events, only later"
-        );
-        assert_eq!(&host.stored(), resumed.journal());
-        assert!(host.stored().verify_chain().is_ok());
-        assert_eq!(serving_commit(&resumed), main_head(&resumed));
-        for (key, n) in host.deployer.all_executions() {
-            assert_eq!(n, 1, "crash point {crash_at}: deployed twice under {key}");
-        }
-        let revert_key = IdempotencyKey::new("INC-1/attempt-1/revert/1-revert");
-        assert_eq!(host.vcs.executions(&revert_key), 1);
-    }
-    assert!(crash_points > 20, "only {crash_points} crash points");
+    // Seconds, hours and days pass between each crash and the resume of a
+    // driver rebuilt from the store alone (see `crash_everywhere`).
+    crash_everywhere(revert_world, |_| {});
 }
 
 #[test]
@@ -952,4 +913,108 @@ fn deployer_serving_something_else_is_reported_and_the_rollout_stays_open() {
         DeploymentStatus::RollingOut,
         "not completed on faith"
     );
+}
+
+// ----- crash everywhere, for every seam -----------------------------------
+
+/// Drives to the end as a host would: approves when asked (carol), records
+/// a push when told (with the parent the VCS has), moving the clock.
+fn drive_as_host(host: &Host, driver: &mut Driver) -> Result<(), DriveError> {
+    for _ in 0..10 {
+        match host.drive(driver) {
+            Ok(DriveReport::Done { .. }) => return Ok(()),
+            Ok(DriveReport::AwaitingApprovals { slot, .. }) => {
+                host.clock.advance(Duration::hours(4));
+                block_on(driver.execute(&Command::Approve {
+                    slot,
+                    by: "carol".into(),
+                }))?;
+            }
+            Err(DriveError::BranchMoved {
+                service,
+                branch,
+                expected,
+                found,
+                ..
+            }) => {
+                host.clock.advance(Duration::minutes(10));
+                for command in [
+                    Command::RecordCommit {
+                        commit: knowngood::Commit::new(found.clone(), [expected]),
+                    },
+                    Command::MoveBranch {
+                        service,
+                        branch,
+                        head: found,
+                    },
+                ] {
+                    block_on(driver.execute(&command))?;
+                }
+            }
+            Ok(other) => panic!("unexpected pause: {other:?}"),
+            Err(e) => return Err(e),
+        }
+    }
+    panic!("the drive did not finish")
+}
+
+/// Crashes the driver at every journal write of `world`'s plan (after
+/// `prepare`), moves the clock, resumes from the store alone as the host
+/// would, and compares with an uninterrupted run.
+fn crash_everywhere(world: fn() -> World, prepare: fn(&Host)) {
+    let reference = Host::of(&world());
+    prepare(&reference);
+    let mut uninterrupted = reference.driver(reference.ports());
+    drive_as_host(&reference, &mut uninterrupted).unwrap();
+    let jumps = [Duration::seconds(3), Duration::hours(7), Duration::days(2)];
+    let mut crash_points = 0;
+    for crash_at in 0.. {
+        let host = Host::of(&world());
+        prepare(&host);
+        let crashing = FailingOnce::at(&host.store, crash_at);
+        let mut first =
+            host.driver(host.ports_with(host.vcs.clone(), host.deployer.clone(), crashing));
+        match drive_as_host(&host, &mut first) {
+            Err(DriveError::Journal(_)) => crash_points += 1,
+            Ok(()) => break,
+            Err(other) => panic!("crash point {crash_at}: {other}"),
+        }
+        drop(first);
+        host.clock.advance(jumps[crash_at % jumps.len()]);
+        let mut resumed = host.driver(host.ports());
+        drive_as_host(&host, &mut resumed)
+            .unwrap_or_else(|e| panic!("crash point {crash_at}: {e}"));
+        assert_eq!(
+            kinds(resumed.journal()),
+            kinds(uninterrupted.journal()),
+            "crash point {crash_at}"
+        );
+        assert_eq!(serving_commit(&resumed), main_head(&resumed));
+        for (key, n) in host.deployer.all_executions() {
+            assert_eq!(n, 1, "crash point {crash_at}: deployed twice under {key}");
+        }
+        assert_eq!(
+            block_on(host.vcs.head(&SERVICE.into(), &"main".into())).unwrap(),
+            main_head(&resumed),
+            "crash point {crash_at}: the ledger and the repository agree"
+        );
+        let revert_key = IdempotencyKey::new("INC-1/attempt-1/revert/1-revert");
+        assert_eq!(host.vcs.executions(&revert_key), 1);
+        assert_eq!(&host.stored(), resumed.journal());
+        assert!(host.stored().verify_chain().is_ok());
+    }
+    assert!(crash_points > 20, "only {crash_points} crash points");
+}
+
+#[test]
+fn approvals_arriving_late_with_a_crash_at_every_journal_write() {
+    crash_everywhere(revert_needing_approval, |_| {});
+}
+
+#[test]
+fn branch_moved_under_the_driver_with_a_crash_at_every_journal_write() {
+    crash_everywhere(revert_world, |host| {
+        host.vcs
+            .commit(&SERVICE.into(), &"main".into(), &"zz9".into());
+    });
 }

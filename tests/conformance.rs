@@ -2,21 +2,21 @@
 //! deliberately broken one, naming the broken contract.
 #![cfg(feature = "testkit")]
 
+mod common;
+
 use async_trait::async_trait;
+use common::misbehaving::{MisbehavingVcs, VcsFault};
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
     block_on,
 };
 use knowngood::port::{
     AdapterError, Deployer, DeployerCapabilities, FlagStore, FlagStoreCapabilities, JournalStore,
-    Landed, Vcs, VcsCapabilities,
+    Vcs,
 };
 use knowngood::recovery::IdempotencyKey;
 use knowngood::testkit::conformance;
-use knowngood::{
-    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Release, ReleaseId,
-    ServiceId,
-};
+use knowngood::{Artifact, EnvironmentId, FlagKey, FlagState, Release, ReleaseId, ServiceId};
 use std::sync::Mutex;
 
 #[test]
@@ -91,80 +91,13 @@ fn conformance_runs_on_ports_with_history_and_runs_again() {
     assert!(journal.verify_chain().is_ok());
 }
 
-/// Ignores the expected head: lands wherever the branch is.
-#[derive(Debug, Default)]
-struct HeadlessVcs {
-    inner: InMemoryVcs,
-}
-
-#[async_trait]
-impl Vcs for HeadlessVcs {
-    fn capabilities(&self) -> VcsCapabilities {
-        self.inner.capabilities()
-    }
-    async fn head(&self, s: &ServiceId, b: &BranchName) -> Result<CommitId, AdapterError> {
-        self.inner.head(s, b).await
-    }
-    async fn commits_between(
-        &self,
-        s: &ServiceId,
-        from: &CommitId,
-        to: &CommitId,
-    ) -> Result<Vec<CommitId>, AdapterError> {
-        self.inner.commits_between(s, from, to).await
-    }
-    async fn revert(
-        &self,
-        key: &IdempotencyKey,
-        s: &ServiceId,
-        commits: &[CommitId],
-        onto: &BranchName,
-        _expected: &CommitId,
-    ) -> Result<Landed, AdapterError> {
-        let head = self.inner.head(s, onto).await?;
-        self.inner.revert(key, s, commits, onto, &head).await
-    }
-    async fn cherry_pick(
-        &self,
-        key: &IdempotencyKey,
-        s: &ServiceId,
-        commits: &[CommitId],
-        onto: &BranchName,
-        expected: &CommitId,
-    ) -> Result<Landed, AdapterError> {
-        self.inner
-            .cherry_pick(key, s, commits, onto, expected)
-            .await
-    }
-    async fn create_branch(
-        &self,
-        key: &IdempotencyKey,
-        s: &ServiceId,
-        b: &BranchName,
-        at: &CommitId,
-    ) -> Result<CommitId, AdapterError> {
-        self.inner.create_branch(key, s, b, at).await
-    }
-    async fn tag(
-        &self,
-        key: &IdempotencyKey,
-        s: &ServiceId,
-        c: &CommitId,
-        tag: &str,
-    ) -> Result<CommitId, AdapterError> {
-        self.inner.tag(key, s, c, tag).await
-    }
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
-        self.inner.outcome(key).await
-    }
-}
-
 #[test]
 fn conformance_catches_a_vcs_that_ignores_the_expected_head() {
-    let vcs = HeadlessVcs::default();
-    vcs.inner
-        .commit(&"payments".into(), &"main".into(), &"a1".into());
-    let failure = block_on(conformance::vcs(&vcs, &"payments".into(), &"main".into())).unwrap_err();
+    let inner = std::sync::Arc::new(InMemoryVcs::default());
+    inner.commit(&"payments".into(), &"main".into(), &"a1".into());
+    let vcs = MisbehavingVcs::new(&inner, VcsFault::IgnoreExpectedHead);
+    let failure =
+        block_on(conformance::vcs(&*vcs, &"payments".into(), &"main".into())).unwrap_err();
     assert_eq!(
         failure.check, "stale-expected-head-is-a-conflict",
         "{failure}"

@@ -4,24 +4,20 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use common::misbehaving::{DeployerFault, MisbehavingDeployer};
 use common::{SERVICE, t};
 use knowngood::driver::{DriveError, DriveReport, Driver};
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
     ManualClock, block_on,
 };
-use knowngood::port::{
-    AdapterError, Deployer, DeployerCapabilities, ErrorKind, JournalStore, Ports,
-};
+use knowngood::port::{AdapterError, Deployer, ErrorKind, JournalStore, Ports};
 use knowngood::recovery::{EffectOutcome, IdempotencyKey};
-use knowngood::{
-    Artifact, Command, EnvironmentId, EventKind, JournalEntry, Policy, Release, ReleaseId,
-    ServiceId, Strategy,
-};
+use knowngood::{Command, EventKind, JournalEntry, Policy, Strategy};
 
 /// The in-memory world the driver acts on.
 struct Adapters {
@@ -191,67 +187,11 @@ fn driver_crash_after_each_journal_write_then_resume_gives_the_uninterrupted_res
     assert!(crash_points > 20, "only {crash_points} crash points");
 }
 
-/// A deployer whose first deploy times out: after acting, or before.
-#[derive(Debug)]
-struct TimingOut {
-    inner: Arc<InMemoryDeployer>,
-    acted_before_timeout: bool,
-    fired: Mutex<bool>,
-}
-
-#[async_trait]
-impl Deployer for TimingOut {
-    fn capabilities(&self) -> DeployerCapabilities {
-        self.inner.capabilities()
-    }
-    async fn deploy(
-        &self,
-        key: &IdempotencyKey,
-        env: &EnvironmentId,
-        release: &Release,
-        artifact: &Artifact,
-    ) -> Result<(), AdapterError> {
-        let first = !std::mem::replace(&mut *self.fired.lock().unwrap(), true);
-        if first {
-            if self.acted_before_timeout {
-                self.inner.deploy(key, env, release, artifact).await?;
-            }
-            return Err(AdapterError::new(
-                ErrorKind::UnknownOutcome,
-                "timed out after 30 s",
-            ));
-        }
-        self.inner.deploy(key, env, release, artifact).await
-    }
-    async fn abort(
-        &self,
-        key: &IdempotencyKey,
-        env: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<(), AdapterError> {
-        self.inner.abort(key, env, service).await
-    }
-    async fn status(
-        &self,
-        env: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<Option<ReleaseId>, AdapterError> {
-        self.inner.status(env, service).await
-    }
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
-        self.inner.outcome(key).await
-    }
-}
-
 #[test]
 fn driver_reconciles_an_unknown_outcome_both_ways_by_asking_the_port() {
     for acted in [true, false] {
         let a = revert_chosen();
-        let flaky = Arc::new(TimingOut {
-            inner: a.deployer.clone(),
-            acted_before_timeout: acted,
-            fired: Mutex::new(false),
-        });
+        let flaky = MisbehavingDeployer::new(&a.deployer, DeployerFault::TimeOutFirst { acted });
         let (driver, report) = drive(a.ports(a.store.clone(), flaky)).unwrap();
         assert!(matches!(report, DriveReport::Done { .. }), "acted={acted}");
         for (key, n) in a.deployer.all_executions() {

@@ -11,21 +11,18 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Duration;
+use common::misbehaving::{DeployerFault, MisbehavingDeployer, MisbehavingVcs, VcsFault};
 use common::{SERVICE, World, t};
 use knowngood::driver::{DriveError, DriveReport, Driver, StepFailure};
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
     ManualClock, block_on,
 };
-use knowngood::port::{
-    AdapterError, Deployer, DeployerCapabilities, ErrorKind, FlagStore, JournalStore, Landed,
-    Ports, Vcs, VcsCapabilities,
-};
+use knowngood::port::{AdapterError, Deployer, ErrorKind, FlagStore, JournalStore, Ports, Vcs};
 use knowngood::recovery::{EffectOutcome, EffectStatus, IdempotencyKey};
 use knowngood::{
-    ApprovalRule, Artifact, BranchName, Command, CommitId, DeploymentStatus, EnvironmentId,
-    EventKind, FlagKey, FlagState, JournalEntry, Policy, Rejection, Release, ReleaseId, ServiceId,
-    Strategy,
+    ApprovalRule, Command, CommitId, DeploymentStatus, EnvironmentId, EventKind, FlagKey,
+    FlagState, JournalEntry, Policy, Rejection, Strategy,
 };
 
 /// The host's systems (in memory) and its journal store.
@@ -516,86 +513,10 @@ fn branch_moved_under_the_driver_stops_with_a_typed_conflict_naming_the_unknown_
     );
 }
 
-/// Pushes a commit to the branch just before the first revert reaches the
-/// repository: the push races the driver's check.
-#[derive(Debug)]
-struct RacingPush {
-    inner: Arc<InMemoryVcs>,
-    pushed: Mutex<bool>,
-}
-
-#[async_trait]
-impl Vcs for RacingPush {
-    fn capabilities(&self) -> VcsCapabilities {
-        self.inner.capabilities()
-    }
-    async fn head(&self, s: &ServiceId, b: &BranchName) -> Result<CommitId, AdapterError> {
-        self.inner.head(s, b).await
-    }
-    async fn commits_between(
-        &self,
-        s: &ServiceId,
-        from: &CommitId,
-        to: &CommitId,
-    ) -> Result<Vec<CommitId>, AdapterError> {
-        self.inner.commits_between(s, from, to).await
-    }
-    async fn revert(
-        &self,
-        key: &IdempotencyKey,
-        s: &ServiceId,
-        commits: &[CommitId],
-        onto: &BranchName,
-        expected: &CommitId,
-    ) -> Result<Landed, AdapterError> {
-        let first = std::mem::replace(&mut *self.pushed.lock().unwrap(), true);
-        if !first {
-            self.inner.commit(s, onto, &"raced".into());
-        }
-        self.inner.revert(key, s, commits, onto, expected).await
-    }
-    async fn cherry_pick(
-        &self,
-        key: &IdempotencyKey,
-        s: &ServiceId,
-        commits: &[CommitId],
-        onto: &BranchName,
-        expected: &CommitId,
-    ) -> Result<Landed, AdapterError> {
-        self.inner
-            .cherry_pick(key, s, commits, onto, expected)
-            .await
-    }
-    async fn create_branch(
-        &self,
-        key: &IdempotencyKey,
-        s: &ServiceId,
-        b: &BranchName,
-        at: &CommitId,
-    ) -> Result<CommitId, AdapterError> {
-        self.inner.create_branch(key, s, b, at).await
-    }
-    async fn tag(
-        &self,
-        key: &IdempotencyKey,
-        s: &ServiceId,
-        c: &CommitId,
-        tag: &str,
-    ) -> Result<CommitId, AdapterError> {
-        self.inner.tag(key, s, c, tag).await
-    }
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
-        self.inner.outcome(key).await
-    }
-}
-
 #[test]
 fn branch_moved_by_a_push_racing_the_revert_is_a_conflict_not_a_failure() {
     let host = Host::of(&revert_world());
-    let racing = Arc::new(RacingPush {
-        inner: host.vcs.clone(),
-        pushed: Mutex::new(false),
-    });
+    let racing = MisbehavingVcs::new(&host.vcs, VcsFault::PushBeforeFirstRevert("raced".into()));
     let mut driver =
         host.driver(host.ports_with(racing, host.deployer.clone(), host.store.clone()));
     let err = host.drive(&mut driver).unwrap_err();
@@ -695,62 +616,12 @@ fn choosing_the_same_strategy_again_gets_fresh_keys_and_acts_again() {
     assert_eq!(host.flags.executions(&steps[0].key), 1);
 }
 
-/// Refuses the first deploy it is asked for.
-#[derive(Debug)]
-struct RefusesOnce {
-    inner: Arc<InMemoryDeployer>,
-    refused: Mutex<bool>,
-}
-
-#[async_trait]
-impl Deployer for RefusesOnce {
-    fn capabilities(&self) -> DeployerCapabilities {
-        self.inner.capabilities()
-    }
-    async fn deploy(
-        &self,
-        key: &IdempotencyKey,
-        env: &EnvironmentId,
-        release: &Release,
-        artifact: &Artifact,
-    ) -> Result<(), AdapterError> {
-        if !std::mem::replace(&mut *self.refused.lock().unwrap(), true) {
-            return Err(AdapterError::new(
-                ErrorKind::Rejected,
-                "cluster prod-eu is cordoned",
-            ));
-        }
-        self.inner.deploy(key, env, release, artifact).await
-    }
-    async fn abort(
-        &self,
-        key: &IdempotencyKey,
-        env: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<(), AdapterError> {
-        self.inner.abort(key, env, service).await
-    }
-    async fn status(
-        &self,
-        env: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<Option<ReleaseId>, AdapterError> {
-        self.inner.status(env, service).await
-    }
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
-        self.inner.outcome(key).await
-    }
-}
-
 #[test]
 fn choosing_the_same_strategy_again_after_a_failed_rollback_reaches_the_deployer() {
     let mut w = common::bad_commit_in_production(Policy::default());
     w.choose(Strategy::Rollback);
     let host = Host::of(&w);
-    let refusing = Arc::new(RefusesOnce {
-        inner: host.deployer.clone(),
-        refused: Mutex::new(false),
-    });
+    let refusing = MisbehavingDeployer::new(&host.deployer, DeployerFault::RefuseFirst);
     let ports = host.ports_with(host.vcs.clone(), refusing, host.store.clone());
     let mut driver = host.driver(ports);
     let err = host.drive(&mut driver).unwrap_err();
@@ -843,46 +714,6 @@ fn errors_keep_their_kind_a_conflicting_revert_is_a_conflict_without_matching_te
 
 // ----- reconciling with what the deployer really runs ----------------------
 
-/// Deploys, but reports another release serving (someone deployed too).
-#[derive(Debug)]
-struct Overridden {
-    inner: Arc<InMemoryDeployer>,
-}
-
-#[async_trait]
-impl Deployer for Overridden {
-    fn capabilities(&self) -> DeployerCapabilities {
-        self.inner.capabilities()
-    }
-    async fn deploy(
-        &self,
-        key: &IdempotencyKey,
-        env: &EnvironmentId,
-        release: &Release,
-        artifact: &Artifact,
-    ) -> Result<(), AdapterError> {
-        self.inner.deploy(key, env, release, artifact).await
-    }
-    async fn abort(
-        &self,
-        key: &IdempotencyKey,
-        env: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<(), AdapterError> {
-        self.inner.abort(key, env, service).await
-    }
-    async fn status(
-        &self,
-        _: &EnvironmentId,
-        _: &ServiceId,
-    ) -> Result<Option<ReleaseId>, AdapterError> {
-        Ok(Some("payments@hand-built".into()))
-    }
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
-        self.inner.outcome(key).await
-    }
-}
-
 #[test]
 fn deployer_serving_something_else_is_reported_and_the_rollout_stays_open() {
     let mut w = common::bad_commit_in_production(Policy::default());
@@ -890,9 +721,10 @@ fn deployer_serving_something_else_is_reported_and_the_rollout_stays_open() {
     let host = Host::of(&w);
     let ports = host.ports_with(
         host.vcs.clone(),
-        Arc::new(Overridden {
-            inner: host.deployer.clone(),
-        }),
+        MisbehavingDeployer::new(
+            &host.deployer,
+            DeployerFault::ReportServing("payments@hand-built".into()),
+        ),
         host.store.clone(),
     );
     let mut driver = host.driver(ports);

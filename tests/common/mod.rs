@@ -2,6 +2,8 @@
 //! service, and helpers that walk releases through the lifecycle.
 #![allow(dead_code)]
 
+pub mod misbehaving;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use knowngood::{
     Artifact, Command, Digest, EnvironmentRole, JournalEntry, Ledger, PipelineSpec, Rejection,

@@ -1,0 +1,197 @@
+//! In-memory ports that misbehave the way real systems do, once or always:
+//! one wrapper per port, the misbehaviour chosen by a mode.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use knowngood::memory::{InMemoryDeployer, InMemoryVcs};
+use knowngood::port::{
+    AdapterError, Deployer, DeployerCapabilities, ErrorKind, Landed, Vcs, VcsCapabilities,
+};
+use knowngood::recovery::IdempotencyKey;
+use knowngood::{Artifact, BranchName, CommitId, EnvironmentId, Release, ReleaseId, ServiceId};
+
+/// How a [`MisbehavingDeployer`] misbehaves.
+#[derive(Debug, Clone)]
+pub enum DeployerFault {
+    /// The first deploy times out, after acting or before.
+    TimeOutFirst { acted: bool },
+    /// The first deploy is refused.
+    RefuseFirst,
+    /// Status always names this release (someone else deployed it).
+    ReportServing(ReleaseId),
+}
+
+/// An in-memory deployer with a [`DeployerFault`].
+#[derive(Debug)]
+pub struct MisbehavingDeployer {
+    pub inner: Arc<InMemoryDeployer>,
+    fault: DeployerFault,
+    fired: Mutex<bool>,
+}
+
+impl MisbehavingDeployer {
+    pub fn new(inner: &Arc<InMemoryDeployer>, fault: DeployerFault) -> Arc<Self> {
+        Arc::new(Self {
+            inner: inner.clone(),
+            fault,
+            fired: Mutex::new(false),
+        })
+    }
+
+    fn first(&self) -> bool {
+        !std::mem::replace(&mut *self.fired.lock().unwrap(), true)
+    }
+}
+
+#[async_trait]
+impl Deployer for MisbehavingDeployer {
+    fn capabilities(&self) -> DeployerCapabilities {
+        self.inner.capabilities()
+    }
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+    ) -> Result<(), AdapterError> {
+        match self.fault {
+            DeployerFault::TimeOutFirst { acted } if self.first() => {
+                if acted {
+                    self.inner.deploy(key, env, release, artifact).await?;
+                }
+                Err(AdapterError::new(
+                    ErrorKind::UnknownOutcome,
+                    "timed out after 30 s",
+                ))
+            }
+            DeployerFault::RefuseFirst if self.first() => Err(AdapterError::new(
+                ErrorKind::Rejected,
+                "cluster prod-eu is cordoned",
+            )),
+            _ => self.inner.deploy(key, env, release, artifact).await,
+        }
+    }
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        self.inner.abort(key, env, service).await
+    }
+    async fn status(
+        &self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        match &self.fault {
+            DeployerFault::ReportServing(other) => Ok(Some(other.clone())),
+            _ => self.inner.status(env, service).await,
+        }
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+/// How a [`MisbehavingVcs`] misbehaves.
+#[derive(Debug, Clone)]
+pub enum VcsFault {
+    /// Reverts land wherever the branch is, ignoring the expected head.
+    IgnoreExpectedHead,
+    /// Someone pushes this commit to the branch just before the first
+    /// revert reaches the repository.
+    PushBeforeFirstRevert(CommitId),
+}
+
+/// An in-memory VCS with a [`VcsFault`].
+#[derive(Debug)]
+pub struct MisbehavingVcs {
+    pub inner: Arc<InMemoryVcs>,
+    fault: VcsFault,
+    fired: Mutex<bool>,
+}
+
+impl MisbehavingVcs {
+    pub fn new(inner: &Arc<InMemoryVcs>, fault: VcsFault) -> Arc<Self> {
+        Arc::new(Self {
+            inner: inner.clone(),
+            fault,
+            fired: Mutex::new(false),
+        })
+    }
+}
+
+#[async_trait]
+impl Vcs for MisbehavingVcs {
+    fn capabilities(&self) -> VcsCapabilities {
+        self.inner.capabilities()
+    }
+    async fn head(&self, s: &ServiceId, b: &BranchName) -> Result<CommitId, AdapterError> {
+        self.inner.head(s, b).await
+    }
+    async fn commits_between(
+        &self,
+        s: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError> {
+        self.inner.commits_between(s, from, to).await
+    }
+    async fn revert(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        match &self.fault {
+            VcsFault::IgnoreExpectedHead => {
+                let head = self.inner.head(s, onto).await?;
+                return self.inner.revert(key, s, commits, onto, &head).await;
+            }
+            VcsFault::PushBeforeFirstRevert(pushed) => {
+                if !std::mem::replace(&mut *self.fired.lock().unwrap(), true) {
+                    self.inner.commit(s, onto, pushed);
+                }
+            }
+        }
+        self.inner.revert(key, s, commits, onto, expected).await
+    }
+    async fn cherry_pick(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.inner
+            .cherry_pick(key, s, commits, onto, expected)
+            .await
+    }
+    async fn create_branch(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        b: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError> {
+        self.inner.create_branch(key, s, b, at).await
+    }
+    async fn tag(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        c: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError> {
+        self.inner.tag(key, s, c, tag).await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}

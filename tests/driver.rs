@@ -5,19 +5,17 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
-use common::misbehaving::{DeployerFault, MisbehavingDeployer};
+use common::misbehaving::{DeployerFault, FailingJournal, MisbehavingDeployer};
 use common::{SERVICE, t};
 use knowngood::driver::{DriveError, DriveReport, Driver};
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
     ManualClock, block_on,
 };
-use knowngood::port::{AdapterError, Deployer, ErrorKind, JournalStore, Ports};
+use knowngood::port::{Deployer, JournalStore, Ports};
 use knowngood::recovery::{EffectOutcome, IdempotencyKey};
-use knowngood::{Command, EventKind, JournalEntry, Policy, Strategy};
+use knowngood::{Command, EventKind, Policy, Strategy};
 
 /// The in-memory world the driver acts on.
 struct Adapters {
@@ -109,34 +107,6 @@ fn driver_carries_out_a_revert_end_to_end_and_production_equals_head() {
     assert!(stored.verify_chain().is_ok());
 }
 
-/// A journal store that crashes (stores nothing, fails) on one append.
-#[derive(Debug)]
-struct CrashingJournal {
-    inner: Arc<InMemoryJournal>,
-    appends_before_crash: AtomicUsize,
-}
-
-#[async_trait]
-impl JournalStore for CrashingJournal {
-    async fn append(
-        &self,
-        expected_len: u64,
-        entries: &[JournalEntry],
-    ) -> Result<(), AdapterError> {
-        if self.appends_before_crash.fetch_sub(1, Ordering::SeqCst) == 0 {
-            return Err(AdapterError::new(
-                ErrorKind::Unavailable,
-                "the process died",
-            ));
-        }
-        self.inner.append(expected_len, entries).await
-    }
-
-    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
-        self.inner.read_from(position).await
-    }
-}
-
 #[test]
 fn driver_crash_after_each_journal_write_then_resume_gives_the_uninterrupted_result() {
     let reference = revert_chosen();
@@ -144,10 +114,7 @@ fn driver_crash_after_each_journal_write_then_resume_gives_the_uninterrupted_res
     let mut crash_points = 0;
     for crash_at in 0.. {
         let a = revert_chosen();
-        let crashing = Arc::new(CrashingJournal {
-            inner: a.store.clone(),
-            appends_before_crash: AtomicUsize::new(crash_at),
-        });
+        let crashing = FailingJournal::at(&a.store, crash_at);
         match drive(a.ports(crashing, a.deployer.clone())) {
             Err(DriveError::Journal(_)) => crash_points += 1,
             Ok(_) => break, // past the last write: nothing left to crash

@@ -5,8 +5,7 @@
 mod common;
 
 use common::{
-    SERVICE, World, applicability, bad_commit_in_production, change_cause, external, release_id,
-    timed_policy,
+    SERVICE, World, applicability, bad_commit_in_production, external, release_id, timed_policy,
 };
 use knowngood::recovery::{EffectAction, EstimateBasis, FollowUpKind};
 use knowngood::{Command, FlagState, Policy, RecoveryPlan, Revision, Strategy as S};
@@ -294,24 +293,7 @@ fn scenario_rollout_history_21_to_24_with_24_bad_undoes_to_revision_23() {
 
 #[test]
 fn scenario_flagged_feature_breaks_retoggle_wins_no_gate_no_code_change() {
-    let mut w = World::new();
-    w.adopt(timed_policy(Policy::default()));
-    w.merge("PR-1", "a1", None);
-    let one = w.build_at(1, "a1");
-    w.through_qa(&one);
-    w.deploy("prod", &one, true);
-    w.merge_change("PR-2", "f2", Some("a1"), |c| c.behind_flag("new-checkout"));
-    let two = w.build_at(2, "f2");
-    w.through_qa(&two);
-    w.deploy("prod", &two, true);
-    w.ok(Command::SetFlag {
-        environment: "prod".into(),
-        flag: "new-checkout".into(),
-        state: FlagState::On,
-        by: "bob".into(),
-        clearance: knowngood::Clearance::none(),
-    });
-    w.declare(change_cause("PR-2"));
+    let mut w = common::flagged_change_in_production();
     let plan = w.plan();
     assert_eq!(top(&plan), S::Retoggle, "{}", plan.explanation);
     let retoggle = plan.option(S::Retoggle).unwrap();

@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::Duration;
-use common::misbehaving::{DeployerFault, MisbehavingDeployer, MisbehavingVcs, VcsFault};
+use common::misbehaving::{
+    DeployerFault, FailingJournal, MisbehavingDeployer, MisbehavingVcs, VcsFault,
+};
 use common::{SERVICE, World, t};
 use knowngood::driver::{DriveError, DriveReport, Driver, StepFailure};
 use knowngood::memory::{
@@ -22,7 +22,7 @@ use knowngood::port::{AdapterError, Deployer, ErrorKind, FlagStore, JournalStore
 use knowngood::recovery::{EffectOutcome, EffectStatus, IdempotencyKey};
 use knowngood::{
     ApprovalRule, Command, CommitId, DeploymentStatus, EnvironmentId, EventKind, FlagKey,
-    FlagState, JournalEntry, Policy, Rejection, Strategy,
+    FlagState, Policy, Rejection, Strategy,
 };
 
 /// The host's systems (in memory) and its journal store.
@@ -108,39 +108,6 @@ impl Host {
     }
 }
 
-/// A journal store that fails one append (the `n`-th from now), storing
-/// nothing: a crash of the process or a store that was briefly down.
-#[derive(Debug)]
-struct FailingOnce {
-    inner: Arc<InMemoryJournal>,
-    countdown: AtomicUsize,
-}
-
-impl FailingOnce {
-    fn at(inner: &Arc<InMemoryJournal>, n: usize) -> Arc<Self> {
-        Arc::new(Self {
-            inner: inner.clone(),
-            countdown: AtomicUsize::new(n + 1),
-        })
-    }
-}
-
-#[async_trait]
-impl JournalStore for FailingOnce {
-    async fn append(&self, expected: u64, entries: &[JournalEntry]) -> Result<(), AdapterError> {
-        if self.countdown.fetch_sub(1, Ordering::SeqCst) == 1 {
-            return Err(AdapterError::new(
-                ErrorKind::Unavailable,
-                "the store is down",
-            ));
-        }
-        self.inner.append(expected, entries).await
-    }
-    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
-        self.inner.read_from(position).await
-    }
-}
-
 /// The kinds of the journal's events, in order (timestamps left out: the
 /// clock moved).
 fn kinds(journal: &knowngood::Journal) -> Vec<&'static str> {
@@ -189,7 +156,7 @@ fn resume_with_a_moving_clock_after_a_failed_append_the_same_driver_goes_on() {
     reference.drive(&mut uninterrupted).unwrap();
     for fail_at in [0, 3, 6, 9, 12] {
         let host = Host::of(&revert_world());
-        let failing = FailingOnce::at(&host.store, fail_at);
+        let failing = FailingJournal::at(&host.store, fail_at);
         let mut driver =
             host.driver(host.ports_with(host.vcs.clone(), host.deployer.clone(), failing));
         let err = host.drive(&mut driver).unwrap_err();
@@ -211,7 +178,7 @@ fn resume_with_a_moving_clock_rerecording_the_revert_is_a_no_op() {
     // branch moved. Hours later the driver records the same change again:
     // identified by what the effect made, not by when.
     let host = Host::of(&revert_world());
-    let change_stored = FailWhen::new(&host.store, |stored, _| {
+    let change_stored = FailingJournal::when(&host.store, |stored, _| {
         stored.last().is_some_and(|e| {
             matches!(&e.event.kind, EventKind::ChangeRecorded { change } if change.id.as_str() == "revert-PR-2")
         })
@@ -239,45 +206,6 @@ fn resume_with_a_moving_clock_rerecording_the_revert_is_a_no_op() {
     assert_eq!(recorded, 1);
 }
 
-/// Fails the first append `when` says (given what is stored and what is
-/// being appended), storing nothing: the process died there.
-#[derive(Debug)]
-struct FailWhen {
-    inner: Arc<InMemoryJournal>,
-    armed: Mutex<bool>,
-    when: fn(&[JournalEntry], &[JournalEntry]) -> bool,
-}
-
-impl FailWhen {
-    fn new(
-        inner: &Arc<InMemoryJournal>,
-        when: fn(&[JournalEntry], &[JournalEntry]) -> bool,
-    ) -> Arc<Self> {
-        Arc::new(Self {
-            inner: inner.clone(),
-            armed: Mutex::new(true),
-            when,
-        })
-    }
-}
-
-#[async_trait]
-impl JournalStore for FailWhen {
-    async fn append(&self, expected: u64, entries: &[JournalEntry]) -> Result<(), AdapterError> {
-        let fire = (self.when)(&self.inner.entries(), entries) && {
-            let mut armed = self.armed.lock().unwrap();
-            std::mem::replace(&mut *armed, false)
-        };
-        if fire {
-            return Err(AdapterError::new(ErrorKind::Unavailable, "process died"));
-        }
-        self.inner.append(expected, entries).await
-    }
-    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
-        self.inner.read_from(position).await
-    }
-}
-
 #[test]
 fn resume_after_a_crash_while_journaling_a_failed_verification_keeps_the_step_failed() {
     let mut w = common::bad_commit_in_production(Policy::default());
@@ -289,7 +217,7 @@ fn resume_after_a_crash_while_journaling_a_failed_verification_keeps_the_step_fa
         &common::release_id(1),
         knowngood::port::Health::new(false, "error rate 30%"),
     );
-    let failing = FailWhen::new(&host.store, |_, new| {
+    let failing = FailingJournal::when(&host.store, |_, new| {
         new.iter().any(|e| {
             matches!(
                 &e.event.kind,
@@ -534,30 +462,6 @@ fn branch_moved_by_a_push_racing_the_revert_is_a_conflict_not_a_failure() {
 
 // ----- choosing again ------------------------------------------------------
 
-/// PR-2 is behind flag `new-checkout`, on in production and in the store.
-fn flagged_world() -> World {
-    let mut w = World::new();
-    w.adopt(common::timed_policy(Policy::default()));
-    w.merge("PR-1", "a1", None);
-    let one = w.build_at(1, "a1");
-    w.through_qa(&one);
-    w.deploy("prod", &one, true);
-    let two = w.change_ready_for_prod(("PR-2", "998b", Some("a1")), 2, |mut c| {
-        c.flags = vec!["new-checkout".into()];
-        c
-    });
-    w.deploy("prod", &two, true);
-    w.ok(Command::SetFlag {
-        environment: "prod".into(),
-        flag: "new-checkout".into(),
-        state: FlagState::On,
-        by: "bob".into(),
-        clearance: knowngood::Clearance::none(),
-    });
-    w.declare(common::change_cause("PR-2"));
-    w
-}
-
 fn set_flag_by_hand(host: &Host, state: &FlagState) {
     let (env, flag) = (EnvironmentId::new("prod"), FlagKey::new("new-checkout"));
     let (_, revision) = block_on(host.flags.get(&env, &flag)).unwrap();
@@ -567,7 +471,7 @@ fn set_flag_by_hand(host: &Host, state: &FlagState) {
 
 #[test]
 fn choosing_the_same_strategy_again_gets_fresh_keys_and_acts_again() {
-    let host = Host::of(&flagged_world());
+    let host = Host::of(&common::flagged_change_in_production());
     set_flag_by_hand(&host, &FlagState::On);
     let mut driver = host.driver(host.ports());
     host.choose(&mut driver, Strategy::Retoggle);
@@ -803,7 +707,7 @@ fn crash_everywhere(world: fn() -> World, prepare: fn(&Host)) {
     for crash_at in 0.. {
         let host = Host::of(&world());
         prepare(&host);
-        let crashing = FailingOnce::at(&host.store, crash_at);
+        let crashing = FailingJournal::at(&host.store, crash_at);
         let mut first =
             host.driver(host.ports_with(host.vcs.clone(), host.deployer.clone(), crashing));
         match drive_as_host(&host, &mut first) {

@@ -1,15 +1,19 @@
 //! In-memory ports that misbehave the way real systems do, once or always:
 //! one wrapper per port, the misbehaviour chosen by a mode.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use knowngood::memory::{InMemoryDeployer, InMemoryVcs};
+use knowngood::memory::{InMemoryDeployer, InMemoryJournal, InMemoryVcs};
 use knowngood::port::{
-    AdapterError, Deployer, DeployerCapabilities, ErrorKind, Landed, Vcs, VcsCapabilities,
+    AdapterError, Deployer, DeployerCapabilities, ErrorKind, JournalStore, Landed, Vcs,
+    VcsCapabilities,
 };
 use knowngood::recovery::IdempotencyKey;
-use knowngood::{Artifact, BranchName, CommitId, EnvironmentId, Release, ReleaseId, ServiceId};
+use knowngood::{
+    Artifact, BranchName, CommitId, EnvironmentId, JournalEntry, Release, ReleaseId, ServiceId,
+};
 
 /// How a [`MisbehavingDeployer`] misbehaves.
 #[derive(Debug, Clone)]
@@ -193,5 +197,70 @@ impl Vcs for MisbehavingVcs {
     }
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
         self.inner.outcome(key).await
+    }
+}
+
+/// What makes a [`FailingJournal`] fail.
+#[derive(Debug)]
+enum Trigger {
+    /// The append after this many more succeed.
+    After(AtomicUsize),
+    /// The first append for which this says yes, given what is stored and
+    /// what is being appended.
+    When(fn(&[JournalEntry], &[JournalEntry]) -> bool, Mutex<bool>),
+}
+
+/// A journal store that fails one append, storing nothing: the process
+/// died there, or the store was briefly down.
+#[derive(Debug)]
+pub struct FailingJournal {
+    inner: Arc<InMemoryJournal>,
+    trigger: Trigger,
+}
+
+impl FailingJournal {
+    /// Fails the `n`-th append from now (0: the next one).
+    pub fn at(inner: &Arc<InMemoryJournal>, n: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner: inner.clone(),
+            trigger: Trigger::After(AtomicUsize::new(n)),
+        })
+    }
+
+    /// Fails the first append `when` says yes to.
+    pub fn when(
+        inner: &Arc<InMemoryJournal>,
+        when: fn(&[JournalEntry], &[JournalEntry]) -> bool,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            inner: inner.clone(),
+            trigger: Trigger::When(when, Mutex::new(true)),
+        })
+    }
+
+    fn fires(&self, entries: &[JournalEntry]) -> bool {
+        match &self.trigger {
+            Trigger::After(left) => left.fetch_sub(1, Ordering::SeqCst) == 0,
+            Trigger::When(when, armed) => {
+                when(&self.inner.entries(), entries)
+                    && std::mem::replace(&mut *armed.lock().unwrap(), false)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl JournalStore for FailingJournal {
+    async fn append(&self, expected: u64, entries: &[JournalEntry]) -> Result<(), AdapterError> {
+        if self.fires(entries) {
+            return Err(AdapterError::new(
+                ErrorKind::Unavailable,
+                "the process died",
+            ));
+        }
+        self.inner.append(expected, entries).await
+    }
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        self.inner.read_from(position).await
     }
 }

@@ -412,3 +412,28 @@ pub fn bad_commit_in_production(policy: knowngood::Policy) -> World {
     w.declare(change_cause("PR-2"));
     w
 }
+
+/// Build 1 (a1) verified in prod; PR-2 (f2), behind flag `new-checkout`,
+/// ships as build 2 and the flag is turned on in prod; then `INC-1` names
+/// PR-2.
+pub fn flagged_change_in_production() -> World {
+    let mut w = World::new();
+    w.adopt(timed_policy(knowngood::Policy::default()));
+    w.merge("PR-1", "a1", None);
+    let one = w.build_at(1, "a1");
+    w.through_qa(&one);
+    w.deploy("prod", &one, true);
+    w.merge_change("PR-2", "f2", Some("a1"), |c| c.behind_flag("new-checkout"));
+    let two = w.build_at(2, "f2");
+    w.through_qa(&two);
+    w.deploy("prod", &two, true);
+    w.ok(Command::SetFlag {
+        environment: "prod".into(),
+        flag: "new-checkout".into(),
+        state: knowngood::FlagState::On,
+        by: "bob".into(),
+        clearance: knowngood::Clearance::none(),
+    });
+    w.declare(change_cause("PR-2"));
+    w
+}

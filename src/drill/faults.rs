@@ -196,15 +196,21 @@ impl Chaos {
         fault
     }
 
+    /// Whether a push may still happen in this drill (the scenario asks
+    /// for one, and none happened yet).
+    fn may_push(&self) -> bool {
+        self.spec.concurrent_push && !lock(&self.counts).contains_key("concurrent push")
+    }
+
     /// Once per drill (when the scenario asks), pushes a commit onto
-    /// `branch` just before a call that moves it.
+    /// `branch` (at `head`) just before a call that moves it.
     fn maybe_push(
         &self,
         service: &ServiceId,
         branch: &BranchName,
         head: Result<CommitId, AdapterError>,
     ) {
-        if !self.spec.concurrent_push || lock(&self.counts).contains_key("concurrent push") {
+        if !self.may_push() {
             return;
         }
         let Ok(parent) = head else { return };
@@ -317,8 +323,10 @@ impl Vcs for FaultyVcs {
         onto: &BranchName,
         expected_head: &CommitId,
     ) -> Result<Landed, AdapterError> {
-        self.chaos
-            .maybe_push(service, onto, self.inner.head(service, onto).await);
+        if self.chaos.may_push() {
+            let head = self.inner.head(service, onto).await;
+            self.chaos.maybe_push(service, onto, head);
+        }
         self.chaos
             .run("vcs.revert", || {
                 self.inner
@@ -358,8 +366,10 @@ impl Vcs for FaultyVcs {
         onto: &BranchName,
         expected_head: &CommitId,
     ) -> Result<Landed, AdapterError> {
-        self.chaos
-            .maybe_push(service, onto, self.inner.head(service, onto).await);
+        if self.chaos.may_push() {
+            let head = self.inner.head(service, onto).await;
+            self.chaos.maybe_push(service, onto, head);
+        }
         self.chaos
             .run("vcs.cherry-pick", || {
                 self.inner

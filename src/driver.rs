@@ -334,6 +334,9 @@ impl Driver {
     /// Decides `command` now, stores its events, then applies them.
     pub async fn execute(&mut self, command: &Command) -> Result<Vec<JournalEntry>, DriveError> {
         let before = self.ledger.journal().len();
+        // Cheap (copy-on-write), and it saves replaying the whole journal
+        // when the store does not take the entries.
+        let saved = self.ledger.state().clone();
         let now = self.ports.clock.now();
         let entries = self.ledger.execute(command, now)?.to_vec();
         if entries.is_empty() {
@@ -341,8 +344,7 @@ impl Driver {
         }
         if let Err(e) = self.ports.journal.append(before as u64, &entries).await {
             // The store is the truth: forget what it did not take.
-            let kept = self.ledger.journal().truncated(before);
-            self.ledger = Ledger::from_journal(kept)?;
+            self.ledger.rewind(before, saved);
             return Err(DriveError::Journal(e));
         }
         Ok(entries)

@@ -70,6 +70,15 @@ impl Ledger {
         &self.journal
     }
 
+    /// Forgets every entry after the first `len` and takes `state` (the
+    /// state those entries lead to, kept by the caller) as the current
+    /// state: undoing an execution whose entries a store did not take,
+    /// without replaying the journal.
+    pub(crate) fn rewind(&mut self, len: usize, state: State) {
+        self.journal.truncate(len);
+        self.state = state;
+    }
+
     /// Gives up the ledger, keeping its journal.
     pub fn into_journal(self) -> Journal {
         self.journal

@@ -374,6 +374,21 @@ impl Journal {
         journal
     }
 
+    /// Drops every entry after the first `len`, in place (what a store
+    /// did not take): O(dropped entries).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        while self.entries.len() > len {
+            let Some(entry) = self.entries.pop() else {
+                break;
+            };
+            if entry.version > 1 {
+                self.streams.insert(entry.stream, entry.version - 1);
+            } else {
+                self.streams.remove(&entry.stream);
+            }
+        }
+    }
+
     /// Rebuilds the state by folding every entry, oldest first.
     pub fn replay(&self) -> Result<State, ReplayError> {
         let mut state = State::new();

@@ -665,6 +665,17 @@ pub enum Rejection {
         /// The key.
         key: crate::machine::effect::IdempotencyKey,
     },
+    /// A command (or an event read back) stamped before the last recorded
+    /// event: time only moves forward.
+    #[error(
+        "stamped {at}, before the last recorded event ({last}): time only moves forward, so check the clock that stamped it; nothing was recorded"
+    )]
+    ClockWentBackwards {
+        /// The command's (or event's) time.
+        at: chrono::DateTime<chrono::Utc>,
+        /// The last recorded event's time.
+        last: chrono::DateTime<chrono::Utc>,
+    },
     /// A step's key was used by a plan chosen earlier (ports remember
     /// every key, so reusing one would skip the step).
     #[error(
@@ -886,6 +897,7 @@ impl Rejection {
             Self::UnknownBranch { .. } => "unknown-branch",
             Self::DuplicateStepKey { .. } => "duplicate-step-key",
             Self::StepKeyReused { .. } => "step-key-reused",
+            Self::ClockWentBackwards { .. } => "clock-went-backwards",
             Self::NothingToReturnTo { .. } => "nothing-to-return-to",
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",

@@ -26,6 +26,15 @@
 //! Reading a damaged file stops at the first bad line, reports its number
 //! and hands back every entry before it: nothing already recorded is lost.
 //!
+//! Time only moves forward, across the whole journal (not per stream: a
+//! freeze declared in one stream must hold against a deploy in another). A
+//! command stamped before the journal's last event is refused
+//! ([`Rejection::ClockWentBackwards`](crate::Rejection::ClockWentBackwards),
+//! rule `clock-went-backwards`) and nothing is recorded; a journal whose
+//! events go back in time does not replay, and the error names the entry.
+//! [`State::last_event_at`](crate::State::last_event_at) says when the last
+//! event happened.
+//!
 //! # 3. The deployment lifecycle
 //!
 //! Each revision of a service in an environment walks the machine in

@@ -19,6 +19,7 @@ impl State {
     /// given, and the state is left exactly as it was.
     pub fn apply(&mut self, event: &Event) -> Result<(), Rejection> {
         let at = event.at;
+        self.check_time(at)?;
         match &event.kind {
             EventKind::PipelineDefined { pipeline } => self.define_pipeline(pipeline.clone()),
             EventKind::ServiceRegistered { service } => {
@@ -281,7 +282,16 @@ impl State {
             | EventKind::FollowUpCompleted { .. }
             | EventKind::EffectRecorded { .. } => self.apply_incident(&event.kind, at)?,
         }
+        self.last_at = Some(at);
         Ok(())
+    }
+
+    /// Time only moves forward: nothing happens before the last event.
+    pub(super) fn check_time(&self, at: DateTime<Utc>) -> Result<(), Rejection> {
+        match self.last_at {
+            Some(last) if at < last => Err(Rejection::ClockWentBackwards { at, last }),
+            _ => Ok(()),
+        }
     }
 
     fn open_revision(

@@ -38,6 +38,7 @@ pub fn decide(
     command: &Command,
     now: DateTime<Utc>,
 ) -> Result<Vec<Event>, Rejection> {
+    state.check_time(now)?;
     let kinds = match command {
         Command::DefinePipeline { pipeline } => define_pipeline(state, pipeline)?,
         Command::RegisterService { service } => {

@@ -368,6 +368,9 @@ pub enum RemedyKind {
 /// journal holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
+    /// When the last event happened: no later event may be stamped earlier.
+    #[serde(default)]
+    pub(crate) last_at: Option<DateTime<Utc>>,
     pub(crate) policy: Policy,
     pub(crate) expired: super::cow::CowSet<Digest>,
     /// Every step key any chosen plan has used (ports remember keys
@@ -391,6 +394,12 @@ impl State {
     /// An empty state: no pipeline, nothing registered.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// When the last event happened, if any: time only moves forward, so
+    /// every later command must be stamped at or after it.
+    pub fn last_event_at(&self) -> Option<DateTime<Utc>> {
+        self.last_at
     }
 
     /// The pipeline, once defined.

@@ -1,0 +1,151 @@
+//! Hostile and absurd input: each test is named after the defect it pins,
+//! with the hostile input in the test.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use common::{SERVICE, World, t};
+use knowngood::driver::{DriveError, Driver};
+use knowngood::memory::{
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
+    ManualClock, block_on,
+};
+use knowngood::port::{JournalStore, Ports};
+use knowngood::{
+    Command, Event, EventKind, ExpectedVersion, Freeze, GatedAction, Journal, Ledger, Rejection,
+    Service,
+};
+
+// ----- 1. time only moves forward ------------------------------------------
+
+#[test]
+fn time_travel_a_deploy_stamped_before_a_freeze_was_declared_is_refused() {
+    let mut w = World::new();
+    let one = w.ready_for_prod(1);
+    w.clock += 10;
+    let declared_at = t(w.clock);
+    let freeze = Freeze::deny(
+        "holidays",
+        [GatedAction::Deliver],
+        declared_at,
+        "carol",
+        "holidays",
+    )
+    .until(t(w.clock + 600))
+    .in_environment("prod");
+    w.ledger
+        .execute(&Command::DeclareFreeze { freeze }, declared_at)
+        .unwrap();
+    let before = w.ledger.journal().clone();
+    let deploy = Command::deploy("prod", one.clone(), "bob");
+    // Stamped a minute before the freeze: refused as time travel.
+    let refusal = w
+        .ledger
+        .execute(&deploy, declared_at - Duration::minutes(1))
+        .unwrap_err();
+    assert_eq!(refusal.rule(), "clock-went-backwards", "{refusal}");
+    assert!(matches!(refusal, Rejection::ClockWentBackwards { last, .. } if last == declared_at));
+    assert_eq!(w.ledger.journal(), &before, "nothing recorded");
+    // Stamped at or after the last event: judged by the freeze as usual.
+    let frozen = w.ledger.execute(&deploy, declared_at).unwrap_err();
+    assert_eq!(frozen.rule(), "frozen", "{frozen}");
+}
+
+#[test]
+fn time_travel_an_incident_cannot_be_mitigated_before_it_was_declared() {
+    let mut w = common::bad_commit_in_production(knowngood::Policy::default());
+    let declared = w.ledger.state().last_event_at().unwrap();
+    let refusal = w
+        .ledger
+        .execute(
+            &Command::MarkMitigated {
+                incident: "INC-1".into(),
+                by: "alice".into(),
+            },
+            declared - Duration::hours(1),
+        )
+        .unwrap_err();
+    assert_eq!(refusal.rule(), "clock-went-backwards");
+    // The same command a minute later is judged on its merits.
+    w.clock += 1;
+    let merits = w.run(Command::MarkMitigated {
+        incident: "INC-1".into(),
+        by: "alice".into(),
+    });
+    assert_ne!(
+        merits.err().map(|r| r.rule().to_owned()),
+        Some("clock-went-backwards".to_owned())
+    );
+}
+
+#[test]
+fn time_travel_a_journal_with_an_event_out_of_order_does_not_replay() {
+    let mut journal = Journal::new();
+    let events = [(t(10), "payments"), (t(5), "search")];
+    for (at, name) in events {
+        let event = Event::new(
+            at,
+            EventKind::ServiceRegistered {
+                service: Service::new(name),
+            },
+        );
+        let stream = event.stream();
+        let version = journal.stream_version(&stream);
+        journal
+            .append(&stream, ExpectedVersion::Exactly(version), vec![event])
+            .unwrap();
+    }
+    let err = Ledger::from_journal(journal).unwrap_err();
+    assert_eq!(err.position, 2, "{err}");
+    assert_eq!(err.rejection.rule(), "clock-went-backwards");
+    // In order, the same events replay.
+    let mut ordered = Journal::new();
+    for (at, name) in [(t(5), "payments"), (t(10), "search")] {
+        let event = Event::new(
+            at,
+            EventKind::ServiceRegistered {
+                service: Service::new(name),
+            },
+        );
+        let stream = event.stream();
+        let version = ordered.stream_version(&stream);
+        ordered
+            .append(&stream, ExpectedVersion::Exactly(version), vec![event])
+            .unwrap();
+    }
+    assert!(Ledger::from_journal(ordered).is_ok());
+}
+
+#[test]
+fn time_travel_the_driver_reports_a_clock_that_went_backwards_and_journals_nothing() {
+    let w = common::bad_commit_in_production(knowngood::Policy::default());
+    let store = Arc::new(InMemoryJournal::default());
+    block_on(store.append(0, w.ledger.journal().entries())).unwrap();
+    let last = w.ledger.state().last_event_at().unwrap();
+    let clock = Arc::new(ManualClock::at(last - Duration::minutes(30)));
+    let ports = Ports::new(
+        Arc::new(InMemoryVcs::default()),
+        Arc::new(InMemoryDeployer::default()),
+        Some(Arc::new(InMemoryFlags::default())),
+        Arc::new(InMemoryHealth::default()),
+        Arc::new(InMemoryBuilder::new(1, 1, 0)),
+        store.clone(),
+        clock.clone(),
+    );
+    let mut driver = block_on(Driver::resume(ports, "bot")).unwrap();
+    let command = Command::RegisterService {
+        service: Service::new("search"),
+    };
+    let err = block_on(driver.execute(&command)).unwrap_err();
+    assert!(
+        matches!(&err, DriveError::Refused(r) if r.rule() == "clock-went-backwards"),
+        "{err}"
+    );
+    assert_eq!(store.entries().len(), w.ledger.journal().len());
+    // Once the clock is right again, the same command goes through.
+    clock.advance(Duration::hours(1));
+    assert_eq!(block_on(driver.execute(&command)).unwrap().len(), 1);
+    assert!(driver.state().service(&"search".into()).is_some());
+}

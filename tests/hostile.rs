@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use chrono::Duration;
-use common::{SERVICE, World, t};
+use common::{World, t};
 use knowngood::driver::{DriveError, Driver};
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,

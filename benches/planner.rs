@@ -68,5 +68,25 @@ fn planner_catalogue(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, planner, planner_catalogue);
+/// Planning over a wide, deep pipeline: layers of two environments fully
+/// connected to the next, so the paths double with every layer. Lane times
+/// are one pass over the DAG, so the time grows with the edges (linear in
+/// the layers), not with the paths.
+fn planner_pipeline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("planner_pipeline");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for layers in [5u32, 20, 40] {
+        let ledger = history::layered(layers);
+        let now = history::t0() + chrono::Duration::minutes(5);
+        let id = "INC-1".into();
+        group.bench_function(BenchmarkId::new("layers", layers), |b| {
+            b.iter(|| black_box(plan(ledger.state(), &id, now, &Capabilities::all()).unwrap()));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, planner, planner_catalogue, planner_pipeline);
 criterion_main!(benches);

@@ -160,3 +160,61 @@ pub fn deploy(ledger: &mut Ledger, env: &str, release: &ReleaseId, at: DateTime<
         at,
     );
 }
+
+/// A ledger whose pipeline is `layers` layers of two test environments,
+/// each fully connected to the next (2^layers paths), between `dev` and
+/// `prod`, with `payments` registered and an incident `INC-1` in `prod`
+/// with an external cause.
+pub fn layered(layers: u32) -> Ledger {
+    let mut spec = PipelineSpec::new()
+        .environment("dev", EnvironmentRole::Development)
+        .environment("prod", EnvironmentRole::Production);
+    let name = |layer: u32, side: u32| format!("l{layer}-{side}");
+    for layer in 0..layers {
+        for side in 0..2 {
+            spec = spec.environment(name(layer, side), EnvironmentRole::Test);
+            if layer == 0 {
+                spec = spec.promote("dev", name(layer, side));
+            } else {
+                for from in 0..2 {
+                    spec = spec.promote(name(layer - 1, from), name(layer, side));
+                }
+            }
+            if layer + 1 == layers {
+                spec = spec.promote(name(layer, side), "prod");
+            }
+        }
+    }
+    let mut ledger = Ledger::new();
+    let at = t0();
+    ok(
+        &mut ledger,
+        Command::DefinePipeline {
+            pipeline: spec.build().unwrap(),
+        },
+        at,
+    );
+    ok(
+        &mut ledger,
+        Command::RegisterService {
+            service: Service::new("payments"),
+        },
+        at,
+    );
+    ok(
+        &mut ledger,
+        Command::DeclareIncident {
+            incident: "INC-1".into(),
+            environment: "prod".into(),
+            service: "payments".into(),
+            severity: knowngood::Severity::Sev2,
+            cause: SuspectedCause::External {
+                description: "upstream outage".into(),
+            },
+            summary: "timeouts".into(),
+            by: "oncall".into(),
+        },
+        at,
+    );
+    ledger
+}

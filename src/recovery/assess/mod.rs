@@ -323,17 +323,23 @@ impl<'a> Context<'a> {
             .map_or_else(|| self.lane_time(self.env(), lane, fast_track), |(_, v)| *v)
     }
 
+    /// One pass over the pipeline's DAG, each environment computed once
+    /// (linear in its edges, whatever the number of paths).
     fn lane_time(&self, env: &EnvironmentId, lane: Lane, fast_track: bool) -> (u64, EstimateBasis) {
-        self.lane_time_bounded(env, lane, fast_track, 64)
+        let mut memo = std::collections::BTreeMap::new();
+        self.lane_time_memo(env, (lane, fast_track), 64, &mut memo)
     }
 
-    fn lane_time_bounded(
+    fn lane_time_memo(
         &self,
         env: &EnvironmentId,
-        lane: Lane,
-        fast_track: bool,
+        (lane, fast_track): (Lane, bool),
         depth: u32,
+        memo: &mut std::collections::BTreeMap<EnvironmentId, (u64, EstimateBasis)>,
     ) -> (u64, EstimateBasis) {
+        if let Some(known) = memo.get(env) {
+            return *known;
+        }
         let skip = fast_track
             && self
                 .state
@@ -345,17 +351,19 @@ impl<'a> Context<'a> {
         } else {
             self.stage(env)
         };
-        let mut slowest = 0;
+        let mut slowest = 0_u64;
         if depth > 0
             && let Some(pipeline) = self.state.pipeline()
         {
             for pred in pipeline.predecessors(env, lane) {
-                let (t, b) = self.lane_time_bounded(pred, lane, fast_track, depth - 1);
+                let (t, b) = self.lane_time_memo(pred, (lane, fast_track), depth - 1, memo);
                 slowest = slowest.max(t);
                 basis = basis.merge(b);
             }
         }
-        (own + slowest, basis)
+        let time = (own.saturating_add(slowest), basis);
+        memo.insert(env.clone(), time);
+        time
     }
 
     fn estimate(&self, d: &mut Draft, fixed: u64, lane: Option<(Lane, bool)>) {

@@ -101,7 +101,7 @@ pub mod testkit;
 pub use error::{GateHold, Rejection, TargetProblem, UpstreamGap};
 pub use journal::{
     ChainHead, CorruptJournal, EntryHash, ExpectedVersion, Journal, JournalEntry, JournalError,
-    LineProblem, ReplayError, StreamId, TamperEvidence,
+    LineProblem, MAX_LINE_BYTES, ReplayError, StreamId, TamperEvidence,
 };
 pub use ledger::Ledger;
 pub use machine::{

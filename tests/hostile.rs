@@ -215,3 +215,56 @@ fn planner_exponential_in_the_pipelines_shape_now_linear_layers_of_two_fully_con
         fix.estimate
     );
 }
+
+// ----- 9. memory on huge lines ---------------------------------------------
+
+fn one_good_line() -> Vec<u8> {
+    let mut ledger = Ledger::new();
+    ledger
+        .execute(
+            &Command::RegisterService {
+                service: Service::new("payments"),
+            },
+            t(0),
+        )
+        .unwrap();
+    let mut bytes = Vec::new();
+    ledger.journal().write_jsonl(&mut bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn memory_on_huge_lines_an_endless_line_is_refused_without_buffering_it() {
+    use std::io::{BufReader, Read};
+    // A valid first line, then a line that never ends.
+    let first = one_good_line();
+    let endless = first.as_slice().chain(std::io::repeat(b'x'));
+    let err = Journal::from_jsonl(BufReader::new(endless)).unwrap_err();
+    assert_eq!(err.line, 2, "{err}");
+    assert!(
+        matches!(err.problem, knowngood::LineProblem::TooLong { limit } if limit == knowngood::MAX_LINE_BYTES),
+        "{err}"
+    );
+    assert_eq!(err.intact.len(), 1, "the entry before it is kept");
+    assert!(
+        err.to_string().contains("longer than 1048576 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn memory_on_huge_lines_the_limit_is_configurable_and_exact() {
+    let good = one_good_line();
+    let len = good.len() - 1; // without the newline
+    // Exactly at the limit: read.
+    assert_eq!(
+        Journal::from_jsonl_limited(good.as_slice(), len)
+            .unwrap()
+            .len(),
+        1
+    );
+    // One byte over: refused, naming the limit.
+    let err = Journal::from_jsonl_limited(good.as_slice(), len - 1).unwrap_err();
+    assert_eq!(err.line, 1);
+    assert!(matches!(err.problem, knowngood::LineProblem::TooLong { limit } if limit == len - 1));
+}

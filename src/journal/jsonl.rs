@@ -86,6 +86,14 @@ pub enum LineProblem {
         /// The version found.
         found: u64,
     },
+    /// The line is longer than the reader's limit.
+    #[error(
+        "is longer than {limit} bytes, the most a journal line may hold: it was not written by knowngood (or raise the limit with Journal::from_jsonl_limited)"
+    )]
+    TooLong {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The line has no `hash` field at its end.
     #[error("has no `hash` field at its end: it was not written by knowngood, or was cut short")]
     MissingHash,
@@ -104,6 +112,11 @@ pub enum LineProblem {
         belongs_to: StreamId,
     },
 }
+
+/// The longest journal line [`Journal::from_jsonl`] reads, in bytes (the
+/// newline excluded): 1 MiB. The largest event the crate writes (a chosen
+/// plan with its options and steps) is a few tens of kilobytes.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// A journal file with a bad line. Nothing before that line is lost: the
 /// entries read so far are in `intact`.
@@ -146,23 +159,61 @@ impl Journal {
     /// Reads a journal written by [`Journal::write_jsonl`]. Blank lines are
     /// skipped. Positions and stream versions must follow on from each
     /// other; the first line that is not a valid next entry is reported by
-    /// number, with the entries before it.
+    /// number, with the entries before it. A line longer than
+    /// [`MAX_LINE_BYTES`] is refused before it is buffered whole (see
+    /// [`Journal::from_jsonl_limited`] to choose another limit).
     pub fn from_jsonl<R: BufRead>(input: R) -> Result<Journal, CorruptJournal> {
+        Self::from_jsonl_limited(input, MAX_LINE_BYTES)
+    }
+
+    /// [`Journal::from_jsonl`] with at most `max_line_bytes` bytes per line
+    /// (the newline excluded): a longer line is refused as
+    /// [`LineProblem::TooLong`] after reading at most one byte past the
+    /// limit, so a hostile file cannot make the reader hold it whole.
+    pub fn from_jsonl_limited<R: BufRead>(
+        mut input: R,
+        max_line_bytes: usize,
+    ) -> Result<Journal, CorruptJournal> {
         let mut journal = Journal::new();
-        for (index, line) in input.lines().enumerate() {
+        let mut buf = Vec::new();
+        let cap = u64::try_from(max_line_bytes)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        for index in 0.. {
             let fail = |journal: Journal, problem| CorruptJournal {
                 line: index + 1,
                 problem,
                 intact: Box::new(journal),
             };
-            let line = match line {
-                Ok(line) => line,
+            buf.clear();
+            let read = std::io::Read::take(&mut input, cap).read_until(b'\n', &mut buf);
+            match read {
+                Ok(0) => break,
+                Ok(_) => {}
                 Err(e) => return Err(fail(journal, LineProblem::Unreadable(e.to_string()))),
+            }
+            let ended = buf.last() == Some(&b'\n');
+            if ended {
+                buf.pop();
+            }
+            if buf.len() > max_line_bytes {
+                return Err(fail(
+                    journal,
+                    LineProblem::TooLong {
+                        limit: max_line_bytes,
+                    },
+                ));
+            }
+            let Ok(line) = std::str::from_utf8(&buf) else {
+                return Err(fail(
+                    journal,
+                    LineProblem::Unreadable("the line is not UTF-8".to_owned()),
+                ));
             };
             if line.trim().is_empty() {
                 continue;
             }
-            if let Err(problem) = journal.push_line(&line) {
+            if let Err(problem) = journal.push_line(line) {
                 return Err(fail(journal, problem));
             }
         }

@@ -25,7 +25,7 @@ use crate::model::ids::id_type;
 use crate::model::{EnvironmentId, ServiceId};
 
 pub use chain::{ChainHead, EntryHash, TamperEvidence};
-pub use jsonl::{CorruptJournal, FORMAT_VERSION, LineProblem};
+pub use jsonl::{CorruptJournal, FORMAT_VERSION, LineProblem, MAX_LINE_BYTES};
 
 id_type!(
     /// The name of one stream in the journal: `pipeline`, `policy`,

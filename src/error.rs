@@ -665,6 +665,18 @@ pub enum Rejection {
         /// The key.
         key: crate::machine::effect::IdempotencyKey,
     },
+    /// A policy names a duration no team means (a typo, or hostile input).
+    #[error(
+        "the policy's `{field}` is {value} s, longer than the {max} s (366 days) a policy may name: fix the value and adopt the policy again"
+    )]
+    AbsurdPolicyValue {
+        /// The field, e.g. `fix_seconds` or `stage_seconds.prod`.
+        field: String,
+        /// Its value.
+        value: u64,
+        /// The most allowed.
+        max: u64,
+    },
     /// A command (or an event read back) stamped before the last recorded
     /// event: time only moves forward.
     #[error(
@@ -898,6 +910,7 @@ impl Rejection {
             Self::DuplicateStepKey { .. } => "duplicate-step-key",
             Self::StepKeyReused { .. } => "step-key-reused",
             Self::ClockWentBackwards { .. } => "clock-went-backwards",
+            Self::AbsurdPolicyValue { .. } => "absurd-policy-value",
             Self::NothingToReturnTo { .. } => "nothing-to-return-to",
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",

@@ -77,6 +77,7 @@
 //!   through the host's systems; [`memory`]: in-memory adapters.
 //! - [`manual`]: the design, chapter by chapter.
 
+#![warn(clippy::arithmetic_side_effects)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -115,9 +116,9 @@ pub use model::{
     Actor, ApprovalRule, Artifact, BranchName, BuilderId, Change, ChangeId, Commit, CommitId,
     ConfigRevision, Digest, DigestError, Environment, EnvironmentId, EnvironmentRole, FlagKey,
     FlagState, Freeze, FreezeEffect, FreezeId, GatedAction, HotfixLanePolicy, IncidentId,
-    IncidentPhase, Lane, Migration, MigrationId, MigrationPhase, Pipeline, PipelineError,
-    PipelineSpec, PlanId, Policy, Promotion, Release, ReleaseId, Revision, Role, SchemaRange,
-    Service, ServiceId, Severity, Strategy, SuspectedCause,
+    IncidentPhase, Lane, MAX_POLICY_SECONDS, Migration, MigrationId, MigrationPhase, Pipeline,
+    PipelineError, PipelineSpec, PlanId, Policy, Promotion, Release, ReleaseId, Revision, Role,
+    SchemaRange, Service, ServiceId, Severity, Strategy, SuspectedCause,
 };
 pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfix_base, plan};
 

@@ -89,7 +89,8 @@ impl<T: Clone> Ledgered<T> {
     }
 
     fn note(&mut self, key: &IdempotencyKey, result: T) -> T {
-        *self.acted.entry(key.clone()).or_default() += 1;
+        let count = self.acted.entry(key.clone()).or_default();
+        *count = count.saturating_add(1);
         self.results.insert(key.clone(), result.clone());
         result
     }
@@ -229,7 +230,7 @@ impl InMemoryVcs {
                 format!("{what}`{c}` does not apply cleanly"),
             ));
         }
-        inner.made += 1;
+        inner.made = inner.made.saturating_add(1);
         let id = CommitId::new(format!("{label}{:04}", inner.made));
         let repo = inner.repos.entry(service.clone()).or_default();
         repo.parents.insert(id.clone(), vec![head.clone()]);
@@ -462,7 +463,7 @@ impl Deployer for InMemoryDeployer {
         let at = (environment.clone(), service.clone());
         let before = inner.history.get(&at).and_then(|h| {
             let n = h.len();
-            (n >= 2).then(|| h[n - 2].clone())
+            n.checked_sub(2).and_then(|i| h.get(i)).cloned()
         });
         if let Some(before) = before {
             inner.running.insert(at.clone(), before.clone());
@@ -547,8 +548,10 @@ impl FlagStore for InMemoryFlags {
                 format!("flag `{flag}` is at revision {current}, not {expected_revision}"),
             ));
         }
-        inner.flags.insert(slot, (state.clone(), current + 1));
-        Ok(inner.calls.note(key, current + 1))
+        inner
+            .flags
+            .insert(slot, (state.clone(), current.saturating_add(1)));
+        Ok(inner.calls.note(key, current.saturating_add(1)))
     }
 
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
@@ -633,7 +636,7 @@ impl Builder for InMemoryBuilder {
             return Ok(done);
         }
         let build = self.first_build + inner.builds;
-        inner.builds += 1;
+        inner.builds = inner.builds.saturating_add(1);
         let hash = format!("{service}/{commit}")
             .bytes()
             .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {

@@ -4,10 +4,11 @@
 //!
 //! ```
 //! use knowngood::migration::SchemaChangePlan;
-//! let plan = SchemaChangePlan::new("payments", "split-address", 4);
+//! let plan = SchemaChangePlan::new("payments", "split-address", 4)?;
 //! let phases: Vec<String> = plan.steps.iter().map(|s| s.migration.phase.to_string()).collect();
 //! assert_eq!(phases, ["expand", "migrate", "contract"]);
 //! assert_eq!(plan.steps[2].release_schema.min, 5);
+//! # Ok::<(), knowngood::migration::SchemaPlanError>(())
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,18 @@ use crate::machine::State;
 use crate::model::{
     EnvironmentId, Migration, MigrationPhase, ReleaseId, Revision, SchemaRange, ServiceId,
 };
+
+/// A schema change that cannot be planned: the starting version leaves no
+/// room for the two versions it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a schema change from version {from} needs versions {from} + 1 and {from} + 2, past the highest version ({}); renumber the schema first",
+    u32::MAX
+)]
+pub struct SchemaPlanError {
+    /// The starting version.
+    pub from: u32,
+}
 
 /// One step of a schema change: deploy code that runs on
 /// `release_schema`, verify it, then run `migration`.
@@ -45,9 +58,18 @@ impl SchemaChangePlan {
     /// The plan for changing `service`'s schema from version `from`:
     /// expand to `from + 1` (old and new shape side by side), migrate the
     /// data at `from + 1`, contract to `from + 2` (old shape removed).
-    pub fn new(service: impl Into<ServiceId>, name: &str, from: u32) -> Self {
-        let (expanded, contracted) = (from + 1, from + 2);
-        Self {
+    ///
+    /// A `from` within two of `u32::MAX` leaves no room for the new
+    /// versions: [`SchemaPlanError`].
+    pub fn new(
+        service: impl Into<ServiceId>,
+        name: &str,
+        from: u32,
+    ) -> Result<Self, SchemaPlanError> {
+        let (Some(expanded), Some(contracted)) = (from.checked_add(1), from.checked_add(2)) else {
+            return Err(SchemaPlanError { from });
+        };
+        Ok(Self {
             service: service.into(),
             steps: vec![
                 SchemaChangeStep {
@@ -66,7 +88,7 @@ impl SchemaChangePlan {
                     purpose: "deploy code that no longer needs the old shape, then remove it (irreversible)".to_owned(),
                 },
             ],
-        }
+        })
     }
 }
 

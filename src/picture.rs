@@ -31,7 +31,7 @@ pub fn plan_mermaid(plan: &RecoveryPlan) -> String {
         let label = if option.applicable {
             format!(
                 "{}. {} ~{}",
-                rank + 1,
+                rank.saturating_add(1),
                 option.strategy,
                 human(option.estimate.seconds)
             )

@@ -268,3 +268,97 @@ fn memory_on_huge_lines_the_limit_is_configurable_and_exact() {
     assert_eq!(err.line, 1);
     assert!(matches!(err.problem, knowngood::LineProblem::TooLong { limit } if limit == len - 1));
 }
+
+// ----- 2. arithmetic overflow ----------------------------------------------
+
+#[test]
+fn arithmetic_overflow_an_absurd_policy_is_refused_at_adoption_naming_the_field() {
+    let mut w = common::bad_commit_in_production(knowngood::Policy::default());
+    for (field, shape) in [
+        (
+            "default_stage_seconds",
+            (|p: &mut knowngood::Policy| p.default_stage_seconds = u64::MAX)
+                as fn(&mut knowngood::Policy),
+        ),
+        ("fix_seconds", |p| p.fix_seconds = u64::MAX - 1),
+        ("stage_seconds.qa", |p| {
+            p.stage_seconds.insert("qa".into(), 40 * 365 * 24 * 3600);
+        }),
+    ] {
+        let mut policy = knowngood::Policy::default();
+        shape(&mut policy);
+        let refusal = w
+            .run(Command::AdoptPolicy {
+                policy,
+                by: "mallory".into(),
+            })
+            .unwrap_err();
+        assert_eq!(refusal.rule(), "absurd-policy-value");
+        assert!(
+            matches!(&refusal, Rejection::AbsurdPolicyValue { field: f, .. } if f == field),
+            "{refusal}"
+        );
+        assert!(refusal.to_string().contains(field), "{refusal}");
+    }
+    // A year is a long stage, but a team may mean it.
+    let mut slow = knowngood::Policy::default();
+    slow.stage_seconds
+        .insert("qa".into(), knowngood::MAX_POLICY_SECONDS);
+    w.run(Command::AdoptPolicy {
+        policy: slow,
+        by: "alice".into(),
+    })
+    .unwrap();
+}
+
+#[test]
+fn arithmetic_overflow_estimates_saturate_instead_of_wrapping_to_zero() {
+    // A journal written past the core (or by an older version) may still
+    // carry an absurd policy: the planner must neither panic nor rank a
+    // wrapped "0 s" estimate first.
+    let w = common::bad_commit_in_production(knowngood::Policy::forward_only());
+    let mut journal = w.ledger.journal().clone();
+    let mut policy = knowngood::Policy::forward_only();
+    policy.default_stage_seconds = u64::MAX;
+    policy.stage_seconds.clear();
+    policy.fix_seconds = u64::MAX;
+    policy.revert_seconds = u64::MAX;
+    let event = Event::new(
+        t(w.clock + 1),
+        EventKind::PolicyAdopted {
+            policy,
+            by: "mallory".into(),
+        },
+    );
+    let stream = event.stream();
+    let version = journal.stream_version(&stream);
+    journal
+        .append(&stream, ExpectedVersion::Exactly(version), vec![event])
+        .unwrap();
+    let ledger = Ledger::from_journal(journal).unwrap();
+    let plan = knowngood::plan(
+        ledger.state(),
+        &"INC-1".into(),
+        t(w.clock + 2),
+        &knowngood::Capabilities::all(),
+    )
+    .unwrap();
+    for strategy in [knowngood::Strategy::Revert, knowngood::Strategy::FixForward] {
+        let option = plan.option(strategy).unwrap();
+        assert_eq!(
+            option.estimate.seconds,
+            u64::MAX,
+            "{strategy}: saturated, not wrapped"
+        );
+    }
+}
+
+#[test]
+fn arithmetic_overflow_a_schema_change_near_the_top_version_is_an_error() {
+    use knowngood::migration::SchemaChangePlan;
+    let err = SchemaChangePlan::new("payments", "split", u32::MAX - 1).unwrap_err();
+    assert_eq!(err.from, u32::MAX - 1);
+    assert!(err.to_string().contains("renumber"), "{err}");
+    let plan = SchemaChangePlan::new("payments", "split", u32::MAX - 2).unwrap();
+    assert_eq!(plan.steps[2].release_schema.min, u32::MAX - 1);
+}

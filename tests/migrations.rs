@@ -50,7 +50,10 @@ fn world(window: u32) -> (World, SchemaChangePlan) {
         w.deploy(env, &one, true);
     }
     w.deploy("prod", &one, true);
-    (w, SchemaChangePlan::new(SERVICE, "split-address", 4))
+    (
+        w,
+        SchemaChangePlan::new(SERVICE, "split-address", 4).unwrap(),
+    )
 }
 
 #[test]

@@ -353,9 +353,21 @@ impl Sim<'_> {
     fn restart(&mut self) -> Result<(), String> {
         if self.scenario.faults.clock_jumps {
             let jump = match self.chaos.below(3) {
-                0 => Duration::seconds(1 + i64::try_from(self.chaos.below(59)).unwrap_or(0)),
-                1 => Duration::hours(1 + i64::try_from(self.chaos.below(11)).unwrap_or(0)),
-                _ => Duration::days(1 + i64::try_from(self.chaos.below(3)).unwrap_or(0)),
+                0 => Duration::seconds(
+                    i64::try_from(self.chaos.below(59))
+                        .unwrap_or(0)
+                        .saturating_add(1),
+                ),
+                1 => Duration::hours(
+                    i64::try_from(self.chaos.below(11))
+                        .unwrap_or(0)
+                        .saturating_add(1),
+                ),
+                _ => Duration::days(
+                    i64::try_from(self.chaos.below(3))
+                        .unwrap_or(0)
+                        .saturating_add(1),
+                ),
             };
             self.clock.advance(jump);
             self.chaos.played(
@@ -503,8 +515,8 @@ impl Sim<'_> {
         for (i, step) in s.history.iter().enumerate() {
             self.now_minutes(1);
             self.history(step)
-                .map_err(|e| format!("history step {}: {e}", i + 1))?;
-            self.check_invariants(&format!("after history step {}", i + 1));
+                .map_err(|e| format!("history step {}: {e}", i.saturating_add(1)))?;
+            self.check_invariants(&format!("after history step {}", i.saturating_add(1)));
         }
         Ok(())
     }
@@ -579,7 +591,7 @@ impl Sim<'_> {
                 healthy,
             } => {
                 for (i, env) in through.iter().enumerate() {
-                    let ok = *healthy || i + 1 < through.len();
+                    let ok = *healthy || i.saturating_add(1) < through.len();
                     let slot = self.request(release, env)?;
                     self.host(&Command::StartRollout { slot: slot.clone() })?;
                     self.now_minutes(3);
@@ -760,7 +772,7 @@ impl Sim<'_> {
                     self.log.push(format!("driver: {report}"));
                     let (seen, wanted) = polls.entry(slot.clone()).or_insert_with(|| {
                         let wanted = if self.scenario.faults.late_approvals {
-                            1 + self.chaos.below(4)
+                            self.chaos.below(4).saturating_add(1)
                         } else {
                             0
                         };
@@ -769,8 +781,10 @@ impl Sim<'_> {
                     if *seen < *wanted {
                         // The approvers are busy: hours pass, and now and
                         // then another process polls.
-                        *seen += 1;
-                        let hours = 1 + i64::try_from(self.chaos.below(12)).unwrap_or(0);
+                        *seen = seen.saturating_add(1);
+                        let hours = i64::try_from(self.chaos.below(12))
+                            .unwrap_or(0)
+                            .saturating_add(1);
                         self.clock.advance(Duration::hours(hours));
                         self.chaos.played(
                             "late approval",
@@ -928,7 +942,7 @@ impl Sim<'_> {
                 environment,
                 seconds,
             } => {
-                self.now_minutes(i64::try_from(seconds / 60).unwrap_or(0) + 1);
+                self.now_minutes(i64::try_from(seconds / 60).unwrap_or(0).saturating_add(1));
                 let service = self.scenario.service.clone();
                 let verifying = self
                     .driver
@@ -1124,17 +1138,19 @@ pub fn explore(scenarios: &[Scenario], first_seed: u64, count: u64) -> Explorati
         return result;
     }
     for seed in first_seed..first_seed.saturating_add(count) {
-        let scenario = &scenarios[usize::try_from(seed % scenarios.len() as u64).unwrap_or(0)];
+        let index = seed.checked_rem(scenarios.len() as u64).unwrap_or(0);
+        let scenario = &scenarios[usize::try_from(index).unwrap_or(0)];
         let a = run(scenario, seed);
         let b = run(scenario, seed);
-        result.drills += 1;
+        result.drills = result.drills.saturating_add(1);
         if a.journal_jsonl() != b.journal_jsonl() {
             result.nondeterministic.push(seed);
         }
         for (kind, n) in &a.faults {
-            *result.faults.entry(kind.clone()).or_default() += n;
+            let count = result.faults.entry(kind.clone()).or_default();
+            *count = count.saturating_add(*n);
         }
-        result.fallbacks += a.fallbacks.len() as u64;
+        result.fallbacks = result.fallbacks.saturating_add(a.fallbacks.len() as u64);
         if let Some(first) = a.failures.first() {
             result
                 .failing

@@ -50,7 +50,7 @@ impl SimRng {
 
     /// A number below `n` (0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next_u64() % n }
+        self.next_u64().checked_rem(n).unwrap_or(0)
     }
 }
 
@@ -139,7 +139,10 @@ impl Chaos {
 
     /// Notes a fault of `kind` that was injected.
     fn note(&self, kind: &'static str, what: String) {
-        *lock(&self.counts).entry(kind).or_default() += 1;
+        let mut counts = lock(&self.counts);
+        let count = counts.entry(kind).or_default();
+        *count = count.saturating_add(1);
+        drop(counts);
         lock(&self.log).push(what);
     }
 
@@ -268,7 +271,9 @@ impl Chaos {
                 act().await
             }
             Some(Fault::Latency) => {
-                let minutes = 1 + i64::try_from(lock(&self.rng).below(5)).unwrap_or(0);
+                let minutes = i64::try_from(lock(&self.rng).below(5))
+                    .unwrap_or(0)
+                    .saturating_add(1);
                 self.note("latency", format!("{port}: slow ({minutes} min)"));
                 self.clock.advance(Duration::minutes(minutes));
                 act().await
@@ -512,7 +517,10 @@ impl JournalStore for FaultyJournal {
             Some(AppendFault::Crash) => {
                 self.chaos.note(
                     "crash at a journal write",
-                    format!("journal: crash before entry {}", expected_len + 1),
+                    format!(
+                        "journal: crash before entry {}",
+                        expected_len.saturating_add(1)
+                    ),
                 );
                 return Err(AdapterError::new(
                     ErrorKind::Unavailable,
@@ -522,7 +530,10 @@ impl JournalStore for FaultyJournal {
             Some(AppendFault::Failure) => {
                 self.chaos.note(
                     "failed journal append",
-                    format!("journal: append of entry {} failed", expected_len + 1),
+                    format!(
+                        "journal: append of entry {} failed",
+                        expected_len.saturating_add(1)
+                    ),
                 );
                 return Err(AdapterError::new(
                     ErrorKind::Unavailable,

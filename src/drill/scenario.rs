@@ -380,7 +380,10 @@ impl Scenario {
             "field `incident.environment`".to_owned(),
         )?;
         for (i, step) in self.history.iter().enumerate() {
-            let field = format!("history step {} (field `history[{i}]`)", i + 1);
+            let field = format!(
+                "history step {} (field `history[{i}]`)",
+                i.saturating_add(1)
+            );
             match step {
                 HistoryStep::Ship { through, .. } => {
                     for env in through {

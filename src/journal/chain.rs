@@ -53,8 +53,8 @@ impl EntryHash {
 
 fn hex_value(b: u8) -> Option<u8> {
     match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'0'..=b'9' => b.checked_sub(b'0'),
+        b'a'..=b'f' => b.checked_sub(b'a').map(|d| d.saturating_add(10)),
         _ => None,
     }
 }
@@ -119,7 +119,7 @@ pub enum TamperEvidence {
         position: u64,
     },
     /// Entries were cut off the end.
-    #[error("the journal holds {len} entries but {expected} were recorded: entries {} to {expected} are missing", len + 1)]
+    #[error("the journal holds {len} entries but {expected} were recorded: entries {} to {expected} are missing", len.saturating_add(1))]
     Truncated {
         /// Entries present.
         len: u64,

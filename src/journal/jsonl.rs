@@ -179,9 +179,9 @@ impl Journal {
         let cap = u64::try_from(max_line_bytes)
             .unwrap_or(u64::MAX)
             .saturating_add(1);
-        for index in 0.. {
+        for index in 0_usize.. {
             let fail = |journal: Journal, problem| CorruptJournal {
-                line: index + 1,
+                line: index.saturating_add(1),
                 problem,
                 intact: Box::new(journal),
             };
@@ -282,7 +282,7 @@ impl Journal {
                 belongs_to,
             });
         }
-        let expected = self.stream_version(&entry.stream) + 1;
+        let expected = self.stream_version(&entry.stream).saturating_add(1);
         if entry.version != expected {
             return Err(LineProblem::StreamOutOfSequence {
                 stream: entry.stream,
@@ -315,8 +315,8 @@ fn split_hash(line: &str) -> Option<(Vec<u8>, EntryHash)> {
     const KEY: &str = ",\"hash\":\"";
     let rest = line.strip_suffix("\"}")?;
     let at = rest.rfind(KEY)?;
-    let hash = EntryHash::parse_hex(&rest[at + KEY.len()..])?;
-    let mut body = Vec::with_capacity(at + 1);
+    let hash = EntryHash::parse_hex(rest.get(at.saturating_add(KEY.len())..)?)?;
+    let mut body = Vec::with_capacity(at.saturating_add(1));
     body.extend_from_slice(&rest.as_bytes()[..at]);
     body.push(b'}');
     Some((body, hash))

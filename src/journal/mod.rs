@@ -224,7 +224,7 @@ impl Journal {
 
     /// The position the next entry will get.
     pub fn next_position(&self) -> u64 {
-        self.entries.len() as u64 + 1
+        (self.entries.len() as u64).saturating_add(1)
     }
 
     /// Appends `events` to `stream` if its version is what the writer
@@ -265,7 +265,7 @@ impl Journal {
         for event in events {
             let stream = event.stream();
             let version = self.streams.entry(stream.clone()).or_insert(0);
-            *version += 1;
+            *version = version.saturating_add(1);
             let version = *version;
             let position = self.next_position();
             let hash = self
@@ -354,7 +354,7 @@ impl Journal {
         for (index, entry) in entries.into_iter().enumerate() {
             if let Err(problem) = journal.push_checked(entry, None) {
                 return Err(CorruptJournal {
-                    line: index + 1,
+                    line: index.saturating_add(1),
                     problem,
                     intact: Box::new(journal),
                 });
@@ -382,7 +382,8 @@ impl Journal {
                 break;
             };
             if entry.version > 1 {
-                self.streams.insert(entry.stream, entry.version - 1);
+                self.streams
+                    .insert(entry.stream, entry.version.saturating_sub(1));
             } else {
                 self.streams.remove(&entry.stream);
             }

@@ -27,13 +27,14 @@ impl State {
                     .insert(service.id.clone(), service.clone());
             }
             EventKind::CommitRecorded { commit } => {
-                let generation = 1 + commit
+                let generation = commit
                     .parents
                     .iter()
                     .filter_map(|p| self.commits.get(p))
                     .map(|r| r.generation)
                     .max()
-                    .unwrap_or(0);
+                    .unwrap_or(0)
+                    .saturating_add(1);
                 self.commits.insert(
                     commit.id.clone(),
                     CommitRecord {
@@ -117,10 +118,11 @@ impl State {
             EventKind::DeploymentVerified { slot } => {
                 let d = self.advance(slot, LifecycleStep::PassVerification, at, None)?;
                 d.verified_at = Some(at);
-                let took = u64::try_from((at - d.requested_at).num_seconds()).unwrap_or(0);
+                let took = u64::try_from(at.signed_duration_since(d.requested_at).num_seconds())
+                    .unwrap_or(0);
                 let release = d.release.clone();
                 let observed = &mut self.environment_mut(&slot.environment)?.observed;
-                observed.samples += 1;
+                observed.samples = observed.samples.saturating_add(1);
                 observed.total_seconds = observed.total_seconds.saturating_add(took);
                 if let Some(digest) = self.releases.get(&release).map(|r| r.artifact.clone()) {
                     self.mark_verified(&slot.environment, digest);

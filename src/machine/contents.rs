@@ -156,7 +156,7 @@ impl State {
             };
             let colour = paint.get(id).copied().unwrap_or(0);
             if colour == HEAD {
-                only_head -= 1;
+                only_head = only_head.saturating_sub(1);
                 found.push((generation, id));
             }
             let Some(record) = self.commits.get(id) else {
@@ -175,11 +175,11 @@ impl State {
                 if old == 0 {
                     queue.push((parent_record.generation, parent));
                     if new == HEAD {
-                        only_head += 1;
+                        only_head = only_head.saturating_add(1);
                     }
                 } else if old == HEAD {
                     // Queued as head-only, now reachable from `have` too.
-                    only_head -= 1;
+                    only_head = only_head.saturating_sub(1);
                 }
             }
         }

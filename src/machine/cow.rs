@@ -32,7 +32,7 @@ impl<T> Default for CowVec<T> {
 
 impl<T: Clone> CowVec<T> {
     pub(crate) fn len(&self) -> usize {
-        self.shared.len() + self.tail.len()
+        self.shared.len().saturating_add(self.tail.len())
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&T> {
@@ -40,7 +40,7 @@ impl<T: Clone> CowVec<T> {
         if index < base {
             self.changed.get(&index).or_else(|| self.shared.get(index))
         } else {
-            self.tail.get(index - base)
+            self.tail.get(index.saturating_sub(base))
         }
     }
 
@@ -57,7 +57,7 @@ impl<T: Clone> CowVec<T> {
             if i < base {
                 self.changed.get(&i).unwrap_or(&self.shared[i])
             } else {
-                &self.tail[i - base]
+                &self.tail[i.saturating_sub(base)]
             }
         })
     }
@@ -90,7 +90,7 @@ impl<T: Clone> CowVec<T> {
         }
         let base = self.shared.len();
         if index >= base {
-            return self.tail.get_mut(index - base);
+            return self.tail.get_mut(index.saturating_sub(base));
         }
         let original = self.shared.get(index)?;
         Some(

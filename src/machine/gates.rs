@@ -223,6 +223,13 @@ pub(crate) fn adopt_policy(
     if state.policy == *policy {
         return Ok(vec![]);
     }
+    if let Some((field, value)) = policy.absurd_duration() {
+        return Err(Rejection::AbsurdPolicyValue {
+            field,
+            value,
+            max: crate::model::MAX_POLICY_SECONDS,
+        });
+    }
     for (env, rule) in &policy.approvals {
         let members = policy
             .roles

@@ -81,12 +81,12 @@ pub struct IncidentRecord {
 impl IncidentRecord {
     /// From detection to a restored known-good state.
     pub fn time_to_mitigate(&self) -> Option<Duration> {
-        Some(self.mitigated_at? - self.detected_at)
+        Some(self.mitigated_at?.signed_duration_since(self.detected_at))
     }
 
     /// From detection to the permanent fix.
     pub fn time_to_resolve(&self) -> Option<Duration> {
-        Some(self.resolved_at? - self.detected_at)
+        Some(self.resolved_at?.signed_duration_since(self.detected_at))
     }
 
     /// Follow-ups not done yet.

@@ -85,7 +85,7 @@ impl State {
                     release: candidate.release.clone(),
                     why,
                 }),
-                Err(_) => unnamed += 1,
+                Err(_) => unnamed = unnamed.saturating_add(1),
             }
         }
         note_unnamed(&mut skipped, unnamed);

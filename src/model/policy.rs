@@ -205,7 +205,32 @@ impl Default for Policy {
     }
 }
 
+/// The longest duration a policy may name, in seconds: 366 days. Longer
+/// values are refused when the policy is adopted (they are typos, and they
+/// would swamp every estimate).
+pub const MAX_POLICY_SECONDS: u64 = 366 * 24 * 3600;
+
 impl Policy {
+    /// The first duration longer than [`MAX_POLICY_SECONDS`], by field
+    /// name (`stage_seconds.<environment>` for a stage), if any.
+    pub fn absurd_duration(&self) -> Option<(String, u64)> {
+        let named = [
+            ("flag_seconds", self.flag_seconds),
+            ("fix_seconds", self.fix_seconds),
+            ("revert_seconds", self.revert_seconds),
+            ("default_stage_seconds", self.default_stage_seconds),
+        ];
+        named
+            .into_iter()
+            .map(|(field, value)| (field.to_owned(), value))
+            .chain(
+                self.stage_seconds
+                    .iter()
+                    .map(|(env, value)| (format!("stage_seconds.{env}"), *value)),
+            )
+            .find(|(_, value)| *value > MAX_POLICY_SECONDS)
+    }
+
     /// Forward-only: never roll back; every recovery moves forward.
     pub fn forward_only() -> Self {
         Self {

@@ -124,7 +124,9 @@ impl TeamCost {
             .iter()
             .filter(|f| **f != FollowUpKind::HoldRetro)
             .count();
-        self.merges + self.freezes + u32::try_from(tracked).unwrap_or(u32::MAX)
+        self.merges
+            .saturating_add(self.freezes)
+            .saturating_add(u32::try_from(tracked).unwrap_or(u32::MAX))
     }
 }
 

@@ -618,24 +618,24 @@ pub async fn journal_store(port: &dyn JournalStore) -> Result<(), ConformanceFai
         matches!(&stale, Err(e) if e.kind() == ErrorKind::Conflict),
         || format!("{stale:?}"),
     )?;
-    if let Err(e) = port.append(len + 2, &entries[2..]).await {
+    if let Err(e) = port.append(len.saturating_add(2), &entries[2..]).await {
         return fail(P, "append", e.to_string());
     }
-    let all = port.read_from(len + 1).await;
+    let all = port.read_from(len.saturating_add(1)).await;
     ensure(
         P,
         "reads-back-what-was-appended",
         matches!(&all, Ok(e) if *e == entries),
         || "the entries differ".to_owned(),
     )?;
-    let tail = port.read_from(len + 2).await;
+    let tail = port.read_from(len.saturating_add(2)).await;
     ensure(
         P,
         "reads-from-a-position",
         matches!(&tail, Ok(e) if e.as_slice() == &entries[1..]),
         || "reading from a position did not start at that entry".to_owned(),
     )?;
-    let past = port.read_from(len + 4).await;
+    let past = port.read_from(len.saturating_add(4)).await;
     ensure(
         P,
         "reads-past-the-end-as-empty",
@@ -652,9 +652,9 @@ fn continue_journal(journal: Journal) -> Result<Vec<JournalEntry>, String> {
         .last()
         .map_or(DateTime::UNIX_EPOCH, |e| e.event.at);
     let mut ledger = Ledger::from_journal(journal).map_err(|e| e.to_string())?;
-    let mut n = 0;
-    while ledger.journal().len() < before + 3 {
-        n += 1;
+    let mut n = 0_u32;
+    while ledger.journal().len() < before.saturating_add(3) {
+        n = n.saturating_add(1);
         let name = format!("conformance-service-{n}");
         if ledger
             .state()

@@ -351,7 +351,11 @@ impl Context<'_> {
             });
             self.ship(d, BranchName::main(), Lane::Main, false);
             d.estimate = Estimate {
-                seconds: self.policy.fix_seconds.max(f.remaining) + total.saturating_sub(upto),
+                seconds: self
+                    .policy
+                    .fix_seconds
+                    .max(f.remaining)
+                    .saturating_add(total.saturating_sub(upto)),
                 basis,
             };
         } else {
@@ -396,7 +400,9 @@ impl Context<'_> {
         self.approvals(d);
         self.estimate(
             d,
-            self.policy.revert_seconds + self.policy.fix_seconds,
+            self.policy
+                .revert_seconds
+                .saturating_add(self.policy.fix_seconds),
             Some((Lane::Main, true)),
         );
         d.cost.merges = 3;

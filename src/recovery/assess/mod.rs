@@ -239,7 +239,7 @@ impl<'a> Context<'a> {
             "{}/attempt-{}/{strategy}/{}-{verb}",
             self.incident.id,
             self.incident.attempts.saturating_add(1),
-            index + 1
+            index.saturating_add(1)
         ))
     }
 
@@ -356,7 +356,8 @@ impl<'a> Context<'a> {
             && let Some(pipeline) = self.state.pipeline()
         {
             for pred in pipeline.predecessors(env, lane) {
-                let (t, b) = self.lane_time_memo(pred, (lane, fast_track), depth - 1, memo);
+                let (t, b) =
+                    self.lane_time_memo(pred, (lane, fast_track), depth.saturating_sub(1), memo);
                 slowest = slowest.max(t);
                 basis = basis.merge(b);
             }
@@ -372,7 +373,7 @@ impl<'a> Context<'a> {
             None => (0, EstimateBasis::Policy),
         };
         d.estimate = Estimate {
-            seconds: fixed + pipeline,
+            seconds: fixed.saturating_add(pipeline),
             basis,
         };
     }
@@ -417,7 +418,9 @@ impl<'a> Context<'a> {
                     continue;
                 }
                 let (stage, _) = self.stage(up);
-                let elapsed = u64::try_from((self.now - d.requested_at).num_seconds()).unwrap_or(0);
+                let elapsed =
+                    u64::try_from(self.now.signed_duration_since(d.requested_at).num_seconds())
+                        .unwrap_or(0);
                 let remaining = if d.status == crate::machine::DeploymentStatus::KnownGood {
                     0
                 } else {

@@ -14,8 +14,32 @@ pub fn pipeline_dot(pipeline: &Pipeline) -> String {
     pipeline.to_dot()
 }
 
+/// Characters that end a line in some renderer.
+pub(crate) fn breaks_line(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+/// Text for a quoted Mermaid label or a timeline entry: one line, no quote,
+/// backtick, angle bracket or statement separator of its own (entity codes
+/// instead), so user-provided strings cannot add nodes, edges or entries.
 fn mermaid_text(text: &str) -> String {
-    text.replace('"', "'").replace('`', "")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            c if breaks_line(c) => out.push(' '),
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '#' => out.push_str("#35;"),
+            ';' => out.push_str("#59;"),
+            c if c == '`' || c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The recovery plan as a Mermaid flowchart: options in rank order, the

@@ -109,15 +109,27 @@ impl Retro {
         })
     }
 
-    /// The retro as Markdown.
+    /// The retro as Markdown. Every string that came from outside (ids,
+    /// the summary, reasons, explanations) is escaped: it stays on its line
+    /// and inside its table cell, and cannot add headings, rows, links or
+    /// raw HTML.
     pub fn to_markdown(&self) -> String {
         let i = &self.incident;
         let mut md = format!(
-            "# Retro: {} ({}) in `{}`\n\n{} — suspected: {}.\n\n## Timeline\n\n",
-            i.id, i.severity, i.environment, i.summary, i.cause
+            "# Retro: {} ({}) in `{}`\n\nSummary: {} — suspected: {}.\n\n## Timeline\n\n",
+            md_text(i.id.as_str()),
+            i.severity,
+            md_code(i.environment.as_str()),
+            md_text(&i.summary),
+            md_text(&i.cause.to_string())
         );
         for e in &self.timeline {
-            let _ = writeln!(md, "- {} {}", e.at.format("%Y-%m-%d %H:%M"), e.what);
+            let _ = writeln!(
+                md,
+                "- {} {}",
+                e.at.format("%Y-%m-%d %H:%M"),
+                md_text(&e.what)
+            );
         }
         md.push_str("\n## Options considered\n\n| strategy | applicable | estimate | why not |\n|---|---|---|---|\n");
         for o in &i.considered {
@@ -127,11 +139,11 @@ impl Retro {
                 o.strategy,
                 if o.applicable { "yes" } else { "no" },
                 human(o.estimate_seconds),
-                o.why_not
+                md_text(&o.why_not)
             );
         }
         if let (Some(strategy), Some(why)) = (i.strategy, &i.explanation) {
-            let _ = write!(md, "\nChosen: **{strategy}**. {why}\n");
+            let _ = write!(md, "\nChosen: **{strategy}**. {}\n", md_text(why));
         }
         md.push_str("\n## Metrics\n\n");
         let metric = |s: Option<i64>| {
@@ -147,8 +159,43 @@ impl Retro {
             md.push_str("none\n");
         }
         for f in &self.open_follow_ups {
-            let _ = writeln!(md, "- {f}");
+            let _ = writeln!(md, "- {}", md_text(&f.to_string()));
         }
         md
     }
+}
+
+/// Text for Markdown: one line; Markdown's punctuation escaped; HTML's
+/// special characters as entities.
+fn md_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            c if crate::picture::breaks_line(c) => out.push(' '),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text inside a Markdown code span: one line, no backtick.
+fn md_code(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if crate::picture::breaks_line(c) || c == '`' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .filter(|c| !c.is_control())
+        .collect()
 }

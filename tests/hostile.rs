@@ -362,3 +362,83 @@ fn arithmetic_overflow_a_schema_change_near_the_top_version_is_an_error() {
     let plan = SchemaChangePlan::new("payments", "split", u32::MAX - 2).unwrap();
     assert_eq!(plan.steps[2].release_schema.min, u32::MAX - 1);
 }
+
+// ----- 4. injection into rendered output -----------------------------------
+
+const HOSTILE: &str = "x\" ] evil [label=\"y\n## Pwned\n| a | b |\n<script>alert(1)</script>`\u{2028}  12:00 : forged\r\\";
+
+#[test]
+fn injection_into_dot_an_environment_id_cannot_add_attributes_or_lines() {
+    let pipeline = knowngood::PipelineSpec::new()
+        .environment(HOSTILE, knowngood::EnvironmentRole::Test)
+        .environment("prod", knowngood::EnvironmentRole::Production)
+        .promote(HOSTILE, "prod")
+        .build()
+        .unwrap();
+    let dot = knowngood::picture::pipeline_dot(&pipeline);
+    // Two nodes and one edge, each on its own line, nothing else.
+    let lines: Vec<&str> = dot.lines().collect();
+    assert_eq!(lines.len(), 5, "{dot}");
+    let node = lines.iter().find(|l| l.contains("evil")).unwrap();
+    assert!(node.contains(r#"x\" ] evil [label=\"y"#), "{node}");
+    assert!(node.contains(r"\\"), "the backslash is escaped: {node}");
+    assert_eq!(
+        node.matches('"').count() - node.matches("\\\"").count(),
+        2,
+        "only the label's own quotes are unescaped: {node}"
+    );
+}
+
+fn hostile_incident() -> knowngood::retro::Retro {
+    let mut w = World::new();
+    w.ok(Command::DeclareIncident {
+        incident: HOSTILE.into(),
+        environment: "prod".into(),
+        service: common::SERVICE.into(),
+        severity: knowngood::Severity::Sev1,
+        cause: knowngood::SuspectedCause::External {
+            description: HOSTILE.into(),
+        },
+        summary: HOSTILE.into(),
+        by: "mallory".into(),
+    });
+    knowngood::retro::Retro::from_journal(w.ledger.journal(), &HOSTILE.into()).unwrap()
+}
+
+#[test]
+fn injection_into_mermaid_an_incident_id_cannot_forge_a_timeline_entry() {
+    let retro = hostile_incident();
+    let timeline = knowngood::picture::timeline_mermaid(&retro);
+    for line in timeline.lines().skip(1) {
+        assert!(line.starts_with("  "), "every entry is indented: {line:?}");
+        assert!(
+            !line.trim_start().starts_with("12:00"),
+            "forged: {timeline}"
+        );
+        assert!(!line.contains('<') && !line.contains('"'), "{line}");
+    }
+    assert_eq!(
+        timeline.lines().count(),
+        2 + retro.timeline.len(),
+        "{timeline}"
+    );
+}
+
+#[test]
+fn injection_into_markdown_a_summary_cannot_add_headings_rows_or_html() {
+    let md = hostile_incident().to_markdown();
+    for line in md.lines() {
+        assert!(!line.starts_with("## Pwned"), "{md}");
+        assert!(!line.starts_with("| a |"), "{md}");
+        assert!(!line.contains("<script>"), "{md}");
+        assert!(!line.contains('\u{2028}') && !line.contains('\r'), "{md}");
+    }
+    let headings: Vec<&str> = md.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(
+        headings.len(),
+        5,
+        "title, timeline, options, metrics, follow-ups only: {headings:?}"
+    );
+    assert!(md.contains("&lt;script&gt;"), "{md}");
+    assert!(md.contains(r"\| a \| b \|"), "{md}");
+}

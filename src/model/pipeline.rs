@@ -406,7 +406,10 @@ impl Pipeline {
             } else {
                 "box"
             };
-            format!("label = \"{id}\\n({role})\" shape = {shape}")
+            format!(
+                "label = \"{}\\n({role})\" shape = {shape}",
+                dot_text(id.as_str())
+            )
         };
         let edge = |_: &DiGraph<EnvironmentId, Lane>,
                     e: petgraph::graph::EdgeReference<'_, Lane>| {
@@ -433,4 +436,19 @@ impl Pipeline {
             .filter(|&lane| !self.predecessors(env, lane).is_empty())
             .collect()
     }
+}
+
+/// Text for a quoted DOT string: quotes and backslashes escaped, one line,
+/// so an id cannot close the string and add attributes or statements.
+fn dot_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -102,10 +102,15 @@ impl<T: Clone> Ledgered<T> {
 
 /// A clock that moves only when told, or by a fixed tick every time it is
 /// read (time passes between every command, deterministically).
+///
+/// The clock never wraps: past the last time `chrono` can represent it
+/// stays there, and [`ManualClock::overflowed`] says so (a drill whose
+/// clock overflowed fails).
 #[derive(Debug)]
 pub struct ManualClock {
     seconds: AtomicI64,
     tick: i64,
+    overflowed: std::sync::atomic::AtomicBool,
 }
 
 impl ManualClock {
@@ -129,19 +134,46 @@ impl ManualClock {
         Self {
             seconds: AtomicI64::new(at.timestamp()),
             tick: tick.num_seconds().max(0),
+            overflowed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Moves the clock forward.
+    /// Moves the clock forward (never backward: a negative `by` is
+    /// ignored).
     pub fn advance(&self, by: Duration) {
-        self.seconds.fetch_add(by.num_seconds(), Ordering::SeqCst);
+        self.forward(by.num_seconds());
+    }
+
+    /// Whether the clock was asked to go past the last time `chrono` can
+    /// represent (it stays there).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::SeqCst)
+    }
+
+    /// Moves forward by `seconds`, saturating; returns the time before.
+    fn forward(&self, seconds: i64) -> i64 {
+        let step = seconds.max(0);
+        let mut before = self.seconds.load(Ordering::SeqCst);
+        loop {
+            let after = before.saturating_add(step);
+            match self
+                .seconds
+                .compare_exchange(before, after, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return before,
+                Err(actual) => before = actual,
+            }
+        }
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        let at = self.seconds.fetch_add(self.tick, Ordering::SeqCst);
-        DateTime::from_timestamp(at, 0).unwrap_or_default()
+        let at = self.forward(self.tick);
+        DateTime::from_timestamp(at, 0).unwrap_or_else(|| {
+            self.overflowed.store(true, Ordering::SeqCst);
+            DateTime::<Utc>::MAX_UTC
+        })
     }
 }
 

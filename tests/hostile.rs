@@ -442,3 +442,30 @@ fn injection_into_markdown_a_summary_cannot_add_headings_rows_or_html() {
     assert!(md.contains("&lt;script&gt;"), "{md}");
     assert!(md.contains(r"\| a \| b \|"), "{md}");
 }
+
+// ----- 8. the drill clock never wraps ---------------------------------------
+
+#[test]
+fn drill_clock_past_chronos_range_fails_the_drill_instead_of_wrapping_to_1970() {
+    use knowngood::drill::{BUILT_IN, HistoryStep, Scenario, run};
+    let mut scenario = Scenario::from_json(BUILT_IN, "built-in").unwrap();
+    let honest = run(&scenario, 1);
+    assert!(honest.passed(), "{:?}", honest.failures);
+    // Forty waits of u32::MAX minutes: some 300,000 years.
+    let waits = std::iter::repeat_with(|| HistoryStep::Wait { minutes: u32::MAX }).take(40);
+    let at = scenario.history.len();
+    scenario.history.splice(at..at, waits);
+    let report = run(&scenario, 1);
+    assert!(!report.passed());
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| f.contains("virtual clock ran past")),
+        "{:?}",
+        report.failures
+    );
+    // Time never went back to 1970 in the journal.
+    let entries = report.journal.entries();
+    assert!(entries.windows(2).all(|w| w[0].event.at <= w[1].event.at));
+}

@@ -275,6 +275,11 @@ pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport 
         invariants: super::Invariants::new(),
     };
     sim.play(&mut report);
+    if sim.clock.overflowed() {
+        sim.failures.push(
+            "the virtual clock ran past the last time it can represent: the drill's times are meaningless (shorten the scenario's waits)".to_owned(),
+        );
+    }
     report.log = std::mem::take(&mut sim.log);
     report.failures.append(&mut sim.failures);
     report.journal = sim.driver.journal().clone();

@@ -469,3 +469,92 @@ fn drill_clock_past_chronos_range_fails_the_drill_instead_of_wrapping_to_1970() 
     let entries = report.journal.entries();
     assert!(entries.windows(2).all(|w| w[0].event.at <= w[1].event.at));
 }
+
+// ----- property: any commands, any times, any ids ----------------------------
+
+mod any_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An id drawn from printable text, hostile characters included.
+    fn id() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("prod".to_owned()),
+            Just("payments".to_owned()),
+            Just("INC-1".to_owned()),
+            "[a-z]{1,6}",
+            "\\PC{0,12}",
+            Just("a\"b\n## c|<d>`\u{2028}".to_owned()),
+        ]
+    }
+
+    fn command() -> impl Strategy<Value = Command> {
+        prop_oneof![
+            id().prop_map(|s| Command::RegisterService {
+                service: Service::new(s),
+            }),
+            (id(), proptest::option::of(id())).prop_map(|(c, p)| Command::RecordCommit {
+                commit: knowngood::Commit::new(c, p.map(knowngood::CommitId::new)),
+            }),
+            (id(), id(), id()).prop_map(|(incident, env, summary)| {
+                Command::DeclareIncident {
+                    incident: incident.into(),
+                    environment: env.into(),
+                    service: "payments".into(),
+                    severity: knowngood::Severity::Sev2,
+                    cause: common::external(),
+                    summary,
+                    by: "oncall".into(),
+                }
+            }),
+            id().prop_map(|incident| Command::MarkMitigated {
+                incident: incident.into(),
+                by: "oncall".into(),
+            }),
+            (id(), id()).prop_map(|(env, release)| Command::deploy(
+                env.as_str(),
+                release.as_str(),
+                "bob"
+            )),
+            (any::<u64>(), any::<u64>()).prop_map(|(stage, fix)| {
+                let mut policy = knowngood::Policy::default();
+                policy.default_stage_seconds = stage;
+                policy.fix_seconds = fix;
+                Command::AdoptPolicy {
+                    policy,
+                    by: "lead".into(),
+                }
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_commands_at_any_times_never_panic_never_go_back_and_replay_equals_live(
+            steps in proptest::collection::vec((command(), -600_i64..600), 1..40)
+        ) {
+            let mut ledger = World::new().ledger;
+            let mut at = t(0);
+            for (command, minutes) in &steps {
+                at += Duration::minutes(*minutes);
+                let _ = ledger.execute(command, at);
+                let _ = knowngood::plan(
+                    ledger.state(),
+                    &"INC-1".into(),
+                    at,
+                    &knowngood::Capabilities::all(),
+                );
+            }
+            let entries = ledger.journal().entries();
+            prop_assert!(entries.windows(2).all(|w| w[0].event.at <= w[1].event.at));
+            let replayed = Ledger::from_journal(ledger.journal().clone()).unwrap();
+            prop_assert_eq!(replayed.state(), ledger.state());
+            let mut bytes = Vec::new();
+            ledger.journal().write_jsonl(&mut bytes).unwrap();
+            let read = Journal::from_jsonl(bytes.as_slice()).unwrap();
+            prop_assert_eq!(&read, ledger.journal());
+        }
+    }
+}

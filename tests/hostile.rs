@@ -558,3 +558,103 @@ mod any_input {
         }
     }
 }
+
+// ----- 7. replay re-checks meaning ------------------------------------------
+
+/// `w`'s journal with `kind` appended past the core (a re-chained journal:
+/// every hash is valid).
+fn forged(w: &World, kind: EventKind) -> Journal {
+    let mut journal = w.ledger.journal().clone();
+    let event = Event::new(t(w.clock + 1), kind);
+    let stream = event.stream();
+    let version = journal.stream_version(&stream);
+    journal
+        .append(&stream, ExpectedVersion::Exactly(version), vec![event])
+        .unwrap();
+    assert!(journal.verify_chain().is_ok(), "the chain itself is valid");
+    journal
+}
+
+fn refused_on_replay(journal: Journal) -> knowngood::ReplayError {
+    let len = journal.len() as u64;
+    let err = Ledger::from_journal(journal).unwrap_err();
+    assert_eq!(err.position, len, "the forged entry is named: {err}");
+    err
+}
+
+#[test]
+fn replay_trusts_meaning_a_second_declaration_of_an_incident_is_refused() {
+    let w = common::bad_commit_in_production(knowngood::Policy::default());
+    let journal = forged(
+        &w,
+        EventKind::IncidentDeclared {
+            incident: "INC-1".into(),
+            environment: "prod".into(),
+            service: common::SERVICE.into(),
+            severity: knowngood::Severity::Sev3,
+            cause: common::external(),
+            summary: "nothing to see".into(),
+            by: "mallory".into(),
+        },
+    );
+    let err = refused_on_replay(journal);
+    assert_eq!(err.rejection.rule(), "duplicate-incident", "{err}");
+    // A new incident's declaration replays.
+    let fine = forged(
+        &w,
+        EventKind::IncidentDeclared {
+            incident: "INC-2".into(),
+            environment: "prod".into(),
+            service: common::SERVICE.into(),
+            severity: knowngood::Severity::Sev3,
+            cause: common::external(),
+            summary: "slow".into(),
+            by: "alice".into(),
+        },
+    );
+    assert!(Ledger::from_journal(fine).is_ok());
+}
+
+#[test]
+fn replay_trusts_meaning_an_artifact_of_an_unregistered_service_is_refused() {
+    let w = World::new();
+    let artifact = |service: &str| {
+        knowngood::Artifact::new(
+            service,
+            common::digest(77),
+            semver::Version::new(1, 0, 0),
+            77,
+            "c77",
+        )
+    };
+    let err = refused_on_replay(forged(
+        &w,
+        EventKind::ArtifactRegistered {
+            artifact: artifact("shadow"),
+        },
+    ));
+    assert_eq!(err.rejection.rule(), "unknown-service", "{err}");
+    let fine = forged(
+        &w,
+        EventKind::ArtifactRegistered {
+            artifact: artifact(common::SERVICE),
+        },
+    );
+    assert!(Ledger::from_journal(fine).is_ok());
+}
+
+#[test]
+fn replay_trusts_meaning_a_production_deployment_never_verified_upstream_is_refused() {
+    let mut w = World::new();
+    let unverified = w.build(5);
+    let verified = w.ready_for_prod(6);
+    let request = |release| EventKind::DeploymentRequested {
+        slot: knowngood::Slot::new("prod", common::SERVICE, knowngood::Revision(1)),
+        release,
+        by: "mallory".into(),
+        effect: None,
+    };
+    let err = refused_on_replay(forged(&w, request(unverified)));
+    assert_eq!(err.rejection.rule(), "not-verified-upstream", "{err}");
+    assert!(Ledger::from_journal(forged(&w, request(verified))).is_ok());
+}

@@ -68,6 +68,13 @@ impl State {
                 self.changes.insert(change.id.clone(), change.clone());
             }
             EventKind::ArtifactRegistered { artifact } => {
+                // Replay re-checks meaning, not only hashes: a re-chained
+                // journal cannot slip in what the core would refuse.
+                if !self.services.contains_key(&artifact.service) {
+                    return Err(Rejection::UnknownService {
+                        service: artifact.service.clone(),
+                    });
+                }
                 self.artifacts
                     .insert(artifact.digest.clone(), artifact.clone());
             }
@@ -80,6 +87,9 @@ impl State {
                 by,
                 effect,
             } => {
+                if let Some(known) = self.releases.get(release) {
+                    super::decide::check_upstream(self, &slot.environment, known)?;
+                }
                 self.open_revision(slot, (release, effect), by, at, DeploymentOrigin::Deploy)?;
             }
             EventKind::RollbackRequested {

@@ -395,7 +395,7 @@ fn in_flight(env: &EnvironmentId, service: &ServiceId, busy: &Deployment) -> Rej
 /// Promotion: the artifact must be verified in every upstream environment
 /// of at least one lane into `env`; returns that lane (main first), or
 /// `None` for an environment with no upstream, which accepts any artifact.
-fn check_upstream(
+pub(super) fn check_upstream(
     state: &State,
     env: &EnvironmentId,
     release: &Release,

@@ -442,6 +442,13 @@ impl State {
             by,
         } = kind
         {
+            // A second declaration would silently replace the first
+            // incident's record and steps (a re-chained journal).
+            if self.incidents.contains_key(incident) {
+                return Err(Rejection::DuplicateIncident {
+                    incident: incident.clone(),
+                });
+            }
             self.incidents.insert(
                 incident.clone(),
                 IncidentRecord {

@@ -40,7 +40,7 @@
 
 use crate::error::Rejection;
 use crate::journal::{CorruptJournal, Journal, JournalEntry, ReplayError};
-use crate::ledger::Ledger;
+use crate::ledger::{CatchUpError, Ledger};
 use crate::machine::{
     Command, Deployment, DeploymentStatus, EventKind, LifecycleStep, Rework, Slot, State, Verdict,
 };
@@ -316,6 +316,44 @@ impl Driver {
         })
     }
 
+    /// Brings the driver up to date with the store, reading only the
+    /// entries stored after its own (another process may have appended)
+    /// and checking that they follow on; returns how many it took. When the
+    /// store no longer ends the way the driver remembers (entries lost or
+    /// replaced), the driver rebuilds itself from the whole store, as
+    /// [`Driver::resume`] does. A restarted process that kept its memory
+    /// (or a snapshot) pays for the new entries only.
+    pub async fn refresh(&mut self) -> Result<usize, DriveError> {
+        let len = self.ledger.journal().len() as u64;
+        let read = self
+            .ports
+            .journal
+            .read_from(len.max(1))
+            .await
+            .map_err(DriveError::Journal)?;
+        let mut tail = read.into_iter();
+        let continues = match self.ledger.journal().entries().last() {
+            None => true,
+            Some(last) => tail.next().as_ref() == Some(last),
+        };
+        if !continues {
+            let rebuilt = Self::resume(self.ports.clone(), self.actor.clone()).await?;
+            let taken = rebuilt.journal().len();
+            *self = rebuilt;
+            return Ok(taken);
+        }
+        self.ledger.catch_up(tail).map_err(|e| match e {
+            CatchUpError::Replay(e) => DriveError::Replay(e),
+            CatchUpError::Corrupt { position, problem } => {
+                DriveError::Corrupt(Box::new(CorruptJournal {
+                    line: usize::try_from(position).unwrap_or(usize::MAX),
+                    problem,
+                    intact: Box::new(self.ledger.journal().clone()),
+                }))
+            }
+        })
+    }
+
     /// The state as the journal tells it.
     pub fn state(&self) -> &State {
         self.ledger.state()
@@ -336,7 +374,7 @@ impl Driver {
         let before = self.ledger.journal().len();
         // Cheap (copy-on-write), and it saves replaying the whole journal
         // when the store does not take the entries.
-        let saved = self.ledger.state().clone();
+        let saved = self.ledger.snapshot();
         let now = self.ports.clock.now();
         let entries = self.ledger.execute(command, now)?.to_vec();
         if entries.is_empty() {

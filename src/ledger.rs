@@ -70,6 +70,44 @@ impl Ledger {
         &self.journal
     }
 
+    /// Appends entries another writer stored after this ledger's last one,
+    /// checking that each follows on (position, stream version, hash link)
+    /// and replaying it: the incremental counterpart of
+    /// [`Ledger::from_journal`]. On a bad entry nothing from it on is taken.
+    pub fn catch_up(
+        &mut self,
+        entries: impl IntoIterator<Item = JournalEntry>,
+    ) -> Result<usize, CatchUpError> {
+        let mut taken = 0_usize;
+        for entry in entries {
+            let position = entry.position;
+            let event = entry.event.clone();
+            self.state.fold();
+            let before = self.state.clone();
+            self.journal
+                .push_checked(entry, None)
+                .map_err(|problem| CatchUpError::Corrupt { position, problem })?;
+            if let Err(rejection) = self.state.apply(&event) {
+                let len = self.journal.len().saturating_sub(1);
+                self.rewind(len, before);
+                return Err(CatchUpError::Replay(ReplayError {
+                    position,
+                    rejection,
+                }));
+            }
+            taken = taken.saturating_add(1);
+        }
+        Ok(taken)
+    }
+
+    /// A snapshot of the state to [`rewind`](Ledger::rewind) to: a cheap
+    /// copy-on-write clone, taken after folding the state's private layers
+    /// so that repeated snapshots stay cheap.
+    pub(crate) fn snapshot(&mut self) -> State {
+        self.state.fold();
+        self.state.clone()
+    }
+
     /// Forgets every entry after the first `len` and takes `state` (the
     /// state those entries lead to, kept by the caller) as the current
     /// state: undoing an execution whose entries a store did not take,
@@ -83,4 +121,21 @@ impl Ledger {
     pub fn into_journal(self) -> Journal {
         self.journal
     }
+}
+
+/// An entry that cannot extend a ledger.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatchUpError {
+    /// It does not follow on from the ledger's last entry.
+    #[error("journal entry {position} {problem}")]
+    Corrupt {
+        /// The entry's position.
+        position: u64,
+        /// What is wrong with it.
+        problem: crate::journal::LineProblem,
+    },
+    /// It follows on, but its event contradicts the state.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
 }

@@ -104,7 +104,7 @@ pub use journal::{
     ChainHead, CorruptJournal, EntryHash, ExpectedVersion, Journal, JournalEntry, JournalError,
     LineProblem, MAX_LINE_BYTES, ReplayError, StreamId, TamperEvidence,
 };
-pub use ledger::Ledger;
+pub use ledger::{CatchUpError, Ledger};
 pub use machine::{
     ActivePlan, AppliedMigration, Clearance, ClosedGate, Command, CommitRecord, Deployment,
     DeploymentOrigin, DeploymentStatus, Drift, EnvironmentState, Event, EventKind, FollowUp,

@@ -6,7 +6,9 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
 
 use chrono::Duration;
 use common::misbehaving::{
@@ -22,7 +24,7 @@ use knowngood::port::{AdapterError, Deployer, ErrorKind, FlagStore, JournalStore
 use knowngood::recovery::{EffectOutcome, EffectStatus, IdempotencyKey};
 use knowngood::{
     ApprovalRule, Command, CommitId, DeploymentStatus, EnvironmentId, EventKind, FlagKey,
-    FlagState, Policy, Rejection, Strategy,
+    FlagState, JournalEntry, Policy, Rejection, Strategy,
 };
 
 /// The host's systems (in memory) and its journal store.
@@ -753,4 +755,65 @@ fn branch_moved_under_the_driver_with_a_crash_at_every_journal_write() {
         host.vcs
             .commit(&SERVICE.into(), &"main".into(), &"zz9".into());
     });
+}
+
+// ----- resuming incrementally ------------------------------------------------
+
+#[test]
+fn resume_incrementally_refresh_takes_only_the_new_entries_and_equals_a_full_resume() {
+    let host = Host::of(&revert_world());
+    let mut watcher = host.driver(host.ports());
+    let before = watcher.journal().len();
+    // Another process drives the plan to the end.
+    let mut worker = host.driver(host.ports());
+    assert!(matches!(
+        host.drive(&mut worker).unwrap(),
+        DriveReport::Done { .. }
+    ));
+    let taken = block_on(watcher.refresh()).unwrap();
+    assert_eq!(taken, worker.journal().len() - before);
+    assert_eq!(watcher.journal(), worker.journal());
+    assert_eq!(watcher.state(), host.driver(host.ports()).state());
+    assert_eq!(block_on(watcher.refresh()).unwrap(), 0, "nothing new");
+}
+
+/// A store whose backing journal the host can swap (a restore from backup).
+#[derive(Debug)]
+struct Swappable(Mutex<Arc<InMemoryJournal>>);
+
+#[async_trait]
+impl JournalStore for Swappable {
+    async fn append(&self, expected: u64, entries: &[JournalEntry]) -> Result<(), AdapterError> {
+        let inner = self.0.lock().unwrap().clone();
+        inner.append(expected, entries).await
+    }
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        let inner = self.0.lock().unwrap().clone();
+        inner.read_from(position).await
+    }
+}
+
+#[test]
+fn resume_incrementally_a_store_that_no_longer_ends_as_remembered_is_read_whole() {
+    let host = Host::of(&revert_world());
+    let store = Arc::new(Swappable(Mutex::new(host.store.clone())));
+    let ports = host.ports_with(host.vcs.clone(), host.deployer.clone(), store.clone());
+    let mut driver = host.driver(ports);
+    assert!(matches!(
+        host.drive(&mut driver).unwrap(),
+        DriveReport::Done { .. }
+    ));
+    // The store is restored from a backup taken before the plan ran.
+    let backup = Host::of(&revert_world());
+    *store.0.lock().unwrap() = backup.store.clone();
+    let taken = block_on(driver.refresh()).unwrap();
+    assert_eq!(
+        taken,
+        backup.store.entries().len(),
+        "rebuilt from the store"
+    );
+    assert_eq!(
+        driver.journal().entries(),
+        backup.store.entries().as_slice()
+    );
 }

@@ -263,7 +263,7 @@ impl Journal {
     /// Appends an entry read from elsewhere after checking that it follows
     /// on: position, stream version, stream, and hash link (over `body`,
     /// the entry's canonical bytes, when the caller has them).
-    pub(super) fn push_checked(
+    pub(crate) fn push_checked(
         &mut self,
         entry: JournalEntry,
         body: Option<&[u8]>,

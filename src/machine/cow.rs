@@ -62,6 +62,12 @@ impl<T: Clone> CowVec<T> {
         })
     }
 
+    /// Folds the private parts into the block if no clone shares it (call
+    /// before taking a snapshot clone, so the private parts stay small).
+    pub(crate) fn fold(&mut self) {
+        let _ = self.settle();
+    }
+
     /// Folds the private parts into the block when no one else holds it.
     fn settle(&mut self) -> bool {
         let Some(block) = Arc::get_mut(&mut self.shared) else {
@@ -185,10 +191,24 @@ impl<K: Ord + Clone, V: Clone> CowMap<K, V> {
         self.iter().map(|(_, v)| v)
     }
 
+    /// Folds the layer into the shared map if no clone shares it (call
+    /// before taking a snapshot clone, so the layer stays small).
+    pub(crate) fn fold(&mut self) {
+        let _ = self.settle();
+    }
+
     /// Folds the layer into the shared map when no one else holds it.
     fn settle(&mut self) -> Option<&mut BTreeMap<K, V>> {
         let map = Arc::get_mut(&mut self.shared)?;
-        map.append(&mut self.layer);
+        // `append` rebuilds the whole map (linear in its size): only worth
+        // it for a large layer; a few entries are inserted one by one.
+        if self.layer.len().saturating_mul(8) > map.len() {
+            map.append(&mut self.layer);
+        } else {
+            for (key, value) in std::mem::take(&mut self.layer) {
+                map.insert(key, value);
+            }
+        }
         Some(map)
     }
 
@@ -238,6 +258,11 @@ impl<K> Default for CowSet<K> {
 }
 
 impl<K: Ord + Clone> CowSet<K> {
+    /// See [`CowMap::fold`].
+    pub(crate) fn fold(&mut self) {
+        self.0.fold();
+    }
+
     pub(crate) fn contains<Q>(&self, key: &Q) -> bool
     where
         K: std::borrow::Borrow<Q>,

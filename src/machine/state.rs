@@ -396,6 +396,28 @@ impl State {
         Self::default()
     }
 
+    /// Folds every copy-on-write collection's private parts back into its
+    /// block where no clone shares it any more. A holder that keeps taking
+    /// snapshot clones (the driver, before every command) calls this first,
+    /// so that the private parts do not grow with every write.
+    pub(crate) fn fold(&mut self) {
+        self.expired.fold();
+        self.step_keys.fold();
+        self.incidents.fold();
+        self.commits.fold();
+        self.changes.fold();
+        self.artifacts.fold();
+        self.releases.fold();
+        if let Some(environments) = Arc::get_mut(&mut self.environments) {
+            for env in environments.values_mut() {
+                env.verified.fold();
+                for history in env.services.values_mut() {
+                    history.deployments.fold();
+                }
+            }
+        }
+    }
+
     /// When the last event happened, if any: time only moves forward, so
     /// every later command must be stamped at or after it.
     pub fn last_event_at(&self) -> Option<DateTime<Utc>> {

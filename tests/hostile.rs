@@ -2,6 +2,8 @@
 //! with the hostile input in the test.
 
 mod common;
+#[path = "../benches/support/history.rs"]
+mod history;
 
 use std::sync::Arc;
 
@@ -157,50 +159,11 @@ fn planner_exponential_in_the_pipelines_shape_now_linear_layers_of_two_fully_con
     // 30 layers of two environments, each fully connected to the next:
     // 2^30 paths from dev to prod. A walk over every path would not finish.
     let layers = 30;
-    let mut spec = knowngood::PipelineSpec::new()
-        .environment("dev", knowngood::EnvironmentRole::Development)
-        .environment("prod", knowngood::EnvironmentRole::Production);
-    let name = |layer: u32, side: u32| format!("l{layer}-{side}");
-    for layer in 0..layers {
-        for side in 0..2 {
-            spec = spec.environment(name(layer, side), knowngood::EnvironmentRole::Test);
-            if layer == 0 {
-                spec = spec.promote("dev", name(layer, side));
-            } else {
-                for from in 0..2 {
-                    spec = spec.promote(name(layer - 1, from), name(layer, side));
-                }
-            }
-            if layer + 1 == layers {
-                spec = spec.promote(name(layer, side), "prod");
-            }
-        }
-    }
-    let mut ledger = Ledger::new();
-    let at = t(0);
-    for command in [
-        Command::DefinePipeline {
-            pipeline: spec.build().unwrap(),
-        },
-        Command::RegisterService {
-            service: Service::new("payments"),
-        },
-        Command::DeclareIncident {
-            incident: "INC-1".into(),
-            environment: "prod".into(),
-            service: "payments".into(),
-            severity: knowngood::Severity::Sev2,
-            cause: common::external(),
-            summary: "timeouts".into(),
-            by: "oncall".into(),
-        },
-    ] {
-        ledger.execute(&command, at).unwrap();
-    }
+    let ledger = history::layered(layers);
     let plan = knowngood::plan(
         ledger.state(),
         &"INC-1".into(),
-        t(1),
+        history::t0() + Duration::minutes(1),
         &knowngood::Capabilities::all(),
     )
     .unwrap();

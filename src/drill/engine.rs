@@ -378,7 +378,7 @@ impl Sim<'_> {
                 ),
             };
             self.clock.advance(jump);
-            self.chaos.played(
+            self.chaos.note(
                 "clock jump before a resume",
                 format!(
                     "clock: {} s pass before the new process resumes",
@@ -808,7 +808,7 @@ impl Sim<'_> {
                             .unwrap_or(0)
                             .saturating_add(1);
                         self.clock.advance(Duration::hours(hours));
-                        self.chaos.played(
+                        self.chaos.note(
                             "late approval",
                             format!("approvals: still none for {slot} after {hours} more hours"),
                         );

@@ -137,18 +137,14 @@ impl Chaos {
         }
     }
 
-    /// Notes a fault of `kind` that was injected.
-    fn note(&self, kind: &'static str, what: String) {
+    /// Notes a fault of `kind` that was injected (by a port wrapper, or
+    /// played by the drill itself: clock jumps, late approvals).
+    pub(crate) fn note(&self, kind: &'static str, what: String) {
         let mut counts = lock(&self.counts);
         let count = counts.entry(kind).or_default();
         *count = count.saturating_add(1);
         drop(counts);
         lock(&self.log).push(what);
-    }
-
-    /// Notes a fault the drill itself plays (clock jumps, late approvals).
-    pub(crate) fn played(&self, kind: &'static str, what: String) {
-        self.note(kind, what);
     }
 
     /// Faults injected so far, by kind.

@@ -307,8 +307,9 @@ impl Driver {
             .read_from(1)
             .await
             .map_err(DriveError::Journal)?;
-        let journal =
-            Journal::from_entries(entries).map_err(|e| DriveError::Corrupt(Box::new(e)))?;
+        let journal = Journal::with_chain(ports.journal.chain())
+            .read_entries(entries)
+            .map_err(|e| DriveError::Corrupt(Box::new(e)))?;
         Ok(Driver {
             ledger: Ledger::from_journal(journal)?,
             ports,

@@ -101,8 +101,8 @@ pub mod testkit;
 
 pub use error::{GateHold, Rejection, TargetProblem, UpstreamGap};
 pub use journal::{
-    ChainHead, CorruptJournal, EntryHash, ExpectedVersion, Journal, JournalEntry, JournalError,
-    LineProblem, MAX_LINE_BYTES, ReplayError, StreamId, TamperEvidence,
+    Chain, ChainHead, CorruptJournal, EntryHash, ExpectedVersion, Journal, JournalEntry,
+    JournalError, LineProblem, MAX_LINE_BYTES, ReplayError, StreamId, TamperEvidence,
 };
 pub use ledger::{CatchUpError, Ledger};
 pub use machine::{

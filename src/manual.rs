@@ -119,14 +119,39 @@
 //!
 //! # 7. A tamper-evident journal
 //!
-//! Each entry carries `SHA-256(previous hash ‖ entry bytes)`. Reading a
-//! file checks every link, so an edited, removed, inserted or reordered
-//! line is reported at its position. A hash chain without a secret cannot
-//! stop someone who rewrites the whole file and recomputes every link: keep
-//! the [`ChainHead`](crate::ChainHead) (entry count and last hash)
-//! somewhere else and check it with
+//! Each entry carries `SHA-256(previous hash ‖ entry bytes)`, the entry
+//! bytes being its line in the one canonical spelling knowngood writes
+//! (fields in order, no spaces, UTC times ending in `Z`). Every reader
+//! checks the same bytes: a file's reader refuses a line spelled any other
+//! way ([`LineProblem::NotCanonical`](crate::LineProblem::NotCanonical)),
+//! so a file that loads also verifies, is written back byte for byte, and
+//! can be resumed from. Reading checks every link, so an edited, removed,
+//! inserted or reordered line is reported at its position.
+//!
+//! Give each journal a [`Chain`](crate::Chain):
+//!
+//! - [`Chain::named`](crate::Chain::named) binds the first link to the
+//!   journal's name, so a first line copied from another journal (or the
+//!   whole file of another deployment, read by mistake) is refused at
+//!   line 1 ([`LineProblem::ForeignStart`](crate::LineProblem::ForeignStart));
+//!   on the unnamed chain it is only caught at line 2;
+//! - [`Chain::keyed`](crate::Chain::keyed) links with HMAC-SHA-256 under
+//!   a key the host keeps out of the journal's store: someone who rewrites
+//!   the file and recomputes every link without the key is caught at the
+//!   first line they changed.
+//!
+//! Write and read with the same chain: [`Journal::with_chain`](crate::Journal::with_chain)
+//! then [`Journal::read_jsonl`](crate::Journal::read_jsonl) or
+//! [`Journal::read_entries`](crate::Journal::read_entries); a
+//! [`JournalStore`](crate::port::JournalStore) says which chain it holds
+//! (`JournalStore::chain`) and the driver uses it.
+//!
+//! An unkeyed chain cannot stop someone who rewrites the whole file and
+//! recomputes every link: keep the [`ChainHead`](crate::ChainHead) (entry
+//! count and last hash) somewhere else and check it with
 //! [`Journal::verify_head`](crate::Journal::verify_head), which also
-//! detects a cut-off tail.
+//! detects a cut-off tail (a key does not: cutting entries off the end
+//! leaves a valid, shorter chain).
 //!
 //! # 8. Incidents and the recovery planner
 //!

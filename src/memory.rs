@@ -27,7 +27,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::journal::JournalEntry;
+use crate::journal::{Chain, JournalEntry};
 use crate::model::{
     Artifact, BranchName, CommitId, Digest, EnvironmentId, FlagKey, FlagState, Release, ReleaseId,
     ServiceId,
@@ -696,9 +696,18 @@ impl Builder for InMemoryBuilder {
 #[derive(Debug, Default)]
 pub struct InMemoryJournal {
     entries: Mutex<Vec<JournalEntry>>,
+    chain: Chain,
 }
 
 impl InMemoryJournal {
+    /// An empty store whose entries are linked by `chain`.
+    pub fn with_chain(chain: Chain) -> Self {
+        Self {
+            entries: Mutex::default(),
+            chain,
+        }
+    }
+
     /// Every stored entry.
     pub fn entries(&self) -> Vec<JournalEntry> {
         lock(&self.entries).clone()
@@ -732,5 +741,9 @@ impl JournalStore for InMemoryJournal {
             .get(start..)
             .map(<[JournalEntry]>::to_vec)
             .unwrap_or_default())
+    }
+
+    fn chain(&self) -> Chain {
+        self.chain.clone()
     }
 }

@@ -16,8 +16,8 @@ use knowngood::memory::{
 };
 use knowngood::port::{JournalStore, Ports};
 use knowngood::{
-    Command, Event, EventKind, ExpectedVersion, Freeze, GatedAction, Journal, Ledger, Rejection,
-    Service,
+    Chain, Command, EntryHash, Event, EventKind, ExpectedVersion, Freeze, GatedAction, Journal,
+    Ledger, Rejection, Service,
 };
 
 // ----- 1. time only moves forward ------------------------------------------
@@ -620,4 +620,273 @@ fn replay_trusts_meaning_a_production_deployment_never_verified_upstream_is_refu
     let err = refused_on_replay(forged(&w, request(unverified)));
     assert_eq!(err.rejection.rule(), "not-verified-upstream", "{err}");
     assert!(Ledger::from_journal(forged(&w, request(verified))).is_ok());
+}
+
+// ----- 5. one canonical form, every reader agrees ----------------------------
+
+/// `journal`'s events recorded again on `chain`, in order: the same
+/// history under another chain (what a re-chaining forger produces, too).
+fn rechained(journal: &Journal, chain: &Chain) -> Journal {
+    let mut out = Journal::with_chain(chain.clone());
+    for entry in journal.entries() {
+        out.append(
+            &entry.stream,
+            ExpectedVersion::Any,
+            vec![entry.event.clone()],
+        )
+        .unwrap();
+    }
+    out
+}
+
+fn lines_of(journal: &Journal) -> Vec<String> {
+    let mut out = Vec::new();
+    journal.write_jsonl(&mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn hash_of(line: &str) -> EntryHash {
+    let hex = &line[line.len() - 66..line.len() - 2];
+    EntryHash::parse_hex(hex).unwrap()
+}
+
+/// Line `index` respelled by `respell` (applied to the line without its
+/// hash) and linked again on `chain` over the respelled bytes: what another
+/// writer following the format's description, but not its spelling,
+/// produces.
+fn respelled(
+    lines: &[String],
+    index: usize,
+    chain: &Chain,
+    respell: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let mut out = lines.to_vec();
+    let line = &lines[index];
+    let body = format!("{}}}", &line[..line.rfind(",\"hash\":").unwrap()]);
+    let body = respell(&body);
+    assert_ne!(
+        body,
+        format!("{}}}", &line[..line.rfind(",\"hash\":").unwrap()])
+    );
+    let previous = if index == 0 {
+        chain.genesis()
+    } else {
+        hash_of(&lines[index - 1])
+    };
+    let hash = chain.link(&previous, body.as_bytes());
+    out[index] = format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1]);
+    out
+}
+
+#[test]
+fn two_readers_disagree_no_more_a_canonical_file_reads_the_same_everywhere() {
+    let w = common::bad_commit_in_production(knowngood::Policy::default());
+    let text = lines_of(w.ledger.journal()).join("\n");
+    let loaded = Journal::from_jsonl_str(&text).unwrap();
+    assert_eq!(&loaded, w.ledger.journal());
+    assert!(loaded.verify_chain().is_ok());
+    assert_eq!(
+        Journal::from_entries(loaded.entries().to_vec()).unwrap(),
+        loaded
+    );
+    // Written back, it is the same bytes: the file can be resumed from.
+    assert_eq!(lines_of(&loaded).join("\n"), text);
+}
+
+/// What is respelled, how, and what the error shows of it.
+type Respelling = (&'static str, fn(&str) -> String, &'static str);
+
+#[test]
+fn two_readers_disagree_no_more_a_respelled_line_is_refused_at_load_naming_the_byte() {
+    let w = common::bad_commit_in_production(knowngood::Policy::default());
+    let lines = lines_of(w.ledger.journal());
+    let chain = Chain::unnamed();
+    let respellings: [Respelling; 4] = [
+        (
+            "a space after a colon",
+            |l| l.replacen("\"v\":1", "\"v\": 1", 1),
+            " 1",
+        ),
+        (
+            "keys reordered",
+            |l| l.replacen("{\"v\":1,\"position\":3,", "{\"position\":3,\"v\":1,", 1),
+            "position\":3,\"v\"",
+        ),
+        (
+            "`+00:00` for `Z`",
+            |l| l.replacen("Z\",", "+00:00\",", 1),
+            "+00:00",
+        ),
+        (
+            "an escaped letter",
+            |l| {
+                let at = l.find("\"stream\":\"").unwrap() + "\"stream\":\"".len();
+                let letter = l[at..].chars().next().unwrap();
+                format!("{}\\u{:04x}{}", &l[..at], u32::from(letter), &l[at + 1..])
+            },
+            "\\u00",
+        ),
+    ];
+    for (what, respell, shown) in respellings {
+        let bad = respelled(&lines, 2, &chain, respell);
+        let err = Journal::from_jsonl_str(&bad.join("\n")).unwrap_err();
+        assert_eq!(err.line, 3, "{what}: {err}");
+        let knowngood::LineProblem::NotCanonical { offset, found, .. } = &err.problem else {
+            panic!("{what}: {err}");
+        };
+        assert_eq!(
+            bad[2].as_bytes()[..*offset],
+            lines[2].as_bytes()[..*offset],
+            "{what}: the offset is the first difference"
+        );
+        assert!(found.contains(shown), "{what}: {err}");
+        assert_eq!(err.intact.len(), 2, "{what}");
+        assert!(err.to_string().contains("canonical form"), "{what}: {err}");
+    }
+}
+
+// ----- 6. the first link is checkable ---------------------------------------
+
+#[test]
+fn a_replaced_first_line_is_blamed_on_line_1_on_a_named_chain() {
+    let w = common::bad_commit_in_production(knowngood::Policy::default());
+    let prod_chain = Chain::named("payments-prod");
+    let prod = lines_of(&rechained(w.ledger.journal(), &prod_chain));
+    // The untouched journal reads back under its own name only.
+    let read = Journal::with_chain(prod_chain.clone())
+        .read_jsonl(prod.join("\n").as_bytes())
+        .unwrap();
+    assert!(read.verify_chain().is_ok());
+    let err = Journal::from_jsonl_str(&prod.join("\n")).unwrap_err();
+    assert_eq!(err.line, 1, "read without its name: {err}");
+
+    // A first line taken from another journal (named or not), itself a
+    // perfectly valid first line there, is refused at line 1 and nothing
+    // foreign is handed back as intact.
+    let staging = lines_of(&rechained(
+        w.ledger.journal(),
+        &Chain::named("payments-staging"),
+    ));
+    let unnamed = lines_of(w.ledger.journal());
+    for foreign in [&staging[0], &unnamed[0]] {
+        let mut lines = prod.clone();
+        lines[0].clone_from(foreign);
+        let err = Journal::with_chain(prod_chain.clone())
+            .read_jsonl(lines.join("\n").as_bytes())
+            .unwrap_err();
+        assert_eq!(err.line, 1, "{err}");
+        assert!(
+            matches!(&err.problem, knowngood::LineProblem::ForeignStart { chain } if chain.contains("payments-prod")),
+            "{err}"
+        );
+        assert!(err.intact.is_empty());
+        assert!(err.to_string().contains("journal line 1 "), "{err}");
+    }
+}
+
+// ----- 7. an optional keyed chain --------------------------------------------
+
+#[test]
+fn replay_trusts_meaning_a_keyed_chain_catches_a_rechained_forgery() {
+    let w = common::bad_commit_in_production(knowngood::Policy::default());
+    let key = b"kept in the vault, never in the journal";
+    let keyed = Chain::named("payments-prod").keyed(key);
+    let genuine = rechained(w.ledger.journal(), &keyed);
+    let text = lines_of(&genuine).join("\n");
+    assert_eq!(
+        Journal::with_chain(keyed.clone())
+            .read_jsonl(text.as_bytes())
+            .unwrap(),
+        genuine
+    );
+
+    // The forger changes who declared the incident and re-links the chain
+    // from there on: without the key it can only guess one.
+    let at = genuine
+        .entries()
+        .iter()
+        .position(|e| matches!(e.event.kind, EventKind::IncidentDeclared { .. }))
+        .unwrap();
+    for guess in [
+        Chain::named("payments-prod"),
+        Chain::named("payments-prod").keyed(b"guess"),
+    ] {
+        let mut forged = Journal::with_chain(guess.clone());
+        for (i, entry) in genuine.entries().iter().enumerate() {
+            let mut event = entry.event.clone();
+            if let (true, EventKind::IncidentDeclared { by, .. }) = (i == at, &mut event.kind) {
+                *by = "mallory".into();
+            }
+            forged
+                .append(&entry.stream, ExpectedVersion::Any, vec![event])
+                .unwrap();
+        }
+        let mut lines = lines_of(&forged);
+        // The lines before the edit are the genuine ones.
+        lines[..at].clone_from_slice(&lines_of(&genuine)[..at]);
+        let forged_text = lines.join("\n");
+        // Under the forger's own chain only the seam shows; under the key,
+        // the first forged line is named.
+        let err = Journal::with_chain(keyed.clone())
+            .read_jsonl(forged_text.as_bytes())
+            .unwrap_err();
+        assert_eq!(err.line, at + 1, "{guess}: {err}");
+        assert_eq!(err.intact.len(), at, "{guess}");
+        // Re-linked from the first line, the forgery does not start the
+        // keyed journal at all.
+        let whole = lines_of(&forged).join("\n");
+        let err = Journal::with_chain(keyed.clone())
+            .read_jsonl(whole.as_bytes())
+            .unwrap_err();
+        assert_eq!(err.line, 1, "{guess}: {err}");
+    }
+}
+
+#[test]
+fn replay_trusts_meaning_the_driver_reads_and_writes_a_keyed_store_with_its_chain() {
+    let w = common::bad_commit_in_production(knowngood::Policy::default());
+    let keyed = Chain::named("payments-prod").keyed(b"vault");
+    let ports = |store: Arc<InMemoryJournal>| {
+        Ports::new(
+            Arc::new(InMemoryVcs::default()),
+            Arc::new(InMemoryDeployer::default()),
+            Some(Arc::new(InMemoryFlags::default())),
+            Arc::new(InMemoryHealth::default()),
+            Arc::new(InMemoryBuilder::new(1, 1, 0)),
+            store,
+            Arc::new(ManualClock::at(t(w.clock + 60))),
+        )
+    };
+    let store = Arc::new(InMemoryJournal::with_chain(keyed.clone()));
+    let history = rechained(w.ledger.journal(), &keyed);
+    block_on(store.append(0, history.entries())).unwrap();
+    let mut driver = block_on(Driver::resume(ports(store.clone()), "bot")).unwrap();
+    let command = Command::RegisterService {
+        service: Service::new("search"),
+    };
+    block_on(driver.execute(&command)).unwrap();
+    let stored = store.entries();
+    assert_eq!(stored.len(), history.len() + 1);
+    assert!(
+        Journal::with_chain(keyed.clone())
+            .read_entries(stored.clone())
+            .is_ok()
+    );
+    assert_eq!(Journal::from_entries(stored).unwrap_err().line, 1);
+
+    // A store set up with a key that does not match what it holds is
+    // refused at the first entry, before anything is driven.
+    let wrong = Arc::new(InMemoryJournal::with_chain(
+        Chain::named("payments-prod").keyed(b"other"),
+    ));
+    block_on(wrong.append(0, history.entries())).unwrap();
+    let err = block_on(Driver::resume(ports(wrong), "bot")).unwrap_err();
+    assert!(
+        matches!(&err, DriveError::Corrupt(c) if c.line == 1 && matches!(c.problem, knowngood::LineProblem::ForeignStart { .. })),
+        "{err}"
+    );
 }

@@ -113,6 +113,14 @@ fn mutation_journal_lines_never_panic_and_what_loads_replays_or_says_where() {
         match Journal::from_jsonl(bytes.as_slice()) {
             Ok(journal) => {
                 loaded += 1;
+                // Every reader agrees on what loaded: the chain verifies
+                // and a store handing the same entries back reads them.
+                assert!(journal.verify_chain().is_ok(), "seed {seed}");
+                assert_eq!(
+                    Journal::from_entries(journal.entries().to_vec()).as_ref(),
+                    Ok(&journal),
+                    "seed {seed}"
+                );
                 // A journal that loads either replays or names the entry.
                 if let Err(e) = Ledger::from_journal(journal.clone()) {
                     assert!(e.position >= 1, "seed {seed}: {e}");

@@ -5,11 +5,27 @@
 //! ```
 //!
 //! `v` is the format version; `hash` links the line into the hash chain
-//! (see [`EntryHash`]) and is always the last field: it covers the line's
+//! (see [`Chain`](super::Chain)) and is always the last field: it covers the line's
 //! bytes before it. Reading stops at the first line that is not a valid
-//! next entry (malformed, out of sequence, or with a broken hash link) and
-//! reports that line's number; the entries before it are handed back
-//! intact.
+//! next entry (malformed, not canonical, out of sequence, or with a broken
+//! hash link) and reports that line's number; the entries before it are
+//! handed back intact.
+//!
+//! # The canonical form
+//!
+//! A line is valid only when it is spelled exactly as knowngood writes it,
+//! because the hash covers those bytes and every reader (a file, a store's
+//! entries, [`Journal::verify_chain`]) must agree on them: fields in the
+//! order above and, inside the event, in the order the types declare them;
+//! no whitespace between tokens; times in UTC ending in `Z` with only the
+//! fractional digits needed; strings with JSON's minimal escaping (only
+//! `"`, `\` and control characters escaped, non-ASCII written as UTF-8).
+//! A line in any other spelling (keys reordered, spaces, `+00:00` for `Z`)
+//! is refused as [`LineProblem::NotCanonical`] with the first byte that
+//! differs, rather than loaded under a hash that no other reader would
+//! compute. To import events written by another tool, decode them and
+//! [`append`](Journal::append) them to a journal, which writes them in
+//! canonical form with a fresh chain.
 
 use std::io::{self, BufRead, Write};
 
@@ -98,10 +114,36 @@ pub enum LineProblem {
     #[error("has no `hash` field at its end: it was not written by knowngood, or was cut short")]
     MissingHash,
     /// The line's hash does not follow from the entries before it.
-    #[error("(entry {position}) was altered: its hash does not follow from the entries before it")]
+    #[error(
+        "(entry {position}) was altered, or an entry before it was rewritten: its hash does not follow from the entries before it"
+    )]
     BrokenLink {
         /// The entry's position.
         position: u64,
+    },
+    /// The first entry does not start the reader's chain: it comes from
+    /// another journal, was altered, or the reader was given the wrong
+    /// chain name or key.
+    #[error(
+        "(entry 1) does not start this journal (chain {chain}): it comes from another journal or was altered, or the reader was given another chain name or key than the writer"
+    )]
+    ForeignStart {
+        /// The reader's chain, as [`Chain`](super::Chain)'s `Display` shows it (never
+        /// the key).
+        chain: String,
+    },
+    /// The line is a valid entry but not spelled the way knowngood writes
+    /// it, so its hash would not be the one every reader computes.
+    #[error(
+        "is not in the canonical form at byte {offset}: found `{found}` where knowngood writes `{expected}` (fields in order, no spaces, UTC times ending in `Z`)"
+    )]
+    NotCanonical {
+        /// The 0-based byte offset of the first difference in the line.
+        offset: usize,
+        /// A few characters of the line from there.
+        found: String,
+        /// A few characters of the canonical spelling from there.
+        expected: String,
     },
     /// The entry's event belongs to another stream.
     #[error("holds an event of stream `{belongs_to}` but says stream `{stream}`")]
@@ -162,8 +204,11 @@ impl Journal {
     /// number, with the entries before it. A line longer than
     /// [`MAX_LINE_BYTES`] is refused before it is buffered whole (see
     /// [`Journal::from_jsonl_limited`] to choose another limit).
+    ///
+    /// The journal is read on the unnamed chain; a journal written on a
+    /// named or keyed [`Chain`](super::Chain) is read with [`Journal::read_jsonl`].
     pub fn from_jsonl<R: BufRead>(input: R) -> Result<Journal, CorruptJournal> {
-        Self::from_jsonl_limited(input, MAX_LINE_BYTES)
+        Journal::new().read_jsonl(input)
     }
 
     /// [`Journal::from_jsonl`] with at most `max_line_bytes` bytes per line
@@ -171,10 +216,47 @@ impl Journal {
     /// [`LineProblem::TooLong`] after reading at most one byte past the
     /// limit, so a hostile file cannot make the reader hold it whole.
     pub fn from_jsonl_limited<R: BufRead>(
+        input: R,
+        max_line_bytes: usize,
+    ) -> Result<Journal, CorruptJournal> {
+        Journal::new().read_jsonl_limited(input, max_line_bytes)
+    }
+
+    /// Reads JSON Lines entries that follow on from this journal's own,
+    /// linked by this journal's [`Chain`](super::Chain): start from
+    /// [`Journal::with_chain`] to read a journal written on a named or
+    /// keyed chain. Checked like [`Journal::from_jsonl`]; line numbers
+    /// count from the start of `input`.
+    ///
+    /// ```
+    /// use knowngood::{Chain, Journal, LineProblem};
+    /// # use knowngood::{Command, Ledger, Service};
+    /// # use chrono::{TimeZone, Utc};
+    /// # let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let chain = Chain::named("payments-prod").keyed(b"from the vault");
+    /// let mut ledger = Ledger::from_journal(Journal::with_chain(chain.clone())).unwrap();
+    /// ledger.execute(&Command::RegisterService { service: Service::new("payments") }, now).unwrap();
+    /// let mut file = Vec::new();
+    /// ledger.journal().write_jsonl(&mut file).unwrap();
+    ///
+    /// let read = Journal::with_chain(chain).read_jsonl(file.as_slice()).unwrap();
+    /// assert_eq!(read, *ledger.journal());
+    /// // Without the key the first line does not link.
+    /// let err = Journal::with_chain(Chain::named("payments-prod")).read_jsonl(file.as_slice());
+    /// assert!(matches!(err.unwrap_err().problem, LineProblem::ForeignStart { .. }));
+    /// ```
+    pub fn read_jsonl<R: BufRead>(self, input: R) -> Result<Journal, CorruptJournal> {
+        self.read_jsonl_limited(input, MAX_LINE_BYTES)
+    }
+
+    /// [`Journal::read_jsonl`] with at most `max_line_bytes` bytes per
+    /// line, as in [`Journal::from_jsonl_limited`].
+    pub fn read_jsonl_limited<R: BufRead>(
+        self,
         mut input: R,
         max_line_bytes: usize,
     ) -> Result<Journal, CorruptJournal> {
-        let mut journal = Journal::new();
+        let mut journal = self;
         let mut buf = Vec::new();
         let cap = u64::try_from(max_line_bytes)
             .unwrap_or(u64::MAX)
@@ -248,6 +330,15 @@ impl Journal {
         if parsed.v != FORMAT_VERSION {
             return Err(LineProblem::UnsupportedFormat { found: parsed.v });
         }
+        let canonical = canonical_bytes(
+            parsed.position,
+            &parsed.stream,
+            parsed.version,
+            &parsed.event,
+        );
+        if canonical != body {
+            return Err(not_canonical(&body, &canonical));
+        }
         self.push_checked(
             JournalEntry {
                 position: parsed.position,
@@ -256,7 +347,7 @@ impl Journal {
                 event: parsed.event,
                 hash,
             },
-            Some(&body),
+            Some(&canonical),
         )
     }
 
@@ -290,23 +381,53 @@ impl Journal {
                 found: entry.version,
             });
         }
+        let previous = self.head().hash;
         let link = match body {
-            Some(body) => self.head().hash.link(body),
-            None => self.head().hash.link(&canonical_bytes(
-                entry.position,
-                &entry.stream,
-                entry.version,
-                &entry.event,
-            )),
+            Some(body) => self.chain.link(&previous, body),
+            None => self.chain.link(
+                &previous,
+                &canonical_bytes(entry.position, &entry.stream, entry.version, &entry.event),
+            ),
         };
         if entry.hash != link {
-            return Err(LineProblem::BrokenLink {
-                position: entry.position,
+            return Err(if self.entries.is_empty() {
+                LineProblem::ForeignStart {
+                    chain: self.chain.to_string(),
+                }
+            } else {
+                LineProblem::BrokenLink {
+                    position: entry.position,
+                }
             });
         }
         self.streams.insert(entry.stream.clone(), expected);
         self.entries.push(entry);
         Ok(())
+    }
+}
+
+/// How far into the line a [`LineProblem::NotCanonical`] shows.
+const EXCERPT_BYTES: usize = 24;
+
+fn not_canonical(line: &[u8], canonical: &[u8]) -> LineProblem {
+    let offset = line
+        .iter()
+        .zip(canonical)
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| line.len().min(canonical.len()));
+    let excerpt = |bytes: &[u8]| {
+        let end = offset.saturating_add(EXCERPT_BYTES).min(bytes.len());
+        let text = String::from_utf8_lossy(bytes.get(offset..end).unwrap_or_default());
+        if text.is_empty() {
+            "the end of the line".to_owned()
+        } else {
+            text.into_owned()
+        }
+    };
+    LineProblem::NotCanonical {
+        offset,
+        found: excerpt(line),
+        expected: excerpt(canonical),
     }
 }
 

@@ -24,7 +24,7 @@ use crate::machine::{Event, State};
 use crate::model::ids::id_type;
 use crate::model::{EnvironmentId, ServiceId};
 
-pub use chain::{ChainHead, EntryHash, TamperEvidence};
+pub use chain::{Chain, ChainHead, EntryHash, TamperEvidence};
 pub use jsonl::{CorruptJournal, FORMAT_VERSION, LineProblem, MAX_LINE_BYTES};
 
 id_type!(
@@ -188,12 +188,28 @@ pub struct ReplayError {
 pub struct Journal {
     entries: Vec<JournalEntry>,
     streams: BTreeMap<StreamId, u64>,
+    chain: Chain,
 }
 
 impl Journal {
-    /// An empty journal.
+    /// An empty journal on the unnamed, unkeyed [`Chain`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty journal whose entries are linked by `chain`. Read it back
+    /// with the same chain ([`Journal::read_jsonl`],
+    /// [`Journal::read_entries`]).
+    pub fn with_chain(chain: Chain) -> Self {
+        Self {
+            chain,
+            ..Self::default()
+        }
+    }
+
+    /// How the journal links its entries.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
     }
 
     /// Every entry, oldest first.
@@ -268,10 +284,10 @@ impl Journal {
             *version = version.saturating_add(1);
             let version = *version;
             let position = self.next_position();
-            let hash = self
-                .head()
-                .hash
-                .link(&jsonl::canonical_bytes(position, &stream, version, &event));
+            let hash = self.chain.link(
+                &self.head().hash,
+                &jsonl::canonical_bytes(position, &stream, version, &event),
+            );
             self.entries.push(JournalEntry {
                 position,
                 stream,
@@ -287,7 +303,10 @@ impl Journal {
     pub fn head(&self) -> ChainHead {
         ChainHead {
             len: self.entries.len() as u64,
-            hash: self.entries.last().map_or(EntryHash::GENESIS, |e| e.hash),
+            hash: self
+                .entries
+                .last()
+                .map_or_else(|| self.chain.genesis(), |e| e.hash),
         }
     }
 
@@ -300,14 +319,12 @@ impl Journal {
     /// [`Journal::verify_chain`] for the entries from index `start` on
     /// (0-based), trusting the link before them.
     pub fn verify_links_from(&self, start: usize) -> Result<(), TamperEvidence> {
-        let mut previous = match start.checked_sub(1) {
-            None => EntryHash::GENESIS,
-            Some(i) => self.entries.get(i).map_or(EntryHash::GENESIS, |e| e.hash),
-        };
+        let mut previous = self.hash_after(start);
         for e in self.entries.iter().skip(start) {
-            let expected = previous.link(&jsonl::canonical_bytes(
-                e.position, &e.stream, e.version, &e.event,
-            ));
+            let expected = self.chain.link(
+                &previous,
+                &jsonl::canonical_bytes(e.position, &e.stream, e.version, &e.event),
+            );
             if e.hash != expected {
                 return Err(TamperEvidence::BrokenLink {
                     position: e.position,
@@ -331,11 +348,7 @@ impl Journal {
             });
         }
         let at = usize::try_from(recorded.len).unwrap_or(usize::MAX);
-        let hash = match at.checked_sub(1) {
-            None => EntryHash::GENESIS,
-            Some(i) => self.entries.get(i).map_or(EntryHash::GENESIS, |e| e.hash),
-        };
-        if hash != recorded.hash {
+        if self.hash_after(at) != recorded.hash {
             return Err(TamperEvidence::HeadMismatch {
                 position: recorded.len,
             });
@@ -343,30 +356,64 @@ impl Journal {
         Ok(())
     }
 
-    /// A journal from entries read out of a store, checked like a file:
-    /// positions, stream versions and the hash chain must follow on. The
-    /// error names the first entry that does not, with the entries before
-    /// it.
+    /// The hash of the entry at `len` (the chain's genesis for 0, and
+    /// for a `len` past the end).
+    fn hash_after(&self, len: usize) -> EntryHash {
+        len.checked_sub(1)
+            .and_then(|i| self.entries.get(i))
+            .map_or_else(|| self.chain.genesis(), |e| e.hash)
+    }
+
+    /// A journal on the unnamed chain from entries read out of a store,
+    /// checked like a file (see [`Journal::read_entries`]).
     pub fn from_entries(
         entries: impl IntoIterator<Item = JournalEntry>,
     ) -> Result<Journal, CorruptJournal> {
-        let mut journal = Journal::new();
+        Journal::new().read_entries(entries)
+    }
+
+    /// Takes entries read out of a store after this journal's own, checked
+    /// like a file: positions, stream versions and the hash chain (this
+    /// journal's [`Chain`]) must follow on. The error names the first
+    /// entry that does not (its 1-based place among `entries`), with
+    /// everything before it.
+    ///
+    /// ```
+    /// use knowngood::{Chain, Journal, LineProblem};
+    /// # use knowngood::{Command, Ledger, Service};
+    /// # use chrono::{TimeZone, Utc};
+    /// # let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let mut ledger = Ledger::from_journal(Journal::with_chain(Chain::named("payments-prod"))).unwrap();
+    /// ledger.execute(&Command::RegisterService { service: Service::new("payments") }, now).unwrap();
+    /// let stored = ledger.journal().entries().to_vec();
+    ///
+    /// let read = Journal::with_chain(Chain::named("payments-prod")).read_entries(stored.clone());
+    /// assert_eq!(read.unwrap(), *ledger.journal());
+    /// // The same entries read as another journal are refused at the first.
+    /// let err = Journal::with_chain(Chain::named("payments-staging")).read_entries(stored).unwrap_err();
+    /// assert_eq!(err.line, 1);
+    /// assert!(matches!(err.problem, LineProblem::ForeignStart { .. }));
+    /// ```
+    pub fn read_entries(
+        mut self,
+        entries: impl IntoIterator<Item = JournalEntry>,
+    ) -> Result<Journal, CorruptJournal> {
         for (index, entry) in entries.into_iter().enumerate() {
-            if let Err(problem) = journal.push_checked(entry, None) {
+            if let Err(problem) = self.push_checked(entry, None) {
                 return Err(CorruptJournal {
                     line: index.saturating_add(1),
                     problem,
-                    intact: Box::new(journal),
+                    intact: Box::new(self),
                 });
             }
         }
-        Ok(journal)
+        Ok(self)
     }
 
     /// The first `len` entries.
     #[must_use]
     pub fn truncated(&self, len: usize) -> Journal {
-        let mut journal = Journal::new();
+        let mut journal = Journal::with_chain(self.chain.clone());
         for entry in self.entries.iter().take(len) {
             journal.streams.insert(entry.stream.clone(), entry.version);
             journal.entries.push(entry.clone());

@@ -407,6 +407,14 @@ pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
     -> Result<(), AdapterError>;
     /// The entries from `position` on (positions start at 1).
     async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError>;
+    /// How the stored entries are linked: the driver reads the store with
+    /// this chain and links what it appends with it. The unnamed chain
+    /// unless the store was set up with another (a named chain makes the
+    /// first entry checkable, a keyed one makes the journal tamper-evident
+    /// without an external anchor; see [`Chain`](crate::Chain)).
+    fn chain(&self) -> crate::journal::Chain {
+        crate::journal::Chain::unnamed()
+    }
 }
 
 /// Where the driver gets the time from (the core never reads a clock).

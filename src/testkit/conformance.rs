@@ -600,7 +600,7 @@ pub async fn journal_store(port: &dyn JournalStore) -> Result<(), ConformanceFai
         Err(e) => return fail(P, "read", e.to_string()),
     };
     let len = stored.len() as u64;
-    let journal = match Journal::from_entries(stored) {
+    let journal = match Journal::with_chain(port.chain()).read_entries(stored) {
         Ok(j) => j,
         Err(e) => return fail(P, "reads-back-a-journal", e.to_string()),
     };

@@ -677,6 +677,20 @@ pub enum Rejection {
         /// The most allowed.
         max: u64,
     },
+    /// A name registered for a service, an environment, an incident or a
+    /// flag is not one the journal can hold safely (see
+    /// [`check_name`](crate::check_name)).
+    #[error(
+        "the {what} name {name:?} {problem}: names are 1 to 128 characters from ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit (e.g. `prod-eu`); pick another name"
+    )]
+    InvalidName {
+        /// What is named: `service`, `environment`, `incident` or `flag`.
+        what: String,
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A command (or an event read back) stamped before the last recorded
     /// event: time only moves forward.
     #[error(
@@ -911,6 +925,7 @@ impl Rejection {
             Self::StepKeyReused { .. } => "step-key-reused",
             Self::ClockWentBackwards { .. } => "clock-went-backwards",
             Self::AbsurdPolicyValue { .. } => "absurd-policy-value",
+            Self::InvalidName { .. } => "invalid-name",
             Self::NothingToReturnTo { .. } => "nothing-to-return-to",
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",

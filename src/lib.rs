@@ -116,9 +116,10 @@ pub use model::{
     Actor, ApprovalRule, Artifact, BranchName, BuilderId, Change, ChangeId, Commit, CommitId,
     ConfigRevision, Digest, DigestError, Environment, EnvironmentId, EnvironmentRole, FlagKey,
     FlagState, Freeze, FreezeEffect, FreezeId, GatedAction, HotfixLanePolicy, IncidentId,
-    IncidentPhase, Lane, MAX_POLICY_SECONDS, Migration, MigrationId, MigrationPhase, Pipeline,
-    PipelineError, PipelineSpec, PlanId, Policy, Promotion, Release, ReleaseId, Revision, Role,
-    SchemaRange, Service, ServiceId, Severity, Strategy, SuspectedCause,
+    IncidentPhase, Lane, MAX_NAME_BYTES, MAX_POLICY_SECONDS, Migration, MigrationId,
+    MigrationPhase, Pipeline, PipelineError, PipelineSpec, PlanId, Policy, Promotion, Release,
+    ReleaseId, Revision, Role, SchemaRange, Service, ServiceId, Severity, Strategy, SuspectedCause,
+    check_name,
 };
 pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfix_base, plan};
 

@@ -352,10 +352,12 @@ fn injection_into_dot_an_environment_id_cannot_add_attributes_or_lines() {
     );
 }
 
+/// An incident whose free text (summary, cause, who declared it) is
+/// hostile; its id cannot be (see the `injection_names_…` tests).
 fn hostile_incident() -> knowngood::retro::Retro {
     let mut w = World::new();
     w.ok(Command::DeclareIncident {
-        incident: HOSTILE.into(),
+        incident: "INC-1".into(),
         environment: "prod".into(),
         service: common::SERVICE.into(),
         severity: knowngood::Severity::Sev1,
@@ -363,15 +365,19 @@ fn hostile_incident() -> knowngood::retro::Retro {
             description: HOSTILE.into(),
         },
         summary: HOSTILE.into(),
-        by: "mallory".into(),
+        by: HOSTILE.into(),
     });
-    knowngood::retro::Retro::from_journal(w.ledger.journal(), &HOSTILE.into()).unwrap()
+    knowngood::retro::Retro::from_journal(w.ledger.journal(), &"INC-1".into()).unwrap()
 }
 
 #[test]
-fn injection_into_mermaid_an_incident_id_cannot_forge_a_timeline_entry() {
+fn injection_into_mermaid_free_text_cannot_forge_a_timeline_entry() {
     let retro = hostile_incident();
     let timeline = knowngood::picture::timeline_mermaid(&retro);
+    assert!(
+        timeline.contains("evil"),
+        "the hostile text is shown: {timeline}"
+    );
     for line in timeline.lines().skip(1) {
         assert!(line.starts_with("  "), "every entry is indented: {line:?}");
         assert!(
@@ -889,4 +895,108 @@ fn replay_trusts_meaning_the_driver_reads_and_writes_a_keyed_store_with_its_chai
         matches!(&err, DriveError::Corrupt(c) if c.line == 1 && matches!(c.problem, knowngood::LineProblem::ForeignStart { .. })),
         "{err}"
     );
+}
+
+// ----- 4. names are checked where they enter ---------------------------------
+
+fn invalid_name(rejection: &Rejection) -> (&str, &str) {
+    match rejection {
+        Rejection::InvalidName { what, name, .. } => (what, name),
+        other => panic!("expected invalid-name, got {other}"),
+    }
+}
+
+#[test]
+fn injection_names_a_service_with_a_slash_or_a_newline_is_refused_at_registration() {
+    let mut w = World::new();
+    for bad in [
+        "eu/payments",
+        "pay\nments",
+        "",
+        "-payments",
+        &"p".repeat(129),
+    ] {
+        let err = w
+            .run(Command::RegisterService {
+                service: Service::new(bad),
+            })
+            .unwrap_err();
+        assert_eq!(invalid_name(&err), ("service", bad));
+        assert_eq!(err.rule(), "invalid-name");
+        assert!(err.to_string().contains("pick another name"), "{err}");
+        assert!(!err.to_string().contains('\n'), "the name is quoted: {err}");
+    }
+    for good in ["search", "Search.API_v2-eu", &"p".repeat(128)] {
+        w.ok(Command::RegisterService {
+            service: Service::new(good),
+        });
+    }
+}
+
+#[test]
+fn injection_names_an_environment_that_would_share_a_stream_is_refused() {
+    // Environment `prod/payments` with service `x` and environment `prod`
+    // with service `payments/x` would both be `deployments/prod/payments/x`.
+    let mut w = World::new();
+    let pipeline = common::pipeline_spec()
+        .environment("prod/payments", knowngood::EnvironmentRole::Test)
+        .promote("qa", "prod/payments")
+        .build()
+        .unwrap();
+    let err = w.run(Command::DefinePipeline { pipeline }).unwrap_err();
+    assert_eq!(invalid_name(&err), ("environment", "prod/payments"));
+    let pipeline = common::pipeline_spec()
+        .environment("prod.payments", knowngood::EnvironmentRole::Test)
+        .promote("qa", "prod.payments")
+        .build()
+        .unwrap();
+    w.ok(Command::DefinePipeline { pipeline });
+}
+
+#[test]
+fn injection_names_an_incident_or_flag_with_markup_is_refused() {
+    let mut w = common::flagged_change_in_production();
+    let declare = |incident: &str| Command::DeclareIncident {
+        incident: incident.into(),
+        environment: "prod".into(),
+        service: common::SERVICE.into(),
+        severity: knowngood::Severity::Sev3,
+        cause: common::external(),
+        summary: "slow".into(),
+        by: "alice".into(),
+    };
+    let err = w.run(declare("INC-9\n  12:00 : forged")).unwrap_err();
+    assert_eq!(invalid_name(&err).0, "incident");
+    w.ok(declare("INC-9"));
+
+    let flag = |flag: &str| Command::SetFlag {
+        environment: "qa".into(),
+        flag: flag.into(),
+        state: knowngood::FlagState::On,
+        by: "bob".into(),
+        clearance: knowngood::Clearance::none(),
+    };
+    let err = w.run(flag("<b>dark</b>")).unwrap_err();
+    assert_eq!(invalid_name(&err).0, "flag");
+    w.ok(flag("dark.launch_2"));
+}
+
+#[test]
+fn injection_names_a_journal_holding_a_hostile_name_does_not_replay() {
+    let w = World::new();
+    let journal = forged(
+        &w,
+        EventKind::ServiceRegistered {
+            service: Service::new("eu/payments"),
+        },
+    );
+    let err = refused_on_replay(journal);
+    assert_eq!(invalid_name(&err.rejection), ("service", "eu/payments"));
+    let fine = forged(
+        &w,
+        EventKind::ServiceRegistered {
+            service: Service::new("eu-payments"),
+        },
+    );
+    assert!(Ledger::from_journal(fine).is_ok());
 }

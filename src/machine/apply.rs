@@ -20,6 +20,7 @@ impl State {
     pub fn apply(&mut self, event: &Event) -> Result<(), Rejection> {
         let at = event.at;
         self.check_time(at)?;
+        check_names(&event.kind)?;
         match &event.kind {
             EventKind::PipelineDefined { pipeline } => self.define_pipeline(pipeline.clone()),
             EventKind::ServiceRegistered { service } => {
@@ -299,6 +300,7 @@ impl State {
     }
 
     /// Time only moves forward: nothing happens before the last event.
+    /// (See also [`check_names`], the other check every event passes.)
     pub(super) fn check_time(&self, at: DateTime<Utc>) -> Result<(), Rejection> {
         match self.last_at {
             Some(last) if at < last => Err(Rejection::ClockWentBackwards { at, last }),
@@ -388,5 +390,29 @@ impl State {
             d.ended_at.get_or_insert(at);
         }
         Ok(d)
+    }
+}
+
+/// Every name an event introduces into stream names (a service, the
+/// pipeline's environments, an incident, a flag) must pass
+/// [`check_name`](crate::model::check_name): checked by `decide` on what it
+/// produces and by `apply` on what it folds, so a hostile name is refused
+/// from a command and from a journal alike.
+pub(super) fn check_names(kind: &EventKind) -> Result<(), Rejection> {
+    let check = |what: &str, name: &str| {
+        crate::model::check_name(name).map_err(|problem| Rejection::InvalidName {
+            what: what.to_owned(),
+            name: name.to_owned(),
+            problem,
+        })
+    };
+    match kind {
+        EventKind::ServiceRegistered { service } => check("service", service.id.as_str()),
+        EventKind::PipelineDefined { pipeline } => pipeline
+            .environments()
+            .try_for_each(|env| check("environment", env.id.as_str())),
+        EventKind::IncidentDeclared { incident, .. } => check("incident", incident.as_str()),
+        EventKind::FlagSet { flag, .. } => check("flag", flag.as_str()),
+        _ => Ok(()),
     }
 }

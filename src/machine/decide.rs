@@ -263,6 +263,7 @@ pub fn decide(
             outcome,
         } => incident::record_effect(state, incident, key, outcome)?,
     };
+    kinds.iter().try_for_each(super::apply::check_names)?;
     Ok(kinds.into_iter().map(|k| Event::new(now, k)).collect())
 }
 

@@ -2,8 +2,12 @@
 //!
 //! The core never makes an identifier of its own (revision numbers are
 //! counters, not ids): every id arrives with a command. Ids are opaque
-//! strings compared byte for byte; only [`Digest`] checks its form,
-//! because a malformed digest is always a mistake upstream.
+//! strings compared byte for byte. [`Digest`] checks its form, because a
+//! malformed digest is always a mistake upstream; the names that become
+//! part of journal stream names (services, environments, incidents, flags)
+//! must pass [`check_name`] when they are first registered, so that no two
+//! of them can spell the same stream (`deployments/a/b/c` is environment
+//! `a/b` or service `b/c`) and none can smuggle a line break into a report.
 
 use std::fmt;
 use std::sync::Arc;
@@ -62,6 +66,53 @@ macro_rules! id_type {
 }
 
 pub(crate) use id_type;
+
+/// The longest name [`check_name`] accepts, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// Checks a name a host registers for a service, an environment, an
+/// incident or a feature flag: 1 to [`MAX_NAME_BYTES`] characters from
+/// ASCII letters, digits, `.`, `_` and `-`, starting with a letter or a
+/// digit (`payments`, `prod-eu`, `INC-2041`, `checkout.new_flow`). The
+/// error says what is wrong, for a message that ends "… pick another
+/// name".
+///
+/// ```
+/// use knowngood::check_name;
+/// assert!(check_name("prod-eu").is_ok());
+/// assert!(check_name("eu/prod").unwrap_err().contains("`/`"));
+/// ```
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "is {} bytes long, more than the {MAX_NAME_BYTES} allowed",
+            name.len()
+        ));
+    }
+    if let Some((at, c)) = name
+        .char_indices()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!("holds {} at byte {at}", shown(c)));
+    }
+    match name.chars().next() {
+        Some(c) if !c.is_ascii_alphanumeric() => Err(format!("starts with {}", shown(c))),
+        _ => Ok(()),
+    }
+}
+
+/// A character as an error shows it: printable ones in backticks, the
+/// others as their code point.
+fn shown(c: char) -> String {
+    if c.is_ascii_graphic() || (!c.is_control() && !c.is_whitespace() && c != '`') {
+        format!("`{c}`")
+    } else {
+        format!("U+{:04X}", u32::from(c))
+    }
+}
 
 id_type!(
     /// A deployable application, e.g. `payments`.

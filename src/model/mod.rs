@@ -19,8 +19,8 @@ pub use flag::FlagState;
 pub use freeze::{Freeze, FreezeEffect, GatedAction};
 pub use ids::{
     Actor, BranchName, BuilderId, ChangeId, CommitId, ConfigRevision, Digest, DigestError,
-    EnvironmentId, FlagKey, FreezeId, IncidentId, MigrationId, PlanId, ReleaseId, Revision, Role,
-    ServiceId,
+    EnvironmentId, FlagKey, FreezeId, IncidentId, MAX_NAME_BYTES, MigrationId, PlanId, ReleaseId,
+    Revision, Role, ServiceId, check_name,
 };
 pub use incident::{IncidentPhase, Severity, SuspectedCause};
 pub use pipeline::{Lane, Pipeline, PipelineError, PipelineSpec, Promotion};

@@ -4,25 +4,32 @@
 //! every parse must return (a value or a typed error), never panic, and a
 //! journal that loads must replay and write back to what it read.
 //!
-//! `KG_MUTATIONS=N` sets the mutations per parser (default 1500; see
-//! `fuzz/README.md` for longer runs); `KG_SEED=S` replays one seed.
+//! `KG_MUTATIONS=N` sets the mutations per parser (default 1500);
+//! `KG_MUTATION_SECONDS=S` runs seeds from 0 on for `S` seconds per parser
+//! instead (a fixed time budget, as `.ci/run` does; see `fuzz/README.md`
+//! for longer runs); `KG_SEED=S` replays one seed. Every failure names
+//! its seed.
 
 mod common;
 
 use knowngood::drill::{BUILT_IN, Scenario, SimRng};
 use knowngood::{Journal, Ledger, Policy};
 
-fn budget() -> (u64, u64) {
-    match std::env::var("KG_SEED").ok().and_then(|v| v.parse().ok()) {
-        Some(seed) => (seed, 1),
-        None => (
-            0,
-            std::env::var("KG_MUTATIONS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1500),
-        ),
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// The seeds to run: one (`KG_SEED`), as many as fit in a time budget
+/// (`KG_MUTATION_SECONDS`), or a count (`KG_MUTATIONS`, default 1500).
+fn seeds() -> Box<dyn Iterator<Item = u64>> {
+    if let Some(seed) = env_number("KG_SEED") {
+        return Box::new(std::iter::once(seed));
     }
+    if let Some(seconds) = env_number("KG_MUTATION_SECONDS") {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        return Box::new((0..).take_while(move |_| std::time::Instant::now() < deadline));
+    }
+    Box::new(0..env_number("KG_MUTATIONS").unwrap_or(1500))
 }
 
 const INTERESTING: &[&[u8]] = &[
@@ -106,9 +113,9 @@ fn journal_bytes() -> Vec<u8> {
 #[test]
 fn mutation_journal_lines_never_panic_and_what_loads_replays_or_says_where() {
     let valid = journal_bytes();
-    let (first, count) = budget();
-    let mut loaded = 0;
-    for seed in first..first + count {
+    let (mut count, mut loaded) = (0, 0);
+    for seed in seeds() {
+        count += 1;
         let bytes = mutate(&valid, seed);
         match Journal::from_jsonl(bytes.as_slice()) {
             Ok(journal) => {
@@ -146,8 +153,9 @@ fn mutation_scenario_files_in_json_and_toml_never_panic() {
     let json = BUILT_IN.as_bytes().to_vec();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios");
     let toml = std::fs::read(dir.join("forward-only-revert-real-world.toml")).unwrap();
-    let (first, count) = budget();
-    for seed in first..first + count {
+    let mut count = 0;
+    for seed in seeds() {
+        count += 1;
         let text = String::from_utf8_lossy(&mutate(&json, seed)).into_owned();
         if let Err(e) = Scenario::from_json(&text, "mutated.json") {
             assert!(
@@ -163,6 +171,7 @@ fn mutation_scenario_files_in_json_and_toml_never_panic() {
             );
         }
     }
+    eprintln!("scenario files: {count} mutations each in JSON and TOML");
 }
 
 #[test]
@@ -170,8 +179,9 @@ fn mutation_policies_never_panic_and_absurd_ones_are_refused_with_the_field() {
     let mut policy = Policy::forward_only();
     policy.stage_seconds.insert("qa".into(), 3600);
     let valid = serde_json::to_vec(&policy).unwrap();
-    let (first, count) = budget();
-    for seed in first..first + count {
+    let mut count = 0;
+    for seed in seeds() {
+        count += 1;
         let Ok(policy) = serde_json::from_slice::<Policy>(&mutate(&valid, seed)) else {
             continue;
         };
@@ -190,4 +200,5 @@ fn mutation_policies_never_panic_and_absurd_ones_are_refused_with_the_field() {
             );
         }
     }
+    eprintln!("policies: {count} mutations");
 }

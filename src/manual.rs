@@ -99,7 +99,15 @@
 //! change's commits is an ancestor of the release's source commit. A
 //! poisoned change is neutralised in a release that also contains every
 //! commit of a revert of it or of a declared fix, or in an environment
-//! where all the flags it sits behind are off. So a revert travels with the
+//! where its flags keep it from running
+//! ([`State::flags_neutralise`](crate::State::flags_neutralise)): the
+//! change sits *wholly* behind them (a change with an
+//! [unflagged part](crate::Change::unflagged) is never neutralised by its
+//! flags, nor retoggled away) and every one is *off*. A flag at 0 % is a
+//! dark launch: the code runs on mirrored traffic and its results are
+//! discarded, so it still counts as running unless the policy says
+//! otherwise ([`Policy::dark_launch_counts_as_off`](crate::Policy::dark_launch_counts_as_off)).
+//! So a revert travels with the
 //! change it reverts: a batch carrying the bad commit without its revert is
 //! refused. A release built from an unrecorded commit cannot be proved
 //! clean, and production refuses it while anything is poisoned.

@@ -3,7 +3,8 @@
 //! [`Scenario`] the file format does, and runs on the same engine.
 
 use crate::model::{
-    ChangeId, CommitId, EnvironmentId, PipelineSpec, Policy, ReleaseId, Strategy, SuspectedCause,
+    ChangeId, CommitId, EnvironmentId, FlagKey, FlagState, PipelineSpec, Policy, ReleaseId,
+    Strategy, SuspectedCause,
 };
 
 use super::engine::{DrillReport, run};
@@ -85,13 +86,60 @@ impl Drill {
 
     /// A change merged to main as one commit.
     pub fn merge(self, change: impl Into<ChangeId>, commit: impl Into<CommitId>) -> Self {
+        self.merge_flagged(change, commit, None, None)
+    }
+
+    /// A change merged to main as one commit, wholly behind `flag`.
+    pub fn merge_behind_flag(
+        self,
+        change: impl Into<ChangeId>,
+        commit: impl Into<CommitId>,
+        flag: impl Into<FlagKey>,
+    ) -> Self {
+        self.merge_flagged(change, commit, Some(flag.into()), None)
+    }
+
+    /// A change merged to main as one commit, only partly behind `flag`:
+    /// `unflagged` names the part no flag covers.
+    pub fn merge_partly_behind_flag(
+        self,
+        change: impl Into<ChangeId>,
+        commit: impl Into<CommitId>,
+        flag: impl Into<FlagKey>,
+        unflagged: impl Into<String>,
+    ) -> Self {
+        self.merge_flagged(change, commit, Some(flag.into()), Some(unflagged.into()))
+    }
+
+    fn merge_flagged(
+        self,
+        change: impl Into<ChangeId>,
+        commit: impl Into<CommitId>,
+        flag: Option<FlagKey>,
+        unflagged: Option<String>,
+    ) -> Self {
         self.step(HistoryStep::Merge {
             change: change.into(),
             commit: commit.into(),
-            flags: Vec::new(),
+            flags: flag.into_iter().collect(),
+            unflagged,
             reverts: None,
             depends_on: Vec::new(),
             service: None,
+        })
+    }
+
+    /// A flag set in an environment.
+    pub fn set_flag(
+        self,
+        environment: impl Into<EnvironmentId>,
+        flag: impl Into<FlagKey>,
+        state: FlagState,
+    ) -> Self {
+        self.step(HistoryStep::SetFlag {
+            environment: environment.into(),
+            flag: flag.into(),
+            state,
         })
     }
 

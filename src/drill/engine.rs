@@ -550,6 +550,7 @@ impl Sim<'_> {
                 change,
                 commit,
                 flags,
+                unflagged,
                 reverts,
                 depends_on,
                 service,
@@ -570,6 +571,7 @@ impl Sim<'_> {
                     [commit.clone()],
                 );
                 c.flags.clone_from(flags);
+                c.unflagged.clone_from(unflagged);
                 c.depends_on.clone_from(depends_on);
                 c.reverts.clone_from(reverts);
                 self.host(&Command::RecordChange { change: c })?;

@@ -69,6 +69,9 @@ pub enum HistoryStep {
         /// Flags it sits behind.
         #[serde(default)]
         flags: Vec<FlagKey>,
+        /// The part no flag covers, when it is only partly behind `flags`.
+        #[serde(default)]
+        unflagged: Option<String>,
         /// The change it reverts.
         #[serde(default)]
         reverts: Option<ChangeId>,

@@ -187,10 +187,26 @@ impl State {
         found.into_iter().map(|(_, id)| id).collect()
     }
 
+    /// Whether `change`'s flags keep its code from running in `env`: the
+    /// change sits [wholly behind flags](Change::wholly_behind_flags) and
+    /// every one of them is off there. A flag at 0 % (a dark launch) still
+    /// runs the code, so it counts as off only where the policy says so
+    /// ([`Policy::dark_launch_counts_as_off`](crate::Policy::dark_launch_counts_as_off)).
+    pub fn flags_neutralise(&self, change: &Change, env: &EnvironmentId) -> bool {
+        let dark_is_off = self.policy.dark_launch_counts_as_off;
+        change.wholly_behind_flags()
+            && self.environments.get(env).is_some_and(|e| {
+                change.flags.iter().all(|f| {
+                    let state = e.flag(f);
+                    state.is_off() || (dark_is_off && state.is_dark())
+                })
+            })
+    }
+
     /// The poisoned changes `release` would bring into `env` without a
     /// remedy: it contains one of the change's commits, and neither a
     /// revert nor a declared fix of it (every commit of the remedy), and
-    /// the change is not fully behind flags that are off in `env`.
+    /// its flags do not [neutralise](State::flags_neutralise) it in `env`.
     ///
     /// A release whose source commit is not recorded cannot be proved
     /// clean while any change is poisoned, and is refused for that.
@@ -205,13 +221,6 @@ impl State {
         let source = self.release_source(release)?;
         let contains_any = |c: &Change| c.commits.iter().any(|id| self.is_ancestor(id, source));
         let contains_all = |c: &Change| c.commits.iter().all(|id| self.is_ancestor(id, source));
-        let flags_off = |c: &Change| {
-            !c.flags.is_empty()
-                && self
-                    .environments
-                    .get(env)
-                    .is_some_and(|e| c.flags.iter().all(|f| !e.flag(f).reaches_users()))
-        };
         Ok(self
             .poisoned
             .keys()
@@ -222,7 +231,7 @@ impl State {
                     .remedies(&change.id)
                     .filter_map(|(r, _)| self.changes.get(r))
                     .any(contains_all);
-                !remedied && !flags_off(change)
+                !remedied && !self.flags_neutralise(change, env)
             })
             .map(|change| change.id.clone())
             .collect())

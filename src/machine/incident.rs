@@ -308,13 +308,10 @@ pub(crate) fn not_restored(state: &State, incident: &IncidentRecord) -> Option<S
             Ok(_) => {}
             Err(rejection) => return Some(rejection.to_string()),
         }
-        flagged_off = state.changes.get(change).is_some_and(|c| {
-            !c.flags.is_empty()
-                && state
-                    .environments
-                    .get(env)
-                    .is_some_and(|e| c.flags.iter().all(|f| !e.flag(f).reaches_users()))
-        });
+        flagged_off = state
+            .changes
+            .get(change)
+            .is_some_and(|c| state.flags_neutralise(c, env));
     }
     if current.status != DeploymentStatus::KnownGood && !flagged_off {
         return Some(format!(

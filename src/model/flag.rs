@@ -29,6 +29,19 @@ pub enum FlagState {
 }
 
 impl FlagState {
+    /// Whether the flagged code path is not executed at all. Only
+    /// [`FlagState::Off`] is off: at 0 % or with no segment the code still
+    /// runs (a dark launch), it is only not shown.
+    pub fn is_off(&self) -> bool {
+        matches!(self, Self::Off)
+    }
+
+    /// Whether the flagged code runs but no user sees its effect: 0 %, or
+    /// no segment (a dark launch).
+    pub fn is_dark(&self) -> bool {
+        !self.is_off() && !self.reaches_users()
+    }
+
     /// Whether any user sees the flagged behaviour.
     pub fn reaches_users(&self) -> bool {
         match self {

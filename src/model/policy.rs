@@ -159,6 +159,11 @@ pub struct Policy {
     /// targets: a contract migration is refused while one of them still
     /// needs the old schema.
     pub rollback_window: u32,
+    /// Whether a flag at 0 % (a dark launch: the code runs on mirrored
+    /// traffic, its results are discarded) counts as off when deciding
+    /// whether a poisoned change behind it is neutralised. Off by default:
+    /// dark-launched code still runs, so it can still break production.
+    pub dark_launch_counts_as_off: bool,
 }
 
 /// How many people from which role must approve a deployment.
@@ -201,6 +206,7 @@ impl Default for Policy {
             default_stage_seconds: 900,
             observations_needed: 5,
             rollback_window: 3,
+            dark_launch_counts_as_off: false,
         }
     }
 }

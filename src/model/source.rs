@@ -68,6 +68,12 @@ pub struct Change {
     /// Feature flags the change sits behind.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<FlagKey>,
+    /// The part of the change no flag covers, when it is only partly
+    /// behind its flags (e.g. "the new tax table"): turning the flags off
+    /// leaves that part running, so it neither retoggles the change away
+    /// nor neutralises it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unflagged: Option<String>,
     /// Earlier changes this one builds on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<ChangeId>,
@@ -92,9 +98,33 @@ impl Change {
             merged_at,
             commits: commits.into_iter().map(Into::into).collect(),
             flags: Vec::new(),
+            unflagged: None,
             depends_on: Vec::new(),
             reverts: None,
         }
+    }
+
+    /// Whether the whole change sits behind flags: it names at least one
+    /// and has no [unflagged](Change::unflagged) part.
+    pub fn wholly_behind_flags(&self) -> bool {
+        !self.flags.is_empty() && self.unflagged.is_none()
+    }
+
+    /// Declares the part of the change no flag covers.
+    ///
+    /// ```
+    /// # use chrono::{TimeZone, Utc};
+    /// use knowngood::Change;
+    /// let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let change = Change::new("PR-7", "checkout v2", "bob", at, ["c7"]).behind_flag("checkout-v2");
+    /// assert!(change.wholly_behind_flags());
+    /// let change = change.with_unflagged_part("the tax table migration");
+    /// assert!(!change.wholly_behind_flags());
+    /// ```
+    #[must_use]
+    pub fn with_unflagged_part(mut self, part: impl Into<String>) -> Self {
+        self.unflagged = Some(part.into());
+        self
     }
 
     /// Marks the change as the revert of an earlier one.

@@ -1,7 +1,7 @@
 //! The strategies that switch a flag or move code forward: retoggle,
 //! revert, hotfix, fix forward, wait, and revert-in-flight-then-fix.
 
-use crate::model::{BranchName, Change, FlagState, Lane, SuspectedCause};
+use crate::model::{BranchName, Change, FlagKey, FlagState, Lane, SuspectedCause};
 
 use super::InFlight;
 use super::{Context, Draft};
@@ -29,34 +29,64 @@ impl Context<'_> {
         if self.cause_is_change(d) {
             let change = self.cause.cloned();
             if let Some(change) = change {
-                let covered = !change.flags.is_empty();
+                let covered = change.wholly_behind_flags();
                 d.check(
                     "change-fully-behind-flags",
                     covered,
-                    if covered {
-                        format!("`{}` sits behind {}", change.id, flag_list(&change))
-                    } else {
-                        format!("`{}` is not behind any flag", change.id)
+                    match (&change.unflagged, change.flags.is_empty()) {
+                        (_, true) => format!("`{}` is not behind any flag", change.id),
+                        (Some(part), false) => format!(
+                            "`{}` is only partly behind {}: no flag covers {part}",
+                            change.id,
+                            flag_list(&change)
+                        ),
+                        (None, false) => {
+                            format!("`{}` sits behind {}", change.id, flag_list(&change))
+                        }
                     },
                 );
+                if let (Some(part), false) = (&change.unflagged, change.flags.is_empty()) {
+                    d.risks.push(format!(
+                        "turning {} off mitigates only the flagged part of `{}`: {part} keeps running",
+                        flag_list(&change),
+                        change.id
+                    ));
+                }
                 if covered {
                     let env_state = self.state.environment(self.env());
-                    let off: Vec<String> = change
+                    let running: Vec<&FlagKey> = change
                         .flags
                         .iter()
-                        .filter(|f| env_state.is_none_or(|e| !e.flag(f).reaches_users()))
-                        .map(ToString::to_string)
+                        .filter(|f| env_state.is_some_and(|e| !e.flag(f).is_off()))
                         .collect();
+                    let dark: Vec<String> = running
+                        .iter()
+                        .filter(|f| env_state.is_some_and(|e| e.flag(f).is_dark()))
+                        .map(|f| format!("`{f}`"))
+                        .collect();
+                    let neutralised = self.state.flags_neutralise(&change, self.env());
                     d.check(
                         "flags-on",
-                        off.is_empty(),
-                        if off.is_empty() {
+                        !neutralised,
+                        if neutralised && dark.is_empty() {
+                            format!("{} already off in `{}`", flag_list(&change), self.env())
+                        } else if neutralised {
+                            format!(
+                                "{} at 0 % in `{}`, which the policy counts as off",
+                                dark.join(", "),
+                                self.env()
+                            )
+                        } else if dark.is_empty() {
                             format!("{} reach users in `{}`", flag_list(&change), self.env())
                         } else {
-                            format!("already off in `{}`: {}", self.env(), off.join(", "))
+                            format!(
+                                "{} still run the code in `{}` (at 0 %, a dark launch is not off)",
+                                dark.join(", "),
+                                self.env()
+                            )
                         },
                     );
-                    for flag in &change.flags {
+                    for flag in running {
                         d.steps.push(EffectAction::SetFlag {
                             environment: self.env().clone(),
                             flag: flag.clone(),

@@ -259,6 +259,7 @@ enum Call {
     Branch(ServiceId, BranchName, CommitId),
     Tag(ServiceId, CommitId, String),
     Pick(BranchMove, Vec<CommitId>),
+    Merge(BranchMove, CommitId),
     Deploy(EnvironmentId, Box<Release>, Box<Artifact>),
     Abort(EnvironmentId, ServiceId),
     Flag(EnvironmentId, FlagKey, FlagState, u64),
@@ -275,7 +276,11 @@ enum Produced {
 impl Call {
     fn port(&self) -> &'static str {
         match self {
-            Self::Revert(..) | Self::Branch(..) | Self::Tag(..) | Self::Pick(..) => "VCS",
+            Self::Revert(..)
+            | Self::Branch(..)
+            | Self::Tag(..)
+            | Self::Pick(..)
+            | Self::Merge(..) => "VCS",
             Self::Deploy(..) | Self::Abort(..) => "deployer",
             Self::Flag(..) => "flag store",
             Self::Build(..) => "builder",
@@ -285,7 +290,7 @@ impl Call {
     /// The branch the call moves, if it moves one.
     fn moves(&self) -> Option<&BranchMove> {
         match self {
-            Self::Revert(moved, _) | Self::Pick(moved, _) => Some(moved),
+            Self::Revert(moved, _) | Self::Pick(moved, _) | Self::Merge(moved, _) => Some(moved),
             _ => None,
         }
     }
@@ -691,9 +696,11 @@ impl Driver {
                 };
                 let moved = self.branch_move(key, service, onto)?;
                 let landed = self
-                    .commit_call(incident, key, Call::Pick(moved, vec![head]))
+                    .commit_call(incident, key, Call::Merge(moved, head))
                     .await?;
                 self.land(key, service, onto, &landed, None).await?;
+                self.complete_merge_back(incident, key, service, from, onto)
+                    .await?;
                 Ok(Ok(format!(
                     "`{from}` merged back into `{onto}` as `{}`",
                     landed.commit
@@ -770,6 +777,54 @@ impl Driver {
             }),
             None => Self::fail(key, format!("the head of `{onto}` is not recorded")),
         }
+    }
+
+    /// Marks the incident's follow-up to merge `from` back into `onto` done,
+    /// once the VCS shows `from`'s head reachable from `onto`'s (asked
+    /// through the port, not taken from the step's word); the core checks
+    /// the same against the recorded history.
+    async fn complete_merge_back(
+        &mut self,
+        incident: &IncidentId,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        from: &BranchName,
+        onto: &BranchName,
+    ) -> Result<(), DriveError> {
+        let Some(index) = self.state().incident(incident).and_then(|i| {
+            i.follow_ups.iter().position(|f| {
+                f.done_at.is_none()
+                    && matches!(&f.kind, crate::machine::FollowUpKind::MergeHotfixBack { service: s, branch } if s == service && branch == from)
+            })
+        }) else {
+            return Ok(());
+        };
+        let (Some(hotfix), Some(head)) = (
+            self.state().branch(service, from).cloned(),
+            self.state().branch(service, onto).cloned(),
+        ) else {
+            return Ok(());
+        };
+        let vcs = &self.ports.vcs;
+        let missing = match vcs.commits_between(service, &head, &hotfix).await {
+            Ok(missing) => missing,
+            Err(e) => return Self::port_read(key, "VCS", e),
+        };
+        if !missing.is_empty() {
+            return Self::fail(
+                key,
+                format!(
+                    "the VCS does not show `{from}` (at `{hotfix}`) reachable from `{onto}` (at `{head}`) after the merge"
+                ),
+            );
+        }
+        self.execute(&Command::CompleteFollowUp {
+            incident: incident.clone(),
+            follow_up: u32::try_from(index).unwrap_or(u32::MAX),
+            by: self.actor.clone(),
+        })
+        .await?;
+        Ok(())
     }
 
     /// Stops with [`DriveError::BranchMoved`] when the VCS has `moved`'s
@@ -1252,6 +1307,11 @@ impl Driver {
                     .cherry_pick(key, &m.service, commits, &m.branch, &m.expected)
                     .await?,
             ),
+            Call::Merge(m, from) => Produced::Commit(
+                p.vcs
+                    .merge(key, &m.service, from, &m.branch, &m.expected)
+                    .await?,
+            ),
             Call::Deploy(env, release, artifact) => {
                 p.deployer.deploy(key, env, release, artifact).await?;
                 Produced::Deployed
@@ -1283,7 +1343,11 @@ impl Driver {
     ) -> Result<Option<Produced>, DriveError> {
         let p = &self.ports;
         let asked = match call {
-            Call::Revert(..) | Call::Branch(..) | Call::Tag(..) | Call::Pick(..) => p
+            Call::Revert(..)
+            | Call::Branch(..)
+            | Call::Tag(..)
+            | Call::Pick(..)
+            | Call::Merge(..) => p
                 .vcs
                 .outcome(call_key)
                 .await

@@ -25,6 +25,20 @@ pub enum GateHold {
         /// The rollback revision serving.
         revision: Revision,
     },
+    /// What serves holds commits main does not: a hotfix not merged back.
+    #[error(
+        "`{service}` runs `{release}`, which holds {} commit(s) main does not (first `{first}`): merge the hotfix back to main first", .commits
+    )]
+    Unmerged {
+        /// The service.
+        service: ServiceId,
+        /// The release serving.
+        release: ReleaseId,
+        /// How many commits main lacks.
+        commits: usize,
+        /// The oldest of them.
+        first: CommitId,
+    },
     /// What serves has not been verified known good.
     #[error("`{service}` {revision} is {status}, not verified known good")]
     NotKnownGood {
@@ -739,6 +753,19 @@ pub enum Rejection {
         /// What is still missing.
         why: String,
     },
+    /// A follow-up marked done whose work the recorded history does not
+    /// show (a hotfix branch not reachable from main).
+    #[error(
+        "follow-up {follow_up} of incident `{incident}` is not done: {why}; record the commits and branch moves that do it first"
+    )]
+    FollowUpNotDone {
+        /// The incident.
+        incident: IncidentId,
+        /// The follow-up's index.
+        follow_up: u32,
+        /// What the history lacks.
+        why: String,
+    },
     /// No step with that key in the incident's chosen strategy.
     #[error("incident `{incident}` has no step `{key}` in its chosen strategy")]
     UnknownEffect {
@@ -930,6 +957,7 @@ impl Rejection {
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",
             Self::UnknownFollowUp { .. } => "unknown-follow-up",
+            Self::FollowUpNotDone { .. } => "follow-up-not-done",
             Self::UnknownEffect { .. } => "unknown-effect",
         }
     }

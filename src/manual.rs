@@ -92,8 +92,15 @@
 //! closed only the steps of the active recovery plan
 //! ([`Command::AuthorizeRecovery`](crate::Command::AuthorizeRecovery)) may
 //! deploy there. Reopening is explicit and refused while a service there
-//! runs a rollback (drift), anything not verified known good, or a
-//! poisoned change.
+//! runs a rollback (drift), anything not verified known good, a
+//! poisoned change, or commits main does not hold (a hotfix not merged
+//! back: drift the other way).
+//!
+//! **Drift, both ways.** [`State::drift`](crate::State::drift) compares
+//! what an environment runs with the head of main: the commits it lacks
+//! (`missing_commits`: main moved on, or it runs a rollback) and the
+//! commits it runs that main does not hold (`ahead_commits`: an unmerged
+//! hotfix). Only a forward release holding exactly main is clear.
 //!
 //! **Poisoned changes.** A release *contains* a change when one of the
 //! change's commits is an ancestor of the release's source commit. A
@@ -231,7 +238,12 @@
 //! blocking rule. The core judges the command again (phase, policy, and a
 //! rehearsal of every step), opens the follow-ups (merge a hotfix back,
 //! re-apply a reverted change, fix main, lift the gate, hold the retro)
-//! and lets the option's steps through the closed gate. Mitigation is
+//! and lets the option's steps through the closed gate. A follow-up the
+//! history can prove is closed only when it does: merging a hotfix back is
+//! done when the hotfix branch's head is reachable from main (a merge
+//! commit, not a cherry-picked copy); the driver merges with
+//! [`Vcs::merge`](crate::port::Vcs::merge), asks the VCS that the branch
+//! is reachable, and then closes the follow-up. Mitigation is
 //! refused until the service serves a verified release without the cause
 //! (or its flags are off); the gate reopens by itself once nothing holds
 //! it.

@@ -224,15 +224,16 @@ impl InMemoryVcs {
         lock(&self.inner).repos.get(service)?.tags.get(tag).cloned()
     }
 
-    /// One new commit on `onto` made from `commits` (a revert or a pick),
-    /// once per key, only if `onto` is still at `expected`; a commit marked
-    /// as conflicting refuses to apply.
+    /// One new commit on `onto` made from `commits` (a revert, a pick or a
+    /// merge), once per key, only if `onto` is still at `expected`; a
+    /// commit marked as conflicting refuses to apply. A merge's second
+    /// parent is the commit merged.
     fn new_commit_once(
         &self,
         key: &IdempotencyKey,
         (service, commits): (&ServiceId, &[CommitId]),
         (onto, expected): (&BranchName, &CommitId),
-        label: &str,
+        made: Made,
     ) -> Result<Landed, AdapterError> {
         let mut inner = lock(&self.inner);
         if let Some(done) = inner.calls.seen(key) {
@@ -256,19 +257,40 @@ impl InMemoryVcs {
             ));
         }
         if let Some(c) = commits.iter().find(|c| inner.conflicts.contains(c)) {
-            let what = if label == "rv" { "reverting " } else { "" };
+            let what = match made {
+                Made::Revert => "reverting ",
+                Made::Pick => "",
+                Made::Merge => "merging ",
+            };
             return Err(AdapterError::new(
                 ErrorKind::Conflict,
                 format!("{what}`{c}` does not apply cleanly"),
             ));
         }
+        let label = match made {
+            Made::Revert => "rv",
+            Made::Pick => "cp",
+            Made::Merge => "mg",
+        };
         inner.made = inner.made.saturating_add(1);
         let id = CommitId::new(format!("{label}{:04}", inner.made));
+        let mut parents = vec![head];
+        if made == Made::Merge {
+            parents.extend(commits.iter().cloned());
+        }
         let repo = inner.repos.entry(service.clone()).or_default();
-        repo.parents.insert(id.clone(), vec![head.clone()]);
+        repo.parents.insert(id.clone(), parents.clone());
         repo.branches.insert(onto.clone(), id.clone());
-        Ok(inner.calls.note(key, Landed::new(id, [head])))
+        Ok(inner.calls.note(key, Landed::new(id, parents)))
     }
+}
+
+/// What kind of commit [`InMemoryVcs`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Made {
+    Revert,
+    Pick,
+    Merge,
 }
 
 #[async_trait]
@@ -355,7 +377,7 @@ impl Vcs for InMemoryVcs {
         onto: &BranchName,
         expected_head: &CommitId,
     ) -> Result<Landed, AdapterError> {
-        self.new_commit_once(key, (service, commits), (onto, expected_head), "rv")
+        self.new_commit_once(key, (service, commits), (onto, expected_head), Made::Revert)
     }
 
     async fn create_branch(
@@ -419,7 +441,33 @@ impl Vcs for InMemoryVcs {
         onto: &BranchName,
         expected_head: &CommitId,
     ) -> Result<Landed, AdapterError> {
-        self.new_commit_once(key, (service, commits), (onto, expected_head), "cp")
+        self.new_commit_once(key, (service, commits), (onto, expected_head), Made::Pick)
+    }
+
+    async fn merge(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        from: &CommitId,
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        let known = lock(&self.inner)
+            .repos
+            .get(service)
+            .is_some_and(|r| r.parents.contains_key(from));
+        if !known {
+            return Err(AdapterError::new(
+                ErrorKind::NotFound,
+                format!("no commit `{from}` in `{service}` to merge"),
+            ));
+        }
+        self.new_commit_once(
+            key,
+            (service, std::slice::from_ref(from)),
+            (onto, expected_head),
+            Made::Merge,
+        )
     }
 
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {

@@ -104,6 +104,16 @@ fn conformance_catches_a_vcs_that_ignores_the_expected_head() {
     );
 }
 
+#[test]
+fn conformance_catches_a_vcs_that_squashes_merges() {
+    let inner = std::sync::Arc::new(InMemoryVcs::default());
+    inner.commit(&"payments".into(), &"main".into(), &"a1".into());
+    let vcs = MisbehavingVcs::new(&inner, VcsFault::SquashMerges);
+    let failure =
+        block_on(conformance::vcs(&*vcs, &"payments".into(), &"main".into())).unwrap_err();
+    assert_eq!(failure.check, "merge-answers-both-parents", "{failure}");
+}
+
 /// Deploys on every call, ignoring the idempotency key.
 #[derive(Debug, Default)]
 struct ForgetfulDeployer {

@@ -335,6 +335,24 @@ impl Vcs for FaultyVcs {
             })
             .await
     }
+    async fn merge(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        from: &CommitId,
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        if self.chaos.may_push() {
+            let head = self.inner.head(service, onto).await;
+            self.chaos.maybe_push(service, onto, head);
+        }
+        self.chaos
+            .run("vcs.merge", || {
+                self.inner.merge(key, service, from, onto, expected_head)
+            })
+            .await
+    }
     async fn create_branch(
         &self,
         key: &IdempotencyKey,

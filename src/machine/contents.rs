@@ -12,8 +12,10 @@ use crate::model::{
 
 use super::state::{DeploymentOrigin, State};
 
-/// What production (or any environment) lacks relative to the head of
-/// main, for one service.
+/// How production (or any environment) differs from the head of main, for
+/// one service, both ways: what it lacks (main moved on, or it runs a
+/// rollback) and what it runs that main does not hold (an unmerged
+/// hotfix).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Drift {
@@ -34,12 +36,22 @@ pub struct Drift {
     pub missing_commits: Vec<CommitId>,
     /// The changes those commits belong to, in the same order.
     pub missing_changes: Vec<ChangeId>,
+    /// Commits the running release contains that main does not (a hotfix
+    /// not merged back), oldest first.
+    #[serde(default)]
+    pub ahead_commits: Vec<CommitId>,
+    /// The changes those commits belong to, in the same order.
+    #[serde(default)]
+    pub ahead_changes: Vec<ChangeId>,
 }
 
 impl Drift {
-    /// Whether the environment runs a forward release containing all of main.
+    /// Whether the environment runs a forward release holding exactly
+    /// main: nothing missing, nothing main lacks, no rollback.
     pub fn is_clear(&self) -> bool {
-        self.rolled_back_from.is_none() && self.missing_commits.is_empty()
+        self.rolled_back_from.is_none()
+            && self.missing_commits.is_empty()
+            && self.ahead_commits.is_empty()
     }
 }
 
@@ -244,13 +256,17 @@ impl State {
         let release = self.releases.get(&current.release)?;
         let running_commit = self.artifacts.get(&release.artifact)?.source_commit.clone();
         let head = self.branch(service, &BranchName::main()).cloned();
-        let (missing_commits, missing_changes) = match &head {
-            Some(head) => {
-                let commits = self.commits_between(Some(&running_commit), head);
-                let changes = self.changes_of(commits.iter().copied());
-                (commits.into_iter().cloned().collect(), changes)
-            }
-            None => (Vec::new(), Vec::new()),
+        let between = |have: &CommitId, head: &CommitId| {
+            let commits = self.commits_between(Some(have), head);
+            let changes = self.changes_of(commits.iter().copied());
+            (commits.into_iter().cloned().collect::<Vec<_>>(), changes)
+        };
+        let ((missing_commits, missing_changes), (ahead_commits, ahead_changes)) = match &head {
+            Some(head) => (
+                between(&running_commit, head),
+                between(head, &running_commit),
+            ),
+            None => Default::default(),
         };
         let rolled_back_from = match &current.origin {
             DeploymentOrigin::Rollback {
@@ -267,6 +283,8 @@ impl State {
             head,
             missing_commits,
             missing_changes,
+            ahead_commits,
+            ahead_changes,
         })
     }
 

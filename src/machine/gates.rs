@@ -420,8 +420,8 @@ pub(crate) fn reopen_gate(
 }
 
 /// The first reason the gate of `env` must stay closed: a service there
-/// runs a rollback (drift), something not verified known good, or a
-/// poisoned change.
+/// runs a rollback (drift), something not verified known good, a poisoned
+/// change, or commits main does not hold (a hotfix not merged back).
 pub(crate) fn gate_hold(state: &State, env: &EnvironmentId) -> Option<GateHold> {
     let env_state = state.environments.get(env)?;
     for (service, history) in env_state.services() {
@@ -462,6 +462,16 @@ pub(crate) fn gate_hold(state: &State, env: &EnvironmentId) -> Option<GateHold> 
                 });
             }
             Err(_) => {}
+        }
+        if let Some(drift) = state.drift(env, service)
+            && let Some(first) = drift.ahead_commits.first()
+        {
+            return Some(GateHold::Unmerged {
+                service: service.clone(),
+                release: release.id.clone(),
+                commits: drift.ahead_commits.len(),
+                first: first.clone(),
+            });
         }
     }
     None

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Rejection;
 use crate::machine::effect::{ConsideredOption, EffectAction, FollowUpKind};
 use crate::model::{
-    Actor, EnvironmentId, IncidentId, IncidentPhase, ServiceId, Severity, Strategy, SuspectedCause,
+    Actor, BranchName, EnvironmentId, IncidentId, IncidentPhase, ServiceId, Severity, Strategy,
+    SuspectedCause,
 };
 
 use super::command::{Command, RecoveryPermit};
@@ -399,6 +400,27 @@ pub(super) fn retro(
     }])
 }
 
+/// What the recorded history lacks for a follow-up to count as done, for
+/// the follow-ups the history can prove: a hotfix branch is merged back
+/// when its head is reachable from main.
+fn not_done(state: &State, kind: &FollowUpKind) -> Option<String> {
+    match kind {
+        FollowUpKind::MergeHotfixBack { service, branch } => {
+            let Some(hotfix) = state.branch(service, branch) else {
+                return Some(format!("the head of `{branch}` is not recorded"));
+            };
+            let main = BranchName::main();
+            let Some(head) = state.branch(service, &main) else {
+                return Some(format!("the head of `{main}` is not recorded"));
+            };
+            (!state.is_ancestor(hotfix, head)).then(|| {
+                format!("`{branch}` (at `{hotfix}`) is not reachable from `{main}` (at `{head}`)")
+            })
+        }
+        _ => None,
+    }
+}
+
 pub(super) fn complete_follow_up(
     state: &State,
     id: &IncidentId,
@@ -415,6 +437,13 @@ pub(super) fn complete_follow_up(
     };
     if item.done_at.is_some() {
         return Ok(vec![]);
+    }
+    if let Some(why) = not_done(state, &item.kind) {
+        return Err(Rejection::FollowUpNotDone {
+            incident: id.clone(),
+            follow_up,
+            why,
+        });
     }
     Ok(vec![EventKind::FollowUpCompleted {
         incident: id.clone(),

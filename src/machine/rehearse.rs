@@ -266,16 +266,18 @@ impl Run {
 
     /// Records a commit made on `onto` (and the change it forms), then
     /// moves the branch: what the driver records after a VCS call.
+    /// Records `commit` on top of `onto`'s head (and `merged`, for a merge
+    /// commit), with its change, and moves `onto` there.
     fn land(
         &mut self,
         service: &ServiceId,
         onto: &BranchName,
         commit: &CommitId,
-        change: Option<Change>,
+        (change, merged): (Option<Change>, Option<CommitId>),
     ) -> Result<(), Rejection> {
         let parent = self.head(service, onto)?;
         self.submit(&Command::RecordCommit {
-            commit: Commit::new(commit.clone(), [parent]),
+            commit: Commit::new(commit.clone(), std::iter::once(parent).chain(merged)),
         })?;
         if let Some(change) = change {
             self.submit(&Command::RecordChange { change })?;
@@ -369,7 +371,7 @@ impl Run {
                     Rework::Reapply
                 };
                 let new = rework.change(&original, stand_in.clone(), by.clone(), self.now);
-                self.land(service, onto, &stand_in, Some(new))?;
+                self.land(service, onto, &stand_in, (Some(new), None))?;
             }
             EffectAction::CutBranch {
                 service,
@@ -391,7 +393,7 @@ impl Run {
                     [stand_in.clone()],
                 );
                 let fix_id = fix.id.clone();
-                self.land(service, onto, &stand_in, Some(fix))?;
+                self.land(service, onto, &stand_in, (Some(fix), None))?;
                 let cause = self.state.incident(incident).map(|i| i.cause.clone());
                 if let Some(SuspectedCause::Change { change }) = cause {
                     self.submit(&Command::DeclareFix {
@@ -406,8 +408,8 @@ impl Run {
                 from,
                 onto,
             } => {
-                self.head(service, from)?;
-                self.land(service, onto, &stand_in, None)?;
+                let merged = self.head(service, from)?;
+                self.land(service, onto, &stand_in, (None, Some(merged)))?;
             }
             EffectAction::Tag {
                 service, branch, ..

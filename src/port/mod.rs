@@ -216,6 +216,19 @@ pub trait Vcs: Send + Sync + fmt::Debug + 'static {
         onto: &BranchName,
         expected_head: &CommitId,
     ) -> Result<Landed, AdapterError>;
+    /// If `onto`'s head is `expected_head`, merge `from` into it as one
+    /// merge commit whose parents are `expected_head` then `from` (never a
+    /// fast-forward or a squash, so `from` stays reachable from `onto`) and
+    /// move `onto` there; conflicts as for [`revert`](Vcs::revert). The
+    /// driver merges a hotfix branch back into main with it.
+    async fn merge(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        from: &CommitId,
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError>;
     /// Create `branch` at `at`. A branch that already exists at `at` is
     /// success (nothing changes); one that exists elsewhere is a
     /// [`ErrorKind::Conflict`] (it is never moved); an unknown `at` is
@@ -238,8 +251,8 @@ pub trait Vcs: Send + Sync + fmt::Debug + 'static {
         commit: &CommitId,
         tag: &str,
     ) -> Result<CommitId, AdapterError>;
-    /// What a call under `key` produced, if it happened: for a revert or a
-    /// pick the new commit and its parents; for a branch or a tag the
+    /// What a call under `key` produced, if it happened: for a revert, a
+    /// pick or a merge the new commit and its parents; for a branch or a tag the
     /// commit named, without parents.
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError>;
 }

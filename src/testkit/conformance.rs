@@ -299,7 +299,8 @@ pub async fn flag_store(port: &dyn FlagStore) -> Result<(), ConformanceFailure> 
 /// Checked: heads and unknown branches; creating a branch (again at the same
 /// commit: success; elsewhere: a conflict, never moved); reverts and picks
 /// as compare-and-swap on the expected head, answering the new commit and
-/// its real parents, once per key, reported by `outcome`; commits between
+/// its real parents, once per key, reported by `outcome`; merges with both
+/// parents, after which the merged commit is reachable; commits between
 /// two commits, oldest first; tags (again on the same commit: success; on
 /// another: a conflict).
 pub async fn vcs(
@@ -496,6 +497,55 @@ pub async fn vcs(
         matches!(&moved, Err(e) if e.kind() == ErrorKind::Conflict)
             && matches!(&tip, Ok(c) if *c == picked.commit),
         || format!("{moved:?}, head {tip:?}"),
+    )?;
+    // Merge the side branch into a second one cut at `head`: a merge
+    // commit with both parents, after which the side branch's head is
+    // reachable from the target.
+    let target = BranchName::new(format!("conformance/run-{run}-merge"));
+    if let Err(e) = port
+        .create_branch(&k("merge-target"), service, &target, &head)
+        .await
+    {
+        return fail(P, "create-branch", e.to_string());
+    }
+    let merge_key = k("merge");
+    let merged = match port
+        .merge(&merge_key, service, &picked.commit, &target, &head)
+        .await
+    {
+        Ok(landed) => landed,
+        Err(e) => return fail(P, "merge", e.to_string()),
+    };
+    ensure(
+        P,
+        "merge-answers-both-parents",
+        merged.parents == [head.clone(), picked.commit.clone()],
+        || format!("{merged:?}"),
+    )?;
+    let reachable = port
+        .commits_between(service, &merged.commit, &picked.commit)
+        .await;
+    ensure(
+        P,
+        "merged-commit-is-reachable",
+        matches!(&reachable, Ok(c) if c.is_empty()),
+        || format!("{reachable:?}"),
+    )?;
+    let outcome = port.outcome(&merge_key).await;
+    ensure(
+        P,
+        "outcome-after-merge",
+        matches!(&outcome, Ok(Some(l)) if *l == merged),
+        || format!("{outcome:?}"),
+    )?;
+    let stale = port
+        .merge(&k("stale-merge"), service, &picked.commit, &target, &head)
+        .await;
+    ensure(
+        P,
+        "stale-expected-head-is-a-conflict",
+        matches!(&stale, Err(e) if e.kind() == ErrorKind::Conflict),
+        || format!("merge: {stale:?}"),
     )?;
     let tag = format!("conformance-run-{run}");
     let tagged = port.tag(&k("tag"), service, &picked.commit, &tag).await;

@@ -108,6 +108,9 @@ pub enum VcsFault {
     /// Someone pushes this commit to the branch just before the first
     /// revert reaches the repository.
     PushBeforeFirstRevert(CommitId),
+    /// Merges squash: one new commit with the target as its only parent,
+    /// so the merged branch is not reachable afterwards.
+    SquashMerges,
 }
 
 /// An in-memory VCS with a [`VcsFault`].
@@ -162,6 +165,7 @@ impl Vcs for MisbehavingVcs {
                     self.inner.commit(s, onto, pushed);
                 }
             }
+            VcsFault::SquashMerges => {}
         }
         self.inner.revert(key, s, commits, onto, expected).await
     }
@@ -176,6 +180,20 @@ impl Vcs for MisbehavingVcs {
         self.inner
             .cherry_pick(key, s, commits, onto, expected)
             .await
+    }
+    async fn merge(
+        &self,
+        key: &IdempotencyKey,
+        s: &ServiceId,
+        from: &CommitId,
+        onto: &BranchName,
+        expected: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        if matches!(self.fault, VcsFault::SquashMerges) {
+            let from = std::slice::from_ref(from);
+            return self.inner.cherry_pick(key, s, from, onto, expected).await;
+        }
+        self.inner.merge(key, s, from, onto, expected).await
     }
     async fn create_branch(
         &self,

@@ -320,6 +320,21 @@ pub enum Rejection {
         /// The poisoned change it carries.
         change: ChangeId,
     },
+    /// A release carries a change that main has reverted, into an
+    /// environment that does not run that change now.
+    #[error(
+        "release `{release}` carries `{change}`, which main reverted in `{revert}`, and `{environment}` does not run `{change}` now: shipping it would bring back what main took out; ship a release built after the revert instead"
+    )]
+    RevertedOnMain {
+        /// Where it was to go.
+        environment: EnvironmentId,
+        /// The release.
+        release: ReleaseId,
+        /// The reverted change it carries.
+        change: ChangeId,
+        /// The revert main holds.
+        revert: ChangeId,
+    },
     /// A release built from an unrecorded commit cannot be proved free of
     /// poisoned changes.
     #[error(
@@ -911,6 +926,7 @@ impl Rejection {
             Self::NothingToRollBack { .. } => "nothing-to-roll-back",
             Self::NoKnownGoodTarget { .. } => "no-known-good-target",
             Self::UnusableRollbackTarget { .. } => "unusable-rollback-target",
+            Self::RevertedOnMain { .. } => "reverted-on-main",
             Self::GateClosed { .. } => "gate-closed",
             Self::GateOpen { .. } => "gate-open",
             Self::EmptyRecoveryPlan { .. } => "empty-recovery-plan",

@@ -114,6 +114,12 @@
 //! dark launch: the code runs on mirrored traffic and its results are
 //! discarded, so it still counts as running unless the policy says
 //! otherwise ([`Policy::dark_launch_counts_as_off`](crate::Policy::dark_launch_counts_as_off)).
+//! Revert pairs hold even without an incident: once main holds a revert
+//! of a change, a release carrying the change without that revert may not
+//! *enter* an environment that does not run the change now
+//! ([`State::reverted_on_main`](crate::State::reverted_on_main), rule
+//! `reverted-on-main`); redeploying what already runs there stays allowed,
+//! and a rollback to a release from before the revert is refused too.
 //! So a revert travels with the
 //! change it reverts: a batch carrying the bad commit without its revert is
 //! refused. A release built from an unrecorded commit cannot be proved

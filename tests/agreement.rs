@@ -189,6 +189,12 @@ fn random_scenario(seed: u64) -> Value {
         }
         history.push(json!({"step": "wait", "minutes": 30}));
     }
+    if pick(&mut rng, 25) {
+        // Main reverts an earlier change, with no incident (revert pairs
+        // hold anyway).
+        let k = 1 + rng.below(builds);
+        history.push(json!({"step": "merge", "change": format!("R-{k}"), "commit": format!("r{k}"), "reverts": format!("PR-{k}")}));
+    }
     if pick(&mut rng, 20) {
         history.push(json!({"step": "expire", "release": "payments@1.1.0"}));
     }

@@ -273,3 +273,84 @@ fn poisoning_rules_need_known_changes_and_a_reason() {
     );
     assert!(w.ledger.state().is_poisoned(&"PR-1".into()));
 }
+
+/// a1 (PR-1, build 1) ← x2 (PR-2, build 2) ← r3 (PR-3 reverts PR-2,
+/// build 3). Nothing was ever declared or poisoned.
+fn reverted_without_an_incident(dev_runs_build_2: bool) -> World {
+    let mut w = World::new();
+    w.merge("PR-1", "a1", None);
+    let one = w.build_at(1, "a1");
+    w.through_qa(&one);
+    w.merge("PR-2", "x2", Some("a1"));
+    w.build_at(2, "x2");
+    if dev_runs_build_2 {
+        w.deploy("dev", &release_id(2), true);
+    }
+    w.merge_change("PR-3", "r3", Some("x2"), |c| c.reverting("PR-2"));
+    w.build_at(3, "r3");
+    w
+}
+
+fn deploy_to(env: &str, n: u64) -> Command {
+    Command::deploy(env, release_id(n), "deploy-bot")
+}
+
+#[test]
+fn revert_pairs_hold_without_an_incident_a_release_without_the_revert_cannot_enter() {
+    let mut w = reverted_without_an_incident(false);
+    let refused = w.run(deploy_to("dev", 2)).unwrap_err();
+    assert_eq!(refused.rule(), "reverted-on-main");
+    assert_eq!(
+        refused,
+        Rejection::RevertedOnMain {
+            environment: "dev".into(),
+            release: release_id(2),
+            change: "PR-2".into(),
+            revert: "PR-3".into(),
+        }
+    );
+    assert!(
+        refused.to_string().contains("after the revert"),
+        "{refused}"
+    );
+    // The release with both the change and its revert is fine.
+    assert!(w.run(deploy_to("dev", 3)).is_ok());
+}
+
+#[test]
+fn revert_pairs_hold_without_an_incident_redeploying_what_already_runs_is_allowed() {
+    let mut w = reverted_without_an_incident(true);
+    // dev already runs PR-2: deploying build 2 there again changes nothing.
+    assert!(w.run(deploy_to("dev", 2)).is_ok());
+    // But it may not move on into qa, which does not run PR-2.
+    assert_eq!(
+        w.run(deploy_to("qa", 2)).unwrap_err().rule(),
+        "reverted-on-main"
+    );
+}
+
+#[test]
+fn revert_pairs_hold_without_an_incident_a_rollback_to_before_the_revert_is_refused() {
+    let mut w = World::new();
+    w.merge("PR-1", "a1", None);
+    w.merge("PR-2", "x2", Some("a1"));
+    let two = w.build_at(2, "x2");
+    w.through_qa(&two);
+    w.deploy("prod", &two, true);
+    w.merge_change("PR-3", "r3", Some("x2"), |c| c.reverting("PR-2"));
+    let three = w.build_at(3, "r3");
+    w.through_qa(&three);
+    w.deploy("prod", &three, true);
+    let refused = w
+        .run(Command::Rollback {
+            environment: "prod".into(),
+            service: SERVICE.into(),
+            to_revision: Some(Revision(1)),
+            by: "alice".into(),
+            reason: "build 3 is slow".into(),
+            clearance: knowngood::Clearance::none(),
+            effect: None,
+        })
+        .unwrap_err();
+    assert_eq!(refused.rule(), "reverted-on-main", "{refused}");
+}

@@ -10,7 +10,7 @@ use crate::model::{
     BranchName, Change, ChangeId, CommitId, EnvironmentId, Release, ReleaseId, Revision, ServiceId,
 };
 
-use super::state::{DeploymentOrigin, State};
+use super::state::{DeploymentOrigin, RemedyKind, State};
 
 /// How production (or any environment) differs from the head of main, for
 /// one service, both ways: what it lacks (main moved on, or it runs a
@@ -247,6 +247,52 @@ impl State {
             })
             .map(|change| change.id.clone())
             .collect())
+    }
+
+    /// The first change main has reverted that `release` would bring back
+    /// into `env`, with the revert: main's head holds every commit of a
+    /// revert of the change, the release contains the change but not
+    /// every commit of that revert, and what serves `release`'s service in
+    /// `env` now does not contain the change (redeploying what already
+    /// runs there stays allowed). A release whose source commit is not
+    /// recorded cannot be judged and passes; production refuses it anyway
+    /// while anything is poisoned.
+    pub fn reverted_on_main(
+        &self,
+        release: &Release,
+        env: &EnvironmentId,
+    ) -> Option<(ChangeId, ChangeId)> {
+        if self.remedies.is_empty() {
+            return None;
+        }
+        let source = self.release_source(release).ok()?;
+        let main = self.branch(&release.service, &BranchName::main())?;
+        let running = self
+            .current_release(env, &release.service)
+            .and_then(|r| self.release_source(r).ok());
+        let contains_any =
+            |c: &Change, head: &CommitId| c.commits.iter().any(|id| self.is_ancestor(id, head));
+        let contains_all =
+            |c: &Change, head: &CommitId| c.commits.iter().all(|id| self.is_ancestor(id, head));
+        self.remedies.iter().find_map(|(reverted, remedies)| {
+            let change = self.changes.get(reverted)?;
+            let reverts = || {
+                remedies
+                    .iter()
+                    .filter(|(_, kind)| **kind == RemedyKind::Revert)
+                    .filter_map(|(revert, _)| self.changes.get(revert))
+            };
+            // Running the change means holding it without any revert of it.
+            let runs = |head: &CommitId| {
+                contains_any(change, head) && !reverts().any(|revert| contains_all(revert, head))
+            };
+            if !contains_any(change, source) || running.is_some_and(runs) {
+                return None;
+            }
+            reverts()
+                .find(|revert| contains_all(revert, main) && !contains_all(revert, source))
+                .map(|revert| (change.id.clone(), revert.id.clone()))
+        })
     }
 
     /// What `env` lacks relative to the head of `service`'s main branch,

@@ -521,7 +521,7 @@ fn request_deployment(
         return Err(in_flight(environment, &release.service, busy));
     }
     let lane = check_upstream(state, environment, release)?;
-    gates::check_production_release(state, environment, release)?;
+    gates::check_release_entry(state, environment, release)?;
     fit::check_release_fits(state, environment, release)?;
     let forward = RecoveryPermit::Forward {
         service: release.service.clone(),
@@ -604,7 +604,7 @@ fn rollback(
                     .ok_or_else(|| Rejection::UnknownRelease {
                         release: target.release.clone(),
                     })?;
-            gates::check_production_release(state, environment, release)?;
+            gates::check_release_entry(state, environment, release)?;
             fit::check_release_fits(state, environment, release)?;
             target
         }

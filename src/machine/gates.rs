@@ -128,13 +128,22 @@ fn check_override_role(policy: &Policy, by: &Actor) -> Result<(), Rejection> {
     }
 }
 
-/// What production accepts: artifacts from trusted builders, and releases
-/// free of poisoned changes. Other environments accept both.
-pub(crate) fn check_production_release(
+/// What a release must be to enter `env`: it may not bring back a change
+/// main has reverted (every environment), and production accepts only
+/// artifacts from trusted builders and releases free of poisoned changes.
+pub(crate) fn check_release_entry(
     state: &State,
     env: &EnvironmentId,
     release: &Release,
 ) -> Result<(), Rejection> {
+    if let Some((change, revert)) = state.reverted_on_main(release, env) {
+        return Err(Rejection::RevertedOnMain {
+            environment: env.clone(),
+            release: release.id.clone(),
+            change,
+            revert,
+        });
+    }
     if !is_production(state, env) {
         return Ok(());
     }

@@ -108,7 +108,7 @@ impl State {
                 release.artifact
             ));
         }
-        gates::check_production_release(self, env, release).map_err(|r| r.to_string())?;
+        gates::check_release_entry(self, env, release).map_err(|r| r.to_string())?;
         let down_to = self.schema_route(env, release)?;
         for (other, requirement) in &release.requires {
             let running = fit::running_version(self, env, other);

@@ -171,8 +171,8 @@ pub enum Rejection {
         /// The commit.
         commit: CommitId,
     },
-    /// A change refers to a change not recorded yet.
-    #[error("change `{change}` is not recorded: record the changes it depends on first")]
+    /// A command names a change not recorded yet.
+    #[error("change `{change}` is not recorded: record it (`Command::RecordChange`) first")]
     UnknownChange {
         /// The missing change.
         change: ChangeId,
@@ -251,10 +251,7 @@ pub enum Rejection {
         service: ServiceId,
     },
     /// No earlier revision was verified known good.
-    #[error(
-        "{current} of `{service}` in `{environment}` has no earlier revision verified known good with another release that still qualifies{}: name a target revision explicitly, or recover forward",
-        skipped_text(skipped)
-    )]
+    #[error("no rollback target: {why}; name a target revision explicitly, or recover forward")]
     NoKnownGoodTarget {
         /// Where.
         environment: EnvironmentId,
@@ -265,6 +262,10 @@ pub enum Rejection {
         /// The candidates passed over, newest first, and why.
         #[serde(default)]
         skipped: Vec<crate::machine::SkippedCandidate>,
+        /// Why, naming only the facts that apply
+        /// ([`State::no_rollback_target_reason`](crate::State::no_rollback_target_reason)).
+        #[serde(default)]
+        why: String,
     },
     /// A delivery gate is closed and the step is not in the active
     /// recovery plan.
@@ -805,17 +806,6 @@ pub enum Rejection {
         /// Why it cannot be used.
         problem: TargetProblem,
     },
-}
-
-fn skipped_text(skipped: &[crate::machine::SkippedCandidate]) -> String {
-    if skipped.is_empty() {
-        return String::new();
-    }
-    let named: Vec<String> = skipped
-        .iter()
-        .map(|s| format!("{} (`{}`): {}", s.revision, s.release, s.why))
-        .collect();
-    format!(" (skipped {})", named.join("; "))
 }
 
 fn list<T: std::fmt::Display>(items: &[T]) -> String {

@@ -315,7 +315,7 @@ impl Journal {
                     LineProblem::UnsupportedFormat { found: v }
                 }
                 Ok(_) => LineProblem::MissingHash,
-                Err(e) => LineProblem::Malformed(e.to_string()),
+                Err(e) => malformed(&e),
             });
         };
         let parsed: LineIn =
@@ -324,7 +324,7 @@ impl Journal {
                     Ok(FormatOnly { v }) if v != FORMAT_VERSION => {
                         LineProblem::UnsupportedFormat { found: v }
                     }
-                    _ => LineProblem::Malformed(e.to_string()),
+                    _ => malformed(&e),
                 }
             })?;
         if parsed.v != FORMAT_VERSION {
@@ -404,6 +404,19 @@ impl Journal {
         self.entries.push(entry);
         Ok(())
     }
+}
+
+/// A JSON error as a line's problem. serde_json counts lines within the
+/// text it was given, which is always line 1 here: only the column is
+/// kept, so the message names one line number, the file's.
+fn malformed(e: &serde_json::Error) -> LineProblem {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    LineProblem::Malformed(match text.strip_suffix(&suffix) {
+        Some(message) if e.column() > 0 => format!("{message} at column {}", e.column()),
+        Some(message) => message.to_owned(),
+        None => text,
+    })
 }
 
 /// How far into the line a [`LineProblem::NotCanonical`] shows.

@@ -619,6 +619,12 @@ fn rollback(
                     environment: environment.clone(),
                     service: service.clone(),
                     current: current.revision,
+                    why: state.no_rollback_target_reason(
+                        environment,
+                        service,
+                        current.revision,
+                        &skipped,
+                    ),
                     skipped,
                 })?;
             let target =

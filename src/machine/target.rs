@@ -92,6 +92,39 @@ impl State {
         Err(skipped)
     }
 
+    /// Why [`State::rollback_target`] found nothing, naming only the facts
+    /// that apply: no earlier revision at all, none verified known good
+    /// with another release, or the candidates passed over and why.
+    pub fn no_rollback_target_reason(
+        &self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+        before: Revision,
+        skipped: &[SkippedCandidate],
+    ) -> String {
+        let earlier = self.history(env, service).map_or(0, |h| {
+            h.deployments().filter(|d| d.revision < before).count()
+        });
+        if earlier == 0 {
+            return format!(
+                "{before} is the first revision of `{service}` in `{env}`: there is nothing earlier to return to"
+            );
+        }
+        if skipped.is_empty() {
+            return format!(
+                "none of the {earlier} revision(s) of `{service}` in `{env}` before {before} was verified known good with another release"
+            );
+        }
+        let named: Vec<String> = skipped
+            .iter()
+            .map(|s| format!("{} (`{}`): {}", s.revision, s.release, s.why))
+            .collect();
+        format!(
+            "no revision of `{service}` in `{env}` before {before} qualifies now: skipped {}",
+            named.join("; ")
+        )
+    }
+
     /// Whether a candidate qualifies now; `Ok(Some(v))` when it needs a
     /// down-migration to schema `v` first.
     fn qualifies(
@@ -104,8 +137,8 @@ impl State {
             .ok_or_else(|| format!("release `{}` is not registered", candidate.release))?;
         if self.is_expired(&release.artifact) {
             return Err(format!(
-                "artifact `{}` was expired from the registry",
-                release.artifact
+                "the artifact of `{}` (`{}`) was expired from the registry",
+                release.id, release.artifact
             ));
         }
         gates::check_release_entry(self, env, release).map_err(|r| r.to_string())?;

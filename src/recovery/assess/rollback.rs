@@ -5,8 +5,6 @@
 //!
 //! [`State::rollback_target`]: crate::machine::State::rollback_target
 
-use std::fmt::Write as _;
-
 use crate::machine::{EffectAction, FollowUpKind, RollbackTarget};
 use crate::model::{Revision, SuspectedCause};
 
@@ -66,13 +64,8 @@ impl Context<'_> {
         self.state
             .rollback_target(env, service, before)
             .map_err(|skipped| {
-                let mut why = format!(
-                    "no revision before {before} was verified known good and still qualifies"
-                );
-                for s in &skipped {
-                    let _ = write!(why, "; skipped {} (`{}`): {}", s.revision, s.release, s.why);
-                }
-                why
+                self.state
+                    .no_rollback_target_reason(env, service, before, &skipped)
             })
     }
 

@@ -406,7 +406,7 @@ impl Journal {
     }
 }
 
-/// A JSON error as a line's problem. serde_json counts lines within the
+/// A JSON error as a line's problem. `serde_json` counts lines within the
 /// text it was given, which is always line 1 here: only the column is
 /// kept, so the message names one line number, the file's.
 fn malformed(e: &serde_json::Error) -> LineProblem {

@@ -68,7 +68,7 @@ fn scenario_bob_in_qa_alice_has_the_fix_plain_policy_answer_follows_the_qa_time_
         "the cause is external, not a change"
     );
     assert!(
-        why_not(&plan, S::Rollback).contains("no revision before revision 1"),
+        why_not(&plan, S::Rollback).contains("revision 1 is the first revision"),
         "{}",
         why_not(&plan, S::Rollback)
     );

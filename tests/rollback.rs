@@ -135,6 +135,7 @@ fn default_rollback_target_is_absent_when_nothing_earlier_was_verified() {
             service: SERVICE.into(),
             current: Revision(2),
             skipped: Vec::new(),
+            why: "none of the 1 revision(s) of `payments` in `prod` before revision 2 was verified known good with another release".into(),
         }
     );
     assert!(

@@ -723,10 +723,16 @@ impl Driver {
                 branch,
                 lane,
                 environment,
-                ..
+                fast_track,
             } => {
-                self.ship(incident, key, (service, branch), *lane, environment)
-                    .await
+                self.ship(
+                    incident,
+                    key,
+                    (service, branch),
+                    (*lane, *fast_track),
+                    environment,
+                )
+                .await
             }
             EffectAction::WaitFor { environment, .. } => {
                 let passed = self
@@ -1162,7 +1168,7 @@ impl Driver {
         incident: &IncidentId,
         key: &IdempotencyKey,
         (service, branch): (&ServiceId, &BranchName),
-        lane: Lane,
+        (lane, fast_track): (Lane, bool),
         target: &EnvironmentId,
     ) -> Result<Result<String, DriveReport>, DriveError> {
         let Some(head) = self.state().branch(service, branch).cloned() else {
@@ -1197,10 +1203,21 @@ impl Driver {
             ),
         })
         .await?;
+        if fast_track {
+            let by = self.actor.clone();
+            self.execute(&crate::machine::fast_track_command(
+                &release_id,
+                target,
+                lane,
+                &by,
+                incident,
+            ))
+            .await?;
+        }
         let path = self
             .state()
             .pipeline()
-            .map(|p| p.lane_path(target, lane))
+            .map(|p| p.ship_path(target, lane, fast_track))
             .unwrap_or_default();
         for env in path {
             let sub_key = crate::machine::ship_key(key, &env);
@@ -1210,9 +1227,21 @@ impl Driver {
             }
             self.verify(incident, key, &env, service).await?;
         }
-        Ok(Ok(format!(
-            "`{release_id}` built from `{head}` and verified up to `{target}`"
-        )))
+        let skipped = self
+            .state()
+            .pipeline()
+            .map(|p| p.fast_track_skips(target, lane))
+            .filter(|_| fast_track)
+            .unwrap_or_default();
+        Ok(Ok(if skipped.is_empty() {
+            format!("`{release_id}` built from `{head}` and verified up to `{target}`")
+        } else {
+            let skipped: Vec<String> = skipped.iter().map(|e| format!("`{e}`")).collect();
+            format!(
+                "`{release_id}` built from `{head}`, fast-tracked past {} and verified up to `{target}`",
+                skipped.join(", ")
+            )
+        }))
     }
 
     /// One port call under `call_key`, reconciled: if the step was started

@@ -387,6 +387,19 @@ pub enum Rejection {
         /// The roles that may.
         roles: Vec<Role>,
     },
+    /// The policy does not let this actor fast-track a release.
+    #[error(
+        "{actor} may not fast-track past test stages: {}",
+        if *allowed { format!("that needs one of the roles {} named in the policy", list(roles)) } else { "the policy does not allow fast-tracks; ship through every stage".to_owned() }
+    )]
+    FastTrackNotPermitted {
+        /// Who tried.
+        actor: Actor,
+        /// Whether the policy allows fast-tracks at all.
+        allowed: bool,
+        /// The roles that may.
+        roles: Vec<Role>,
+    },
     /// A reason or justification is needed and was empty.
     #[error("{what} needs a reason: say why, for the audit trail")]
     ReasonRequired {
@@ -926,6 +939,7 @@ impl Rejection {
             Self::UntrustedArtifact { .. } => "untrusted-artifact",
             Self::Frozen { .. } => "frozen",
             Self::OverrideNotPermitted { .. } => "override-not-permitted",
+            Self::FastTrackNotPermitted { .. } => "fast-track-not-permitted",
             Self::ReasonRequired { .. } => "reason-required",
             Self::BreakGlassNotApplicable { .. } => "break-glass-not-applicable",
             Self::ApprovalsMissing { .. } => "approvals-missing",

@@ -193,15 +193,31 @@
 //! and the order strategies are listed in; and it explains in plain words
 //! why the first beats each of the others.
 //!
-//! **Estimates** add the stage durations along the lane the option uses
-//! (an artifact enters a stage after the slowest of its predecessors). A
-//! stage's duration is the mean observed in the journal once the policy's
-//! `observations_needed` verified deployments exist there, the policy's
-//! `stage_seconds` before that; the estimate says which. A rollback takes
-//! only the production stage (returning to a recently stable release skips
-//! canary steps). Waiting takes the time left for the work in flight plus
-//! the stages after it; reverting the in-flight work fast-tracks the test
-//! stages.
+//! **Estimates** are the sum over the steps the driver will run, up to
+//! the verification that restores the incident's environment (merging a
+//! hotfix back or re-applying a change comes after the restore and does
+//! not count): a flag switch or an abort costs the policy's
+//! `flag_seconds`, a revert `revert_seconds`, a fix `fix_seconds`, a
+//! rollback one stage of its environment (returning to a recently stable
+//! release skips canary steps), waiting the time the work in flight has
+//! left, and shipping one stage per environment the driver deploys to
+//! ([`Pipeline::ship_path`](crate::Pipeline::ship_path): the lane's whole
+//! path, one environment after another, without the test stages when the
+//! plan fast-tracks). A stage's duration is the mean observed in the
+//! journal once the policy's `observations_needed` verified deployments
+//! exist there, the policy's `stage_seconds` before that; the estimate
+//! says which. So waiting costs the time left in QA *plus* the fix's whole
+//! pipeline, and only wins when nothing may overtake the work in flight.
+//!
+//! **Fast-track** ([`Command::FastTrack`](crate::Command::FastTrack)) is
+//! explicit, authorised and recorded: who, why, the stages skipped (the
+//! lane's test environments, [`Pipeline::fast_track_skips`](crate::Pipeline::fast_track_skips))
+//! and the policy role it was authorised under. The policy may forbid it
+//! (`fast_track_allowed`) or name who may (`fast_track_roles`). Once
+//! recorded, entering a later stage needs the stages before the skipped
+//! ones instead. The driver issues it when the chosen plan ships a fix
+//! fast-tracked (revert-in-flight-then-fix), and the planner's dry run
+//! meets the same refusal when the policy does not allow it.
 //!
 //! **The core is the only judge.** The planner keeps its own checks only
 //! for what the core cannot know (what the host's ports can do, whether

@@ -167,9 +167,10 @@ fn planner_exponential_in_the_pipelines_shape_now_linear_layers_of_two_fully_con
         &knowngood::Capabilities::all(),
     )
     .unwrap();
-    // The estimate still follows the slowest path: every stage once.
+    // The estimate follows what the driver runs: it deploys to and
+    // verifies in every environment on the lane's path, one after another.
     let policy = ledger.state().policy();
-    let stages = u64::from(layers) + 2;
+    let stages = 2 * u64::from(layers) + 2;
     let fix = plan.option(knowngood::Strategy::FixForward).unwrap();
     assert_eq!(
         fix.estimate.seconds,

@@ -44,12 +44,18 @@ fn bob_and_alice(policy: Policy, qa_left: i64) -> World {
 }
 
 #[test]
-fn scenario_bob_in_qa_alice_has_the_fix_plain_policy_answer_follows_the_qa_time_left() {
-    // Little QA time left: waiting for Bob's batch is fastest.
+fn scenario_bob_in_qa_alice_has_the_fix_plain_policy_lists_hotfix_revert_bob_and_wait_with_costs() {
+    // Waiting means Bob's build passes QA, then Alice's fix ships through
+    // the whole pipeline (dev, QA, prod) after it: the estimate is what the
+    // driver does, so with a hotfix lane waiting never wins.
     let w = bob_and_alice(Policy::hotfix_lane("Hotfix-{build}"), 10);
     let plan = w.plan();
-    assert_eq!(top(&plan), S::Wait, "{}", plan.explanation);
-    assert_eq!(plan.option(S::Wait).unwrap().estimate.seconds, 1800 + 600);
+    assert_eq!(top(&plan), S::Hotfix, "{}", plan.explanation);
+    assert_eq!(
+        plan.option(S::Wait).unwrap().estimate.seconds,
+        600 + 1800 + 600 + 3600 + 600,
+        "QA time left, the fix, then dev, QA and prod"
+    );
     assert_eq!(
         applicability(&plan),
         vec![
@@ -103,12 +109,31 @@ fn scenario_bob_in_qa_alice_has_the_fix_plain_policy_answer_follows_the_qa_time_
     );
     insta::assert_snapshot!("bob_alice_little_qa_left", plan.explanation);
 
-    // Most of QA still ahead: the hotfix lane wins.
+    // Most of QA still ahead: waiting takes that much longer.
     let w = bob_and_alice(Policy::hotfix_lane("Hotfix-{build}"), 50);
     let plan = w.plan();
     assert_eq!(top(&plan), S::Hotfix, "{}", plan.explanation);
-    assert_eq!(plan.option(S::Wait).unwrap().estimate.seconds, 3000 + 600);
+    assert_eq!(
+        plan.option(S::Wait).unwrap().estimate.seconds,
+        3000 + 1800 + 600 + 3600 + 600
+    );
     insta::assert_snapshot!("bob_alice_most_qa_left", plan.explanation);
+}
+
+#[test]
+fn scenario_bob_in_qa_without_a_hotfix_lane_or_fast_track_waiting_wins() {
+    let mut policy = Policy::default();
+    policy.fast_track_allowed = false;
+    let w = bob_and_alice(policy, 10);
+    let plan = w.plan();
+    assert_eq!(top(&plan), S::Wait, "{}", plan.explanation);
+    // Reverting Bob's change only pays off when the fix may skip QA: the
+    // core refuses the fast-track the plan needs, and the planner says so.
+    assert!(
+        why_not(&plan, S::RevertInFlightThenFix).contains("the policy does not allow fast-tracks"),
+        "{}",
+        why_not(&plan, S::RevertInFlightThenFix)
+    );
 }
 
 #[test]

@@ -231,6 +231,14 @@ impl State {
                         plan: None,
                     });
             }
+            EventKind::FastTrackAuthorized {
+                digest, skipped, ..
+            } => {
+                std::sync::Arc::make_mut(&mut self.fast_tracked)
+                    .entry(digest.clone())
+                    .or_default()
+                    .extend(skipped.iter().cloned());
+            }
             EventKind::RecoveryAuthorized {
                 environment,
                 plan,

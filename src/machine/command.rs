@@ -289,6 +289,25 @@ pub enum Command {
         /// Why.
         reason: String,
     },
+    /// Let `release` skip the test stages of `lane` on its way into
+    /// `target` (which stages: [`Pipeline::fast_track_skips`](crate::Pipeline::fast_track_skips)):
+    /// entering `target`, and anything after a skipped stage, then needs
+    /// only the stages that are not skipped. Explicit, authorised (refused
+    /// when the policy does not allow fast-tracks or `by` holds none of its
+    /// fast-track roles) and recorded with who, why, the stages skipped and
+    /// the role. The driver issues it when a chosen plan fast-tracks a fix.
+    FastTrack {
+        /// The release to fast-track.
+        release: ReleaseId,
+        /// Where it is going.
+        target: EnvironmentId,
+        /// Along which lane.
+        lane: crate::model::Lane,
+        /// Who authorises it.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
     /// Make a recovery plan the active one behind a closed gate: only its
     /// steps may deploy there until the gate reopens. Replaces any earlier
     /// plan.
@@ -549,6 +568,7 @@ impl Command {
             Self::SetFlag { .. } => "set_flag",
             Self::CloseGate { .. } => "close_gate",
             Self::AuthorizeRecovery { .. } => "authorize_recovery",
+            Self::FastTrack { .. } => "fast_track",
             Self::ReopenGate { .. } => "reopen_gate",
             Self::DeclareFreeze { .. } => "declare_freeze",
             Self::LiftFreeze { .. } => "lift_freeze",

@@ -1,5 +1,7 @@
 //! `decide`: check a command against the state and say what happened.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 
 use crate::error::{Rejection, TargetProblem, UpstreamGap};
@@ -205,6 +207,13 @@ pub fn decide(
             by,
             reason,
         } => gates::close_gate(state, environment, by, reason)?,
+        Command::FastTrack {
+            release,
+            target,
+            lane,
+            by,
+            reason,
+        } => fast_track(state, (release, target, *lane), by, reason)?,
         Command::AuthorizeRecovery {
             environment,
             plan,
@@ -396,6 +405,56 @@ fn in_flight(env: &EnvironmentId, service: &ServiceId, busy: &Deployment) -> Rej
 /// Promotion: the artifact must be verified in every upstream environment
 /// of at least one lane into `env`; returns that lane (main first), or
 /// `None` for an environment with no upstream, which accepts any artifact.
+/// A fast-track: the policy must allow it for `by`, with a reason; it
+/// skips the test stages of the lane into `target` (nothing, when the
+/// release was fast-tracked past them already or none lie on the way).
+fn fast_track(
+    state: &State,
+    (release, target, lane): (&ReleaseId, &EnvironmentId, Lane),
+    by: &Actor,
+    reason: &str,
+) -> Result<Vec<EventKind>, Rejection> {
+    let policy = &state.policy;
+    if !policy.may_fast_track(by) {
+        return Err(Rejection::FastTrackNotPermitted {
+            actor: by.clone(),
+            allowed: policy.fast_track_allowed,
+            roles: policy.fast_track_roles.iter().cloned().collect(),
+        });
+    }
+    gates::require_reason(reason, "a fast-track")?;
+    let release = state
+        .release(release)
+        .ok_or_else(|| Rejection::UnknownRelease {
+            release: release.clone(),
+        })?;
+    let pipeline = state.pipeline.as_ref().ok_or(Rejection::NoPipeline)?;
+    if !pipeline.contains(target) {
+        return Err(Rejection::UnknownEnvironment {
+            environment: target.clone(),
+        });
+    }
+    let done: BTreeSet<&EnvironmentId> = state.fast_tracked(&release.artifact).collect();
+    let skipped: Vec<EnvironmentId> = pipeline
+        .fast_track_skips(target, lane)
+        .into_iter()
+        .filter(|env| !done.contains(env))
+        .collect();
+    if skipped.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(vec![EventKind::FastTrackAuthorized {
+        release: release.id.clone(),
+        digest: release.artifact.clone(),
+        target: target.clone(),
+        lane,
+        skipped,
+        by: by.clone(),
+        reason: reason.to_owned(),
+        role: policy.fast_track_role(by).cloned(),
+    }])
+}
+
 pub(super) fn check_upstream(
     state: &State,
     env: &EnvironmentId,
@@ -406,9 +465,25 @@ pub(super) fn check_upstream(
     };
     let lanes = pipeline.lanes_into(env);
     let mut gaps = Vec::with_capacity(lanes.len());
+    let skipped: BTreeSet<&EnvironmentId> = state.fast_tracked(&release.artifact).collect();
     for lane in lanes {
-        let missing: Vec<EnvironmentId> = pipeline
-            .predecessors(env, lane)
+        // A stage the artifact was fast-tracked past stands for its own
+        // upstream stages.
+        let mut required: Vec<&EnvironmentId> = Vec::new();
+        let mut seen: BTreeSet<&EnvironmentId> = BTreeSet::new();
+        let mut todo = pipeline.predecessors(env, lane);
+        while let Some(up) = todo.pop() {
+            if !seen.insert(up) {
+                continue;
+            }
+            if skipped.contains(up) {
+                todo.extend(pipeline.predecessors(up, lane));
+            } else {
+                required.push(up);
+            }
+        }
+        required.sort();
+        let missing: Vec<EnvironmentId> = required
             .into_iter()
             .filter(|up| {
                 !state

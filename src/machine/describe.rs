@@ -119,6 +119,26 @@ impl fmt::Display for EventKind {
                 };
                 write!(f, "gate of `{environment}` closed ({how}, {by}): {reason}")
             }
+            Self::FastTrackAuthorized {
+                release,
+                target,
+                skipped,
+                by,
+                reason,
+                role,
+                ..
+            } => {
+                let skipped: Vec<String> = skipped.iter().map(|e| format!("`{e}`")).collect();
+                let role = role
+                    .as_ref()
+                    .map(|r| format!(" as {r}"))
+                    .unwrap_or_default();
+                write!(
+                    f,
+                    "{by}{role} fast-tracked `{release}` into `{target}` past {}: {reason}",
+                    skipped.join(", ")
+                )
+            }
             Self::RecoveryAuthorized {
                 environment,
                 plan,

@@ -71,6 +71,10 @@ impl Event {
             } => StreamId::flags(environment),
             EventKind::GateClosed { environment, .. }
             | EventKind::RecoveryAuthorized { environment, .. }
+            | EventKind::FastTrackAuthorized {
+                target: environment,
+                ..
+            }
             | EventKind::GateReopened { environment, .. } => StreamId::gate(environment),
             EventKind::FreezeDeclared { .. } | EventKind::FreezeLifted { .. } => {
                 StreamId::freezes()
@@ -376,6 +380,26 @@ pub enum EventKind {
         /// What closed it.
         cause: GateCause,
     },
+    /// A release may skip test stages on its way into an environment.
+    FastTrackAuthorized {
+        /// The release.
+        release: ReleaseId,
+        /// Its artifact.
+        digest: crate::model::Digest,
+        /// Where it is going.
+        target: EnvironmentId,
+        /// Along which lane.
+        lane: crate::model::Lane,
+        /// The stages it skips, upstream first.
+        skipped: Vec<EnvironmentId>,
+        /// Who authorised it.
+        by: Actor,
+        /// Why.
+        reason: String,
+        /// The policy role it was authorised under (`None`: the policy
+        /// names no fast-track role).
+        role: Option<crate::model::Role>,
+    },
     /// A recovery plan became the active one behind a closed gate.
     RecoveryAuthorized {
         /// Where.
@@ -535,6 +559,7 @@ impl EventKind {
             Self::FlagSet { .. } => "flag_set",
             Self::GateClosed { .. } => "gate_closed",
             Self::RecoveryAuthorized { .. } => "recovery_authorized",
+            Self::FastTrackAuthorized { .. } => "fast_track_authorized",
             Self::GateReopened { .. } => "gate_reopened",
             Self::FreezeDeclared { .. } => "freeze_declared",
             Self::FreezeLifted { .. } => "freeze_lifted",
@@ -564,6 +589,7 @@ impl EventKind {
                 | Self::FixDeclared { .. }
                 | Self::GateClosed { .. }
                 | Self::RecoveryAuthorized { .. }
+                | Self::FastTrackAuthorized { .. }
                 | Self::GateReopened { .. }
                 | Self::FreezeDeclared { .. }
                 | Self::FreezeLifted { .. }
@@ -585,7 +611,9 @@ impl EventKind {
     pub fn is_exception(&self) -> bool {
         matches!(
             self,
-            Self::BreakGlassUsed { .. } | Self::FreezeOverridden { .. }
+            Self::BreakGlassUsed { .. }
+                | Self::FreezeOverridden { .. }
+                | Self::FastTrackAuthorized { .. }
         )
     }
 }

@@ -35,7 +35,7 @@ pub use event::{Event, EventKind, GateCause, Slot, Subject};
 pub use incident::{FollowUp, IncidentRecord};
 pub use lifecycle::{DeploymentStatus, LifecycleStep};
 pub use rehearse::{Rehearsal, rehearse};
-pub(crate) use rehearse::{Rework, built_release_id, opened_for, ship_key};
+pub(crate) use rehearse::{Rework, built_release_id, fast_track_command, opened_for, ship_key};
 pub use state::{
     ActivePlan, AppliedMigration, ClosedGate, CommitRecord, Deployment, DeploymentOrigin,
     EnvironmentState, Poisoning, RemedyKind, RolloutHistory, SchemaState, StageTimes, State,

@@ -421,7 +421,7 @@ impl Run {
                 branch,
                 lane,
                 environment,
-                ..
+                fast_track,
             } => {
                 let head = self.head(service, branch)?;
                 let artifact = self.stand_in_build(key, service, environment, head);
@@ -431,10 +431,19 @@ impl Run {
                 self.submit(&Command::RegisterRelease {
                     release: Release::new(release.clone(), service.clone(), digest, "unchanged"),
                 })?;
+                if *fast_track {
+                    self.submit(&fast_track_command(
+                        &release,
+                        environment,
+                        *lane,
+                        by,
+                        incident,
+                    ))?;
+                }
                 let path = self
                     .state
                     .pipeline()
-                    .map(|p| p.lane_path(environment, *lane))
+                    .map(|p| p.ship_path(environment, *lane, *fast_track))
                     .unwrap_or_default();
                 for env in path {
                     let command = Command::deploy(env.clone(), release.clone(), by.clone())
@@ -578,5 +587,23 @@ impl Run {
             artifact = artifact.built_by(trusted.clone());
         }
         artifact
+    }
+}
+
+/// The fast-track a plan's shipping step asks for: the fix goes past the
+/// lane's test stages, on the plan's say-so, recorded as such.
+pub(crate) fn fast_track_command(
+    release: &ReleaseId,
+    target: &EnvironmentId,
+    lane: crate::model::Lane,
+    by: &Actor,
+    incident: &IncidentId,
+) -> Command {
+    Command::FastTrack {
+        release: release.clone(),
+        target: target.clone(),
+        lane,
+        by: by.clone(),
+        reason: format!("incident {incident}: the chosen plan fast-tracks its fix"),
     }
 }

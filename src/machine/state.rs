@@ -388,9 +388,17 @@ pub struct State {
     pub(crate) artifacts: super::cow::CowMap<Digest, Artifact>,
     pub(crate) releases: super::cow::CowMap<ReleaseId, Release>,
     pub(crate) environments: Arc<BTreeMap<EnvironmentId, EnvironmentState>>,
+    /// The stages each artifact was fast-tracked past.
+    #[serde(default)]
+    pub(crate) fast_tracked: Arc<BTreeMap<Digest, BTreeSet<EnvironmentId>>>,
 }
 
 impl State {
+    /// The stages `digest` was fast-tracked past ([`Command::FastTrack`](crate::Command::FastTrack)).
+    pub fn fast_tracked(&self, digest: &Digest) -> impl Iterator<Item = &EnvironmentId> {
+        self.fast_tracked.get(digest).into_iter().flatten()
+    }
+
     /// An empty state: no pipeline, nothing registered.
     pub fn new() -> Self {
         Self::default()

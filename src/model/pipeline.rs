@@ -382,6 +382,40 @@ impl Pipeline {
         out
     }
 
+    /// The environments a release is deployed to and verified in on its
+    /// way into `target` along `lane`, upstream first and `target` last:
+    /// the lane's whole path, or without the stages a fast-track skips.
+    pub fn ship_path(
+        &self,
+        target: &EnvironmentId,
+        lane: Lane,
+        fast_track: bool,
+    ) -> Vec<EnvironmentId> {
+        let skips = if fast_track {
+            self.fast_track_skips(target, lane)
+        } else {
+            Vec::new()
+        };
+        self.lane_path(target, lane)
+            .into_iter()
+            .filter(|env| !skips.contains(env))
+            .collect()
+    }
+
+    /// The stages a fast-track into `target` along `lane` skips: the test
+    /// environments on the lane's path, upstream first (never `target`).
+    pub fn fast_track_skips(&self, target: &EnvironmentId, lane: Lane) -> Vec<EnvironmentId> {
+        self.lane_path(target, lane)
+            .into_iter()
+            .filter(|env| {
+                env != target
+                    && self
+                        .environment(env)
+                        .is_some_and(|e| e.role == EnvironmentRole::Test)
+            })
+            .collect()
+    }
+
     /// The pipeline as a Graphviz DOT digraph.
     ///
     /// ```

@@ -115,6 +115,7 @@ impl Default for HotfixLanePolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
+#[allow(clippy::struct_excessive_bools)] // a policy file's switches read best as booleans
 pub struct Policy {
     /// Strategies the team is willing to use.
     pub allowed_strategies: BTreeSet<Strategy>,
@@ -164,6 +165,12 @@ pub struct Policy {
     /// whether a poisoned change behind it is neutralised. Off by default:
     /// dark-launched code still runs, so it can still break production.
     pub dark_launch_counts_as_off: bool,
+    /// Whether a fix may be fast-tracked past the test stages of its lane
+    /// (an explicit, recorded [`Command::FastTrack`](crate::Command::FastTrack)).
+    pub fast_track_allowed: bool,
+    /// Roles whose members may authorise a fast-track; empty: anyone the
+    /// team lets drive a recovery.
+    pub fast_track_roles: BTreeSet<Role>,
 }
 
 /// How many people from which role must approve a deployment.
@@ -207,6 +214,8 @@ impl Default for Policy {
             observations_needed: 5,
             rollback_window: 3,
             dark_launch_counts_as_off: false,
+            fast_track_allowed: true,
+            fast_track_roles: BTreeSet::new(),
         }
     }
 }
@@ -309,6 +318,20 @@ impl Policy {
         self.roles
             .get(role)
             .is_some_and(|members| members.contains(actor))
+    }
+
+    /// Whether `actor` may authorise a fast-track: the policy allows
+    /// fast-tracks and names no role, or `actor` holds one it names.
+    pub fn may_fast_track(&self, actor: &Actor) -> bool {
+        self.fast_track_allowed
+            && (self.fast_track_roles.is_empty() || self.fast_track_role(actor).is_some())
+    }
+
+    /// The first role the policy names for fast-tracks that `actor` holds.
+    pub fn fast_track_role(&self, actor: &Actor) -> Option<&Role> {
+        self.fast_track_roles
+            .iter()
+            .find(|role| self.holds(actor, role))
     }
 
     /// Whether `actor` may break glass where the policy otherwise refuses.

@@ -206,13 +206,21 @@ pub fn plan(
     })
 }
 
+/// Applicable options first, those likely to help first among them, then
+/// fastest, least disruptive, least withdrawn; options that are not
+/// applicable follow in the strategies' own order.
 fn rank_key(o: &RecoveryOption) -> (bool, bool, u64, u32, u32, usize) {
+    let weighed = o.applicable;
     (
         !o.applicable,
         !o.likely_to_help,
-        o.estimate.seconds,
-        o.cost.disruption(),
-        o.impact.changes_withdrawn,
+        if weighed { o.estimate.seconds } else { 0 },
+        if weighed { o.cost.disruption() } else { 0 },
+        if weighed {
+            o.impact.changes_withdrawn
+        } else {
+            0
+        },
         Strategy::ALL
             .iter()
             .position(|s| *s == o.strategy)

@@ -7,7 +7,7 @@ use super::InFlight;
 use super::{Context, Draft};
 use crate::machine::{EffectAction, FollowUpKind};
 use crate::recovery::human;
-use crate::recovery::option::{Check, CustomerImpact, Estimate};
+use crate::recovery::option::{Check, CustomerImpact};
 
 impl Context<'_> {
     fn vcs_can_revert(&self, d: &mut Draft) {
@@ -107,7 +107,6 @@ impl Context<'_> {
                 };
             }
         }
-        self.estimate(d, self.policy.flag_seconds, None);
         d.cost.follow_ups.push(FollowUpKind::FixMain {
             service: self.service().clone(),
         });
@@ -166,7 +165,6 @@ impl Context<'_> {
         self.main_lane(d);
         self.ship(d, BranchName::main(), Lane::Main, false);
         self.approvals(d);
-        self.estimate(d, self.policy.revert_seconds, Some((Lane::Main, false)));
         d.cost.merges = 1;
         d.risks.push(
             "does not restore the old configuration and cannot undo a migration that already ran"
@@ -268,7 +266,6 @@ impl Context<'_> {
             });
         }
         self.approvals(d);
-        self.estimate(d, self.policy.fix_seconds, Some((Lane::Hotfix, false)));
         d.cost.merges = 2;
         d.risks
             .push("two merges (branch and main): more room for mistakes".to_owned());
@@ -284,7 +281,6 @@ impl Context<'_> {
         });
         self.ship(d, BranchName::main(), Lane::Main, false);
         self.approvals(d);
-        self.estimate(d, self.policy.fix_seconds, Some((Lane::Main, false)));
         d.cost.merges = 1;
         Self::fix_impact(d);
     }
@@ -369,8 +365,6 @@ impl Context<'_> {
             );
         }
         if let Some(f) = self.in_flight_checks(d) {
-            let (total, basis) = self.lane_time_to_incident(Lane::Main, false);
-            let (upto, _) = self.lane_time(&f.environment, Lane::Main, false);
             d.steps.push(EffectAction::WaitFor {
                 environment: f.environment.clone(),
                 seconds: f.remaining,
@@ -380,16 +374,6 @@ impl Context<'_> {
                 onto: BranchName::main(),
             });
             self.ship(d, BranchName::main(), Lane::Main, false);
-            d.estimate = Estimate {
-                seconds: self
-                    .policy
-                    .fix_seconds
-                    .max(f.remaining)
-                    .saturating_add(total.saturating_sub(upto)),
-                basis,
-            };
-        } else {
-            self.estimate(d, self.policy.fix_seconds, Some((Lane::Main, false)));
         }
         self.approvals(d);
         d.cost.merges = 1;
@@ -428,13 +412,6 @@ impl Context<'_> {
             });
         }
         self.approvals(d);
-        self.estimate(
-            d,
-            self.policy
-                .revert_seconds
-                .saturating_add(self.policy.fix_seconds),
-            Some((Lane::Main, true)),
-        );
         d.cost.merges = 3;
         d.risks
             .push("the in-flight work must be re-applied and tested again".to_owned());
@@ -509,7 +486,6 @@ impl Context<'_> {
                 });
             }
         }
-        self.estimate(d, self.policy.flag_seconds, None);
         d.cost.follow_ups.push(FollowUpKind::FixMain {
             service: self.service().clone(),
         });

@@ -13,8 +13,8 @@ use crate::machine::{
     Command, Effect, EffectAction, FollowUpKind, IdempotencyKey, IncidentRecord, State,
 };
 use crate::model::{
-    Change, ChangeId, CommitId, EnvironmentId, EnvironmentRole, Lane, Policy, Release, ServiceId,
-    Strategy, SuspectedCause,
+    Change, ChangeId, CommitId, EnvironmentId, Lane, Policy, Release, ServiceId, Strategy,
+    SuspectedCause,
 };
 
 use super::Capabilities;
@@ -40,8 +40,6 @@ pub(super) struct Context<'a> {
     external: bool,
     unreleased: Option<Vec<ChangeId>>,
     in_flight: Option<InFlight>,
-    /// Lane times into the incident's environment, by (lane, fast-track).
-    lane_times: Vec<((Lane, bool), (u64, EstimateBasis))>,
 }
 
 /// What one strategy's assessment builds up.
@@ -128,21 +126,7 @@ impl<'a> Context<'a> {
             external: matches!(incident.cause, SuspectedCause::External { .. }),
             unreleased,
             in_flight: None,
-            lane_times: Vec::new(),
         };
-        context.lane_times = [
-            (Lane::Main, false),
-            (Lane::Main, true),
-            (Lane::Hotfix, false),
-        ]
-        .into_iter()
-        .map(|(lane, fast)| {
-            (
-                (lane, fast),
-                context.lane_time(&incident.environment, lane, fast),
-            )
-        })
-        .collect();
         context.in_flight = context.find_in_flight();
         context
     }
@@ -178,6 +162,7 @@ impl<'a> Context<'a> {
             Strategy::Abort => self.abort(&mut d),
         }
         d.cost.follow_ups.push(FollowUpKind::HoldRetro);
+        d.estimate = self.estimate_steps(&d.steps);
         let steps: Vec<Effect> = std::mem::take(&mut d.steps)
             .into_iter()
             .enumerate()
@@ -314,68 +299,98 @@ impl<'a> Context<'a> {
     }
 
     /// Time for a new artifact to reach `env` along `lane`: its own stage
-    /// after the slowest path through its predecessors.
-    /// [`Context::lane_time`] into the incident's environment, computed once.
-    fn lane_time_to_incident(&self, lane: Lane, fast_track: bool) -> (u64, EstimateBasis) {
-        self.lane_times
-            .iter()
-            .find(|(k, _)| *k == (lane, fast_track))
-            .map_or_else(|| self.lane_time(self.env(), lane, fast_track), |(_, v)| *v)
-    }
-
-    /// One pass over the pipeline's DAG, each environment computed once
-    /// (linear in its edges, whatever the number of paths).
-    fn lane_time(&self, env: &EnvironmentId, lane: Lane, fast_track: bool) -> (u64, EstimateBasis) {
+    /// after the slowest path through its predecessors. One pass over the
+    /// pipeline's DAG, each environment computed once (linear in its
+    /// edges, whatever the number of paths).
+    fn lane_time(&self, env: &EnvironmentId, lane: Lane) -> u64 {
         let mut memo = std::collections::BTreeMap::new();
-        self.lane_time_memo(env, (lane, fast_track), 64, &mut memo)
+        self.lane_time_memo(env, lane, 64, &mut memo)
     }
 
     fn lane_time_memo(
         &self,
         env: &EnvironmentId,
-        (lane, fast_track): (Lane, bool),
+        lane: Lane,
         depth: u32,
-        memo: &mut std::collections::BTreeMap<EnvironmentId, (u64, EstimateBasis)>,
-    ) -> (u64, EstimateBasis) {
+        memo: &mut std::collections::BTreeMap<EnvironmentId, u64>,
+    ) -> u64 {
         if let Some(known) = memo.get(env) {
             return *known;
         }
-        let skip = fast_track
-            && self
-                .state
-                .pipeline()
-                .and_then(|p| p.environment(env))
-                .is_some_and(|e| e.role == EnvironmentRole::Test);
-        let (own, mut basis) = if skip {
-            (0, EstimateBasis::Policy)
-        } else {
-            self.stage(env)
-        };
+        let (own, _) = self.stage(env);
         let mut slowest = 0_u64;
         if depth > 0
             && let Some(pipeline) = self.state.pipeline()
         {
             for pred in pipeline.predecessors(env, lane) {
-                let (t, b) =
-                    self.lane_time_memo(pred, (lane, fast_track), depth.saturating_sub(1), memo);
-                slowest = slowest.max(t);
-                basis = basis.merge(b);
+                slowest =
+                    slowest.max(self.lane_time_memo(pred, lane, depth.saturating_sub(1), memo));
             }
         }
-        let time = (own.saturating_add(slowest), basis);
+        let time = own.saturating_add(slowest);
         memo.insert(env.clone(), time);
         time
     }
 
-    fn estimate(&self, d: &mut Draft, fixed: u64, lane: Option<(Lane, bool)>) {
-        let (pipeline, basis) = match lane {
-            Some((lane, fast_track)) => self.lane_time_to_incident(lane, fast_track),
-            None => (0, EstimateBasis::Policy),
+    /// Time to restore: the sum over the steps the driver will run, up to
+    /// the last verification in the incident's environment (what comes
+    /// after, such as merging a hotfix back or re-applying a change, does
+    /// not delay the restore). Each step costs what the driver really does:
+    /// a flag switch or an abort the policy's `flag_seconds`; a rollback
+    /// one stage of its environment; a revert `revert_seconds`; a fix
+    /// `fix_seconds`; shipping, one stage per environment on the path the
+    /// driver deploys to ([`Pipeline::ship_path`](crate::Pipeline::ship_path),
+    /// without the stages a fast-track skips); waiting, the time the work
+    /// in flight has left. Stages use the durations observed once the
+    /// journal holds enough of them, the policy's otherwise.
+    fn estimate_steps(&self, steps: &[EffectAction]) -> Estimate {
+        let restored = steps
+            .iter()
+            .rposition(|s| matches!(s, EffectAction::Verify { environment, .. } if environment == self.env()))
+            .map_or(steps.len(), |i| i.saturating_add(1));
+        let mut seconds = 0_u64;
+        // The basis says where stage durations came from; the policy's
+        // fixed times (flag, revert, fix) are always the policy's.
+        let mut basis: Option<EstimateBasis> = None;
+        let mut stage = |env: &EnvironmentId, seconds: &mut u64| {
+            let (t, b) = self.stage(env);
+            basis = Some(basis.map_or(b, |known| known.merge(b)));
+            *seconds = seconds.saturating_add(t);
         };
-        d.estimate = Estimate {
-            seconds: fixed.saturating_add(pipeline),
-            basis,
-        };
+        for step in steps.iter().take(restored) {
+            match step {
+                EffectAction::SetFlag { .. } | EffectAction::Abort { .. } => {
+                    seconds = seconds.saturating_add(self.policy.flag_seconds);
+                }
+                EffectAction::Rollback { environment, .. } => stage(environment, &mut seconds),
+                EffectAction::RevertChange { .. } => {
+                    seconds = seconds.saturating_add(self.policy.revert_seconds);
+                }
+                EffectAction::LandFix { .. } => {
+                    seconds = seconds.saturating_add(self.policy.fix_seconds);
+                }
+                EffectAction::Ship {
+                    lane,
+                    environment,
+                    fast_track,
+                    ..
+                } => {
+                    if let Some(pipeline) = self.state.pipeline() {
+                        for env in pipeline.ship_path(environment, *lane, *fast_track) {
+                            stage(&env, &mut seconds);
+                        }
+                    }
+                }
+                EffectAction::WaitFor { seconds: left, .. } => {
+                    seconds = seconds.saturating_add(*left);
+                }
+                _ => {}
+            }
+        }
+        Estimate {
+            seconds,
+            basis: basis.unwrap_or(EstimateBasis::Policy),
+        }
     }
 
     // ----- what is on its way --------------------------------------------
@@ -427,7 +442,7 @@ impl<'a> Context<'a> {
                     stage.saturating_sub(elapsed)
                 };
                 let changes = self.changes_between(self.current_release, release);
-                let (distance, _) = self.lane_time(up, Lane::Main, false);
+                let distance = self.lane_time(up, Lane::Main);
                 if best.as_ref().is_none_or(|(t, _)| distance > *t) {
                     best = Some((
                         distance,

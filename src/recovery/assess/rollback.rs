@@ -9,7 +9,7 @@ use crate::machine::{EffectAction, FollowUpKind, RollbackTarget};
 use crate::model::{Revision, SuspectedCause};
 
 use super::{Context, Draft};
-use crate::recovery::option::{CustomerImpact, Estimate};
+use crate::recovery::option::CustomerImpact;
 
 impl Context<'_> {
     pub(super) fn rollback(&self, d: &mut Draft) {
@@ -24,11 +24,6 @@ impl Context<'_> {
             Err(why) => d.check("known-good-target", false, why),
             Ok(target) => self.rollback_steps(d, &target),
         }
-        let (stage, basis) = self.stage(self.env());
-        d.estimate = Estimate {
-            seconds: stage,
-            basis,
-        };
         d.cost.freezes = 1;
         d.cost.follow_ups.push(FollowUpKind::FixMain {
             service: self.service().clone(),

@@ -1,0 +1,138 @@
+//! Fast-track: an explicit, authorised, recorded command that lets a
+//! release skip the test stages of its lane; refused when the policy does
+//! not allow it; used by the driver when the chosen plan says so.
+
+mod common;
+
+use common::{SERVICE, World, release_id};
+use knowngood::drill::{Scenario, run};
+use knowngood::{Command, EventKind, Lane, Ledger, Policy, Strategy};
+
+/// Build 1 verified in dev, not in QA.
+fn in_dev(policy: Policy) -> World {
+    let mut w = World::new();
+    w.adopt(policy);
+    w.merge("PR-1", "a1", None);
+    let one = w.build_at(1, "a1");
+    w.deploy("dev", &one, true);
+    w
+}
+
+fn fast_track(by: &str, reason: &str) -> Command {
+    Command::FastTrack {
+        release: release_id(1),
+        target: "prod".into(),
+        lane: Lane::Main,
+        by: by.into(),
+        reason: reason.into(),
+    }
+}
+
+fn deploy_prod(w: &mut World) -> Result<(), knowngood::Rejection> {
+    w.run(Command::deploy("prod", release_id(1), "deploy-bot"))
+        .map(drop)
+}
+
+#[test]
+fn fast_track_skips_the_test_stage_only_once_recorded() {
+    let mut w = in_dev(Policy::default());
+    assert_eq!(
+        deploy_prod(&mut w).unwrap_err().rule(),
+        "not-verified-upstream"
+    );
+    let entries = w.ok(fast_track("alice", "checkout down, fix verified in dev"));
+    let EventKind::FastTrackAuthorized {
+        skipped, by, role, ..
+    } = &entries[0].event.kind
+    else {
+        panic!("{entries:?}");
+    };
+    assert_eq!(skipped, &vec!["qa".into()]);
+    assert_eq!((by.as_str(), role), ("alice", &None));
+    assert!(entries[0].event.kind.is_audited() && entries[0].event.kind.is_exception());
+    assert!(deploy_prod(&mut w).is_ok());
+    // Asked again, it records nothing new.
+    assert!(w.ok(fast_track("alice", "again")).is_empty());
+}
+
+#[test]
+fn fast_track_refused_when_the_policy_does_not_allow_it() {
+    let mut policy = Policy::default();
+    policy.fast_track_allowed = false;
+    let mut w = in_dev(policy);
+    let refused = w.run(fast_track("alice", "hurry")).unwrap_err();
+    assert_eq!(refused.rule(), "fast-track-not-permitted");
+    assert!(
+        refused.to_string().contains("does not allow fast-tracks"),
+        "{refused}"
+    );
+    assert_eq!(
+        deploy_prod(&mut w).unwrap_err().rule(),
+        "not-verified-upstream"
+    );
+}
+
+#[test]
+fn fast_track_needs_a_role_the_policy_names_and_records_it() {
+    let mut policy = Policy::default();
+    policy
+        .roles
+        .insert("release-managers".into(), ["rita".into()].into());
+    policy.fast_track_roles.insert("release-managers".into());
+    let mut w = in_dev(policy);
+    let refused = w.run(fast_track("alice", "hurry")).unwrap_err();
+    assert_eq!(refused.rule(), "fast-track-not-permitted");
+    assert!(
+        refused.to_string().contains("`release-managers`"),
+        "{refused}"
+    );
+    let entries = w.ok(fast_track("rita", "hurry"));
+    assert!(matches!(
+        &entries[0].event.kind,
+        EventKind::FastTrackAuthorized { role: Some(r), .. } if r.as_str() == "release-managers"
+    ));
+}
+
+#[test]
+fn fast_track_needs_a_reason() {
+    let mut w = in_dev(Policy::default());
+    assert_eq!(
+        w.run(fast_track("alice", "  ")).unwrap_err().rule(),
+        "reason-required"
+    );
+}
+
+#[test]
+fn fast_track_the_driver_skips_qa_when_the_chosen_plan_fast_tracks() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/scenarios/bob-in-qa-wait.toml");
+    let mut scenario = Scenario::load(&path).unwrap();
+    scenario.policy.fast_track_allowed = true;
+    scenario.expect.top = None;
+    scenario.expect.inapplicable.clear();
+    scenario.expect.choose = Some(Strategy::RevertInFlightThenFix);
+    // Bob's change is re-applied on main after the fix ships.
+    scenario.expect.serving_head_of = None;
+    let report = run(&scenario, 3);
+    assert!(report.passed(), "{:?}", report.failures);
+    let entries = report.journal.entries();
+    let granted = entries
+        .iter()
+        .find_map(|e| match &e.event.kind {
+            EventKind::FastTrackAuthorized {
+                release, skipped, ..
+            } => Some((release.clone(), skipped.clone())),
+            _ => None,
+        })
+        .expect("the plan's fast-track is recorded");
+    assert_eq!(granted.1, vec!["qa".into()]);
+    // The fast-tracked release never went to QA, and reached production.
+    let state = Ledger::from_journal(report.journal.clone())
+        .unwrap()
+        .state()
+        .clone();
+    let qa = state.history(&"qa".into(), &SERVICE.into()).unwrap();
+    assert!(qa.deployments().all(|d| d.release != granted.0));
+    let prod = state.history(&"prod".into(), &SERVICE.into()).unwrap();
+    assert!(prod.deployments().any(|d| d.release == granted.0));
+}

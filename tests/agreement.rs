@@ -87,6 +87,9 @@ fn random_scenario(seed: u64) -> Value {
     if pick(&mut rng, 20) {
         policy.insert("dark_launch_counts_as_off".into(), json!(true));
     }
+    if pick(&mut rng, 20) {
+        policy.insert("fast_track_allowed".into(), json!(false));
+    }
     if pick(&mut rng, 30) {
         policy.insert("roles".into(), json!({"approvers": ["ann", "ben", "cat"]}));
         policy.insert(

@@ -136,6 +136,10 @@ fn print_report(file: &str, report: &DrillReport) {
         Some(m) => println!("Mitigated after {m} min."),
         None => println!("Not mitigated."),
     }
+    // What the plan promised against what its work took in the drill.
+    if let Some(restore) = &report.restore {
+        println!("Time to restore, {restore}.");
+    }
     if !report.faults.is_empty() {
         println!("Faults injected: {}.", faults_line(&report.faults));
     }

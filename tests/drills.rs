@@ -37,6 +37,40 @@ fn failures_of(report: &knowngood::drill::DrillReport) -> String {
 }
 
 #[test]
+fn drill_estimates_hold_the_chosen_options_time_is_simulated_and_compared() {
+    for (path, scenario) in shipped() {
+        let report = run(&scenario, 1);
+        let restore = report
+            .restore
+            .unwrap_or_else(|| panic!("{}: no restore time", path.display()));
+        assert!(restore.held(), "{}: {restore}", path.display());
+    }
+    // Waiting for Bob's build: the QA time left (under 10 min), then the
+    // fix (30 min), then dev, QA and prod (10 + 60 + 10 min): simulated
+    // exactly so.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios");
+    let wait = Scenario::load(&dir.join("bob-in-qa-wait.toml")).unwrap();
+    let restore = run(&wait, 0).restore.unwrap();
+    assert_eq!(restore.strategy, knowngood::Strategy::Wait);
+    assert_eq!(restore.simulated, restore.estimated, "{restore}");
+    let qa_left = restore.estimated - (1800 + 600 + 3600 + 600);
+    assert!(qa_left <= 600, "{restore}");
+}
+
+#[test]
+fn drill_estimates_a_difference_beyond_the_tolerance_fails() {
+    use knowngood::Strategy::Wait;
+    use knowngood::drill::RestoreTime;
+    // A tenth of the estimate...
+    assert!(RestoreTime::new(Wait, 3000, 3300).held());
+    assert!(RestoreTime::new(Wait, 3000, 2700).held());
+    assert!(!RestoreTime::new(Wait, 3000, 3301).held());
+    // ... and never less than two minutes.
+    assert!(RestoreTime::new(Wait, 60, 180).held());
+    assert!(!RestoreTime::new(Wait, 60, 181).held());
+}
+
+#[test]
 fn drill_every_shipped_scenario_passes() {
     let scenarios = shipped();
     assert!(scenarios.len() >= 6, "{} scenarios", scenarios.len());

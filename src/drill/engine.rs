@@ -69,12 +69,67 @@ pub struct DrillReport {
     pub log: Vec<String>,
     /// Minutes from detection to mitigation, if mitigated.
     pub minutes_to_mitigate: Option<i64>,
+    /// The time to restore the chosen option's estimate promised, and the
+    /// time its work took on the drill's clock (each stage deployed to,
+    /// flag switched, revert made, fix landed and wait, at the durations
+    /// the planner models; faults and retries aside), once mitigated.
+    pub restore: Option<RestoreTime>,
     /// Broken invariants and unmet expectations; empty when the drill passed.
     pub failures: Vec<String>,
     /// The journal at the end.
     pub journal: Journal,
     /// The retro, when the incident got that far.
     pub retro: Option<Retro>,
+}
+
+/// Estimated against simulated time to restore, for the option that
+/// restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RestoreTime {
+    /// The option that restored.
+    pub strategy: Strategy,
+    /// What its estimate said, in seconds.
+    pub estimated: u64,
+    /// What its work took in the drill, in seconds.
+    pub simulated: u64,
+}
+
+impl RestoreTime {
+    /// What `strategy`'s estimate said and what its work took, in seconds.
+    pub fn new(strategy: Strategy, estimated: u64, simulated: u64) -> Self {
+        Self {
+            strategy,
+            estimated,
+            simulated,
+        }
+    }
+
+    /// The most the two may differ by before the drill fails: a tenth of
+    /// the estimate, and never less than [`RestoreTime::MIN_TOLERANCE`].
+    pub fn tolerance(&self) -> u64 {
+        (self.estimated / 10).max(Self::MIN_TOLERANCE)
+    }
+
+    /// The smallest tolerance, in seconds.
+    pub const MIN_TOLERANCE: u64 = 120;
+
+    /// Whether the estimate held within the tolerance.
+    pub fn held(&self) -> bool {
+        self.estimated.abs_diff(self.simulated) <= self.tolerance()
+    }
+}
+
+impl std::fmt::Display for RestoreTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: estimated {}, simulated {}",
+            self.strategy,
+            crate::recovery::human(self.estimated),
+            crate::recovery::human(self.simulated)
+        )
+    }
 }
 
 impl DrillReport {
@@ -246,6 +301,7 @@ pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport 
         faults: BTreeMap::new(),
         log: Vec::new(),
         minutes_to_mitigate: None,
+        restore: None,
         failures: Vec::new(),
         journal: Journal::new(),
         retro: None,
@@ -460,6 +516,8 @@ impl Sim<'_> {
                 break;
             }
             self.log.push(format!("chose {strategy}"));
+            let estimated = current.option(strategy).map(|o| o.estimate.seconds);
+            self.start_work();
             if self.scenario.faults.reckless_deploy {
                 // Now that a plan may ship through the gate, someone tries
                 // to deploy the newest release by hand.
@@ -468,6 +526,16 @@ impl Sim<'_> {
             match self.drive(&incident) {
                 Ok(()) => {
                     mitigated = self.mitigate(&incident);
+                    let simulated = self.chaos.stop_work();
+                    if let (true, Some(estimated), Some(simulated)) =
+                        (mitigated, estimated, simulated)
+                    {
+                        report.restore = Some(RestoreTime {
+                            strategy,
+                            estimated,
+                            simulated,
+                        });
+                    }
                     break;
                 }
                 Err(stop) if !stop.fallback => {
@@ -499,6 +567,26 @@ impl Sim<'_> {
         }
         self.check_invariants("at the end");
         self.check_outcome(report, &incident, mitigated);
+    }
+
+    /// Charges the work of the plan just chosen at the durations the
+    /// planner models, from now on.
+    fn start_work(&self) {
+        let state = self.driver.state();
+        let stages = state
+            .pipeline()
+            .map(|p| {
+                p.environments()
+                    .map(|e| (e.id.clone(), crate::recovery::stage_seconds(state, &e.id).0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let policy = state.policy();
+        self.chaos.start_work(super::faults::WorkClock::new(
+            stages,
+            policy.flag_seconds,
+            policy.revert_seconds,
+        ));
     }
 
     fn plan(&mut self, incident: &IncidentId) -> Option<RecoveryPlan> {
@@ -912,7 +1000,8 @@ impl Sim<'_> {
                 let commit =
                     crate::model::CommitId::new(format!("fix{:04}", self.driver.journal().len()));
                 let parent = self.driver.state().branch(service, onto).cloned();
-                self.now_minutes(20);
+                let fix = self.driver.state().policy().fix_seconds;
+                self.chaos.charge(key, super::faults::Work::Seconds(fix));
                 self.host(&Command::RecordCommit {
                     commit: Commit::new(commit.clone(), parent),
                 })?;
@@ -966,7 +1055,8 @@ impl Sim<'_> {
                 environment,
                 seconds,
             } => {
-                self.now_minutes(i64::try_from(seconds / 60).unwrap_or(0).saturating_add(1));
+                self.chaos
+                    .charge(key, super::faults::Work::Seconds(*seconds));
                 let service = self.scenario.service.clone();
                 let verifying = self
                     .driver
@@ -1054,6 +1144,14 @@ impl Sim<'_> {
             self.failures.push(format!(
                 "expected mitigated = {}, got {mitigated}",
                 expect.mitigated.unwrap_or(true)
+            ));
+        }
+        if let Some(restore) = report.restore
+            && !restore.held()
+        {
+            self.failures.push(format!(
+                "the estimate did not hold: {restore} (tolerance {})",
+                crate::recovery::human(restore.tolerance())
             ));
         }
         if let (Some(max), Some(got)) = (expect.max_minutes_to_mitigate, report.minutes_to_mitigate)

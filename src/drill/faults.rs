@@ -102,6 +102,52 @@ pub(crate) struct Chaos {
     last_append: Mutex<Option<AppendFault>>,
     counts: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     pub(crate) log: Mutex<Vec<String>>,
+    work: Mutex<Option<WorkClock>>,
+}
+
+/// The modelled durations of what a chosen plan carries out, charged once
+/// per idempotency key while a plan is being driven: the drill's clock
+/// advances by them, and their sum is the simulated time to restore.
+#[derive(Debug)]
+pub(crate) struct WorkClock {
+    /// Each environment's stage, as the planner models it.
+    pub(crate) stages: std::collections::BTreeMap<EnvironmentId, u64>,
+    /// Switching a flag or traffic back (an abort).
+    pub(crate) flag_seconds: u64,
+    /// Making a revert.
+    pub(crate) revert_seconds: u64,
+    /// Charged so far.
+    pub(crate) seconds: u64,
+    charged: std::collections::BTreeSet<IdempotencyKey>,
+}
+
+impl WorkClock {
+    pub(crate) fn new(
+        stages: std::collections::BTreeMap<EnvironmentId, u64>,
+        flag_seconds: u64,
+        revert_seconds: u64,
+    ) -> Self {
+        Self {
+            stages,
+            flag_seconds,
+            revert_seconds,
+            seconds: 0,
+            charged: std::collections::BTreeSet::new(),
+        }
+    }
+}
+
+/// What a port call carried out, for the work clock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Work<'a> {
+    /// A deployment into this environment (a stage).
+    Stage(&'a EnvironmentId),
+    /// A flag switched, or traffic switched back.
+    Switch,
+    /// A revert made.
+    Revert,
+    /// This many seconds of a person's work (a fix, waiting).
+    Seconds(u64),
 }
 
 impl std::fmt::Debug for Chaos {
@@ -134,7 +180,42 @@ impl Chaos {
             last_append: Mutex::new(None),
             counts: Mutex::new(std::collections::BTreeMap::new()),
             log: Mutex::new(Vec::new()),
+            work: Mutex::new(None),
         }
+    }
+
+    /// Starts charging the work of a newly chosen plan (forgetting any
+    /// earlier plan's).
+    pub(crate) fn start_work(&self, clock: WorkClock) {
+        *lock(&self.work) = Some(clock);
+    }
+
+    /// Stops charging; returns the seconds charged since `start_work`.
+    pub(crate) fn stop_work(&self) -> Option<u64> {
+        lock(&self.work).take().map(|w| w.seconds)
+    }
+
+    /// Charges `work` done under `key` (once per key) while a plan is
+    /// driven, and moves the drill's clock on by it.
+    pub(crate) fn charge(&self, key: &IdempotencyKey, work: Work<'_>) {
+        let mut guard = lock(&self.work);
+        let Some(clock) = guard.as_mut() else {
+            return;
+        };
+        if !clock.charged.insert(key.clone()) {
+            return;
+        }
+        let seconds = match work {
+            Work::Stage(env) => clock.stages.get(env).copied().unwrap_or(0),
+            Work::Switch => clock.flag_seconds,
+            Work::Revert => clock.revert_seconds,
+            Work::Seconds(s) => s,
+        };
+        clock.seconds = clock.seconds.saturating_add(seconds);
+        drop(guard);
+        self.clock.advance(Duration::seconds(
+            i64::try_from(seconds).unwrap_or(i64::MAX),
+        ));
     }
 
     /// Notes a fault of `kind` that was injected (by a port wrapper, or
@@ -329,9 +410,13 @@ impl Vcs for FaultyVcs {
             self.chaos.maybe_push(service, onto, head);
         }
         self.chaos
-            .run("vcs.revert", || {
-                self.inner
+            .run("vcs.revert", || async {
+                let landed = self
+                    .inner
                     .revert(key, service, commits, onto, expected_head)
+                    .await?;
+                self.chaos.charge(key, Work::Revert);
+                Ok(landed)
             })
             .await
     }
@@ -414,8 +499,12 @@ impl Deployer for FaultyDeployer {
         artifact: &Artifact,
     ) -> Result<(), AdapterError> {
         self.chaos
-            .run("deployer.deploy", || {
-                self.inner.deploy(key, environment, release, artifact)
+            .run("deployer.deploy", || async {
+                self.inner
+                    .deploy(key, environment, release, artifact)
+                    .await?;
+                self.chaos.charge(key, Work::Stage(environment));
+                Ok(())
             })
             .await
     }
@@ -426,8 +515,10 @@ impl Deployer for FaultyDeployer {
         service: &ServiceId,
     ) -> Result<(), AdapterError> {
         self.chaos
-            .run("deployer.abort", || {
-                self.inner.abort(key, environment, service)
+            .run("deployer.abort", || async {
+                self.inner.abort(key, environment, service).await?;
+                self.chaos.charge(key, Work::Switch);
+                Ok(())
             })
             .await
     }
@@ -464,8 +555,13 @@ impl FlagStore for FaultyFlags {
         expected: u64,
     ) -> Result<u64, AdapterError> {
         self.chaos
-            .run("flags.set", || {
-                self.inner.set(key, environment, flag, state, expected)
+            .run("flags.set", || async {
+                let revision = self
+                    .inner
+                    .set(key, environment, flag, state, expected)
+                    .await?;
+                self.chaos.charge(key, Work::Switch);
+                Ok(revision)
             })
             .await
     }

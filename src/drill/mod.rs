@@ -27,7 +27,8 @@ mod scenario;
 
 pub use builder::Drill;
 pub use engine::{
-    DrillReport, DrillWorld, ExecutionCount, Exploration, Fallback, explore, run, run_on,
+    DrillReport, DrillWorld, ExecutionCount, Exploration, Fallback, RestoreTime, explore, run,
+    run_on,
 };
 pub use faults::PushFn;
 pub use faults::SimRng;

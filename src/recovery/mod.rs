@@ -81,6 +81,28 @@ pub struct HotfixBase {
     pub branch: crate::model::BranchName,
 }
 
+/// How long a release takes to pass one stage (`env`), as estimates model
+/// it: the mean observed in the journal once the policy's
+/// `observations_needed` verified deployments exist there, the policy's
+/// `stage_seconds` (or `default_stage_seconds`) before that.
+pub fn stage_seconds(state: &State, env: &crate::model::EnvironmentId) -> (u64, EstimateBasis) {
+    let policy = state.policy();
+    if let Some(seconds) = state
+        .environment(env)
+        .map(crate::machine::EnvironmentState::observed)
+        .filter(|o| o.samples >= policy.observations_needed.max(1))
+        .and_then(|o| o.mean_seconds())
+    {
+        return (seconds, EstimateBasis::Observed);
+    }
+    let seconds = policy
+        .stage_seconds
+        .get(env)
+        .copied()
+        .unwrap_or(policy.default_stage_seconds);
+    (seconds, EstimateBasis::Policy)
+}
+
 /// The hotfix base of `service` for production environment `env`.
 ///
 /// The branch name comes from the policy's hotfix-lane template (or

@@ -280,22 +280,7 @@ impl<'a> Context<'a> {
     // ----- estimates -----------------------------------------------------
 
     fn stage(&self, env: &EnvironmentId) -> (u64, EstimateBasis) {
-        if let Some(seconds) = self
-            .state
-            .environment(env)
-            .map(crate::machine::EnvironmentState::observed)
-            .filter(|o| o.samples >= self.policy.observations_needed.max(1))
-            .and_then(|o| o.mean_seconds())
-        {
-            return (seconds, EstimateBasis::Observed);
-        }
-        let seconds = self
-            .policy
-            .stage_seconds
-            .get(env)
-            .copied()
-            .unwrap_or(self.policy.default_stage_seconds);
-        (seconds, EstimateBasis::Policy)
+        crate::recovery::stage_seconds(self.state, env)
     }
 
     /// Time for a new artifact to reach `env` along `lane`: its own stage

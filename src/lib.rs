@@ -96,6 +96,7 @@ pub mod port;
 pub mod recovery;
 pub mod retro;
 pub mod rollout;
+pub mod suspects;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -466,6 +466,11 @@ impl State {
             .flat_map(|m| m.iter().map(|(c, k)| (c, *k)))
     }
 
+    /// Every recorded change, by id.
+    pub fn changes(&self) -> impl Iterator<Item = &Change> {
+        self.changes.values()
+    }
+
     /// Recorded changes that declare they depend on `change`.
     pub fn changes_depending_on<'s>(
         &'s self,

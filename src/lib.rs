@@ -89,6 +89,7 @@ mod ledger;
 pub mod machine;
 pub mod manual;
 pub mod memory;
+pub mod metrics;
 pub mod migration;
 pub mod model;
 pub mod picture;

@@ -352,3 +352,30 @@
 //! [`drill::explore`](crate::drill::explore) runs many seeds, each twice.
 //! [`Drill`](crate::drill::Drill) describes the same thing from Rust:
 //! given, when, then.
+//!
+//! The drill also checks the chosen option's promise: its clock advances
+//! by the durations the planner models for what the plan really carried
+//! out (each stage deployed to, flag switched, revert, fix, wait), and the
+//! report's [`restore`](crate::drill::DrillReport::restore) sets that
+//! simulated time beside the estimate; they may differ by a tenth of the
+//! estimate (at least two minutes) before the drill fails.
+//!
+//! # 12. Suspects and delivery metrics
+//!
+//! [`suspects`](crate::suspects::suspects) answers "what changed here just
+//! before it broke?": releases that started serving (with the changes they
+//! brought), configuration-only changes, flag changes (with the changes
+//! behind the flag), migrations and freeze overrides in the incident's
+//! environment, most recent first, each with its offset, why it is a
+//! suspect and the [`SuspectedCause`](crate::SuspectedCause) to declare.
+//!
+//! [`delivery_metrics`](crate::metrics::delivery_metrics) measures an
+//! environment (optionally one service) over a window, period by period:
+//! deployment frequency, lead time for changes (merged to first serving
+//! there), change failure rate (deployments whose rollout or verification
+//! failed, that were rolled back, or that were named — or brought the
+//! change named — as an incident's cause; a release that brings a change
+//! together with its revert does not count as bringing it), time to
+//! restore (detected to mitigated) and time to detect (the suspect
+//! deployment serving to detection). The report is serde-ready and renders
+//! as a Markdown table with one Mermaid chart per metric.

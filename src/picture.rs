@@ -25,7 +25,7 @@ pub(crate) fn breaks_line(c: char) -> bool {
 /// Text for a quoted Mermaid label or a timeline entry: one line, no quote,
 /// backtick, angle bracket or statement separator of its own (entity codes
 /// instead), so user-provided strings cannot add nodes, edges or entries.
-fn mermaid_text(text: &str) -> String {
+pub(crate) fn mermaid_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

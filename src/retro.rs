@@ -187,7 +187,7 @@ fn md_text(text: &str) -> String {
 }
 
 /// Text inside a Markdown code span: one line, no backtick.
-fn md_code(text: &str) -> String {
+pub(crate) fn md_code(text: &str) -> String {
     text.chars()
         .map(|c| {
             if crate::picture::breaks_line(c) || c == '`' {

@@ -403,7 +403,7 @@ impl Driver {
         detail: impl Into<String>,
     ) -> Result<(), DriveError> {
         self.record(
-            incident,
+            Some(incident),
             key,
             EffectOutcome::Succeeded {
                 detail: detail.into(),
@@ -444,20 +444,24 @@ impl Driver {
                 });
             }
             if matches!(status, EffectStatus::Pending | EffectStatus::NotHappened) {
-                self.record(incident, &step.key, EffectOutcome::Started)
+                self.record(Some(incident), &step.key, EffectOutcome::Started)
                     .await?;
             }
             match self.perform(incident, step).await {
                 Ok(Ok(detail)) => {
-                    self.record(incident, &step.key, EffectOutcome::Succeeded { detail })
-                        .await?;
+                    self.record(
+                        Some(incident),
+                        &step.key,
+                        EffectOutcome::Succeeded { detail },
+                    )
+                    .await?;
                 }
                 Ok(Err(waiting)) => return Ok(waiting),
                 Err(DriveError::StepFailed { key, failure }) => {
                     // Never hidden: the failure is journaled before the
                     // driver stops.
                     self.record(
-                        incident,
+                        Some(incident),
                         &step.key,
                         EffectOutcome::Failed {
                             error: failure.to_string(),
@@ -483,10 +487,15 @@ impl Driver {
 
     async fn record(
         &mut self,
-        incident: &IncidentId,
+        incident: Option<&IncidentId>,
         key: &IdempotencyKey,
         outcome: EffectOutcome,
     ) -> Result<(), DriveError> {
+        // Upkeep outside an incident leaves no effect outcomes: its
+        // progress is the commands it executes.
+        let Some(incident) = incident else {
+            return Ok(());
+        };
         self.execute(&Command::RecordEffect {
             incident: incident.clone(),
             key: key.clone(),
@@ -565,7 +574,7 @@ impl Driver {
                     let call =
                         Call::Flag(environment.clone(), flag.clone(), state.clone(), revision);
                     if let Produced::Revision(r) =
-                        self.call(incident, key, key.clone(), call).await?
+                        self.call(Some(incident), key, key.clone(), call).await?
                     {
                         revision = r;
                     }
@@ -595,7 +604,10 @@ impl Driver {
                     self.actor.clone(),
                     format!("incident {incident}"),
                 );
-                match self.roll_out(incident, key, key.clone(), command).await? {
+                match self
+                    .roll_out(Some(incident), key, key.clone(), command)
+                    .await?
+                {
                     Ok(slot) => Ok(Ok(format!("{slot} rolled out"))),
                     Err(waiting) => Ok(Err(waiting)),
                 }
@@ -613,7 +625,7 @@ impl Driver {
                     .is_some_and(|status| status.after(LifecycleStep::Abort).is_some())
                 {
                     let call = Call::Abort(environment.clone(), service.clone());
-                    self.call(incident, key, key.clone(), call).await?;
+                    self.call(Some(incident), key, key.clone(), call).await?;
                     self.execute(&Command::AbortRollout {
                         slot: slot.clone(),
                         by: self.actor.clone(),
@@ -627,7 +639,7 @@ impl Driver {
                 environment,
                 service,
             } => self
-                .verify(incident, key, environment, service)
+                .verify(Some(incident), key, environment, service)
                 .await
                 .map(Ok),
             EffectAction::RevertChange {
@@ -648,7 +660,7 @@ impl Driver {
                 } else {
                     (Rework::Reapply, Call::Pick(moved, commits))
                 };
-                let landed = self.commit_call(incident, key, call).await?;
+                let landed = self.commit_call(Some(incident), key, call).await?;
                 let commit = landed.commit.clone();
                 let new = rework.change(
                     &original,
@@ -666,25 +678,17 @@ impl Driver {
                 service,
                 branch,
                 at,
+            } => self
+                .cut_branch(Some(incident), key, (service, branch, at))
+                .await
+                .map(Ok),
+            EffectAction::Mirror {
+                environment,
+                service,
+                release,
             } => {
-                let call = Call::Branch(service.clone(), branch.clone(), at.clone());
-                let named = self.commit_call(incident, key, call).await?;
-                if named.commit != *at {
-                    return Self::fail(
-                        key,
-                        format!(
-                            "the VCS cut `{branch}` at `{}`, not at `{at}`",
-                            named.commit
-                        ),
-                    );
-                }
-                self.execute(&Command::MoveBranch {
-                    service: service.clone(),
-                    branch: branch.clone(),
-                    head: at.clone(),
-                })
-                .await?;
-                Ok(Ok(format!("`{branch}` cut at `{at}`")))
+                self.mirror(Some(incident), key, (environment, service, release))
+                    .await
             }
             EffectAction::MergeBack {
                 service,
@@ -696,7 +700,7 @@ impl Driver {
                 };
                 let moved = self.branch_move(key, service, onto)?;
                 let landed = self
-                    .commit_call(incident, key, Call::Merge(moved, head))
+                    .commit_call(Some(incident), key, Call::Merge(moved, head))
                     .await?;
                 self.land(key, service, onto, &landed, None).await?;
                 self.complete_merge_back(incident, key, service, from, onto)
@@ -715,7 +719,7 @@ impl Driver {
                     return Self::fail(key, format!("the head of `{branch}` is not recorded"));
                 };
                 let call = Call::Tag(service.clone(), head.clone(), tag.clone());
-                self.commit_call(incident, key, call).await?;
+                self.commit_call(Some(incident), key, call).await?;
                 Ok(Ok(format!("`{head}` tagged `{tag}`")))
             }
             EffectAction::Ship {
@@ -783,6 +787,118 @@ impl Driver {
             }),
             None => Self::fail(key, format!("the head of `{onto}` is not recorded")),
         }
+    }
+
+    /// Cuts `branch` at `at` through the VCS and records it.
+    async fn cut_branch(
+        &mut self,
+        incident: Option<&IncidentId>,
+        key: &IdempotencyKey,
+        (service, branch, at): (&ServiceId, &BranchName, &CommitId),
+    ) -> Result<String, DriveError> {
+        let call = Call::Branch(service.clone(), branch.clone(), at.clone());
+        let named = self.commit_call(incident, key, call).await?;
+        if named.commit != *at {
+            return Self::fail(
+                key,
+                format!(
+                    "the VCS cut `{branch}` at `{}`, not at `{at}`",
+                    named.commit
+                ),
+            );
+        }
+        self.execute(&Command::MoveBranch {
+            service: service.clone(),
+            branch: branch.clone(),
+            head: at.clone(),
+        })
+        .await?;
+        Ok(format!("`{branch}` cut at `{at}`"))
+    }
+
+    /// Deploys and verifies `release` in `environment` (a hotfix-lane
+    /// environment mirroring production).
+    async fn mirror(
+        &mut self,
+        incident: Option<&IncidentId>,
+        key: &IdempotencyKey,
+        (environment, service, release): (&EnvironmentId, &ServiceId, &ReleaseId),
+    ) -> Result<Result<String, DriveReport>, DriveError> {
+        let command = Command::deploy(environment.clone(), release.clone(), self.actor.clone());
+        if let Err(waiting) = self.roll_out(incident, key, key.clone(), command).await? {
+            return Ok(Err(waiting));
+        }
+        let verified = self.verify(incident, key, environment, service).await?;
+        Ok(Ok(format!(
+            "`{environment}` mirrors production with `{release}` ({verified})"
+        )))
+    }
+
+    /// Keeps the hotfix lane into `environment` following what `service`
+    /// runs there ([`State::hotfix_lane_upkeep`](crate::State::hotfix_lane_upkeep)):
+    /// cuts the hotfix branch for that build and deploys the release to
+    /// the other environments of the hotfix lane, so that
+    /// hotfix-development mirrors production. Call it after every
+    /// production deployment. Each action has an idempotency key of its
+    /// own (`lane/{environment}/{service}/{release}/{verb}`), so a repeat or
+    /// a resume after a crash acts at most once; the journal holds what was
+    /// done (the branch move, the deployment), so a resumed driver computes
+    /// only what is left. Answers [`DriveReport::Done`] with the keys acted
+    /// on (none when the lane already follows), or
+    /// [`DriveReport::AwaitingApprovals`] when a mirror deployment needs
+    /// them.
+    pub async fn keep_hotfix_lane(
+        &mut self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<DriveReport, DriveError> {
+        let mut done = Vec::new();
+        let due = self.state().hotfix_lane_upkeep(environment, service);
+        let Some(release) = self
+            .state()
+            .hotfix_base(environment, service)
+            .map(|b| b.release)
+            .filter(|_| !due.is_empty())
+        else {
+            return Ok(DriveReport::Done { steps: done });
+        };
+        for action in due {
+            let key = match &action {
+                EffectAction::CutBranch { branch, .. } => IdempotencyKey::new(format!(
+                    "lane/{environment}/{service}/{release}/cut-{branch}"
+                )),
+                EffectAction::Mirror {
+                    environment: mirror,
+                    ..
+                } => IdempotencyKey::new(format!(
+                    "lane/{environment}/{service}/{release}/mirror-{mirror}"
+                )),
+                _ => continue,
+            };
+            match &action {
+                EffectAction::CutBranch {
+                    service,
+                    branch,
+                    at,
+                } => {
+                    self.cut_branch(None, &key, (service, branch, at)).await?;
+                }
+                EffectAction::Mirror {
+                    environment: mirror,
+                    service,
+                    release,
+                } => {
+                    if let Err(waiting) =
+                        self.mirror(None, &key, (mirror, service, release)).await?
+                    {
+                        return Ok(waiting);
+                    }
+                }
+                _ => {}
+            }
+            done.push(key);
+        }
+        Ok(DriveReport::Done { steps: done })
     }
 
     /// Marks the incident's follow-up to merge `from` back into `onto` done,
@@ -931,7 +1047,7 @@ impl Driver {
 
     async fn commit_call(
         &mut self,
-        incident: &IncidentId,
+        incident: Option<&IncidentId>,
         key: &IdempotencyKey,
         call: Call,
     ) -> Result<Landed, DriveError> {
@@ -945,7 +1061,7 @@ impl Driver {
     /// completes one revision. Safe to repeat after a crash at any point.
     async fn roll_out(
         &mut self,
-        incident: &IncidentId,
+        incident: Option<&IncidentId>,
         key: &IdempotencyKey,
         sub_key: IdempotencyKey,
         command: Command,
@@ -1074,7 +1190,7 @@ impl Driver {
     /// the verdict on a revision still verifying.
     async fn verify(
         &mut self,
-        incident: &IncidentId,
+        incident: Option<&IncidentId>,
         key: &IdempotencyKey,
         environment: &EnvironmentId,
         service: &ServiceId,
@@ -1150,9 +1266,11 @@ impl Driver {
     }
 
     /// Whether a step of the incident's current plan opened `deployment`.
-    fn rolled_out_by_plan(&self, incident: &IncidentId, deployment: &Deployment) -> bool {
-        let (Some(effect), Some(record)) = (&deployment.effect, self.state().incident(incident))
-        else {
+    fn rolled_out_by_plan(&self, incident: Option<&IncidentId>, deployment: &Deployment) -> bool {
+        let (Some(effect), Some(record)) = (
+            &deployment.effect,
+            incident.and_then(|i| self.state().incident(i)),
+        ) else {
             return false;
         };
         record
@@ -1177,7 +1295,7 @@ impl Driver {
         let build_key = IdempotencyKey::new(format!("{key}#build"));
         let Produced::Built(artifact) = self
             .call(
-                incident,
+                Some(incident),
                 key,
                 build_key,
                 Call::Build(service.clone(), head.clone()),
@@ -1222,10 +1340,10 @@ impl Driver {
         for env in path {
             let sub_key = crate::machine::ship_key(key, &env);
             let command = Command::deploy(env.clone(), release_id.clone(), self.actor.clone());
-            if let Err(waiting) = self.roll_out(incident, key, sub_key, command).await? {
+            if let Err(waiting) = self.roll_out(Some(incident), key, sub_key, command).await? {
                 return Ok(Err(waiting));
             }
-            self.verify(incident, key, &env, service).await?;
+            self.verify(Some(incident), key, &env, service).await?;
         }
         let skipped = self
             .state()
@@ -1249,7 +1367,7 @@ impl Driver {
     /// happened under the key before anything is done (again).
     async fn call(
         &mut self,
-        incident: &IncidentId,
+        incident: Option<&IncidentId>,
         key: &IdempotencyKey,
         call_key: IdempotencyKey,
         call: Call,

@@ -96,6 +96,16 @@
 //! poisoned change, or commits main does not hold (a hotfix not merged
 //! back: drift the other way).
 //!
+//! **The hotfix lane follows production.** After every production
+//! deployment, [`State::hotfix_lane_upkeep`](crate::State::hotfix_lane_upkeep)
+//! says what keeps the hotfix lane ready: the branch the policy's template
+//! names for the build now serving (`Hotfix-44` at the commit build 44
+//! came from) and the same release deployed to the other environments of
+//! the hotfix lane, so hotfix-development mirrors production. The driver
+//! carries it out ([`Driver::keep_hotfix_lane`](crate::driver::Driver::keep_hotfix_lane)),
+//! each action under its own idempotency key; mirroring what production
+//! runs is allowed even when it carries a change main has reverted.
+//!
 //! **Drift, both ways.** [`State::drift`](crate::State::drift) compares
 //! what an environment runs with the head of main: the commits it lacks
 //! (`missing_commits`: main moved on, or it runs a rollback) and the

@@ -222,3 +222,188 @@ fn merge_back_the_driver_merges_and_closes_the_follow_up_after_asking_the_vcs() 
     let drift = state.drift(&"prod".into(), &SERVICE.into()).unwrap();
     assert!(drift.ahead_commits.is_empty(), "{drift:?}");
 }
+
+// ----- the hotfix lane follows production ------------------------------------
+
+use knowngood::recovery::EffectAction;
+
+/// Build `n` (commit `c{n}`) through QA into prod, hotfix-lane policy.
+fn ship(w: &mut World, n: u64) {
+    let commit = format!("c{n}");
+    let parent = w
+        .ledger
+        .state()
+        .branch(&SERVICE.into(), &"main".into())
+        .map(ToString::to_string);
+    w.merge(&format!("PR-{n}"), &commit, parent.as_deref());
+    let release = w.build_at(n, &commit);
+    w.through_qa(&release);
+    w.deploy("prod", &release, true);
+}
+
+fn lane_policy_world() -> World {
+    let mut w = World::new();
+    w.adopt(common::timed_policy(Policy::hotfix_lane("Hotfix-{build}")));
+    w
+}
+
+#[test]
+fn hotfix_lane_follows_production_each_deployment_names_the_branch_and_the_mirror() {
+    let mut w = lane_policy_world();
+    ship(&mut w, 43);
+    let due = w
+        .ledger
+        .state()
+        .hotfix_lane_upkeep(&"prod".into(), &SERVICE.into());
+    assert_eq!(
+        due,
+        vec![
+            EffectAction::CutBranch {
+                service: SERVICE.into(),
+                branch: "Hotfix-43".into(),
+                at: "c43".into(),
+            },
+            EffectAction::Mirror {
+                environment: "hotfix-dev".into(),
+                service: SERVICE.into(),
+                release: common::release_id(43),
+            },
+        ]
+    );
+    // Done by hand: nothing is due any more.
+    w.ok(Command::MoveBranch {
+        service: SERVICE.into(),
+        branch: "Hotfix-43".into(),
+        head: "c43".into(),
+    });
+    w.deploy("hotfix-dev", &common::release_id(43), true);
+    assert!(
+        w.ledger
+            .state()
+            .hotfix_lane_upkeep(&"prod".into(), &SERVICE.into())
+            .is_empty()
+    );
+    // The next production deployment re-points the lane.
+    ship(&mut w, 44);
+    let due = w
+        .ledger
+        .state()
+        .hotfix_lane_upkeep(&"prod".into(), &SERVICE.into());
+    assert_eq!(due.len(), 2, "{due:?}");
+    assert!(
+        matches!(&due[0], EffectAction::CutBranch { branch, at, .. } if branch.as_str() == "Hotfix-44" && at.as_str() == "c44")
+    );
+}
+
+#[test]
+fn hotfix_lane_follows_production_only_where_the_policy_uses_one() {
+    let mut w = World::new();
+    ship(&mut w, 1);
+    assert!(
+        w.ledger
+            .state()
+            .hotfix_lane_upkeep(&"prod".into(), &SERVICE.into())
+            .is_empty()
+    );
+}
+
+#[test]
+fn hotfix_lane_follows_production_the_driver_keeps_it_once_per_deployment() {
+    use knowngood::driver::{DriveReport, Driver};
+    use knowngood::memory::{
+        InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal,
+        InMemoryVcs, ManualClock, block_on,
+    };
+    use knowngood::port::{JournalStore, Ports};
+    use std::sync::Arc;
+
+    let mut w = lane_policy_world();
+    ship(&mut w, 43);
+    let store = Arc::new(InMemoryJournal::default());
+    block_on(store.append(0, w.ledger.journal().entries())).unwrap();
+    let vcs = Arc::new(InMemoryVcs::default());
+    vcs.commit(&SERVICE.into(), &"main".into(), &"c43".into());
+    let deployer = Arc::new(InMemoryDeployer::default());
+    let ports = Ports::new(
+        vcs.clone(),
+        deployer.clone(),
+        Some(Arc::new(InMemoryFlags::default())),
+        Arc::new(InMemoryHealth::default()),
+        Arc::new(InMemoryBuilder::new(1, 1, 0)),
+        store.clone(),
+        Arc::new(ManualClock::at(common::t(w.clock + 1))),
+    );
+    let mut driver = block_on(Driver::resume(ports.clone(), "bot")).unwrap();
+    let DriveReport::Done { steps } =
+        block_on(driver.keep_hotfix_lane(&"prod".into(), &SERVICE.into())).unwrap()
+    else {
+        panic!("waiting");
+    };
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    let state = driver.state();
+    assert_eq!(
+        state.branch(&SERVICE.into(), &"Hotfix-43".into()),
+        Some(&"c43".into())
+    );
+    assert_eq!(
+        state
+            .current_release(&"hotfix-dev".into(), &SERVICE.into())
+            .map(|r| r.id.clone()),
+        Some(common::release_id(43))
+    );
+    assert!(
+        state
+            .hotfix_lane_upkeep(&"prod".into(), &SERVICE.into())
+            .is_empty()
+    );
+    // Again, from a new process: nothing to do, nothing done twice.
+    let mut again = block_on(Driver::resume(ports, "bot")).unwrap();
+    let report = block_on(again.keep_hotfix_lane(&"prod".into(), &SERVICE.into())).unwrap();
+    assert!(
+        matches!(report, DriveReport::Done { ref steps } if steps.is_empty()),
+        "{report}"
+    );
+    for key in &steps {
+        assert!(deployer.executions(key) <= 1);
+    }
+}
+
+#[test]
+fn hotfix_lane_follows_production_in_the_drill_before_and_after_the_incident() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/scenarios/hotfix-lane.toml");
+    let scenario = Scenario::load(&path).unwrap();
+    let report = run(&scenario, 2);
+    assert!(report.passed(), "{:?}", report.failures);
+    let entries = report.journal.entries();
+    let declared = entries
+        .iter()
+        .position(|e| matches!(e.event.kind, knowngood::EventKind::IncidentDeclared { .. }))
+        .unwrap();
+    // Before the incident the driver cut `Hotfix-43` and mirrored build 43
+    // into hotfix-dev.
+    let before = Ledger::from_journal(report.journal.truncated(declared))
+        .unwrap()
+        .state()
+        .clone();
+    assert_eq!(
+        before.branch(&SERVICE.into(), &"Hotfix-43".into()),
+        Some(&"a1".into())
+    );
+    assert_eq!(
+        before
+            .current_release(&"hotfix-dev".into(), &SERVICE.into())
+            .map(|r| r.id.to_string()),
+        Some("payments@1.4.3".to_owned())
+    );
+    // At the end it follows the hotfix now in production.
+    let after = Ledger::from_journal(report.journal.clone())
+        .unwrap()
+        .state()
+        .clone();
+    assert!(
+        after
+            .hotfix_lane_upkeep(&"prod".into(), &SERVICE.into())
+            .is_empty()
+    );
+}

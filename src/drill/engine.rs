@@ -525,8 +525,10 @@ impl Sim<'_> {
             }
             match self.drive(&incident) {
                 Ok(()) => {
-                    mitigated = self.mitigate(&incident);
+                    // The plan's work ends here; what the mitigation sets
+                    // off (keeping the hotfix lane) is not the plan's.
                     let simulated = self.chaos.stop_work();
+                    mitigated = self.mitigate(&incident);
                     if let (true, Some(estimated), Some(simulated)) =
                         (mitigated, estimated, simulated)
                     {
@@ -628,7 +630,38 @@ impl Sim<'_> {
         }
         self.check_invariants("after the history");
         self.history_done = true;
+        self.keep_hotfix_lane()?;
         Ok(())
+    }
+
+    /// The driver keeps the hotfix lane into the incident's environment
+    /// following what the scenario's service runs there (a no-op unless
+    /// the policy uses a hotfix lane), riding out the faults as a host
+    /// would.
+    fn keep_hotfix_lane(&mut self) -> Result<(), String> {
+        let env = self.scenario.incident.environment.clone();
+        let service = self.scenario.service.clone();
+        for _ in 0..20 {
+            match block_on(self.driver.keep_hotfix_lane(&env, &service)) {
+                Ok(DriveReport::Done { steps }) => {
+                    if !steps.is_empty() {
+                        self.log.push(format!(
+                            "driver: the hotfix lane follows `{env}` ({} actions)",
+                            steps.len()
+                        ));
+                    }
+                    self.check_invariants("after keeping the hotfix lane");
+                    return Ok(());
+                }
+                Ok(report @ DriveReport::AwaitingApprovals { .. }) => self.approve(&report)?,
+                Ok(other) => return Err(format!("keeping the hotfix lane: {other}")),
+                Err(DriveError::Journal(_)) => self.after_failed_append()?,
+                Err(DriveError::Unresolved { .. }) => self.now_minutes(1),
+                Err(DriveError::BranchMoved { .. }) => self.record_pushes()?,
+                Err(e) => return Err(format!("keeping the hotfix lane: {e}")),
+            }
+        }
+        Err("keeping the hotfix lane did not finish".to_owned())
     }
 
     fn history(&mut self, step: &HistoryStep) -> Result<(), String> {
@@ -1094,6 +1127,9 @@ impl Sim<'_> {
         }) {
             Ok(_) => {
                 self.log.push("mitigated".to_owned());
+                if let Err(e) = self.keep_hotfix_lane() {
+                    self.failures.push(e);
+                }
                 true
             }
             Err(e) => {
@@ -1144,6 +1180,15 @@ impl Sim<'_> {
             self.failures.push(format!(
                 "expected mitigated = {}, got {mitigated}",
                 expect.mitigated.unwrap_or(true)
+            ));
+        }
+        let lane_due =
+            state.hotfix_lane_upkeep(&self.scenario.incident.environment, &self.scenario.service);
+        if mitigated && !lane_due.is_empty() {
+            let due: Vec<String> = lane_due.iter().map(ToString::to_string).collect();
+            self.failures.push(format!(
+                "the hotfix lane does not follow production at the end: {}",
+                due.join("; ")
             ));
         }
         if let Some(restore) = report.restore

@@ -79,6 +79,17 @@ pub enum EffectAction {
         /// The revision stopped.
         revision: Revision,
     },
+    /// Deploy and verify the release production runs in an environment of
+    /// the hotfix lane, so that it mirrors production
+    /// ([`State::hotfix_lane_upkeep`](crate::State::hotfix_lane_upkeep)).
+    Mirror {
+        /// Where (a hotfix-lane environment).
+        environment: EnvironmentId,
+        /// Which service.
+        service: ServiceId,
+        /// The release production runs.
+        release: ReleaseId,
+    },
     /// Undo schema migrations down to `to` (only reversible ones).
     MigrateDown {
         /// Where.
@@ -196,6 +207,14 @@ impl fmt::Display for EffectAction {
                 service,
                 revision,
             } => write!(f, "abort {revision} of `{service}` in `{environment}`"),
+            Self::Mirror {
+                environment,
+                service,
+                release,
+            } => write!(
+                f,
+                "deploy `{release}` to `{environment}` so that it mirrors production (`{service}`)"
+            ),
             Self::MigrateDown {
                 environment,
                 service,

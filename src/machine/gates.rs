@@ -136,7 +136,10 @@ pub(crate) fn check_release_entry(
     env: &EnvironmentId,
     release: &Release,
 ) -> Result<(), Rejection> {
-    if let Some((change, revert)) = state.reverted_on_main(release, env) {
+    if let Some((change, revert)) = state
+        .reverted_on_main(release, env)
+        .filter(|_| !mirrors_production(state, env, release))
+    {
         return Err(Rejection::RevertedOnMain {
             environment: env.clone(),
             release: release.id.clone(),
@@ -163,6 +166,24 @@ pub(crate) fn check_release_entry(
         });
     }
     Ok(())
+}
+
+/// Whether deploying `release` into `env` makes a hotfix-lane environment
+/// mirror production: a production environment the hotfix lane through
+/// `env` leads to runs exactly `release` now.
+fn mirrors_production(state: &State, env: &EnvironmentId, release: &Release) -> bool {
+    let Some(pipeline) = state.pipeline.as_ref() else {
+        return false;
+    };
+    pipeline.production().any(|prod| {
+        prod.id != *env
+            && pipeline
+                .lane_path(&prod.id, crate::model::Lane::Hotfix)
+                .contains(env)
+            && state
+                .current_release(&prod.id, &release.service)
+                .is_some_and(|r| r.id == release.id)
+    })
 }
 
 /// A deployment (not a rollback) into an environment whose policy asks for

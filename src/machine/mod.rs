@@ -40,4 +40,4 @@ pub use state::{
     ActivePlan, AppliedMigration, ClosedGate, CommitRecord, Deployment, DeploymentOrigin,
     EnvironmentState, Poisoning, RemedyKind, RolloutHistory, SchemaState, StageTimes, State,
 };
-pub use target::{RollbackTarget, SkippedCandidate};
+pub use target::{HotfixBase, RollbackTarget, SkippedCandidate};

@@ -454,6 +454,18 @@ impl Run {
                     self.verify(&env, service, by)?;
                 }
             }
+            EffectAction::Mirror {
+                environment,
+                service,
+                release,
+            } => {
+                let command = Command::deploy(environment.clone(), release.clone(), by.clone())
+                    .for_effect(key.clone());
+                let slot = self.opened(&command)?;
+                self.approve(&slot)?;
+                self.roll_out(&slot)?;
+                self.verify(environment, service, by)?;
+            }
             EffectAction::WaitFor { environment, .. } => {
                 // The work in flight there passes: it rolls out and verifies.
                 let service = self

@@ -203,3 +203,93 @@ fn note_unnamed(skipped: &mut [SkippedCandidate], unnamed: usize) {
         );
     }
 }
+
+/// Where the hotfix lane of a service starts: the build production runs,
+/// and the branch the policy's template names for it. It follows every new
+/// production deployment ([`State::hotfix_lane_upkeep`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct HotfixBase {
+    /// The release production runs.
+    pub release: crate::model::ReleaseId,
+    /// The commit it was built from: where the branch is cut.
+    pub commit: crate::model::CommitId,
+    /// The branch name, e.g. `Hotfix-43`.
+    pub branch: crate::model::BranchName,
+}
+
+impl State {
+    /// The hotfix base of `service` for production environment `env`: what
+    /// serves there, and the branch the policy's hotfix-lane template (or
+    /// `hotfix/{version}`) names for its build.
+    pub fn hotfix_base(&self, env: &EnvironmentId, service: &ServiceId) -> Option<HotfixBase> {
+        let release = self.current_release(env, service)?;
+        let artifact = self.artifact(&release.artifact)?;
+        let template = self.policy().hotfix_lane.clone().unwrap_or_default();
+        Some(HotfixBase {
+            release: release.id.clone(),
+            commit: artifact.source_commit.clone(),
+            branch: crate::model::BranchName::new(
+                template.branch_name(&artifact.version, artifact.build),
+            ),
+        })
+    }
+
+    /// What keeps the hotfix lane into `env` following what `service` runs
+    /// there, once it is verified known good and the policy uses a hotfix
+    /// lane: cutting the hotfix branch for that build (`Hotfix-44` at the
+    /// commit build 44 came from) unless it exists, and deploying the same
+    /// release to every other environment of the hotfix lane (the
+    /// hotfix-development environment then mirrors production). Empty when
+    /// the lane already follows. A branch of that name that points
+    /// elsewhere is left alone (someone is working on it).
+    pub fn hotfix_lane_upkeep(
+        &self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Vec<crate::machine::EffectAction> {
+        use crate::machine::EffectAction;
+        let mut due = Vec::new();
+        if self.policy().hotfix_lane.is_none() {
+            return due;
+        }
+        let Some(pipeline) = self.pipeline() else {
+            return due;
+        };
+        let lane: Vec<EnvironmentId> = pipeline
+            .lane_path(env, crate::model::Lane::Hotfix)
+            .into_iter()
+            .filter(|e| e != env)
+            .collect();
+        if lane.is_empty() {
+            return due;
+        }
+        let serving = self
+            .history(env, service)
+            .and_then(super::RolloutHistory::current)
+            .filter(|d| d.status == super::DeploymentStatus::KnownGood);
+        let (Some(_), Some(base)) = (serving, self.hotfix_base(env, service)) else {
+            return due;
+        };
+        if self.branch(service, &base.branch).is_none() {
+            due.push(EffectAction::CutBranch {
+                service: service.clone(),
+                branch: base.branch.clone(),
+                at: base.commit.clone(),
+            });
+        }
+        for mirror in lane {
+            let runs = self
+                .current_release(&mirror, service)
+                .is_some_and(|r| r.id == base.release);
+            if !runs {
+                due.push(EffectAction::Mirror {
+                    environment: mirror,
+                    service: service.clone(),
+                    release: base.release.clone(),
+                });
+            }
+        }
+        due
+    }
+}

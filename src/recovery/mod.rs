@@ -21,6 +21,7 @@ use crate::error::Rejection;
 use crate::machine::State;
 use crate::model::{IncidentId, Strategy};
 
+pub use crate::machine::HotfixBase;
 pub use crate::machine::effect::{
     ConsideredOption, Effect, EffectAction, EffectOutcome, EffectStatus, FollowUpKind,
     IdempotencyKey, human,
@@ -67,20 +68,6 @@ impl Capabilities {
     }
 }
 
-/// Where the hotfix lane of a service starts: the build production runs,
-/// and the branch the policy's template names for it. It follows every new
-/// production deployment, so hotfix-development always mirrors production.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct HotfixBase {
-    /// The release production runs.
-    pub release: crate::model::ReleaseId,
-    /// The commit it was built from: where the branch is cut.
-    pub commit: crate::model::CommitId,
-    /// The branch name, e.g. `Hotfix-43`.
-    pub branch: crate::model::BranchName,
-}
-
 /// How long a release takes to pass one stage (`env`), as estimates model
 /// it: the mean observed in the journal once the policy's
 /// `observations_needed` verified deployments exist there, the policy's
@@ -103,25 +90,14 @@ pub fn stage_seconds(state: &State, env: &crate::model::EnvironmentId) -> (u64, 
     (seconds, EstimateBasis::Policy)
 }
 
-/// The hotfix base of `service` for production environment `env`.
-///
-/// The branch name comes from the policy's hotfix-lane template (or
-/// `hotfix/{version}` when the policy names none).
+/// The hotfix base of `service` for production environment `env`
+/// ([`State::hotfix_base`]).
 pub fn hotfix_base(
     state: &State,
     env: &crate::model::EnvironmentId,
     service: &crate::model::ServiceId,
 ) -> Option<HotfixBase> {
-    let release = state.current_release(env, service)?;
-    let artifact = state.artifact(&release.artifact)?;
-    let template = state.policy().hotfix_lane.clone().unwrap_or_default();
-    Some(HotfixBase {
-        release: release.id.clone(),
-        commit: artifact.source_commit.clone(),
-        branch: crate::model::BranchName::new(
-            template.branch_name(&artifact.version, artifact.build),
-        ),
-    })
+    state.hotfix_base(env, service)
 }
 
 /// Every option for one incident, ranked, with the reason the first wins.

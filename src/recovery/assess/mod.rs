@@ -218,6 +218,7 @@ impl<'a> Context<'a> {
             EffectAction::Ship { .. } => "ship",
             EffectAction::WaitFor { .. } => "wait",
             EffectAction::Abort { .. } => "abort",
+            EffectAction::Mirror { .. } => "mirror",
         };
         // Every attempt gets keys of its own: ports remember keys forever.
         IdempotencyKey::new(format!(

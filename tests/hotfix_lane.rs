@@ -12,6 +12,22 @@ use knowngood::{Command, Commit, Ledger, Policy, Strategy};
 
 /// Build 1 (a1) in prod; a hotfix commit `hf` on `Hotfix-1` (cut at a1)
 /// ships as build 2 through hotfix-dev into prod; main stays at a1.
+fn move_branch(w: &mut World, branch: &str, head: &str) {
+    w.ok(Command::MoveBranch {
+        service: SERVICE.into(),
+        branch: branch.into(),
+        head: head.into(),
+    });
+}
+
+/// Records `commit` (with `parents`) and moves `branch` to it.
+fn commit_on(w: &mut World, branch: &str, commit: &str, parents: &[&str]) {
+    w.ok(Command::RecordCommit {
+        commit: Commit::new(commit, parents.iter().copied()),
+    });
+    move_branch(w, branch, commit);
+}
+
 fn hotfix_in_production() -> World {
     let mut w = World::new();
     w.adopt(common::timed_policy(Policy::hotfix_lane("Hotfix-{build}")));
@@ -19,19 +35,8 @@ fn hotfix_in_production() -> World {
     let one = w.build_at(1, "a1");
     w.through_qa(&one);
     w.deploy("prod", &one, true);
-    w.ok(Command::MoveBranch {
-        service: SERVICE.into(),
-        branch: "Hotfix-1".into(),
-        head: "a1".into(),
-    });
-    w.ok(Command::RecordCommit {
-        commit: Commit::new("hf", ["a1"]),
-    });
-    w.ok(Command::MoveBranch {
-        service: SERVICE.into(),
-        branch: "Hotfix-1".into(),
-        head: "hf".into(),
-    });
+    move_branch(&mut w, "Hotfix-1", "a1");
+    commit_on(&mut w, "Hotfix-1", "hf", &["a1"]);
     let hotfix = w.build_at(2, "hf");
     w.deploy("hotfix-dev", &hotfix, true);
     w.deploy("prod", &hotfix, true);
@@ -39,14 +44,7 @@ fn hotfix_in_production() -> World {
 }
 
 fn merge_back(w: &mut World) {
-    w.ok(Command::RecordCommit {
-        commit: Commit::new("merge-hf", ["a1", "hf"]),
-    });
-    w.ok(Command::MoveBranch {
-        service: SERVICE.into(),
-        branch: "main".into(),
-        head: "merge-hf".into(),
-    });
+    commit_on(w, "main", "merge-hf", &["a1", "hf"]);
 }
 
 fn close_gate(w: &mut World) {
@@ -90,10 +88,7 @@ fn drift_both_ways_an_unmerged_hotfix_in_production_is_drift() {
 #[test]
 fn drift_both_ways_production_on_mains_head_is_clear() {
     let mut w = World::new();
-    w.merge("PR-1", "a1", None);
-    let one = w.build_at(1, "a1");
-    w.through_qa(&one);
-    w.deploy("prod", &one, true);
+    w.ship_change(("PR-1", "a1", None), 1);
     let drift = w
         .ledger
         .state()
@@ -154,41 +149,16 @@ fn merge_back_follow_up_closes_only_when_the_hotfix_is_reachable_from_main() {
     assert!(refused.to_string().contains("`Hotfix-1`"), "{refused}");
     // Cut and fixed, but only cherry-picked onto main (a copy): still not
     // merged back.
-    w.ok(Command::MoveBranch {
-        service: SERVICE.into(),
-        branch: "Hotfix-1".into(),
-        head: "a1".into(),
-    });
-    w.ok(Command::RecordCommit {
-        commit: Commit::new("hf", ["a1"]),
-    });
-    w.ok(Command::MoveBranch {
-        service: SERVICE.into(),
-        branch: "Hotfix-1".into(),
-        head: "hf".into(),
-    });
-    w.ok(Command::RecordCommit {
-        commit: Commit::new("hf-copy", ["a1"]),
-    });
-    w.ok(Command::MoveBranch {
-        service: SERVICE.into(),
-        branch: "main".into(),
-        head: "hf-copy".into(),
-    });
+    move_branch(&mut w, "Hotfix-1", "a1");
+    commit_on(&mut w, "Hotfix-1", "hf", &["a1"]);
+    commit_on(&mut w, "main", "hf-copy", &["a1"]);
     let refused = complete(&mut w, follow_up).unwrap_err();
     assert!(
         refused.to_string().contains("is not reachable from `main`"),
         "{refused}"
     );
     // A real merge makes it reachable: done.
-    w.ok(Command::RecordCommit {
-        commit: Commit::new("merge-hf", ["hf-copy", "hf"]),
-    });
-    w.ok(Command::MoveBranch {
-        service: SERVICE.into(),
-        branch: "main".into(),
-        head: "merge-hf".into(),
-    });
+    commit_on(&mut w, "main", "merge-hf", &["hf-copy", "hf"]);
     complete(&mut w, follow_up).unwrap();
 }
 
@@ -235,16 +205,27 @@ fn ship(w: &mut World, n: u64) {
         .state()
         .branch(&SERVICE.into(), &"main".into())
         .map(ToString::to_string);
-    w.merge(&format!("PR-{n}"), &commit, parent.as_deref());
-    let release = w.build_at(n, &commit);
-    w.through_qa(&release);
-    w.deploy("prod", &release, true);
+    w.ship_change((&format!("PR-{n}"), &commit, parent.as_deref()), n);
 }
 
 fn lane_policy_world() -> World {
     let mut w = World::new();
     w.adopt(common::timed_policy(Policy::hotfix_lane("Hotfix-{build}")));
     w
+}
+
+/// `Hotfix-43` is at `commit` and hotfix-dev runs `release`.
+fn assert_lane_at(state: &knowngood::State, commit: &str, release: &knowngood::ReleaseId) {
+    assert_eq!(
+        state.branch(&SERVICE.into(), &"Hotfix-43".into()),
+        Some(&commit.into())
+    );
+    assert_eq!(
+        state
+            .current_release(&"hotfix-dev".into(), &SERVICE.into())
+            .map(|r| &r.id),
+        Some(release)
+    );
 }
 
 #[test]
@@ -271,11 +252,7 @@ fn hotfix_lane_follows_production_each_deployment_names_the_branch_and_the_mirro
         ]
     );
     // Done by hand: nothing is due any more.
-    w.ok(Command::MoveBranch {
-        service: SERVICE.into(),
-        branch: "Hotfix-43".into(),
-        head: "c43".into(),
-    });
+    move_branch(&mut w, "Hotfix-43", "c43");
     w.deploy("hotfix-dev", &common::release_id(43), true);
     assert!(
         w.ledger
@@ -341,16 +318,7 @@ fn hotfix_lane_follows_production_the_driver_keeps_it_once_per_deployment() {
     };
     assert_eq!(steps.len(), 2, "{steps:?}");
     let state = driver.state();
-    assert_eq!(
-        state.branch(&SERVICE.into(), &"Hotfix-43".into()),
-        Some(&"c43".into())
-    );
-    assert_eq!(
-        state
-            .current_release(&"hotfix-dev".into(), &SERVICE.into())
-            .map(|r| r.id.clone()),
-        Some(common::release_id(43))
-    );
+    assert_lane_at(state, "c43", &common::release_id(43));
     assert!(
         state
             .hotfix_lane_upkeep(&"prod".into(), &SERVICE.into())
@@ -386,16 +354,7 @@ fn hotfix_lane_follows_production_in_the_drill_before_and_after_the_incident() {
         .unwrap()
         .state()
         .clone();
-    assert_eq!(
-        before.branch(&SERVICE.into(), &"Hotfix-43".into()),
-        Some(&"a1".into())
-    );
-    assert_eq!(
-        before
-            .current_release(&"hotfix-dev".into(), &SERVICE.into())
-            .map(|r| r.id.to_string()),
-        Some("payments@1.4.3".to_owned())
-    );
+    assert_lane_at(&before, "a1", &"payments@1.4.3".into());
     // At the end it follows the hotfix now in production.
     let after = Ledger::from_journal(report.journal.clone())
         .unwrap()

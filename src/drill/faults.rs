@@ -377,6 +377,16 @@ faulty!(FaultyBuilder, dyn Builder);
 faulty!(FaultyHealth, dyn HealthProbe);
 faulty!(FaultyJournal, dyn JournalStore);
 
+impl FaultyVcs {
+    /// Someone may push to `onto` just before a call that moves it.
+    async fn race_a_push(&self, service: &ServiceId, onto: &BranchName) {
+        if self.chaos.may_push() {
+            let head = self.inner.head(service, onto).await;
+            self.chaos.maybe_push(service, onto, head);
+        }
+    }
+}
+
 #[async_trait]
 impl Vcs for FaultyVcs {
     fn capabilities(&self) -> VcsCapabilities {
@@ -405,10 +415,7 @@ impl Vcs for FaultyVcs {
         onto: &BranchName,
         expected_head: &CommitId,
     ) -> Result<Landed, AdapterError> {
-        if self.chaos.may_push() {
-            let head = self.inner.head(service, onto).await;
-            self.chaos.maybe_push(service, onto, head);
-        }
+        self.race_a_push(service, onto).await;
         self.chaos
             .run("vcs.revert", || async {
                 let landed = self
@@ -428,10 +435,7 @@ impl Vcs for FaultyVcs {
         onto: &BranchName,
         expected_head: &CommitId,
     ) -> Result<Landed, AdapterError> {
-        if self.chaos.may_push() {
-            let head = self.inner.head(service, onto).await;
-            self.chaos.maybe_push(service, onto, head);
-        }
+        self.race_a_push(service, onto).await;
         self.chaos
             .run("vcs.merge", || {
                 self.inner.merge(key, service, from, onto, expected_head)
@@ -470,10 +474,7 @@ impl Vcs for FaultyVcs {
         onto: &BranchName,
         expected_head: &CommitId,
     ) -> Result<Landed, AdapterError> {
-        if self.chaos.may_push() {
-            let head = self.inner.head(service, onto).await;
-            self.chaos.maybe_push(service, onto, head);
-        }
+        self.race_a_push(service, onto).await;
         self.chaos
             .run("vcs.cherry-pick", || {
                 self.inner

@@ -259,6 +259,19 @@ impl World {
         release
     }
 
+    /// Merges change `pr` as `commit` on `parent`, builds it as build `n`
+    /// and ships it through dev and qa into prod, verified healthy.
+    #[allow(dead_code)] // not every test crate ships whole changes
+    pub fn ship_change(
+        &mut self,
+        (pr, commit, parent): (&str, &str, Option<&str>),
+        n: u64,
+    ) -> ReleaseId {
+        let release = self.change_ready_for_prod((pr, commit, parent), n, |c| c);
+        self.deploy("prod", &release, true);
+        release
+    }
+
     /// Deploys and verifies a registered release through dev and qa.
     pub fn through_qa(&mut self, release: &ReleaseId) {
         self.deploy("dev", release, true);

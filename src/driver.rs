@@ -864,38 +864,39 @@ impl Driver {
         };
         for action in due {
             let key = match &action {
-                EffectAction::CutBranch { branch, .. } => IdempotencyKey::new(format!(
-                    "lane/{environment}/{service}/{release}/cut-{branch}"
-                )),
-                EffectAction::Mirror {
-                    environment: mirror,
-                    ..
-                } => IdempotencyKey::new(format!(
-                    "lane/{environment}/{service}/{release}/mirror-{mirror}"
-                )),
-                _ => continue,
-            };
-            match &action {
                 EffectAction::CutBranch {
                     service,
                     branch,
                     at,
                 } => {
+                    let key = IdempotencyKey::new(format!(
+                        "lane/{environment}/{service}/{release}/cut-{branch}"
+                    ));
                     self.cut_branch(None, &key, (service, branch, at)).await?;
+                    key
                 }
                 EffectAction::Mirror {
                     environment: mirror,
                     service,
-                    release,
+                    release: mirrored,
                 } => {
+                    let key = IdempotencyKey::new(format!(
+                        "lane/{environment}/{service}/{release}/mirror-{mirror}"
+                    ));
                     if let Err(waiting) =
-                        self.mirror(None, &key, (mirror, service, release)).await?
+                        self.mirror(None, &key, (mirror, service, mirrored)).await?
                     {
                         return Ok(waiting);
                     }
+                    key
                 }
-                _ => {}
-            }
+                other => {
+                    return Self::fail(
+                        &IdempotencyKey::new(format!("lane/{environment}/{service}/{release}")),
+                        format!("the lane's upkeep asked for something it cannot do: {other}"),
+                    );
+                }
+            };
             done.push(key);
         }
         Ok(DriveReport::Done { steps: done })

@@ -207,7 +207,8 @@
 //! the verification that restores the incident's environment (merging a
 //! hotfix back or re-applying a change comes after the restore and does
 //! not count): a flag switch or an abort costs the policy's
-//! `flag_seconds`, a revert `revert_seconds`, a fix `fix_seconds`, a
+//! `flag_seconds`, a down-migration `migrate_seconds`, a revert
+//! `revert_seconds`, a fix `fix_seconds`, a
 //! rollback one stage of its environment (returning to a recently stable
 //! release skips canary steps), waiting the time the work in flight has
 //! left, and shipping one stage per environment the driver deploys to

@@ -410,3 +410,38 @@ fn drill_a_core_refusal_mid_plan_is_an_invariant_violation_not_a_fallback() {
         failures_of(&report)
     );
 }
+
+#[test]
+fn drill_builder_a_version_that_is_not_semver_is_an_error_naming_the_release() {
+    use knowngood::drill::Drill;
+    use knowngood::{EnvironmentRole, PipelineSpec, SuspectedCause};
+    let pipeline = || {
+        PipelineSpec::new()
+            .environment("qa", EnvironmentRole::Test)
+            .environment("prod", EnvironmentRole::Production)
+            .promote("qa", "prod")
+    };
+    let external = || SuspectedCause::External {
+        description: "the provider".into(),
+    };
+    let err = Drill::given("typo", pipeline())
+        .merge("PR-1", "a1")
+        .build("payments@1.0", "1.0", 1, "a1")
+        .when_incident("prod", external(), "down")
+        .run(1)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("build `payments@1.0`: version `1.0` is not semver"),
+        "{err}"
+    );
+    // A good version goes through.
+    assert!(
+        Drill::given("fine", pipeline())
+            .merge("PR-1", "a1")
+            .build("payments@1.0.0", "1.0.0", 1, "a1")
+            .when_incident("prod", external(), "down")
+            .scenario()
+            .is_ok()
+    );
+}

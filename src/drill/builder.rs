@@ -41,6 +41,8 @@ use super::scenario::{
 pub struct Drill {
     scenario: Scenario,
     incident: Option<IncidentSpec>,
+    /// What the builder could not take (reported by `scenario` and `run`).
+    problems: Vec<String>,
 }
 
 impl Drill {
@@ -69,6 +71,7 @@ impl Drill {
                 expect: Expectation::default(),
             },
             incident: None,
+            problems: Vec::new(),
         }
     }
 
@@ -143,20 +146,26 @@ impl Drill {
         })
     }
 
-    /// A build of `commit` registered as `release`.
-    ///
-    /// An unparsable version becomes `0.0.0`; the file format reports it.
+    /// A build of `commit` registered as `release`. A version that is not
+    /// semver makes [`Drill::scenario`] (and [`Drill::run`]) fail, naming
+    /// the release.
     pub fn build(
-        self,
+        mut self,
         release: impl Into<ReleaseId>,
         version: &str,
         build: u64,
         commit: impl Into<CommitId>,
     ) -> Self {
+        let release = release.into();
+        let parsed = semver::Version::parse(version).unwrap_or_else(|e| {
+            self.problems.push(format!(
+                "build `{release}`: version `{version}` is not semver ({e})"
+            ));
+            semver::Version::new(0, 0, 0)
+        });
         self.step(HistoryStep::Build {
-            release: release.into(),
-            version: semver::Version::parse(version)
-                .unwrap_or_else(|_| semver::Version::new(0, 0, 0)),
+            release,
+            version: parsed,
             build,
             commit: commit.into(),
             schema: None,
@@ -229,6 +238,12 @@ impl Drill {
     /// The scenario described, checked like a file.
     pub fn scenario(self) -> Result<Scenario, ScenarioError> {
         let mut scenario = self.scenario;
+        if !self.problems.is_empty() {
+            return Err(ScenarioError::Invalid {
+                file: scenario.name,
+                message: self.problems.join("; "),
+            });
+        }
         let Some(incident) = self.incident else {
             return Err(ScenarioError::Invalid {
                 file: scenario.name,

@@ -1071,6 +1071,9 @@ impl Sim<'_> {
                 service,
                 to,
             } => {
+                let migrate = self.driver.state().policy().migrate_seconds;
+                self.chaos
+                    .charge(key, super::faults::Work::Seconds(migrate));
                 let down = self.driver.state().down_migration(
                     environment,
                     service,

@@ -150,6 +150,9 @@ pub struct Policy {
     pub fix_seconds: u64,
     /// Seconds to prepare and merge a revert (estimates).
     pub revert_seconds: u64,
+    /// Seconds to run a reversible down-migration before a rollback
+    /// (estimates).
+    pub migrate_seconds: u64,
     /// Seconds an environment takes when neither `stage_seconds` nor the
     /// journal says (estimates).
     pub default_stage_seconds: u64,
@@ -210,6 +213,7 @@ impl Default for Policy {
             flag_seconds: 60,
             fix_seconds: 1800,
             revert_seconds: 300,
+            migrate_seconds: 600,
             default_stage_seconds: 900,
             observations_needed: 5,
             rollback_window: 3,
@@ -233,6 +237,7 @@ impl Policy {
             ("flag_seconds", self.flag_seconds),
             ("fix_seconds", self.fix_seconds),
             ("revert_seconds", self.revert_seconds),
+            ("migrate_seconds", self.migrate_seconds),
             ("default_stage_seconds", self.default_stage_seconds),
         ];
         named

@@ -323,8 +323,8 @@ impl<'a> Context<'a> {
     /// after, such as merging a hotfix back or re-applying a change, does
     /// not delay the restore). Each step costs what the driver really does:
     /// a flag switch or an abort the policy's `flag_seconds`; a rollback
-    /// one stage of its environment; a revert `revert_seconds`; a fix
-    /// `fix_seconds`; shipping, one stage per environment on the path the
+    /// one stage of its environment; a down-migration `migrate_seconds`; a
+    /// revert `revert_seconds`; a fix `fix_seconds`; shipping, one stage per environment on the path the
     /// driver deploys to ([`Pipeline::ship_path`](crate::Pipeline::ship_path),
     /// without the stages a fast-track skips); waiting, the time the work
     /// in flight has left. Stages use the durations observed once the
@@ -351,6 +351,9 @@ impl<'a> Context<'a> {
                 EffectAction::Rollback { environment, .. } => stage(environment, &mut seconds),
                 EffectAction::RevertChange { .. } => {
                     seconds = seconds.saturating_add(self.policy.revert_seconds);
+                }
+                EffectAction::MigrateDown { .. } => {
+                    seconds = seconds.saturating_add(self.policy.migrate_seconds);
                 }
                 EffectAction::LandFix { .. } => {
                     seconds = seconds.saturating_add(self.policy.fix_seconds);

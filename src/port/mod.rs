@@ -103,7 +103,53 @@ impl AdapterError {
     }
 }
 
+/// `none()`, `all()` and one `with_<field>(bool)` per field for a
+/// capabilities struct, so that an adapter outside the crate can say
+/// exactly what it can do.
+macro_rules! capabilities {
+    ($name:ident { $($field:ident / $with:ident),+ $(,)? }) => {
+        impl $name {
+            /// Nothing: every capability off.
+            pub fn none() -> Self {
+                Self { $($field: false),+ }
+            }
+
+            /// Everything.
+            pub fn all() -> Self {
+                Self { $($field: true),+ }
+            }
+
+            $(
+                #[doc = concat!("The same with `", stringify!($field), "` set to `able`.")]
+                #[must_use]
+                pub fn $with(mut self, able: bool) -> Self {
+                    self.$field = able;
+                    self
+                }
+            )+
+        }
+    };
+}
+
+capabilities!(VcsCapabilities {
+    revert / with_revert,
+    branches / with_branches,
+});
+capabilities!(DeployerCapabilities {
+    redeploy_earlier / with_redeploy_earlier,
+    abort / with_abort,
+});
+capabilities!(FlagStoreCapabilities { gradual / with_gradual });
+capabilities!(BuilderCapabilities { on_demand / with_on_demand });
+
 /// What version control can do.
+///
+/// ```
+/// use knowngood::port::VcsCapabilities;
+/// // A VCS that can revert but not branch.
+/// let caps = VcsCapabilities::none().with_revert(true);
+/// assert!(caps.revert && !caps.branches);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct VcsCapabilities {
@@ -111,16 +157,6 @@ pub struct VcsCapabilities {
     pub revert: bool,
     /// Create branches and cherry-pick.
     pub branches: bool,
-}
-
-impl VcsCapabilities {
-    /// Everything.
-    pub fn all() -> Self {
-        Self {
-            revert: true,
-            branches: true,
-        }
-    }
 }
 
 /// What a VCS call did: the commit it produced and that commit's parents,
@@ -265,16 +301,6 @@ pub struct DeployerCapabilities {
     pub redeploy_earlier: bool,
     /// Abort a rollout in flight.
     pub abort: bool,
-}
-
-impl DeployerCapabilities {
-    /// Everything.
-    pub fn all() -> Self {
-        Self {
-            redeploy_earlier: true,
-            abort: true,
-        }
-    }
 }
 
 /// The deployer: moves releases into environments.

@@ -1,0 +1,247 @@
+//! Every port can be implemented from outside the crate, with only the
+//! public API: each adapter here wraps an in-memory one and says what it
+//! can do with the capabilities' constructors (a struct literal of a
+//! `#[non_exhaustive]` struct would not compile here).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use knowngood::memory::{
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
+    ManualClock,
+};
+use knowngood::port::{
+    AdapterError, Builder, BuilderCapabilities, Clock, Deployer, DeployerCapabilities, FlagStore,
+    FlagStoreCapabilities, Health, HealthProbe, JournalStore, Landed, Ports, Vcs, VcsCapabilities,
+};
+use knowngood::recovery::IdempotencyKey;
+use knowngood::{
+    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, JournalEntry, Release,
+    ReleaseId, ServiceId,
+};
+
+/// A VCS that can revert but cannot branch.
+#[derive(Debug, Default)]
+struct RevertOnly(InMemoryVcs);
+
+#[async_trait]
+impl Vcs for RevertOnly {
+    fn capabilities(&self) -> VcsCapabilities {
+        VcsCapabilities::none().with_revert(true)
+    }
+    async fn head(&self, s: &ServiceId, b: &BranchName) -> Result<CommitId, AdapterError> {
+        self.0.head(s, b).await
+    }
+    async fn commits_between(
+        &self,
+        s: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError> {
+        self.0.commits_between(s, from, to).await
+    }
+    async fn revert(
+        &self,
+        k: &IdempotencyKey,
+        s: &ServiceId,
+        c: &[CommitId],
+        onto: &BranchName,
+        expected: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.0.revert(k, s, c, onto, expected).await
+    }
+    async fn cherry_pick(
+        &self,
+        k: &IdempotencyKey,
+        s: &ServiceId,
+        c: &[CommitId],
+        onto: &BranchName,
+        expected: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.0.cherry_pick(k, s, c, onto, expected).await
+    }
+    async fn merge(
+        &self,
+        k: &IdempotencyKey,
+        s: &ServiceId,
+        from: &CommitId,
+        onto: &BranchName,
+        expected: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.0.merge(k, s, from, onto, expected).await
+    }
+    async fn create_branch(
+        &self,
+        k: &IdempotencyKey,
+        s: &ServiceId,
+        b: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError> {
+        self.0.create_branch(k, s, b, at).await
+    }
+    async fn tag(
+        &self,
+        k: &IdempotencyKey,
+        s: &ServiceId,
+        c: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError> {
+        self.0.tag(k, s, c, tag).await
+    }
+    async fn outcome(&self, k: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
+        self.0.outcome(k).await
+    }
+}
+
+/// A deployer that cannot abort.
+#[derive(Debug, Default)]
+struct NoAbort(InMemoryDeployer);
+
+#[async_trait]
+impl Deployer for NoAbort {
+    fn capabilities(&self) -> DeployerCapabilities {
+        DeployerCapabilities::all().with_abort(false)
+    }
+    async fn deploy(
+        &self,
+        k: &IdempotencyKey,
+        e: &EnvironmentId,
+        r: &Release,
+        a: &Artifact,
+    ) -> Result<(), AdapterError> {
+        self.0.deploy(k, e, r, a).await
+    }
+    async fn abort(
+        &self,
+        k: &IdempotencyKey,
+        e: &EnvironmentId,
+        s: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        self.0.abort(k, e, s).await
+    }
+    async fn status(
+        &self,
+        e: &EnvironmentId,
+        s: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        self.0.status(e, s).await
+    }
+    async fn outcome(&self, k: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        self.0.outcome(k).await
+    }
+}
+
+/// A flag store with only on and off.
+#[derive(Debug, Default)]
+struct OnOff(InMemoryFlags);
+
+#[async_trait]
+impl FlagStore for OnOff {
+    fn capabilities(&self) -> FlagStoreCapabilities {
+        FlagStoreCapabilities::none()
+    }
+    async fn get(&self, e: &EnvironmentId, f: &FlagKey) -> Result<(FlagState, u64), AdapterError> {
+        self.0.get(e, f).await
+    }
+    async fn set(
+        &self,
+        k: &IdempotencyKey,
+        e: &EnvironmentId,
+        f: &FlagKey,
+        s: &FlagState,
+        expected: u64,
+    ) -> Result<u64, AdapterError> {
+        self.0.set(k, e, f, s, expected).await
+    }
+    async fn outcome(&self, k: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
+        self.0.outcome(k).await
+    }
+}
+
+/// A builder that only builds what CI already queued.
+#[derive(Debug)]
+struct Queued(InMemoryBuilder);
+
+#[async_trait]
+impl Builder for Queued {
+    fn capabilities(&self) -> BuilderCapabilities {
+        BuilderCapabilities::none()
+    }
+    async fn build(
+        &self,
+        k: &IdempotencyKey,
+        s: &ServiceId,
+        c: &CommitId,
+    ) -> Result<Artifact, AdapterError> {
+        self.0.build(k, s, c).await
+    }
+    async fn outcome(&self, k: &IdempotencyKey) -> Result<Option<Artifact>, AdapterError> {
+        self.0.outcome(k).await
+    }
+}
+
+#[derive(Debug, Default)]
+struct Probe(InMemoryHealth);
+
+#[async_trait]
+impl HealthProbe for Probe {
+    async fn verify(
+        &self,
+        e: &EnvironmentId,
+        s: &ServiceId,
+        r: &ReleaseId,
+    ) -> Result<Health, AdapterError> {
+        self.0.verify(e, s, r).await
+    }
+}
+
+#[derive(Debug, Default)]
+struct Store(InMemoryJournal);
+
+#[async_trait]
+impl JournalStore for Store {
+    async fn append(
+        &self,
+        expected_len: u64,
+        entries: &[JournalEntry],
+    ) -> Result<(), AdapterError> {
+        self.0.append(expected_len, entries).await
+    }
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        self.0.read_from(position).await
+    }
+}
+
+#[derive(Debug)]
+struct FixedClock(ManualClock);
+
+impl Clock for FixedClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.now()
+    }
+}
+
+#[test]
+fn outside_ports_every_port_can_be_implemented_and_says_what_it_can_do() {
+    let ports = Ports::new(
+        Arc::new(RevertOnly::default()),
+        Arc::new(NoAbort::default()),
+        Some(Arc::new(OnOff::default())),
+        Arc::new(Probe::default()),
+        Arc::new(Queued(InMemoryBuilder::new(1, 1, 0))),
+        Arc::new(Store::default()),
+        Arc::new(FixedClock(ManualClock::at(chrono::DateTime::UNIX_EPOCH))),
+    );
+    let caps = ports.capabilities();
+    assert!(caps.revert && !caps.branches);
+    assert!(caps.rollback && !caps.abort);
+    assert!(caps.flags);
+    assert!(!ports.flags.as_ref().unwrap().capabilities().gradual);
+    assert!(!ports.builder.capabilities().on_demand);
+    assert_eq!(
+        VcsCapabilities::none()
+            .with_revert(true)
+            .with_branches(true),
+        VcsCapabilities::all()
+    );
+}

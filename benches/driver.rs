@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use knowngood::driver::Driver;
 use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
-    ManualClock, block_on,
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
+    InMemoryJournalStore, InMemoryVcs, ManualClock, block_on,
 };
 use knowngood::port::{AdapterError, ErrorKind, JournalStore, Ports};
 use knowngood::{Command, JournalEntry, Service};
@@ -23,7 +23,7 @@ mod history;
 
 /// A store holding a journal that refuses every append (briefly down).
 #[derive(Debug)]
-struct Down(InMemoryJournal);
+struct Down(InMemoryJournalStore);
 
 #[async_trait]
 impl JournalStore for Down {
@@ -39,8 +39,8 @@ fn driver_over(store: Arc<dyn JournalStore>) -> Driver {
     let ports = Ports::new(
         Arc::new(InMemoryVcs::default()),
         Arc::new(InMemoryDeployer::default()),
-        Some(Arc::new(InMemoryFlags::default())),
-        Arc::new(InMemoryHealth::default()),
+        Some(Arc::new(InMemoryFlagStore::default())),
+        Arc::new(InMemoryHealthProbe::default()),
         Arc::new(InMemoryBuilder::new(1, 1, 0)),
         store,
         Arc::new(ManualClock::at(history::t0() + chrono::Duration::days(400))),
@@ -60,7 +60,7 @@ fn driver(c: &mut Criterion) {
         let ledger = history::history(revisions, 10, 20);
         let entries = ledger.journal().entries().to_vec();
         let len = entries.len();
-        let full = InMemoryJournal::default();
+        let full = InMemoryJournalStore::default();
         block_on(full.append(0, &entries)).unwrap();
         let mut failing = driver_over(Arc::new(Down(full)));
         group.bench_with_input(BenchmarkId::new("failed_append", len), &len, |b, _| {
@@ -70,7 +70,7 @@ fn driver(c: &mut Criterion) {
             // The driver is built and dropped outside the measurement.
             b.iter_batched_ref(
                 || {
-                    let store = InMemoryJournal::default();
+                    let store = InMemoryJournalStore::default();
                     block_on(store.append(0, &entries)).unwrap();
                     driver_over(Arc::new(store))
                 },

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use knowngood::driver::Driver;
 use knowngood::memory::{
-    InMemoryBuilder, InMemoryHealth, InMemoryJournal, InMemoryVcs, ManualClock, block_on,
+    InMemoryBuilder, InMemoryHealthProbe, InMemoryJournalStore, InMemoryVcs, ManualClock, block_on,
 };
 use knowngood::port::{AdapterError, Deployer, DeployerCapabilities, ErrorKind, Ports};
 use knowngood::recovery::IdempotencyKey;
@@ -95,9 +95,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(InMemoryVcs::default()),
         Arc::new(MyDeployer::default()),
         None, // this host has no flag store: retoggling is never offered
-        Arc::new(InMemoryHealth::default()),
+        Arc::new(InMemoryHealthProbe::default()),
         Arc::new(InMemoryBuilder::new(1, 1, 0)),
-        Arc::new(InMemoryJournal::default()),
+        Arc::new(InMemoryJournalStore::default()),
         clock,
     );
     let mut driver = block_on(Driver::resume(ports, "my-bot"))?;

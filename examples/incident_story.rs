@@ -22,8 +22,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use knowngood::driver::{DriveReport, Driver};
 use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
-    ManualClock, block_on,
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
+    InMemoryJournalStore, InMemoryVcs, ManualClock, block_on,
 };
 use knowngood::port::{Clock, Ports};
 use knowngood::recovery::EffectOutcome;
@@ -214,10 +214,10 @@ fn main() -> Result<()> {
     let ports = Ports::new(
         Arc::new(InMemoryVcs::default()),
         Arc::new(InMemoryDeployer::default()),
-        Some(Arc::new(InMemoryFlags::default())),
-        Arc::new(InMemoryHealth::default()),
+        Some(Arc::new(InMemoryFlagStore::default())),
+        Arc::new(InMemoryHealthProbe::default()),
         Arc::new(InMemoryBuilder::new(100, 1, 6)),
-        Arc::new(InMemoryJournal::default()),
+        Arc::new(InMemoryJournalStore::default()),
         clock.clone(),
     );
     let mut drill = Drill {

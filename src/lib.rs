@@ -81,6 +81,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod adapters;
 pub mod drill;
 pub mod driver;
 pub mod error;
@@ -121,9 +122,22 @@ pub use model::{
     IncidentPhase, Lane, MAX_NAME_BYTES, MAX_POLICY_SECONDS, Migration, MigrationId,
     MigrationPhase, Pipeline, PipelineError, PipelineSpec, PlanId, Policy, Promotion, Release,
     ReleaseId, Revision, Role, SchemaRange, Service, ServiceId, Severity, Strategy, SuspectedCause,
-    check_name,
+    UnknownStrategy, check_name,
 };
 pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfix_base, plan};
+
+// What every host touches, at the root.
+pub use adapters::SystemClock;
+pub use driver::{DriveError, DriveReport, Driver};
+pub use port::{AdapterError, Clock, ErrorKind, Ports};
+pub use recovery::IdempotencyKey;
+
+// The versions of the crates in knowngood's public API, so that a host
+// uses the same ones: `knowngood::chrono`, `knowngood::semver`, and
+// `knowngood::async_trait` for implementing the ports.
+pub use async_trait;
+pub use chrono;
+pub use semver;
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

@@ -5,11 +5,11 @@
 //! acted under each key, so tests can prove that nothing ran twice.
 //!
 //! ```
-//! use knowngood::memory::{block_on, InMemoryFlags};
+//! use knowngood::memory::{block_on, InMemoryFlagStore};
 //! use knowngood::port::FlagStore;
 //! use knowngood::recovery::IdempotencyKey;
 //! use knowngood::FlagState;
-//! let flags = InMemoryFlags::default();
+//! let flags = InMemoryFlagStore::default();
 //! let key = IdempotencyKey::new("k1");
 //! let rev = block_on(flags.set(&key, &"prod".into(), &"f".into(), &FlagState::On, 0)).unwrap();
 //! // The same key again: same answer, no second write.
@@ -579,11 +579,11 @@ struct FlagsInner {
 
 /// A flag store in memory, with revisions.
 #[derive(Debug, Default)]
-pub struct InMemoryFlags {
+pub struct InMemoryFlagStore {
     inner: Mutex<FlagsInner>,
 }
 
-impl InMemoryFlags {
+impl InMemoryFlagStore {
     /// How often the store really wrote under `key`.
     pub fn executions(&self, key: &IdempotencyKey) -> usize {
         lock(&self.inner).calls.executions(key)
@@ -591,7 +591,7 @@ impl InMemoryFlags {
 }
 
 #[async_trait]
-impl FlagStore for InMemoryFlags {
+impl FlagStore for InMemoryFlagStore {
     fn capabilities(&self) -> FlagStoreCapabilities {
         FlagStoreCapabilities { gradual: true }
     }
@@ -641,11 +641,11 @@ impl FlagStore for InMemoryFlags {
 
 /// A health probe in memory: healthy unless told otherwise per release.
 #[derive(Debug, Default)]
-pub struct InMemoryHealth {
+pub struct InMemoryHealthProbe {
     verdicts: Mutex<BTreeMap<(EnvironmentId, ReleaseId), Health>>,
 }
 
-impl InMemoryHealth {
+impl InMemoryHealthProbe {
     /// What the probe will say about `release` in `environment`.
     pub fn set(&self, environment: &EnvironmentId, release: &ReleaseId, health: Health) {
         lock(&self.verdicts).insert((environment.clone(), release.clone()), health);
@@ -653,7 +653,7 @@ impl InMemoryHealth {
 }
 
 #[async_trait]
-impl HealthProbe for InMemoryHealth {
+impl HealthProbe for InMemoryHealthProbe {
     async fn verify(
         &self,
         environment: &EnvironmentId,
@@ -742,12 +742,12 @@ impl Builder for InMemoryBuilder {
 
 /// A journal store in memory.
 #[derive(Debug, Default)]
-pub struct InMemoryJournal {
+pub struct InMemoryJournalStore {
     entries: Mutex<Vec<JournalEntry>>,
     chain: Chain,
 }
 
-impl InMemoryJournal {
+impl InMemoryJournalStore {
     /// An empty store whose entries are linked by `chain`.
     pub fn with_chain(chain: Chain) -> Self {
         Self {
@@ -763,7 +763,7 @@ impl InMemoryJournal {
 }
 
 #[async_trait]
-impl JournalStore for InMemoryJournal {
+impl JournalStore for InMemoryJournalStore {
     async fn append(
         &self,
         expected_len: u64,
@@ -795,3 +795,24 @@ impl JournalStore for InMemoryJournal {
         self.chain.clone()
     }
 }
+
+/// The in-memory flag store's old name.
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed to `InMemoryFlagStore`, after its trait"
+)]
+pub type InMemoryFlags = InMemoryFlagStore;
+
+/// The in-memory health probe's old name.
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed to `InMemoryHealthProbe`, after its trait"
+)]
+pub type InMemoryHealth = InMemoryHealthProbe;
+
+/// The in-memory journal store's old name.
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed to `InMemoryJournalStore`, after its trait"
+)]
+pub type InMemoryJournal = InMemoryJournalStore;

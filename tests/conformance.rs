@@ -7,8 +7,8 @@ mod common;
 use async_trait::async_trait;
 use common::misbehaving::{MisbehavingVcs, VcsFault};
 use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
-    block_on,
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
+    InMemoryJournalStore, InMemoryVcs, block_on,
 };
 use knowngood::port::{
     AdapterError, Deployer, DeployerCapabilities, FlagStore, FlagStoreCapabilities, JournalStore,
@@ -26,8 +26,8 @@ fn conformance_in_memory_adapters_pass() {
         &"prod".into(),
     ))
     .unwrap();
-    block_on(conformance::flag_store(&InMemoryFlags::default())).unwrap();
-    block_on(conformance::journal_store(&InMemoryJournal::default())).unwrap();
+    block_on(conformance::flag_store(&InMemoryFlagStore::default())).unwrap();
+    block_on(conformance::journal_store(&InMemoryJournalStore::default())).unwrap();
     block_on(conformance::builder(
         &InMemoryBuilder::new(1, 1, 0),
         &"payments".into(),
@@ -38,7 +38,7 @@ fn conformance_in_memory_adapters_pass() {
     vcs.commit(&"payments".into(), &"main".into(), &"a1".into());
     block_on(conformance::vcs(&vcs, &"payments".into(), &"main".into())).unwrap();
     block_on(conformance::health_probe(
-        &InMemoryHealth::default(),
+        &InMemoryHealthProbe::default(),
         &"prod".into(),
         &"payments".into(),
         &"payments@1.0.0".into(),
@@ -53,7 +53,7 @@ fn conformance_runs_on_ports_with_history_and_runs_again() {
     for c in ["a1", "a2", "a3"] {
         vcs.commit(&"payments".into(), &"main".into(), &c.into());
     }
-    let store = InMemoryJournal::default();
+    let store = InMemoryJournalStore::default();
     let mut ledger = knowngood::Ledger::new();
     for name in ["payments", "search"] {
         ledger
@@ -67,7 +67,7 @@ fn conformance_runs_on_ports_with_history_and_runs_again() {
     }
     block_on(store.append(0, ledger.journal().entries())).unwrap();
     let deployer = InMemoryDeployer::default();
-    let flags = InMemoryFlags::default();
+    let flags = InMemoryFlagStore::default();
     let builder = InMemoryBuilder::new(1, 1, 0);
     for _ in 0..2 {
         block_on(conformance::vcs(&vcs, &"payments".into(), &"main".into())).unwrap();
@@ -174,7 +174,7 @@ fn conformance_fails_on_a_deliberately_broken_adapter() {
 /// Ignores the expected revision: last writer wins.
 #[derive(Debug, Default)]
 struct CarelessFlags {
-    inner: InMemoryFlags,
+    inner: InMemoryFlagStore,
 }
 
 #[async_trait]

@@ -356,7 +356,8 @@ fn host_world(
     builder: std::sync::Arc<dyn knowngood::port::Builder>,
 ) -> knowngood::drill::DrillWorld {
     use knowngood::memory::{
-        InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs, ManualClock,
+        InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe, InMemoryJournalStore,
+        InMemoryVcs, ManualClock,
     };
     use std::sync::Arc;
     let vcs = Arc::new(InMemoryVcs::default());
@@ -364,10 +365,10 @@ fn host_world(
     let ports = knowngood::port::Ports::new(
         vcs.clone(),
         deployer.clone(),
-        Some(Arc::new(InMemoryFlags::default())),
-        Arc::new(InMemoryHealth::default()),
+        Some(Arc::new(InMemoryFlagStore::default())),
+        Arc::new(InMemoryHealthProbe::default()),
         builder,
-        Arc::new(InMemoryJournal::default()),
+        Arc::new(InMemoryJournalStore::default()),
         Arc::new(ManualClock::at(common::t(0))),
     );
     knowngood::drill::DrillWorld::on(ports, move |service, branch, commit| {

@@ -10,8 +10,8 @@ use common::misbehaving::{DeployerFault, FailingJournal, MisbehavingDeployer};
 use common::{SERVICE, t};
 use knowngood::driver::{DriveError, DriveReport, Driver};
 use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
-    ManualClock, block_on,
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
+    InMemoryJournalStore, InMemoryVcs, ManualClock, block_on,
 };
 use knowngood::port::{Deployer, JournalStore, Ports};
 use knowngood::recovery::{EffectOutcome, IdempotencyKey};
@@ -22,7 +22,7 @@ struct Adapters {
     vcs: Arc<InMemoryVcs>,
     deployer: Arc<InMemoryDeployer>,
     builder: Arc<InMemoryBuilder>,
-    store: Arc<InMemoryJournal>,
+    store: Arc<InMemoryJournalStore>,
     clock: Arc<ManualClock>,
 }
 
@@ -31,8 +31,8 @@ impl Adapters {
         Ports::new(
             self.vcs.clone(),
             deployer,
-            Some(Arc::new(InMemoryFlags::default())),
-            Arc::new(InMemoryHealth::default()),
+            Some(Arc::new(InMemoryFlagStore::default())),
+            Arc::new(InMemoryHealthProbe::default()),
             self.builder.clone(),
             journal,
             self.clock.clone(),
@@ -53,7 +53,7 @@ fn revert_chosen() -> Adapters {
         vcs: Arc::new(InMemoryVcs::default()),
         deployer: Arc::new(InMemoryDeployer::default()),
         builder: Arc::new(InMemoryBuilder::new(3, 1, 9)),
-        store: Arc::new(InMemoryJournal::default()),
+        store: Arc::new(InMemoryJournalStore::default()),
         clock: Arc::new(ManualClock::at(t(w.clock + 1))),
     };
     for c in ["a1", "998b"] {

@@ -11,8 +11,8 @@ use chrono::Duration;
 use common::{World, t};
 use knowngood::driver::{DriveError, Driver};
 use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
-    ManualClock, block_on,
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
+    InMemoryJournalStore, InMemoryVcs, ManualClock, block_on,
 };
 use knowngood::port::{JournalStore, Ports};
 use knowngood::{
@@ -123,15 +123,15 @@ fn time_travel_a_journal_with_an_event_out_of_order_does_not_replay() {
 #[test]
 fn time_travel_the_driver_reports_a_clock_that_went_backwards_and_journals_nothing() {
     let w = common::bad_commit_in_production(knowngood::Policy::default());
-    let store = Arc::new(InMemoryJournal::default());
+    let store = Arc::new(InMemoryJournalStore::default());
     block_on(store.append(0, w.ledger.journal().entries())).unwrap();
     let last = w.ledger.state().last_event_at().unwrap();
     let clock = Arc::new(ManualClock::at(last - Duration::minutes(30)));
     let ports = Ports::new(
         Arc::new(InMemoryVcs::default()),
         Arc::new(InMemoryDeployer::default()),
-        Some(Arc::new(InMemoryFlags::default())),
-        Arc::new(InMemoryHealth::default()),
+        Some(Arc::new(InMemoryFlagStore::default())),
+        Arc::new(InMemoryHealthProbe::default()),
         Arc::new(InMemoryBuilder::new(1, 1, 0)),
         store.clone(),
         clock.clone(),
@@ -857,18 +857,18 @@ fn replay_trusts_meaning_a_keyed_chain_catches_a_rechained_forgery() {
 fn replay_trusts_meaning_the_driver_reads_and_writes_a_keyed_store_with_its_chain() {
     let w = common::bad_commit_in_production(knowngood::Policy::default());
     let keyed = Chain::named("payments-prod").keyed(b"vault");
-    let ports = |store: Arc<InMemoryJournal>| {
+    let ports = |store: Arc<InMemoryJournalStore>| {
         Ports::new(
             Arc::new(InMemoryVcs::default()),
             Arc::new(InMemoryDeployer::default()),
-            Some(Arc::new(InMemoryFlags::default())),
-            Arc::new(InMemoryHealth::default()),
+            Some(Arc::new(InMemoryFlagStore::default())),
+            Arc::new(InMemoryHealthProbe::default()),
             Arc::new(InMemoryBuilder::new(1, 1, 0)),
             store,
             Arc::new(ManualClock::at(t(w.clock + 60))),
         )
     };
-    let store = Arc::new(InMemoryJournal::with_chain(keyed.clone()));
+    let store = Arc::new(InMemoryJournalStore::with_chain(keyed.clone()));
     let history = rechained(w.ledger.journal(), &keyed);
     block_on(store.append(0, history.entries())).unwrap();
     let mut driver = block_on(Driver::resume(ports(store.clone()), "bot")).unwrap();
@@ -887,7 +887,7 @@ fn replay_trusts_meaning_the_driver_reads_and_writes_a_keyed_store_with_its_chai
 
     // A store set up with a key that does not match what it holds is
     // refused at the first entry, before anything is driven.
-    let wrong = Arc::new(InMemoryJournal::with_chain(
+    let wrong = Arc::new(InMemoryJournalStore::with_chain(
         Chain::named("payments-prod").keyed(b"other"),
     ));
     block_on(wrong.append(0, history.entries())).unwrap();

@@ -288,15 +288,15 @@ fn hotfix_lane_follows_production_only_where_the_policy_uses_one() {
 fn hotfix_lane_follows_production_the_driver_keeps_it_once_per_deployment() {
     use knowngood::driver::{DriveReport, Driver};
     use knowngood::memory::{
-        InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal,
-        InMemoryVcs, ManualClock, block_on,
+        InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
+        InMemoryJournalStore, InMemoryVcs, ManualClock, block_on,
     };
     use knowngood::port::{JournalStore, Ports};
     use std::sync::Arc;
 
     let mut w = lane_policy_world();
     ship(&mut w, 43);
-    let store = Arc::new(InMemoryJournal::default());
+    let store = Arc::new(InMemoryJournalStore::default());
     block_on(store.append(0, w.ledger.journal().entries())).unwrap();
     let vcs = Arc::new(InMemoryVcs::default());
     vcs.commit(&SERVICE.into(), &"main".into(), &"c43".into());
@@ -304,8 +304,8 @@ fn hotfix_lane_follows_production_the_driver_keeps_it_once_per_deployment() {
     let ports = Ports::new(
         vcs.clone(),
         deployer.clone(),
-        Some(Arc::new(InMemoryFlags::default())),
-        Arc::new(InMemoryHealth::default()),
+        Some(Arc::new(InMemoryFlagStore::default())),
+        Arc::new(InMemoryHealthProbe::default()),
         Arc::new(InMemoryBuilder::new(1, 1, 0)),
         store.clone(),
         Arc::new(ManualClock::at(common::t(w.clock + 1))),

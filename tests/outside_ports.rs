@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+// The versions knowngood uses, re-exported: no separate dependency needed.
+use knowngood::async_trait::async_trait;
 use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
-    ManualClock,
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
+    InMemoryJournalStore, InMemoryVcs, ManualClock,
 };
 use knowngood::port::{
     AdapterError, Builder, BuilderCapabilities, Clock, Deployer, DeployerCapabilities, FlagStore,
@@ -133,7 +134,7 @@ impl Deployer for NoAbort {
 
 /// A flag store with only on and off.
 #[derive(Debug, Default)]
-struct OnOff(InMemoryFlags);
+struct OnOff(InMemoryFlagStore);
 
 #[async_trait]
 impl FlagStore for OnOff {
@@ -181,7 +182,7 @@ impl Builder for Queued {
 }
 
 #[derive(Debug, Default)]
-struct Probe(InMemoryHealth);
+struct Probe(InMemoryHealthProbe);
 
 #[async_trait]
 impl HealthProbe for Probe {
@@ -196,7 +197,7 @@ impl HealthProbe for Probe {
 }
 
 #[derive(Debug, Default)]
-struct Store(InMemoryJournal);
+struct Store(InMemoryJournalStore);
 
 #[async_trait]
 impl JournalStore for Store {
@@ -216,7 +217,7 @@ impl JournalStore for Store {
 struct FixedClock(ManualClock);
 
 impl Clock for FixedClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    fn now(&self) -> knowngood::chrono::DateTime<knowngood::chrono::Utc> {
         self.0.now()
     }
 }
@@ -230,7 +231,9 @@ fn outside_ports_every_port_can_be_implemented_and_says_what_it_can_do() {
         Arc::new(Probe::default()),
         Arc::new(Queued(InMemoryBuilder::new(1, 1, 0))),
         Arc::new(Store::default()),
-        Arc::new(FixedClock(ManualClock::at(chrono::DateTime::UNIX_EPOCH))),
+        Arc::new(FixedClock(ManualClock::at(
+            knowngood::chrono::DateTime::UNIX_EPOCH,
+        ))),
     );
     let caps = ports.capabilities();
     assert!(caps.revert && !caps.branches);

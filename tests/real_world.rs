@@ -17,8 +17,8 @@ use common::misbehaving::{
 use common::{SERVICE, World, t};
 use knowngood::driver::{DriveError, DriveReport, Driver, StepFailure};
 use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
-    ManualClock, block_on,
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
+    InMemoryJournalStore, InMemoryVcs, ManualClock, block_on,
 };
 use knowngood::port::{AdapterError, Deployer, ErrorKind, FlagStore, JournalStore, Ports, Vcs};
 use knowngood::recovery::{EffectOutcome, EffectStatus, IdempotencyKey};
@@ -31,9 +31,9 @@ use knowngood::{
 struct Host {
     vcs: Arc<InMemoryVcs>,
     deployer: Arc<InMemoryDeployer>,
-    flags: Arc<InMemoryFlags>,
+    flags: Arc<InMemoryFlagStore>,
     builder: Arc<InMemoryBuilder>,
-    store: Arc<InMemoryJournal>,
+    store: Arc<InMemoryJournalStore>,
     clock: Arc<ManualClock>,
 }
 
@@ -43,9 +43,9 @@ impl Host {
         let host = Host {
             vcs: Arc::new(InMemoryVcs::default()),
             deployer: Arc::new(InMemoryDeployer::default()),
-            flags: Arc::new(InMemoryFlags::default()),
+            flags: Arc::new(InMemoryFlagStore::default()),
             builder: Arc::new(InMemoryBuilder::new(3, 1, 9)),
-            store: Arc::new(InMemoryJournal::default()),
+            store: Arc::new(InMemoryJournalStore::default()),
             clock: Arc::new(ManualClock::at(t(w.clock + 1))),
         };
         for c in ["a1", "998b"] {
@@ -65,7 +65,7 @@ impl Host {
             vcs,
             deployer,
             Some(self.flags.clone()),
-            Arc::new(InMemoryHealth::default()),
+            Arc::new(InMemoryHealthProbe::default()),
             self.builder.clone(),
             journal,
             self.clock.clone(),
@@ -213,7 +213,7 @@ fn resume_after_a_crash_while_journaling_a_failed_verification_keeps_the_step_fa
     let mut w = common::bad_commit_in_production(Policy::default());
     w.choose(Strategy::Rollback);
     let host = Host::of(&w);
-    let health = Arc::new(InMemoryHealth::default());
+    let health = Arc::new(InMemoryHealthProbe::default());
     health.set(
         &"prod".into(),
         &common::release_id(1),
@@ -779,7 +779,7 @@ fn resume_incrementally_refresh_takes_only_the_new_entries_and_equals_a_full_res
 
 /// A store whose backing journal the host can swap (a restore from backup).
 #[derive(Debug)]
-struct Swappable(Mutex<Arc<InMemoryJournal>>);
+struct Swappable(Mutex<Arc<InMemoryJournalStore>>);
 
 #[async_trait]
 impl JournalStore for Swappable {

@@ -102,9 +102,9 @@ fn every_public_type_is_send_and_sync() {
         assert_send_sync::<driver::Driver>();
         assert_send_sync::<memory::InMemoryBuilder>();
         assert_send_sync::<memory::InMemoryDeployer>();
-        assert_send_sync::<memory::InMemoryFlags>();
-        assert_send_sync::<memory::InMemoryHealth>();
-        assert_send_sync::<memory::InMemoryJournal>();
+        assert_send_sync::<memory::InMemoryFlagStore>();
+        assert_send_sync::<memory::InMemoryHealthProbe>();
+        assert_send_sync::<memory::InMemoryJournalStore>();
         assert_send_sync::<memory::InMemoryVcs>();
         assert_send_sync::<memory::ManualClock>();
         assert_send_sync::<migration::SchemaChangePlan>();

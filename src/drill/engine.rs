@@ -9,8 +9,8 @@ use crate::driver::{DriveError, DriveReport, Driver};
 use crate::journal::Journal;
 use crate::machine::{Command, DeploymentStatus, EventKind, Slot, Verdict};
 use crate::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlags, InMemoryHealth, InMemoryJournal, InMemoryVcs,
-    ManualClock, block_on,
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
+    InMemoryJournalStore, InMemoryVcs, ManualClock, block_on,
 };
 use crate::model::{
     Artifact, BranchName, Change, Commit, CommitId, Digest, IncidentId, Release, Service,
@@ -190,10 +190,10 @@ impl DrillWorld {
         let ports = Ports::new(
             vcs.clone(),
             deployer.clone(),
-            Some(Arc::new(InMemoryFlags::default())),
-            Arc::new(InMemoryHealth::default()),
+            Some(Arc::new(InMemoryFlagStore::default())),
+            Arc::new(InMemoryHealthProbe::default()),
             Arc::new(InMemoryBuilder::new(1000, 9, 0)),
-            Arc::new(InMemoryJournal::default()),
+            Arc::new(InMemoryJournalStore::default()),
             Arc::new(ManualClock::at(chrono::DateTime::UNIX_EPOCH)),
         );
         Self::on(ports, move |service, branch, commit| {

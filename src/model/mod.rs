@@ -24,6 +24,8 @@ pub use ids::{
 };
 pub use incident::{IncidentPhase, Severity, SuspectedCause};
 pub use pipeline::{Lane, Pipeline, PipelineError, PipelineSpec, Promotion};
-pub use policy::{ApprovalRule, HotfixLanePolicy, MAX_POLICY_SECONDS, Policy, Strategy};
+pub use policy::{
+    ApprovalRule, HotfixLanePolicy, MAX_POLICY_SECONDS, Policy, Strategy, UnknownStrategy,
+};
 pub use schema::{Migration, MigrationPhase, SchemaRange};
 pub use source::{Change, Commit};

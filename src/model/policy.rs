@@ -60,6 +60,38 @@ impl fmt::Display for Strategy {
     }
 }
 
+/// A strategy name that is not one of [`Strategy::ALL`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{given}` is not a strategy: use one of {}", Strategy::ALL.map(|s| s.to_string()).join(", "))]
+pub struct UnknownStrategy {
+    /// What was given.
+    pub given: String,
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = UnknownStrategy;
+
+    /// The names [`Display`](fmt::Display) writes (and serde uses):
+    /// `retoggle`, `rollback`, `revert`, `hotfix`, `fix-forward`, `wait`,
+    /// `revert-in-flight-then-fix`, `abort`.
+    ///
+    /// ```
+    /// use knowngood::Strategy;
+    /// for s in Strategy::ALL {
+    ///     assert_eq!(s.to_string().parse::<Strategy>(), Ok(s));
+    /// }
+    /// assert!("roll-back".parse::<Strategy>().unwrap_err().to_string().contains("rollback"));
+    /// ```
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.to_string() == text.trim())
+            .ok_or_else(|| UnknownStrategy {
+                given: text.to_owned(),
+            })
+    }
+}
+
 /// How the hotfix lane is used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

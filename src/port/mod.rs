@@ -66,6 +66,34 @@ pub struct AdapterError {
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
+impl From<std::io::Error> for AdapterError {
+    /// An I/O error with the kind a caller can act on: a missing file is
+    /// [`ErrorKind::NotFound`], a refused or broken connection
+    /// [`ErrorKind::Unavailable`], a timeout [`ErrorKind::UnknownOutcome`]
+    /// (the request may have taken effect), a denied permission or invalid
+    /// input [`ErrorKind::Rejected`], anything else
+    /// [`ErrorKind::Unavailable`]. The I/O error is kept as the source.
+    ///
+    /// ```
+    /// use knowngood::port::{AdapterError, ErrorKind};
+    /// let e: AdapterError = std::io::Error::from(std::io::ErrorKind::TimedOut).into();
+    /// assert_eq!(e.kind(), ErrorKind::UnknownOutcome);
+    /// ```
+    fn from(e: std::io::Error) -> Self {
+        use std::io::ErrorKind as Io;
+        let kind = match e.kind() {
+            Io::NotFound => ErrorKind::NotFound,
+            Io::TimedOut | Io::WouldBlock | Io::Interrupted => ErrorKind::UnknownOutcome,
+            Io::PermissionDenied | Io::InvalidInput | Io::InvalidData | Io::Unsupported => {
+                ErrorKind::Rejected
+            }
+            Io::AlreadyExists => ErrorKind::Conflict,
+            _ => ErrorKind::Unavailable,
+        };
+        AdapterError::new(kind, e.to_string()).with_source(e)
+    }
+}
+
 impl AdapterError {
     /// An error of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {

@@ -5,9 +5,9 @@
 //! conflicts, ordered journal appends. Run it against your own adapter:
 //!
 //! ```
-//! use knowngood::memory::{block_on, InMemoryFlags};
+//! use knowngood::memory::{block_on, InMemoryFlagStore};
 //! use knowngood::testkit::conformance;
-//! block_on(conformance::flag_store(&InMemoryFlags::default())).unwrap();
+//! block_on(conformance::flag_store(&InMemoryFlagStore::default())).unwrap();
 //! ```
 
 pub mod conformance;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use knowngood::memory::{InMemoryDeployer, InMemoryJournal, InMemoryVcs};
+use knowngood::memory::{InMemoryDeployer, InMemoryJournalStore, InMemoryVcs};
 use knowngood::port::{
     AdapterError, Deployer, DeployerCapabilities, ErrorKind, JournalStore, Landed, Vcs,
     VcsCapabilities,
@@ -232,13 +232,13 @@ enum Trigger {
 /// died there, or the store was briefly down.
 #[derive(Debug)]
 pub struct FailingJournal {
-    inner: Arc<InMemoryJournal>,
+    inner: Arc<InMemoryJournalStore>,
     trigger: Trigger,
 }
 
 impl FailingJournal {
     /// Fails the `n`-th append from now (0: the next one).
-    pub fn at(inner: &Arc<InMemoryJournal>, n: usize) -> Arc<Self> {
+    pub fn at(inner: &Arc<InMemoryJournalStore>, n: usize) -> Arc<Self> {
         Arc::new(Self {
             inner: inner.clone(),
             trigger: Trigger::After(AtomicUsize::new(n)),
@@ -247,7 +247,7 @@ impl FailingJournal {
 
     /// Fails the first append `when` says yes to.
     pub fn when(
-        inner: &Arc<InMemoryJournal>,
+        inner: &Arc<InMemoryJournalStore>,
         when: fn(&[JournalEntry], &[JournalEntry]) -> bool,
     ) -> Arc<Self> {
         Arc::new(Self {

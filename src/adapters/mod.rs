@@ -1,0 +1,23 @@
+//! Adapters to real systems. The core never reads a clock or does I/O;
+//! these do, on the host's behalf.
+
+use chrono::{DateTime, Utc};
+
+use crate::port::Clock;
+
+/// The real clock: the one place knowngood reads the time of day. The
+/// core never does; hosts hand this to the driver.
+///
+/// ```
+/// use knowngood::{Clock, SystemClock};
+/// let now = SystemClock.now();
+/// assert!(now.timestamp() > 1_700_000_000);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::<Utc>::from(std::time::SystemTime::now())
+    }
+}

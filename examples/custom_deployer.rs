@@ -91,16 +91,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = Arc::new(ManualClock::at(
         Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
     ));
-    let ports = Ports::new(
-        Arc::new(InMemoryVcs::default()),
-        Arc::new(MyDeployer::default()),
-        None, // this host has no flag store: retoggling is never offered
-        Arc::new(InMemoryHealthProbe::default()),
-        Arc::new(InMemoryBuilder::new(1, 1, 0)),
-        Arc::new(InMemoryJournalStore::default()),
-        clock,
-    );
-    let mut driver = block_on(Driver::resume(ports, "my-bot"))?;
+    // This host has no flag store: retoggling is never offered.
+    let ports = Ports::builder()
+        .vcs(Arc::new(InMemoryVcs::default()))
+        .deployer(Arc::new(MyDeployer::default()))
+        .health(Arc::new(InMemoryHealthProbe::default()))
+        .builder(Arc::new(InMemoryBuilder::new(1, 1, 0)))
+        .journal(Arc::new(InMemoryJournalStore::default()))
+        .clock(clock)
+        .build()?;
+    // A first run: later runs resume from the store (`Driver::resume`).
+    let mut driver = block_on(Driver::start(ports, "my-bot"))?;
     let capabilities = driver.ports().capabilities();
     let pipeline = PipelineSpec::new()
         .environment("prod", EnvironmentRole::Production)

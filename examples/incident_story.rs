@@ -211,17 +211,17 @@ fn main() -> Result<()> {
     let clock = Arc::new(ManualClock::at(
         Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
     ));
-    let ports = Ports::new(
-        Arc::new(InMemoryVcs::default()),
-        Arc::new(InMemoryDeployer::default()),
-        Some(Arc::new(InMemoryFlagStore::default())),
-        Arc::new(InMemoryHealthProbe::default()),
-        Arc::new(InMemoryBuilder::new(100, 1, 6)),
-        Arc::new(InMemoryJournalStore::default()),
-        clock.clone(),
-    );
+    let ports = Ports::builder()
+        .vcs(Arc::new(InMemoryVcs::default()))
+        .deployer(Arc::new(InMemoryDeployer::default()))
+        .flags(Arc::new(InMemoryFlagStore::default()))
+        .health(Arc::new(InMemoryHealthProbe::default()))
+        .builder(Arc::new(InMemoryBuilder::new(100, 1, 6)))
+        .journal(Arc::new(InMemoryJournalStore::default()))
+        .clock(clock.clone())
+        .build()?;
     let mut drill = Drill {
-        driver: block_on(Driver::resume(ports, "knowngood-driver"))?,
+        driver: block_on(Driver::start(ports, "knowngood-driver"))?,
         clock,
     };
 

@@ -61,6 +61,14 @@ pub enum DriveError {
     /// The stored journal does not read back.
     #[error("the stored journal is damaged: {0}")]
     Corrupt(Box<CorruptJournal>),
+    /// [`Driver::start`] found a journal already in the store.
+    #[error(
+        "the journal store already holds {entries} entries: this is not a first run, so use Driver::resume"
+    )]
+    AlreadyStarted {
+        /// The entries found.
+        entries: u64,
+    },
     /// The stored journal does not replay.
     #[error(transparent)]
     Replay(#[from] ReplayError),
@@ -305,7 +313,33 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// A driver over the journal the store holds, acting as `actor`.
+    /// A driver on a first run, acting as `actor`: the journal store must
+    /// be empty ([`DriveError::AlreadyStarted`] otherwise, so a host that
+    /// lost track of its store never starts a second history beside it).
+    /// Every later run is a [`Driver::resume`].
+    pub async fn start(ports: Ports, actor: impl Into<Actor>) -> Result<Driver, DriveError> {
+        let stored = ports
+            .journal
+            .read_from(1)
+            .await
+            .map_err(DriveError::Journal)?;
+        if !stored.is_empty() {
+            return Err(DriveError::AlreadyStarted {
+                entries: stored.len() as u64,
+            });
+        }
+        Ok(Driver {
+            ledger: Ledger::from_journal(Journal::with_chain(ports.journal.chain()))?,
+            ports,
+            actor: actor.into(),
+        })
+    }
+
+    /// A driver over the journal the store holds (after a restart, in
+    /// another process, or after a crash), acting as `actor`: it reads the
+    /// whole store, checks it (positions, stream versions, the hash chain)
+    /// and replays it. An empty store gives an empty driver, as
+    /// [`Driver::start`] does.
     pub async fn resume(ports: Ports, actor: impl Into<Actor>) -> Result<Driver, DriveError> {
         let entries = ports
             .journal

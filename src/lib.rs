@@ -129,7 +129,7 @@ pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfi
 // What every host touches, at the root.
 pub use adapters::SystemClock;
 pub use driver::{DriveError, DriveReport, Driver};
-pub use port::{AdapterError, Clock, ErrorKind, Ports};
+pub use port::{AdapterError, Clock, ErrorKind, MissingPort, Ports, PortsBuilder};
 pub use recovery::IdempotencyKey;
 
 // The versions of the crates in knowngood's public API, so that a host

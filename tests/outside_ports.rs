@@ -248,3 +248,44 @@ fn outside_ports_every_port_can_be_implemented_and_says_what_it_can_do() {
         VcsCapabilities::all()
     );
 }
+
+#[test]
+fn outside_ports_named_setters_and_a_first_run_distinct_from_a_resume() {
+    use knowngood::memory::{InMemoryJournalStore, block_on};
+    use knowngood::{Command, DriveError, Driver, Service};
+    let store = Arc::new(InMemoryJournalStore::default());
+    let ports = || {
+        Ports::builder()
+            .vcs(Arc::new(RevertOnly::default()))
+            .deployer(Arc::new(NoAbort::default()))
+            .health(Arc::new(Probe::default()))
+            .builder(Arc::new(Queued(InMemoryBuilder::new(1, 1, 0))))
+            .journal(store.clone())
+            .clock(Arc::new(FixedClock(ManualClock::at(
+                knowngood::chrono::DateTime::UNIX_EPOCH,
+            ))))
+            .build()
+            .unwrap()
+    };
+    // Missing ports are named.
+    let missing = Ports::builder()
+        .vcs(Arc::new(RevertOnly::default()))
+        .build()
+        .unwrap_err();
+    assert_eq!(missing, knowngood::MissingPort("deployer"));
+    // The first run starts on an empty store.
+    let mut first = block_on(Driver::start(ports(), "bot")).unwrap();
+    block_on(first.execute(&Command::RegisterService {
+        service: Service::new("payments"),
+    }))
+    .unwrap();
+    // Starting again over the same store is refused: it is a resume.
+    let again = block_on(Driver::start(ports(), "bot")).unwrap_err();
+    assert!(
+        matches!(again, DriveError::AlreadyStarted { entries: 1 }),
+        "{again}"
+    );
+    assert!(again.to_string().contains("Driver::resume"));
+    let resumed = block_on(Driver::resume(ports(), "bot")).unwrap();
+    assert!(resumed.state().service(&"payments".into()).is_some());
+}

@@ -306,7 +306,7 @@ pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport 
         journal: Journal::new(),
         retro: None,
     };
-    let driver = match block_on(Driver::resume(ports.clone(), "knowngood-driver")) {
+    let driver = match block_on(Driver::start(ports.clone(), "knowngood-driver")) {
         Ok(d) => d,
         Err(e) => {
             report

@@ -307,3 +307,39 @@ proptest! {
         prop_assert_eq!(rebuilt.state(), w.ledger.state());
     }
 }
+
+#[test]
+fn journal_one_line_codec_round_trips_every_entry_and_checks_the_link() {
+    let w = history();
+    let journal = w.ledger.journal();
+    let chain = journal.chain().clone();
+    let mut previous = chain.genesis();
+    let mut lines = Vec::new();
+    for entry in journal.entries() {
+        let line = entry.to_line();
+        assert!(!line.contains('\n'));
+        let back = knowngood::JournalEntry::from_line(&line, &previous, &chain).unwrap();
+        assert_eq!(&back, entry);
+        previous = entry.hash;
+        lines.push(line);
+    }
+    // The same lines, joined, are the file `write_jsonl` writes.
+    assert_eq!(format!("{}\n", lines.join("\n")), jsonl(journal));
+    // A line against the wrong predecessor, or edited, is refused.
+    let second = &journal.entries()[1];
+    assert!(matches!(
+        knowngood::JournalEntry::from_line(&second.to_line(), &chain.genesis(), &chain),
+        Err(LineProblem::ForeignStart { .. })
+    ));
+    let edited = lines[1].replacen("\"version\":1", "\"version\":2", 1);
+    assert!(matches!(
+        knowngood::JournalEntry::from_line(&edited, &journal.entries()[0].hash, &chain),
+        Err(LineProblem::BrokenLink { position: 2 })
+    ));
+    // Serde keeps the fields as they are, for stores that use columns.
+    let json = serde_json::to_string(second).unwrap();
+    assert_eq!(
+        &serde_json::from_str::<knowngood::JournalEntry>(&json).unwrap(),
+        second
+    );
+}

@@ -183,17 +183,114 @@ impl std::fmt::Debug for CorruptJournal {
     }
 }
 
+/// One line decoded: the entry, and the canonical bytes its hash covers.
+/// Checks the format version and the canonical form, not the chain.
+fn decode(line: &str) -> Result<(JournalEntry, Vec<u8>), LineProblem> {
+    let line = line.trim_end();
+    let Some((body, hash)) = split_hash(line) else {
+        return Err(match serde_json::from_str::<FormatOnly>(line) {
+            Ok(FormatOnly { v }) if v != FORMAT_VERSION => {
+                LineProblem::UnsupportedFormat { found: v }
+            }
+            Ok(_) => LineProblem::MissingHash,
+            Err(e) => malformed(&e),
+        });
+    };
+    let parsed: LineIn =
+        serde_json::from_slice(&body).map_err(|e| {
+            match serde_json::from_slice::<FormatOnly>(&body) {
+                Ok(FormatOnly { v }) if v != FORMAT_VERSION => {
+                    LineProblem::UnsupportedFormat { found: v }
+                }
+                _ => malformed(&e),
+            }
+        })?;
+    if parsed.v != FORMAT_VERSION {
+        return Err(LineProblem::UnsupportedFormat { found: parsed.v });
+    }
+    let canonical = canonical_bytes(
+        parsed.position,
+        &parsed.stream,
+        parsed.version,
+        &parsed.event,
+    );
+    if canonical != body {
+        return Err(not_canonical(&body, &canonical));
+    }
+    Ok((
+        JournalEntry {
+            position: parsed.position,
+            stream: parsed.stream,
+            version: parsed.version,
+            event: parsed.event,
+            hash,
+        },
+        canonical,
+    ))
+}
+
+impl JournalEntry {
+    /// The entry as its JSON Lines line, without the newline: the one
+    /// canonical spelling, `hash` last (what [`Journal::write_jsonl`]
+    /// writes, one entry at a time, for a store that keeps lines).
+    pub fn to_line(&self) -> String {
+        let mut line = Vec::with_capacity(512);
+        // Writing to a vector cannot fail, and the entry's types always
+        // serialise (string keys, no floats).
+        let _ = serde_json::to_writer(&mut line, &line_out(self));
+        line.pop(); // the closing brace
+        let _ = write!(line, ",\"hash\":\"{}\"}}", self.hash);
+        String::from_utf8(line).unwrap_or_default()
+    }
+
+    /// Decodes one line written by [`JournalEntry::to_line`] and checks it:
+    /// the format version, the canonical form, and that its hash follows
+    /// from `previous` on `chain` (for the first entry, `previous` is
+    /// [`chain.genesis()`](super::Chain::genesis)). Positions and stream
+    /// versions are the store's to check (it appends at an expected
+    /// length); [`Journal::read_entries`] checks them all.
+    ///
+    /// ```
+    /// use knowngood::{Chain, Command, JournalEntry, Ledger, Service};
+    /// # use chrono::{TimeZone, Utc};
+    /// # let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let mut ledger = Ledger::new();
+    /// ledger.execute(&Command::RegisterService { service: Service::new("payments") }, now).unwrap();
+    /// let entry = &ledger.journal().entries()[0];
+    /// let line = entry.to_line();
+    /// let chain = Chain::unnamed();
+    /// assert_eq!(&JournalEntry::from_line(&line, &chain.genesis(), &chain).unwrap(), entry);
+    /// // Against another predecessor it does not link.
+    /// assert!(JournalEntry::from_line(&line, &entry.hash, &chain).is_err());
+    /// ```
+    pub fn from_line(
+        line: &str,
+        previous: &EntryHash,
+        chain: &super::Chain,
+    ) -> Result<JournalEntry, LineProblem> {
+        let (entry, body) = decode(line)?;
+        if chain.link(previous, &body) != entry.hash {
+            return Err(if *previous == chain.genesis() {
+                LineProblem::ForeignStart {
+                    chain: chain.to_string(),
+                }
+            } else {
+                LineProblem::BrokenLink {
+                    position: entry.position,
+                }
+            });
+        }
+        Ok(entry)
+    }
+}
+
 impl Journal {
     /// Writes every entry as one JSON line.
     pub fn write_jsonl<W: Write>(&self, mut out: W) -> io::Result<()> {
-        let mut line = Vec::with_capacity(512);
         for entry in &self.entries {
-            line.clear();
-            serde_json::to_writer(&mut line, &line_out(entry))?;
-            line.pop(); // the closing brace
-            write!(line, ",\"hash\":\"{}\"}}", entry.hash)?;
-            line.push(b'\n');
-            out.write_all(&line)?;
+            let mut line = entry.to_line();
+            line.push('\n');
+            out.write_all(line.as_bytes())?;
         }
         Ok(())
     }
@@ -308,47 +405,8 @@ impl Journal {
     }
 
     fn push_line(&mut self, line: &str) -> Result<(), LineProblem> {
-        let line = line.trim_end();
-        let Some((body, hash)) = split_hash(line) else {
-            return Err(match serde_json::from_str::<FormatOnly>(line) {
-                Ok(FormatOnly { v }) if v != FORMAT_VERSION => {
-                    LineProblem::UnsupportedFormat { found: v }
-                }
-                Ok(_) => LineProblem::MissingHash,
-                Err(e) => malformed(&e),
-            });
-        };
-        let parsed: LineIn =
-            serde_json::from_slice(&body).map_err(|e| {
-                match serde_json::from_slice::<FormatOnly>(&body) {
-                    Ok(FormatOnly { v }) if v != FORMAT_VERSION => {
-                        LineProblem::UnsupportedFormat { found: v }
-                    }
-                    _ => malformed(&e),
-                }
-            })?;
-        if parsed.v != FORMAT_VERSION {
-            return Err(LineProblem::UnsupportedFormat { found: parsed.v });
-        }
-        let canonical = canonical_bytes(
-            parsed.position,
-            &parsed.stream,
-            parsed.version,
-            &parsed.event,
-        );
-        if canonical != body {
-            return Err(not_canonical(&body, &canonical));
-        }
-        self.push_checked(
-            JournalEntry {
-                position: parsed.position,
-                stream: parsed.stream,
-                version: parsed.version,
-                event: parsed.event,
-                hash,
-            },
-            Some(&canonical),
-        )
+        let (entry, body) = decode(line)?;
+        self.push_checked(entry, Some(&body))
     }
 
     /// Appends an entry read from elsewhere after checking that it follows

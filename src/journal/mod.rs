@@ -114,8 +114,12 @@ impl fmt::Display for ExpectedVersion {
     }
 }
 
-/// One event as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One event as recorded. Serde gives its fields as they are (a store may
+/// keep them in columns); [`JournalEntry::to_line`] and
+/// [`JournalEntry::from_line`] give the one-line JSON Lines form with its
+/// hash, checked. Entries read back either way are checked again by
+/// [`Journal::read_entries`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct JournalEntry {
     /// Its place in the whole journal, from 1.

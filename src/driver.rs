@@ -253,6 +253,20 @@ impl std::fmt::Display for DriveReport {
     }
 }
 
+/// What [`Driver::ship`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Shipped {
+    /// The release serves there and was verified known good.
+    Verified {
+        /// Its revision.
+        slot: Slot,
+    },
+    /// The rollout waits for approvals ([`DriveReport::AwaitingApprovals`]
+    /// says whose): record them, then ship again with the same key.
+    Waiting(DriveReport),
+}
+
 /// A branch a call moves: which, and where the ledger has its head.
 #[derive(Clone)]
 struct BranchMove {
@@ -763,7 +777,7 @@ impl Driver {
                 environment,
                 fast_track,
             } => {
-                self.ship(
+                self.ship_branch(
                     incident,
                     key,
                     (service, branch),
@@ -866,6 +880,35 @@ impl Driver {
         Ok(Ok(format!(
             "`{environment}` mirrors production with `{release}` ({verified})"
         )))
+    }
+
+    /// The everyday path: deploys `release` to `environment` and verifies
+    /// it there (request, start, roll out through the deployer, complete,
+    /// check health, record the verdict), with every rule the core applies
+    /// to a deployment (upstream verification, gates, freezes, approvals,
+    /// poisoned changes). `key` names this shipment: use one per intent
+    /// (a CI job's id, say); shipping again under the same key, after a
+    /// crash or a wait for approvals, picks up where it stopped and never
+    /// deploys twice. An unhealthy verdict is recorded and stops with
+    /// [`DriveError::StepFailed`].
+    pub async fn ship(
+        &mut self,
+        environment: &EnvironmentId,
+        release: &ReleaseId,
+        key: &IdempotencyKey,
+    ) -> Result<Shipped, DriveError> {
+        let Some(service) = self.state().release(release).map(|r| r.service.clone()) else {
+            return Err(DriveError::Refused(Rejection::UnknownRelease {
+                release: release.clone(),
+            }));
+        };
+        let command = Command::deploy(environment.clone(), release.clone(), self.actor.clone());
+        let slot = match self.roll_out(None, key, key.clone(), command).await? {
+            Ok(slot) => slot,
+            Err(waiting) => return Ok(Shipped::Waiting(waiting)),
+        };
+        self.verify(None, key, environment, &service).await?;
+        Ok(Shipped::Verified { slot })
     }
 
     /// Keeps the hotfix lane into `environment` following what `service`
@@ -1316,7 +1359,7 @@ impl Driver {
 
     /// Builds the head of `branch` and promotes it along `lane` to
     /// `target`, verifying at every stage.
-    async fn ship(
+    async fn ship_branch(
         &mut self,
         incident: &IncidentId,
         key: &IdempotencyKey,

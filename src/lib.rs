@@ -128,7 +128,7 @@ pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfi
 
 // What every host touches, at the root.
 pub use adapters::SystemClock;
-pub use driver::{DriveError, DriveReport, Driver};
+pub use driver::{DriveError, DriveReport, Driver, Shipped};
 pub use port::{AdapterError, Clock, ErrorKind, MissingPort, Ports, PortsBuilder};
 pub use recovery::IdempotencyKey;
 

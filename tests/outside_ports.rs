@@ -289,3 +289,73 @@ fn outside_ports_named_setters_and_a_first_run_distinct_from_a_resume() {
     let resumed = block_on(Driver::resume(ports(), "bot")).unwrap();
     assert!(resumed.state().service(&"payments".into()).is_some());
 }
+
+#[test]
+fn outside_ports_ship_a_release_deploys_verifies_and_keeps_the_core_rules() {
+    use knowngood::memory::{InMemoryJournalStore, block_on};
+    use knowngood::{
+        Artifact, Command, Digest, Driver, EnvironmentRole, PipelineSpec, Service, Shipped,
+    };
+    let deployer = Arc::new(NoAbort::default());
+    let ports = Ports::builder()
+        .vcs(Arc::new(RevertOnly::default()))
+        .deployer(deployer.clone())
+        .health(Arc::new(Probe::default()))
+        .builder(Arc::new(Queued(InMemoryBuilder::new(1, 1, 0))))
+        .journal(Arc::new(InMemoryJournalStore::default()))
+        .clock(Arc::new(FixedClock(ManualClock::at(
+            knowngood::chrono::DateTime::UNIX_EPOCH,
+        ))))
+        .build()
+        .unwrap();
+    let mut driver = block_on(Driver::start(ports, "ci")).unwrap();
+    let pipeline = PipelineSpec::new()
+        .environment("qa", EnvironmentRole::Test)
+        .environment("prod", EnvironmentRole::Production)
+        .promote("qa", "prod")
+        .build()
+        .unwrap();
+    let digest = Digest::parse("sha256:4f2a9c1e0b7d").unwrap();
+    for command in [
+        Command::DefinePipeline { pipeline },
+        Command::RegisterService {
+            service: Service::new("payments"),
+        },
+        Command::RegisterArtifact {
+            artifact: Artifact::new(
+                "payments",
+                digest.clone(),
+                "1.5.0".parse().unwrap(),
+                43,
+                "c43",
+            ),
+        },
+        Command::RegisterRelease {
+            release: Release::new("payments@1.5.0", "payments", digest, "cfg-7"),
+        },
+    ] {
+        block_on(driver.execute(&command)).unwrap();
+    }
+    let release: ReleaseId = "payments@1.5.0".into();
+    // Production refuses what QA has not verified, like any deployment.
+    let refused = block_on(driver.ship(&"prod".into(), &release, &"ci-job-7/prod".into()));
+    assert!(
+        matches!(&refused, Err(knowngood::DriveError::Refused(r)) if r.rule() == "not-verified-upstream"),
+        "{refused:?}"
+    );
+    let key: IdempotencyKey = "ci-job-7/qa".into();
+    let Shipped::Verified { slot } = block_on(driver.ship(&"qa".into(), &release, &key)).unwrap()
+    else {
+        panic!("waiting");
+    };
+    assert_eq!(slot.environment.as_str(), "qa");
+    // Shipping again under the same key deploys nothing new.
+    let again = block_on(driver.ship(&"qa".into(), &release, &key)).unwrap();
+    assert_eq!(again, Shipped::Verified { slot });
+    assert_eq!(deployer.0.executions(&key), 1);
+    let Shipped::Verified { .. } =
+        block_on(driver.ship(&"prod".into(), &release, &"ci-job-8/prod".into())).unwrap()
+    else {
+        panic!("waiting");
+    };
+}

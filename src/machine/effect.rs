@@ -32,6 +32,18 @@ impl IdempotencyKey {
     }
 }
 
+impl From<&str> for IdempotencyKey {
+    fn from(key: &str) -> Self {
+        Self::new(key)
+    }
+}
+
+impl From<String> for IdempotencyKey {
+    fn from(key: String) -> Self {
+        Self(key)
+    }
+}
+
 impl fmt::Display for IdempotencyKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

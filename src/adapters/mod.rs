@@ -1,7 +1,13 @@
 //! Adapters to real systems. The core never reads a clock or does I/O;
 //! these do, on the host's behalf.
 
+#[cfg(feature = "file-journal")]
+mod file_journal;
+
 use chrono::{DateTime, Utc};
+
+#[cfg(feature = "file-journal")]
+pub use file_journal::FileJournalStore;
 
 use crate::port::Clock;
 

@@ -1,0 +1,158 @@
+//! The file journal store against a real file: the conformance suite, a
+//! restart from the file alone, two processes on one file, and a torn last
+//! line repaired while a damaged complete line is never dropped.
+#![cfg(feature = "file-journal")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use knowngood::adapters::FileJournalStore;
+use knowngood::memory::{
+    InMemoryBuilder, InMemoryDeployer, InMemoryHealthProbe, InMemoryVcs, ManualClock, block_on,
+};
+use knowngood::port::JournalStore;
+use knowngood::{Chain, Command, Driver, ErrorKind, Journal, Ports, Service};
+
+/// A fresh directory for one test, removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("kg-file-journal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn file(&self) -> PathBuf {
+        self.0.join("journal.jsonl")
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn chain() -> Chain {
+    Chain::named("payments-prod")
+}
+
+fn ports(store: Arc<FileJournalStore>) -> Ports {
+    Ports::builder()
+        .vcs(Arc::new(InMemoryVcs::default()))
+        .deployer(Arc::new(InMemoryDeployer::default()))
+        .health(Arc::new(InMemoryHealthProbe::default()))
+        .builder(Arc::new(InMemoryBuilder::new(1, 1, 0)))
+        .journal(store)
+        .clock(Arc::new(ManualClock::at(common::t(0))))
+        .build()
+        .unwrap()
+}
+
+fn register(driver: &mut Driver, name: &str) {
+    block_on(driver.execute(&Command::RegisterService {
+        service: Service::new(name),
+    }))
+    .unwrap();
+}
+
+#[cfg(feature = "testkit")]
+#[test]
+fn file_journal_passes_the_conformance_suite_empty_and_holding_a_journal() {
+    let dir = Dir::new("conformance");
+    let store = FileJournalStore::open(dir.file(), chain()).unwrap();
+    block_on(knowngood::testkit::conformance::journal_store(&store)).unwrap();
+    // Again on the file it left, from a new store.
+    let again = FileJournalStore::open(dir.file(), chain()).unwrap();
+    block_on(knowngood::testkit::conformance::journal_store(&again)).unwrap();
+}
+
+#[test]
+fn file_journal_a_restart_reads_the_file_alone_and_the_library_reads_it_too() {
+    let dir = Dir::new("restart");
+    let store = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    let mut driver = block_on(Driver::start(ports(store), "bot")).unwrap();
+    register(&mut driver, "payments");
+    register(&mut driver, "search");
+    let live = driver.state().clone();
+    drop(driver);
+    let store = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    assert_eq!(store.repaired(), None);
+    let resumed = block_on(Driver::resume(ports(store), "bot")).unwrap();
+    assert_eq!(resumed.state(), &live);
+    let text = std::fs::read(dir.file()).unwrap();
+    let read = Journal::with_chain(chain())
+        .read_jsonl(text.as_slice())
+        .unwrap();
+    assert_eq!(read.len(), 2);
+}
+
+#[test]
+fn file_journal_two_processes_one_file_a_stale_writer_gets_a_conflict() {
+    let dir = Dir::new("two");
+    let a = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    let b = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    let mut first = block_on(Driver::start(ports(a), "a")).unwrap();
+    let mut second = block_on(Driver::resume(ports(b.clone()), "b")).unwrap();
+    register(&mut first, "payments");
+    // The second process still believes the journal is empty.
+    let stale = block_on(second.execute(&Command::RegisterService {
+        service: Service::new("search"),
+    }))
+    .unwrap_err();
+    assert_eq!(
+        stale.adapter_error().map(knowngood::AdapterError::kind),
+        Some(ErrorKind::Conflict),
+        "{stale}"
+    );
+    // It picks up the other's entry and goes on.
+    assert_eq!(block_on(second.refresh()).unwrap(), 1);
+    register(&mut second, "search");
+    assert_eq!(block_on(b.read_from(1)).unwrap().len(), 2);
+}
+
+#[test]
+fn file_journal_a_torn_last_line_is_repaired_and_said_so() {
+    let dir = Dir::new("torn");
+    let store = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    let mut driver = block_on(Driver::start(ports(store), "bot")).unwrap();
+    register(&mut driver, "payments");
+    register(&mut driver, "search");
+    drop(driver);
+    // A crash in the middle of writing a third line.
+    let whole = std::fs::read(dir.file()).unwrap();
+    let mut torn = whole.clone();
+    torn.extend_from_slice(b"{\"v\":1,\"position\":3,\"stre");
+    std::fs::write(dir.file(), &torn).unwrap();
+    let store = FileJournalStore::open(dir.file(), chain()).unwrap();
+    assert_eq!(store.repaired(), Some((torn.len() - whole.len()) as u64));
+    assert_eq!(block_on(store.read_from(1)).unwrap().len(), 2);
+    assert_eq!(std::fs::read(dir.file()).unwrap(), whole);
+}
+
+#[test]
+fn file_journal_a_damaged_complete_line_is_never_dropped() {
+    let dir = Dir::new("damaged");
+    let store = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    let mut driver = block_on(Driver::start(ports(store), "bot")).unwrap();
+    register(&mut driver, "payments");
+    register(&mut driver, "search");
+    drop(driver);
+    let text = std::fs::read_to_string(dir.file()).unwrap();
+    let damaged = text.replacen("search", "seArch", 1);
+    std::fs::write(dir.file(), &damaged).unwrap();
+    let err = FileJournalStore::open(dir.file(), chain()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert!(err.message().contains("journal line 2"), "{err}");
+    assert!(err.message().contains("nothing was dropped"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.file()).unwrap(), damaged);
+    // Read with another chain's name, the first line does not start it.
+    std::fs::write(dir.file(), &text).unwrap();
+    let err = FileJournalStore::open(dir.file(), Chain::named("staging")).unwrap_err();
+    assert!(err.message().contains("journal line 1"), "{err}");
+}

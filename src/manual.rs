@@ -335,6 +335,61 @@
 //! manual clock and a minimal `block_on`; the `testkit` feature adds the
 //! conformance suite an adapter author runs against their own adapter.
 //!
+//! ## Connecting your systems
+//!
+//! **Bundle the ports** with [`Ports::builder`](crate::Ports::builder):
+//! the VCS, the deployer, the health probe, the builder and the journal
+//! store are needed; the flag store is optional and the clock defaults to
+//! [`SystemClock`](crate::SystemClock). Say what each can do with the
+//! capabilities' constructors (`VcsCapabilities::none().with_revert(true)`);
+//! the planner offers nothing a port cannot do. The first run is
+//! [`Driver::start`](crate::Driver::start) (the store must be empty); every
+//! later run, in any process, is [`Driver::resume`](crate::Driver::resume).
+//! Give a journal store a [`Chain`](crate::Chain) with a name (and a key,
+//! kept in a secret manager, if nobody else may rewrite the file);
+//! `adapters::FileJournalStore` (feature `file-journal`) is a durable one.
+//!
+//! **Record what happens outside the driver**, through
+//! [`Driver::execute`](crate::Driver::execute), as it happens, stamped by
+//! the driver's clock:
+//!
+//! - every merge to main: `RecordCommit` (parents first), then
+//!   `RecordChange` (with its flags, what it reverts, what it depends on),
+//!   then `MoveBranch`; a push to any branch the driver moves, likewise;
+//! - every build: `RegisterArtifact`, then `RegisterRelease`;
+//! - every deployment: [`Driver::ship`](crate::Driver::ship) does the
+//!   request, start, deploy, completion and verification in one call,
+//!   under a key of yours (`RequestDeployment`, `StartRollout`,
+//!   `CompleteRollout`, `RecordVerification` one by one otherwise);
+//! - after every production deployment,
+//!   [`Driver::keep_hotfix_lane`](crate::Driver::keep_hotfix_lane) when
+//!   the policy uses a hotfix lane;
+//! - flags switched by people: `SetFlag`; migrations: `ApplyMigration`;
+//!   freezes, approvals, the team's policy: their commands.
+//!
+//! **The order of calls the driver makes on each port.** Before acting
+//! under a key, it asks the port's `outcome(key)`; after a timeout
+//! ([`ErrorKind::UnknownOutcome`](crate::ErrorKind::UnknownOutcome)) it
+//! asks again before anything else.
+//!
+//! - VCS: `head` of the branch it is about to move (a push stops the drive
+//!   with the commits to record), then `revert`, `cherry_pick` or `merge`
+//!   with that head as the expected one (compare-and-swap), or
+//!   `create_branch` and `tag`; `commits_between` to name unknown commits
+//!   and to check that a merged-back hotfix is reachable.
+//! - Builder: `build` of the branch head it ships.
+//! - Deployer: `deploy` of a revision the core opened and started, then
+//!   `status` (it must serve that release, or the drive stops with
+//!   [`DriveError::Diverged`](crate::driver::DriveError::Diverged)); `abort`
+//!   for a rollout the plan stops.
+//! - Health probe: `verify` after every rollout, before the verdict is
+//!   recorded.
+//! - Flag store: `get` (state and revision), then `set` with that
+//!   revision as the expected one.
+//! - Journal store: `read_from` on start, resume and refresh; `append` with
+//!   the length it last read after every accepted command (a conflict
+//!   means another process wrote first: `refresh` and decide again).
+//!
 //! # 11. Drills
 //!
 //! A [`Scenario`](crate::drill::Scenario) (JSON or TOML, format 1) holds

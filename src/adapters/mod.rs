@@ -3,11 +3,15 @@
 
 #[cfg(feature = "file-journal")]
 mod file_journal;
+#[cfg(feature = "git")]
+mod git;
 
 use chrono::{DateTime, Utc};
 
 #[cfg(feature = "file-journal")]
 pub use file_journal::FileJournalStore;
+#[cfg(feature = "git")]
+pub use git::GitVcs;
 
 use crate::port::Clock;
 

@@ -1,0 +1,528 @@
+//! A [`Vcs`] on real git repositories, through the `git` command line.
+//!
+//! Why the command line: it needs nothing to build (no C library, no large
+//! crate on a 2-core machine), it uses the host's own git configuration
+//! and credentials for pushes, and it behaves exactly as the team's git
+//! does. Each service maps to a working clone; with a remote, heads are
+//! read from the remote (after a fetch) and every branch move is pushed
+//! with `--force-with-lease` on the expected head, so the compare-and-swap
+//! holds on the remote too.
+//!
+//! Give the adapter a clone of its own: it works on a detached head in
+//! that clone (its branches and the remote are what it moves).
+//!
+//! Idempotency keys survive a restart: every commit the adapter makes
+//! carries its key as a `Knowngood-Key:` trailer and the key is kept as a
+//! ref (`refs/knowngood/keys/…`) naming the commit. A crash between moving
+//! the branch and writing the ref is recovered from the trailer.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use async_trait::async_trait;
+
+use crate::model::{BranchName, CommitId, ServiceId};
+use crate::port::{AdapterError, ErrorKind, Landed, Vcs, VcsCapabilities};
+use crate::recovery::IdempotencyKey;
+
+/// Version control on git working clones, one per service.
+///
+/// ```no_run
+/// use knowngood::adapters::GitVcs;
+/// let vcs = GitVcs::new().repository("payments", "/srv/clones/payments").remote("origin");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct GitVcs {
+    repos: BTreeMap<ServiceId, PathBuf>,
+    remote: Option<String>,
+    author: (String, String),
+}
+
+/// How a commit is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Making {
+    Revert,
+    Pick,
+    Merge,
+}
+
+impl GitVcs {
+    /// No repository yet.
+    pub fn new() -> Self {
+        Self {
+            repos: BTreeMap::new(),
+            remote: None,
+            author: ("knowngood".to_owned(), "knowngood@localhost".to_owned()),
+        }
+    }
+
+    /// `service`'s working clone at `path`.
+    #[must_use]
+    pub fn repository(mut self, service: impl Into<ServiceId>, path: impl Into<PathBuf>) -> Self {
+        self.repos.insert(service.into(), path.into());
+        self
+    }
+
+    /// Read heads from, and push every move to, this remote (e.g.
+    /// `origin`).
+    #[must_use]
+    pub fn remote(mut self, remote: impl Into<String>) -> Self {
+        self.remote = Some(remote.into());
+        self
+    }
+
+    /// The name and e-mail the adapter's commits carry.
+    #[must_use]
+    pub fn author(mut self, name: impl Into<String>, email: impl Into<String>) -> Self {
+        self.author = (name.into(), email.into());
+        self
+    }
+
+    fn repo(&self, service: &ServiceId) -> Result<&Path, AdapterError> {
+        self.repos
+            .get(service)
+            .map(PathBuf::as_path)
+            .ok_or_else(|| {
+                AdapterError::new(
+                    ErrorKind::NotFound,
+                    format!("no git repository configured for `{service}`"),
+                )
+            })
+    }
+
+    /// Runs `git args` in `repo`; the trimmed standard output, or an error
+    /// of `kind` with git's own message.
+    fn git(&self, repo: &Path, args: &[&str], kind: ErrorKind) -> Result<String, AdapterError> {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["-c", &format!("user.name={}", self.author.0)])
+            .args(["-c", &format!("user.email={}", self.author.1)])
+            .args(args)
+            .output()
+            .map_err(|e| {
+                AdapterError::new(ErrorKind::Unavailable, format!("cannot run git: {e}"))
+                    .with_source(e)
+            })?;
+        if output.status.success() {
+            return Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned());
+        }
+        Err(AdapterError::new(
+            kind,
+            format!(
+                "git {} in {}: {}",
+                args.join(" "),
+                repo.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        ))
+    }
+
+    fn branch_ref(&self, branch: &BranchName) -> String {
+        match &self.remote {
+            Some(remote) => format!("refs/remotes/{remote}/{branch}"),
+            None => format!("refs/heads/{branch}"),
+        }
+    }
+
+    fn fetch(&self, repo: &Path) -> Result<(), AdapterError> {
+        if let Some(remote) = &self.remote {
+            self.git(
+                repo,
+                &["fetch", "--quiet", "--prune", remote],
+                ErrorKind::Unavailable,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn resolve(&self, repo: &Path, rev: &str) -> Option<CommitId> {
+        self.git(
+            repo,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{rev}^{{commit}}"),
+            ],
+            ErrorKind::NotFound,
+        )
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(CommitId::new)
+    }
+
+    fn head_of(&self, repo: &Path, branch: &BranchName) -> Result<CommitId, AdapterError> {
+        self.fetch(repo)?;
+        self.resolve(repo, &self.branch_ref(branch)).ok_or_else(|| {
+            AdapterError::new(
+                ErrorKind::NotFound,
+                format!("no branch `{branch}` in {}", repo.display()),
+            )
+        })
+    }
+
+    fn parents(&self, repo: &Path, commit: &CommitId) -> Result<Vec<CommitId>, AdapterError> {
+        let line = self.git(
+            repo,
+            &["rev-list", "--parents", "-n", "1", commit.as_str()],
+            ErrorKind::NotFound,
+        )?;
+        Ok(line.split_whitespace().skip(1).map(CommitId::new).collect())
+    }
+
+    fn key_ref(key: &IdempotencyKey, named: bool) -> String {
+        let safe: String = key
+            .as_str()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        // The readable part may collide after sanitising; the hash never.
+        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+        for b in key.as_str().bytes() {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let space = if named { "names" } else { "keys" };
+        format!("refs/knowngood/{space}/{safe}-{hash:016x}")
+    }
+
+    /// What a call under `key` produced: a commit it made (with its
+    /// parents) or a commit it named (a branch, a tag).
+    fn remembered(
+        &self,
+        repo: &Path,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Landed>, AdapterError> {
+        if let Some(commit) = self.resolve(repo, &Self::key_ref(key, false)) {
+            let parents = self.parents(repo, &commit)?;
+            return Ok(Some(Landed::new(commit, parents)));
+        }
+        Ok(self
+            .resolve(repo, &Self::key_ref(key, true))
+            .map(Landed::named))
+    }
+
+    fn remember(
+        &self,
+        repo: &Path,
+        key: &IdempotencyKey,
+        commit: &CommitId,
+        named: bool,
+    ) -> Result<(), AdapterError> {
+        self.git(
+            repo,
+            &["update-ref", &Self::key_ref(key, named), commit.as_str()],
+            ErrorKind::Unavailable,
+        )
+        .map(drop)
+    }
+
+    /// Whether `commit` was made under `key` (its trailer says so).
+    fn made_under(&self, repo: &Path, commit: &CommitId, key: &IdempotencyKey) -> bool {
+        self.git(
+            repo,
+            &["log", "-1", "--format=%B", commit.as_str()],
+            ErrorKind::NotFound,
+        )
+        .is_ok_and(|message| {
+            message
+                .lines()
+                .any(|l| l.trim() == format!("Knowngood-Key: {key}"))
+        })
+    }
+
+    /// Moves `branch` from `expected` to `new` locally (compare-and-swap)
+    /// and, with a remote, pushes with a lease on `expected`.
+    fn move_branch(
+        &self,
+        repo: &Path,
+        branch: &BranchName,
+        expected: &CommitId,
+        new: &CommitId,
+    ) -> Result<(), AdapterError> {
+        let local = format!("refs/heads/{branch}");
+        if self.remote.is_none() {
+            self.git(
+                repo,
+                &["update-ref", &local, new.as_str(), expected.as_str()],
+                ErrorKind::Conflict,
+            )?;
+            return Ok(());
+        }
+        let remote = self.remote.as_deref().unwrap_or("origin");
+        self.git(
+            repo,
+            &[
+                "push",
+                "--quiet",
+                &format!("--force-with-lease=refs/heads/{branch}:{expected}"),
+                remote,
+                &format!("{new}:refs/heads/{branch}"),
+            ],
+            ErrorKind::Conflict,
+        )?;
+        self.fetch(repo)?;
+        // Keep the local branch in step; it is not the source of truth.
+        let _ = self.git(
+            repo,
+            &["update-ref", &local, new.as_str()],
+            ErrorKind::Unavailable,
+        );
+        Ok(())
+    }
+
+    fn make(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        (commits, onto, expected): (&[CommitId], &BranchName, &CommitId),
+        making: Making,
+    ) -> Result<Landed, AdapterError> {
+        let repo = self.repo(service)?;
+        if let Some(done) = self.remembered(repo, key)? {
+            return Ok(done);
+        }
+        let head = self.head_of(repo, onto)?;
+        if head != *expected {
+            // Moved by this very call before a crash (the trailer says so)?
+            if self.made_under(repo, &head, key) {
+                self.remember(repo, key, &head, false)?;
+                return Ok(Landed::new(head.clone(), self.parents(repo, &head)?));
+            }
+            return Err(AdapterError::new(
+                ErrorKind::Conflict,
+                format!("`{onto}` is at `{head}`, not at `{expected}` as expected"),
+            ));
+        }
+        self.git(
+            repo,
+            &["checkout", "--quiet", "--detach", expected.as_str()],
+            ErrorKind::Unavailable,
+        )?;
+        let names: Vec<&str> = commits.iter().map(CommitId::as_str).collect();
+        let (title, applied) = match making {
+            Making::Revert => {
+                let mut newest_first = names.clone();
+                newest_first.reverse();
+                let mut args = vec!["revert", "--no-commit"];
+                args.extend(newest_first);
+                (
+                    format!("Revert {}", names.join(", ")),
+                    self.git(repo, &args, ErrorKind::Conflict),
+                )
+            }
+            Making::Pick => {
+                let mut args = vec!["cherry-pick", "--no-commit"];
+                args.extend(names.iter().copied());
+                (
+                    format!("Apply {}", names.join(", ")),
+                    self.git(repo, &args, ErrorKind::Conflict),
+                )
+            }
+            Making::Merge => {
+                let mut args = vec!["merge", "--no-ff", "--no-commit"];
+                args.extend(names.iter().copied());
+                (
+                    format!("Merge {} into {onto}", names.join(", ")),
+                    self.git(repo, &args, ErrorKind::Conflict),
+                )
+            }
+        };
+        if let Err(conflict) = applied {
+            let _ = self.git(
+                repo,
+                &["reset", "--hard", "--quiet", expected.as_str()],
+                ErrorKind::Unavailable,
+            );
+            let _ = self.git(repo, &["merge", "--abort"], ErrorKind::Unavailable);
+            return Err(conflict);
+        }
+        let message = format!("{title}\n\nKnowngood-Key: {key}");
+        self.git(
+            repo,
+            &["commit", "--quiet", "--allow-empty", "-m", &message],
+            ErrorKind::Rejected,
+        )?;
+        let new = self
+            .resolve(repo, "HEAD")
+            .ok_or_else(|| AdapterError::new(ErrorKind::Unavailable, "git made no commit"))?;
+        self.move_branch(repo, onto, expected, &new)?;
+        self.remember(repo, key, &new, false)?;
+        Ok(Landed::new(new.clone(), self.parents(repo, &new)?))
+    }
+}
+
+#[async_trait]
+impl Vcs for GitVcs {
+    fn capabilities(&self) -> VcsCapabilities {
+        VcsCapabilities::all()
+    }
+
+    async fn head(
+        &self,
+        service: &ServiceId,
+        branch: &BranchName,
+    ) -> Result<CommitId, AdapterError> {
+        self.head_of(self.repo(service)?, branch)
+    }
+
+    async fn commits_between(
+        &self,
+        service: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError> {
+        let repo = self.repo(service)?;
+        let list = self.git(
+            repo,
+            &[
+                "rev-list",
+                "--reverse",
+                "--topo-order",
+                to.as_str(),
+                &format!("^{from}"),
+            ],
+            ErrorKind::NotFound,
+        )?;
+        Ok(list.lines().map(CommitId::new).collect())
+    }
+
+    async fn revert(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.make(key, service, (commits, onto, expected_head), Making::Revert)
+    }
+
+    async fn cherry_pick(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.make(key, service, (commits, onto, expected_head), Making::Pick)
+    }
+
+    async fn merge(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        from: &CommitId,
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.make(
+            key,
+            service,
+            (std::slice::from_ref(from), onto, expected_head),
+            Making::Merge,
+        )
+    }
+
+    async fn create_branch(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        branch: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError> {
+        let repo = self.repo(service)?;
+        if self.resolve(repo, at.as_str()).is_none() {
+            return Err(AdapterError::new(
+                ErrorKind::NotFound,
+                format!("no commit `{at}`"),
+            ));
+        }
+        match self.head_of(repo, branch) {
+            Ok(existing) if existing == *at => {}
+            Ok(existing) => {
+                return Err(AdapterError::new(
+                    ErrorKind::Conflict,
+                    format!("`{branch}` already exists at `{existing}`"),
+                ));
+            }
+            Err(_) => match &self.remote {
+                Some(remote) => {
+                    self.git(
+                        repo,
+                        &[
+                            "push",
+                            "--quiet",
+                            remote,
+                            &format!("{at}:refs/heads/{branch}"),
+                        ],
+                        ErrorKind::Conflict,
+                    )?;
+                    self.fetch(repo)?;
+                }
+                None => {
+                    self.git(
+                        repo,
+                        &[
+                            "update-ref",
+                            &format!("refs/heads/{branch}"),
+                            at.as_str(),
+                            "0000000000000000000000000000000000000000",
+                        ],
+                        ErrorKind::Conflict,
+                    )?;
+                }
+            },
+        }
+        self.remember(repo, key, at, true)?;
+        Ok(at.clone())
+    }
+
+    async fn tag(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError> {
+        let repo = self.repo(service)?;
+        match self.resolve(repo, &format!("refs/tags/{tag}")) {
+            Some(existing) if existing == *commit => {}
+            Some(existing) => {
+                return Err(AdapterError::new(
+                    ErrorKind::Conflict,
+                    format!("tag `{tag}` already names `{existing}`"),
+                ));
+            }
+            None => {
+                self.git(repo, &["tag", tag, commit.as_str()], ErrorKind::Rejected)?;
+                if let Some(remote) = &self.remote {
+                    self.git(
+                        repo,
+                        &["push", "--quiet", remote, &format!("refs/tags/{tag}")],
+                        ErrorKind::Conflict,
+                    )?;
+                }
+            }
+        }
+        self.remember(repo, key, commit, true)?;
+        Ok(commit.clone())
+    }
+
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
+        for repo in self.repos.values() {
+            if let Some(found) = self.remembered(repo, key)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+}

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "file-journal")]
 mod file_journal;
+#[cfg(feature = "flagd")]
+mod flagd;
 #[cfg(feature = "git")]
 mod git;
 
@@ -10,6 +12,8 @@ use chrono::{DateTime, Utc};
 
 #[cfg(feature = "file-journal")]
 pub use file_journal::FileJournalStore;
+#[cfg(feature = "flagd")]
+pub use flagd::FlagdFileStore;
 #[cfg(feature = "git")]
 pub use git::GitVcs;
 

@@ -223,6 +223,9 @@ pub async fn health_probe(
 
 /// Checks a [`FlagStore`]: revisions, expected-revision conflicts,
 /// idempotent sets and outcomes.
+///
+/// The suite works in environment `conformance-env`: a store configured
+/// per environment must know it.
 pub async fn flag_store(port: &dyn FlagStore) -> Result<(), ConformanceFailure> {
     const P: &str = "flag store";
     let run = fresh_run(P, "outcome-of-unknown-key-is-none", |n| async move {
@@ -237,8 +240,9 @@ pub async fn flag_store(port: &dyn FlagStore) -> Result<(), ConformanceFailure> 
         EnvironmentId::new("conformance-env"),
         FlagKey::new(format!("conformance-flag-{run}")),
     );
-    let Ok((_, r0)) = port.get(&env, &flag).await else {
-        return fail(P, "get", "reading a flag never set failed");
+    let r0 = match port.get(&env, &flag).await {
+        Ok((_, r0)) => r0,
+        Err(e) => return fail(P, "get", format!("reading a flag never set failed: {e}")),
     };
     let on = k("on");
     let r1 = match port.set(&on, &env, &flag, &FlagState::On, r0).await {

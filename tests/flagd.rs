@@ -1,0 +1,120 @@
+//! The flagd file store on real files: the conformance suite, every state
+//! written in flagd's own format and read back, other flags and fields
+//! left alone, and a retoggle driven end to end.
+#![cfg(feature = "flagd")]
+
+use std::path::PathBuf;
+
+use knowngood::adapters::FlagdFileStore;
+use knowngood::memory::block_on;
+use knowngood::port::FlagStore;
+use knowngood::{ErrorKind, FlagState, IdempotencyKey};
+use serde_json::{Value, json};
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("kg-flagd-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(feature = "testkit")]
+#[test]
+fn flagd_passes_the_conformance_suite() {
+    let dir = Dir::new("conformance");
+    let store = FlagdFileStore::new().environment("conformance-env", dir.0.join("flags.json"));
+    block_on(knowngood::testkit::conformance::flag_store(&store)).unwrap();
+}
+
+#[test]
+fn flagd_writes_every_state_in_flagds_format_and_leaves_the_rest_alone() {
+    let dir = Dir::new("format");
+    let file = dir.0.join("prod.flags.json");
+    // A file the team already has, with a flag knowngood does not manage.
+    let theirs = json!({
+        "$schema": "https://flagd.dev/schema/v0/flags.json",
+        "flags": {
+            "banner-color": {
+                "state": "ENABLED",
+                "variants": { "red": "red", "blue": "blue" },
+                "defaultVariant": "red"
+            }
+        }
+    });
+    std::fs::write(&file, serde_json::to_vec_pretty(&theirs).unwrap()).unwrap();
+    let store = FlagdFileStore::new().environment("prod", &file);
+    let env = "prod".into();
+    let flag = "new-checkout".into();
+    assert_eq!(
+        block_on(store.get(&env, &flag)).unwrap(),
+        (FlagState::Off, 0)
+    );
+    let states = [
+        FlagState::On,
+        FlagState::Percentage { percent: 25 },
+        FlagState::Segments {
+            segments: ["beta".to_owned(), "staff".to_owned()].into(),
+        },
+        FlagState::Percentage { percent: 0 },
+        FlagState::Off,
+    ];
+    for (i, state) in states.iter().enumerate() {
+        let key: IdempotencyKey = format!("k{i}").into();
+        let revision = block_on(store.set(&key, &env, &flag, state, i as u64)).unwrap();
+        assert_eq!(revision, i as u64 + 1);
+        assert_eq!(
+            block_on(store.get(&env, &flag)).unwrap(),
+            (state.clone(), revision)
+        );
+    }
+    let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(doc["$schema"], theirs["$schema"]);
+    assert_eq!(
+        doc["flags"]["banner-color"],
+        theirs["flags"]["banner-color"]
+    );
+    let ours = &doc["flags"]["new-checkout"];
+    assert_eq!(ours["variants"], json!({ "on": true, "off": false }));
+    assert_eq!(ours["defaultVariant"], "off");
+    // A flag knowngood cannot read is refused, not guessed.
+    let err = block_on(store.get(&env, &"banner-color".into())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    // A stale revision is a conflict and writes nothing.
+    let before = std::fs::read(&file).unwrap();
+    let stale = block_on(store.set(&"late".into(), &env, &flag, &FlagState::On, 1)).unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::Conflict);
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    // Keys survive a restart.
+    let restarted = FlagdFileStore::new().environment("prod", &file);
+    assert_eq!(block_on(restarted.outcome(&"k1".into())).unwrap(), Some(2));
+}
+
+#[test]
+fn flagd_a_percentage_is_a_fractional_split_flagd_understands() {
+    let dir = Dir::new("fractional");
+    let file = dir.0.join("prod.flags.json");
+    let store = FlagdFileStore::new().environment("prod", &file);
+    block_on(store.set(
+        &"k".into(),
+        &"prod".into(),
+        &"new-checkout".into(),
+        &FlagState::Percentage { percent: 10 },
+        0,
+    ))
+    .unwrap();
+    let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(
+        doc["flags"]["new-checkout"]["targeting"],
+        json!({ "fractional": [["on", 10], ["off", 90]] })
+    );
+}

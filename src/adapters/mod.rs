@@ -1,6 +1,8 @@
 //! Adapters to real systems. The core never reads a clock or does I/O;
 //! these do, on the host's behalf.
 
+#[cfg(feature = "command")]
+mod command;
 #[cfg(feature = "file-journal")]
 mod file_journal;
 #[cfg(feature = "flagd")]
@@ -10,6 +12,8 @@ mod git;
 
 use chrono::{DateTime, Utc};
 
+#[cfg(feature = "command")]
+pub use command::{CommandDeployer, CommandHealthProbe, CommandSpec};
 #[cfg(feature = "file-journal")]
 pub use file_journal::FileJournalStore;
 #[cfg(feature = "flagd")]

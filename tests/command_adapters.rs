@@ -65,9 +65,7 @@ fn release() -> (Release, Artifact) {
 }
 
 fn log_lines(dir: &Path) -> usize {
-    std::fs::read_to_string(dir.join("state/deploys.log"))
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
+    std::fs::read_to_string(dir.join("state/deploys.log")).map_or(0, |t| t.lines().count())
 }
 
 #[cfg(feature = "testkit")]

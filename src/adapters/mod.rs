@@ -9,6 +9,8 @@ mod file_journal;
 mod flagd;
 #[cfg(feature = "git")]
 mod git;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use chrono::{DateTime, Utc};
 
@@ -20,6 +22,8 @@ pub use file_journal::FileJournalStore;
 pub use flagd::FlagdFileStore;
 #[cfg(feature = "git")]
 pub use git::GitVcs;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteJournalStore;
 
 use crate::port::Clock;
 

@@ -1,0 +1,208 @@
+//! A [`JournalStore`] on `SQLite`: one file with transactions, for hosts
+//! that want the database to enforce what an event store needs.
+//!
+//! One table holds the journal, one row per entry, as its canonical line
+//! ([`JournalEntry::to_line`]):
+//!
+//! ```sql
+//! CREATE TABLE knowngood_journal (
+//!     position INTEGER PRIMARY KEY,  -- 1, 2, 3 …: two writers cannot take the same one
+//!     line     TEXT NOT NULL,        -- the entry, canonical, with its hash
+//!     hash     TEXT NOT NULL         -- the entry's hash, for the next link
+//! );
+//! ```
+//!
+//! The schema is created when the store opens (`PRAGMA user_version` 1).
+//! Each append is one immediate transaction that checks the stored length
+//! against the writer's expected one and that the new entries link onto
+//! the stored chain; a stale writer gets [`ErrorKind::Conflict`] and
+//! nothing is written. Reads check every line and link again.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+
+use crate::journal::{Chain, EntryHash, JournalEntry};
+use crate::port::{AdapterError, ErrorKind, JournalStore};
+
+/// The schema version this adapter writes.
+const SCHEMA_VERSION: i64 = 1;
+
+/// A journal store in a `SQLite` database file.
+#[derive(Debug)]
+pub struct SqliteJournalStore {
+    path: PathBuf,
+    chain: Chain,
+    conn: Mutex<Connection>,
+}
+
+fn db_error(e: &rusqlite::Error) -> AdapterError {
+    let kind = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => ErrorKind::Conflict,
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            ErrorKind::Unavailable
+        }
+        Some(rusqlite::ErrorCode::CannotOpen) => ErrorKind::Unavailable,
+        _ => ErrorKind::Rejected,
+    };
+    AdapterError::new(kind, format!("sqlite: {e}"))
+}
+
+impl SqliteJournalStore {
+    /// Opens (or creates) the database at `path`, whose entries are linked
+    /// by `chain`, and creates the schema if it is missing. A database
+    /// written by a newer version of the schema is refused.
+    pub fn open(path: impl AsRef<Path>, chain: Chain) -> Result<Self, AdapterError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(|e| db_error(&e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| db_error(&e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| db_error(&e))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| db_error(&e))?;
+        if version > SCHEMA_VERSION {
+            return Err(AdapterError::new(
+                ErrorKind::Rejected,
+                format!(
+                    "{}: schema version {version} is newer than this knowngood's {SCHEMA_VERSION}: upgrade knowngood",
+                    path.display()
+                ),
+            ));
+        }
+        if version < SCHEMA_VERSION {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS knowngood_journal (
+                     position INTEGER PRIMARY KEY,
+                     line     TEXT NOT NULL,
+                     hash     TEXT NOT NULL
+                 );
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )
+            .map_err(|e| db_error(&e))?;
+        }
+        Ok(Self {
+            path,
+            chain,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, AdapterError> {
+        self.conn.lock().map_err(|_| {
+            AdapterError::new(ErrorKind::Unavailable, "the connection's lock was poisoned")
+        })
+    }
+
+    /// The hash of the entry at `position` (the chain's genesis for 0).
+    fn hash_at(&self, conn: &Connection, position: u64) -> Result<EntryHash, AdapterError> {
+        if position == 0 {
+            return Ok(self.chain.genesis());
+        }
+        let text: Option<String> = conn
+            .query_row(
+                "SELECT hash FROM knowngood_journal WHERE position = ?1",
+                params![i64::try_from(position).unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| db_error(&e))?;
+        text.and_then(|t| EntryHash::parse_hex(&t)).ok_or_else(|| {
+            AdapterError::new(
+                ErrorKind::Rejected,
+                format!(
+                    "{}: entry {position} is missing or has no valid hash",
+                    self.path.display()
+                ),
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl JournalStore for SqliteJournalStore {
+    async fn append(
+        &self,
+        expected_len: u64,
+        entries: &[JournalEntry],
+    ) -> Result<(), AdapterError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_error(&e))?;
+        let len: i64 = tx
+            .query_row("SELECT COUNT(*) FROM knowngood_journal", [], |r| r.get(0))
+            .map_err(|e| db_error(&e))?;
+        let len = u64::try_from(len).unwrap_or(0);
+        if len != expected_len {
+            return Err(AdapterError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{}: the journal holds {len} entries, not {expected_len}",
+                    self.path.display()
+                ),
+            ));
+        }
+        let mut previous = self.hash_at(&tx, len)?;
+        for entry in entries {
+            let line = entry.to_line();
+            JournalEntry::from_line(&line, &previous, &self.chain).map_err(|problem| {
+                AdapterError::new(
+                    ErrorKind::Rejected,
+                    format!(
+                        "entry {} does not continue the stored journal: it {problem}",
+                        entry.position
+                    ),
+                )
+            })?;
+            tx.execute(
+                "INSERT INTO knowngood_journal (position, line, hash) VALUES (?1, ?2, ?3)",
+                params![
+                    i64::try_from(entry.position).unwrap_or(i64::MAX),
+                    line,
+                    entry.hash.to_string()
+                ],
+            )
+            .map_err(|e| db_error(&e))?;
+            previous = entry.hash;
+        }
+        tx.commit().map_err(|e| db_error(&e))
+    }
+
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        let conn = self.conn()?;
+        let start = position.max(1);
+        let mut previous = self.hash_at(&conn, start.saturating_sub(1))?;
+        let mut statement = conn
+            .prepare("SELECT position, line FROM knowngood_journal WHERE position >= ?1 ORDER BY position")
+            .map_err(|e| db_error(&e))?;
+        let rows = statement
+            .query_map(params![i64::try_from(start).unwrap_or(i64::MAX)], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| db_error(&e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at, line) = row.map_err(|e| db_error(&e))?;
+            let entry =
+                JournalEntry::from_line(&line, &previous, &self.chain).map_err(|problem| {
+                    AdapterError::new(
+                        ErrorKind::Rejected,
+                        format!("{}: journal entry {at} {problem}", self.path.display()),
+                    )
+                })?;
+            previous = entry.hash;
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    fn chain(&self) -> Chain {
+        self.chain.clone()
+    }
+}

@@ -1,0 +1,133 @@
+//! The SQLite journal store on a real database file: the conformance
+//! suite, a restart, two connections racing on the same expected length,
+//! and a tampered row caught on read.
+#![cfg(feature = "sqlite")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use knowngood::adapters::SqliteJournalStore;
+use knowngood::memory::{
+    InMemoryBuilder, InMemoryDeployer, InMemoryHealthProbe, InMemoryVcs, ManualClock, block_on,
+};
+use knowngood::port::JournalStore;
+use knowngood::{Chain, Command, Driver, ErrorKind, Ports, Service};
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("kg-sqlite-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.0.join("journal.db")
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn chain() -> Chain {
+    Chain::named("payments-prod").keyed(b"from the vault")
+}
+
+fn ports(store: Arc<SqliteJournalStore>) -> Ports {
+    Ports::builder()
+        .vcs(Arc::new(InMemoryVcs::default()))
+        .deployer(Arc::new(InMemoryDeployer::default()))
+        .health(Arc::new(InMemoryHealthProbe::default()))
+        .builder(Arc::new(InMemoryBuilder::new(1, 1, 0)))
+        .journal(store)
+        .clock(Arc::new(ManualClock::at(common::t(0))))
+        .build()
+        .unwrap()
+}
+
+fn register(driver: &mut Driver, name: &str) -> Result<(), knowngood::DriveError> {
+    block_on(driver.execute(&Command::RegisterService {
+        service: Service::new(name),
+    }))
+    .map(drop)
+}
+
+#[cfg(feature = "testkit")]
+#[test]
+fn sqlite_journal_passes_the_conformance_suite_empty_and_holding_a_journal() {
+    let dir = Dir::new("conformance");
+    let store = SqliteJournalStore::open(dir.db(), chain()).unwrap();
+    block_on(knowngood::testkit::conformance::journal_store(&store)).unwrap();
+    let again = SqliteJournalStore::open(dir.db(), chain()).unwrap();
+    block_on(knowngood::testkit::conformance::journal_store(&again)).unwrap();
+}
+
+#[test]
+fn sqlite_journal_restart_and_two_writers_on_the_same_length() {
+    let dir = Dir::new("race");
+    let a = Arc::new(SqliteJournalStore::open(dir.db(), chain()).unwrap());
+    let b = Arc::new(SqliteJournalStore::open(dir.db(), chain()).unwrap());
+    let mut first = block_on(Driver::start(ports(a), "a")).unwrap();
+    let mut second = block_on(Driver::resume(ports(b.clone()), "b")).unwrap();
+    register(&mut first, "payments").unwrap();
+    // Both believed the journal empty: exactly one wins.
+    let stale = register(&mut second, "search").unwrap_err();
+    assert_eq!(
+        stale.adapter_error().map(knowngood::AdapterError::kind),
+        Some(ErrorKind::Conflict),
+        "{stale}"
+    );
+    block_on(second.refresh()).unwrap();
+    register(&mut second, "search").unwrap();
+    // A new process reads both from the database alone.
+    let store = Arc::new(SqliteJournalStore::open(dir.db(), chain()).unwrap());
+    let resumed = block_on(Driver::resume(ports(store), "c")).unwrap();
+    assert_eq!(resumed.journal().len(), 2);
+    assert_eq!(resumed.state(), second.state());
+    // Without the key the first entry does not read.
+    let unkeyed = SqliteJournalStore::open(dir.db(), Chain::named("payments-prod")).unwrap();
+    let err = block_on(unkeyed.read_from(1)).unwrap_err();
+    assert!(err.message().contains("journal entry 1"), "{err}");
+}
+
+#[test]
+fn sqlite_journal_many_racing_appends_one_winner_each() {
+    let dir = Dir::new("many");
+    let store = SqliteJournalStore::open(dir.db(), chain()).unwrap();
+    let other = SqliteJournalStore::open(dir.db(), chain()).unwrap();
+    // Entries to append, made by a ledger on the same chain.
+    let mut ledger =
+        knowngood::Ledger::from_journal(knowngood::Journal::with_chain(chain())).unwrap();
+    for n in 0..200 {
+        ledger
+            .execute(
+                &Command::RegisterService {
+                    service: Service::new(format!("svc-{n}")),
+                },
+                common::t(n),
+            )
+            .unwrap();
+    }
+    let entries = ledger.journal().entries();
+    for (i, entry) in entries.iter().enumerate() {
+        let len = i as u64;
+        let one = std::slice::from_ref(entry);
+        let (x, y) = if i % 2 == 0 {
+            (&store, &other)
+        } else {
+            (&other, &store)
+        };
+        block_on(x.append(len, one)).unwrap();
+        let lost = block_on(y.append(len, one)).unwrap_err();
+        assert_eq!(lost.kind(), ErrorKind::Conflict);
+    }
+    assert_eq!(block_on(store.read_from(1)).unwrap(), entries);
+    assert_eq!(block_on(other.read_from(150)).unwrap(), entries[149..]);
+}

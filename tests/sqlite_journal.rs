@@ -1,4 +1,4 @@
-//! The SQLite journal store on a real database file: the conformance
+//! The `SQLite` journal store on a real database file: the conformance
 //! suite, a restart, two connections racing on the same expected length,
 //! and a tampered row caught on read.
 #![cfg(feature = "sqlite")]

@@ -430,7 +430,17 @@ impl Driver {
         // when the store does not take the entries.
         let saved = self.ledger.snapshot();
         let now = self.ports.clock.now();
-        let entries = self.ledger.execute(command, now)?.to_vec();
+        let entries = match self.ledger.execute(command, now) {
+            Ok(entries) => entries.to_vec(),
+            Err(refusal) => {
+                crate::trace::debug!(
+                    command = command.name(),
+                    rule = refusal.rule(),
+                    "command refused"
+                );
+                return Err(refusal.into());
+            }
+        };
         if entries.is_empty() {
             return Ok(entries);
         }
@@ -473,6 +483,12 @@ impl Driver {
             return Err(DriveError::NothingChosen(incident.clone()));
         }
         let steps = record.steps.clone();
+        crate::trace::info!(
+            incident = %incident,
+            strategy = ?record.strategy,
+            steps = steps.len(),
+            "driving the chosen plan"
+        );
         for step in &steps {
             let status = self.status(incident, &step.key);
             match status {
@@ -486,6 +502,7 @@ impl Driver {
                 _ => {}
             }
             if let Some(instruction) = host_step(&step.action) {
+                crate::trace::info!(key = %step.key, instruction = %instruction, "step paused for a person");
                 return Ok(DriveReport::Paused {
                     key: step.key.clone(),
                     instruction,
@@ -495,8 +512,10 @@ impl Driver {
                 self.record(Some(incident), &step.key, EffectOutcome::Started)
                     .await?;
             }
+            crate::trace::info!(key = %step.key, action = %step.action, "step started");
             match self.perform(incident, step).await {
                 Ok(Ok(detail)) => {
+                    crate::trace::info!(key = %step.key, detail = %detail, "step done");
                     self.record(
                         Some(incident),
                         &step.key,
@@ -504,8 +523,12 @@ impl Driver {
                     )
                     .await?;
                 }
-                Ok(Err(waiting)) => return Ok(waiting),
+                Ok(Err(waiting)) => {
+                    crate::trace::info!(key = %step.key, waiting = %waiting, "step waiting");
+                    return Ok(waiting);
+                }
                 Err(DriveError::StepFailed { key, failure }) => {
+                    crate::trace::warning!(key = %key, failure = %failure, "step failed");
                     // Never hidden: the failure is journaled before the
                     // driver stops.
                     self.record(
@@ -1513,7 +1536,29 @@ impl Driver {
         })
     }
 
+    /// One port call, in a `port_call` span (port, key) when tracing, with
+    /// its outcome as an event in the span.
     async fn act(&self, key: &IdempotencyKey, call: &Call) -> Result<Produced, AdapterError> {
+        #[cfg(feature = "tracing")]
+        {
+            use tracing::Instrument as _;
+            let span = tracing::info_span!(target: "knowngood", "port_call", port = call.port(), key = %key);
+            let result = self.act_untraced(key, call).instrument(span.clone()).await;
+            span.in_scope(|| match &result {
+                Ok(_) => tracing::info!(target: "knowngood", "port call done"),
+                Err(e) => tracing::warn!(target: "knowngood", kind = %e.kind(), error = %e, "port call failed"),
+            });
+            result
+        }
+        #[cfg(not(feature = "tracing"))]
+        self.act_untraced(key, call).await
+    }
+
+    async fn act_untraced(
+        &self,
+        key: &IdempotencyKey,
+        call: &Call,
+    ) -> Result<Produced, AdapterError> {
         let p = &self.ports;
         Ok(match call {
             Call::Revert(m, commits) => Produced::Commit(

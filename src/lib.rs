@@ -101,6 +101,7 @@ pub mod rollout;
 pub mod suspects;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod trace;
 
 pub use error::{GateHold, Rejection, TargetProblem, UpstreamGap};
 pub use journal::{

@@ -88,6 +88,7 @@ struct Ran {
 }
 
 fn run(spec: &CommandSpec, facts: &Facts<'_>) -> Result<Ran, AdapterError> {
+    crate::trace::debug!(program = %spec.program, facts = ?facts.0, "running the host's command");
     let mut command = Command::new(&spec.program);
     command
         .args(spec.args.iter().map(|a| facts.fill(a)))

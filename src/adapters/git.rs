@@ -94,6 +94,7 @@ impl GitVcs {
     /// Runs `git args` in `repo`; the trimmed standard output, or an error
     /// of `kind` with git's own message.
     fn git(&self, repo: &Path, args: &[&str], kind: ErrorKind) -> Result<String, AdapterError> {
+        crate::trace::debug!(repo = %repo.display(), args = ?args, "git");
         let output = Command::new("git")
             .arg("-C")
             .arg(repo)

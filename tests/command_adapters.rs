@@ -4,7 +4,7 @@
 //! the same key (even after a restart) that does not deploy twice.
 #![cfg(feature = "command")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use knowngood::adapters::{CommandDeployer, CommandHealthProbe, CommandSpec};
@@ -12,33 +12,33 @@ use knowngood::memory::block_on;
 use knowngood::port::{Deployer, HealthProbe};
 use knowngood::{Artifact, Digest, ErrorKind, IdempotencyKey, Release};
 
-struct Dir(PathBuf);
+#[path = "common/tmp.rs"]
+mod tmp;
+
+struct Dir(tmp::TempDir);
 
 impl Dir {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("kg-command-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("state")).unwrap();
+        let dir = tmp::TempDir::new(&format!("command-{name}"));
+        std::fs::create_dir_all(dir.path().join("state")).unwrap();
         Self(dir)
     }
 
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
     fn script(&self, name: &str, body: &str) -> String {
-        let path = self.0.join(name);
+        let path = self.path().join(name);
         std::fs::write(&path, format!("set -eu\n{body}\n")).unwrap();
         path.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
 /// A deploy script that records what serves and logs every run; a status
 /// script that prints it.
 fn deployer(dir: &Dir) -> CommandDeployer {
-    let state = dir.0.join("state").to_string_lossy().into_owned();
+    let state = dir.path().join("state").to_string_lossy().into_owned();
     let deploy = dir.script(
         "deploy.sh",
         &format!(
@@ -52,7 +52,7 @@ fn deployer(dir: &Dir) -> CommandDeployer {
     CommandDeployer::new(
         CommandSpec::new("sh", [deploy.as_str(), "{environment}", "{service}"]),
         CommandSpec::new("sh", [status.as_str(), "{environment}", "{service}"]),
-        dir.0.join("outcomes"),
+        dir.path().join("outcomes"),
     )
 }
 
@@ -98,7 +98,7 @@ fn command_deployer_runs_once_per_key_even_after_a_restart() {
     // A retry, from a new process, under the same key: nothing runs.
     let restarted = deployer(&dir);
     block_on(restarted.deploy(&key, &env, &r, &a)).unwrap();
-    assert_eq!(log_lines(&dir.0), 1);
+    assert_eq!(log_lines(dir.path()), 1);
     assert_eq!(
         block_on(restarted.outcome(&key)).unwrap(),
         Some(r.id.clone())
@@ -116,7 +116,7 @@ fn command_deployer_maps_exit_codes_and_kills_what_runs_too_long() {
         CommandDeployer::new(
             CommandSpec::new("sh", [script.as_str()]).timeout(Duration::from_secs(timeout)),
             CommandSpec::new("true", Vec::<String>::new()),
-            dir.0.join("outcomes"),
+            dir.path().join("outcomes"),
         )
     };
     for (body, kind) in [

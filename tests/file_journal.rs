@@ -15,26 +15,18 @@ use knowngood::memory::{
 use knowngood::port::JournalStore;
 use knowngood::{Chain, Command, Driver, ErrorKind, Journal, Ports, Service};
 
-/// A fresh directory for one test, removed when dropped.
-struct Dir(PathBuf);
+#[path = "common/tmp.rs"]
+mod tmp;
+
+struct Dir(tmp::TempDir);
 
 impl Dir {
     fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("kg-file-journal-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
+        Self(tmp::TempDir::new(&format!("file-journal-{name}")))
     }
 
     fn file(&self) -> PathBuf {
-        self.0.join("journal.jsonl")
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path().join("journal.jsonl")
     }
 }
 

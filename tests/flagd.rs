@@ -3,43 +3,32 @@
 //! left alone, and a retoggle driven end to end.
 #![cfg(feature = "flagd")]
 
-use std::path::PathBuf;
-
 use knowngood::adapters::FlagdFileStore;
 use knowngood::memory::block_on;
 use knowngood::port::FlagStore;
 use knowngood::{ErrorKind, FlagState, IdempotencyKey};
 use serde_json::{Value, json};
 
-struct Dir(PathBuf);
+#[path = "common/tmp.rs"]
+mod tmp;
 
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("kg-flagd-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// This test's directory.
+fn dir(name: &str) -> tmp::TempDir {
+    tmp::TempDir::new(&format!("flagd-{name}"))
 }
 
 #[cfg(feature = "testkit")]
 #[test]
 fn flagd_passes_the_conformance_suite() {
-    let dir = Dir::new("conformance");
-    let store = FlagdFileStore::new().environment("conformance-env", dir.0.join("flags.json"));
+    let dir = dir("conformance");
+    let store = FlagdFileStore::new().environment("conformance-env", dir.path().join("flags.json"));
     block_on(knowngood::testkit::conformance::flag_store(&store)).unwrap();
 }
 
 #[test]
 fn flagd_writes_every_state_in_flagds_format_and_leaves_the_rest_alone() {
-    let dir = Dir::new("format");
-    let file = dir.0.join("prod.flags.json");
+    let dir = dir("format");
+    let file = dir.path().join("prod.flags.json");
     // A file the team already has, with a flag knowngood does not manage.
     let theirs = json!({
         "$schema": "https://flagd.dev/schema/v0/flags.json",
@@ -101,8 +90,8 @@ fn flagd_writes_every_state_in_flagds_format_and_leaves_the_rest_alone() {
 
 #[test]
 fn flagd_a_percentage_is_a_fractional_split_flagd_understands() {
-    let dir = Dir::new("fractional");
-    let file = dir.0.join("prod.flags.json");
+    let dir = dir("fractional");
+    let file = dir.path().join("prod.flags.json");
     let store = FlagdFileStore::new().environment("prod", &file);
     block_on(store.set(
         &"k".into(),

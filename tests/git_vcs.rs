@@ -12,21 +12,12 @@ use knowngood::memory::block_on;
 use knowngood::port::Vcs;
 use knowngood::{CommitId, ErrorKind, IdempotencyKey};
 
-struct Dir(PathBuf);
+#[path = "common/tmp.rs"]
+mod tmp;
 
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("kg-git-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// This test's directory.
+fn dir(name: &str) -> tmp::TempDir {
+    tmp::TempDir::new(&format!("git-{name}"))
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -101,11 +92,11 @@ fn key(k: &str) -> IdempotencyKey {
 #[test]
 fn git_vcs_passes_the_conformance_suite_alone_and_with_a_remote() {
     use knowngood::testkit::conformance;
-    let dir = Dir::new("conformance");
-    let (repo, _) = repo(&dir.0);
+    let dir = dir("conformance");
+    let (repo, _) = repo(dir.path());
     let lone = GitVcs::new().repository("payments", &repo);
     block_on(conformance::vcs(&lone, &"payments".into(), &"main".into())).unwrap();
-    let (_, clone) = origin_and_clone(&dir.0, &repo);
+    let (_, clone) = origin_and_clone(dir.path(), &repo);
     let remote = GitVcs::new()
         .repository("payments", &clone)
         .remote("origin");
@@ -119,8 +110,8 @@ fn git_vcs_passes_the_conformance_suite_alone_and_with_a_remote() {
 
 #[test]
 fn git_vcs_reverts_a_range_in_one_commit_and_conflicts_change_nothing() {
-    let dir = Dir::new("revert");
-    let (repo, [one, two, three]) = repo(&dir.0);
+    let dir = dir("revert");
+    let (repo, [one, two, three]) = repo(dir.path());
     let vcs = GitVcs::new().repository("payments", &repo);
     let s = "payments".into();
     let main = "main".into();
@@ -161,9 +152,9 @@ fn git_vcs_reverts_a_range_in_one_commit_and_conflicts_change_nothing() {
 
 #[test]
 fn git_vcs_a_push_to_the_remote_wins_and_the_stale_move_is_a_conflict() {
-    let dir = Dir::new("push");
-    let (repo, [_, two, three]) = repo(&dir.0);
-    let (origin, clone) = origin_and_clone(&dir.0, &repo);
+    let dir = dir("push");
+    let (repo, [_, two, three]) = repo(dir.path());
+    let (origin, clone) = origin_and_clone(dir.path(), &repo);
     let vcs = GitVcs::new()
         .repository("payments", &clone)
         .remote("origin");
@@ -171,9 +162,9 @@ fn git_vcs_a_push_to_the_remote_wins_and_the_stale_move_is_a_conflict() {
     let main = "main".into();
     assert_eq!(block_on(vcs.head(&s, &main)).unwrap(), three);
     // Someone else pushes to origin from another clone.
-    let other = dir.0.join("other");
+    let other = dir.path().join("other");
     git(
-        &dir.0,
+        dir.path(),
         &[
             "clone",
             "-q",

@@ -15,24 +15,18 @@ use knowngood::memory::{
 use knowngood::port::JournalStore;
 use knowngood::{Chain, Command, Driver, ErrorKind, Ports, Service};
 
-struct Dir(PathBuf);
+#[path = "common/tmp.rs"]
+mod tmp;
+
+struct Dir(tmp::TempDir);
 
 impl Dir {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("kg-sqlite-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
+        Self(tmp::TempDir::new(&format!("sqlite-{name}")))
     }
 
     fn db(&self) -> PathBuf {
-        self.0.join("journal.db")
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path().join("journal.db")
     }
 }
 

@@ -204,11 +204,8 @@ impl CommandDeployer {
     }
 
     fn record_path(&self, key: &IdempotencyKey) -> PathBuf {
-        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-        for b in key.as_str().bytes() {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.outcomes.join(format!("{hash:016x}.json"))
+        self.outcomes
+            .join(format!("{:016x}.json", super::key_digest(key)))
     }
 
     fn recorded(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {

@@ -185,11 +185,9 @@ impl GitVcs {
                 }
             })
             .collect();
-        // The readable part may collide after sanitising; the hash never.
-        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-        for b in key.as_str().bytes() {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        // The readable part may collide after sanitising; with the digest
+        // it does not.
+        let hash = super::key_digest(key);
         let space = if named { "names" } else { "keys" };
         format!("refs/knowngood/{space}/{safe}-{hash:016x}")
     }

@@ -43,3 +43,14 @@ impl Clock for SystemClock {
         DateTime::<Utc>::from(std::time::SystemTime::now())
     }
 }
+
+/// A stable 64-bit digest of an idempotency key (FNV-1a), for adapters
+/// that name a file or a ref after a key whose text may not fit there.
+#[cfg(any(feature = "git", feature = "command"))]
+fn key_digest(key: &crate::recovery::IdempotencyKey) -> u64 {
+    key.as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| {
+            (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}

@@ -148,3 +148,39 @@ fn file_journal_a_damaged_complete_line_is_never_dropped() {
     let err = FileJournalStore::open(dir.file(), Chain::named("staging")).unwrap_err();
     assert!(err.message().contains("journal line 1"), "{err}");
 }
+
+#[test]
+fn file_journal_reads_only_what_was_appended_and_notices_a_replaced_file() {
+    let dir = Dir::new("incremental");
+    let a = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    let b = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    let mut first = block_on(Driver::start(ports(a.clone()), "a")).unwrap();
+    for n in 0..20 {
+        register(&mut first, &format!("svc-{n}"));
+        // The other store sees every entry as it is appended.
+        assert_eq!(block_on(b.read_from(1)).unwrap().len(), n + 1);
+    }
+    // A last entry whose newline was lost: the next append puts it back.
+    let mut text = std::fs::read(dir.file()).unwrap();
+    assert_eq!(text.pop(), Some(b'\n'));
+    std::fs::write(dir.file(), &text).unwrap();
+    let c = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    assert_eq!(c.repaired(), None);
+    let mut resumed = block_on(Driver::resume(ports(c.clone()), "c")).unwrap();
+    register(&mut resumed, "after-the-lost-newline");
+    let read = Journal::with_chain(chain())
+        .read_jsonl(std::fs::read(dir.file()).unwrap().as_slice())
+        .unwrap();
+    assert_eq!(read.len(), 21);
+    // The file replaced behind the stores' backs (a shorter journal): a
+    // store notices and reads it whole again.
+    let shorter: Vec<u8> = std::fs::read(dir.file())
+        .unwrap()
+        .split_inclusive(|b| *b == b'\n')
+        .take(5)
+        .flatten()
+        .copied()
+        .collect();
+    std::fs::write(dir.file(), &shorter).unwrap();
+    assert_eq!(block_on(a.read_from(1)).unwrap().len(), 5);
+}

@@ -39,15 +39,21 @@ pub struct FileJournalStore {
     path: PathBuf,
     chain: Chain,
     /// The file, opened for reading and appending (the lock is taken on
-    /// it for each append).
-    file: Mutex<File>,
+    /// it for each append), and what was read of it so far.
+    file: Mutex<(File, Stored)>,
     repaired: Option<u64>,
 }
 
-/// What is stored: the entries, and where the last complete line ends.
+/// What is stored: the entries, where the last complete line ends, how
+/// many lines that is, and the last entry's line (with where it starts),
+/// so that a later read can check the file still ends that way and read
+/// only what was appended since.
+#[derive(Debug, Default)]
 struct Stored {
     entries: Vec<JournalEntry>,
     end: u64,
+    lines: usize,
+    last: Option<(u64, Vec<u8>)>,
     torn: bool,
 }
 
@@ -64,7 +70,7 @@ impl FileJournalStore {
             .open(&path)
             .map_err(|e| at(&path, e))?;
         file.lock().map_err(|e| at(&path, e))?;
-        let stored = read_all(&file, &chain, &path);
+        let stored = read_on(&file, &chain, &path, Stored::default());
         let repaired = match &stored {
             Ok(s) if s.torn => {
                 let len = file.metadata().map_or(s.end, |m| m.len());
@@ -76,11 +82,12 @@ impl FileJournalStore {
             _ => None,
         };
         let _ = file.unlock();
-        stored?;
+        let mut stored = stored?;
+        stored.torn = false;
         Ok(Self {
             path,
             chain,
-            file: Mutex::new(file),
+            file: Mutex::new((file, stored)),
             repaired,
         })
     }
@@ -96,8 +103,32 @@ impl FileJournalStore {
         &self.path
     }
 
-    fn stored(&self, file: &File) -> Result<Stored, AdapterError> {
-        read_all(file, &self.chain, &self.path)
+    /// Brings `cache` up to date with the file: when the file still ends
+    /// with the last line read (another process can only append), only
+    /// the lines after it are read and checked; otherwise (the file was
+    /// cut or replaced) the whole file is read again.
+    fn refresh(&self, file: &File, cache: &mut Stored) -> Result<(), AdapterError> {
+        let len = file.metadata().map_err(|e| at(&self.path, e))?.len();
+        let intact = len >= cache.end
+            && match &cache.last {
+                None => cache.end == 0,
+                Some((start, bytes)) => {
+                    let mut found = vec![0; bytes.len()];
+                    let mut reader: &File = file;
+                    reader
+                        .seek(SeekFrom::Start(*start))
+                        .and_then(|_| reader.read_exact(&mut found))
+                        .is_ok()
+                        && found == *bytes
+                }
+            };
+        let base = if intact {
+            std::mem::take(cache)
+        } else {
+            Stored::default()
+        };
+        *cache = read_on(file, &self.chain, &self.path, base)?;
+        Ok(())
     }
 }
 
@@ -108,14 +139,24 @@ fn at(path: &Path, e: std::io::Error) -> AdapterError {
     AdapterError::new(kind, message)
 }
 
-/// Reads every complete line of `file`, checking each follows on.
-fn read_all(file: &File, chain: &Chain, path: &Path) -> Result<Stored, AdapterError> {
+/// Reads the complete lines of `file` after those `stored` holds,
+/// checking each follows on.
+fn read_on(
+    file: &File,
+    chain: &Chain,
+    path: &Path,
+    stored: Stored,
+) -> Result<Stored, AdapterError> {
+    let Stored {
+        mut entries,
+        mut end,
+        lines: mut number,
+        mut last,
+        ..
+    } = stored;
     let mut reader = BufReader::new(file);
-    reader.seek(SeekFrom::Start(0)).map_err(|e| at(path, e))?;
-    let mut entries: Vec<JournalEntry> = Vec::new();
-    let mut end = 0_u64;
+    reader.seek(SeekFrom::Start(end)).map_err(|e| at(path, e))?;
     let mut line = Vec::new();
-    let mut number = 0_usize;
     let cap = u64::try_from(MAX_LINE_BYTES)
         .unwrap_or(u64::MAX)
         .saturating_add(1);
@@ -130,6 +171,8 @@ fn read_all(file: &File, chain: &Chain, path: &Path) -> Result<Stored, AdapterEr
             return Ok(Stored {
                 entries,
                 end,
+                lines: number,
+                last,
                 torn: false,
             });
         }
@@ -152,6 +195,8 @@ fn read_all(file: &File, chain: &Chain, path: &Path) -> Result<Stored, AdapterEr
                 return Ok(Stored {
                     entries,
                     end,
+                    lines: number.saturating_sub(1),
+                    last,
                     torn: true,
                 });
             }
@@ -176,6 +221,7 @@ fn read_all(file: &File, chain: &Chain, path: &Path) -> Result<Stored, AdapterEr
             ));
         }
         entries.push(entry);
+        last = Some((end, line.clone()));
         end = end.saturating_add(read as u64);
     }
 }
@@ -197,13 +243,14 @@ impl JournalStore for FileJournalStore {
         expected_len: u64,
         entries: &[JournalEntry],
     ) -> Result<(), AdapterError> {
-        let file = self.file.lock().map_err(|_| {
+        let mut guard = self.file.lock().map_err(|_| {
             AdapterError::new(ErrorKind::Unavailable, "the file's lock was poisoned")
         })?;
+        let (file, cache) = &mut *guard;
         file.lock().map_err(|e| at(&self.path, e))?;
         let result = (|| {
-            let stored = self.stored(&file)?;
-            let len = stored.entries.len() as u64;
+            self.refresh(file, cache)?;
+            let len = cache.entries.len() as u64;
             if len != expected_len {
                 return Err(AdapterError::new(
                     ErrorKind::Conflict,
@@ -214,7 +261,7 @@ impl JournalStore for FileJournalStore {
                 ));
             }
             // The new entries must continue the stored chain.
-            let mut previous = stored
+            let mut previous = cache
                 .entries
                 .last()
                 .map_or_else(|| self.chain.genesis(), |e| e.hash);
@@ -234,25 +281,38 @@ impl JournalStore for FileJournalStore {
                 text.push_str(&line);
                 text.push('\n');
             }
-            if stored.torn {
-                file.set_len(stored.end)?;
+            if cache.torn {
+                file.set_len(cache.end)?;
+                cache.torn = false;
             }
-            let mut writer: &File = &file;
+            let mut writer: &File = file;
+            // A last entry whose newline alone was lost (a crash right
+            // before it) gets it back before anything follows it.
+            if cache
+                .last
+                .as_ref()
+                .is_some_and(|(_, line)| line.last() != Some(&b'\n'))
+            {
+                text.insert(0, '\n');
+            }
+            writer.seek(SeekFrom::End(0))?;
             writer.write_all(text.as_bytes())?;
             file.sync_data()?;
-            Ok(())
+            // Read back what was written (only that).
+            self.refresh(file, cache)
         })();
         let _ = file.unlock();
         result
     }
 
     async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
-        let file = self.file.lock().map_err(|_| {
+        let mut guard = self.file.lock().map_err(|_| {
             AdapterError::new(ErrorKind::Unavailable, "the file's lock was poisoned")
         })?;
-        let stored = self.stored(&file)?;
+        let (file, cache) = &mut *guard;
+        self.refresh(file, cache)?;
         let start = usize::try_from(position.saturating_sub(1)).unwrap_or(usize::MAX);
-        Ok(stored
+        Ok(cache
             .entries
             .get(start..)
             .map(<[JournalEntry]>::to_vec)

@@ -1,6 +1,6 @@
 //! The `SQLite` journal store on a real database file: the conformance
 //! suite, a restart, two connections racing on the same expected length,
-//! and a tampered row caught on read.
+//! and a keyed chain that does not read without its key.
 #![cfg(feature = "sqlite")]
 
 mod common;

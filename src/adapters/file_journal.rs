@@ -261,23 +261,12 @@ impl JournalStore for FileJournalStore {
                 ));
             }
             // The new entries must continue the stored chain.
-            let mut previous = cache
+            let previous = cache
                 .entries
                 .last()
                 .map_or_else(|| self.chain.genesis(), |e| e.hash);
             let mut text = String::new();
-            for entry in entries {
-                let line = entry.to_line();
-                JournalEntry::from_line(&line, &previous, &self.chain).map_err(|problem| {
-                    AdapterError::new(
-                        ErrorKind::Rejected,
-                        format!(
-                            "entry {} does not continue the stored journal: it {problem}",
-                            entry.position
-                        ),
-                    )
-                })?;
-                previous = entry.hash;
+            for line in super::continuing_lines(entries, previous, &self.chain)? {
                 text.push_str(&line);
                 text.push('\n');
             }

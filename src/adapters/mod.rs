@@ -54,3 +54,33 @@ fn key_digest(key: &crate::recovery::IdempotencyKey) -> u64 {
             (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         })
 }
+
+/// The canonical lines of `entries`, each checked to continue the stored
+/// journal whose last hash is `previous` on `chain`: what a durable store
+/// writes for an append.
+#[cfg(any(feature = "file-journal", feature = "sqlite"))]
+fn continuing_lines(
+    entries: &[crate::journal::JournalEntry],
+    mut previous: crate::journal::EntryHash,
+    chain: &crate::journal::Chain,
+) -> Result<Vec<String>, crate::port::AdapterError> {
+    entries
+        .iter()
+        .map(|entry| {
+            let line = entry.to_line();
+            crate::journal::JournalEntry::from_line(&line, &previous, chain).map_err(
+                |problem| {
+                    crate::port::AdapterError::new(
+                        crate::port::ErrorKind::Rejected,
+                        format!(
+                            "entry {} does not continue the stored journal: it {problem}",
+                            entry.position
+                        ),
+                    )
+                },
+            )?;
+            previous = entry.hash;
+            Ok(line)
+        })
+        .collect()
+}

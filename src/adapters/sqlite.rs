@@ -148,18 +148,9 @@ impl JournalStore for SqliteJournalStore {
                 ),
             ));
         }
-        let mut previous = self.hash_at(&tx, len)?;
-        for entry in entries {
-            let line = entry.to_line();
-            JournalEntry::from_line(&line, &previous, &self.chain).map_err(|problem| {
-                AdapterError::new(
-                    ErrorKind::Rejected,
-                    format!(
-                        "entry {} does not continue the stored journal: it {problem}",
-                        entry.position
-                    ),
-                )
-            })?;
+        let previous = self.hash_at(&tx, len)?;
+        let lines = super::continuing_lines(entries, previous, &self.chain)?;
+        for (entry, line) in entries.iter().zip(lines) {
             tx.execute(
                 "INSERT INTO knowngood_journal (position, line, hash) VALUES (?1, ?2, ?3)",
                 params![
@@ -169,7 +160,6 @@ impl JournalStore for SqliteJournalStore {
                 ],
             )
             .map_err(|e| db_error(&e))?;
-            previous = entry.hash;
         }
         tx.commit().map_err(|e| db_error(&e))
     }

@@ -39,8 +39,9 @@
 //! [`ErrorKind::UnknownOutcome`]: crate::port::ErrorKind::UnknownOutcome
 
 use crate::error::Rejection;
-use crate::journal::{CorruptJournal, Journal, JournalEntry, ReplayError};
-use crate::ledger::{CatchUpError, Ledger};
+use crate::journal::{CorruptJournal, Journal, JournalEntry, ReplayError, Snapshot};
+use crate::ledger::Ledger;
+use crate::startup::{PAGE, StartReport, Startup, fold_error, open_ledger};
 use crate::machine::{
     Command, Deployment, DeploymentStatus, EventKind, LifecycleStep, Rework, Slot, State, Verdict,
 };
@@ -324,6 +325,7 @@ pub struct Driver {
     ports: Ports,
     ledger: Ledger,
     actor: Actor,
+    started: StartReport,
 }
 
 impl Driver {
@@ -334,78 +336,130 @@ impl Driver {
     pub async fn start(ports: Ports, actor: impl Into<Actor>) -> Result<Driver, DriveError> {
         let stored = ports
             .journal
-            .read_from(1)
+            .read_page(1, 1)
             .await
             .map_err(DriveError::Journal)?;
         if !stored.is_empty() {
-            return Err(DriveError::AlreadyStarted {
-                entries: stored.len() as u64,
-            });
+            let entries = ports
+                .journal
+                .read_from(1)
+                .await
+                .map_err(DriveError::Journal)?
+                .len() as u64;
+            return Err(DriveError::AlreadyStarted { entries });
         }
         Ok(Driver {
             ledger: Ledger::from_journal(Journal::with_chain(ports.journal.chain()))?,
             ports,
             actor: actor.into(),
+            started: StartReport::default(),
         })
     }
 
     /// A driver over the journal the store holds (after a restart, in
     /// another process, or after a crash), acting as `actor`: it reads the
-    /// whole store, checks it (positions, stream versions, the hash chain)
-    /// and replays it. An empty store gives an empty driver, as
-    /// [`Driver::start`] does.
+    /// whole store a page at a time, checks it (positions, stream
+    /// versions, the hash chain) and replays it. An empty store gives an
+    /// empty driver, as [`Driver::start`] does. To start from a snapshot,
+    /// see [`Driver::resume_with`].
     pub async fn resume(ports: Ports, actor: impl Into<Actor>) -> Result<Driver, DriveError> {
-        let entries = ports
+        Self::resume_with(ports, actor, Startup::Replay).await
+    }
+
+    /// [`Driver::resume`], starting as `startup` says: with
+    /// [`Startup::Snapshot`], from the newest snapshot in the store that
+    /// checks out plus the entries after it, holding only the entries
+    /// appended since in memory. [`Driver::started`] tells how it went.
+    pub async fn resume_with(
+        ports: Ports,
+        actor: impl Into<Actor>,
+        startup: Startup,
+    ) -> Result<Driver, DriveError> {
+        let (ledger, started) = open_ledger(ports.journal.as_ref(), startup).await?;
+        crate::trace::info!(
+            snapshot = started.snapshot,
+            replayed = started.replayed,
+            ignored = started.ignored.len(),
+            "driver started"
+        );
+        Ok(Driver {
+            ports,
+            ledger,
+            actor: actor.into(),
+            started,
+        })
+    }
+
+    /// How this driver started: from which snapshot, passing over which
+    /// (and why), folding in how many entries.
+    pub fn started(&self) -> &StartReport {
+        &self.started
+    }
+
+    /// Writes a snapshot of the state as the driver holds it (in step with
+    /// the store as of its last append or [`Driver::refresh`]) to the
+    /// store, and returns its position. A driver started from a snapshot
+    /// then lets go of the entries it held. The store must keep snapshots
+    /// ([`JournalStore::save_snapshot`](crate::JournalStore::save_snapshot)).
+    pub async fn write_snapshot(&mut self) -> Result<u64, DriveError> {
+        let snapshot = Snapshot::of(&self.ledger);
+        let position = snapshot.head.len;
+        self.ports
             .journal
-            .read_from(1)
+            .save_snapshot(&snapshot.seal(&self.ports.journal.chain()))
             .await
             .map_err(DriveError::Journal)?;
-        let journal = Journal::with_chain(ports.journal.chain())
-            .read_entries(entries)
-            .map_err(|e| DriveError::Corrupt(Box::new(e)))?;
-        Ok(Driver {
-            ledger: Ledger::from_journal(journal)?,
-            ports,
-            actor: actor.into(),
-        })
+        if self.started.startup == Startup::Snapshot {
+            self.ledger.forget_held();
+        }
+        Ok(position)
     }
 
     /// Brings the driver up to date with the store, reading only the
     /// entries stored after its own (another process may have appended)
     /// and checking that they follow on; returns how many it took. When the
     /// store no longer ends the way the driver remembers (entries lost or
-    /// replaced), the driver rebuilds itself from the whole store, as
-    /// [`Driver::resume`] does. A restarted process that kept its memory
-    /// (or a snapshot) pays for the new entries only.
+    /// replaced), the driver rebuilds itself from the store, as
+    /// [`Driver::resume_with`] does with the way this driver started. A
+    /// restarted process that kept its memory (or a snapshot) pays for the
+    /// new entries only.
     pub async fn refresh(&mut self) -> Result<usize, DriveError> {
-        let len = self.ledger.journal().len() as u64;
-        let read = self
-            .ports
-            .journal
-            .read_from(len.max(1))
-            .await
-            .map_err(DriveError::Journal)?;
-        let mut tail = read.into_iter();
-        let continues = match self.ledger.journal().entries().last() {
-            None => true,
-            Some(last) => tail.next().as_ref() == Some(last),
-        };
-        if !continues {
-            let rebuilt = Self::resume(self.ports.clone(), self.actor.clone()).await?;
-            let taken = rebuilt.journal().len();
-            *self = rebuilt;
-            return Ok(taken);
-        }
-        self.ledger.catch_up(tail).map_err(|e| match e {
-            CatchUpError::Replay(e) => DriveError::Replay(e),
-            CatchUpError::Corrupt { position, problem } => {
-                DriveError::Corrupt(Box::new(CorruptJournal {
-                    line: usize::try_from(position).unwrap_or(usize::MAX),
-                    problem,
-                    intact: Box::new(self.ledger.journal().clone()),
-                }))
+        let head = self.ledger.journal().head();
+        let mut taken = 0_usize;
+        let mut position = head.len.max(1);
+        loop {
+            let read = self
+                .ports
+                .journal
+                .read_page(position, PAGE)
+                .await
+                .map_err(DriveError::Journal)?;
+            let got = read.len();
+            let mut tail = read.into_iter();
+            if position == head.len {
+                // The first entry read must be the driver's own last one.
+                let continues = tail
+                    .next()
+                    .is_some_and(|last| last.position == head.len && last.hash == head.hash);
+                if !continues {
+                    let startup = self.started.startup;
+                    let rebuilt =
+                        Self::resume_with(self.ports.clone(), self.actor.clone(), startup).await?;
+                    let taken = usize::try_from(rebuilt.started.replayed).unwrap_or(usize::MAX);
+                    *self = rebuilt;
+                    return Ok(taken);
+                }
             }
-        })
+            let caught = self
+                .ledger
+                .catch_up(tail)
+                .map_err(|e| fold_error(e, &self.ledger))?;
+            taken = taken.saturating_add(caught);
+            if got < PAGE {
+                return Ok(taken);
+            }
+            position = self.ledger.journal().next_position();
+        }
     }
 
     /// The state as the journal tells it.

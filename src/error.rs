@@ -734,6 +734,15 @@ pub enum Rejection {
         /// What is wrong with it.
         problem: String,
     },
+    /// A journal that starts after a snapshot was asked to replay from its
+    /// first entry, which it does not hold.
+    #[error(
+        "the journal holds the entries after position {held_from} only (it started from a snapshot or let go of older entries): start from the snapshot (Ledger::from_snapshot) or read the whole journal from the store"
+    )]
+    JournalNotHeldWhole {
+        /// How many entries come before the first one held.
+        held_from: u64,
+    },
     /// A command (or an event read back) stamped before the last recorded
     /// event: time only moves forward.
     #[error(
@@ -973,6 +982,7 @@ impl Rejection {
             Self::ClockWentBackwards { .. } => "clock-went-backwards",
             Self::AbsurdPolicyValue { .. } => "absurd-policy-value",
             Self::InvalidName { .. } => "invalid-name",
+            Self::JournalNotHeldWhole { .. } => "journal-not-held-whole",
             Self::NothingToReturnTo { .. } => "nothing-to-return-to",
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::Rejection;
-use crate::journal::{Journal, JournalEntry, ReplayError};
+use crate::journal::{Chain, Journal, JournalEntry, ReplayError, Snapshot};
 use crate::machine::{Command, State, decide};
 
 /// The state and its journal, kept in step: every accepted command is
@@ -36,6 +36,24 @@ impl Ledger {
         Ok(Self { state, journal })
     }
 
+    /// A ledger that starts from a snapshot, opened with the journal's
+    /// `chain`: its state is the snapshot's, its journal holds no entry
+    /// yet and goes on from the snapshot's head. Bring it up to date with
+    /// the entries stored after the snapshot ([`Ledger::catch_up`]), which
+    /// must link onto the snapshot's hash.
+    pub fn from_snapshot(snapshot: Snapshot, chain: Chain) -> Self {
+        Self {
+            journal: Journal::after(snapshot.head, snapshot.streams, chain),
+            state: snapshot.state,
+        }
+    }
+
+    /// Lets go of the journal entries held in memory; the state, the
+    /// length and the last hash stay (see [`Journal::forget_held`]).
+    pub fn forget_held(&mut self) {
+        self.journal.forget_held();
+    }
+
     /// Decides `command` at time `now`; if accepted, journals and applies
     /// its events and returns the new entries (none when the command
     /// changes nothing, such as registering a known service again). A
@@ -46,13 +64,15 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<&[JournalEntry], Rejection> {
         let events = decide(&self.state, command, now)?;
-        for (i, event) in events.iter().enumerate() {
+        // `decide` only yields events that apply; should that ever break,
+        // go back to the state before the command rather than keep it half
+        // applied (a copy-on-write copy, taken only when there is more
+        // than one event to apply).
+        let before = (events.len() > 1).then(|| self.snapshot());
+        for event in &events {
             if let Err(rejection) = self.state.apply(event) {
-                // `decide` only yields events that apply; should that ever
-                // break, restore the state from the untouched journal rather
-                // than keep a half-applied command.
-                if i > 0 {
-                    self.state = self.journal.replay().unwrap_or_default();
+                if let Some(before) = before {
+                    self.state = before;
                 }
                 return Err(rejection);
             }
@@ -98,6 +118,28 @@ impl Ledger {
             taken = taken.saturating_add(1);
         }
         Ok(taken)
+    }
+
+    /// [`Ledger::catch_up`] without the way back: for a ledger being
+    /// started, which is thrown away whole when an entry does not take.
+    pub(crate) fn fold_in(
+        &mut self,
+        entries: impl IntoIterator<Item = JournalEntry>,
+    ) -> Result<(), CatchUpError> {
+        for entry in entries {
+            let position = entry.position;
+            let event = entry.event.clone();
+            self.journal
+                .push_checked(entry, None)
+                .map_err(|problem| CatchUpError::Corrupt { position, problem })?;
+            self.state
+                .apply(&event)
+                .map_err(|rejection| ReplayError {
+                    position,
+                    rejection,
+                })?;
+        }
+        Ok(())
     }
 
     /// A snapshot of the state to [`rewind`](Ledger::rewind) to: a cheap

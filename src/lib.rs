@@ -98,6 +98,7 @@ pub mod port;
 pub mod recovery;
 pub mod retro;
 pub mod rollout;
+pub mod startup;
 pub mod suspects;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -106,9 +107,11 @@ mod trace;
 pub use error::{GateHold, Rejection, TargetProblem, UpstreamGap};
 pub use journal::{
     Chain, ChainHead, CorruptJournal, EntryHash, ExpectedVersion, Journal, JournalEntry,
-    JournalError, LineProblem, MAX_LINE_BYTES, ReplayError, StreamId, TamperEvidence,
+    JournalError, LineProblem, MAX_LINE_BYTES, ReplayError, SNAPSHOT_FORMAT, Snapshot,
+    SnapshotProblem, StoredSnapshot, StreamId, TamperEvidence,
 };
 pub use ledger::{CatchUpError, Ledger};
+pub use startup::{StartReport, Startup, open_ledger};
 pub use machine::{
     ActivePlan, AppliedMigration, Clearance, ClosedGate, Command, CommitRecord, Deployment,
     DeploymentOrigin, DeploymentStatus, Drift, EnvironmentState, Event, EventKind, FollowUp,
@@ -130,7 +133,7 @@ pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfi
 // What every host touches, at the root.
 pub use adapters::SystemClock;
 pub use driver::{DriveError, DriveReport, Driver, Shipped};
-pub use port::{AdapterError, Clock, ErrorKind, MissingPort, Ports, PortsBuilder};
+pub use port::{AdapterError, Clock, ErrorKind, JournalStore, MissingPort, Ports, PortsBuilder};
 pub use recovery::IdempotencyKey;
 
 // The versions of the crates in knowngood's public API, so that a host

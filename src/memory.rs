@@ -27,7 +27,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::journal::{Chain, JournalEntry};
+use crate::journal::{Chain, JournalEntry, StoredSnapshot};
 use crate::model::{
     Artifact, BranchName, CommitId, Digest, EnvironmentId, FlagKey, FlagState, Release, ReleaseId,
     ServiceId,
@@ -744,6 +744,7 @@ impl Builder for InMemoryBuilder {
 #[derive(Debug, Default)]
 pub struct InMemoryJournalStore {
     entries: Mutex<Vec<JournalEntry>>,
+    snapshots: Mutex<BTreeMap<u64, StoredSnapshot>>,
     chain: Chain,
 }
 
@@ -751,9 +752,14 @@ impl InMemoryJournalStore {
     /// An empty store whose entries are linked by `chain`.
     pub fn with_chain(chain: Chain) -> Self {
         Self {
-            entries: Mutex::default(),
             chain,
+            ..Self::default()
         }
+    }
+
+    /// Every snapshot kept, oldest first (it keeps them all).
+    pub fn snapshots(&self) -> Vec<StoredSnapshot> {
+        lock(&self.snapshots).values().cloned().collect()
     }
 
     /// Every stored entry.
@@ -789,6 +795,35 @@ impl JournalStore for InMemoryJournalStore {
             .get(start..)
             .map(<[JournalEntry]>::to_vec)
             .unwrap_or_default())
+    }
+
+    async fn read_page(
+        &self,
+        position: u64,
+        max: usize,
+    ) -> Result<Vec<JournalEntry>, AdapterError> {
+        let start = usize::try_from(position.saturating_sub(1)).unwrap_or(usize::MAX);
+        Ok(lock(&self.entries)
+            .iter()
+            .skip(start)
+            .take(max)
+            .cloned()
+            .collect())
+    }
+
+    async fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {
+        lock(&self.snapshots).insert(snapshot.position, snapshot.clone());
+        Ok(())
+    }
+
+    async fn read_snapshot(
+        &self,
+        before: Option<u64>,
+    ) -> Result<Option<StoredSnapshot>, AdapterError> {
+        Ok(lock(&self.snapshots)
+            .range(..before.unwrap_or(u64::MAX))
+            .next_back()
+            .map(|(_, snapshot)| snapshot.clone()))
     }
 
     fn chain(&self) -> Chain {

@@ -448,7 +448,7 @@ impl Journal {
             ),
         };
         if entry.hash != link {
-            return Err(if self.entries.is_empty() {
+            return Err(if self.is_empty() {
                 LineProblem::ForeignStart {
                     chain: self.chain.to_string(),
                 }

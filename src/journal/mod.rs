@@ -13,6 +13,7 @@
 
 mod chain;
 mod jsonl;
+mod snapshot;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,6 +27,7 @@ use crate::model::{EnvironmentId, ServiceId};
 
 pub use chain::{Chain, ChainHead, EntryHash, TamperEvidence};
 pub use jsonl::{CorruptJournal, FORMAT_VERSION, LineProblem, MAX_LINE_BYTES};
+pub use snapshot::{SNAPSHOT_FORMAT, Snapshot, SnapshotProblem, StoredSnapshot};
 
 id_type!(
     /// The name of one stream in the journal: `pipeline`, `policy`,
@@ -193,6 +195,10 @@ pub struct Journal {
     entries: Vec<JournalEntry>,
     streams: BTreeMap<StreamId, u64>,
     chain: Chain,
+    /// Where the held entries start: `None` for a journal held from its
+    /// first entry, else the head of what came before (a snapshot's, or
+    /// what [`Journal::forget_held`] let go).
+    start: Option<ChainHead>,
 }
 
 impl Journal {
@@ -216,25 +222,69 @@ impl Journal {
         &self.chain
     }
 
-    /// Every entry, oldest first.
+    /// Every entry held in memory, oldest first: the whole journal, unless
+    /// it was started from a snapshot ([`Journal::after`]) or let go of
+    /// what it held ([`Journal::forget_held`]), in which case the entries
+    /// after [`Journal::held_from`].
     pub fn entries(&self) -> &[JournalEntry] {
         &self.entries
     }
 
-    /// The entries from `position` on (positions start at 1).
+    /// The entries held from `position` on (positions start at 1; entries
+    /// before [`Journal::held_from`] are not held and not returned).
     pub fn read_from(&self, position: u64) -> &[JournalEntry] {
-        let start = usize::try_from(position.saturating_sub(1)).unwrap_or(usize::MAX);
+        let start = usize::try_from(position.saturating_sub(self.held_from().saturating_add(1)))
+            .unwrap_or(usize::MAX);
         self.entries.get(start..).unwrap_or(&[])
     }
 
-    /// How many entries the journal holds.
+    /// How many entries the journal has, held in memory or not: the
+    /// position of its last entry.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        usize::try_from(self.held_from())
+            .unwrap_or(usize::MAX)
+            .saturating_add(self.entries.len())
     }
 
-    /// Whether the journal holds no entry.
+    /// Whether the journal has no entry.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
+    }
+
+    /// How many entries come before the first one held in memory: 0 for a
+    /// journal held whole.
+    pub fn held_from(&self) -> u64 {
+        self.start.map_or(0, |head| head.len)
+    }
+
+    /// An empty journal that goes on from `head` (the journal's length and
+    /// last hash, as a [`Snapshot`] records them), with its streams at
+    /// `streams`: entries up to the head are not held, only checked
+    /// against (the next entry must link onto the head's hash).
+    pub fn after(head: ChainHead, streams: BTreeMap<StreamId, u64>, chain: Chain) -> Journal {
+        Journal {
+            entries: Vec::new(),
+            streams,
+            chain,
+            start: (head.len > 0).then_some(head),
+        }
+    }
+
+    /// Lets go of every entry held in memory, keeping the length, the last
+    /// hash and the stream versions, so the journal goes on exactly as
+    /// before: for a host that starts from snapshots and does not want the
+    /// history in memory. What was let go stays in the store.
+    pub fn forget_held(&mut self) {
+        if self.entries.is_empty() {
+            return;
+        }
+        self.start = Some(self.head());
+        self.entries = Vec::new();
+    }
+
+    /// The stream versions: how many entries each stream has.
+    pub fn streams(&self) -> &BTreeMap<StreamId, u64> {
+        &self.streams
     }
 
     /// How many entries a stream holds (0 if it does not exist).
@@ -244,7 +294,7 @@ impl Journal {
 
     /// The position the next entry will get.
     pub fn next_position(&self) -> u64 {
-        (self.entries.len() as u64).saturating_add(1)
+        (self.len() as u64).saturating_add(1)
     }
 
     /// Appends `events` to `stream` if its version is what the writer
@@ -306,11 +356,11 @@ impl Journal {
     /// How many entries the journal holds and the hash of the last one.
     pub fn head(&self) -> ChainHead {
         ChainHead {
-            len: self.entries.len() as u64,
-            hash: self
-                .entries
-                .last()
-                .map_or_else(|| self.chain.genesis(), |e| e.hash),
+            len: self.len() as u64,
+            hash: self.entries.last().map_or_else(
+                || self.start.map_or_else(|| self.chain.genesis(), |head| head.hash),
+                |e| e.hash,
+            ),
         }
     }
 
@@ -320,10 +370,15 @@ impl Journal {
         self.verify_links_from(0)
     }
 
-    /// [`Journal::verify_chain`] for the entries from index `start` on
-    /// (0-based), trusting the link before them.
+    /// [`Journal::verify_chain`] for the held entries from index `start`
+    /// on (0-based among [`Journal::entries`]), trusting the link before
+    /// them.
     pub fn verify_links_from(&self, start: usize) -> Result<(), TamperEvidence> {
-        let mut previous = self.hash_after(start);
+        let mut previous = self.hash_after(
+            usize::try_from(self.held_from())
+                .unwrap_or(usize::MAX)
+                .saturating_add(start),
+        );
         for e in self.entries.iter().skip(start) {
             let expected = self.chain.link(
                 &previous,
@@ -344,7 +399,7 @@ impl Journal {
     /// must carry the head's hash. Together with an intact chain this
     /// proves nothing recorded up to the head was cut, edited or replaced.
     pub fn verify_head(&self, recorded: &ChainHead) -> Result<(), TamperEvidence> {
-        let len = self.entries.len() as u64;
+        let len = self.len() as u64;
         if len < recorded.len {
             return Err(TamperEvidence::Truncated {
                 len,
@@ -361,11 +416,18 @@ impl Journal {
     }
 
     /// The hash of the entry at `len` (the chain's genesis for 0, and
-    /// for a `len` past the end).
+    /// for a `len` past the end or before the held entries other than the
+    /// start's own).
     fn hash_after(&self, len: usize) -> EntryHash {
-        len.checked_sub(1)
-            .and_then(|i| self.entries.get(i))
-            .map_or_else(|| self.chain.genesis(), |e| e.hash)
+        let held_from = usize::try_from(self.held_from()).unwrap_or(usize::MAX);
+        match (self.start, len.checked_sub(held_from)) {
+            (Some(head), Some(0)) => head.hash,
+            (_, Some(held)) => held
+                .checked_sub(1)
+                .and_then(|i| self.entries.get(i))
+                .map_or_else(|| self.chain.genesis(), |e| e.hash),
+            (_, None) => self.chain.genesis(),
+        }
     }
 
     /// A journal on the unnamed chain from entries read out of a store,
@@ -414,21 +476,19 @@ impl Journal {
         Ok(self)
     }
 
-    /// The first `len` entries.
+    /// The first `len` entries (a journal held whole; of one that starts
+    /// after a snapshot, the held entries up to position `len`).
     #[must_use]
     pub fn truncated(&self, len: usize) -> Journal {
-        let mut journal = Journal::with_chain(self.chain.clone());
-        for entry in self.entries.iter().take(len) {
-            journal.streams.insert(entry.stream.clone(), entry.version);
-            journal.entries.push(entry.clone());
-        }
+        let mut journal = self.clone();
+        journal.truncate(len);
         journal
     }
 
-    /// Drops every entry after the first `len`, in place (what a store
+    /// Drops every held entry after position `len`, in place (what a store
     /// did not take): O(dropped entries).
     pub(crate) fn truncate(&mut self, len: usize) {
-        while self.entries.len() > len {
+        while self.len() > len {
             let Some(entry) = self.entries.pop() else {
                 break;
             };
@@ -441,8 +501,19 @@ impl Journal {
         }
     }
 
-    /// Rebuilds the state by folding every entry, oldest first.
+    /// Rebuilds the state by folding every entry, oldest first. A journal
+    /// that does not hold its first entries (started after a snapshot)
+    /// cannot be replayed: start it from its snapshot
+    /// ([`Ledger::from_snapshot`](crate::Ledger::from_snapshot)).
     pub fn replay(&self) -> Result<State, ReplayError> {
+        if let Some(head) = self.start {
+            return Err(ReplayError {
+                position: head.len,
+                rejection: Rejection::JournalNotHeldWhole {
+                    held_from: head.len,
+                },
+            });
+        }
         let mut state = State::new();
         for entry in &self.entries {
             state.apply(&entry.event).map_err(|rejection| ReplayError {

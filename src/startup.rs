@@ -1,0 +1,232 @@
+//! Starting a ledger from a journal store: the whole journal, or the newest
+//! snapshot that checks out plus the entries after it.
+//!
+//! A snapshot is a short cut, never the truth: one whose seal, format or
+//! place in the journal does not check out is passed over (and named in the
+//! [`StartReport`], and as a `tracing` warning with the feature on), and an
+//! older one is tried, down to replaying the journal from its first entry.
+
+use serde::{Deserialize, Serialize};
+
+use crate::driver::DriveError;
+use crate::journal::{CorruptJournal, Journal, JournalEntry, Snapshot, SnapshotProblem};
+use crate::ledger::{CatchUpError, Ledger};
+use crate::port::JournalStore;
+
+/// How many entries a start reads from the store at a time.
+pub const PAGE: usize = 10_000;
+
+/// Where a ledger starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Startup {
+    /// Read and replay the whole journal, and hold every entry in memory
+    /// (what [`Journal::entries`] gives, for [`suspects`](crate::suspects)
+    /// and [`metrics`](crate::metrics) over the whole history).
+    #[default]
+    Replay,
+    /// Start from the newest snapshot that checks out plus the entries
+    /// after it, and hold in memory only the entries appended since the
+    /// start (the driver lets go of them again at each snapshot it
+    /// writes). Without a usable snapshot, the journal is replayed from its
+    /// first entry, a page at a time, still without holding it.
+    Snapshot,
+}
+
+/// How a start went: what it started from, which snapshots it passed over
+/// and why, and how many entries it folded in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StartReport {
+    /// How the ledger was started.
+    pub startup: Startup,
+    /// The position of the snapshot it started from, if any.
+    pub snapshot: Option<u64>,
+    /// The snapshots passed over, newest first, each with why.
+    pub ignored: Vec<SnapshotProblem>,
+    /// How many entries were folded in (after the snapshot, if any).
+    pub replayed: u64,
+}
+
+/// Starts a ledger from `store`, as `startup` says, reading at most
+/// [`PAGE`] entries at a time; every entry read is checked (positions,
+/// stream versions, the store's hash chain) and folded in.
+///
+/// ```
+/// # use chrono::{TimeZone, Utc};
+/// use knowngood::memory::{InMemoryJournalStore, block_on};
+/// use knowngood::{JournalStore, Ledger, Snapshot, Startup, Command, Service, open_ledger};
+/// # let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+/// let store = InMemoryJournalStore::default();
+/// let mut ledger = Ledger::new();
+/// for name in ["payments", "ledger", "search"] {
+///     let entries = ledger.execute(&Command::RegisterService { service: Service::new(name) }, now).unwrap().to_vec();
+///     block_on(store.append(entries[0].position - 1, &entries)).unwrap();
+///     if name == "ledger" {
+///         block_on(store.save_snapshot(&Snapshot::of(&ledger).seal(&store.chain()))).unwrap();
+///     }
+/// }
+/// let (started, report) = block_on(open_ledger(&store, Startup::Snapshot)).unwrap();
+/// assert_eq!(report.snapshot, Some(2));
+/// assert_eq!(report.replayed, 1);
+/// assert_eq!(started.state(), ledger.state());
+/// assert!(started.journal().entries().is_empty()); // nothing held
+/// ```
+pub async fn open_ledger(
+    store: &dyn JournalStore,
+    startup: Startup,
+) -> Result<(Ledger, StartReport), DriveError> {
+    let chain = store.chain();
+    let mut report = StartReport {
+        startup,
+        ..StartReport::default()
+    };
+    let mut ledger = match startup {
+        Startup::Replay => {
+            let mut journal = Journal::with_chain(chain);
+            let mut position = 1_u64;
+            loop {
+                let page = read_page(store, position).await?;
+                let read = page.len();
+                journal = journal
+                    .read_entries(page)
+                    .map_err(|e| DriveError::Corrupt(Box::new(renumbered(e, position))))?;
+                report.replayed = report.replayed.saturating_add(read as u64);
+                position = position.saturating_add(read as u64);
+                if read < PAGE {
+                    break;
+                }
+            }
+            Ledger::from_journal(journal)?
+        }
+        Startup::Snapshot => {
+            let mut ledger = newest_snapshot(store, &mut report)
+                .await?
+                .map_or_else(
+                    || Ledger::from_journal(Journal::with_chain(store.chain())),
+                    |snapshot| Ok(Ledger::from_snapshot(snapshot, store.chain())),
+                )?;
+            loop {
+                let position = ledger.journal().next_position();
+                let page = read_page(store, position).await?;
+                let read = page.len();
+                ledger.fold_in(page).map_err(|e| fold_error(e, &ledger))?;
+                ledger.forget_held();
+                report.replayed = report.replayed.saturating_add(read as u64);
+                if read < PAGE {
+                    break;
+                }
+            }
+            ledger
+        }
+    };
+    if startup == Startup::Snapshot {
+        ledger.forget_held();
+    }
+    Ok((ledger, report))
+}
+
+async fn read_page(
+    store: &dyn JournalStore,
+    position: u64,
+) -> Result<Vec<JournalEntry>, DriveError> {
+    store
+        .read_page(position, PAGE)
+        .await
+        .map_err(DriveError::Journal)
+}
+
+/// A page's corruption, named by the entry's place in the whole journal.
+fn renumbered(mut corrupt: CorruptJournal, first: u64) -> CorruptJournal {
+    corrupt.line = corrupt
+        .line
+        .saturating_add(usize::try_from(first).unwrap_or(usize::MAX))
+        .saturating_sub(1);
+    corrupt
+}
+
+/// An entry that does not fold in, as the driver reports it.
+pub(crate) fn fold_error(e: CatchUpError, ledger: &Ledger) -> DriveError {
+    match e {
+        CatchUpError::Replay(e) => DriveError::Replay(e),
+        CatchUpError::Corrupt { position, problem } => {
+            DriveError::Corrupt(Box::new(CorruptJournal {
+                line: usize::try_from(position).unwrap_or(usize::MAX),
+                problem,
+                intact: Box::new(ledger.journal().clone()),
+            }))
+        }
+    }
+}
+
+/// The newest snapshot in `store` that checks out, noting each one passed
+/// over in `report`.
+async fn newest_snapshot(
+    store: &dyn JournalStore,
+    report: &mut StartReport,
+) -> Result<Option<Snapshot>, DriveError> {
+    let chain = store.chain();
+    let mut before = None;
+    while let Some(stored) = store
+        .read_snapshot(before)
+        .await
+        .map_err(DriveError::Journal)?
+    {
+        // A store that hands back one at or past the bound would loop.
+        if before.is_some_and(|bound| stored.position >= bound) {
+            break;
+        }
+        before = Some(stored.position);
+        let checked = match stored.open(&chain) {
+            Ok(snapshot) => in_journal(store, snapshot).await?,
+            Err(problem) => Err(problem),
+        };
+        match checked {
+            Ok(snapshot) => {
+                report.snapshot = Some(snapshot.head.len);
+                return Ok(Some(snapshot));
+            }
+            Err(problem) => {
+                crate::trace::warning!(
+                    position = problem.position(),
+                    problem = %problem,
+                    "snapshot passed over"
+                );
+                report.ignored.push(problem);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The snapshot, if the journal holds an entry with its hash at its
+/// position.
+async fn in_journal(
+    store: &dyn JournalStore,
+    snapshot: Snapshot,
+) -> Result<Result<Snapshot, SnapshotProblem>, DriveError> {
+    let position = snapshot.head.len;
+    if position == 0 {
+        return Ok(if snapshot.head.hash == store.chain().genesis() {
+            Ok(snapshot)
+        } else {
+            Err(SnapshotProblem::NotInJournal {
+                position,
+                found: "starts on another genesis".to_owned(),
+            })
+        });
+    }
+    let found = read_page(store, position).await?;
+    let found = match found.first() {
+        Some(entry) if entry.position == position && entry.hash == snapshot.head.hash => {
+            return Ok(Ok(snapshot));
+        }
+        Some(entry) if entry.position == position => {
+            format!("holds an entry with hash {} there", entry.hash)
+        }
+        Some(entry) => format!("answered with entry {} for it", entry.position),
+        None => "is shorter".to_owned(),
+    };
+    Ok(Err(SnapshotProblem::NotInJournal { position, found }))
+}

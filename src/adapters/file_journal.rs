@@ -11,6 +11,13 @@
 //!   whole entry) is cut off when the store opens, and said so
 //!   ([`FileJournalStore::repaired`]). A complete line that does not read
 //!   is never dropped: opening fails and names it.
+//! - Snapshots ([`JournalStore::save_snapshot`]) are kept beside the file,
+//!   in `<file>.snapshots/`, one JSON file per snapshot, written whole and
+//!   renamed into place; the newest three are kept unless
+//!   [`FileJournalStore::keep_snapshots`] says otherwise. The store reads
+//!   and checks the whole file when it first reads (and keeps its entries
+//!   in memory, reading only what was appended afterwards): a snapshot
+//!   saves the replay, not that read.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
@@ -19,7 +26,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::journal::{Chain, EntryHash, JournalEntry, MAX_LINE_BYTES};
+use crate::journal::{Chain, EntryHash, JournalEntry, MAX_LINE_BYTES, StoredSnapshot};
 use crate::port::{AdapterError, ErrorKind, JournalStore};
 
 /// A journal store in one JSON Lines file.
@@ -42,6 +49,7 @@ pub struct FileJournalStore {
     /// it for each append), and what was read of it so far.
     file: Mutex<(File, Stored)>,
     repaired: Option<u64>,
+    keep_snapshots: usize,
 }
 
 /// What is stored: the entries, where the last complete line ends, how
@@ -89,6 +97,7 @@ impl FileJournalStore {
             chain,
             file: Mutex::new((file, stored)),
             repaired,
+            keep_snapshots: 3,
         })
     }
 
@@ -101,6 +110,47 @@ impl FileJournalStore {
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Keeps the newest `n` snapshots (at least 1; 3 unless set), letting
+    /// go of older ones as new ones are saved.
+    #[must_use]
+    pub fn keep_snapshots(mut self, n: usize) -> Self {
+        self.keep_snapshots = n.max(1);
+        self
+    }
+
+    /// The directory snapshots are kept in: the journal file's path with
+    /// `.snapshots` appended, one file per snapshot named after its
+    /// position.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        let mut dir = self.path.clone().into_os_string();
+        dir.push(".snapshots");
+        PathBuf::from(dir)
+    }
+
+    /// The positions of the snapshots kept, oldest first.
+    fn snapshot_positions(&self) -> Result<Vec<u64>, AdapterError> {
+        let dir = self.snapshot_dir();
+        let listing = match std::fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(at(&dir, e)),
+        };
+        let mut positions = Vec::new();
+        for item in listing {
+            let item = item.map_err(|e| at(&dir, e))?;
+            if let Some(position) = item
+                .file_name()
+                .to_str()
+                .and_then(|name| name.strip_suffix(".json"))
+                .and_then(|stem| stem.parse::<u64>().ok())
+            {
+                positions.push(position);
+            }
+        }
+        positions.sort_unstable();
+        Ok(positions)
     }
 
     /// Brings `cache` up to date with the file: when the file still ends
@@ -306,6 +356,78 @@ impl JournalStore for FileJournalStore {
             .get(start..)
             .map(<[JournalEntry]>::to_vec)
             .unwrap_or_default())
+    }
+
+    async fn read_page(
+        &self,
+        position: u64,
+        max: usize,
+    ) -> Result<Vec<JournalEntry>, AdapterError> {
+        let mut guard = self.file.lock().map_err(|_| {
+            AdapterError::new(ErrorKind::Unavailable, "the file's lock was poisoned")
+        })?;
+        let (file, cache) = &mut *guard;
+        self.refresh(file, cache)?;
+        let start = usize::try_from(position.saturating_sub(1)).unwrap_or(usize::MAX);
+        Ok(cache
+            .entries
+            .iter()
+            .skip(start)
+            .take(max)
+            .cloned()
+            .collect())
+    }
+
+    async fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {
+        let dir = self.snapshot_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| at(&dir, e))?;
+        let path = dir.join(format!("{:020}.json", snapshot.position));
+        let partial = dir.join(format!("{:020}.json.partial", snapshot.position));
+        let text = serde_json::to_vec(snapshot)
+            .map_err(|e| AdapterError::new(ErrorKind::Rejected, e.to_string()))?;
+        // Written whole, synced, then renamed into place: a crash leaves
+        // the old snapshots and at most a partial file no reader looks at.
+        (|| {
+            let mut file = File::create(&partial)?;
+            file.write_all(&text)?;
+            file.sync_all()?;
+            std::fs::rename(&partial, &path)?;
+            File::open(&dir)?.sync_all()
+        })()
+        .map_err(|e| at(&path, e))?;
+        let mut kept = self.snapshot_positions()?;
+        while kept.len() > self.keep_snapshots.max(1) {
+            let oldest = kept.remove(0);
+            let old = dir.join(format!("{oldest:020}.json"));
+            std::fs::remove_file(&old).map_err(|e| at(&old, e))?;
+        }
+        Ok(())
+    }
+
+    async fn read_snapshot(
+        &self,
+        before: Option<u64>,
+    ) -> Result<Option<StoredSnapshot>, AdapterError> {
+        let Some(position) = self
+            .snapshot_positions()?
+            .into_iter()
+            .rev()
+            .find(|p| before.is_none_or(|b| *p < b))
+        else {
+            return Ok(None);
+        };
+        let path = self.snapshot_dir().join(format!("{position:020}.json"));
+        let text = std::fs::read(&path).map_err(|e| at(&path, e))?;
+        // One that does not read is handed over as such, for the reader
+        // to pass over and name.
+        Ok(Some(serde_json::from_slice(&text).unwrap_or_else(|e| {
+            StoredSnapshot::new(
+                position,
+                crate::journal::EntryHash::default(),
+                crate::journal::EntryHash::default(),
+                format!("unreadable snapshot file {}: {e}", path.display()),
+            )
+        })))
     }
 
     fn chain(&self) -> Chain {

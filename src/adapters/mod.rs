@@ -84,3 +84,17 @@ fn continuing_lines(
         })
         .collect()
 }
+
+/// A snapshot from the columns a database keeps it in; a hash that does
+/// not parse becomes one that cannot match, so the reader passes the
+/// snapshot over and says so.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn stored_snapshot(
+    position: u64,
+    hash: &str,
+    seal: &str,
+    body: String,
+) -> crate::journal::StoredSnapshot {
+    let parse = |text: &str| crate::journal::EntryHash::parse_hex(text).unwrap_or_default();
+    crate::journal::StoredSnapshot::new(position, parse(hash), parse(seal), body)
+}

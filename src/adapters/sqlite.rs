@@ -12,7 +12,22 @@
 //! );
 //! ```
 //!
-//! The schema is created when the store opens (`PRAGMA user_version` 1).
+//! Snapshots ([`JournalStore::save_snapshot`]) go in a second table, the
+//! newest three kept unless [`SqliteJournalStore::keep_snapshots`] says
+//! otherwise:
+//!
+//! ```sql
+//! CREATE TABLE knowngood_snapshots (
+//!     position INTEGER PRIMARY KEY,  -- the journal position it was taken at
+//!     hash     TEXT NOT NULL,        -- the journal's hash there
+//!     seal     TEXT NOT NULL,        -- its seal on the journal's chain
+//!     body     TEXT NOT NULL         -- the snapshot, JSON
+//! );
+//! ```
+//!
+//! The schema is created when the store opens, and a database of an older
+//! schema is brought up to date (`PRAGMA user_version`: 1 had the journal
+//! only, 2 adds the snapshots).
 //! Each append is one immediate transaction that checks the stored length
 //! against the writer's expected one and that the new entries link onto
 //! the stored chain; a stale writer gets [`ErrorKind::Conflict`] and
@@ -24,11 +39,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
-use crate::journal::{Chain, EntryHash, JournalEntry};
+use crate::journal::{Chain, EntryHash, JournalEntry, StoredSnapshot};
 use crate::port::{AdapterError, ErrorKind, JournalStore};
 
 /// The schema version this adapter writes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// A journal store in a `SQLite` database file.
 #[derive(Debug)]
@@ -36,6 +51,7 @@ pub struct SqliteJournalStore {
     path: PathBuf,
     chain: Chain,
     conn: Mutex<Connection>,
+    keep_snapshots: usize,
 }
 
 fn db_error(e: &rusqlite::Error) -> AdapterError {
@@ -75,13 +91,19 @@ impl SqliteJournalStore {
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(
-                "BEGIN;
+                "BEGIN IMMEDIATE;
                  CREATE TABLE IF NOT EXISTS knowngood_journal (
                      position INTEGER PRIMARY KEY,
                      line     TEXT NOT NULL,
                      hash     TEXT NOT NULL
                  );
-                 PRAGMA user_version = 1;
+                 CREATE TABLE IF NOT EXISTS knowngood_snapshots (
+                     position INTEGER PRIMARY KEY,
+                     hash     TEXT NOT NULL,
+                     seal     TEXT NOT NULL,
+                     body     TEXT NOT NULL
+                 );
+                 PRAGMA user_version = 2;
                  COMMIT;",
             )
             .map_err(|e| db_error(&e))?;
@@ -90,7 +112,16 @@ impl SqliteJournalStore {
             path,
             chain,
             conn: Mutex::new(conn),
+            keep_snapshots: 3,
         })
+    }
+
+    /// Keeps the newest `n` snapshots (at least 1; 3 unless set), letting
+    /// go of older ones as new ones are saved.
+    #[must_use]
+    pub fn keep_snapshots(mut self, n: usize) -> Self {
+        self.keep_snapshots = n.max(1);
+        self
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, AdapterError> {
@@ -136,7 +167,7 @@ impl JournalStore for SqliteJournalStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| db_error(&e))?;
         let len: i64 = tx
-            .query_row("SELECT COUNT(*) FROM knowngood_journal", [], |r| r.get(0))
+            .query_row("SELECT COALESCE(MAX(position), 0) FROM knowngood_journal", [], |r| r.get(0))
             .map_err(|e| db_error(&e))?;
         let len = u64::try_from(len).unwrap_or(0);
         if len != expected_len {
@@ -165,16 +196,28 @@ impl JournalStore for SqliteJournalStore {
     }
 
     async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        self.read_page(position, usize::MAX).await
+    }
+
+    async fn read_page(
+        &self,
+        position: u64,
+        max: usize,
+    ) -> Result<Vec<JournalEntry>, AdapterError> {
         let conn = self.conn()?;
         let start = position.max(1);
         let mut previous = self.hash_at(&conn, start.saturating_sub(1))?;
         let mut statement = conn
-            .prepare("SELECT position, line FROM knowngood_journal WHERE position >= ?1 ORDER BY position")
+            .prepare("SELECT position, line FROM knowngood_journal WHERE position >= ?1 ORDER BY position LIMIT ?2")
             .map_err(|e| db_error(&e))?;
         let rows = statement
-            .query_map(params![i64::try_from(start).unwrap_or(i64::MAX)], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
+            .query_map(
+                params![
+                    i64::try_from(start).unwrap_or(i64::MAX),
+                    i64::try_from(max).unwrap_or(i64::MAX)
+                ],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            )
             .map_err(|e| db_error(&e))?;
         let mut out = Vec::new();
         for row in rows {
@@ -190,6 +233,49 @@ impl JournalStore for SqliteJournalStore {
             out.push(entry);
         }
         Ok(out)
+    }
+
+    async fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_error(&e))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO knowngood_snapshots (position, hash, seal, body) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                i64::try_from(snapshot.position).unwrap_or(i64::MAX),
+                snapshot.hash.to_string(),
+                snapshot.seal.to_string(),
+                snapshot.body
+            ],
+        )
+        .map_err(|e| db_error(&e))?;
+        tx.execute(
+            "DELETE FROM knowngood_snapshots WHERE position NOT IN
+                 (SELECT position FROM knowngood_snapshots ORDER BY position DESC LIMIT ?1)",
+            params![i64::try_from(self.keep_snapshots).unwrap_or(i64::MAX)],
+        )
+        .map_err(|e| db_error(&e))?;
+        tx.commit().map_err(|e| db_error(&e))
+    }
+
+    async fn read_snapshot(
+        &self,
+        before: Option<u64>,
+    ) -> Result<Option<StoredSnapshot>, AdapterError> {
+        let conn = self.conn()?;
+        let row: Option<(i64, String, String, String)> = conn
+            .query_row(
+                "SELECT position, hash, seal, body FROM knowngood_snapshots
+                 WHERE position < ?1 ORDER BY position DESC LIMIT 1",
+                params![before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX))],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(|e| db_error(&e))?;
+        Ok(row.map(|(position, hash, seal, body)| {
+            super::stored_snapshot(u64::try_from(position).unwrap_or(0), &hash, &seal, body)
+        }))
     }
 
     fn chain(&self) -> Chain {

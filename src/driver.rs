@@ -38,6 +38,7 @@
 //!
 //! [`ErrorKind::UnknownOutcome`]: crate::port::ErrorKind::UnknownOutcome
 
+use chrono::{DateTime, Duration, Utc};
 use crate::error::Rejection;
 use crate::journal::{CorruptJournal, Journal, JournalEntry, ReplayError, Snapshot};
 use crate::ledger::Ledger;
@@ -49,7 +50,7 @@ use crate::model::{
     Actor, Artifact, BranchName, Change, CommitId, EnvironmentId, FlagKey, FlagState, IncidentId,
     Lane, Release, ReleaseId, ServiceId,
 };
-use crate::port::{AdapterError, ErrorKind, Landed, Ports};
+use crate::port::{AdapterError, ErrorKind, Landed, LeaseAnswer, Ports};
 use crate::recovery::{Effect, EffectAction, EffectOutcome, EffectStatus, IdempotencyKey};
 
 /// Why the driver stopped.
@@ -76,6 +77,37 @@ pub enum DriveError {
     /// The core refused a command.
     #[error(transparent)]
     Refused(#[from] Rejection),
+    /// Another replica holds the lease on the incident: nothing was done.
+    #[error(
+        "incident `{incident}` is being driven by `{holder}` (its lease runs {}s more at most): nothing was done; drive again once it lets go or its lease expires",
+        remaining.as_secs()
+    )]
+    LeaseHeld {
+        /// The incident.
+        incident: IncidentId,
+        /// Who holds the lease.
+        holder: String,
+        /// How much longer it runs at most, unless renewed.
+        remaining: std::time::Duration,
+    },
+    /// This driver's lease on the incident could not be renewed before the
+    /// next step (another replica took it, or it lapsed): it stopped before
+    /// acting again.
+    #[error(
+        "the lease on incident `{incident}` was lost before step `{key}`{}: this driver stopped before acting; refresh and drive again",
+        holder.as_ref().map(|h| format!(" (now held by `{h}`)")).unwrap_or_default()
+    )]
+    LeaseLost {
+        /// The incident.
+        incident: IncidentId,
+        /// The step it stopped before.
+        key: IdempotencyKey,
+        /// Who holds it now, if someone does.
+        holder: Option<String>,
+    },
+    /// The lease store failed: nothing more was done.
+    #[error("the lease store failed: {0}; nothing more was done, drive again once it is back")]
+    Lease(AdapterError),
     /// A step failed (recorded in the journal); choose another strategy or
     /// fix the cause, then choose again.
     #[error("step `{key}` failed: {failure}")]
@@ -157,7 +189,7 @@ impl DriveError {
     /// person) without matching text.
     pub fn adapter_error(&self) -> Option<&AdapterError> {
         match self {
-            Self::Journal(e) | Self::Unresolved { error: e, .. } => Some(e),
+            Self::Journal(e) | Self::Lease(e) | Self::Unresolved { error: e, .. } => Some(e),
             Self::StepFailed {
                 failure: StepFailure::Port { error, .. },
                 ..
@@ -326,6 +358,17 @@ pub struct Driver {
     ledger: Ledger,
     actor: Actor,
     started: StartReport,
+    lease: Option<HeldLease>,
+}
+
+/// A lease this driver holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HeldLease {
+    scope: String,
+    token: u64,
+    /// When this driver stops counting on it: the time it asked, plus the
+    /// lease's length, less a tenth.
+    good_until: DateTime<Utc>,
 }
 
 impl Driver {
@@ -353,6 +396,7 @@ impl Driver {
             ports,
             actor: actor.into(),
             started: StartReport::default(),
+            lease: None,
         })
     }
 
@@ -387,6 +431,7 @@ impl Driver {
             ledger,
             actor: actor.into(),
             started,
+            lease: None,
         })
     }
 
@@ -526,7 +571,96 @@ impl Driver {
 
     /// Carries out the steps of the strategy chosen for `incident`, in
     /// order, from wherever the journal says they stand.
+    ///
+    /// With [`Leases`](crate::Leases) among the ports, the driver first
+    /// takes the lease on the incident ([`DriveError::LeaseHeld`] when
+    /// another replica holds it: nothing is done), reads what the store
+    /// holds when the lease changed hands, renews it before every step
+    /// ([`DriveError::LeaseLost`] when it cannot: it stops before acting),
+    /// and lets go of it when it stops, however it stops.
     pub async fn drive(&mut self, incident: &IncidentId) -> Result<DriveReport, DriveError> {
+        if self.ports.leases.is_none() {
+            return self.drive_plan(incident).await;
+        }
+        let scope = format!("incident/{incident}");
+        match self.hold_lease(&scope).await? {
+            LeaseAnswer::Granted { .. } => {}
+            LeaseAnswer::Held { holder, remaining } => {
+                return Err(DriveError::LeaseHeld {
+                    incident: incident.clone(),
+                    holder,
+                    remaining,
+                });
+            }
+        }
+        let result = self.drive_plan(incident).await;
+        self.release_lease().await;
+        result
+    }
+
+    /// Takes or renews the lease on `scope` when less than half of it is
+    /// left, reading the store again when it changed hands.
+    async fn hold_lease(&mut self, scope: &str) -> Result<LeaseAnswer, DriveError> {
+        let Some(leases) = self.ports.leases.clone() else {
+            return Ok(LeaseAnswer::Granted { token: 0 });
+        };
+        let ttl = self.ports.lease_ttl;
+        let asked_at = self.ports.clock.now();
+        let span = |d: std::time::Duration| Duration::from_std(d).unwrap_or(Duration::MAX);
+        if let Some(held) = &self.lease
+            && held.scope == scope
+            && asked_at.checked_add_signed(span(ttl.checked_div(2).unwrap_or_default())) < Some(held.good_until)
+        {
+            return Ok(LeaseAnswer::Granted { token: held.token });
+        }
+        let answer = leases
+            .acquire(scope, self.actor.as_str(), ttl)
+            .await
+            .map_err(DriveError::Lease)?;
+        match &answer {
+            LeaseAnswer::Granted { token } => {
+                let known = self
+                    .lease
+                    .as_ref()
+                    .is_some_and(|held| held.scope == scope && held.token == *token);
+                self.lease = Some(HeldLease {
+                    scope: scope.to_owned(),
+                    token: *token,
+                    good_until: asked_at
+                        .checked_add_signed(span(ttl.saturating_sub(ttl.checked_div(10).unwrap_or_default())))
+                        .unwrap_or(asked_at),
+                });
+                if !known {
+                    crate::trace::info!(scope, token, "lease taken");
+                    // Another replica may have acted since this driver
+                    // last read the store.
+                    self.refresh().await?;
+                }
+            }
+            LeaseAnswer::Held { holder, .. } => {
+                crate::trace::info!(scope, holder = %holder, "lease held by another replica");
+                self.lease = None;
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Lets go of the lease held, if any; a failure to let go only means
+    /// the lease runs out on its own, and is traced.
+    async fn release_lease(&mut self) {
+        let (Some(leases), Some(held)) = (self.ports.leases.clone(), self.lease.take()) else {
+            return;
+        };
+        if let Err(e) = leases
+            .release(&held.scope, self.actor.as_str(), held.token)
+            .await
+        {
+            crate::trace::warning!(scope = %held.scope, error = %e, "lease not let go: it will run out");
+            let _ = e;
+        }
+    }
+
+    async fn drive_plan(&mut self, incident: &IncidentId) -> Result<DriveReport, DriveError> {
         let record = self
             .state()
             .incident(incident)
@@ -544,6 +678,16 @@ impl Driver {
             "driving the chosen plan"
         );
         for step in &steps {
+            if self.ports.leases.is_some() {
+                let scope = format!("incident/{incident}");
+                if let LeaseAnswer::Held { holder, .. } = self.hold_lease(&scope).await? {
+                    return Err(DriveError::LeaseLost {
+                        incident: incident.clone(),
+                        key: step.key.clone(),
+                        holder: Some(holder),
+                    });
+                }
+            }
             let status = self.status(incident, &step.key);
             match status {
                 EffectStatus::Succeeded => continue,

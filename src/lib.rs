@@ -133,7 +133,10 @@ pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfi
 // What every host touches, at the root.
 pub use adapters::SystemClock;
 pub use driver::{DriveError, DriveReport, Driver, Shipped};
-pub use port::{AdapterError, Clock, ErrorKind, JournalStore, MissingPort, Ports, PortsBuilder};
+pub use port::{
+    AdapterError, Clock, ErrorKind, JournalStore, LeaseAnswer, Leases, MissingPort, Ports,
+    PortsBuilder,
+};
 pub use recovery::IdempotencyKey;
 
 // The versions of the crates in knowngood's public API, so that a host

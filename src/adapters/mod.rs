@@ -9,6 +9,8 @@ mod file_journal;
 mod flagd;
 #[cfg(feature = "git")]
 mod git;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -22,6 +24,8 @@ pub use file_journal::FileJournalStore;
 pub use flagd::FlagdFileStore;
 #[cfg(feature = "git")]
 pub use git::GitVcs;
+#[cfg(feature = "postgres")]
+pub use postgres::{Follower, PostgresJournalStore, PostgresLeases};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteJournalStore;
 
@@ -58,7 +62,7 @@ fn key_digest(key: &crate::recovery::IdempotencyKey) -> u64 {
 /// The canonical lines of `entries`, each checked to continue the stored
 /// journal whose last hash is `previous` on `chain`: what a durable store
 /// writes for an append.
-#[cfg(any(feature = "file-journal", feature = "sqlite"))]
+#[cfg(any(feature = "file-journal", feature = "sqlite", feature = "postgres"))]
 fn continuing_lines(
     entries: &[crate::journal::JournalEntry],
     mut previous: crate::journal::EntryHash,

@@ -116,14 +116,14 @@ impl StoredSnapshot {
     /// hash at that position is for the reader of the journal to check
     /// (see [`SnapshotProblem::NotInJournal`]).
     pub fn open(&self, chain: &Chain) -> Result<Snapshot, SnapshotProblem> {
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
         if seal(chain, &self.hash, &self.body) != self.seal {
             return Err(SnapshotProblem::BadSeal {
                 position: self.position,
             });
-        }
-        #[derive(Deserialize)]
-        struct Format {
-            format: u32,
         }
         let format = serde_json::from_str::<Format>(&self.body)
             .map_err(|e| SnapshotProblem::Unreadable {

@@ -520,6 +520,54 @@ pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// What [`Leases::acquire`] answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum LeaseAnswer {
+    /// The caller holds the lease for the time asked, from when it asked.
+    /// The token changes whenever the lease changes hands (or lapsed
+    /// before its holder renewed it): a holder that sees a new token must
+    /// read the journal again before it acts.
+    Granted {
+        /// The lease's token.
+        token: u64,
+    },
+    /// Another holder holds it.
+    Held {
+        /// Who.
+        holder: String,
+        /// For how much longer at most, unless it renews.
+        remaining: std::time::Duration,
+    },
+}
+
+/// Leases between replicas: one holder at a time holds the lease on a
+/// scope, until it lets go or the lease expires. The driver takes the
+/// lease on `incident/<id>` before it drives an incident, renews it before
+/// every step once half of it is gone, stops with
+/// [`DriveError::LeaseLost`](crate::DriveError::LeaseLost) when it cannot,
+/// and lets go when it stops. It counts the lease's time from *before* it
+/// asked, on its own clock, and stops acting a tenth of the lease early,
+/// so that it stops before another replica can start. The expiry itself is
+/// kept by the lease store (a database computes it on its own clock).
+/// Idempotency keys still guard every port call: even if two replicas act
+/// at once, each effect happens once.
+#[async_trait]
+pub trait Leases: Send + Sync + fmt::Debug + 'static {
+    /// Takes the lease on `scope` for `holder` for `ttl` if it is free,
+    /// expired or already held by `holder` (renewing it), or says who
+    /// holds it.
+    async fn acquire(
+        &self,
+        scope: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<LeaseAnswer, AdapterError>;
+    /// Lets go of the lease on `scope` if `holder` still holds it with
+    /// `token`.
+    async fn release(&self, scope: &str, holder: &str, token: u64) -> Result<(), AdapterError>;
+}
+
 /// Where the driver gets the time from (the core never reads a clock).
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// Now.
@@ -545,7 +593,15 @@ pub struct Ports {
     pub journal: Arc<dyn JournalStore>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Leases between replicas, if several drive the same journal (see
+    /// [`Leases`]); none for a single driver.
+    pub leases: Option<Arc<dyn Leases>>,
+    /// How long a lease the driver takes lasts (30 s unless set).
+    pub lease_ttl: std::time::Duration,
 }
+
+/// How long a lease lasts unless set: 30 seconds.
+pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A port [`PortsBuilder::build`] needs and was not given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -583,9 +639,17 @@ pub struct PortsBuilder {
     builder: Option<Arc<dyn Builder>>,
     journal: Option<Arc<dyn JournalStore>>,
     clock: Option<Arc<dyn Clock>>,
+    leases: Option<(Arc<dyn Leases>, std::time::Duration)>,
 }
 
 impl PortsBuilder {
+    /// Leases between replicas, each taken for `ttl`: another replica
+    /// takes over from a holder that died within `ttl` (see [`Leases`]).
+    pub fn leases(mut self, leases: Arc<dyn Leases>, ttl: std::time::Duration) -> Self {
+        self.leases = Some((leases, ttl));
+        self
+    }
+
     /// Version control.
     pub fn vcs(mut self, vcs: Arc<dyn Vcs>) -> Self {
         self.vcs = Some(vcs);
@@ -640,6 +704,8 @@ impl PortsBuilder {
             clock: self
                 .clock
                 .unwrap_or_else(|| Arc::new(crate::adapters::SystemClock)),
+            lease_ttl: self.leases.as_ref().map_or(DEFAULT_LEASE_TTL, |l| l.1),
+            leases: self.leases.map(|l| l.0),
         })
     }
 }
@@ -669,6 +735,8 @@ impl Ports {
             builder,
             journal,
             clock,
+            leases: None,
+            lease_ttl: DEFAULT_LEASE_TTL,
         }
     }
 

@@ -38,11 +38,9 @@
 //!
 //! [`ErrorKind::UnknownOutcome`]: crate::port::ErrorKind::UnknownOutcome
 
-use chrono::{DateTime, Duration, Utc};
 use crate::error::Rejection;
 use crate::journal::{CorruptJournal, Journal, JournalEntry, ReplayError, Snapshot};
 use crate::ledger::Ledger;
-use crate::startup::{PAGE, StartReport, Startup, fold_error, open_ledger};
 use crate::machine::{
     Command, Deployment, DeploymentStatus, EventKind, LifecycleStep, Rework, Slot, State, Verdict,
 };
@@ -52,6 +50,8 @@ use crate::model::{
 };
 use crate::port::{AdapterError, ErrorKind, Landed, LeaseAnswer, Ports};
 use crate::recovery::{Effect, EffectAction, EffectOutcome, EffectStatus, IdempotencyKey};
+use crate::startup::{PAGE, StartReport, Startup, fold_error, open_ledger};
+use chrono::{DateTime, Duration, Utc};
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -609,7 +609,8 @@ impl Driver {
         let span = |d: std::time::Duration| Duration::from_std(d).unwrap_or(Duration::MAX);
         if let Some(held) = &self.lease
             && held.scope == scope
-            && asked_at.checked_add_signed(span(ttl.checked_div(2).unwrap_or_default())) < Some(held.good_until)
+            && asked_at.checked_add_signed(span(ttl.checked_div(2).unwrap_or_default()))
+                < Some(held.good_until)
         {
             return Ok(LeaseAnswer::Granted { token: held.token });
         }
@@ -627,7 +628,9 @@ impl Driver {
                     scope: scope.to_owned(),
                     token: *token,
                     good_until: asked_at
-                        .checked_add_signed(span(ttl.saturating_sub(ttl.checked_div(10).unwrap_or_default())))
+                        .checked_add_signed(span(
+                            ttl.saturating_sub(ttl.checked_div(10).unwrap_or_default()),
+                        ))
                         .unwrap_or(asked_at),
                 });
                 if !known {
@@ -769,6 +772,7 @@ impl Driver {
             incident: incident.clone(),
             key: key.clone(),
             outcome,
+            by: Some(self.actor.clone()),
         })
         .await
         .map(drop)

@@ -132,12 +132,10 @@ impl Ledger {
             self.journal
                 .push_checked(entry, None)
                 .map_err(|problem| CatchUpError::Corrupt { position, problem })?;
-            self.state
-                .apply(&event)
-                .map_err(|rejection| ReplayError {
-                    position,
-                    rejection,
-                })?;
+            self.state.apply(&event).map_err(|rejection| ReplayError {
+                position,
+                rejection,
+            })?;
         }
         Ok(())
     }

@@ -111,7 +111,6 @@ pub use journal::{
     SnapshotProblem, StoredSnapshot, StreamId, TamperEvidence,
 };
 pub use ledger::{CatchUpError, Ledger};
-pub use startup::{StartReport, Startup, open_ledger};
 pub use machine::{
     ActivePlan, AppliedMigration, Clearance, ClosedGate, Command, CommitRecord, Deployment,
     DeploymentOrigin, DeploymentStatus, Drift, EnvironmentState, Event, EventKind, FollowUp,
@@ -129,6 +128,7 @@ pub use model::{
     UnknownStrategy, check_name,
 };
 pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfix_base, plan};
+pub use startup::{StartReport, Startup, open_ledger};
 
 // What every host touches, at the root.
 pub use adapters::SystemClock;

@@ -219,6 +219,11 @@ impl InMemoryVcs {
         lock(&self.inner).calls.executions(key)
     }
 
+    /// Every key it acted under, with counts.
+    pub fn all_executions(&self) -> BTreeMap<IdempotencyKey, usize> {
+        lock(&self.inner).calls.acted.clone()
+    }
+
     /// The commit a tag points at.
     pub fn tagged(&self, service: &ServiceId, tag: &str) -> Option<CommitId> {
         lock(&self.inner).repos.get(service)?.tags.get(tag).cloned()
@@ -588,6 +593,11 @@ impl InMemoryFlagStore {
     pub fn executions(&self, key: &IdempotencyKey) -> usize {
         lock(&self.inner).calls.executions(key)
     }
+
+    /// Every key it acted under, with counts.
+    pub fn all_executions(&self) -> BTreeMap<IdempotencyKey, usize> {
+        lock(&self.inner).calls.acted.clone()
+    }
 }
 
 #[async_trait]
@@ -697,6 +707,11 @@ impl InMemoryBuilder {
     pub fn executions(&self, key: &IdempotencyKey) -> usize {
         lock(&self.inner).calls.executions(key)
     }
+
+    /// Every key it acted under, with counts.
+    pub fn all_executions(&self) -> BTreeMap<IdempotencyKey, usize> {
+        lock(&self.inner).calls.acted.clone()
+    }
 }
 
 #[async_trait]
@@ -794,7 +809,10 @@ impl Leases for InMemoryLeases {
             Some((who, _, until)) if who != holder && *until > now => {
                 return Ok(LeaseAnswer::Held {
                     holder: who.clone(),
-                    remaining: until.signed_duration_since(now).to_std().unwrap_or_default(),
+                    remaining: until
+                        .signed_duration_since(now)
+                        .to_std()
+                        .unwrap_or_default(),
                 });
             }
             Some((who, token, until)) if who == holder && *until > now => *token,

@@ -101,12 +101,10 @@ pub async fn open_ledger(
             Ledger::from_journal(journal)?
         }
         Startup::Snapshot => {
-            let mut ledger = newest_snapshot(store, &mut report)
-                .await?
-                .map_or_else(
-                    || Ledger::from_journal(Journal::with_chain(store.chain())),
-                    |snapshot| Ok(Ledger::from_snapshot(snapshot, store.chain())),
-                )?;
+            let mut ledger = newest_snapshot(store, &mut report).await?.map_or_else(
+                || Ledger::from_journal(Journal::with_chain(store.chain())),
+                |snapshot| Ok(Ledger::from_snapshot(snapshot, store.chain())),
+            )?;
             loop {
                 let position = ledger.journal().next_position();
                 let page = read_page(store, position).await?;

@@ -198,6 +198,7 @@ fn driver_duplicate_delivery_of_an_outcome_is_harmless() {
         outcome: EffectOutcome::Succeeded {
             detail: "late duplicate".into(),
         },
+        by: None,
     };
     let entries = block_on(driver.execute(&again)).unwrap();
     assert!(entries.is_empty());
@@ -207,6 +208,7 @@ fn driver_duplicate_delivery_of_an_outcome_is_harmless() {
         incident: "INC-1".into(),
         key: IdempotencyKey::new("INC-1/revert/9-nothing"),
         outcome: EffectOutcome::Started,
+        by: None,
     };
     assert!(
         matches!(block_on(driver.execute(&stray)), Err(DriveError::Refused(r)) if r.rule() == "unknown-effect")

@@ -8,7 +8,8 @@
 //! # Schema
 //!
 //! [`PostgresJournalStore::migrate`] applies the adapter's migrations
-//! ([`MIGRATIONS`]) in order, each once, under an advisory lock so that
+//! ([`MIGRATIONS`]) in order, each once, in one transaction under an
+//! advisory lock so that
 //! replicas starting together do not collide; the version reached is kept
 //! in `knowngood_schema`. The store never changes the schema on its own:
 //! until it is migrated, every call says to migrate. Version 1:
@@ -238,41 +239,43 @@ impl PostgresJournalStore {
         &self.journal
     }
 
-    /// Applies the migrations the database lacks ([`MIGRATIONS`]), each in
-    /// its own transaction under an advisory lock, and returns the schema
-    /// version reached. A database of a newer schema is refused.
+    /// Applies the migrations the database lacks ([`MIGRATIONS`]) in one
+    /// transaction under an advisory lock, and returns the schema version
+    /// reached. A database of a newer schema is refused.
     pub async fn migrate(&self) -> Result<i32, AdapterError> {
         let mut guard = self.client().await?;
         let client = guard.as_mut().ok_or_else(closed)?;
         let result = async {
-            client
-                .batch_execute(
-                    "CREATE TABLE IF NOT EXISTS knowngood_schema (version integer NOT NULL)",
-                )
+            // One transaction under one advisory lock: replicas migrating
+            // together wait for each other, and a failed migration leaves
+            // the schema as it was.
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock(7314159265)", &[])
                 .await?;
-            let mut reached = 0;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS knowngood_schema (version integer NOT NULL)",
+            )
+            .await?;
+            let mut reached: i32 = tx
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0) FROM knowngood_schema",
+                    &[],
+                )
+                .await?
+                .get(0);
             for (version, sql) in MIGRATIONS {
-                let tx = client.transaction().await?;
-                tx.execute("SELECT pg_advisory_xact_lock(7_314_159_265)", &[])
-                    .await?;
-                let current: i32 = tx
-                    .query_one(
-                        "SELECT COALESCE(MAX(version), 0) FROM knowngood_schema",
-                        &[],
-                    )
-                    .await?
-                    .get(0);
-                reached = current;
-                if current >= *version {
-                    tx.commit().await?;
+                if reached >= *version {
                     continue;
                 }
                 tx.batch_execute(sql).await?;
-                tx.execute("INSERT INTO knowngood_schema (version) VALUES ($1)", &[version])
-                    .await?;
-                tx.commit().await?;
+                tx.execute(
+                    "INSERT INTO knowngood_schema (version) VALUES ($1)",
+                    &[version],
+                )
+                .await?;
                 reached = *version;
             }
+            tx.commit().await?;
             Ok::<i32, tokio_postgres::Error>(reached)
         }
         .await;

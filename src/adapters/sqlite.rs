@@ -167,7 +167,11 @@ impl JournalStore for SqliteJournalStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| db_error(&e))?;
         let len: i64 = tx
-            .query_row("SELECT COALESCE(MAX(position), 0) FROM knowngood_journal", [], |r| r.get(0))
+            .query_row(
+                "SELECT COALESCE(MAX(position), 0) FROM knowngood_journal",
+                [],
+                |r| r.get(0),
+            )
             .map_err(|e| db_error(&e))?;
         let len = u64::try_from(len).unwrap_or(0);
         if len != expected_len {

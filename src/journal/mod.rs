@@ -358,7 +358,10 @@ impl Journal {
         ChainHead {
             len: self.len() as u64,
             hash: self.entries.last().map_or_else(
-                || self.start.map_or_else(|| self.chain.genesis(), |head| head.hash),
+                || {
+                    self.start
+                        .map_or_else(|| self.chain.genesis(), |head| head.hash)
+                },
                 |e| e.hash,
             ),
         }

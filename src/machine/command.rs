@@ -450,6 +450,10 @@ pub enum Command {
         key: IdempotencyKey,
         /// What became of it.
         outcome: crate::machine::effect::EffectOutcome,
+        /// Who performed it (the driver's actor: with several replicas,
+        /// which one), when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Actor>,
     },
     /// Lift a freeze before its window ends. Allowed to whoever declared it
     /// and to holders of a freeze-override role.

@@ -270,7 +270,8 @@ pub fn decide(
             incident,
             key,
             outcome,
-        } => incident::record_effect(state, incident, key, outcome)?,
+            by,
+        } => incident::record_effect(state, incident, key, outcome, by.as_ref())?,
     };
     kinds.iter().try_for_each(super::apply::check_names)?;
     Ok(kinds.into_iter().map(|k| Event::new(now, k)).collect())

@@ -207,6 +207,7 @@ impl fmt::Display for EventKind {
                 incident,
                 key,
                 outcome,
+                ..
             } => match outcome {
                 crate::machine::effect::EffectOutcome::Started => {
                     write!(f, "step `{key}` of `{incident}` started")

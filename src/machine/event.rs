@@ -517,6 +517,10 @@ pub enum EventKind {
         key: IdempotencyKey,
         /// What became of it.
         outcome: crate::machine::effect::EffectOutcome,
+        /// Who performed it, when known (absent from entries written
+        /// before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Actor>,
     },
     /// A follow-up was done.
     FollowUpCompleted {

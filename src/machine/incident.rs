@@ -660,6 +660,7 @@ pub(super) fn record_effect(
     id: &IncidentId,
     key: &crate::machine::effect::IdempotencyKey,
     outcome: &crate::machine::effect::EffectOutcome,
+    by: Option<&Actor>,
 ) -> Result<Vec<EventKind>, Rejection> {
     use crate::machine::effect::EffectStatus;
     let incident = known(state, id)?;
@@ -677,5 +678,6 @@ pub(super) fn record_effect(
         incident: id.clone(),
         key: key.clone(),
         outcome: outcome.clone(),
+        by: by.cloned(),
     }])
 }

@@ -250,6 +250,7 @@ impl Run {
             incident: incident.clone(),
             key: key.clone(),
             outcome,
+            by: None,
         })
         .map(drop)
     }

@@ -11,8 +11,8 @@
 
 use chrono::DateTime;
 
-use crate::journal::Journal;
 use crate::journal::JournalEntry;
+use crate::journal::{Journal, Snapshot};
 use crate::ledger::Ledger;
 use crate::machine::Command;
 use crate::model::{
@@ -700,6 +700,69 @@ pub async fn journal_store(port: &dyn JournalStore) -> Result<(), ConformanceFai
         "reads-past-the-end-as-empty",
         matches!(&past, Ok(e) if e.is_empty()),
         || format!("{past:?}"),
+    )?;
+    let page = port.read_page(len.saturating_add(1), 2).await;
+    ensure(
+        P,
+        "reads-a-bounded-page",
+        matches!(&page, Ok(e) if e.as_slice() == &entries[..2]),
+        || format!("reading at most 2 entries gave {page:?}"),
+    )?;
+    snapshots(port).await
+}
+
+/// A store that keeps snapshots hands back the newest below a bound.
+async fn snapshots(port: &dyn JournalStore) -> Result<(), ConformanceFailure> {
+    const P: &str = "journal store";
+    let Ok(stored) = port.read_from(1).await else {
+        return fail(P, "read", "the store stopped reading".to_owned());
+    };
+    let journal = match Journal::with_chain(port.chain()).read_entries(stored) {
+        Ok(j) => j,
+        Err(e) => return fail(P, "reads-back-a-journal", e.to_string()),
+    };
+    let len = journal.len() as u64;
+    let ledger = match Ledger::from_journal(journal.truncated(journal.len().saturating_sub(1))) {
+        Ok(ledger) => ledger,
+        Err(e) => return fail(P, "reads-back-a-journal", e.to_string()),
+    };
+    let older = Snapshot::of(&ledger).seal(&port.chain());
+    let Ok(whole) = Ledger::from_journal(journal) else {
+        return fail(P, "reads-back-a-journal", "it does not replay".to_owned());
+    };
+    let newer = Snapshot::of(&whole).seal(&port.chain());
+    match port.save_snapshot(&older).await {
+        // A store may keep no snapshots, and must say so this way.
+        Err(e) if e.kind() == ErrorKind::Rejected => return Ok(()),
+        Err(e) => return fail(P, "save-snapshot", e.to_string()),
+        Ok(()) => {}
+    }
+    if let Err(e) = port.save_snapshot(&newer).await {
+        return fail(P, "save-snapshot", e.to_string());
+    }
+    let newest = port.read_snapshot(None).await;
+    ensure(
+        P,
+        "reads-back-the-newest-snapshot",
+        matches!(&newest, Ok(Some(s)) if *s == newer),
+        || {
+            format!(
+                "the newest snapshot read back is {:?}",
+                newest.map(|s| s.map(|s| s.position))
+            )
+        },
+    )?;
+    let below = port.read_snapshot(Some(len)).await;
+    ensure(
+        P,
+        "reads-the-newest-snapshot-below-a-bound",
+        matches!(&below, Ok(Some(s)) if *s == older),
+        || {
+            format!(
+                "below position {len} it read {:?}",
+                below.map(|s| s.map(|s| s.position))
+            )
+        },
     )
 }
 

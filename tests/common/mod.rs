@@ -190,6 +190,36 @@ pub fn slot_of(entry: &JournalEntry) -> Slot {
     }
 }
 
+/// Each entry's event as JSON with who performed it (any of `performers`)
+/// and every time left out: what two runs of one plan by different
+/// replicas, on real clocks, share.
+pub fn performed_apart(entries: &[JournalEntry], performers: &[&str]) -> Vec<serde_json::Value> {
+    fn blank(value: &mut serde_json::Value, performers: &[&str]) {
+        match value {
+            serde_json::Value::String(text) => {
+                if performers.contains(&text.as_str()) {
+                    "<performer>".clone_into(text);
+                } else if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
+                    "<time>".clone_into(text);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| blank(v, performers)),
+            serde_json::Value::Object(fields) => {
+                fields.values_mut().for_each(|v| blank(v, performers));
+            }
+            _ => {}
+        }
+    }
+    entries
+        .iter()
+        .map(|e| {
+            let mut kind = serde_json::to_value(&e.event.kind).unwrap();
+            blank(&mut kind, performers);
+            kind
+        })
+        .collect()
+}
+
 pub fn type_names(entries: &[JournalEntry]) -> Vec<&'static str> {
     entries.iter().map(|e| e.event.kind.type_name()).collect()
 }

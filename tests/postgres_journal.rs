@@ -1,0 +1,666 @@
+//! The `PostgreSQL` journal store against a real database: migrations, the
+//! conformance suite, writers racing on one expected length, bounded
+//! reads, the append-only table, snapshots, followers, leases, and three
+//! replicas driving one incident with one killed mid-plan.
+//!
+//! The database comes from `KNOWNGOOD_POSTGRES_URL` (for example
+//! `host=127.0.0.1 user=postgres dbname=test`); without it each test says
+//! it was skipped and passes, so `cargo test` runs anywhere. `.ci/run`
+//! sets it and fails when the database cannot be reached.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use knowngood::adapters::PostgresJournalStore;
+use knowngood::driver::{DriveError, DriveReport, Driver};
+use knowngood::memory::{
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe, InMemoryVcs,
+};
+use knowngood::port::{Deployer, DeployerCapabilities, JournalStore, Vcs};
+use knowngood::recovery::IdempotencyKey;
+use knowngood::{
+    AdapterError, Artifact, Chain, Command, EnvironmentId, ErrorKind, Journal, LeaseAnswer, Leases,
+    Ledger, Policy, Ports, Release, ReleaseId, Service, ServiceId, Snapshot, SnapshotProblem,
+    Startup, Strategy, SystemClock,
+};
+
+/// The database to test against, or `None` (and a note) without one.
+fn url(test: &str) -> Option<String> {
+    match std::env::var("KNOWNGOOD_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            println!("{test}: skipped, KNOWNGOOD_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+/// A journal name no other test run uses.
+fn unique(test: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{test}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn store(url: &str, journal: &str) -> PostgresJournalStore {
+    store_on(url, journal, Chain::named(journal)).await
+}
+
+async fn store_on(url: &str, journal: &str, chain: Chain) -> PostgresJournalStore {
+    let store = PostgresJournalStore::connect(url, journal, chain)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// `n` entries registering services `<prefix>-1` … after `ledger`'s.
+fn services(ledger: &mut Ledger, prefix: &str, n: usize) -> Vec<knowngood::JournalEntry> {
+    let before = ledger.journal().len();
+    for i in 1..=n {
+        ledger
+            .execute(
+                &Command::RegisterService {
+                    service: Service::new(format!("{prefix}-{i}")),
+                },
+                common::t(0),
+            )
+            .unwrap();
+    }
+    ledger.journal().read_from(before as u64 + 1).to_vec()
+}
+
+/// A connection string whose tables live in a schema of their own.
+fn in_schema(url: &str, schema: &str) -> String {
+    if url.starts_with("postgres") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}options=-csearch_path%3D{schema}")
+    } else {
+        format!("{url} options='-c search_path={schema}'")
+    }
+}
+
+#[tokio::test]
+async fn postgres_migrations_are_asked_for_applied_once_and_versioned() {
+    let Some(url) = url("migrations") else { return };
+    let schema = unique("kg_schema").replace('-', "_");
+    let admin = store(&url, &unique("admin")).await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let fresh = PostgresJournalStore::connect(in_schema(&url, &schema), "j", Chain::named("j"))
+        .await
+        .unwrap();
+    // Not migrated: every call says what to do, nothing is created.
+    let before = fresh.read_from(1).await.unwrap_err();
+    assert_eq!(before.kind(), ErrorKind::Rejected);
+    assert!(
+        before.to_string().contains("PostgresJournalStore::migrate"),
+        "{before}"
+    );
+    assert_eq!(fresh.migrate().await.unwrap(), 1);
+    assert_eq!(fresh.migrate().await.unwrap(), 1, "applied once");
+    let versions: i64 = client
+        .query_one(
+            &format!("SELECT COUNT(*) FROM {schema}.knowngood_schema"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 1);
+    // A newer schema is refused by a store that has not seen it yet.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {schema}.knowngood_schema (version) VALUES (99)"
+        ))
+        .await
+        .unwrap();
+    let later = PostgresJournalStore::connect(in_schema(&url, &schema), "j", Chain::named("j"))
+        .await
+        .unwrap();
+    let newer = later.read_from(1).await.unwrap_err();
+    assert!(newer.to_string().contains("upgrade knowngood"), "{newer}");
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    drop(admin);
+}
+
+#[cfg(feature = "testkit")]
+#[tokio::test]
+async fn postgres_journal_passes_the_conformance_suite_empty_and_holding_a_journal() {
+    let Some(url) = url("conformance") else {
+        return;
+    };
+    let name = unique("conformance");
+    let store = store(&url, &name).await;
+    knowngood::testkit::conformance::journal_store(&store)
+        .await
+        .unwrap();
+    let again = self::store(&url, &name).await;
+    knowngood::testkit::conformance::journal_store(&again)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_writers_racing_on_one_expected_length_exactly_one_wins_every_time() {
+    let Some(url) = url("race") else { return };
+    let name = unique("race");
+    let one = Arc::new(store(&url, &name).await);
+    let two = Arc::new(store(&url, &name).await);
+    let mut base = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
+    let rounds = 2_000;
+    let mut wins = [0_u32; 2];
+    for round in 0..rounds {
+        let len = base.journal().len() as u64;
+        let mut left = base.clone();
+        let mut right = base.clone();
+        let ours = services(&mut left, &format!("a{round}"), 1);
+        let theirs = services(&mut right, &format!("b{round}"), 1);
+        let (x, y) = (one.clone(), two.clone());
+        let first = tokio::spawn(async move { x.append(len, &ours).await });
+        let second = tokio::spawn(async move { y.append(len, &theirs).await });
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        match (&first, &second) {
+            (Ok(()), Err(e)) => {
+                assert_eq!(e.kind(), ErrorKind::Conflict, "round {round}: {e}");
+                wins[0] += 1;
+                base = left;
+            }
+            (Err(e), Ok(())) => {
+                assert_eq!(e.kind(), ErrorKind::Conflict, "round {round}: {e}");
+                wins[1] += 1;
+                base = right;
+            }
+            _ => panic!("round {round}: not exactly one winner: {first:?} {second:?}"),
+        }
+    }
+    let stored = one.read_from(1).await.unwrap();
+    assert_eq!(stored.len(), rounds);
+    let journal = Journal::with_chain(Chain::named(&name))
+        .read_entries(stored)
+        .unwrap();
+    assert_eq!(
+        journal,
+        *base.journal(),
+        "the winners, in order, and nothing else"
+    );
+    println!("race: {wins:?} wins over {rounds} rounds");
+}
+
+#[tokio::test]
+async fn postgres_stale_writer_and_a_broken_link_write_nothing() {
+    let Some(url) = url("stale") else { return };
+    let name = unique("stale");
+    let store = store(&url, &name).await;
+    let mut ledger = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
+    let first = services(&mut ledger, "s", 3);
+    store.append(0, &first).await.unwrap();
+    let stale = store.append(1, &first[1..]).await.unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::Conflict);
+    assert!(
+        stale.to_string().contains("holds 3 entries, not 1"),
+        "{stale}"
+    );
+    // Entries linked on another chain do not continue this journal.
+    let mut foreign = Ledger::from_journal(Journal::with_chain(Chain::named("elsewhere"))).unwrap();
+    services(&mut foreign, "s", 3);
+    let next = services(&mut foreign, "t", 1);
+    let refused = store.append(3, &next).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Rejected);
+    assert!(
+        refused.to_string().contains("does not continue"),
+        "{refused}"
+    );
+    assert_eq!(store.read_from(1).await.unwrap(), first);
+}
+
+#[tokio::test]
+async fn postgres_reads_are_paged_and_the_table_is_append_only() {
+    let Some(url) = url("pages") else { return };
+    let name = unique("pages");
+    let store = store(&url, &name).await;
+    let mut ledger = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
+    let entries = services(&mut ledger, "s", 2_500);
+    store.append(0, &entries).await.unwrap();
+    assert_eq!(store.read_page(1, 1_000).await.unwrap(), entries[..1_000]);
+    assert_eq!(
+        store.read_page(2_001, 1_000).await.unwrap(),
+        entries[2_000..]
+    );
+    assert_eq!(store.read_from(1_200).await.unwrap(), entries[1_199..]);
+    assert_eq!(store.read_from(1).await.unwrap().len(), 2_500);
+
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for sql in [
+        "UPDATE knowngood_journal SET line = 'x' WHERE journal = $1 AND position = 7",
+        "DELETE FROM knowngood_journal WHERE journal = $1 AND position = 2500",
+    ] {
+        let e = client.execute(sql, &[&name]).await.unwrap_err();
+        assert!(e.to_string().contains("append-only") || format!("{e:?}").contains("append-only"));
+    }
+    assert_eq!(store.read_from(1).await.unwrap(), entries);
+}
+
+#[tokio::test]
+async fn postgres_snapshot_start_matches_a_full_replay_and_a_tampered_snapshot_is_passed_over() {
+    let Some(url) = url("snapshots") else { return };
+    let name = unique("snapshots");
+    let store = store(&url, &name).await;
+    let mut ledger = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
+    store
+        .append(0, &services(&mut ledger, "s", 300))
+        .await
+        .unwrap();
+    store
+        .save_snapshot(&Snapshot::of(&ledger).seal(&store.chain()))
+        .await
+        .unwrap();
+    let older = ledger.clone();
+    store
+        .append(300, &services(&mut ledger, "t", 200))
+        .await
+        .unwrap();
+    store
+        .save_snapshot(&Snapshot::of(&ledger).seal(&store.chain()))
+        .await
+        .unwrap();
+    store
+        .append(500, &services(&mut ledger, "u", 20))
+        .await
+        .unwrap();
+
+    let (started, report) = knowngood::open_ledger(&store, Startup::Snapshot)
+        .await
+        .unwrap();
+    assert_eq!(report.snapshot, Some(500));
+    assert_eq!(report.replayed, 20);
+    assert_eq!(started.state(), ledger.state());
+    assert_eq!(started.journal().head(), ledger.journal().head());
+    let (full, report) = knowngood::open_ledger(&store, Startup::Replay)
+        .await
+        .unwrap();
+    assert_eq!(report.replayed, 520);
+    assert_eq!(full.state(), started.state());
+
+    // Someone edits the newest snapshot's body in the database.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .execute(
+            "UPDATE knowngood_snapshots SET body = replace(body, '\"u-1\"', '\"x-1\"') WHERE journal = $1 AND position = 500",
+            &[&name],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "UPDATE knowngood_snapshots SET body = replace(body, '\"t-1\"', '\"x-1\"') WHERE journal = $1 AND position = 500",
+            &[&name],
+        )
+        .await
+        .unwrap();
+    let (started, report) = knowngood::open_ledger(&store, Startup::Snapshot)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.ignored,
+        vec![SnapshotProblem::BadSeal { position: 500 }]
+    );
+    assert_eq!(
+        report.snapshot,
+        Some(300),
+        "the older one, which checks out"
+    );
+    assert_eq!(report.replayed, 220);
+    assert_eq!(started.state(), ledger.state());
+    drop(older);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_followers_are_told_of_each_append() {
+    let Some(url) = url("follow") else { return };
+    let name = unique("follow");
+    let writer = store(&url, &name).await;
+    let reader = store(&url, &name).await;
+    let mut follower = reader.follow().await.unwrap();
+    let mut other = store(&url, &unique("other")).await.follow().await.unwrap();
+    let mut ledger = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
+    let mut dashboard = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
+    for round in 0..5_u64 {
+        writer
+            .append(round * 2, &services(&mut ledger, &format!("r{round}"), 2))
+            .await
+            .unwrap();
+        let len = tokio::time::timeout(Duration::from_secs(5), follower.changed())
+            .await
+            .expect("told within 5 s")
+            .unwrap();
+        assert_eq!(len, round * 2 + 2);
+        // The follower reads only what is new.
+        let new = reader
+            .read_from(dashboard.journal().next_position())
+            .await
+            .unwrap();
+        assert_eq!(dashboard.catch_up(new).unwrap(), 2);
+    }
+    assert_eq!(dashboard.state(), ledger.state());
+    assert_eq!(follower.latest(), 10);
+    // A follower of another journal hears nothing of this one.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), other.changed())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn postgres_leases_one_holder_until_it_lets_go_or_expires() {
+    let Some(url) = url("leases") else { return };
+    let name = unique("leases");
+    let leases = store(&url, &name).await.leases().await.unwrap();
+    let ttl = Duration::from_millis(400);
+    let LeaseAnswer::Granted { token } = leases.acquire("incident/INC-1", "a", ttl).await.unwrap()
+    else {
+        panic!("free, so granted")
+    };
+    // Renewed by its holder under the same token; refused to another.
+    assert_eq!(
+        leases.acquire("incident/INC-1", "a", ttl).await.unwrap(),
+        LeaseAnswer::Granted { token }
+    );
+    let LeaseAnswer::Held { holder, remaining } =
+        leases.acquire("incident/INC-1", "b", ttl).await.unwrap()
+    else {
+        panic!("held by a")
+    };
+    assert_eq!(holder, "a");
+    assert!(remaining <= ttl);
+    // Another scope is free.
+    assert!(matches!(
+        leases.acquire("incident/INC-2", "b", ttl).await.unwrap(),
+        LeaseAnswer::Granted { .. }
+    ));
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    let LeaseAnswer::Granted { token: taken } =
+        leases.acquire("incident/INC-1", "b", ttl).await.unwrap()
+    else {
+        panic!("expired, so granted")
+    };
+    assert!(taken > token, "a new holder, a new token");
+    // Let go: another takes it at once, and tokens never repeat.
+    leases.release("incident/INC-1", "b", taken).await.unwrap();
+    let LeaseAnswer::Granted { token: third } =
+        leases.acquire("incident/INC-1", "a", ttl).await.unwrap()
+    else {
+        panic!("let go, so granted")
+    };
+    assert!(third > taken);
+}
+
+// ----- replicas ---------------------------------------------------------------
+
+/// A deployer that deploys once and then never answers: a replica whose
+/// process dies right after it acted, before it could record it.
+#[derive(Debug)]
+struct DiesAfterDeploying {
+    inner: Arc<InMemoryDeployer>,
+    acted: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Deployer for DiesAfterDeploying {
+    fn capabilities(&self) -> DeployerCapabilities {
+        self.inner.capabilities()
+    }
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+    ) -> Result<(), AdapterError> {
+        self.inner.deploy(key, env, release, artifact).await?;
+        self.acted.store(true, Ordering::SeqCst);
+        std::future::pending().await
+    }
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        self.inner.abort(key, env, service).await
+    }
+    async fn status(
+        &self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.status(env, service).await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+/// The host's systems, shared by every replica.
+struct Systems {
+    vcs: Arc<InMemoryVcs>,
+    deployer: Arc<InMemoryDeployer>,
+    flags: Arc<InMemoryFlagStore>,
+    builder: Arc<InMemoryBuilder>,
+}
+
+impl Systems {
+    fn new() -> Self {
+        let vcs = Arc::new(InMemoryVcs::default());
+        for c in ["a1", "998b"] {
+            vcs.commit(&common::SERVICE.into(), &"main".into(), &c.into());
+        }
+        Self {
+            vcs,
+            deployer: Arc::new(InMemoryDeployer::default()),
+            flags: Arc::new(InMemoryFlagStore::default()),
+            builder: Arc::new(InMemoryBuilder::new(3, 1, 9)),
+        }
+    }
+
+    fn ports(
+        &self,
+        deployer: Arc<dyn Deployer>,
+        journal: Arc<dyn JournalStore>,
+        leases: Option<(Arc<dyn Leases>, Duration)>,
+    ) -> Ports {
+        let mut ports = Ports::builder()
+            .vcs(self.vcs.clone())
+            .deployer(deployer)
+            .flags(self.flags.clone())
+            .health(Arc::new(InMemoryHealthProbe::default()))
+            .builder(self.builder.clone())
+            .journal(journal)
+            .clock(Arc::new(SystemClock));
+        if let Some((leases, ttl)) = leases {
+            ports = ports.leases(leases, ttl);
+        }
+        ports.build().unwrap()
+    }
+}
+
+/// Production runs a bad commit; the revert plan is chosen.
+fn revert_world() -> common::World {
+    let mut w = common::bad_commit_in_production(Policy::forward_only());
+    w.choose(Strategy::Revert);
+    w
+}
+
+/// Drives the incident to its end as a replica would: waits while another
+/// holds the lease, reads the store again after losing a race.
+/// How often a replica was told another held the lease.
+static HELD_BACK: AtomicUsize = AtomicUsize::new(0);
+
+async fn replica(mut driver: Driver, name: &str) -> Driver {
+    let incident = "INC-1".into();
+    for _ in 0..2_000 {
+        match driver.drive(&incident).await {
+            Ok(DriveReport::Done { .. }) => return driver,
+            Ok(other) => panic!("{name}: unexpected pause: {other:?}"),
+            Err(DriveError::LeaseHeld { remaining, .. }) => {
+                HELD_BACK.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(
+                    remaining.clamp(Duration::from_millis(20), Duration::from_millis(200)),
+                )
+                .await;
+            }
+            Err(DriveError::LeaseLost { .. }) => {}
+            Err(DriveError::Journal(e)) if e.kind() == ErrorKind::Conflict => {}
+            Err(e) => panic!("{name}: {e}"),
+        }
+        driver.refresh().await.unwrap();
+    }
+    panic!("{name}: did not finish")
+}
+
+fn kinds(entries: &[knowngood::JournalEntry]) -> Vec<serde_json::Value> {
+    common::performed_apart(entries, &["solo", "replica-0", "replica-1", "replica-2"])
+}
+
+/// What a single driver, alone, records for the revert plan.
+async fn single_driver_kinds() -> Vec<serde_json::Value> {
+    let world = revert_world();
+    let systems = Systems::new();
+    let store = Arc::new(knowngood::memory::InMemoryJournalStore::default());
+    store
+        .append(0, world.ledger.journal().entries())
+        .await
+        .unwrap();
+    let driver = Driver::resume(
+        systems.ports(systems.deployer.clone(), store.clone(), None),
+        "solo",
+    )
+    .await
+    .unwrap();
+    let driver = replica(driver, "solo").await;
+    kinds(driver.journal().entries())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_three_replicas_one_killed_mid_plan_every_effect_once_and_the_same_journal() {
+    let Some(url) = url("replicas") else { return };
+    let name = unique("replicas");
+    let ttl = Duration::from_millis(1_500);
+    let world = revert_world();
+    let setup = store_on(&url, &name, Chain::unnamed()).await;
+    setup
+        .append(0, world.ledger.journal().entries())
+        .await
+        .unwrap();
+    let systems = Systems::new();
+    let acted = Arc::new(AtomicBool::new(false));
+
+    // Replica 0 acts first, and dies right after its first deployment.
+    let first_store = Arc::new(store_on(&url, &name, Chain::unnamed()).await);
+    let first_leases: Arc<dyn Leases> = Arc::new(first_store.leases().await.unwrap());
+    let dying = Arc::new(DiesAfterDeploying {
+        inner: systems.deployer.clone(),
+        acted: acted.clone(),
+    });
+    let first = Driver::resume(
+        systems.ports(dying, first_store, Some((first_leases, ttl))),
+        "replica-0",
+    )
+    .await
+    .unwrap();
+    let killed = tokio::spawn(replica(first, "replica-0"));
+    let waited = Instant::now();
+    while !acted.load(Ordering::SeqCst) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "replica 0 never deployed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    killed.abort();
+    let killed_at = Instant::now();
+
+    // Two standbys, started now, take over once its lease runs out.
+    let mut standbys = Vec::new();
+    for n in 1..=2 {
+        let own = Arc::new(store_on(&url, &name, Chain::unnamed()).await);
+        let leases: Arc<dyn Leases> = Arc::new(own.leases().await.unwrap());
+        let driver = Driver::resume(
+            systems.ports(systems.deployer.clone(), own, Some((leases, ttl))),
+            format!("replica-{n}"),
+        )
+        .await
+        .unwrap();
+        standbys.push(tokio::spawn(async move {
+            replica(driver, &format!("replica-{n}")).await
+        }));
+    }
+    let mut finished = Vec::new();
+    for standby in standbys {
+        finished.push(standby.await.unwrap());
+    }
+    let took = killed_at.elapsed();
+    // The dead replica's lease held the standbys back until it ran out.
+    assert!(HELD_BACK.load(Ordering::Relaxed) > 0);
+    assert!(
+        took >= ttl / 2,
+        "took over after {took:?}, before the lease ran out"
+    );
+
+    for (key, n) in systems.deployer.all_executions() {
+        assert_eq!(n, 1, "deployed twice under {key}");
+    }
+    for (key, n) in systems.vcs.all_executions() {
+        assert_eq!(n, 1, "the VCS acted twice under {key}");
+    }
+    for (key, n) in systems.builder.all_executions() {
+        assert_eq!(n, 1, "built twice under {key}");
+    }
+    let stored = setup.read_from(1).await.unwrap();
+    assert_eq!(kinds(&stored), single_driver_kinds().await);
+    for driver in &finished {
+        assert_eq!(driver.journal().head().len, stored.len() as u64);
+    }
+    // Who acted after the kill: one of the standbys, within the lease
+    // (plus the time to drive the rest of the plan).
+    assert!(took < ttl * 10, "took over in {took:?}");
+    let main = systems
+        .vcs
+        .head(&common::SERVICE.into(), &"main".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        finished[0]
+            .state()
+            .branch(&common::SERVICE.into(), &"main".into()),
+        Some(&main)
+    );
+}

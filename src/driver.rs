@@ -648,6 +648,28 @@ impl Driver {
         Ok(answer)
     }
 
+    /// Before a step or a port call on `incident`'s behalf: renews the
+    /// lease when half of it is gone, and stops the driver when another
+    /// replica holds it now.
+    async fn keep_lease(
+        &mut self,
+        incident: Option<&IncidentId>,
+        key: &IdempotencyKey,
+    ) -> Result<(), DriveError> {
+        let (Some(_), Some(incident)) = (&self.ports.leases, incident) else {
+            return Ok(());
+        };
+        let scope = format!("incident/{incident}");
+        match self.hold_lease(&scope).await? {
+            LeaseAnswer::Granted { .. } => Ok(()),
+            LeaseAnswer::Held { holder, .. } => Err(DriveError::LeaseLost {
+                incident: incident.clone(),
+                key: key.clone(),
+                holder: Some(holder),
+            }),
+        }
+    }
+
     /// Lets go of the lease held, if any; a failure to let go only means
     /// the lease runs out on its own, and is traced.
     async fn release_lease(&mut self) {
@@ -681,16 +703,7 @@ impl Driver {
             "driving the chosen plan"
         );
         for step in &steps {
-            if self.ports.leases.is_some() {
-                let scope = format!("incident/{incident}");
-                if let LeaseAnswer::Held { holder, .. } = self.hold_lease(&scope).await? {
-                    return Err(DriveError::LeaseLost {
-                        incident: incident.clone(),
-                        key: step.key.clone(),
-                        holder: Some(holder),
-                    });
-                }
-            }
+            self.keep_lease(Some(incident), &step.key).await?;
             let status = self.status(incident, &step.key);
             match status {
                 EffectStatus::Succeeded => continue,
@@ -1685,6 +1698,7 @@ impl Driver {
         }
         let mut last = None;
         for _ in 0..2 {
+            self.keep_lease(incident, key).await?;
             match self.act(&call_key, &call).await {
                 Ok(done) => return Ok(done),
                 Err(e) if e.needs_reconciling() => {

@@ -1,0 +1,416 @@
+//! Snapshots and leases on the built-in adapters: a start from a snapshot
+//! equals a full replay (property), a snapshot that does not check out is
+//! passed over and named, a driver started from a snapshot holds only what
+//! it appends, and a lease keeps a second replica from acting. Each test
+//! is named after the rule it pins.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use knowngood::drill::{Scenario, run};
+use knowngood::driver::{DriveError, DriveReport, Driver};
+use knowngood::memory::{
+    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
+    InMemoryJournalStore, InMemoryLeases, InMemoryVcs, ManualClock, block_on,
+};
+use knowngood::port::{Deployer, DeployerCapabilities, JournalStore};
+use knowngood::recovery::IdempotencyKey;
+use knowngood::{
+    AdapterError, Artifact, Chain, Command, EnvironmentId, Journal, Leases, Ledger, Policy, Ports,
+    Release, ReleaseId, Service, ServiceId, Snapshot, SnapshotProblem, Startup, StoredSnapshot,
+    Strategy, open_ledger,
+};
+use proptest::prelude::*;
+
+fn scenarios() -> Vec<Scenario> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.iter().map(|p| Scenario::load(p).unwrap()).collect()
+}
+
+/// A store holding `journal`, with a snapshot taken after its first `at`
+/// entries.
+fn stored_with_snapshot(journal: &Journal, at: usize) -> InMemoryJournalStore {
+    let store = InMemoryJournalStore::with_chain(journal.chain().clone());
+    block_on(store.append(0, journal.entries())).unwrap();
+    let prefix = Ledger::from_journal(journal.truncated(at)).unwrap();
+    block_on(store.save_snapshot(&Snapshot::of(&prefix).seal(journal.chain()))).unwrap();
+    store
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Rule: a start from any snapshot plus the tail yields the state a
+    /// full replay yields, for the journals of seeded drills.
+    #[test]
+    fn snapshot_plus_tail_equals_full_replay(which in 0_usize..64, seed in 0_u64..1_000, cut in 0_usize..=1_000) {
+        let scenarios = scenarios();
+        let scenario = &scenarios[which % scenarios.len()];
+        let journal = run(scenario, seed).journal;
+        let at = journal.len() * cut / 1_000;
+        let store = stored_with_snapshot(&journal, at);
+        let (started, report) = block_on(open_ledger(&store, Startup::Snapshot)).unwrap();
+        let full = journal.replay().unwrap();
+        prop_assert_eq!(report.snapshot, Some(at as u64));
+        prop_assert_eq!(report.replayed, (journal.len() - at) as u64);
+        prop_assert!(report.ignored.is_empty());
+        prop_assert_eq!(started.state(), &full);
+        prop_assert_eq!(started.journal().head(), journal.head());
+        prop_assert_eq!(started.journal().streams(), journal.streams());
+        prop_assert!(started.journal().entries().is_empty());
+    }
+}
+
+fn registered(names: &[&str]) -> Ledger {
+    let mut ledger = Ledger::new();
+    for name in names {
+        ledger
+            .execute(
+                &Command::RegisterService {
+                    service: Service::new(*name),
+                },
+                common::t(0),
+            )
+            .unwrap();
+    }
+    ledger
+}
+
+#[test]
+fn snapshot_is_used_only_when_its_seal_holds() {
+    let ledger = registered(&["a", "b", "c", "d"]);
+    let store = stored_with_snapshot(ledger.journal(), 2);
+    let good = store.snapshots().pop().unwrap();
+    // Positive: the sealed snapshot is used.
+    let (_, report) = block_on(open_ledger(&store, Startup::Snapshot)).unwrap();
+    assert_eq!(report.snapshot, Some(2));
+    // Negative: a newer one whose body was edited is passed over, named,
+    // and the older one is used.
+    let newest = Snapshot::of(&ledger).seal(&Chain::unnamed());
+    let forged = StoredSnapshot::new(
+        newest.position,
+        newest.hash,
+        newest.seal,
+        newest.body.replace("\"d\"", "\"x\""),
+    );
+    block_on(store.save_snapshot(&forged)).unwrap();
+    let (started, report) = block_on(open_ledger(&store, Startup::Snapshot)).unwrap();
+    assert_eq!(
+        report.ignored,
+        vec![SnapshotProblem::BadSeal { position: 4 }]
+    );
+    assert_eq!(report.snapshot, Some(2));
+    assert_eq!(started.state(), ledger.state());
+    assert_eq!(good.position, 2);
+}
+
+#[test]
+fn snapshot_is_used_only_when_the_journal_holds_its_hash_at_its_position() {
+    let ledger = registered(&["a", "b", "c"]);
+    let other = registered(&["a", "x", "y", "z"]);
+    // Positive: taken of this journal.
+    let store = stored_with_snapshot(ledger.journal(), 3);
+    assert_eq!(
+        block_on(open_ledger(&store, Startup::Snapshot))
+            .unwrap()
+            .1
+            .snapshot,
+        Some(3)
+    );
+    // Negative: a snapshot of another journal (same chain, so its seal
+    // holds) at a position this one has, and one past this journal's end.
+    let store = stored_with_snapshot(ledger.journal(), 1);
+    let foreign = Snapshot::of(&Ledger::from_journal(other.journal().truncated(2)).unwrap())
+        .seal(&Chain::unnamed());
+    block_on(store.save_snapshot(&foreign)).unwrap();
+    let beyond = Snapshot::of(&other).seal(&Chain::unnamed());
+    block_on(store.save_snapshot(&beyond)).unwrap();
+    let (started, report) = block_on(open_ledger(&store, Startup::Snapshot)).unwrap();
+    assert!(
+        matches!(&report.ignored[..], [
+            SnapshotProblem::NotInJournal { position: 4, found: shorter },
+            SnapshotProblem::NotInJournal { position: 2, found: other },
+        ] if shorter == "is shorter" && other.starts_with("holds an entry with hash")),
+        "{:?}",
+        report.ignored
+    );
+    assert_eq!(report.snapshot, Some(1));
+    assert_eq!(started.state(), ledger.state());
+    // The warning says what to think.
+    assert!(
+        report.ignored[0]
+            .to_string()
+            .contains("does not match the journal, which is shorter")
+    );
+}
+
+#[test]
+fn snapshot_is_used_only_in_its_own_format_and_on_its_own_chain() {
+    let keyed = Chain::named("payments-prod").keyed(b"from the vault");
+    let mut ledger = Ledger::from_journal(Journal::with_chain(keyed.clone())).unwrap();
+    ledger
+        .execute(
+            &Command::RegisterService {
+                service: Service::new("payments"),
+            },
+            common::t(0),
+        )
+        .unwrap();
+    let sealed = Snapshot::of(&ledger).seal(&keyed);
+    // Positive: opened with the key.
+    assert!(sealed.open(&keyed).is_ok());
+    // Negative: a forger without the key, or another journal's chain.
+    assert_eq!(
+        sealed.open(&Chain::named("payments-prod").keyed(b"guess")),
+        Err(SnapshotProblem::BadSeal { position: 1 })
+    );
+    assert!(sealed.open(&Chain::unnamed()).is_err());
+    // A format this version does not know is named, sealed or not.
+    let mut body: serde_json::Value = serde_json::from_str(&sealed.body).unwrap();
+    body["format"] = 2.into();
+    let future: Snapshot = serde_json::from_value(body).unwrap();
+    assert_eq!(
+        future.seal(&keyed).open(&keyed),
+        Err(SnapshotProblem::UnknownFormat {
+            position: 1,
+            format: 2
+        })
+    );
+}
+
+#[test]
+fn snapshot_journal_started_after_one_does_not_replay_from_its_start() {
+    let ledger = registered(&["a", "b"]);
+    let started = Ledger::from_snapshot(Snapshot::of(&ledger), Chain::unnamed());
+    let err = started.journal().replay().unwrap_err();
+    assert_eq!(err.rejection.rule(), "journal-not-held-whole");
+    assert!(err.to_string().contains("Ledger::from_snapshot"), "{err}");
+    // Held whole, it replays.
+    assert!(ledger.journal().replay().is_ok());
+}
+
+// ----- the driver ------------------------------------------------------------
+
+/// The in-memory deployer, with something happening before each deploy
+/// (the clock moving, another replica taking the lease).
+struct Hooked {
+    inner: Arc<InMemoryDeployer>,
+    hook: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Hooked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hooked")
+    }
+}
+
+#[async_trait::async_trait]
+impl Deployer for Hooked {
+    fn capabilities(&self) -> DeployerCapabilities {
+        self.inner.capabilities()
+    }
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+    ) -> Result<(), AdapterError> {
+        (self.hook)();
+        self.inner.deploy(key, env, release, artifact).await
+    }
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        self.inner.abort(key, env, service).await
+    }
+    async fn status(
+        &self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.status(env, service).await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+struct Host {
+    vcs: Arc<InMemoryVcs>,
+    deployer: Arc<InMemoryDeployer>,
+    store: Arc<InMemoryJournalStore>,
+    clock: Arc<ManualClock>,
+    leases: Arc<InMemoryLeases>,
+}
+
+impl Host {
+    fn of(world: &common::World) -> Host {
+        let clock = Arc::new(ManualClock::at(common::t(world.clock + 1)));
+        let host = Host {
+            vcs: Arc::new(InMemoryVcs::default()),
+            deployer: Arc::new(InMemoryDeployer::default()),
+            store: Arc::new(InMemoryJournalStore::default()),
+            leases: Arc::new(InMemoryLeases::new(clock.clone())),
+            clock,
+        };
+        for c in ["a1", "998b"] {
+            host.vcs
+                .commit(&common::SERVICE.into(), &"main".into(), &c.into());
+        }
+        block_on(host.store.append(0, world.ledger.journal().entries())).unwrap();
+        host
+    }
+
+    fn ports(&self, leases: bool) -> Ports {
+        self.ports_hooked(leases, Arc::new(|| {}))
+    }
+
+    fn ports_hooked(&self, leases: bool, hook: Arc<dyn Fn() + Send + Sync>) -> Ports {
+        let mut ports = Ports::builder()
+            .vcs(self.vcs.clone())
+            .deployer(Arc::new(Hooked {
+                inner: self.deployer.clone(),
+                hook,
+            }))
+            .flags(Arc::new(InMemoryFlagStore::default()))
+            .health(Arc::new(InMemoryHealthProbe::default()))
+            .builder(Arc::new(InMemoryBuilder::new(3, 1, 9)))
+            .journal(self.store.clone())
+            .clock(self.clock.clone());
+        if leases {
+            let leases: Arc<dyn Leases> = self.leases.clone();
+            ports = ports.leases(leases, Duration::from_secs(30));
+        }
+        ports.build().unwrap()
+    }
+}
+
+fn revert_world() -> common::World {
+    let mut w = common::bad_commit_in_production(Policy::forward_only());
+    w.choose(Strategy::Revert);
+    w
+}
+
+#[test]
+fn snapshot_driver_started_from_one_holds_only_what_it_appends_and_goes_on() {
+    let world = revert_world();
+    let host = Host::of(&world);
+    let mut first = block_on(Driver::resume(host.ports(false), "first")).unwrap();
+    assert_eq!(first.started().snapshot, None);
+    assert_eq!(
+        block_on(first.write_snapshot()).unwrap(),
+        world.ledger.journal().len() as u64
+    );
+
+    let mut second = block_on(Driver::resume_with(
+        host.ports(false),
+        "second",
+        Startup::Snapshot,
+    ))
+    .unwrap();
+    assert_eq!(
+        second.started().snapshot,
+        Some(world.ledger.journal().len() as u64)
+    );
+    assert_eq!(second.started().replayed, 0);
+    assert!(second.journal().entries().is_empty());
+    assert_eq!(second.state(), first.state());
+    let report = block_on(second.drive(&"INC-1".into())).unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }));
+    // It holds what it appended, and lets go of it at its next snapshot.
+    let appended = second.journal().entries().len();
+    assert!(appended > 0);
+    assert_eq!(
+        second.journal().len(),
+        world.ledger.journal().len() + appended
+    );
+    block_on(second.write_snapshot()).unwrap();
+    assert!(second.journal().entries().is_empty());
+    // The store holds the whole journal, and replays to the same state.
+    let (full, _) = block_on(open_ledger(host.store.as_ref(), Startup::Replay)).unwrap();
+    assert_eq!(full.state(), second.state());
+    // The first driver, held whole, catches up with what the second did.
+    block_on(first.refresh()).unwrap();
+    assert_eq!(first.state(), second.state());
+}
+
+#[test]
+fn lease_held_by_another_replica_keeps_a_driver_from_acting() {
+    let world = revert_world();
+    let host = Host::of(&world);
+    // Negative: another replica holds the incident's lease.
+    let held = block_on(
+        host.leases
+            .acquire("incident/INC-1", "other", Duration::from_secs(30)),
+    )
+    .unwrap();
+    assert!(matches!(held, knowngood::LeaseAnswer::Granted { .. }));
+    let mut driver = block_on(Driver::resume(host.ports(true), "replica-a")).unwrap();
+    let err = block_on(driver.drive(&"INC-1".into())).unwrap_err();
+    assert!(
+        matches!(&err, DriveError::LeaseHeld { holder, .. } if holder == "other"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nothing was done"), "{err}");
+    assert!(host.deployer.all_executions().is_empty());
+    assert_eq!(host.vcs.all_executions().len(), 0);
+    // Positive: once it runs out, the driver takes it, acts, and lets go.
+    host.clock.advance(chrono::Duration::seconds(31));
+    let report = block_on(driver.drive(&"INC-1".into())).unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }));
+    assert!(matches!(
+        block_on(
+            host.leases
+                .acquire("incident/INC-1", "other", Duration::from_secs(30))
+        )
+        .unwrap(),
+        knowngood::LeaseAnswer::Granted { .. }
+    ));
+}
+
+#[test]
+fn lease_lost_mid_plan_stops_the_driver_before_its_next_step() {
+    let world = revert_world();
+    let host = Host::of(&world);
+    // The deployer takes 20 minutes of the clock per call: the lease runs
+    // out during the ship step and another replica takes it.
+    let clock = host.clock.clone();
+    let leases = host.leases.clone();
+    let hook = Arc::new(move || {
+        clock.advance(chrono::Duration::minutes(20));
+        let _ = block_on(leases.acquire("incident/INC-1", "replica-b", Duration::from_secs(600)));
+    });
+    let mut driver = block_on(Driver::resume(host.ports_hooked(true, hook), "replica-a")).unwrap();
+    let err = block_on(driver.drive(&"INC-1".into())).unwrap_err();
+    assert!(
+        matches!(&err, DriveError::LeaseLost { holder: Some(h), .. } if h == "replica-b"),
+        "{err}"
+    );
+    // It stopped before acting again: the ship step's deploys stopped at
+    // the one in flight when the lease was lost.
+    assert_eq!(host.deployer.all_executions().len(), 1, "{err}");
+}
+
+#[test]
+fn lease_renewed_in_time_lets_a_long_plan_finish() {
+    let world = revert_world();
+    let host = Host::of(&world);
+    // Each deploy takes 10 s of a 30 s lease: the driver renews as it goes.
+    let clock = host.clock.clone();
+    let hook = Arc::new(move || clock.advance(chrono::Duration::seconds(10)));
+    let mut driver = block_on(Driver::resume(host.ports_hooked(true, hook), "replica-a")).unwrap();
+    let report = block_on(driver.drive(&"INC-1".into())).unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }));
+}

@@ -184,3 +184,55 @@ fn file_journal_reads_only_what_was_appended_and_notices_a_replaced_file() {
     std::fs::write(dir.file(), &shorter).unwrap();
     assert_eq!(block_on(a.read_from(1)).unwrap().len(), 5);
 }
+
+#[test]
+fn file_journal_snapshots_survive_a_restart_are_pruned_and_start_a_driver() {
+    let dir = Dir::new("snapshots");
+    let store = Arc::new(
+        FileJournalStore::open(dir.file(), chain())
+            .unwrap()
+            .keep_snapshots(2),
+    );
+    let mut driver = block_on(Driver::start(ports(store.clone()), "a")).unwrap();
+    for (n, name) in ["payments", "ledger", "search", "billing"]
+        .into_iter()
+        .enumerate()
+    {
+        register(&mut driver, name);
+        if n < 3 {
+            block_on(driver.write_snapshot()).unwrap();
+        }
+    }
+    // Three written, the newest two kept.
+    let kept: Vec<_> = std::fs::read_dir(store.snapshot_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    drop(driver);
+    // A new process, from the files alone.
+    let again = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    let resumed = block_on(Driver::resume_with(
+        ports(again),
+        "b",
+        knowngood::Startup::Snapshot,
+    ))
+    .unwrap();
+    assert_eq!(resumed.started().snapshot, Some(3));
+    assert_eq!(resumed.started().replayed, 1);
+    assert!(resumed.state().service(&"billing".into()).is_some());
+    // A snapshot file cut short is passed over, the older one used.
+    let newest = store.snapshot_dir().join(format!("{:020}.json", 3));
+    let text = std::fs::read(&newest).unwrap();
+    std::fs::write(&newest, &text[..text.len() / 2]).unwrap();
+    let again = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    let resumed = block_on(Driver::resume_with(
+        ports(again),
+        "c",
+        knowngood::Startup::Snapshot,
+    ))
+    .unwrap();
+    assert_eq!(resumed.started().snapshot, Some(2));
+    assert_eq!(resumed.started().ignored.len(), 1);
+    assert_eq!(resumed.started().replayed, 2);
+}

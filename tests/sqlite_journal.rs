@@ -125,3 +125,46 @@ fn sqlite_journal_many_racing_appends_one_winner_each() {
     assert_eq!(block_on(store.read_from(1)).unwrap(), entries);
     assert_eq!(block_on(other.read_from(150)).unwrap(), entries[149..]);
 }
+
+#[test]
+fn sqlite_journal_schema_1_is_brought_up_to_date_and_snapshots_start_a_driver() {
+    let dir = Dir::new("schema-1");
+    {
+        let conn = rusqlite::Connection::open(dir.db()).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE knowngood_journal (position INTEGER PRIMARY KEY, line TEXT NOT NULL, hash TEXT NOT NULL);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = Arc::new(
+        SqliteJournalStore::open(dir.db(), chain())
+            .unwrap()
+            .keep_snapshots(1),
+    );
+    let mut driver = block_on(Driver::start(ports(store.clone()), "a")).unwrap();
+    register(&mut driver, "payments").unwrap();
+    block_on(driver.write_snapshot()).unwrap();
+    register(&mut driver, "ledger").unwrap();
+    block_on(driver.write_snapshot()).unwrap();
+    register(&mut driver, "search").unwrap();
+    let version: i64 = rusqlite::Connection::open(dir.db())
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    assert!(
+        block_on(store.read_snapshot(Some(2))).unwrap().is_none(),
+        "only the newest is kept"
+    );
+    let again = Arc::new(SqliteJournalStore::open(dir.db(), chain()).unwrap());
+    let resumed = block_on(Driver::resume_with(
+        ports(again),
+        "b",
+        knowngood::Startup::Snapshot,
+    ))
+    .unwrap();
+    assert_eq!(resumed.started().snapshot, Some(2));
+    assert_eq!(resumed.started().replayed, 1);
+    assert_eq!(resumed.state(), driver.state());
+}

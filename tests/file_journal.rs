@@ -62,6 +62,12 @@ fn file_journal_passes_the_conformance_suite_empty_and_holding_a_journal() {
     // Again on the file it left, from a new store.
     let again = FileJournalStore::open(dir.file(), chain()).unwrap();
     block_on(knowngood::testkit::conformance::journal_store(&again)).unwrap();
+    // And opened lazily, empty and holding a journal.
+    let lazy = FileJournalStore::open_lazily(dir.file(), chain()).unwrap();
+    block_on(knowngood::testkit::conformance::journal_store(&lazy)).unwrap();
+    let other = Dir::new("conformance-lazy");
+    let empty = FileJournalStore::open_lazily(other.file(), chain()).unwrap();
+    block_on(knowngood::testkit::conformance::journal_store(&empty)).unwrap();
 }
 
 #[test]
@@ -235,4 +241,109 @@ fn file_journal_snapshots_survive_a_restart_are_pruned_and_start_a_driver() {
     assert_eq!(resumed.started().snapshot, Some(2));
     assert_eq!(resumed.started().ignored.len(), 1);
     assert_eq!(resumed.started().replayed, 2);
+}
+
+/// A file of `n` entries, written by a store opened the usual way; the
+/// entries as read back whole.
+fn long_file(dir: &Dir, n: usize) -> Vec<knowngood::JournalEntry> {
+    let store = FileJournalStore::open(dir.file(), chain()).unwrap();
+    let mut ledger = knowngood::Ledger::from_journal(Journal::with_chain(chain())).unwrap();
+    for i in 0..n {
+        ledger
+            .execute(
+                &Command::RegisterService {
+                    service: Service::new(format!("service-with-a-longer-name-{i:05}")),
+                },
+                common::t(0),
+            )
+            .unwrap();
+    }
+    block_on(store.append(0, ledger.journal().entries())).unwrap();
+    block_on(store.read_from(1)).unwrap()
+}
+
+#[test]
+fn file_journal_opened_lazily_reads_from_the_end_what_it_is_asked_for() {
+    let dir = Dir::new("lazy");
+    // About 1.3 MB: the backward reads cross several chunks.
+    let all = long_file(&dir, 4_000);
+    let lazy = FileJournalStore::open_lazily(dir.file(), chain()).unwrap();
+    assert_eq!(lazy.repaired(), None);
+    for position in [4_000_u64, 3_999, 3_001, 2_048, 777, 2, 1] {
+        let start = usize::try_from(position).unwrap() - 1;
+        assert_eq!(
+            block_on(lazy.read_page(position, 5)).unwrap(),
+            all[start..(start + 5).min(all.len())],
+            "from {position}"
+        );
+    }
+    // Appends go on from the last entry, and a reopened store agrees.
+    let fresh = FileJournalStore::open_lazily(dir.file(), chain()).unwrap();
+    let mut ledger = knowngood::Ledger::from_journal(
+        Journal::with_chain(chain())
+            .read_entries(all.clone())
+            .unwrap(),
+    )
+    .unwrap();
+    let next = ledger
+        .execute(
+            &Command::RegisterService {
+                service: Service::new("one-more"),
+            },
+            common::t(0),
+        )
+        .unwrap()
+        .to_vec();
+    let stale = block_on(fresh.append(3_999, &next)).unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::Conflict);
+    block_on(fresh.append(4_000, &next)).unwrap();
+    let whole = FileJournalStore::open(dir.file(), chain()).unwrap();
+    assert_eq!(block_on(whole.read_from(4_001)).unwrap(), next);
+    assert_eq!(block_on(whole.read_from(1)).unwrap().len(), 4_001);
+}
+
+#[test]
+fn file_journal_opened_lazily_repairs_a_torn_tail_and_finds_damage_when_it_reads_it() {
+    let dir = Dir::new("lazy-torn");
+    let all = long_file(&dir, 1_500);
+    let whole = std::fs::read(dir.file()).unwrap();
+    // Torn: a crash in the middle of writing the next line.
+    let mut torn = whole.clone();
+    torn.extend_from_slice(b"{\"v\":1,\"position\":1501,\"stre");
+    std::fs::write(dir.file(), &torn).unwrap();
+    let lazy = FileJournalStore::open_lazily(dir.file(), chain()).unwrap();
+    assert_eq!(lazy.repaired(), Some((torn.len() - whole.len()) as u64));
+    assert_eq!(std::fs::read(dir.file()).unwrap(), whole);
+    assert_eq!(block_on(lazy.read_page(1_500, 10)).unwrap(), all[1_499..]);
+    // Damage far from the end is not read at a lazy open (an ordinary
+    // open refuses it), but a read that covers it names it.
+    let text = String::from_utf8(whole).unwrap();
+    let damaged = text.replacen("name-00010", "name-0001O", 1);
+    std::fs::write(dir.file(), &damaged).unwrap();
+    assert!(FileJournalStore::open(dir.file(), chain()).is_err());
+    let lazy = FileJournalStore::open_lazily(dir.file(), chain()).unwrap();
+    assert_eq!(block_on(lazy.read_page(1_400, 200)).unwrap(), all[1_399..]);
+    let err = block_on(lazy.read_from(1)).unwrap_err();
+    assert!(err.message().contains("journal line 11"), "{err}");
+    // A snapshot start on the lazy store reads only the tail.
+    let store = Arc::new(FileJournalStore::open_lazily(dir.file(), chain()).unwrap());
+    let prefix = knowngood::Ledger::from_journal(
+        Journal::with_chain(chain())
+            .read_entries(all[..1_450].to_vec())
+            .unwrap(),
+    )
+    .unwrap();
+    block_on(store.save_snapshot(&knowngood::Snapshot::of(&prefix).seal(&chain()))).unwrap();
+    let driver = block_on(Driver::resume_with(
+        ports(store),
+        "b",
+        knowngood::Startup::Snapshot,
+    ))
+    .unwrap();
+    assert_eq!(driver.started().snapshot, Some(1_450));
+    assert_eq!(driver.started().replayed, 50);
+    let full =
+        knowngood::Ledger::from_journal(Journal::with_chain(chain()).read_entries(all).unwrap())
+            .unwrap();
+    assert_eq!(driver.state(), full.state());
 }

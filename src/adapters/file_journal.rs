@@ -58,6 +58,9 @@ pub struct FileJournalStore {
 /// only what was appended since.
 #[derive(Debug, Default)]
 struct Stored {
+    /// The entries before the held ones (a store opened lazily holds the
+    /// tail only), and the hash of the last of them.
+    base: Option<(u64, EntryHash)>,
     entries: Vec<JournalEntry>,
     end: u64,
     lines: usize,
@@ -65,12 +68,66 @@ struct Stored {
     torn: bool,
 }
 
+impl Stored {
+    /// How many entries come before the held ones.
+    fn held_from(&self) -> u64 {
+        self.base.map_or(0, |(len, _)| len)
+    }
+
+    /// How many entries the file holds.
+    fn len(&self) -> u64 {
+        self.held_from().saturating_add(self.entries.len() as u64)
+    }
+
+    /// The last entry's hash (the chain's genesis for none).
+    fn last_hash(&self, chain: &Chain) -> EntryHash {
+        self.entries.last().map_or_else(
+            || self.base.map_or_else(|| chain.genesis(), |(_, hash)| hash),
+            |e| e.hash,
+        )
+    }
+
+    /// Whether the held entries reach back to `position`.
+    fn holds(&self, position: u64) -> bool {
+        position > self.held_from()
+    }
+
+    /// At most `max` held entries from `position` on.
+    fn page(&self, position: u64, max: usize) -> Vec<JournalEntry> {
+        let start = usize::try_from(
+            position
+                .max(1)
+                .saturating_sub(self.held_from())
+                .saturating_sub(1),
+        )
+        .unwrap_or(usize::MAX);
+        self.entries.iter().skip(start).take(max).cloned().collect()
+    }
+}
+
 impl FileJournalStore {
     /// Opens (or creates) the journal file at `path`, whose entries are
-    /// linked by `chain`. A torn last line is cut off; a complete line
-    /// that does not read fails the open, naming it.
+    /// linked by `chain`, reading and checking every line. A torn last line
+    /// is cut off; a complete line that does not read fails the open,
+    /// naming it.
     pub fn open(path: impl AsRef<Path>, chain: Chain) -> Result<Self, AdapterError> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_with(path.as_ref(), chain, false)
+    }
+
+    /// Opens (or creates) the journal file at `path` reading only its last
+    /// lines: for a host that starts from a snapshot, so that a long file
+    /// is not read whole. A torn last line is cut off as by
+    /// [`FileJournalStore::open`], and the last complete line must link
+    /// onto the one before it; the lines before are read and checked only
+    /// when something asks for them (a read from an earlier position finds
+    /// its line from the end of the file, a read from the start reads the
+    /// whole file, as `open` does).
+    pub fn open_lazily(path: impl AsRef<Path>, chain: Chain) -> Result<Self, AdapterError> {
+        Self::open_with(path.as_ref(), chain, true)
+    }
+
+    fn open_with(path: &Path, chain: Chain, lazily: bool) -> Result<Self, AdapterError> {
+        let path = path.to_path_buf();
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -78,7 +135,13 @@ impl FileJournalStore {
             .open(&path)
             .map_err(|e| at(&path, e))?;
         file.lock().map_err(|e| at(&path, e))?;
-        let stored = read_on(&file, &chain, &path, Stored::default());
+        let stored = if lazily {
+            last_line_position(&file)
+                .map_err(|e| at(&path, e))
+                .and_then(|last| tail_from(&file, &chain, &path, last.unwrap_or(0)))
+        } else {
+            read_on(&file, &chain, &path, Stored::default())
+        };
         let repaired = match &stored {
             Ok(s) if s.torn => {
                 let len = file.metadata().map_or(s.end, |m| m.len());
@@ -161,7 +224,7 @@ impl FileJournalStore {
         let len = file.metadata().map_err(|e| at(&self.path, e))?.len();
         let intact = len >= cache.end
             && match &cache.last {
-                None => cache.end == 0,
+                None => cache.end == 0 && cache.base.is_none(),
                 Some((start, bytes)) => {
                     let mut found = vec![0; bytes.len()];
                     let mut reader: &File = file;
@@ -197,6 +260,7 @@ fn read_on(
     path: &Path,
     stored: Stored,
 ) -> Result<Stored, AdapterError> {
+    let base = stored.base;
     let Stored {
         mut entries,
         mut end,
@@ -204,6 +268,13 @@ fn read_on(
         mut last,
         ..
     } = stored;
+    let held_from = base.map_or(0, |(len, _)| len);
+    let previous_of = |entries: &[JournalEntry]| -> EntryHash {
+        entries.last().map_or_else(
+            || base.map_or_else(|| chain.genesis(), |(_, hash)| hash),
+            |e| e.hash,
+        )
+    };
     let mut reader = BufReader::new(file);
     reader.seek(SeekFrom::Start(end)).map_err(|e| at(path, e))?;
     let mut line = Vec::new();
@@ -219,6 +290,7 @@ fn read_on(
             .map_err(|e| at(path, e))?;
         if read == 0 {
             return Ok(Stored {
+                base,
                 entries,
                 end,
                 lines: number,
@@ -237,12 +309,12 @@ fn read_on(
         if line.last() != Some(&b'\n') {
             // A write cut short: no newline. Torn unless it is, by chance,
             // a whole entry (then the newline alone was lost).
-            let whole = std::str::from_utf8(&line).ok().and_then(|text| {
-                let previous = entries.last().map_or_else(|| chain.genesis(), |e| e.hash);
-                JournalEntry::from_line(text, &previous, chain).ok()
-            });
+            let whole = std::str::from_utf8(&line)
+                .ok()
+                .and_then(|text| JournalEntry::from_line(text, &previous_of(&entries), chain).ok());
             if whole.is_none() {
                 return Ok(Stored {
+                    base,
                     entries,
                     end,
                     lines: number.saturating_sub(1),
@@ -256,10 +328,11 @@ fn read_on(
             end = end.saturating_add(read as u64);
             continue;
         }
-        let previous: EntryHash = entries.last().map_or_else(|| chain.genesis(), |e| e.hash);
-        let entry = JournalEntry::from_line(text, &previous, chain)
+        let entry = JournalEntry::from_line(text, &previous_of(&entries), chain)
             .map_err(|problem| corrupt(path, number, &problem.to_string()))?;
-        let expected = (entries.len() as u64).saturating_add(1);
+        let expected = held_from
+            .saturating_add(entries.len() as u64)
+            .saturating_add(1);
         if entry.position != expected {
             return Err(corrupt(
                 path,
@@ -274,6 +347,139 @@ fn read_on(
         last = Some((end, line.clone()));
         end = end.saturating_add(read as u64);
     }
+}
+
+/// What the file holds from `position` on, read and checked from the line
+/// before it (found from the end of the file, its hash taken as written);
+/// the whole file for position 1, or when that line is not found.
+fn tail_from(
+    file: &File,
+    chain: &Chain,
+    path: &Path,
+    position: u64,
+) -> Result<Stored, AdapterError> {
+    let Some(before) = position.checked_sub(1).filter(|p| *p > 0) else {
+        return read_on(file, chain, path, Stored::default());
+    };
+    let Some((start, line)) = find_line(file, before).map_err(|e| at(path, e))? else {
+        return read_on(file, chain, path, Stored::default());
+    };
+    let Some(hash) = line_hash(&line) else {
+        return Err(corrupt(
+            path,
+            usize::try_from(before).unwrap_or(usize::MAX),
+            "does not end with its hash",
+        ));
+    };
+    let stored = Stored {
+        base: Some((before, hash)),
+        entries: Vec::new(),
+        end: start.saturating_add(line.len() as u64),
+        lines: usize::try_from(before).unwrap_or(usize::MAX),
+        last: Some((start, line)),
+        torn: false,
+    };
+    read_on(file, chain, path, stored)
+}
+
+/// The position a canonical line declares (`{"v":1,"position":N,…`).
+fn line_position(line: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"\"position\":";
+    let head = &line[..line.len().min(48)];
+    let at = head.windows(KEY.len()).position(|w| w == KEY)?;
+    let digits = &head[at.saturating_add(KEY.len())..];
+    let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(digits.get(..len)?).ok()?.parse().ok()
+}
+
+/// The hash a canonical line ends with (`…,"hash":"<64 hex>"}`).
+fn line_hash(line: &[u8]) -> Option<EntryHash> {
+    let text = std::str::from_utf8(line).ok()?;
+    let text = text.trim_end_matches('\n').strip_suffix("\"}")?;
+    EntryHash::parse_hex(text.get(text.len().checked_sub(64)?..)?)
+}
+
+/// The complete lines of `file`, last first, each with where it starts,
+/// read backwards in chunks (the bytes after the last newline, a torn or
+/// unfinished line, are left out). Stops when `keep_going` says so.
+fn lines_backwards(
+    file: &File,
+    mut keep_going: impl FnMut(u64, &[u8]) -> bool,
+) -> std::io::Result<()> {
+    const CHUNK: u64 = 1 << 18;
+    let mut reader: &File = file;
+    let mut pos = file.metadata()?.len();
+    // The bytes from the chunk read last up to the next newline.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut first = true;
+    while pos > 0 {
+        let from = pos.saturating_sub(CHUNK);
+        let mut chunk = vec![0; usize::try_from(pos.saturating_sub(from)).unwrap_or(0)];
+        reader.seek(SeekFrom::Start(from))?;
+        reader.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&carry);
+        // Newline-terminated lines in `chunk`, from its end.
+        let mut line_end = chunk.len();
+        if first {
+            // Leave out what follows the last newline (a chunk without one
+            // is all unfinished line).
+            match chunk.iter().rposition(|b| *b == b'\n') {
+                Some(i) => {
+                    line_end = i.saturating_add(1);
+                    first = false;
+                }
+                None => {
+                    pos = from;
+                    continue;
+                }
+            }
+        }
+        let mut cut = line_end;
+        while let Some(nl) = chunk[..cut.saturating_sub(1)]
+            .iter()
+            .rposition(|b| *b == b'\n')
+        {
+            let start = nl.saturating_add(1);
+            if start < line_end
+                && !keep_going(from.saturating_add(start as u64), &chunk[start..line_end])
+            {
+                return Ok(());
+            }
+            line_end = start;
+            cut = start;
+        }
+        carry = chunk[..line_end].to_vec();
+        pos = from;
+    }
+    if !carry.is_empty() {
+        keep_going(0, &carry);
+    }
+    Ok(())
+}
+
+/// The line holding entry `position`, with where it starts, found from
+/// the end of the file.
+fn find_line(file: &File, position: u64) -> std::io::Result<Option<(u64, Vec<u8>)>> {
+    let mut found = None;
+    lines_backwards(file, |start, line| match line_position(line) {
+        Some(p) if p == position => {
+            found = Some((start, line.to_vec()));
+            false
+        }
+        Some(p) if p < position => false,
+        _ => true,
+    })?;
+    Ok(found)
+}
+
+/// The position of the file's last complete entry, if any.
+fn last_line_position(file: &File) -> std::io::Result<Option<u64>> {
+    let mut found = None;
+    lines_backwards(file, |_, line| {
+        found = line_position(line);
+        found.is_none()
+    })?;
+    Ok(found)
 }
 
 fn corrupt(path: &Path, line: usize, problem: &str) -> AdapterError {
@@ -300,7 +506,7 @@ impl JournalStore for FileJournalStore {
         file.lock().map_err(|e| at(&self.path, e))?;
         let result = (|| {
             self.refresh(file, cache)?;
-            let len = cache.entries.len() as u64;
+            let len = cache.len();
             if len != expected_len {
                 return Err(AdapterError::new(
                     ErrorKind::Conflict,
@@ -311,10 +517,7 @@ impl JournalStore for FileJournalStore {
                 ));
             }
             // The new entries must continue the stored chain.
-            let previous = cache
-                .entries
-                .last()
-                .map_or_else(|| self.chain.genesis(), |e| e.hash);
+            let previous = cache.last_hash(&self.chain);
             let mut text = String::new();
             for line in super::continuing_lines(entries, previous, &self.chain)? {
                 text.push_str(&line);
@@ -345,17 +548,7 @@ impl JournalStore for FileJournalStore {
     }
 
     async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
-        let mut guard = self.file.lock().map_err(|_| {
-            AdapterError::new(ErrorKind::Unavailable, "the file's lock was poisoned")
-        })?;
-        let (file, cache) = &mut *guard;
-        self.refresh(file, cache)?;
-        let start = usize::try_from(position.saturating_sub(1)).unwrap_or(usize::MAX);
-        Ok(cache
-            .entries
-            .get(start..)
-            .map(<[JournalEntry]>::to_vec)
-            .unwrap_or_default())
+        self.read_page(position, usize::MAX).await
     }
 
     async fn read_page(
@@ -368,14 +561,12 @@ impl JournalStore for FileJournalStore {
         })?;
         let (file, cache) = &mut *guard;
         self.refresh(file, cache)?;
-        let start = usize::try_from(position.saturating_sub(1)).unwrap_or(usize::MAX);
-        Ok(cache
-            .entries
-            .iter()
-            .skip(start)
-            .take(max)
-            .cloned()
-            .collect())
+        if !cache.holds(position.max(1)) {
+            // Opened lazily, asked for more than it read: read on from the
+            // line before `position` (found from the end of the file).
+            *cache = tail_from(file, &self.chain, &self.path, position.max(1))?;
+        }
+        Ok(cache.page(position, max))
     }
 
     async fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {

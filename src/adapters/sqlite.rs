@@ -210,7 +210,6 @@ impl JournalStore for SqliteJournalStore {
     ) -> Result<Vec<JournalEntry>, AdapterError> {
         let conn = self.conn()?;
         let start = position.max(1);
-        let mut previous = self.hash_at(&conn, start.saturating_sub(1))?;
         let mut statement = conn
             .prepare("SELECT position, line FROM knowngood_journal WHERE position >= ?1 ORDER BY position LIMIT ?2")
             .map_err(|e| db_error(&e))?;
@@ -222,10 +221,16 @@ impl JournalStore for SqliteJournalStore {
                 ],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
             )
+            .map_err(|e| db_error(&e))?
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| db_error(&e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (at, line) = row.map_err(|e| db_error(&e))?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The first entry read must link onto the one before it.
+        let mut previous = self.hash_at(&conn, start.saturating_sub(1))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (at, line) in rows {
             let entry =
                 JournalEntry::from_line(&line, &previous, &self.chain).map_err(|problem| {
                     AdapterError::new(

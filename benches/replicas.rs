@@ -4,7 +4,7 @@
 //! per event, held whole or started from a snapshot; and `PostgreSQL` append
 //! latency (p50, p99) and throughput with four writers.
 //!
-//! `KG_BENCH_EVENTS` sets the journal's length (about 1 225 000 unless
+//! `KG_BENCH_EVENTS` sets the journal's length (about 1 000 000 unless
 //! set); the `PostgreSQL` figures need `KNOWNGOOD_POSTGRES_URL` and are
 //! skipped without it. Needs `--features file-journal,sqlite,postgres`.
 #![allow(
@@ -56,19 +56,21 @@ static ALLOC: Counting = Counting;
 
 const TAIL: usize = 1_000;
 
-/// The long history: production deployments of 20 000 releases, each
-/// built, catalogued and shipped through dev and qa (about 1.2 M events
-/// unless `KG_BENCH_EVENTS` says fewer).
+/// The long history: releases built, catalogued and shipped through dev
+/// and qa, and production deployments among them (about 1 M events unless
+/// `KG_BENCH_EVENTS` says otherwise): a history whose state grows with
+/// every deployment, the hard case for a snapshot.
 fn history() -> &'static (Journal, Snapshot) {
     static HISTORY: OnceLock<(Journal, Snapshot)> = OnceLock::new();
     HISTORY.get_or_init(|| {
         let events: u64 = std::env::var("KG_BENCH_EVENTS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(1_225_000);
-        // 13 events per release, 4 per production deployment.
+            .unwrap_or(1_000_000);
+        // 15 events per release (5 to record it, 5 per deployment to dev
+        // and qa), 5 per production deployment.
         let releases = (events / 61).max(2);
-        let revisions = u32::try_from(events.saturating_sub(releases * 13) / 4).unwrap_or(u32::MAX);
+        let revisions = u32::try_from(events.saturating_sub(releases * 15) / 5).unwrap_or(u32::MAX);
         let started = Instant::now();
         let ledger = history::history(revisions, 10, releases);
         let journal = ledger.into_journal();

@@ -215,7 +215,10 @@ async fn in_journal(
             })
         });
     }
-    let found = read_page(store, position).await?;
+    let found = store
+        .read_page(position, 1)
+        .await
+        .map_err(DriveError::Journal)?;
     let found = match found.first() {
         Some(entry) if entry.position == position && entry.hash == snapshot.head.hash => {
             return Ok(Ok(snapshot));

@@ -12,12 +12,15 @@
 //!   ([`FileJournalStore::repaired`]). A complete line that does not read
 //!   is never dropped: opening fails and names it.
 //! - Snapshots ([`JournalStore::save_snapshot`]) are kept beside the file,
-//!   in `<file>.snapshots/`, one JSON file per snapshot, written whole and
+//!   in `<file>.snapshots/`, one file per snapshot (a JSON header line:
+//!   position, hash, seal; then the body as it is), written whole and
 //!   renamed into place; the newest three are kept unless
-//!   [`FileJournalStore::keep_snapshots`] says otherwise. The store reads
-//!   and checks the whole file when it first reads (and keeps its entries
-//!   in memory, reading only what was appended afterwards): a snapshot
-//!   saves the replay, not that read.
+//!   [`FileJournalStore::keep_snapshots`] says otherwise.
+//! - [`FileJournalStore::open`] reads and checks the whole file (and keeps
+//!   its entries in memory, reading only what was appended afterwards);
+//!   [`FileJournalStore::open_lazily`] reads its end only, for a host that
+//!   starts from a snapshot, and finds earlier lines from the end of the
+//!   file when it is asked for them.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
@@ -574,8 +577,16 @@ impl JournalStore for FileJournalStore {
         std::fs::create_dir_all(&dir).map_err(|e| at(&dir, e))?;
         let path = dir.join(format!("{:020}.json", snapshot.position));
         let partial = dir.join(format!("{:020}.json.partial", snapshot.position));
-        let text = serde_json::to_vec(snapshot)
-            .map_err(|e| AdapterError::new(ErrorKind::Rejected, e.to_string()))?;
+        // A header line (where, the hash, the seal), then the body as it
+        // is: no escaping on the way in, no unescaping on the way out.
+        let header = serde_json::json!({
+            "position": snapshot.position,
+            "hash": snapshot.hash.to_string(),
+            "seal": snapshot.seal.to_string(),
+        });
+        let mut text = header.to_string().into_bytes();
+        text.push(b'\n');
+        text.extend_from_slice(snapshot.body.as_bytes());
         // Written whole, synced, then renamed into place: a crash leaves
         // the old snapshots and at most a partial file no reader looks at.
         (|| {
@@ -608,17 +619,24 @@ impl JournalStore for FileJournalStore {
             return Ok(None);
         };
         let path = self.snapshot_dir().join(format!("{position:020}.json"));
-        let text = std::fs::read(&path).map_err(|e| at(&path, e))?;
-        // One that does not read is handed over as such, for the reader
-        // to pass over and name.
-        Ok(Some(serde_json::from_slice(&text).unwrap_or_else(|e| {
-            StoredSnapshot::new(
-                position,
-                crate::journal::EntryHash::default(),
-                crate::journal::EntryHash::default(),
-                format!("unreadable snapshot file {}: {e}", path.display()),
-            )
-        })))
+        let text = std::fs::read_to_string(&path).map_err(|e| at(&path, e))?;
+        // One that does not read is handed over as such (hashes that
+        // cannot match), for the reader to pass over and name.
+        let (header, body) = text.split_once('\n').unwrap_or((&text, ""));
+        let header: serde_json::Value = serde_json::from_str(header).unwrap_or_default();
+        let hash = |field: &str| {
+            header
+                .get(field)
+                .and_then(serde_json::Value::as_str)
+                .and_then(EntryHash::parse_hex)
+                .unwrap_or_default()
+        };
+        Ok(Some(StoredSnapshot::new(
+            position,
+            hash("hash"),
+            hash("seal"),
+            body.to_owned(),
+        )))
     }
 
     fn chain(&self) -> Chain {

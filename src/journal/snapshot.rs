@@ -125,23 +125,31 @@ impl StoredSnapshot {
                 position: self.position,
             });
         }
-        let format = serde_json::from_str::<Format>(&self.body)
-            .map_err(|e| SnapshotProblem::Unreadable {
-                position: self.position,
-                detail: e.to_string(),
-            })?
-            .format;
-        if format != SNAPSHOT_FORMAT {
-            return Err(SnapshotProblem::UnknownFormat {
-                position: self.position,
-                format,
-            });
-        }
-        let snapshot: Snapshot =
-            serde_json::from_str(&self.body).map_err(|e| SnapshotProblem::Unreadable {
-                position: self.position,
-                detail: e.to_string(),
-            })?;
+        // One parse on the way that matters; a body that does not read is
+        // asked only for its format, to say which problem it has.
+        let snapshot = match serde_json::from_str::<Snapshot>(&self.body) {
+            Ok(snapshot) if snapshot.format == SNAPSHOT_FORMAT => snapshot,
+            Ok(snapshot) => {
+                return Err(SnapshotProblem::UnknownFormat {
+                    position: self.position,
+                    format: snapshot.format,
+                });
+            }
+            Err(e) => {
+                return Err(match serde_json::from_str::<Format>(&self.body) {
+                    Ok(found) if found.format != SNAPSHOT_FORMAT => {
+                        SnapshotProblem::UnknownFormat {
+                            position: self.position,
+                            format: found.format,
+                        }
+                    }
+                    _ => SnapshotProblem::Unreadable {
+                        position: self.position,
+                        detail: e.to_string(),
+                    },
+                });
+            }
+        };
         if snapshot.head != ChainHead::new(self.position, self.hash) {
             return Err(SnapshotProblem::Misfiled {
                 position: self.position,

@@ -279,7 +279,7 @@ impl PostgresJournalStore {
             Ok::<i32, tokio_postgres::Error>(reached)
         }
         .await;
-        let reached = result.map_err(|e| Self::failed(&mut guard, &e))?;
+        let reached = result.map_err(|e| failed(&mut guard, &e))?;
         if reached > SCHEMA_VERSION {
             return Err(newer(reached));
         }
@@ -290,11 +290,7 @@ impl PostgresJournalStore {
     /// The connection, made again if it was lost, with the schema checked
     /// once.
     async fn client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, AdapterError> {
-        let mut guard = self.client.lock().await;
-        if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(connect(&self.url, None).await?);
-        }
-        Ok(guard)
+        live(&self.client, &self.url).await
     }
 
     /// [`client`](Self::client) for a call that needs the schema.
@@ -311,7 +307,7 @@ impl PostgresJournalStore {
             let version: Option<i32> = match version {
                 Ok(row) => row.and_then(|r| r.get(0)),
                 Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => None,
-                Err(e) => return Err(Self::failed(&mut guard, &e)),
+                Err(e) => return Err(failed(&mut guard, &e)),
             };
             match version {
                 Some(v) if v == SCHEMA_VERSION => self.migrated.store(true, Ordering::Relaxed),
@@ -328,15 +324,6 @@ impl PostgresJournalStore {
             }
         }
         Ok(guard)
-    }
-
-    /// A statement's failure; a closed connection is dropped so that the
-    /// next call makes a new one.
-    fn failed(guard: &mut Option<Client>, e: &tokio_postgres::Error) -> AdapterError {
-        if guard.as_ref().is_some_and(Client::is_closed) {
-            *guard = None;
-        }
-        db_error(e)
     }
 
     /// The hash of the entry at `position` (the genesis for 0).
@@ -384,6 +371,27 @@ impl PostgresJournalStore {
             client: Arc::new(Mutex::new(Some(connect(&self.url, None).await?))),
         })
     }
+}
+
+/// A statement's failure; a closed connection is dropped so that the
+/// next call makes a new one.
+fn failed(guard: &mut Option<Client>, e: &tokio_postgres::Error) -> AdapterError {
+    if guard.as_ref().is_some_and(Client::is_closed) {
+        *guard = None;
+    }
+    db_error(e)
+}
+
+/// The connection in `slot`, made again (to `url`) if it was lost.
+async fn live<'a>(
+    slot: &'a Mutex<Option<Client>>,
+    url: &str,
+) -> Result<tokio::sync::MutexGuard<'a, Option<Client>>, AdapterError> {
+    let mut guard = slot.lock().await;
+    if guard.as_ref().is_none_or(Client::is_closed) {
+        *guard = Some(connect(url, None).await?);
+    }
+    Ok(guard)
 }
 
 fn closed() -> AdapterError {
@@ -457,7 +465,7 @@ impl JournalStore for PostgresJournalStore {
         match result {
             Ok(answer) => answer,
             Err(e) => {
-                let mut error = Self::failed(&mut guard, &e);
+                let mut error = failed(&mut guard, &e);
                 if error.kind() == ErrorKind::Conflict {
                     error = AdapterError::new(
                         ErrorKind::Conflict,
@@ -529,7 +537,7 @@ impl JournalStore for PostgresJournalStore {
         match result {
             Ok(Ok(())) => Ok(out),
             Ok(Err(e)) => Err(e),
-            Err(e) => Err(Self::failed(&mut guard, &e)),
+            Err(e) => Err(failed(&mut guard, &e)),
         }
     }
 
@@ -562,7 +570,7 @@ impl JournalStore for PostgresJournalStore {
             tx.commit().await
         }
         .await;
-        result.map_err(|e| Self::failed(&mut guard, &e))
+        result.map_err(|e| failed(&mut guard, &e))
     }
 
     async fn read_snapshot(
@@ -578,7 +586,7 @@ impl JournalStore for PostgresJournalStore {
                 &[&self.journal, &before.map_or(i64::MAX, to_i64)],
             )
             .await;
-        let row = row.map_err(|e| Self::failed(&mut guard, &e))?;
+        let row = row.map_err(|e| failed(&mut guard, &e))?;
         Ok(row.map(|r| {
             super::stored_snapshot(
                 to_u64(r.get(0)),
@@ -639,80 +647,67 @@ impl Leases for PostgresLeases {
         holder: &str,
         ttl: Duration,
     ) -> Result<LeaseAnswer, AdapterError> {
-        let mut guard = self.client.lock().await;
-        if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(connect(&self.url, None).await?);
-        }
+        let mut guard = live(&self.client, &self.url).await?;
         let client = guard.as_ref().ok_or_else(closed)?;
         let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         // Taken when free or expired, renewed when the holder asks again
         // in time; the token changes whenever the holder does, or when the
         // holder's own lease had lapsed.
-        let granted = client
-            .query_opt(
-                "INSERT INTO knowngood_leases AS l (journal, scope, holder, token, expires_at)
-                 VALUES ($1, $2, $3, 1, clock_timestamp() + $4::bigint::float8 * interval '1 millisecond')
-                 ON CONFLICT (journal, scope) DO UPDATE SET
-                     holder = EXCLUDED.holder,
-                     token = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > clock_timestamp()
-                                  THEN l.token ELSE l.token + 1 END,
-                     expires_at = EXCLUDED.expires_at
-                 WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp()
-                 RETURNING token",
-                &[&self.journal, &scope, &holder, &millis],
-            )
-            .await;
-        let granted = match granted {
-            Ok(row) => row,
-            Err(e) => {
-                if guard.as_ref().is_some_and(Client::is_closed) {
-                    *guard = None;
-                }
-                return Err(db_error(&e));
+        let result = async {
+            let granted = client
+                .query_opt(
+                    "INSERT INTO knowngood_leases AS l (journal, scope, holder, token, expires_at)
+                     VALUES ($1, $2, $3, 1, clock_timestamp() + $4::bigint::float8 * interval '1 millisecond')
+                     ON CONFLICT (journal, scope) DO UPDATE SET
+                         holder = EXCLUDED.holder,
+                         token = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > clock_timestamp()
+                                      THEN l.token ELSE l.token + 1 END,
+                         expires_at = EXCLUDED.expires_at
+                     WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp()
+                     RETURNING token",
+                    &[&self.journal, &scope, &holder, &millis],
+                )
+                .await?;
+            if let Some(row) = granted {
+                return Ok(LeaseAnswer::Granted {
+                    token: to_u64(row.get(0)),
+                });
             }
-        };
-        if let Some(row) = granted {
-            return Ok(LeaseAnswer::Granted {
-                token: to_u64(row.get(0)),
-            });
+            let held = client
+                .query_opt(
+                    "SELECT holder, GREATEST(0, (EXTRACT(EPOCH FROM (expires_at - clock_timestamp())) * 1000))::bigint
+                     FROM knowngood_leases WHERE journal = $1 AND scope = $2",
+                    &[&self.journal, &scope],
+                )
+                .await?;
+            Ok::<_, tokio_postgres::Error>(match held {
+                Some(row) => LeaseAnswer::Held {
+                    holder: row.get(0),
+                    remaining: Duration::from_millis(to_u64(row.get(1))),
+                },
+                // Gone between the two statements (only a person deletes
+                // lease rows): free, so ask again at once.
+                None => LeaseAnswer::Held {
+                    holder: "nobody (the lease row was deleted)".to_owned(),
+                    remaining: Duration::ZERO,
+                },
+            })
         }
-        let held = client
-            .query_opt(
-                "SELECT holder, GREATEST(0, (EXTRACT(EPOCH FROM (expires_at - clock_timestamp())) * 1000))::bigint
-                 FROM knowngood_leases WHERE journal = $1 AND scope = $2",
-                &[&self.journal, &scope],
-            )
-            .await
-            .map_err(|e| db_error(&e))?;
-        Ok(match held {
-            Some(row) => LeaseAnswer::Held {
-                holder: row.get(0),
-                remaining: Duration::from_millis(to_u64(row.get(1))),
-            },
-            // Gone between the two statements (only a person deletes
-            // lease rows): free, so ask again at once.
-            None => LeaseAnswer::Held {
-                holder: "nobody (the lease row was deleted)".to_owned(),
-                remaining: Duration::ZERO,
-            },
-        })
+        .await;
+        result.map_err(|e| failed(&mut guard, &e))
     }
 
     async fn release(&self, scope: &str, holder: &str, token: u64) -> Result<(), AdapterError> {
-        let mut guard = self.client.lock().await;
-        if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(connect(&self.url, None).await?);
-        }
+        let mut guard = live(&self.client, &self.url).await?;
         let client = guard.as_ref().ok_or_else(closed)?;
-        client
+        let result = client
             .execute(
                 // Expired in place, not deleted: tokens never repeat.
                 "UPDATE knowngood_leases SET expires_at = clock_timestamp()
                  WHERE journal = $1 AND scope = $2 AND holder = $3 AND token = $4",
                 &[&self.journal, &scope, &holder, &to_i64(token)],
             )
-            .await
-            .map(drop)
-            .map_err(|e| db_error(&e))
+            .await;
+        result.map(drop).map_err(|e| failed(&mut guard, &e))
     }
 }

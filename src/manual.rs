@@ -412,8 +412,9 @@
 //! carrying a poisoned change enters production, production runs only
 //! digests verified upstream, an open gate during an incident has nothing
 //! holding it, no port acts twice under one key, every unknown outcome is
-//! reconciled, and no contract migration ran inside the rollback window.
-//! Everything runs on one thread against a virtual clock, so one seed
+//! reconciled, no contract migration ran inside the rollback window, and
+//! (at the end) a start from a snapshot taken halfway through the journal,
+//! plus the entries after it, gives the live state. Everything runs on one thread against a virtual clock, so one seed
 //! always gives the same journal, byte for byte;
 //! [`drill::explore`](crate::drill::explore) runs many seeds, each twice.
 //! [`Drill`](crate::drill::Drill) describes the same thing from Rust:

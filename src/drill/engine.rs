@@ -1272,6 +1272,14 @@ impl Sim<'_> {
                 );
             }
         }
+        // A start from a snapshot taken halfway, plus the entries after
+        // it, gives the live state (once, at the end: it serialises the
+        // state).
+        if when == "at the end"
+            && let Some(problem) = super::invariants::snapshot_start_differs(journal, live)
+        {
+            fail(&mut found, problem);
+        }
         // 7. No step is left with an unknown outcome once a drive ended.
         for incident in live.incidents() {
             for (key, status) in &incident.effects {

@@ -176,3 +176,37 @@ impl Invariants {
         found
     }
 }
+
+/// Whether starting from a snapshot taken halfway through `journal`
+/// (sealed and opened on its chain) plus the entries after it fails to
+/// give `live`, in words.
+pub(crate) fn snapshot_start_differs(journal: &Journal, live: &State) -> Option<String> {
+    if journal.held_from() > 0 {
+        return None;
+    }
+    let half = journal.len().checked_div(2).unwrap_or(0);
+    let prefix = crate::Ledger::from_journal(journal.truncated(half)).ok()?;
+    let sealed = crate::journal::Snapshot::of(&prefix).seal(journal.chain());
+    let snapshot = match sealed.open(journal.chain()) {
+        Ok(snapshot) => snapshot,
+        Err(problem) => {
+            return Some(format!(
+                "a snapshot of the journal does not open: {problem}"
+            ));
+        }
+    };
+    let mut started = crate::Ledger::from_snapshot(snapshot, journal.chain().clone());
+    if let Err(e) = started.catch_up(
+        journal
+            .read_from((half as u64).saturating_add(1))
+            .iter()
+            .cloned(),
+    ) {
+        return Some(format!(
+            "the entries after a snapshot at {half} do not follow it: {e}"
+        ));
+    }
+    (started.state() != live).then(|| {
+        format!("a start from a snapshot at {half} plus the entries after it does not give the live state")
+    })
+}

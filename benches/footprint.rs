@@ -4,42 +4,23 @@
 //! dev, qa and prod), divided by 10 000.
 #![allow(unsafe_code, clippy::cast_possible_wrap, clippy::cast_precision_loss)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use knowngood::{Artifact, Change, Command, Commit, Digest, Ledger, Release, State};
 
 #[path = "support/history.rs"]
 mod history;
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only
-// counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: counting::Counting = counting::Counting;
 
 /// The bytes a state replayed from `ledger`'s journal holds.
 fn replayed_bytes(ledger: Ledger) -> isize {
     let journal = ledger.into_journal();
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting::live();
     let state: State = journal.replay().unwrap();
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = counting::live();
     drop(state);
     after - before
 }

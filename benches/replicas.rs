@@ -16,8 +16,7 @@
     clippy::cast_sign_loss
 )]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -32,27 +31,11 @@ use knowngood::{
 #[path = "support/history.rs"]
 mod history;
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only
-// counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: counting::Counting = counting::Counting;
 
 const TAIL: usize = 1_000;
 
@@ -141,11 +124,11 @@ fn startup_of(c: &mut Criterion, name: &str, open: &dyn Fn() -> Box<dyn JournalS
     });
     group.finish();
     for startup in [Startup::Replay, Startup::Snapshot] {
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = counting::live();
         let store = open();
         let (ledger, _) = rt.block_on(open_ledger(store.as_ref(), startup)).unwrap();
         drop(store);
-        let held = LIVE.load(Ordering::Relaxed) - before;
+        let held = counting::live() - before;
         println!(
             "memory/{name}/{startup:?}: {} MB held, {} bytes per event",
             held / 1_000_000,

@@ -15,18 +15,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
+use common::misbehaving::{DeployerFault, MisbehavingDeployer};
 use knowngood::adapters::PostgresJournalStore;
-use knowngood::driver::{DriveError, DriveReport, Driver};
+use knowngood::driver::Driver;
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe, InMemoryVcs,
 };
-use knowngood::port::{Deployer, DeployerCapabilities, JournalStore, Vcs};
-use knowngood::recovery::IdempotencyKey;
+use knowngood::port::{Deployer, JournalStore, Vcs};
 use knowngood::{
-    AdapterError, Artifact, Chain, Command, EnvironmentId, ErrorKind, Journal, LeaseAnswer, Leases,
-    Ledger, Policy, Ports, Release, ReleaseId, Service, ServiceId, Snapshot, SnapshotProblem,
-    Startup, Strategy, SystemClock,
+    Chain, Command, ErrorKind, Journal, LeaseAnswer, Leases, Ledger, Policy, Ports, Service,
+    Snapshot, SnapshotProblem, Startup, Strategy, SystemClock,
 };
 
 /// The database to test against, or `None` (and a note) without one.
@@ -66,6 +64,16 @@ async fn store_on(url: &str, journal: &str, chain: Chain) -> PostgresJournalStor
     store
 }
 
+/// The database, a fresh journal on it (migrated) and an empty ledger on
+/// the journal's chain; `None` (and a note) without a database.
+async fn fresh(test: &str) -> Option<(String, String, PostgresJournalStore, Ledger)> {
+    let url = url(test)?;
+    let name = unique(test);
+    let store = store(&url, &name).await;
+    let ledger = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
+    Some((url, name, store, ledger))
+}
+
 /// `n` entries registering services `<prefix>-1` … after `ledger`'s.
 fn services(ledger: &mut Ledger, prefix: &str, n: usize) -> Vec<knowngood::JournalEntry> {
     let before = ledger.journal().len();
@@ -80,6 +88,15 @@ fn services(ledger: &mut Ledger, prefix: &str, n: usize) -> Vec<knowngood::Journ
             .unwrap();
     }
     ledger.journal().read_from(before as u64 + 1).to_vec()
+}
+
+/// A plain connection, for what a person (or an attacker) does by hand.
+async fn by_hand(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
 }
 
 /// A connection string whose tables live in a schema of their own.
@@ -97,10 +114,7 @@ async fn postgres_migrations_are_asked_for_applied_once_and_versioned() {
     let Some(url) = url("migrations") else { return };
     let schema = unique("kg_schema").replace('-', "_");
     let admin = store(&url, &unique("admin")).await;
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = by_hand(&url).await;
     client
         .batch_execute(&format!("CREATE SCHEMA {schema}"))
         .await
@@ -210,10 +224,9 @@ async fn postgres_two_writers_racing_on_one_expected_length_exactly_one_wins_eve
 
 #[tokio::test]
 async fn postgres_stale_writer_and_a_broken_link_write_nothing() {
-    let Some(url) = url("stale") else { return };
-    let name = unique("stale");
-    let store = store(&url, &name).await;
-    let mut ledger = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
+    let Some((_, _, store, mut ledger)) = fresh("stale").await else {
+        return;
+    };
     let first = services(&mut ledger, "s", 3);
     store.append(0, &first).await.unwrap();
     let stale = store.append(1, &first[1..]).await.unwrap_err();
@@ -237,10 +250,9 @@ async fn postgres_stale_writer_and_a_broken_link_write_nothing() {
 
 #[tokio::test]
 async fn postgres_reads_are_paged_and_the_table_is_append_only() {
-    let Some(url) = url("pages") else { return };
-    let name = unique("pages");
-    let store = store(&url, &name).await;
-    let mut ledger = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
+    let Some((url, name, store, mut ledger)) = fresh("pages").await else {
+        return;
+    };
     let entries = services(&mut ledger, "s", 2_500);
     store.append(0, &entries).await.unwrap();
     assert_eq!(store.read_page(1, 1_000).await.unwrap(), entries[..1_000]);
@@ -251,10 +263,7 @@ async fn postgres_reads_are_paged_and_the_table_is_append_only() {
     assert_eq!(store.read_from(1_200).await.unwrap(), entries[1_199..]);
     assert_eq!(store.read_from(1).await.unwrap().len(), 2_500);
 
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = by_hand(&url).await;
     for sql in [
         "UPDATE knowngood_journal SET line = 'x' WHERE journal = $1 AND position = 7",
         "DELETE FROM knowngood_journal WHERE journal = $1 AND position = 2500",
@@ -267,10 +276,9 @@ async fn postgres_reads_are_paged_and_the_table_is_append_only() {
 
 #[tokio::test]
 async fn postgres_snapshot_start_matches_a_full_replay_and_a_tampered_snapshot_is_passed_over() {
-    let Some(url) = url("snapshots") else { return };
-    let name = unique("snapshots");
-    let store = store(&url, &name).await;
-    let mut ledger = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
+    let Some((url, name, store, mut ledger)) = fresh("snapshots").await else {
+        return;
+    };
     store
         .append(0, &services(&mut ledger, "s", 300))
         .await
@@ -307,10 +315,7 @@ async fn postgres_snapshot_start_matches_a_full_replay_and_a_tampered_snapshot_i
     assert_eq!(full.state(), started.state());
 
     // Someone edits the newest snapshot's body in the database.
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = by_hand(&url).await;
     client
         .execute(
             "UPDATE knowngood_snapshots SET body = replace(body, '\"u-1\"', '\"x-1\"') WHERE journal = $1 AND position = 500",
@@ -425,50 +430,6 @@ async fn postgres_leases_one_holder_until_it_lets_go_or_expires() {
 
 // ----- replicas ---------------------------------------------------------------
 
-/// A deployer that deploys once and then never answers: a replica whose
-/// process dies right after it acted, before it could record it.
-#[derive(Debug)]
-struct DiesAfterDeploying {
-    inner: Arc<InMemoryDeployer>,
-    acted: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl Deployer for DiesAfterDeploying {
-    fn capabilities(&self) -> DeployerCapabilities {
-        self.inner.capabilities()
-    }
-    async fn deploy(
-        &self,
-        key: &IdempotencyKey,
-        env: &EnvironmentId,
-        release: &Release,
-        artifact: &Artifact,
-    ) -> Result<(), AdapterError> {
-        self.inner.deploy(key, env, release, artifact).await?;
-        self.acted.store(true, Ordering::SeqCst);
-        std::future::pending().await
-    }
-    async fn abort(
-        &self,
-        key: &IdempotencyKey,
-        env: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<(), AdapterError> {
-        self.inner.abort(key, env, service).await
-    }
-    async fn status(
-        &self,
-        env: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<Option<ReleaseId>, AdapterError> {
-        self.inner.status(env, service).await
-    }
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
-        self.inner.outcome(key).await
-    }
-}
-
 /// The host's systems, shared by every replica.
 struct Systems {
     vcs: Arc<InMemoryVcs>,
@@ -519,33 +480,6 @@ fn revert_world() -> common::World {
     w
 }
 
-/// Drives the incident to its end as a replica would: waits while another
-/// holds the lease, reads the store again after losing a race.
-/// How often a replica was told another held the lease.
-static HELD_BACK: AtomicUsize = AtomicUsize::new(0);
-
-async fn replica(mut driver: Driver, name: &str) -> Driver {
-    let incident = "INC-1".into();
-    for _ in 0..2_000 {
-        match driver.drive(&incident).await {
-            Ok(DriveReport::Done { .. }) => return driver,
-            Ok(other) => panic!("{name}: unexpected pause: {other:?}"),
-            Err(DriveError::LeaseHeld { remaining, .. }) => {
-                HELD_BACK.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(
-                    remaining.clamp(Duration::from_millis(20), Duration::from_millis(200)),
-                )
-                .await;
-            }
-            Err(DriveError::LeaseLost { .. }) => {}
-            Err(DriveError::Journal(e)) if e.kind() == ErrorKind::Conflict => {}
-            Err(e) => panic!("{name}: {e}"),
-        }
-        driver.refresh().await.unwrap();
-    }
-    panic!("{name}: did not finish")
-}
-
 fn kinds(entries: &[knowngood::JournalEntry]) -> Vec<serde_json::Value> {
     common::performed_apart(entries, &["solo", "replica-0", "replica-1", "replica-2"])
 }
@@ -565,7 +499,7 @@ async fn single_driver_kinds() -> Vec<serde_json::Value> {
     )
     .await
     .unwrap();
-    let driver = replica(driver, "solo").await;
+    let driver = common::drive_as_replica(driver, "solo").await;
     kinds(driver.journal().entries())
 }
 
@@ -586,17 +520,17 @@ async fn postgres_three_replicas_one_killed_mid_plan_every_effect_once_and_the_s
     // Replica 0 acts first, and dies right after its first deployment.
     let first_store = Arc::new(store_on(&url, &name, Chain::unnamed()).await);
     let first_leases: Arc<dyn Leases> = Arc::new(first_store.leases().await.unwrap());
-    let dying = Arc::new(DiesAfterDeploying {
-        inner: systems.deployer.clone(),
-        acted: acted.clone(),
-    });
+    let dying = MisbehavingDeployer::new(
+        &systems.deployer,
+        DeployerFault::DiesAfterDeploying(acted.clone()),
+    );
     let first = Driver::resume(
         systems.ports(dying, first_store, Some((first_leases, ttl))),
         "replica-0",
     )
     .await
     .unwrap();
-    let killed = tokio::spawn(replica(first, "replica-0"));
+    let killed = tokio::spawn(common::drive_as_replica(first, "replica-0"));
     let waited = Instant::now();
     while !acted.load(Ordering::SeqCst) {
         assert!(
@@ -620,7 +554,7 @@ async fn postgres_three_replicas_one_killed_mid_plan_every_effect_once_and_the_s
         .await
         .unwrap();
         standbys.push(tokio::spawn(async move {
-            replica(driver, &format!("replica-{n}")).await
+            common::drive_as_replica(driver, &format!("replica-{n}")).await
         }));
     }
     let mut finished = Vec::new();
@@ -629,7 +563,7 @@ async fn postgres_three_replicas_one_killed_mid_plan_every_effect_once_and_the_s
     }
     let took = killed_at.elapsed();
     // The dead replica's lease held the standbys back until it ran out.
-    assert!(HELD_BACK.load(Ordering::Relaxed) > 0);
+    assert!(common::HELD_BACK.load(Ordering::Relaxed) > 0);
     assert!(
         took >= ttl / 2,
         "took over after {took:?}, before the lease ran out"

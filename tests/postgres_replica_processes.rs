@@ -18,15 +18,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use knowngood::adapters::{FlagdFileStore, PostgresJournalStore};
-use knowngood::driver::{DriveError, DriveReport, Driver};
+use knowngood::driver::Driver;
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryHealthProbe, InMemoryJournalStore, InMemoryVcs,
 };
 use knowngood::port::{FlagStore, FlagStoreCapabilities, JournalStore};
 use knowngood::recovery::IdempotencyKey;
 use knowngood::{
-    AdapterError, Chain, EnvironmentId, ErrorKind, FlagKey, FlagState, Leases, Ports, Strategy,
-    SystemClock,
+    AdapterError, Chain, EnvironmentId, FlagKey, FlagState, Leases, Ports, Strategy, SystemClock,
 };
 
 #[path = "common/tmp.rs"]
@@ -90,27 +89,6 @@ fn flagd(path: &Path) -> FlagdFileStore {
     FlagdFileStore::new().environment("prod", path)
 }
 
-/// Drives `INC-1` to its end, waiting while another holds the lease.
-async fn drive_to_the_end(mut driver: Driver) -> Driver {
-    for _ in 0..2_000 {
-        match driver.drive(&"INC-1".into()).await {
-            Ok(DriveReport::Done { .. }) => return driver,
-            Ok(other) => panic!("unexpected pause: {other:?}"),
-            Err(DriveError::LeaseHeld { remaining, .. }) => {
-                tokio::time::sleep(
-                    remaining.clamp(Duration::from_millis(20), Duration::from_millis(200)),
-                )
-                .await;
-            }
-            Err(DriveError::LeaseLost { .. }) => {}
-            Err(DriveError::Journal(e)) if e.kind() == ErrorKind::Conflict => {}
-            Err(e) => panic!("{e}"),
-        }
-        driver.refresh().await.unwrap();
-    }
-    panic!("did not finish")
-}
-
 /// One replica process (run by the test below, never on its own).
 #[tokio::test]
 #[ignore = "a replica process the multi-process test starts"]
@@ -135,7 +113,7 @@ async fn replica_process() {
     let driver = Driver::resume(ports(flags, Arc::new(store), Some(leases)), name.as_str())
         .await
         .unwrap();
-    drive_to_the_end(driver).await;
+    common::drive_as_replica(driver, &name).await;
     println!("{name}: done");
 }
 
@@ -186,7 +164,10 @@ async fn single_driver_kinds(flags: PathBuf) -> Vec<serde_json::Value> {
         .await
         .unwrap();
     common::performed_apart(
-        drive_to_the_end(driver).await.journal().entries(),
+        common::drive_as_replica(driver, "solo")
+            .await
+            .journal()
+            .entries(),
         &["solo", "replica-0", "replica-1", "replica-2"],
     )
 }

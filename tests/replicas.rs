@@ -10,18 +10,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::misbehaving::{DeployerFault, Hook, MisbehavingDeployer};
 use knowngood::drill::{Scenario, run};
 use knowngood::driver::{DriveError, DriveReport, Driver};
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
     InMemoryJournalStore, InMemoryLeases, InMemoryVcs, ManualClock, block_on,
 };
-use knowngood::port::{Deployer, DeployerCapabilities, JournalStore};
-use knowngood::recovery::IdempotencyKey;
+use knowngood::port::JournalStore;
 use knowngood::{
-    AdapterError, Artifact, Chain, Command, EnvironmentId, Journal, Leases, Ledger, Policy, Ports,
-    Release, ReleaseId, Service, ServiceId, Snapshot, SnapshotProblem, Startup, StoredSnapshot,
-    Strategy, open_ledger,
+    Chain, Command, Journal, Leases, Ledger, Policy, Ports, Service, Snapshot, SnapshotProblem,
+    Startup, StoredSnapshot, Strategy, open_ledger,
 };
 use proptest::prelude::*;
 
@@ -199,54 +198,6 @@ fn snapshot_journal_started_after_one_does_not_replay_from_its_start() {
 
 // ----- the driver ------------------------------------------------------------
 
-/// The in-memory deployer, with something happening before each deploy
-/// (the clock moving, another replica taking the lease).
-struct Hooked {
-    inner: Arc<InMemoryDeployer>,
-    hook: Arc<dyn Fn() + Send + Sync>,
-}
-
-impl std::fmt::Debug for Hooked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Hooked")
-    }
-}
-
-#[async_trait::async_trait]
-impl Deployer for Hooked {
-    fn capabilities(&self) -> DeployerCapabilities {
-        self.inner.capabilities()
-    }
-    async fn deploy(
-        &self,
-        key: &IdempotencyKey,
-        env: &EnvironmentId,
-        release: &Release,
-        artifact: &Artifact,
-    ) -> Result<(), AdapterError> {
-        (self.hook)();
-        self.inner.deploy(key, env, release, artifact).await
-    }
-    async fn abort(
-        &self,
-        key: &IdempotencyKey,
-        env: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<(), AdapterError> {
-        self.inner.abort(key, env, service).await
-    }
-    async fn status(
-        &self,
-        env: &EnvironmentId,
-        service: &ServiceId,
-    ) -> Result<Option<ReleaseId>, AdapterError> {
-        self.inner.status(env, service).await
-    }
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
-        self.inner.outcome(key).await
-    }
-}
-
 struct Host {
     vcs: Arc<InMemoryVcs>,
     deployer: Arc<InMemoryDeployer>,
@@ -280,10 +231,10 @@ impl Host {
     fn ports_hooked(&self, leases: bool, hook: Arc<dyn Fn() + Send + Sync>) -> Ports {
         let mut ports = Ports::builder()
             .vcs(self.vcs.clone())
-            .deployer(Arc::new(Hooked {
-                inner: self.deployer.clone(),
-                hook,
-            }))
+            .deployer(MisbehavingDeployer::new(
+                &self.deployer,
+                DeployerFault::BeforeEach(Hook(hook)),
+            ))
             .flags(Arc::new(InMemoryFlagStore::default()))
             .health(Arc::new(InMemoryHealthProbe::default()))
             .builder(Arc::new(InMemoryBuilder::new(3, 1, 9)))

@@ -1,7 +1,7 @@
 //! In-memory ports that misbehave the way real systems do, once or always:
 //! one wrapper per port, the misbehaviour chosen by a mode.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -24,6 +24,22 @@ pub enum DeployerFault {
     RefuseFirst,
     /// Status always names this release (someone else deployed it).
     ReportServing(ReleaseId),
+    /// Deploys, raises the flag, then never answers: a process that dies
+    /// right after acting, before it could record it.
+    DiesAfterDeploying(Arc<AtomicBool>),
+    /// Something happens before each deploy (the clock moves, another
+    /// replica takes a lease).
+    BeforeEach(Hook),
+}
+
+/// What happens before each deploy ([`DeployerFault::BeforeEach`]).
+#[derive(Clone)]
+pub struct Hook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 /// An in-memory deployer with a [`DeployerFault`].
@@ -60,9 +76,9 @@ impl Deployer for MisbehavingDeployer {
         release: &Release,
         artifact: &Artifact,
     ) -> Result<(), AdapterError> {
-        match self.fault {
+        match &self.fault {
             DeployerFault::TimeOutFirst { acted } if self.first() => {
-                if acted {
+                if *acted {
                     self.inner.deploy(key, env, release, artifact).await?;
                 }
                 Err(AdapterError::new(
@@ -74,6 +90,15 @@ impl Deployer for MisbehavingDeployer {
                 ErrorKind::Rejected,
                 "cluster prod-eu is cordoned",
             )),
+            DeployerFault::DiesAfterDeploying(acted) => {
+                self.inner.deploy(key, env, release, artifact).await?;
+                acted.store(true, Ordering::SeqCst);
+                std::future::pending().await
+            }
+            DeployerFault::BeforeEach(Hook(hook)) => {
+                hook();
+                self.inner.deploy(key, env, release, artifact).await
+            }
             _ => self.inner.deploy(key, env, release, artifact).await,
         }
     }

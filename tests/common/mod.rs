@@ -190,6 +190,37 @@ pub fn slot_of(entry: &JournalEntry) -> Slot {
     }
 }
 
+/// How often a replica driven by [`drive_as_replica`] was told another held
+/// the lease.
+pub static HELD_BACK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Drives `INC-1` to its end as a replica would (on a tokio runtime):
+/// waits while another replica holds the lease, reads the store again
+/// after losing a race or the lease.
+pub async fn drive_as_replica(mut driver: knowngood::Driver, name: &str) -> knowngood::Driver {
+    use knowngood::{DriveError, DriveReport};
+    use std::time::Duration;
+    let incident = "INC-1".into();
+    for _ in 0..2_000 {
+        match driver.drive(&incident).await {
+            Ok(DriveReport::Done { .. }) => return driver,
+            Ok(other) => panic!("{name}: unexpected pause: {other:?}"),
+            Err(DriveError::LeaseHeld { remaining, .. }) => {
+                HELD_BACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(
+                    remaining.clamp(Duration::from_millis(20), Duration::from_millis(200)),
+                )
+                .await;
+            }
+            Err(DriveError::LeaseLost { .. }) => {}
+            Err(DriveError::Journal(e)) if e.kind() == knowngood::ErrorKind::Conflict => {}
+            Err(e) => panic!("{name}: {e}"),
+        }
+        driver.refresh().await.unwrap();
+    }
+    panic!("{name}: did not finish")
+}
+
 /// Each entry's event as JSON with who performed it (any of `performers`)
 /// and every time left out: what two runs of one plan by different
 /// replicas, on real clocks, share.

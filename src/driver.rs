@@ -491,7 +491,10 @@ impl Driver {
                     let rebuilt =
                         Self::resume_with(self.ports.clone(), self.actor.clone(), startup).await?;
                     let taken = usize::try_from(rebuilt.started.replayed).unwrap_or(usize::MAX);
+                    // The lease held is this replica's, whatever the store.
+                    let lease = self.lease.take();
                     *self = rebuilt;
+                    self.lease = lease;
                     return Ok(taken);
                 }
             }

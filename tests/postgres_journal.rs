@@ -279,27 +279,20 @@ async fn postgres_snapshot_start_matches_a_full_replay_and_a_tampered_snapshot_i
     let Some((url, name, store, mut ledger)) = fresh("snapshots").await else {
         return;
     };
-    store
-        .append(0, &services(&mut ledger, "s", 300))
-        .await
-        .unwrap();
-    store
-        .save_snapshot(&Snapshot::of(&ledger).seal(&store.chain()))
-        .await
-        .unwrap();
-    let older = ledger.clone();
-    store
-        .append(300, &services(&mut ledger, "t", 200))
-        .await
-        .unwrap();
-    store
-        .save_snapshot(&Snapshot::of(&ledger).seal(&store.chain()))
-        .await
-        .unwrap();
-    store
-        .append(500, &services(&mut ledger, "u", 20))
-        .await
-        .unwrap();
+    // 300 entries, a snapshot, 200 more, a snapshot, 20 more.
+    for (prefix, n, snapshot) in [("s", 300, true), ("t", 200, true), ("u", 20, false)] {
+        let len = ledger.journal().len() as u64;
+        store
+            .append(len, &services(&mut ledger, prefix, n))
+            .await
+            .unwrap();
+        if snapshot {
+            store
+                .save_snapshot(&Snapshot::of(&ledger).seal(&store.chain()))
+                .await
+                .unwrap();
+        }
+    }
 
     let (started, report) = knowngood::open_ledger(&store, Startup::Snapshot)
         .await
@@ -316,13 +309,6 @@ async fn postgres_snapshot_start_matches_a_full_replay_and_a_tampered_snapshot_i
 
     // Someone edits the newest snapshot's body in the database.
     let client = by_hand(&url).await;
-    client
-        .execute(
-            "UPDATE knowngood_snapshots SET body = replace(body, '\"u-1\"', '\"x-1\"') WHERE journal = $1 AND position = 500",
-            &[&name],
-        )
-        .await
-        .unwrap();
     client
         .execute(
             "UPDATE knowngood_snapshots SET body = replace(body, '\"t-1\"', '\"x-1\"') WHERE journal = $1 AND position = 500",
@@ -344,7 +330,6 @@ async fn postgres_snapshot_start_matches_a_full_replay_and_a_tampered_snapshot_i
     );
     assert_eq!(report.replayed, 220);
     assert_eq!(started.state(), ledger.state());
-    drop(older);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

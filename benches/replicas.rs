@@ -128,6 +128,9 @@ fn startup_of(c: &mut Criterion, name: &str, open: &dyn Fn() -> Box<dyn JournalS
         let store = open();
         let (ledger, _) = rt.block_on(open_ledger(store.as_ref(), startup)).unwrap();
         drop(store);
+        // A connection's task lets go of its buffers once it sees the
+        // store gone.
+        std::thread::sleep(Duration::from_millis(300));
         let held = counting::live() - before;
         println!(
             "memory/{name}/{startup:?}: {} MB held, {} bytes per event",

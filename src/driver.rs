@@ -359,6 +359,17 @@ pub struct Driver {
     actor: Actor,
     started: StartReport,
     lease: Option<HeldLease>,
+    snapshots: Option<SnapshotSchedule>,
+}
+
+/// When the driver writes snapshots by itself ([`Driver::snapshot_every`]).
+#[derive(Debug)]
+struct SnapshotSchedule {
+    every: u64,
+    /// The journal length at the last snapshot written or started from.
+    last: u64,
+    /// Why the last one due was not written, until one is.
+    failed: Option<AdapterError>,
 }
 
 /// A lease this driver holds.
@@ -397,6 +408,7 @@ impl Driver {
             actor: actor.into(),
             started: StartReport::default(),
             lease: None,
+            snapshots: None,
         })
     }
 
@@ -432,6 +444,7 @@ impl Driver {
             actor: actor.into(),
             started,
             lease: None,
+            snapshots: None,
         })
     }
 
@@ -439,6 +452,56 @@ impl Driver {
     /// (and why), folding in how many entries.
     pub fn started(&self) -> &StartReport {
         &self.started
+    }
+
+    /// Has the driver write a snapshot by itself whenever `entries` entries
+    /// were added to the journal since the last one (its own or another
+    /// replica's, counted from where it started); 0 turns it off. A
+    /// snapshot that cannot be written does not fail the command that made
+    /// it due: the driver tries again after the next command, and says why
+    /// until one is written ([`Driver::snapshot_failure`], and a `tracing`
+    /// warning).
+    #[must_use]
+    pub fn snapshot_every(mut self, entries: u64) -> Self {
+        self.snapshots = (entries > 0).then(|| SnapshotSchedule {
+            every: entries,
+            last: self.started.snapshot.unwrap_or(0),
+            failed: None,
+        });
+        self
+    }
+
+    /// Why the last snapshot due ([`Driver::snapshot_every`]) was not
+    /// written, until one is.
+    pub fn snapshot_failure(&self) -> Option<&AdapterError> {
+        self.snapshots.as_ref().and_then(|s| s.failed.as_ref())
+    }
+
+    /// Writes a snapshot when one is due.
+    async fn snapshot_if_due(&mut self) {
+        let len = self.ledger.journal().len() as u64;
+        let Some(schedule) = &self.snapshots else {
+            return;
+        };
+        if len.saturating_sub(schedule.last) < schedule.every {
+            return;
+        }
+        let result = self.write_snapshot().await;
+        if let Some(schedule) = &mut self.snapshots {
+            match result {
+                Ok(position) => {
+                    schedule.last = position;
+                    schedule.failed = None;
+                }
+                Err(e) => {
+                    crate::trace::warning!(error = %e, "snapshot due but not written");
+                    schedule.failed = Some(match e {
+                        DriveError::Journal(e) => e,
+                        other => AdapterError::new(ErrorKind::Rejected, other.to_string()),
+                    });
+                }
+            }
+        }
     }
 
     /// Writes a snapshot of the state as the driver holds it (in step with
@@ -551,6 +614,7 @@ impl Driver {
             self.ledger.rewind(before, saved);
             return Err(DriveError::Journal(e));
         }
+        self.snapshot_if_due().await;
         Ok(entries)
     }
 

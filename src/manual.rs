@@ -549,8 +549,9 @@
 //! (so a keyed chain makes it unforgeable too).
 //! [`Driver::write_snapshot`](crate::Driver::write_snapshot) stores one (the
 //! file store in `<file>.snapshots/`, `SQLite` and `PostgreSQL` in a table;
-//! each keeps the newest three unless told); write one every few thousand
-//! entries. [`Driver::resume_with`](crate::Driver::resume_with) and
+//! each keeps the newest three unless told), or
+//! [`Driver::snapshot_every`](crate::Driver::snapshot_every) has the driver
+//! write one by itself every few thousand entries. [`Driver::resume_with`](crate::Driver::resume_with) and
 //! [`open_ledger`](crate::open_ledger) with
 //! [`Startup::Snapshot`](crate::Startup::Snapshot) start from the newest
 //! snapshot that checks out — its seal holds, its format is known, and the

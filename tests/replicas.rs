@@ -365,3 +365,65 @@ fn lease_renewed_in_time_lets_a_long_plan_finish() {
     let report = block_on(driver.drive(&"INC-1".into())).unwrap();
     assert!(matches!(report, DriveReport::Done { .. }));
 }
+
+/// A store that keeps no snapshots (the trait's defaults), around the
+/// in-memory one.
+#[derive(Debug)]
+struct KeepsNoSnapshots(Arc<InMemoryJournalStore>);
+
+#[async_trait::async_trait]
+impl JournalStore for KeepsNoSnapshots {
+    async fn append(
+        &self,
+        expected_len: u64,
+        entries: &[knowngood::JournalEntry],
+    ) -> Result<(), knowngood::AdapterError> {
+        self.0.append(expected_len, entries).await
+    }
+    async fn read_from(
+        &self,
+        position: u64,
+    ) -> Result<Vec<knowngood::JournalEntry>, knowngood::AdapterError> {
+        self.0.read_from(position).await
+    }
+}
+
+#[test]
+fn snapshot_every_n_entries_is_written_by_the_driver_and_a_failure_is_said() {
+    let world = revert_world();
+    let host = Host::of(&world);
+    let len = world.ledger.journal().len();
+    // Positive: a snapshot each time 5 entries were added.
+    let mut driver = block_on(Driver::resume(host.ports(false), "bot"))
+        .unwrap()
+        .snapshot_every(5);
+    let report = block_on(driver.drive(&"INC-1".into())).unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }));
+    let added = driver.journal().len() - len;
+    let positions: Vec<u64> = host.store.snapshots().iter().map(|s| s.position).collect();
+    assert!(added >= 10, "{added}");
+    assert!(
+        positions.len() >= added / 5 - 1,
+        "{positions:?} after {added} entries"
+    );
+    assert!(
+        positions.windows(2).all(|w| w[1] - w[0] >= 5),
+        "{positions:?}"
+    );
+    assert!(driver.snapshot_failure().is_none());
+    // Negative: a store that keeps none; the commands still go through,
+    // and the driver says why the snapshot is missing.
+    let host = Host::of(&world);
+    let mut ports = host.ports(false);
+    ports.journal = Arc::new(KeepsNoSnapshots(host.store.clone()));
+    let mut driver = block_on(Driver::resume(ports, "bot"))
+        .unwrap()
+        .snapshot_every(5);
+    let report = block_on(driver.drive(&"INC-1".into())).unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }));
+    let failure = driver.snapshot_failure().expect("said");
+    assert!(
+        failure.to_string().contains("keeps no snapshots"),
+        "{failure}"
+    );
+}

@@ -285,7 +285,10 @@ impl JournalEntry {
 }
 
 impl Journal {
-    /// Writes every entry as one JSON line.
+    /// Writes every entry held as one JSON line. A journal that does not
+    /// hold its first entries ([`Journal::held_from`] above 0) writes the
+    /// entries it holds only, which continue the store's file rather than
+    /// start one.
     pub fn write_jsonl<W: Write>(&self, mut out: W) -> io::Result<()> {
         for entry in &self.entries {
             let mut line = entry.to_line();

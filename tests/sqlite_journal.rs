@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use knowngood::adapters::SqliteJournalStore;
-use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryHealthProbe, InMemoryVcs, ManualClock, block_on,
-};
+use knowngood::memory::block_on;
 use knowngood::port::JournalStore;
 use knowngood::{Chain, Command, Driver, ErrorKind, Ports, Service};
 
@@ -35,22 +33,11 @@ fn chain() -> Chain {
 }
 
 fn ports(store: Arc<SqliteJournalStore>) -> Ports {
-    Ports::builder()
-        .vcs(Arc::new(InMemoryVcs::default()))
-        .deployer(Arc::new(InMemoryDeployer::default()))
-        .health(Arc::new(InMemoryHealthProbe::default()))
-        .builder(Arc::new(InMemoryBuilder::new(1, 1, 0)))
-        .journal(store)
-        .clock(Arc::new(ManualClock::at(common::t(0))))
-        .build()
-        .unwrap()
+    common::ports_on(store)
 }
 
 fn register(driver: &mut Driver, name: &str) -> Result<(), knowngood::DriveError> {
-    block_on(driver.execute(&Command::RegisterService {
-        service: Service::new(name),
-    }))
-    .map(drop)
+    common::register_service(driver, name)
 }
 
 #[cfg(feature = "testkit")]

@@ -190,6 +190,35 @@ pub fn slot_of(entry: &JournalEntry) -> Slot {
     }
 }
 
+/// In-memory ports around a real journal store, on a manual clock at
+/// [`t`]`(0)`: for the durable stores' tests.
+pub fn ports_on(journal: std::sync::Arc<dyn knowngood::JournalStore>) -> knowngood::Ports {
+    use knowngood::memory::{
+        InMemoryBuilder, InMemoryDeployer, InMemoryHealthProbe, InMemoryVcs, ManualClock,
+    };
+    use std::sync::Arc;
+    knowngood::Ports::builder()
+        .vcs(Arc::new(InMemoryVcs::default()))
+        .deployer(Arc::new(InMemoryDeployer::default()))
+        .health(Arc::new(InMemoryHealthProbe::default()))
+        .builder(Arc::new(InMemoryBuilder::new(1, 1, 0)))
+        .journal(journal)
+        .clock(Arc::new(ManualClock::at(t(0))))
+        .build()
+        .unwrap()
+}
+
+/// Registers service `name` through the driver.
+pub fn register_service(
+    driver: &mut knowngood::Driver,
+    name: &str,
+) -> Result<(), knowngood::DriveError> {
+    knowngood::memory::block_on(driver.execute(&Command::RegisterService {
+        service: knowngood::Service::new(name),
+    }))
+    .map(drop)
+}
+
 /// How often a replica driven by [`drive_as_replica`] was told another held
 /// the lease.
 pub static HELD_BACK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

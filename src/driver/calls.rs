@@ -1,0 +1,253 @@
+//! Port calls: each under an idempotency key, asked about before acting
+//! again, and reconciled (never guessed) when its outcome is unknown.
+
+use super::Driver;
+use super::error::{DriveError, StepFailure};
+use crate::model::{
+    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, IncidentId, Release,
+    ServiceId,
+};
+use crate::port::{AdapterError, ErrorKind, Landed};
+use crate::recovery::{EffectOutcome, IdempotencyKey};
+
+/// A branch a call moves: which, and where the ledger has its head.
+#[derive(Clone)]
+pub(super) struct BranchMove {
+    pub(super) service: ServiceId,
+    pub(super) branch: BranchName,
+    pub(super) expected: CommitId,
+}
+
+/// One port call, so that acting and asking share one reconciliation.
+pub(super) enum Call {
+    Revert(BranchMove, Vec<CommitId>),
+    Branch(ServiceId, BranchName, CommitId),
+    Tag(ServiceId, CommitId, String),
+    Pick(BranchMove, Vec<CommitId>),
+    Merge(BranchMove, CommitId),
+    Deploy(EnvironmentId, Box<Release>, Box<Artifact>),
+    Abort(EnvironmentId, ServiceId),
+    Flag(EnvironmentId, FlagKey, FlagState, u64),
+    Build(ServiceId, CommitId),
+}
+
+pub(super) enum Produced {
+    Commit(Landed),
+    Deployed,
+    Revision(u64),
+    Built(Box<Artifact>),
+}
+
+impl Call {
+    pub(super) fn port(&self) -> &'static str {
+        match self {
+            Self::Revert(..)
+            | Self::Branch(..)
+            | Self::Tag(..)
+            | Self::Pick(..)
+            | Self::Merge(..) => "VCS",
+            Self::Deploy(..) | Self::Abort(..) => "deployer",
+            Self::Flag(..) => "flag store",
+            Self::Build(..) => "builder",
+        }
+    }
+
+    /// The branch the call moves, if it moves one.
+    pub(super) fn moves(&self) -> Option<&BranchMove> {
+        match self {
+            Self::Revert(moved, _) | Self::Pick(moved, _) | Self::Merge(moved, _) => Some(moved),
+            _ => None,
+        }
+    }
+}
+
+impl Driver {
+    /// One port call under `call_key`, reconciled: if the step was started
+    /// before, or the call's outcome is unknown, the port is asked what
+    /// happened under the key before anything is done (again).
+    pub(super) async fn call(
+        &mut self,
+        incident: Option<&IncidentId>,
+        key: &IdempotencyKey,
+        call_key: IdempotencyKey,
+        call: Call,
+    ) -> Result<Produced, DriveError> {
+        // Ask first: after a crash the call may have happened already.
+        if let Some(done) = self.ask(key, &call_key, &call).await? {
+            return Ok(done);
+        }
+        // A branch is moved only from where the ledger has it.
+        if let Some(moved) = call.moves() {
+            self.check_branch(key, moved).await?;
+        }
+        let mut last = None;
+        for _ in 0..2 {
+            self.keep_lease(incident, key).await?;
+            match self.act(&call_key, &call).await {
+                Ok(done) => return Ok(done),
+                Err(e) if e.needs_reconciling() => {
+                    self.record(
+                        incident,
+                        key,
+                        EffectOutcome::Unknown {
+                            error: e.to_string(),
+                        },
+                    )
+                    .await?;
+                    let happened = self.ask(key, &call_key, &call).await?;
+                    self.record(
+                        incident,
+                        key,
+                        EffectOutcome::Reconciled {
+                            happened: happened.is_some(),
+                        },
+                    )
+                    .await?;
+                    if let Some(done) = happened {
+                        return Ok(done);
+                    }
+                    last = Some(e);
+                }
+                Err(error) => {
+                    // A conflict on a branch move is either a push that
+                    // raced the call (not a failure of the step: nothing
+                    // happened) or a change that does not apply.
+                    if error.kind() == ErrorKind::Conflict
+                        && let Some(moved) = call.moves()
+                    {
+                        self.check_branch(key, moved).await?;
+                    }
+                    return Err(DriveError::StepFailed {
+                        key: key.clone(),
+                        failure: StepFailure::Port {
+                            port: call.port(),
+                            error,
+                        },
+                    });
+                }
+            }
+        }
+        Err(DriveError::Unresolved {
+            key: key.clone(),
+            port: call.port(),
+            error: last.unwrap_or_else(|| {
+                AdapterError::new(ErrorKind::Unavailable, "it stayed unavailable")
+            }),
+        })
+    }
+
+    /// One port call, in a `port_call` span (port, key) when tracing, with
+    /// its outcome as an event in the span.
+    pub(super) async fn act(
+        &self,
+        key: &IdempotencyKey,
+        call: &Call,
+    ) -> Result<Produced, AdapterError> {
+        #[cfg(feature = "tracing")]
+        {
+            use tracing::Instrument as _;
+            let span = tracing::info_span!(target: "knowngood", "port_call", port = call.port(), key = %key);
+            let result = self.act_untraced(key, call).instrument(span.clone()).await;
+            span.in_scope(|| match &result {
+                Ok(_) => tracing::info!(target: "knowngood", "port call done"),
+                Err(e) => tracing::warn!(target: "knowngood", kind = %e.kind(), error = %e, "port call failed"),
+            });
+            result
+        }
+        #[cfg(not(feature = "tracing"))]
+        self.act_untraced(key, call).await
+    }
+
+    pub(super) async fn act_untraced(
+        &self,
+        key: &IdempotencyKey,
+        call: &Call,
+    ) -> Result<Produced, AdapterError> {
+        let p = &self.ports;
+        Ok(match call {
+            Call::Revert(m, commits) => Produced::Commit(
+                p.vcs
+                    .revert(key, &m.service, commits, &m.branch, &m.expected)
+                    .await?,
+            ),
+            Call::Branch(service, branch, at) => Produced::Commit(Landed::named(
+                p.vcs.create_branch(key, service, branch, at).await?,
+            )),
+            Call::Tag(service, commit, tag) => {
+                Produced::Commit(Landed::named(p.vcs.tag(key, service, commit, tag).await?))
+            }
+            Call::Pick(m, commits) => Produced::Commit(
+                p.vcs
+                    .cherry_pick(key, &m.service, commits, &m.branch, &m.expected)
+                    .await?,
+            ),
+            Call::Merge(m, from) => Produced::Commit(
+                p.vcs
+                    .merge(key, &m.service, from, &m.branch, &m.expected)
+                    .await?,
+            ),
+            Call::Deploy(env, release, artifact) => {
+                p.deployer.deploy(key, env, release, artifact).await?;
+                Produced::Deployed
+            }
+            Call::Abort(env, service) => {
+                p.deployer.abort(key, env, service).await?;
+                Produced::Deployed
+            }
+            Call::Flag(env, flag, state, expected) => {
+                let flags = p.flags.clone().ok_or_else(|| {
+                    AdapterError::new(
+                        crate::port::ErrorKind::Rejected,
+                        "the host has no flag store",
+                    )
+                })?;
+                Produced::Revision(flags.set(key, env, flag, state, *expected).await?)
+            }
+            Call::Build(service, commit) => {
+                Produced::Built(Box::new(p.builder.build(key, service, commit).await?))
+            }
+        })
+    }
+
+    pub(super) async fn ask(
+        &self,
+        key: &IdempotencyKey,
+        call_key: &IdempotencyKey,
+        call: &Call,
+    ) -> Result<Option<Produced>, DriveError> {
+        let p = &self.ports;
+        let asked = match call {
+            Call::Revert(..)
+            | Call::Branch(..)
+            | Call::Tag(..)
+            | Call::Pick(..)
+            | Call::Merge(..) => p
+                .vcs
+                .outcome(call_key)
+                .await
+                .map(|o| o.map(Produced::Commit)),
+            Call::Deploy(..) | Call::Abort(..) => p
+                .deployer
+                .outcome(call_key)
+                .await
+                .map(|o| o.map(|_| Produced::Deployed)),
+            Call::Flag(..) => match p.flags.clone() {
+                Some(flags) => flags
+                    .outcome(call_key)
+                    .await
+                    .map(|o| o.map(Produced::Revision)),
+                None => Ok(None),
+            },
+            Call::Build(..) => p
+                .builder
+                .outcome(call_key)
+                .await
+                .map(|o| o.map(|a| Produced::Built(Box::new(a)))),
+        };
+        asked.map_err(|error| DriveError::Unresolved {
+            key: key.clone(),
+            port: call.port(),
+            error,
+        })
+    }
+}

@@ -1,0 +1,112 @@
+//! Leases: one replica at a time acts on an incident. The driver takes
+//! the lease before driving, renews it before every step and port call,
+//! and lets go of it when it stops.
+
+use super::Driver;
+use super::error::DriveError;
+use crate::model::IncidentId;
+use crate::port::LeaseAnswer;
+use crate::recovery::IdempotencyKey;
+use chrono::{DateTime, Duration, Utc};
+
+/// A lease this driver holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct HeldLease {
+    scope: String,
+    token: u64,
+    /// When this driver stops counting on it: the time it asked, plus the
+    /// lease's length, less a tenth.
+    good_until: DateTime<Utc>,
+}
+
+impl Driver {
+    /// Takes or renews the lease on `scope` when less than half of it is
+    /// left, reading the store again when it changed hands.
+    pub(super) async fn hold_lease(&mut self, scope: &str) -> Result<LeaseAnswer, DriveError> {
+        let Some(leases) = self.ports.leases.clone() else {
+            return Ok(LeaseAnswer::Granted { token: 0 });
+        };
+        let ttl = self.ports.lease_ttl;
+        let asked_at = self.ports.clock.now();
+        let span = |d: std::time::Duration| Duration::from_std(d).unwrap_or(Duration::MAX);
+        if let Some(held) = &self.lease
+            && held.scope == scope
+            && asked_at.checked_add_signed(span(ttl.checked_div(2).unwrap_or_default()))
+                < Some(held.good_until)
+        {
+            return Ok(LeaseAnswer::Granted { token: held.token });
+        }
+        let answer = leases
+            .acquire(scope, self.actor.as_str(), ttl)
+            .await
+            .map_err(DriveError::Lease)?;
+        match &answer {
+            LeaseAnswer::Granted { token } => {
+                let known = self
+                    .lease
+                    .as_ref()
+                    .is_some_and(|held| held.scope == scope && held.token == *token);
+                self.lease = Some(HeldLease {
+                    scope: scope.to_owned(),
+                    token: *token,
+                    good_until: asked_at
+                        .checked_add_signed(span(
+                            ttl.saturating_sub(ttl.checked_div(10).unwrap_or_default()),
+                        ))
+                        .unwrap_or(asked_at),
+                });
+                if !known {
+                    crate::trace::info!(scope, token, "lease taken");
+                    // Another replica may have acted since this driver
+                    // last read the store.
+                    self.refresh().await?;
+                }
+            }
+            LeaseAnswer::Held { holder, .. } => {
+                crate::trace::info!(scope, holder = %holder, "lease held by another replica");
+                // Only the trace reads it (without the `tracing` feature,
+                // nothing does).
+                let _ = holder;
+                self.lease = None;
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Before a step or a port call on `incident`'s behalf: renews the
+    /// lease when half of it is gone, and stops the driver when another
+    /// replica holds it now.
+    pub(super) async fn keep_lease(
+        &mut self,
+        incident: Option<&IncidentId>,
+        key: &IdempotencyKey,
+    ) -> Result<(), DriveError> {
+        let (Some(_), Some(incident)) = (&self.ports.leases, incident) else {
+            return Ok(());
+        };
+        let scope = format!("incident/{incident}");
+        match self.hold_lease(&scope).await? {
+            LeaseAnswer::Granted { .. } => Ok(()),
+            LeaseAnswer::Held { holder, .. } => Err(DriveError::LeaseLost {
+                incident: incident.clone(),
+                key: key.clone(),
+                holder: Some(holder),
+            }),
+        }
+    }
+
+    /// Lets go of the lease held, if any; a failure to let go only means
+    /// the lease runs out on its own, and is traced.
+    pub(super) async fn release_lease(&mut self) {
+        let (Some(leases), Some(held)) = (self.ports.leases.clone(), self.lease.take()) else {
+            return;
+        };
+        if let Err(e) = leases
+            .release(&held.scope, self.actor.as_str(), held.token)
+            .await
+        {
+            crate::trace::warning!(scope = %held.scope, error = %e, "lease not let go: it will run out");
+            let _ = e;
+        }
+    }
+}

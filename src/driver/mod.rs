@@ -1,0 +1,259 @@
+//! The driver: carries the chosen strategy's steps out through the host's
+//! ports, feeding every outcome back into the core and the durable journal.
+//!
+//! # Contract
+//!
+//! - Every command the driver issues is decided by the core, stored in the
+//!   [`JournalStore`](crate::port::JournalStore) and only then considered
+//!   done. If storing fails ([`DriveError::Journal`]), the driver forgets
+//!   what the store did not take: drive again with the same driver, or
+//!   [`Driver::resume`] a new one from the store alone, at any later time.
+//! - Every port call carries an idempotency key derived from the step's key,
+//!   and every attempt of a plan has keys of its own (the planner numbers
+//!   attempts; the core refuses a key an earlier plan used). Before acting
+//!   for a step it had started earlier, the driver asks the port what
+//!   happened under the key and acts only if nothing did. A timeout
+//!   ([`ErrorKind::UnknownOutcome`]) is reconciled the same way, never by
+//!   guessing. So after a crash at any point, resuming runs no step twice
+//!   and skips none, however far the clock moved meanwhile: what the driver
+//!   records for an effect is identified by what the effect made, and
+//!   recording it again is a no-op.
+//! - The driver records what the ports report, never what it assumed. A
+//!   branch is moved only from the head the ledger knows (a compare-and-swap
+//!   through [`Vcs`](crate::port::Vcs)); a branch someone pushed to stops
+//!   the plan with [`DriveError::BranchMoved`], naming the commits to
+//!   record. After every deploy the deployer's status must name the release
+//!   rolled out, or the drive stops with [`DriveError::Diverged`].
+//! - A step that fails is journaled as failed before the driver stops with
+//!   [`DriveError::StepFailed`], which keeps the port's
+//!   [`AdapterError`] and its kind. A rollout the
+//!   deployer refused is closed so that it blocks nothing.
+//! - A rollout that needs approvals pauses the drive
+//!   ([`DriveReport::AwaitingApprovals`]) with the revision requested; once
+//!   the approvals are recorded, drive again. Choosing another plan
+//!   meanwhile withdraws that request.
+//! - Steps only a person can take (landing a fix, a down migration) pause
+//!   the driver with an instruction; [`Driver::confirm`] records them done.
+//! - The driver only awaits: it brings no async runtime of its own.
+//!
+//! [`ErrorKind::UnknownOutcome`]: crate::port::ErrorKind::UnknownOutcome
+
+use crate::journal::{Journal, JournalEntry};
+use crate::ledger::Ledger;
+use crate::machine::{Command, State};
+use crate::model::{Actor, IncidentId};
+use crate::port::Ports;
+use crate::recovery::{EffectOutcome, IdempotencyKey};
+use crate::startup::{PAGE, StartReport, Startup, fold_error, open_ledger};
+use lease::HeldLease;
+use snapshots::SnapshotSchedule;
+
+mod branches;
+mod calls;
+mod drive;
+mod error;
+mod hotfix_lane;
+mod lease;
+mod report;
+mod ship;
+mod snapshots;
+
+pub use error::{DriveError, StepFailure};
+pub use report::{DriveReport, Shipped};
+
+/// Carries recovery plans out through the host's ports.
+#[derive(Debug)]
+pub struct Driver {
+    ports: Ports,
+    ledger: Ledger,
+    actor: Actor,
+    started: StartReport,
+    lease: Option<HeldLease>,
+    snapshots: Option<SnapshotSchedule>,
+}
+
+impl Driver {
+    /// A driver on a first run, acting as `actor`: the journal store must
+    /// be empty ([`DriveError::AlreadyStarted`] otherwise, so a host that
+    /// lost track of its store never starts a second history beside it).
+    /// Every later run is a [`Driver::resume`].
+    pub async fn start(ports: Ports, actor: impl Into<Actor>) -> Result<Driver, DriveError> {
+        let stored = ports
+            .journal
+            .read_page(1, 1)
+            .await
+            .map_err(DriveError::Journal)?;
+        if !stored.is_empty() {
+            let entries = ports
+                .journal
+                .read_from(1)
+                .await
+                .map_err(DriveError::Journal)?
+                .len() as u64;
+            return Err(DriveError::AlreadyStarted { entries });
+        }
+        Ok(Driver {
+            ledger: Ledger::from_journal(Journal::with_chain(ports.journal.chain()))?,
+            ports,
+            actor: actor.into(),
+            started: StartReport::default(),
+            lease: None,
+            snapshots: None,
+        })
+    }
+
+    /// A driver over the journal the store holds (after a restart, in
+    /// another process, or after a crash), acting as `actor`: it reads the
+    /// whole store a page at a time, checks it (positions, stream
+    /// versions, the hash chain) and replays it. An empty store gives an
+    /// empty driver, as [`Driver::start`] does. To start from a snapshot,
+    /// see [`Driver::resume_with`].
+    pub async fn resume(ports: Ports, actor: impl Into<Actor>) -> Result<Driver, DriveError> {
+        Self::resume_with(ports, actor, Startup::Replay).await
+    }
+
+    /// [`Driver::resume`], starting as `startup` says: with
+    /// [`Startup::Snapshot`], from the newest snapshot in the store that
+    /// checks out plus the entries after it, holding only the entries
+    /// appended since in memory. [`Driver::started`] tells how it went.
+    pub async fn resume_with(
+        ports: Ports,
+        actor: impl Into<Actor>,
+        startup: Startup,
+    ) -> Result<Driver, DriveError> {
+        let (ledger, started) = open_ledger(ports.journal.as_ref(), startup).await?;
+        crate::trace::info!(
+            snapshot = started.snapshot,
+            replayed = started.replayed,
+            ignored = started.ignored.len(),
+            "driver started"
+        );
+        Ok(Driver {
+            ports,
+            ledger,
+            actor: actor.into(),
+            started,
+            lease: None,
+            snapshots: None,
+        })
+    }
+
+    /// How this driver started: from which snapshot, passing over which
+    /// (and why), folding in how many entries.
+    pub fn started(&self) -> &StartReport {
+        &self.started
+    }
+
+    /// Brings the driver up to date with the store, reading only the
+    /// entries stored after its own (another process may have appended)
+    /// and checking that they follow on; returns how many it took. When the
+    /// store no longer ends the way the driver remembers (entries lost or
+    /// replaced), the driver rebuilds itself from the store, as
+    /// [`Driver::resume_with`] does with the way this driver started. A
+    /// restarted process that kept its memory (or a snapshot) pays for the
+    /// new entries only.
+    pub async fn refresh(&mut self) -> Result<usize, DriveError> {
+        let head = self.ledger.journal().head();
+        let mut taken = 0_usize;
+        let mut position = head.len.max(1);
+        loop {
+            let read = self
+                .ports
+                .journal
+                .read_page(position, PAGE)
+                .await
+                .map_err(DriveError::Journal)?;
+            let got = read.len();
+            let mut tail = read.into_iter();
+            if position == head.len {
+                // The first entry read must be the driver's own last one.
+                let continues = tail
+                    .next()
+                    .is_some_and(|last| last.position == head.len && last.hash == head.hash);
+                if !continues {
+                    let startup = self.started.startup;
+                    let rebuilt =
+                        Self::resume_with(self.ports.clone(), self.actor.clone(), startup).await?;
+                    let taken = usize::try_from(rebuilt.started.replayed).unwrap_or(usize::MAX);
+                    // The lease held is this replica's, whatever the store.
+                    let lease = self.lease.take();
+                    *self = rebuilt;
+                    self.lease = lease;
+                    return Ok(taken);
+                }
+            }
+            let caught = self
+                .ledger
+                .catch_up(tail)
+                .map_err(|e| fold_error(e, &self.ledger))?;
+            taken = taken.saturating_add(caught);
+            if got < PAGE {
+                return Ok(taken);
+            }
+            position = self.ledger.journal().next_position();
+        }
+    }
+
+    /// The state as the journal tells it.
+    pub fn state(&self) -> &State {
+        self.ledger.state()
+    }
+
+    /// The journal as stored.
+    pub fn journal(&self) -> &Journal {
+        self.ledger.journal()
+    }
+
+    /// The ports.
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// Decides `command` now, stores its events, then applies them.
+    pub async fn execute(&mut self, command: &Command) -> Result<Vec<JournalEntry>, DriveError> {
+        let before = self.ledger.journal().len();
+        // Cheap (copy-on-write), and it saves replaying the whole journal
+        // when the store does not take the entries.
+        let saved = self.ledger.snapshot();
+        let now = self.ports.clock.now();
+        let entries = match self.ledger.execute(command, now) {
+            Ok(entries) => entries.to_vec(),
+            Err(refusal) => {
+                crate::trace::debug!(
+                    command = command.name(),
+                    rule = refusal.rule(),
+                    "command refused"
+                );
+                return Err(refusal.into());
+            }
+        };
+        if entries.is_empty() {
+            return Ok(entries);
+        }
+        if let Err(e) = self.ports.journal.append(before as u64, &entries).await {
+            // The store is the truth: forget what it did not take.
+            self.ledger.rewind(before, saved);
+            return Err(DriveError::Journal(e));
+        }
+        self.snapshot_if_due().await;
+        Ok(entries)
+    }
+
+    /// Records a step only a person could take (landing a fix, a down
+    /// migration) as done.
+    pub async fn confirm(
+        &mut self,
+        incident: &IncidentId,
+        key: &IdempotencyKey,
+        detail: impl Into<String>,
+    ) -> Result<(), DriveError> {
+        self.record(
+            Some(incident),
+            key,
+            EffectOutcome::Succeeded {
+                detail: detail.into(),
+            },
+        )
+        .await
+    }
+}

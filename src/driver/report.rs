@@ -1,0 +1,80 @@
+//! What a drive or a shipment came to: [`DriveReport`] and [`Shipped`].
+
+use crate::machine::Slot;
+use crate::recovery::IdempotencyKey;
+
+/// How far a drive got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DriveReport {
+    /// Every step is done.
+    Done {
+        /// The steps, in order.
+        steps: Vec<IdempotencyKey>,
+    },
+    /// A rollout waits for approvals the policy asks for: record them
+    /// (`Command::Approve`), then drive again. The revision stays requested
+    /// meanwhile; nothing else is done.
+    AwaitingApprovals {
+        /// The step.
+        key: IdempotencyKey,
+        /// The revision waiting.
+        slot: Slot,
+        /// Valid approvals so far.
+        have: u32,
+        /// Approvals needed.
+        need: u32,
+        /// The role approvers must hold.
+        role: crate::model::Role,
+    },
+    /// A step needs a person; confirm it, then drive again.
+    Paused {
+        /// The step.
+        key: IdempotencyKey,
+        /// What to do.
+        instruction: String,
+    },
+}
+
+impl DriveReport {
+    /// What has to happen before driving again, in words.
+    pub fn instruction(&self) -> String {
+        match self {
+            Self::Done { steps } => format!("nothing: all {} steps are done", steps.len()),
+            Self::AwaitingApprovals {
+                slot,
+                have,
+                need,
+                role,
+                ..
+            } => {
+                let missing = need.saturating_sub(*have);
+                format!(
+                    "{slot} needs {missing} more approval{} from role `{role}` ({have} of {need}): record them with Approve, then drive again",
+                    if missing == 1 { "" } else { "s" }
+                )
+            }
+            Self::Paused { instruction, .. } => instruction.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for DriveReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.instruction())
+    }
+}
+
+/// What [`Driver::ship`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Shipped {
+    /// The release serves there and was verified known good.
+    Verified {
+        /// Its revision.
+        slot: Slot,
+    },
+    /// The rollout waits for approvals ([`DriveReport::AwaitingApprovals`]
+    /// says whose): record them, then ship again with the same key.
+    Waiting(DriveReport),
+}

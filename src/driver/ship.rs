@@ -1,0 +1,354 @@
+//! Shipping: deployments requested, rolled out through the deployer,
+//! checked against what it reports, and verified; a branch built and
+//! promoted along its lane.
+
+use super::Driver;
+use super::calls::{Call, Produced};
+use super::error::DriveError;
+use super::report::{DriveReport, Shipped};
+use crate::error::Rejection;
+use crate::machine::{Command, Deployment, DeploymentStatus, EventKind, Slot, Verdict};
+use crate::model::{
+    Artifact, BranchName, EnvironmentId, IncidentId, Lane, Release, ReleaseId, ServiceId,
+};
+use crate::recovery::IdempotencyKey;
+
+impl Driver {
+    /// The everyday path: deploys `release` to `environment` and verifies
+    /// it there (request, start, roll out through the deployer, complete,
+    /// check health, record the verdict), with every rule the core applies
+    /// to a deployment (upstream verification, gates, freezes, approvals,
+    /// poisoned changes). `key` names this shipment: use one per intent
+    /// (a CI job's id, say); shipping again under the same key, after a
+    /// crash or a wait for approvals, picks up where it stopped and never
+    /// deploys twice. An unhealthy verdict is recorded and stops with
+    /// [`DriveError::StepFailed`].
+    pub async fn ship(
+        &mut self,
+        environment: &EnvironmentId,
+        release: &ReleaseId,
+        key: &IdempotencyKey,
+    ) -> Result<Shipped, DriveError> {
+        let Some(service) = self.state().release(release).map(|r| r.service.clone()) else {
+            return Err(DriveError::Refused(Rejection::UnknownRelease {
+                release: release.clone(),
+            }));
+        };
+        let command = Command::deploy(environment.clone(), release.clone(), self.actor.clone());
+        let slot = match self.roll_out(None, key, key.clone(), command).await? {
+            Ok(slot) => slot,
+            Err(waiting) => return Ok(Shipped::Waiting(waiting)),
+        };
+        self.verify(None, key, environment, &service).await?;
+        Ok(Shipped::Verified { slot })
+    }
+
+    /// Requests (once), starts, rolls out through the deployer and
+    /// completes one revision. Safe to repeat after a crash at any point.
+    pub(super) async fn roll_out(
+        &mut self,
+        incident: Option<&IncidentId>,
+        key: &IdempotencyKey,
+        sub_key: IdempotencyKey,
+        command: Command,
+    ) -> Result<Result<Slot, DriveReport>, DriveError> {
+        let (environment, service) = match &command {
+            Command::Rollback {
+                environment,
+                service,
+                ..
+            } => (environment.clone(), service.clone()),
+            Command::RequestDeployment {
+                environment,
+                release,
+                ..
+            } => {
+                let Some(service) = self.state().release(release).map(|r| r.service.clone()) else {
+                    return Self::fail(key, format!("release `{release}` is not registered"));
+                };
+                (environment.clone(), service)
+            }
+            _ => return Self::fail(key, "not a deployment"),
+        };
+        let existing = self
+            .state()
+            .history(&environment, &service)
+            .and_then(|h| h.by_effect(&sub_key))
+            .map(|d| d.revision);
+        let revision = match existing {
+            Some(r) => r,
+            None => {
+                let entries = self.execute(&command.for_effect(sub_key.clone())).await?;
+                match entries.first().map(|e| &e.event.kind) {
+                    Some(
+                        EventKind::DeploymentRequested { slot, .. }
+                        | EventKind::RollbackRequested { slot, .. },
+                    ) => slot.revision,
+                    _ => return Self::fail(key, "the core did not open a revision"),
+                }
+            }
+        };
+        let slot = Slot::new(environment.clone(), service.clone(), revision);
+        if self.deployment_status(&slot) == Some(DeploymentStatus::Requested) {
+            let start = Command::StartRollout { slot: slot.clone() };
+            // Approvals come from people: wait for them, never fail on them.
+            if let Err(crate::error::Rejection::ApprovalsMissing {
+                have, need, role, ..
+            }) = crate::machine::decide(self.state(), &start, self.ports.clock.now())
+            {
+                return Ok(Err(DriveReport::AwaitingApprovals {
+                    key: key.clone(),
+                    slot,
+                    have,
+                    need,
+                    role,
+                }));
+            }
+            self.execute(&start).await?;
+        }
+        if self.deployment_status(&slot) == Some(DeploymentStatus::RollingOut) {
+            let (release, artifact) = self.release_of(key, &slot)?;
+            let expected = release.id.clone();
+            let call = Call::Deploy(environment.clone(), Box::new(release), Box::new(artifact));
+            match self.call(incident, key, sub_key, call).await {
+                Ok(_) => {}
+                Err(DriveError::StepFailed { key, failure }) => {
+                    // The deployer refused: nothing rolled out. Close the
+                    // revision so that it does not block the next plan.
+                    self.execute(&Command::AbortRollout {
+                        slot: slot.clone(),
+                        by: self.actor.clone(),
+                        reason: format!("the deployer refused it: {failure}"),
+                    })
+                    .await?;
+                    return Err(DriveError::StepFailed { key, failure });
+                }
+                Err(other) => return Err(other),
+            }
+            // Reconcile with what the deployer really serves before the
+            // ledger says the rollout completed.
+            let found = match self.ports.deployer.status(&environment, &service).await {
+                Ok(found) => found,
+                Err(e) => return Self::port_read(key, "deployer", e),
+            };
+            if found.as_ref() != Some(&expected) {
+                return Err(DriveError::Diverged {
+                    key: key.clone(),
+                    environment,
+                    service,
+                    expected,
+                    found,
+                });
+            }
+            self.execute(&Command::CompleteRollout { slot: slot.clone() })
+                .await?;
+        }
+        Ok(Ok(slot))
+    }
+
+    pub(super) fn deployment_status(&self, slot: &Slot) -> Option<DeploymentStatus> {
+        Some(
+            self.state()
+                .history(&slot.environment, &slot.service)?
+                .get(slot.revision)?
+                .status,
+        )
+    }
+
+    pub(super) fn release_of(
+        &self,
+        key: &IdempotencyKey,
+        slot: &Slot,
+    ) -> Result<(Release, Artifact), DriveError> {
+        let found = self
+            .state()
+            .history(&slot.environment, &slot.service)
+            .and_then(|h| h.get(slot.revision))
+            .and_then(|d| self.state().release(&d.release))
+            .and_then(|r| Some((r.clone(), self.state().artifact(&r.artifact)?.clone())));
+        match found {
+            Some(pair) => Ok(pair),
+            None => Self::fail(key, format!("the release of {slot} is not registered")),
+        }
+    }
+
+    /// Checks health of what serves `service` in `environment` and records
+    /// the verdict on a revision still verifying.
+    pub(super) async fn verify(
+        &mut self,
+        incident: Option<&IncidentId>,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<String, DriveError> {
+        let Some(current) = self
+            .state()
+            .history(environment, service)
+            .and_then(|h| h.current())
+            .cloned()
+        else {
+            return Self::fail(
+                key,
+                format!("nothing of `{service}` serves in `{environment}`"),
+            );
+        };
+        let slot = Slot::new(environment.clone(), service.clone(), current.revision);
+        let record = match current.status {
+            DeploymentStatus::KnownGood => return Ok(format!("{slot} is known good")),
+            DeploymentStatus::Verifying => true,
+            // A revision this plan rolled out and found unhealthy (before a
+            // crash, say) stays a failed step.
+            DeploymentStatus::Failed if self.rolled_out_by_plan(incident, &current) => {
+                return Self::unhealthy(key, format!("{slot} failed its verification"));
+            }
+            // A failed revision stays failed; after a change around it (a
+            // flag turned off) only the service's health is checked.
+            DeploymentStatus::Failed => false,
+            other => return Self::fail(key, format!("{slot} is {other}")),
+        };
+        let health = match self
+            .ports
+            .health
+            .verify(environment, service, &current.release)
+            .await
+        {
+            Ok(h) => h,
+            Err(e) => return Self::port_read(key, "health probe", e),
+        };
+        if !record {
+            return if health.healthy {
+                Ok(format!(
+                    "`{service}` is healthy in `{environment}` ({}); {slot} stays failed",
+                    health.detail
+                ))
+            } else {
+                Self::unhealthy(
+                    key,
+                    format!(
+                        "`{service}` is still unhealthy in `{environment}`: {}",
+                        health.detail
+                    ),
+                )
+            };
+        }
+        let verdict = if health.healthy {
+            Verdict::Healthy
+        } else {
+            Verdict::Unhealthy {
+                reason: health.detail.clone(),
+            }
+        };
+        self.execute(&Command::RecordVerification {
+            slot: slot.clone(),
+            verdict,
+            by: self.actor.clone(),
+        })
+        .await?;
+        if health.healthy {
+            Ok(format!("{slot} verified: {}", health.detail))
+        } else {
+            Self::unhealthy(key, format!("{slot} is unhealthy: {}", health.detail))
+        }
+    }
+
+    /// Whether a step of the incident's current plan opened `deployment`.
+    pub(super) fn rolled_out_by_plan(
+        &self,
+        incident: Option<&IncidentId>,
+        deployment: &Deployment,
+    ) -> bool {
+        let (Some(effect), Some(record)) = (
+            &deployment.effect,
+            incident.and_then(|i| self.state().incident(i)),
+        ) else {
+            return false;
+        };
+        record
+            .steps
+            .iter()
+            .any(|s| crate::machine::opened_for(&s.key, effect))
+    }
+
+    /// Builds the head of `branch` and promotes it along `lane` to
+    /// `target`, verifying at every stage.
+    pub(super) async fn ship_branch(
+        &mut self,
+        incident: &IncidentId,
+        key: &IdempotencyKey,
+        (service, branch): (&ServiceId, &BranchName),
+        (lane, fast_track): (Lane, bool),
+        target: &EnvironmentId,
+    ) -> Result<Result<String, DriveReport>, DriveError> {
+        let Some(head) = self.state().branch(service, branch).cloned() else {
+            return Self::fail(key, format!("the head of `{branch}` is not recorded"));
+        };
+        let build_key = IdempotencyKey::new(format!("{key}#build"));
+        let Produced::Built(artifact) = self
+            .call(
+                Some(incident),
+                key,
+                build_key,
+                Call::Build(service.clone(), head.clone()),
+            )
+            .await?
+        else {
+            return Self::fail(
+                key,
+                "the builder answered with something other than an artifact",
+            );
+        };
+        let release_id = crate::machine::built_release_id(&artifact);
+        self.execute(&Command::RegisterArtifact {
+            artifact: (*artifact).clone(),
+        })
+        .await?;
+        self.execute(&Command::RegisterRelease {
+            release: Release::new(
+                release_id.clone(),
+                service.clone(),
+                artifact.digest.clone(),
+                "unchanged",
+            ),
+        })
+        .await?;
+        if fast_track {
+            let by = self.actor.clone();
+            self.execute(&crate::machine::fast_track_command(
+                &release_id,
+                target,
+                lane,
+                &by,
+                incident,
+            ))
+            .await?;
+        }
+        let path = self
+            .state()
+            .pipeline()
+            .map(|p| p.ship_path(target, lane, fast_track))
+            .unwrap_or_default();
+        for env in path {
+            let sub_key = crate::machine::ship_key(key, &env);
+            let command = Command::deploy(env.clone(), release_id.clone(), self.actor.clone());
+            if let Err(waiting) = self.roll_out(Some(incident), key, sub_key, command).await? {
+                return Ok(Err(waiting));
+            }
+            self.verify(Some(incident), key, &env, service).await?;
+        }
+        let skipped = self
+            .state()
+            .pipeline()
+            .map(|p| p.fast_track_skips(target, lane))
+            .filter(|_| fast_track)
+            .unwrap_or_default();
+        Ok(Ok(if skipped.is_empty() {
+            format!("`{release_id}` built from `{head}` and verified up to `{target}`")
+        } else {
+            let skipped: Vec<String> = skipped.iter().map(|e| format!("`{e}`")).collect();
+            format!(
+                "`{release_id}` built from `{head}`, fast-tracked past {} and verified up to `{target}`",
+                skipped.join(", ")
+            )
+        }))
+    }
+}

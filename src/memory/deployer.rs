@@ -1,0 +1,105 @@
+//! A deployer in memory: what serves where, and aborts.
+
+use super::{Ledgered, lock};
+use crate::model::{Artifact, EnvironmentId, Release, ReleaseId, ServiceId};
+use crate::port::{AdapterError, Deployer, DeployerCapabilities};
+use crate::recovery::IdempotencyKey;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+struct DeployerInner {
+    running: BTreeMap<(EnvironmentId, ServiceId), ReleaseId>,
+    history: BTreeMap<(EnvironmentId, ServiceId), Vec<ReleaseId>>,
+    calls: Ledgered<ReleaseId>,
+}
+
+/// A deployer in memory: a rollout completes at once.
+#[derive(Debug, Default)]
+pub struct InMemoryDeployer {
+    inner: Mutex<DeployerInner>,
+}
+
+impl InMemoryDeployer {
+    /// How often the deployer really acted under `key`.
+    pub fn executions(&self, key: &IdempotencyKey) -> usize {
+        lock(&self.inner).calls.executions(key)
+    }
+
+    /// Every key it acted under, with counts.
+    pub fn all_executions(&self) -> BTreeMap<IdempotencyKey, usize> {
+        lock(&self.inner).calls.acted.clone()
+    }
+}
+
+#[async_trait]
+impl Deployer for InMemoryDeployer {
+    fn capabilities(&self) -> DeployerCapabilities {
+        DeployerCapabilities::all()
+    }
+
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        release: &Release,
+        _artifact: &Artifact,
+    ) -> Result<(), AdapterError> {
+        let mut inner = lock(&self.inner);
+        if inner.calls.seen(key).is_some() {
+            return Ok(());
+        }
+        let at = (environment.clone(), release.service.clone());
+        inner.running.insert(at.clone(), release.id.clone());
+        inner
+            .history
+            .entry(at)
+            .or_default()
+            .push(release.id.clone());
+        inner.calls.note(key, release.id.clone());
+        Ok(())
+    }
+
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        let mut inner = lock(&self.inner);
+        if inner.calls.seen(key).is_some() {
+            return Ok(());
+        }
+        // A rollout here completes at once, so stopping it means returning
+        // traffic to the release before it.
+        let at = (environment.clone(), service.clone());
+        let before = inner.history.get(&at).and_then(|h| {
+            let n = h.len();
+            n.checked_sub(2).and_then(|i| h.get(i)).cloned()
+        });
+        if let Some(before) = before {
+            inner.running.insert(at.clone(), before.clone());
+            inner.history.entry(at).or_default().push(before);
+        }
+        inner
+            .calls
+            .note(key, ReleaseId::new(format!("aborted:{service}")));
+        Ok(())
+    }
+
+    async fn status(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        Ok(lock(&self.inner)
+            .running
+            .get(&(environment.clone(), service.clone()))
+            .cloned())
+    }
+
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        Ok(lock(&self.inner).calls.seen(key))
+    }
+}

@@ -7,7 +7,8 @@ use crate::model::{
     Strategy, SuspectedCause,
 };
 
-use super::engine::{DrillReport, run};
+use super::report::DrillReport;
+use super::run::run;
 use super::scenario::{
     Expectation, FaultSpec, HistoryStep, IncidentSpec, SCENARIO_FORMAT, Scenario, ScenarioError,
 };

@@ -20,22 +20,25 @@
 //! ```
 
 mod builder;
-mod engine;
+mod explore;
 mod faults;
 mod invariants;
+mod report;
+mod run;
 mod scenario;
+mod world;
 
 pub use builder::Drill;
-pub use engine::{
-    DrillReport, DrillWorld, ExecutionCount, Exploration, Fallback, RestoreTime, explore, run,
-    run_on,
-};
+pub use explore::{Exploration, explore};
 pub use faults::PushFn;
 pub use faults::SimRng;
 pub use invariants::Invariants;
+pub use report::{DrillReport, Fallback, RestoreTime};
+pub use run::{run, run_on};
 pub use scenario::{
     Expectation, FaultSpec, HistoryStep, IncidentSpec, SCENARIO_FORMAT, Scenario, ScenarioError,
 };
+pub use world::{DrillWorld, ExecutionCount};
 
 /// The built-in scenario (JSON): a bad change reaches production, the
 /// rollback restores the last known-good release.

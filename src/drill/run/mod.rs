@@ -1,0 +1,400 @@
+//! Running a scenario: one drill on one thread, against a virtual clock.
+
+use crate::drill::faults::{
+    AppendFault, Chaos, FaultyBuilder, FaultyDeployer, FaultyFlags, FaultyHealth, FaultyJournal,
+    FaultyVcs,
+};
+use crate::drill::report::{DrillReport, Fallback, RestoreTime};
+use crate::drill::scenario::Scenario;
+use crate::drill::world::DrillWorld;
+use crate::driver::{DriveError, Driver};
+use crate::journal::Journal;
+use crate::machine::Command;
+use crate::memory::{ManualClock, block_on};
+use crate::model::IncidentId;
+use crate::port::Clock as _;
+use crate::port::Ports;
+use crate::recovery::{RecoveryPlan, plan};
+use chrono::{Duration, TimeZone, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+mod checks;
+mod history;
+mod response;
+
+struct Sim<'s> {
+    scenario: &'s Scenario,
+    clock: Arc<ManualClock>,
+    ports: Ports,
+    world: DrillWorld,
+    chaos: Arc<Chaos>,
+    driver: Driver,
+    log: Vec<String>,
+    failures: Vec<String>,
+    /// The invariants, checked incrementally as the journal grows.
+    invariants: super::Invariants,
+    /// Whether the history before the incident has been played.
+    history_done: bool,
+}
+
+/// Runs `scenario` on the in-memory adapters with faults drawn from `seed`.
+pub fn run(scenario: &Scenario, seed: u64) -> DrillReport {
+    run_on(scenario, seed, DrillWorld::in_memory())
+}
+
+/// Runs `scenario` on the host's systems (`world`) with faults drawn from
+/// `seed`.
+pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport {
+    let clock = Arc::new(ManualClock::ticking(
+        Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
+            .single()
+            .unwrap_or_default(),
+        Duration::seconds(i64::from(scenario.faults.clock_tick_seconds)),
+    ));
+    let chaos = Arc::new(Chaos::new(
+        seed,
+        &scenario.faults,
+        clock.clone(),
+        world.push.clone(),
+    ));
+    let host = &world.ports;
+    let ports = Ports::new(
+        Arc::new(FaultyVcs {
+            inner: host.vcs.clone(),
+            chaos: chaos.clone(),
+        }),
+        Arc::new(FaultyDeployer {
+            inner: host.deployer.clone(),
+            chaos: chaos.clone(),
+        }),
+        host.flags.clone().map(|flags| {
+            Arc::new(FaultyFlags {
+                inner: flags,
+                chaos: chaos.clone(),
+            }) as Arc<dyn crate::port::FlagStore>
+        }),
+        Arc::new(FaultyHealth {
+            inner: host.health.clone(),
+            chaos: chaos.clone(),
+        }),
+        Arc::new(FaultyBuilder {
+            inner: host.builder.clone(),
+            chaos: chaos.clone(),
+        }),
+        Arc::new(FaultyJournal {
+            inner: host.journal.clone(),
+            chaos: chaos.clone(),
+        }),
+        clock.clone(),
+    );
+    let mut report = DrillReport {
+        scenario: scenario.name.clone(),
+        seed,
+        plan: None,
+        chosen: Vec::new(),
+        fallbacks: Vec::new(),
+        faults: BTreeMap::new(),
+        log: Vec::new(),
+        minutes_to_mitigate: None,
+        restore: None,
+        failures: Vec::new(),
+        journal: Journal::new(),
+        retro: None,
+    };
+    let driver = match block_on(Driver::start(ports.clone(), "knowngood-driver")) {
+        Ok(d) => d,
+        Err(e) => {
+            report
+                .failures
+                .push(format!("the driver could not start: {e}"));
+            return report;
+        }
+    };
+    if !driver.journal().is_empty() {
+        report.failures.push(
+            "the journal store is not empty: a drill builds its world from the scenario".to_owned(),
+        );
+        return report;
+    }
+    let mut sim = Sim {
+        scenario,
+        clock,
+        ports,
+        world,
+        chaos,
+        driver,
+        log: Vec::new(),
+        failures: Vec::new(),
+        invariants: super::Invariants::new(),
+        history_done: false,
+    };
+    sim.play(&mut report);
+    if sim.clock.overflowed() {
+        sim.failures.push(
+            "the virtual clock ran past the last time it can represent: the drill's times are meaningless (shorten the scenario's waits)".to_owned(),
+        );
+    }
+    report.log = std::mem::take(&mut sim.log);
+    report.failures.append(&mut sim.failures);
+    report.journal = sim.driver.journal().clone();
+    report.faults = sim
+        .chaos
+        .counts()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    report
+}
+
+/// Why a drive stopped short.
+struct Stop {
+    why: String,
+    /// Whether choosing another strategy is a sensible reaction (a step
+    /// failed), as opposed to a broken invariant.
+    fallback: bool,
+}
+
+impl Stop {
+    fn step(why: impl Into<String>) -> Self {
+        Self {
+            why: why.into(),
+            fallback: true,
+        }
+    }
+
+    fn broken(why: impl Into<String>) -> Self {
+        Self {
+            why: why.into(),
+            fallback: false,
+        }
+    }
+}
+
+impl From<String> for Stop {
+    fn from(why: String) -> Self {
+        Self::broken(why)
+    }
+}
+
+impl Sim<'_> {
+    fn now_minutes(&self, minutes: i64) {
+        self.clock.advance(Duration::minutes(minutes));
+    }
+
+    /// Runs a command for the host (person or CI); a crash of the driver's
+    /// journal write is retried after a restart, a failed append by the
+    /// same driver, as a real host would.
+    fn host(&mut self, command: &Command) -> Result<Vec<crate::journal::JournalEntry>, String> {
+        for _ in 0..20 {
+            match block_on(self.driver.execute(command)) {
+                Ok(entries) => return Ok(entries),
+                Err(DriveError::Journal(_)) => self.after_failed_append()?,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("the journal store kept failing".to_owned())
+    }
+
+    /// After a failed append: a crashed process restarts (from the store
+    /// alone, once the clock has jumped when the scenario asks); a store
+    /// that was briefly down is simply tried again by the same driver.
+    fn after_failed_append(&mut self) -> Result<(), String> {
+        match self.chaos.last_append() {
+            Some(AppendFault::Failure) => {
+                self.log
+                    .push("journal append failed; the same driver goes on".to_owned());
+                Ok(())
+            }
+            _ => self.restart(),
+        }
+    }
+
+    fn restart(&mut self) -> Result<(), String> {
+        if self.scenario.faults.clock_jumps {
+            let jump = match self.chaos.below(3) {
+                0 => Duration::seconds(
+                    i64::try_from(self.chaos.below(59))
+                        .unwrap_or(0)
+                        .saturating_add(1),
+                ),
+                1 => Duration::hours(
+                    i64::try_from(self.chaos.below(11))
+                        .unwrap_or(0)
+                        .saturating_add(1),
+                ),
+                _ => Duration::days(
+                    i64::try_from(self.chaos.below(3))
+                        .unwrap_or(0)
+                        .saturating_add(1),
+                ),
+            };
+            self.clock.advance(jump);
+            self.chaos.note(
+                "clock jump before a resume",
+                format!(
+                    "clock: {} s pass before the new process resumes",
+                    jump.num_seconds()
+                ),
+            );
+        }
+        // Most restarts catch up from where the process left (incremental,
+        // like a process resuming from a snapshot); during the incident one
+        // in eight rebuilds from the whole store, as a process that lost
+        // everything would (not during the history, whose length would then
+        // make the drill quadratic).
+        if self.history_done && self.chaos.below(8) == 0 {
+            self.driver = block_on(Driver::resume(self.ports.clone(), "knowngood-driver"))
+                .map_err(|e| format!("resume failed: {e}"))?;
+        } else {
+            block_on(self.driver.refresh()).map_err(|e| format!("resume failed: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn play(&mut self, report: &mut DrillReport) {
+        if let Err(e) = self.build_world() {
+            self.failures.push(e);
+            return;
+        }
+        let incident = self.scenario.incident.id.clone();
+        let spec = &self.scenario.incident;
+        let declare = Command::DeclareIncident {
+            incident: incident.clone(),
+            environment: spec.environment.clone(),
+            service: self.scenario.service.clone(),
+            severity: spec.severity,
+            cause: spec.cause.clone(),
+            summary: spec.summary.clone(),
+            by: "oncall".into(),
+        };
+        self.now_minutes(2);
+        if let Err(e) = self.host(&declare) {
+            self.failures
+                .push(format!("declaring the incident was refused: {e}"));
+            return;
+        }
+        self.log.push(format!("incident `{incident}` declared"));
+        self.check_invariants("after the declaration");
+        let Some(first) = self.plan(&incident) else {
+            return;
+        };
+        self.check_plan(&first);
+        report.plan = Some(first.clone());
+        let mut choice = self
+            .scenario
+            .expect
+            .choose
+            .or_else(|| first.best().map(|o| o.strategy));
+        let mut mitigated = false;
+        for _attempt in 0..4 {
+            let Some(strategy) = choice else {
+                self.failures
+                    .push("no applicable strategy to choose".to_owned());
+                break;
+            };
+            report.chosen.push(strategy);
+            self.now_minutes(1);
+            let Some(current) = self.plan(&incident) else {
+                break;
+            };
+            let chosen = match current.choose(strategy, "oncall") {
+                Ok(command) => command,
+                Err(e) => {
+                    self.failures
+                        .push(format!("choosing {strategy} was refused: {e}"));
+                    break;
+                }
+            };
+            if let Err(e) = self.host(&chosen) {
+                self.failures
+                    .push(format!("choosing {strategy} was refused: {e}"));
+                break;
+            }
+            self.log.push(format!("chose {strategy}"));
+            let estimated = current.option(strategy).map(|o| o.estimate.seconds);
+            self.start_work();
+            if self.scenario.faults.reckless_deploy {
+                // Now that a plan may ship through the gate, someone tries
+                // to deploy the newest release by hand.
+                self.reckless_deploy();
+            }
+            match self.drive(&incident) {
+                Ok(()) => {
+                    // The plan's work ends here; what the mitigation sets
+                    // off (keeping the hotfix lane) is not the plan's.
+                    let simulated = self.chaos.stop_work();
+                    mitigated = self.mitigate(&incident);
+                    if let (true, Some(estimated), Some(simulated)) =
+                        (mitigated, estimated, simulated)
+                    {
+                        report.restore = Some(RestoreTime {
+                            strategy,
+                            estimated,
+                            simulated,
+                        });
+                    }
+                    break;
+                }
+                Err(stop) if !stop.fallback => {
+                    self.failures.push(stop.why);
+                    break;
+                }
+                Err(stop) => {
+                    self.check_invariants("after a failed strategy");
+                    choice = self.plan(&incident).and_then(|p| {
+                        p.options
+                            .iter()
+                            .find(|o| o.applicable && !report.chosen.contains(&o.strategy))
+                            .map(|o| o.strategy)
+                    });
+                    let fallback = Fallback {
+                        failed: strategy,
+                        why: stop.why,
+                        next: choice,
+                    };
+                    self.log.push(fallback.to_string());
+                    if !self.scenario.expect.fallback_allowed {
+                        self.failures.push(format!(
+                            "{fallback}, and the scenario does not allow fallbacks (set `fallback_allowed` if a team would accept it)"
+                        ));
+                    }
+                    report.fallbacks.push(fallback);
+                }
+            }
+        }
+        self.check_invariants("at the end");
+        self.check_outcome(report, &incident, mitigated);
+    }
+
+    /// Charges the work of the plan just chosen at the durations the
+    /// planner models, from now on.
+    fn start_work(&self) {
+        let state = self.driver.state();
+        let stages = state
+            .pipeline()
+            .map(|p| {
+                p.environments()
+                    .map(|e| (e.id.clone(), crate::recovery::stage_seconds(state, &e.id).0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let policy = state.policy();
+        self.chaos.start_work(crate::drill::faults::WorkClock::new(
+            stages,
+            policy.flag_seconds,
+            policy.revert_seconds,
+        ));
+    }
+
+    fn plan(&mut self, incident: &IncidentId) -> Option<RecoveryPlan> {
+        let caps = self.ports.capabilities();
+        match plan(self.driver.state(), incident, self.clock.now(), &caps) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.failures.push(format!("planning failed: {e}"));
+                None
+            }
+        }
+    }
+}

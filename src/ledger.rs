@@ -179,3 +179,10 @@ pub enum CatchUpError {
     #[error(transparent)]
     Replay(#[from] ReplayError),
 }
+
+impl Snapshot {
+    /// The snapshot of a ledger as it stands.
+    pub fn of(ledger: &Ledger) -> Snapshot {
+        Snapshot::new(ledger.journal(), ledger.state().clone())
+    }
+}

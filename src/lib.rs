@@ -128,11 +128,11 @@ pub use model::{
     UnknownStrategy, check_name,
 };
 pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfix_base, plan};
-pub use startup::{StartReport, Startup, open_ledger};
+pub use startup::{StartError, StartReport, Startup, open_ledger};
 
 // What every host touches, at the root.
-pub use adapters::SystemClock;
 pub use driver::{DriveError, DriveReport, Driver, Shipped};
+pub use port::SystemClock;
 pub use port::{
     AdapterError, Clock, ErrorKind, JournalStore, LeaseAnswer, Leases, MissingPort, Ports,
     PortsBuilder,

@@ -5,21 +5,13 @@ use std::fmt::Write as _;
 
 use crate::model::Pipeline;
 use crate::recovery::{RecoveryPlan, human};
-use crate::retro::Retro;
+use crate::retro::{Retro, breaks_line};
 
 /// The pipeline as a Graphviz DOT digraph: one node per environment
 /// (labelled with its role), solid edges for the main lane, dashed red
 /// edges for the hotfix lane.
 pub fn pipeline_dot(pipeline: &Pipeline) -> String {
     pipeline.to_dot()
-}
-
-/// Characters that end a line in some renderer.
-pub(crate) fn breaks_line(c: char) -> bool {
-    matches!(
-        c,
-        '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
-    )
 }
 
 /// Text for a quoted Mermaid label or a timeline entry: one line, no quote,

@@ -171,7 +171,7 @@ fn md_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            c if crate::picture::breaks_line(c) => out.push(' '),
+            c if breaks_line(c) => out.push(' '),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -189,13 +189,15 @@ fn md_text(text: &str) -> String {
 /// Text inside a Markdown code span: one line, no backtick.
 pub(crate) fn md_code(text: &str) -> String {
     text.chars()
-        .map(|c| {
-            if crate::picture::breaks_line(c) || c == '`' {
-                ' '
-            } else {
-                c
-            }
-        })
+        .map(|c| if breaks_line(c) || c == '`' { ' ' } else { c })
         .filter(|c| !c.is_control())
         .collect()
+}
+
+/// Characters that end a line in some renderer.
+pub(crate) fn breaks_line(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
 }

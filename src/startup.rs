@@ -8,13 +8,30 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver::DriveError;
-use crate::journal::{CorruptJournal, Journal, JournalEntry, Snapshot, SnapshotProblem};
+use crate::journal::{
+    CorruptJournal, Journal, JournalEntry, ReplayError, Snapshot, SnapshotProblem,
+};
 use crate::ledger::{CatchUpError, Ledger};
-use crate::port::JournalStore;
+use crate::port::{AdapterError, JournalStore};
 
 /// How many entries a start reads from the store at a time.
 pub const PAGE: usize = 10_000;
+
+/// Why a ledger could not be started from a store. The driver reports
+/// each as the [`DriveError`](crate::DriveError) of the same name.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The journal store failed; what it holds is the truth.
+    #[error("the journal store failed: {0}; start again once it is back")]
+    Journal(AdapterError),
+    /// The stored journal does not read back.
+    #[error("the stored journal is damaged: {0}")]
+    Corrupt(Box<CorruptJournal>),
+    /// The stored journal does not replay.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+}
 
 /// Where a ledger starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -76,7 +93,7 @@ pub struct StartReport {
 pub async fn open_ledger(
     store: &dyn JournalStore,
     startup: Startup,
-) -> Result<(Ledger, StartReport), DriveError> {
+) -> Result<(Ledger, StartReport), StartError> {
     let chain = store.chain();
     let mut report = StartReport {
         startup,
@@ -91,7 +108,7 @@ pub async fn open_ledger(
                 let read = page.len();
                 journal = journal
                     .read_entries(page)
-                    .map_err(|e| DriveError::Corrupt(Box::new(renumbered(e, position))))?;
+                    .map_err(|e| StartError::Corrupt(Box::new(renumbered(e, position))))?;
                 report.replayed = report.replayed.saturating_add(read as u64);
                 position = position.saturating_add(read as u64);
                 if read < PAGE {
@@ -128,11 +145,11 @@ pub async fn open_ledger(
 async fn read_page(
     store: &dyn JournalStore,
     position: u64,
-) -> Result<Vec<JournalEntry>, DriveError> {
+) -> Result<Vec<JournalEntry>, StartError> {
     store
         .read_page(position, PAGE)
         .await
-        .map_err(DriveError::Journal)
+        .map_err(StartError::Journal)
 }
 
 /// A page's corruption, named by the entry's place in the whole journal.
@@ -144,12 +161,13 @@ fn renumbered(mut corrupt: CorruptJournal, first: u64) -> CorruptJournal {
     corrupt
 }
 
-/// An entry that does not fold in, as the driver reports it.
-pub(crate) fn fold_error(e: CatchUpError, ledger: &Ledger) -> DriveError {
+/// An entry that does not fold in, as a start (or a driver catching up)
+/// reports it.
+pub(crate) fn fold_error(e: CatchUpError, ledger: &Ledger) -> StartError {
     match e {
-        CatchUpError::Replay(e) => DriveError::Replay(e),
+        CatchUpError::Replay(e) => StartError::Replay(e),
         CatchUpError::Corrupt { position, problem } => {
-            DriveError::Corrupt(Box::new(CorruptJournal {
+            StartError::Corrupt(Box::new(CorruptJournal {
                 line: usize::try_from(position).unwrap_or(usize::MAX),
                 problem,
                 intact: Box::new(ledger.journal().clone()),
@@ -163,13 +181,13 @@ pub(crate) fn fold_error(e: CatchUpError, ledger: &Ledger) -> DriveError {
 async fn newest_snapshot(
     store: &dyn JournalStore,
     report: &mut StartReport,
-) -> Result<Option<Snapshot>, DriveError> {
+) -> Result<Option<Snapshot>, StartError> {
     let chain = store.chain();
     let mut before = None;
     while let Some(stored) = store
         .read_snapshot(before)
         .await
-        .map_err(DriveError::Journal)?
+        .map_err(StartError::Journal)?
     {
         // A store that hands back one at or past the bound would loop.
         if before.is_some_and(|bound| stored.position >= bound) {
@@ -203,7 +221,7 @@ async fn newest_snapshot(
 async fn in_journal(
     store: &dyn JournalStore,
     snapshot: Snapshot,
-) -> Result<Result<Snapshot, SnapshotProblem>, DriveError> {
+) -> Result<Result<Snapshot, SnapshotProblem>, StartError> {
     let position = snapshot.head.len;
     if position == 0 {
         return Ok(if snapshot.head.hash == store.chain().genesis() {
@@ -218,7 +236,7 @@ async fn in_journal(
     let found = store
         .read_page(position, 1)
         .await
-        .map_err(DriveError::Journal)?;
+        .map_err(StartError::Journal)?;
     let found = match found.first() {
         Some(entry) if entry.position == position && entry.hash == snapshot.head.hash => {
             return Ok(Ok(snapshot));

@@ -14,8 +14,6 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-use chrono::{DateTime, Utc};
-
 #[cfg(feature = "command")]
 pub use command::{CommandDeployer, CommandHealthProbe, CommandSpec};
 #[cfg(feature = "file-journal")]
@@ -29,24 +27,9 @@ pub use postgres::{Follower, PostgresJournalStore, PostgresLeases};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteJournalStore;
 
-use crate::port::Clock;
-
-/// The real clock: the one place knowngood reads the time of day. The
-/// core never does; hosts hand this to the driver.
-///
-/// ```
-/// use knowngood::{Clock, SystemClock};
-/// let now = SystemClock.now();
-/// assert!(now.timestamp() > 1_700_000_000);
-/// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        DateTime::<Utc>::from(std::time::SystemTime::now())
-    }
-}
+/// The real clock; it lives in [`crate::port`] beside the [`Clock`](crate::port::Clock)
+/// port and is named here too, where it always was.
+pub use crate::port::SystemClock;
 
 /// A stable 64-bit digest of an idempotency key (FNV-1a), for adapters
 /// that name a file or a ref after a key whose text may not fit there.

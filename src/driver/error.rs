@@ -5,6 +5,7 @@ use crate::journal::{CorruptJournal, ReplayError};
 use crate::model::{BranchName, CommitId, EnvironmentId, IncidentId, ReleaseId, ServiceId};
 use crate::port::AdapterError;
 use crate::recovery::IdempotencyKey;
+use crate::startup::StartError;
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -175,4 +176,14 @@ pub enum StepFailure {
     /// The step failed in an earlier drive.
     #[error("it failed earlier; choose a strategy again")]
     FailedEarlier,
+}
+
+impl From<StartError> for DriveError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Journal(e) => DriveError::Journal(e),
+            StartError::Corrupt(e) => DriveError::Corrupt(e),
+            StartError::Replay(e) => DriveError::Replay(e),
+        }
+    }
 }

@@ -53,11 +53,6 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The snapshot of a ledger as it stands.
-    pub fn of(ledger: &crate::Ledger) -> Snapshot {
-        Snapshot::new(ledger.journal(), ledger.state().clone())
-    }
-
     /// The snapshot of `state`, which must be what `journal` folds into.
     pub(crate) fn new(journal: &Journal, state: State) -> Snapshot {
         Snapshot {

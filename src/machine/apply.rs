@@ -1,10 +1,11 @@
 //! `apply`: fold one event into the state.
 
+use crate::model::Slot;
 use chrono::{DateTime, Utc};
 
-use crate::error::Rejection;
+use super::rejection::Rejection;
 
-use super::event::{Event, EventKind, Slot};
+use super::event::{Event, EventKind};
 use super::lifecycle::{DeploymentStatus, LifecycleStep};
 use super::state::{
     ClosedGate, CommitRecord, Deployment, DeploymentOrigin, Poisoning, RemedyKind, State,
@@ -89,7 +90,7 @@ impl State {
                 effect,
             } => {
                 if let Some(known) = self.releases.get(release) {
-                    super::decide::check_upstream(self, &slot.environment, known)?;
+                    super::deploy::check_upstream(self, &slot.environment, known)?;
                 }
                 self.open_revision(slot, (release, effect), by, at, DeploymentOrigin::Deploy)?;
             }

@@ -2,6 +2,10 @@
 //! against the current state by [`decide`](super::decide); it either yields
 //! events or is rejected, changing nothing.
 
+/// A step through a closed gate; it lives in [`super::event`] and is
+/// named here too, where it always was.
+pub use super::event::RecoveryPermit;
+use crate::model::Slot;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::effect::{ConsideredOption, Effect, FollowUpKind, IdempotencyKey};
@@ -10,8 +14,6 @@ use crate::model::{
     FlagKey, FlagState, Freeze, FreezeId, IncidentId, Migration, Pipeline, PlanId, Policy, Release,
     ReleaseId, Revision, Service, ServiceId, Severity, Strategy, SuspectedCause,
 };
-
-use super::event::Slot;
 
 /// The outcome of a health verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,39 +65,6 @@ impl Clearance {
         Self {
             freeze_override: None,
             break_glass: Some(justification.into()),
-        }
-    }
-}
-
-/// One step a recovery plan may take through a closed delivery gate.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum RecoveryPermit {
-    /// Deploy this release.
-    Deploy {
-        /// The release.
-        release: ReleaseId,
-    },
-    /// Roll this service back.
-    Rollback {
-        /// The service.
-        service: ServiceId,
-    },
-    /// Deploy a new release of this service moving forward (a revert, a
-    /// fix, a hotfix), still subject to every other rule.
-    Forward {
-        /// The service.
-        service: ServiceId,
-    },
-}
-
-impl std::fmt::Display for RecoveryPermit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Deploy { release } => write!(f, "deploy `{release}`"),
-            Self::Rollback { service } => write!(f, "roll back `{service}`"),
-            Self::Forward { service } => write!(f, "ship a new release of `{service}`"),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Rejection;
+use super::rejection::Rejection;
 use crate::model::{
     BranchName, Change, ChangeId, CommitId, EnvironmentId, Release, ReleaseId, Revision, ServiceId,
 };

@@ -4,14 +4,16 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::journal::StreamId;
+use super::stream::StreamId;
+/// Where one revision runs; it lives in [`crate::model`] and is named
+/// here too, where it always was.
+pub use crate::model::Slot;
 use crate::model::{
     Actor, Artifact, BranchName, Change, ChangeId, Commit, CommitId, EnvironmentId, FlagKey,
     FlagState, Freeze, FreezeId, GatedAction, Pipeline, PlanId, Policy, Release, ReleaseId,
     Revision, Service, ServiceId,
 };
 
-use super::command::RecoveryPermit;
 use crate::machine::effect::{ConsideredOption, FollowUpKind, IdempotencyKey};
 use crate::model::{Digest, IncidentId, Migration, Severity, Strategy, SuspectedCause};
 
@@ -92,42 +94,6 @@ impl Event {
             | EventKind::FollowUpCompleted { incident, .. }
             | EventKind::EffectRecorded { incident, .. } => StreamId::incident(incident),
         }
-    }
-}
-
-/// One revision of one service in one environment.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Slot {
-    /// The environment.
-    pub environment: EnvironmentId,
-    /// The service.
-    pub service: ServiceId,
-    /// The revision in that service's rollout history there.
-    pub revision: Revision,
-}
-
-impl Slot {
-    /// Names one revision.
-    pub fn new(
-        environment: impl Into<EnvironmentId>,
-        service: impl Into<ServiceId>,
-        revision: Revision,
-    ) -> Self {
-        Self {
-            environment: environment.into(),
-            service: service.into(),
-            revision,
-        }
-    }
-}
-
-impl std::fmt::Display for Slot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}` {} in `{}`",
-            self.service, self.revision, self.environment
-        )
     }
 }
 
@@ -619,5 +585,38 @@ impl EventKind {
                 | Self::FreezeOverridden { .. }
                 | Self::FastTrackAuthorized { .. }
         )
+    }
+}
+
+/// One step a recovery plan may take through a closed delivery gate.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RecoveryPermit {
+    /// Deploy this release.
+    Deploy {
+        /// The release.
+        release: ReleaseId,
+    },
+    /// Roll this service back.
+    Rollback {
+        /// The service.
+        service: ServiceId,
+    },
+    /// Deploy a new release of this service moving forward (a revert, a
+    /// fix, a hotfix), still subject to every other rule.
+    Forward {
+        /// The service.
+        service: ServiceId,
+    },
+}
+
+impl std::fmt::Display for RecoveryPermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Deploy { release } => write!(f, "deploy `{release}`"),
+            Self::Rollback { service } => write!(f, "roll back `{service}`"),
+            Self::Forward { service } => write!(f, "ship a new release of `{service}`"),
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! running there, and it meets what the other services require of it.
 //! Also the schema migration and artifact expiry commands.
 
-use crate::error::Rejection;
+use super::rejection::Rejection;
 use crate::model::{Actor, Digest, EnvironmentId, Migration, MigrationPhase, Release, ServiceId};
 
 use super::event::EventKind;

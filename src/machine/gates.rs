@@ -3,17 +3,19 @@
 //! freezes, approvals, trusted builders and poisoned changes — plus the
 //! commands that manage them.
 
+use super::event::RecoveryPermit;
+use crate::model::Slot;
 use chrono::{DateTime, Utc};
 
-use crate::error::{GateHold, Rejection};
+use super::rejection::{GateHold, Rejection};
 use crate::model::{
     Actor, ChangeId, EnvironmentId, FlagKey, FlagState, Freeze, FreezeEffect, FreezeId,
     GatedAction, PlanId, Policy, Release,
 };
 
 use super::DeploymentStatus;
-use super::command::{Clearance, RecoveryPermit};
-use super::event::{EventKind, GateCause, Slot, Subject};
+use super::command::Clearance;
+use super::event::{EventKind, GateCause, Subject};
 use super::state::{Deployment, DeploymentOrigin, State};
 
 /// Refuses an empty reason.

@@ -13,6 +13,7 @@ pub mod command;
 mod contents;
 mod cow;
 mod decide;
+mod deploy;
 mod describe;
 pub mod effect;
 pub mod event;
@@ -21,23 +22,31 @@ pub(crate) mod gates;
 pub mod incident;
 pub mod lifecycle;
 mod rehearse;
+pub(crate) mod rejection;
+mod response;
+mod rules;
 pub mod state;
+mod steps;
+mod stream;
 mod target;
 
-pub use command::{Clearance, Command, RecoveryPermit, Verdict};
+pub use crate::model::Slot;
+pub use command::{Clearance, Command, Verdict};
 pub use contents::Drift;
 pub use decide::decide;
 pub use effect::{
     ConsideredOption, Effect, EffectAction, EffectOutcome, EffectStatus, FollowUpKind,
     IdempotencyKey,
 };
-pub use event::{Event, EventKind, GateCause, Slot, Subject};
+pub use event::{Event, EventKind, GateCause, RecoveryPermit, Subject};
 pub use incident::{FollowUp, IncidentRecord};
 pub use lifecycle::{DeploymentStatus, LifecycleStep};
 pub use rehearse::{Rehearsal, rehearse};
-pub(crate) use rehearse::{Rework, built_release_id, fast_track_command, opened_for, ship_key};
+pub use rejection::SkippedCandidate;
 pub use state::{
     ActivePlan, AppliedMigration, ClosedGate, CommitRecord, Deployment, DeploymentOrigin,
     EnvironmentState, Poisoning, RemedyKind, RolloutHistory, SchemaState, StageTimes, State,
 };
-pub use target::{HotfixBase, RollbackTarget, SkippedCandidate};
+pub(crate) use steps::{Rework, built_release_id, fast_track_command, opened_for, ship_key};
+pub use stream::StreamId;
+pub use target::{HotfixBase, RollbackTarget};

@@ -14,20 +14,22 @@
 //! stand-in named after the step's key (`what-if/<key>`); approvals come
 //! from the policy's role members.
 
+use crate::model::Slot;
 use chrono::{DateTime, Utc};
 
-use crate::error::Rejection;
+use super::rejection::Rejection;
 use crate::model::{
     Actor, Artifact, BranchName, Change, Commit, CommitId, Digest, EnvironmentId, IncidentId,
-    Release, ReleaseId, Revision, ServiceId, Strategy, SuspectedCause,
+    Release, Revision, ServiceId, Strategy, SuspectedCause,
 };
 
 use super::command::{Clearance, Command, Verdict};
 use super::effect::{Effect, EffectAction, EffectOutcome, IdempotencyKey};
-use super::event::{Event, EventKind, Slot};
+use super::event::{Event, EventKind};
 use super::lifecycle::DeploymentStatus;
 use super::state::State;
-use super::{decide, incident};
+use super::steps::{Rework, built_release_id, fast_track_command, ship_key};
+use super::{response, rules};
 
 /// What a command or a plan would do: the events it would record and the
 /// state at the end. The real state is untouched.
@@ -70,7 +72,7 @@ pub fn rehearse(
         rehearse_choice(state, command, now)?.1
     } else {
         let mut run = Run::new(state, now);
-        let events = decide(&run.state, command, now)?;
+        let events = rules::judge(&run.state, command, now)?;
         run.apply(events)?;
         run
     };
@@ -96,7 +98,7 @@ fn rehearse_choice(
     command: &Command,
     now: DateTime<Utc>,
 ) -> Result<(Vec<EventKind>, Run), Rejection> {
-    let kinds = incident::choose(state, command)?;
+    let kinds = response::choose(state, command)?;
     let mut run = Run::new(state, now);
     run.record(kinds.clone())?;
     if let Command::ChooseStrategy {
@@ -110,74 +112,6 @@ fn rehearse_choice(
         run.steps(incident, *strategy, steps, by)?;
     }
     Ok((kinds, run))
-}
-
-/// Undoing a change or doing it again: the two ways a plan reworks a
-/// change already merged, each recorded as a new change of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Rework {
-    /// A commit that undoes the change.
-    Revert,
-    /// The change's commits picked again after a revert.
-    Reapply,
-}
-
-impl Rework {
-    /// The change recorded for the commit `made` that reworks `original`.
-    pub(crate) fn change(
-        self,
-        original: &Change,
-        made: CommitId,
-        by: Actor,
-        at: DateTime<Utc>,
-    ) -> Change {
-        let (prefix, title) = match self {
-            Self::Revert => ("revert", "Revert"),
-            Self::Reapply => ("reapply", "Re-apply"),
-        };
-        let change = Change::new(
-            format!("{prefix}-{}", original.id),
-            format!("{title} \"{}\"", original.title),
-            by,
-            at,
-            [made],
-        );
-        match self {
-            Self::Revert => change.reverting(original.id.clone()),
-            Self::Reapply => change,
-        }
-    }
-
-    /// What happened, in words: `reverted`, `re-applied`.
-    pub(crate) fn done(self) -> &'static str {
-        match self {
-            Self::Revert => "reverted",
-            Self::Reapply => "re-applied",
-        }
-    }
-}
-
-/// The release the driver registers for an artifact it built.
-pub(crate) fn built_release_id(artifact: &Artifact) -> ReleaseId {
-    ReleaseId::new(format!(
-        "{}@{}+{}",
-        artifact.service, artifact.version, artifact.build
-    ))
-}
-
-/// The key of the rollout into `env` that a ship step makes.
-pub(crate) fn ship_key(key: &IdempotencyKey, env: &EnvironmentId) -> IdempotencyKey {
-    IdempotencyKey::new(format!("{key}@{env}"))
-}
-
-/// Whether a rollout opened for `effect` belongs to the step `step` (the
-/// step itself, or one stage of a ship).
-pub(crate) fn opened_for(step: &IdempotencyKey, effect: &IdempotencyKey) -> bool {
-    effect == step
-        || effect
-            .as_str()
-            .strip_prefix(step.as_str())
-            .is_some_and(|rest| rest.starts_with('@'))
 }
 
 struct Run {
@@ -210,7 +144,7 @@ impl Run {
     }
 
     fn submit(&mut self, command: &Command) -> Result<Vec<Event>, Rejection> {
-        let events = decide(&self.state, command, self.now)?;
+        let events = rules::judge(&self.state, command, self.now)?;
         self.apply(events)
     }
 
@@ -600,23 +534,5 @@ impl Run {
             artifact = artifact.built_by(trusted.clone());
         }
         artifact
-    }
-}
-
-/// The fast-track a plan's shipping step asks for: the fix goes past the
-/// lane's test stages, on the plan's say-so, recorded as such.
-pub(crate) fn fast_track_command(
-    release: &ReleaseId,
-    target: &EnvironmentId,
-    lane: crate::model::Lane,
-    by: &Actor,
-    incident: &IncidentId,
-) -> Command {
-    Command::FastTrack {
-        release: release.clone(),
-        target: target.clone(),
-        lane,
-        by: by.clone(),
-        reason: format!("incident {incident}: the chosen plan fast-tracks its fix"),
     }
 }

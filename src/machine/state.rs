@@ -2,21 +2,22 @@
 //! Built only by [`State::apply`]; read by [`decide`](super::decide) and by
 //! hosts.
 
+use super::event::RecoveryPermit;
+use crate::model::Slot;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Rejection;
+use super::rejection::Rejection;
 use crate::model::{
     Actor, Artifact, BranchName, Change, ChangeId, Commit, CommitId, Digest, EnvironmentId,
     FlagKey, FlagState, Freeze, FreezeId, Pipeline, PlanId, Policy, Release, ReleaseId, Revision,
     Service, ServiceId,
 };
 
-use super::command::RecoveryPermit;
-use super::event::{GateCause, Slot};
+use super::event::GateCause;
 use super::incident::IncidentRecord;
 use super::lifecycle::DeploymentStatus;
 use crate::model::{IncidentId, Migration};

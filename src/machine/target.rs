@@ -13,20 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{EnvironmentId, Release, ReleaseId, Revision, ServiceId};
 
+use super::rejection::SkippedCandidate;
 use super::state::{Deployment, State};
 use super::{fit, gates};
-
-/// A candidate the rule passed over, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct SkippedCandidate {
-    /// The revision.
-    pub revision: Revision,
-    /// Its release.
-    pub release: ReleaseId,
-    /// Why it does not qualify, in words.
-    pub why: String,
-}
 
 /// The revision the rule picks, with what it takes to get there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,10 +1,10 @@
-//! Environments and their roles.
+//! Environments, their roles, and the slots releases run in.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::EnvironmentId;
+use super::ids::{EnvironmentId, Revision, ServiceId};
 
 /// What an environment is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -64,5 +64,41 @@ impl Environment {
     /// Whether this environment serves customers.
     pub fn is_production(&self) -> bool {
         self.role == EnvironmentRole::Production
+    }
+}
+
+/// One revision of one service in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Slot {
+    /// The environment.
+    pub environment: EnvironmentId,
+    /// The service.
+    pub service: ServiceId,
+    /// The revision in that service's rollout history there.
+    pub revision: Revision,
+}
+
+impl Slot {
+    /// Names one revision.
+    pub fn new(
+        environment: impl Into<EnvironmentId>,
+        service: impl Into<ServiceId>,
+        revision: Revision,
+    ) -> Self {
+        Self {
+            environment: environment.into(),
+            service: service.into(),
+            revision,
+        }
+    }
+}
+
+impl std::fmt::Display for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` {} in `{}`",
+            self.service, self.revision, self.environment
+        )
     }
 }

@@ -14,7 +14,7 @@ pub mod schema;
 pub mod source;
 
 pub use artifact::{Artifact, Release, Service};
-pub use environment::{Environment, EnvironmentRole};
+pub use environment::{Environment, EnvironmentRole, Slot};
 pub use flag::FlagState;
 pub use freeze::{Freeze, FreezeEffect, GatedAction};
 pub use ids::{

@@ -1,0 +1,607 @@
+//! The incident response rules: declaring an incident, choosing a
+//! strategy, mitigating, resolving, the retro and the follow-ups, and how
+//! their events change the state.
+
+use super::event::RecoveryPermit;
+use crate::model::Slot;
+use chrono::{DateTime, Utc};
+
+use super::rejection::Rejection;
+use crate::machine::effect::{EffectAction, FollowUpKind};
+use crate::model::{
+    Actor, BranchName, EnvironmentId, IncidentId, IncidentPhase, ServiceId, Severity,
+    SuspectedCause,
+};
+
+use super::command::Command;
+use super::event::{EventKind, GateCause};
+use super::gates;
+use super::incident::{FollowUp, IncidentRecord};
+use super::lifecycle::DeploymentStatus;
+use super::state::State;
+
+fn known<'s>(state: &'s State, id: &IncidentId) -> Result<&'s IncidentRecord, Rejection> {
+    state
+        .incidents
+        .get(id)
+        .ok_or_else(|| Rejection::UnknownIncident {
+            incident: id.clone(),
+        })
+}
+
+fn expect_phase(
+    incident: &IncidentRecord,
+    allowed: &[IncidentPhase],
+    step: &str,
+) -> Result<(), Rejection> {
+    if allowed.contains(&incident.phase) {
+        Ok(())
+    } else {
+        Err(Rejection::IllegalIncidentStep {
+            incident: incident.id.clone(),
+            phase: incident.phase,
+            step: step.to_owned(),
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn declare(
+    state: &State,
+    incident: &IncidentId,
+    (environment, service): (&EnvironmentId, &ServiceId),
+    severity: Severity,
+    cause: &SuspectedCause,
+    summary: &str,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    if state.incidents.contains_key(incident) {
+        return Err(Rejection::DuplicateIncident {
+            incident: incident.clone(),
+        });
+    }
+    state.known_environment(environment)?;
+    if !state.services.contains_key(service) {
+        return Err(Rejection::UnknownService {
+            service: service.clone(),
+        });
+    }
+    gates::require_reason(summary, "declaring an incident")?;
+    match cause {
+        SuspectedCause::Change { change } => {
+            state.known_change(change)?;
+        }
+        SuspectedCause::Deployment { slot } => {
+            state.deployment(slot)?;
+        }
+        SuspectedCause::External { description } => {
+            gates::require_reason(description, "an external cause")?;
+        }
+    }
+    let mut kinds = vec![EventKind::IncidentDeclared {
+        incident: incident.clone(),
+        environment: environment.clone(),
+        service: service.clone(),
+        severity,
+        cause: cause.clone(),
+        summary: summary.to_owned(),
+        by: by.clone(),
+    }];
+    if let SuspectedCause::Change { change } = cause
+        && !state.is_poisoned(change)
+    {
+        kinds.push(EventKind::ChangePoisoned {
+            change: change.clone(),
+            by: by.clone(),
+            reason: format!("suspected cause of incident {incident}"),
+        });
+    }
+    kinds.extend(gates::auto_close(
+        state,
+        environment,
+        by,
+        format!("incident {incident}: {summary}"),
+        GateCause::Incident {
+            incident: incident.clone(),
+        },
+    ));
+    Ok(kinds)
+}
+
+/// The events of choosing a strategy, before its steps are rehearsed (see
+/// [`rehearse`](super::rehearse)): the incident must be open, the policy
+/// must allow the strategy, and each step needs a key of its own.
+pub(super) fn choose(state: &State, command: &Command) -> Result<Vec<EventKind>, Rejection> {
+    let Command::ChooseStrategy {
+        incident: id,
+        strategy,
+        steps,
+        follow_ups,
+        considered,
+        explanation,
+        by,
+    } = command
+    else {
+        return Ok(vec![]);
+    };
+    let strategy = *strategy;
+    let incident = known(state, id)?;
+    expect_phase(
+        incident,
+        &[IncidentPhase::Detected, IncidentPhase::Mitigating],
+        "choose a strategy",
+    )?;
+    if let Some(why) = state.policy.forbids(strategy) {
+        return Err(Rejection::StrategyForbidden { strategy, why });
+    }
+    let mut keys = std::collections::BTreeSet::new();
+    if let Some(twice) = steps.iter().find(|s| !keys.insert(&s.key)) {
+        return Err(Rejection::DuplicateStepKey {
+            incident: id.clone(),
+            key: twice.key.clone(),
+        });
+    }
+    // Ports remember keys forever: a key used by an earlier plan would make
+    // the driver find that plan's outcome and skip the action.
+    if let Some(used) = steps.iter().find(|s| state.step_keys.contains(&s.key)) {
+        return Err(Rejection::StepKeyReused {
+            incident: id.clone(),
+            key: used.key.clone(),
+        });
+    }
+    let mut kinds = vec![EventKind::StrategyChosen {
+        incident: id.clone(),
+        strategy,
+        considered: considered.clone(),
+        explanation: explanation.clone(),
+        follow_ups: follow_ups.clone(),
+        steps: steps.clone(),
+        by: by.clone(),
+    }];
+    // A rollout the earlier attempt requested and never started (it waited
+    // for approvals, say) is withdrawn: it must not block the new plan.
+    kinds.extend(withdrawn_requests(state, incident, by));
+    let mut permits: Vec<RecoveryPermit> = Vec::new();
+    for step in steps {
+        let permit = match &step.action {
+            EffectAction::Rollback { service, .. } => RecoveryPermit::Rollback {
+                service: service.clone(),
+            },
+            EffectAction::Ship { service, .. } => RecoveryPermit::Forward {
+                service: service.clone(),
+            },
+            _ => continue,
+        };
+        if !permits.contains(&permit) {
+            permits.push(permit);
+        }
+    }
+    // Fixing main after a rollback ships through the same gate (still
+    // subject to the poison, upstream and trust rules).
+    let deploys = !permits.is_empty();
+    for follow_up in follow_ups.iter().filter(|_| deploys) {
+        if let FollowUpKind::FixMain { service } = follow_up {
+            let permit = RecoveryPermit::Forward {
+                service: service.clone(),
+            };
+            if !permits.contains(&permit) {
+                permits.push(permit);
+            }
+        }
+    }
+    let gate_closed = state
+        .environments
+        .get(&incident.environment)
+        .is_some_and(|e| e.gate.is_some());
+    if gate_closed && !permits.is_empty() {
+        kinds.push(EventKind::RecoveryAuthorized {
+            environment: incident.environment.clone(),
+            plan: crate::model::PlanId::new(format!("{id}/{strategy}")),
+            permits,
+            by: by.clone(),
+        });
+    }
+    Ok(kinds)
+}
+
+/// Why a known-good state is not restored yet, if it is not.
+pub(crate) fn not_restored(state: &State, incident: &IncidentRecord) -> Option<String> {
+    let (env, service) = (&incident.environment, &incident.service);
+    let Some(history) = state.history(env, service) else {
+        return Some(format!("nothing of `{service}` runs in `{env}`"));
+    };
+    if let Some(busy) = history.in_flight() {
+        return Some(format!("{} is still {}", busy.revision, busy.status));
+    }
+    let Some(current) = history.current() else {
+        return Some(format!("no rollout of `{service}` completed in `{env}`"));
+    };
+    if let SuspectedCause::Deployment { slot } = &incident.cause
+        && slot.environment == *env
+        && slot.service == *service
+        && current.revision == slot.revision
+    {
+        return Some(format!("the suspected {} still serves", slot.revision));
+    }
+    let release = state.releases.get(&current.release)?;
+    let mut flagged_off = false;
+    if let SuspectedCause::Change { change } = &incident.cause {
+        match state.unneutralised_poison(release, env) {
+            Ok(poison) if poison.contains(change) => {
+                return Some(format!("`{}` still carries `{change}`", release.id));
+            }
+            Ok(_) => {}
+            Err(rejection) => return Some(rejection.to_string()),
+        }
+        flagged_off = state
+            .changes
+            .get(change)
+            .is_some_and(|c| state.flags_neutralise(c, env));
+    }
+    if current.status != DeploymentStatus::KnownGood && !flagged_off {
+        return Some(format!(
+            "{} of `{service}` is {}, not verified known good",
+            current.revision, current.status
+        ));
+    }
+    None
+}
+
+pub(super) fn mitigate(
+    state: &State,
+    id: &IncidentId,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    expect_phase(
+        incident,
+        &[IncidentPhase::Mitigating],
+        "be marked mitigated",
+    )?;
+    if let Some(why) = not_restored(state, incident) {
+        return Err(Rejection::NotYetMitigated {
+            incident: id.clone(),
+            why,
+        });
+    }
+    let mut kinds = vec![EventKind::IncidentMitigated {
+        incident: id.clone(),
+        by: by.clone(),
+    }];
+    kinds.extend(reopen_if_clear(state, &incident.environment, id, by));
+    Ok(kinds)
+}
+
+/// Reopens the gate of `env` when it is closed and nothing holds it.
+fn reopen_if_clear(
+    state: &State,
+    env: &EnvironmentId,
+    id: &IncidentId,
+    by: &Actor,
+) -> Option<EventKind> {
+    let closed = state.environments.get(env)?.gate.is_some();
+    (closed && gates::gate_hold(state, env).is_none()).then(|| EventKind::GateReopened {
+        environment: env.clone(),
+        by: by.clone(),
+        reason: format!("incident {id}: known good, no drift, no poisoned change running"),
+    })
+}
+
+pub(super) fn resolve(
+    state: &State,
+    id: &IncidentId,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    expect_phase(incident, &[IncidentPhase::Mitigated], "be resolved")?;
+    if let Some(hold) = gates::gate_hold(state, &incident.environment) {
+        return Err(Rejection::NotYetResolved {
+            incident: id.clone(),
+            why: hold.to_string(),
+        });
+    }
+    let mut kinds = vec![EventKind::IncidentResolved {
+        incident: id.clone(),
+        by: by.clone(),
+    }];
+    kinds.extend(reopen_if_clear(state, &incident.environment, id, by));
+    Ok(kinds)
+}
+
+pub(super) fn retro(
+    state: &State,
+    id: &IncidentId,
+    summary: &str,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    expect_phase(incident, &[IncidentPhase::Resolved], "record its retro")?;
+    gates::require_reason(summary, "a retro")?;
+    Ok(vec![EventKind::RetroRecorded {
+        incident: id.clone(),
+        summary: summary.to_owned(),
+        by: by.clone(),
+    }])
+}
+
+/// What the recorded history lacks for a follow-up to count as done, for
+/// the follow-ups the history can prove: a hotfix branch is merged back
+/// when its head is reachable from main.
+fn not_done(state: &State, kind: &FollowUpKind) -> Option<String> {
+    match kind {
+        FollowUpKind::MergeHotfixBack { service, branch } => {
+            let Some(hotfix) = state.branch(service, branch) else {
+                return Some(format!("the head of `{branch}` is not recorded"));
+            };
+            let main = BranchName::main();
+            let Some(head) = state.branch(service, &main) else {
+                return Some(format!("the head of `{main}` is not recorded"));
+            };
+            (!state.is_ancestor(hotfix, head)).then(|| {
+                format!("`{branch}` (at `{hotfix}`) is not reachable from `{main}` (at `{head}`)")
+            })
+        }
+        _ => None,
+    }
+}
+
+pub(super) fn complete_follow_up(
+    state: &State,
+    id: &IncidentId,
+    follow_up: u32,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    let index = usize::try_from(follow_up).unwrap_or(usize::MAX);
+    let Some(item) = incident.follow_ups.get(index) else {
+        return Err(Rejection::UnknownFollowUp {
+            incident: id.clone(),
+            follow_up,
+        });
+    };
+    if item.done_at.is_some() {
+        return Ok(vec![]);
+    }
+    if let Some(why) = not_done(state, &item.kind) {
+        return Err(Rejection::FollowUpNotDone {
+            incident: id.clone(),
+            follow_up,
+            why,
+        });
+    }
+    Ok(vec![EventKind::FollowUpCompleted {
+        incident: id.clone(),
+        follow_up,
+        by: by.clone(),
+    }])
+}
+
+impl State {
+    pub(super) fn apply_incident(
+        &mut self,
+        kind: &EventKind,
+        at: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        if let EventKind::IncidentDeclared {
+            incident,
+            environment,
+            service,
+            severity,
+            cause,
+            summary,
+            by,
+        } = kind
+        {
+            // A second declaration would silently replace the first
+            // incident's record and steps (a re-chained journal).
+            if self.incidents.contains_key(incident) {
+                return Err(Rejection::DuplicateIncident {
+                    incident: incident.clone(),
+                });
+            }
+            self.incidents.insert(
+                incident.clone(),
+                IncidentRecord {
+                    id: incident.clone(),
+                    environment: environment.clone(),
+                    service: service.clone(),
+                    severity: *severity,
+                    cause: cause.clone(),
+                    summary: summary.clone(),
+                    declared_by: by.clone(),
+                    phase: IncidentPhase::Detected,
+                    detected_at: at,
+                    mitigating_at: None,
+                    mitigated_at: None,
+                    resolved_at: None,
+                    reviewed_at: None,
+                    strategy: None,
+                    considered: Vec::new(),
+                    explanation: None,
+                    follow_ups: Vec::new(),
+                    attempts: 0,
+                    steps: Vec::new(),
+                    effects: std::collections::BTreeMap::new(),
+                    retro: None,
+                },
+            );
+            return Ok(());
+        }
+        let (EventKind::StrategyChosen { incident: id, .. }
+        | EventKind::IncidentMitigated { incident: id, .. }
+        | EventKind::IncidentResolved { incident: id, .. }
+        | EventKind::RetroRecorded { incident: id, .. }
+        | EventKind::FollowUpCompleted { incident: id, .. }
+        | EventKind::EffectRecorded { incident: id, .. }) = kind
+        else {
+            return Ok(());
+        };
+        let record = self
+            .incidents
+            .get_mut(id)
+            .ok_or_else(|| Rejection::UnknownIncident {
+                incident: id.clone(),
+            })?;
+        match kind {
+            EventKind::StrategyChosen {
+                strategy,
+                considered,
+                explanation,
+                follow_ups,
+                steps,
+                ..
+            } => {
+                record.steps.clone_from(steps);
+                record.attempts = record.attempts.saturating_add(1);
+                for step in steps {
+                    self.step_keys.insert(step.key.clone());
+                }
+                record.effects = steps
+                    .iter()
+                    .map(|e| (e.key.clone(), crate::machine::effect::EffectStatus::Pending))
+                    .collect();
+                record.phase = IncidentPhase::Mitigating;
+                record.mitigating_at = Some(at);
+                record.strategy = Some(*strategy);
+                record.considered.clone_from(considered);
+                record.explanation = Some(explanation.clone());
+                record.follow_ups = follow_ups
+                    .iter()
+                    .map(|kind| FollowUp {
+                        kind: kind.clone(),
+                        done_at: None,
+                    })
+                    .collect();
+            }
+            EventKind::IncidentMitigated { .. } => {
+                record.phase = IncidentPhase::Mitigated;
+                record.mitigated_at = Some(at);
+            }
+            EventKind::IncidentResolved { .. } => {
+                record.phase = IncidentPhase::Resolved;
+                record.resolved_at = Some(at);
+            }
+            EventKind::RetroRecorded { summary, .. } => {
+                record.phase = IncidentPhase::Reviewed;
+                record.reviewed_at = Some(at);
+                record.retro = Some(summary.clone());
+                for f in &mut record.follow_ups {
+                    if f.kind == FollowUpKind::HoldRetro {
+                        f.done_at.get_or_insert(at);
+                    }
+                }
+            }
+            EventKind::EffectRecorded { key, outcome, .. } => {
+                let Some(status) = record.effects.get_mut(key) else {
+                    return Err(Rejection::UnknownEffect {
+                        incident: id.clone(),
+                        key: key.clone(),
+                    });
+                };
+                *status = status.after(outcome);
+            }
+            EventKind::FollowUpCompleted { follow_up, .. } => {
+                let index = usize::try_from(*follow_up).unwrap_or(usize::MAX);
+                let Some(item) = record.follow_ups.get_mut(index) else {
+                    return Err(Rejection::UnknownFollowUp {
+                        incident: id.clone(),
+                        follow_up: *follow_up,
+                    });
+                };
+                item.done_at.get_or_insert(at);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A reopened gate meets every open `LiftGate` follow-up there.
+    pub(super) fn lift_gate_follow_ups(&mut self, env: &EnvironmentId, at: DateTime<Utc>) {
+        let lifts = |r: &IncidentRecord| {
+            r.follow_ups.iter().any(|f| {
+                f.done_at.is_none()
+                    && matches!(&f.kind, FollowUpKind::LiftGate { environment } if environment == env)
+            })
+        };
+        // Only the incidents with such a follow-up are written (and copied,
+        // in a hypothetical state).
+        let due: Vec<IncidentId> = self
+            .incidents
+            .iter()
+            .filter(|(_, r)| lifts(r))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            if let Some(record) = self.incidents.get_mut(&id) {
+                for f in &mut record.follow_ups {
+                    if matches!(&f.kind, FollowUpKind::LiftGate { environment } if environment == env)
+                    {
+                        f.done_at.get_or_insert(at);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The rollouts the incident's current plan requested and never started,
+/// withdrawn (aborted) for `by` because another plan is being chosen.
+fn withdrawn_requests(state: &State, incident: &IncidentRecord, by: &Actor) -> Vec<EventKind> {
+    let mut kinds = Vec::new();
+    if incident.steps.is_empty() {
+        return kinds;
+    }
+    for (environment, env) in state.environments.iter() {
+        for (service, history) in env.services() {
+            let Some(latest) = history.latest() else {
+                continue;
+            };
+            let opened_by_plan = latest.effect.as_ref().is_some_and(|effect| {
+                incident
+                    .steps
+                    .iter()
+                    .any(|s| super::steps::opened_for(&s.key, effect))
+            });
+            if latest.status == DeploymentStatus::Requested && opened_by_plan {
+                kinds.push(EventKind::RolloutAborted {
+                    slot: Slot::new(environment.clone(), service.clone(), latest.revision),
+                    stable: history.current().map(|d| d.revision),
+                    by: by.clone(),
+                    reason: format!(
+                        "withdrawn: incident {} chose a new plan (attempt {})",
+                        incident.id,
+                        incident.attempts.saturating_add(1)
+                    ),
+                });
+            }
+        }
+    }
+    kinds
+}
+
+pub(super) fn record_effect(
+    state: &State,
+    id: &IncidentId,
+    key: &crate::machine::effect::IdempotencyKey,
+    outcome: &crate::machine::effect::EffectOutcome,
+    by: Option<&Actor>,
+) -> Result<Vec<EventKind>, Rejection> {
+    use crate::machine::effect::EffectStatus;
+    let incident = known(state, id)?;
+    let Some(status) = incident.effects.get(key) else {
+        return Err(Rejection::UnknownEffect {
+            incident: id.clone(),
+            key: key.clone(),
+        });
+    };
+    // Done is done: a repeated or late outcome changes nothing.
+    if *status == EffectStatus::Succeeded {
+        return Ok(vec![]);
+    }
+    Ok(vec![EventKind::EffectRecorded {
+        incident: id.clone(),
+        key: key.clone(),
+        outcome: outcome.clone(),
+        by: by.cloned(),
+    }])
+}

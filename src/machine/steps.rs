@@ -1,0 +1,96 @@
+//! What a plan's steps make, named alike by the dry run and the driver:
+//! the change a revert or a re-apply records, the release a build
+//! registers, the keys of a ship's stages, the fast-track a ship asks for.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{Actor, Artifact, Change, CommitId, EnvironmentId, IncidentId, ReleaseId};
+
+use super::command::Command;
+use super::effect::IdempotencyKey;
+
+/// Undoing a change or doing it again: the two ways a plan reworks a
+/// change already merged, each recorded as a new change of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rework {
+    /// A commit that undoes the change.
+    Revert,
+    /// The change's commits picked again after a revert.
+    Reapply,
+}
+
+impl Rework {
+    /// The change recorded for the commit `made` that reworks `original`.
+    pub(crate) fn change(
+        self,
+        original: &Change,
+        made: CommitId,
+        by: Actor,
+        at: DateTime<Utc>,
+    ) -> Change {
+        let (prefix, title) = match self {
+            Self::Revert => ("revert", "Revert"),
+            Self::Reapply => ("reapply", "Re-apply"),
+        };
+        let change = Change::new(
+            format!("{prefix}-{}", original.id),
+            format!("{title} \"{}\"", original.title),
+            by,
+            at,
+            [made],
+        );
+        match self {
+            Self::Revert => change.reverting(original.id.clone()),
+            Self::Reapply => change,
+        }
+    }
+
+    /// What happened, in words: `reverted`, `re-applied`.
+    pub(crate) fn done(self) -> &'static str {
+        match self {
+            Self::Revert => "reverted",
+            Self::Reapply => "re-applied",
+        }
+    }
+}
+
+/// The release the driver registers for an artifact it built.
+pub(crate) fn built_release_id(artifact: &Artifact) -> ReleaseId {
+    ReleaseId::new(format!(
+        "{}@{}+{}",
+        artifact.service, artifact.version, artifact.build
+    ))
+}
+
+/// The key of the rollout into `env` that a ship step makes.
+pub(crate) fn ship_key(key: &IdempotencyKey, env: &EnvironmentId) -> IdempotencyKey {
+    IdempotencyKey::new(format!("{key}@{env}"))
+}
+
+/// Whether a rollout opened for `effect` belongs to the step `step` (the
+/// step itself, or one stage of a ship).
+pub(crate) fn opened_for(step: &IdempotencyKey, effect: &IdempotencyKey) -> bool {
+    effect == step
+        || effect
+            .as_str()
+            .strip_prefix(step.as_str())
+            .is_some_and(|rest| rest.starts_with('@'))
+}
+
+/// The fast-track a plan's shipping step asks for: the fix goes past the
+/// lane's test stages, on the plan's say-so, recorded as such.
+pub(crate) fn fast_track_command(
+    release: &ReleaseId,
+    target: &EnvironmentId,
+    lane: crate::model::Lane,
+    by: &Actor,
+    incident: &IncidentId,
+) -> Command {
+    Command::FastTrack {
+        release: release.clone(),
+        target: target.clone(),
+        lane,
+        by: by.clone(),
+        reason: format!("incident {incident}: the chosen plan fast-tracks its fix"),
+    }
+}

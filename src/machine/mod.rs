@@ -19,6 +19,7 @@ pub mod effect;
 pub mod event;
 mod fit;
 pub(crate) mod gates;
+mod history;
 pub mod incident;
 pub mod lifecycle;
 mod rehearse;

@@ -1,0 +1,45 @@
+//! The adapter's schema: its migrations and the version it needs.
+
+/// The adapter's migrations, oldest first: `(version, SQL)`. Applied by
+/// [`PostgresJournalStore::migrate`]; published so that a team that
+/// manages its schema with its own tool can apply them there.
+pub const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "CREATE TABLE knowngood_journal (
+         journal  text   NOT NULL,
+         position bigint NOT NULL CHECK (position > 0),
+         line     text   NOT NULL,
+         hash     text   NOT NULL,
+         PRIMARY KEY (journal, position)
+     );
+     CREATE FUNCTION knowngood_journal_append_only() RETURNS trigger
+         LANGUAGE plpgsql AS $$
+         BEGIN
+             RAISE EXCEPTION 'knowngood_journal is append-only: % refused', TG_OP;
+         END $$;
+     CREATE TRIGGER knowngood_journal_append_only
+         BEFORE UPDATE OR DELETE ON knowngood_journal
+         FOR EACH ROW EXECUTE FUNCTION knowngood_journal_append_only();
+     CREATE TABLE knowngood_snapshots (
+         journal  text   NOT NULL,
+         position bigint NOT NULL,
+         hash     text   NOT NULL,
+         seal     text   NOT NULL,
+         body     text   NOT NULL,
+         PRIMARY KEY (journal, position)
+     );
+     CREATE TABLE knowngood_leases (
+         journal    text        NOT NULL,
+         scope      text        NOT NULL,
+         holder     text        NOT NULL,
+         token      bigint      NOT NULL,
+         expires_at timestamptz NOT NULL,
+         PRIMARY KEY (journal, scope)
+     );",
+)];
+
+/// The schema version this adapter needs.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The channel appends notify on.
+pub const CHANNEL: &str = "knowngood_journal";

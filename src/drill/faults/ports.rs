@@ -1,0 +1,320 @@
+//! The host's ports behind seeded faults: each call may time out, fail,
+//! crash the driver or be delivered twice, as [`Chaos`] draws it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{AppendFault, Chaos, Work, lock};
+use crate::journal::JournalEntry;
+use crate::model::{
+    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Release, ReleaseId,
+    ServiceId,
+};
+use crate::port::{
+    AdapterError, Builder, BuilderCapabilities, Deployer, DeployerCapabilities, ErrorKind,
+    FlagStore, FlagStoreCapabilities, Health, HealthProbe, JournalStore, Landed, Vcs,
+    VcsCapabilities,
+};
+use crate::recovery::IdempotencyKey;
+
+macro_rules! faulty {
+    ($name:ident, $inner:ty) => {
+        /// A host's port behind seeded faults.
+        #[derive(Debug)]
+        pub(crate) struct $name {
+            pub(crate) inner: Arc<$inner>,
+            pub(crate) chaos: Arc<Chaos>,
+        }
+    };
+}
+
+faulty!(FaultyVcs, dyn Vcs);
+faulty!(FaultyDeployer, dyn Deployer);
+faulty!(FaultyFlags, dyn FlagStore);
+faulty!(FaultyBuilder, dyn Builder);
+faulty!(FaultyHealth, dyn HealthProbe);
+faulty!(FaultyJournal, dyn JournalStore);
+
+impl FaultyVcs {
+    /// Someone may push to `onto` just before a call that moves it.
+    async fn race_a_push(&self, service: &ServiceId, onto: &BranchName) {
+        if self.chaos.may_push() {
+            let head = self.inner.head(service, onto).await;
+            self.chaos.maybe_push(service, onto, head);
+        }
+    }
+}
+
+#[async_trait]
+impl Vcs for FaultyVcs {
+    fn capabilities(&self) -> VcsCapabilities {
+        self.inner.capabilities()
+    }
+    async fn head(
+        &self,
+        service: &ServiceId,
+        branch: &BranchName,
+    ) -> Result<CommitId, AdapterError> {
+        self.inner.head(service, branch).await
+    }
+    async fn commits_between(
+        &self,
+        service: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError> {
+        self.inner.commits_between(service, from, to).await
+    }
+    async fn revert(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.race_a_push(service, onto).await;
+        self.chaos
+            .run("vcs.revert", || async {
+                let landed = self
+                    .inner
+                    .revert(key, service, commits, onto, expected_head)
+                    .await?;
+                self.chaos.charge(key, Work::Revert);
+                Ok(landed)
+            })
+            .await
+    }
+    async fn merge(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        from: &CommitId,
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.race_a_push(service, onto).await;
+        self.chaos
+            .run("vcs.merge", || {
+                self.inner.merge(key, service, from, onto, expected_head)
+            })
+            .await
+    }
+    async fn create_branch(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        branch: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError> {
+        self.chaos
+            .run("vcs.branch", || {
+                self.inner.create_branch(key, service, branch, at)
+            })
+            .await
+    }
+    async fn tag(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError> {
+        self.chaos
+            .run("vcs.tag", || self.inner.tag(key, service, commit, tag))
+            .await
+    }
+    async fn cherry_pick(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.race_a_push(service, onto).await;
+        self.chaos
+            .run("vcs.cherry-pick", || {
+                self.inner
+                    .cherry_pick(key, service, commits, onto, expected_head)
+            })
+            .await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl Deployer for FaultyDeployer {
+    fn capabilities(&self) -> DeployerCapabilities {
+        self.inner.capabilities()
+    }
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+    ) -> Result<(), AdapterError> {
+        self.chaos
+            .run("deployer.deploy", || async {
+                self.inner
+                    .deploy(key, environment, release, artifact)
+                    .await?;
+                self.chaos.charge(key, Work::Stage(environment));
+                Ok(())
+            })
+            .await
+    }
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        self.chaos
+            .run("deployer.abort", || async {
+                self.inner.abort(key, environment, service).await?;
+                self.chaos.charge(key, Work::Switch);
+                Ok(())
+            })
+            .await
+    }
+    async fn status(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.status(environment, service).await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl FlagStore for FaultyFlags {
+    fn capabilities(&self) -> FlagStoreCapabilities {
+        self.inner.capabilities()
+    }
+    async fn get(
+        &self,
+        environment: &EnvironmentId,
+        flag: &FlagKey,
+    ) -> Result<(FlagState, u64), AdapterError> {
+        self.inner.get(environment, flag).await
+    }
+    async fn set(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        flag: &FlagKey,
+        state: &FlagState,
+        expected: u64,
+    ) -> Result<u64, AdapterError> {
+        self.chaos
+            .run("flags.set", || async {
+                let revision = self
+                    .inner
+                    .set(key, environment, flag, state, expected)
+                    .await?;
+                self.chaos.charge(key, Work::Switch);
+                Ok(revision)
+            })
+            .await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl Builder for FaultyBuilder {
+    fn capabilities(&self) -> BuilderCapabilities {
+        self.inner.capabilities()
+    }
+    async fn build(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+    ) -> Result<Artifact, AdapterError> {
+        self.chaos
+            .run("builder.build", || self.inner.build(key, service, commit))
+            .await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Artifact>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl HealthProbe for FaultyHealth {
+    async fn verify(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        release: &ReleaseId,
+    ) -> Result<Health, AdapterError> {
+        // Once per drill, a rollout that looked fine degrades.
+        let degrade = {
+            let mut done = lock(&self.chaos.degraded_once);
+            let fire = self.chaos.spec.degraded_health && !*done && self.chaos.draw().is_some();
+            *done |= fire;
+            fire
+        };
+        if degrade {
+            self.chaos.note(
+                "degraded health",
+                format!("health: `{release}` degraded in `{environment}`"),
+            );
+            return Ok(Health::new(false, "error rate climbing after the rollout"));
+        }
+        self.inner.verify(environment, service, release).await
+    }
+}
+
+#[async_trait]
+impl JournalStore for FaultyJournal {
+    async fn append(
+        &self,
+        expected_len: u64,
+        entries: &[JournalEntry],
+    ) -> Result<(), AdapterError> {
+        match self.chaos.append_fault() {
+            Some(AppendFault::Crash) => {
+                self.chaos.note(
+                    "crash at a journal write",
+                    format!(
+                        "journal: crash before entry {}",
+                        expected_len.saturating_add(1)
+                    ),
+                );
+                return Err(AdapterError::new(
+                    ErrorKind::Unavailable,
+                    "the driver process died",
+                ));
+            }
+            Some(AppendFault::Failure) => {
+                self.chaos.note(
+                    "failed journal append",
+                    format!(
+                        "journal: append of entry {} failed",
+                        expected_len.saturating_add(1)
+                    ),
+                );
+                return Err(AdapterError::new(
+                    ErrorKind::Unavailable,
+                    "the journal store is briefly down",
+                ));
+            }
+            None => {}
+        }
+        self.inner.append(expected_len, entries).await
+    }
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        self.inner.read_from(position).await
+    }
+}

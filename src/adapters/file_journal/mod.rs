@@ -23,7 +23,7 @@
 //!   file when it is asked for them.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead as _, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 

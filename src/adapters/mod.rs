@@ -1,18 +1,29 @@
 //! Adapters to real systems. The core never reads a clock or does I/O;
-//! these do, on the host's behalf.
+//! these do, on the host's behalf. Each sits behind a cargo feature of its
+//! name, and each module's page says what it writes, what it reads and the
+//! conventions it follows:
+//!
+//! | feature | module | port |
+//! | --- | --- | --- |
+//! | `command` | `command`: placeholders, environment variables, exit codes, timeouts | [`Deployer`](crate::port::Deployer), [`HealthProbe`](crate::port::HealthProbe) |
+//! | `file-journal` | `file_journal`: the file, its lock, torn tails, snapshots beside it | [`JournalStore`](crate::port::JournalStore) |
+//! | `flagd` | `flagd`: flagd flag files, where the revision lives | [`FlagStore`](crate::port::FlagStore) |
+//! | `git` | `git`: the git command line, the revert trailer, key refs | [`Vcs`](crate::port::Vcs) |
+//! | `sqlite` | `sqlite`: the schema, appends in one transaction | [`JournalStore`](crate::port::JournalStore) |
+//! | `postgres` | `postgres`: migrations, appends, leases, followers | [`JournalStore`](crate::port::JournalStore), [`Leases`](crate::port::Leases) |
 
 #[cfg(feature = "command")]
-mod command;
+pub mod command;
 #[cfg(feature = "file-journal")]
-mod file_journal;
+pub mod file_journal;
 #[cfg(feature = "flagd")]
-mod flagd;
+pub mod flagd;
 #[cfg(feature = "git")]
-mod git;
+pub mod git;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+pub mod sqlite;
 
 #[cfg(feature = "command")]
 pub use command::{CommandDeployer, CommandHealthProbe, CommandSpec};

@@ -17,7 +17,7 @@ pub enum DriveError {
     /// The stored journal does not read back.
     #[error("the stored journal is damaged: {0}")]
     Corrupt(Box<CorruptJournal>),
-    /// [`Driver::start`] found a journal already in the store.
+    /// [`Driver::start`](crate::driver::Driver::start) found a journal already in the store.
     #[error(
         "the journal store already holds {entries} entries: this is not a first run, so use Driver::resume"
     )]
@@ -138,7 +138,7 @@ fn unknown_list(unknown: &[CommitId]) -> String {
 
 impl DriveError {
     /// The port's error behind this stop, if a port failed: its
-    /// [`ErrorKind`] tells a host how to react
+    /// [`ErrorKind`](crate::port::ErrorKind) tells a host how to react
     /// (a [`Conflict`](crate::port::ErrorKind::Conflict) revert needs a
     /// person) without matching text.
     pub fn adapter_error(&self) -> Option<&AdapterError> {

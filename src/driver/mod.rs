@@ -26,7 +26,7 @@
 //!   rolled out, or the drive stops with [`DriveError::Diverged`].
 //! - A step that fails is journaled as failed before the driver stops with
 //!   [`DriveError::StepFailed`], which keeps the port's
-//!   [`AdapterError`] and its kind. A rollout the
+//!   [`AdapterError`](crate::port::AdapterError) and its kind. A rollout the
 //!   deployer refused is closed so that it blocks nothing.
 //! - A rollout that needs approvals pauses the drive
 //!   ([`DriveReport::AwaitingApprovals`]) with the revision requested; once

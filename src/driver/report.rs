@@ -65,7 +65,7 @@ impl std::fmt::Display for DriveReport {
     }
 }
 
-/// What [`Driver::ship`] did.
+/// What [`Driver::ship`](crate::driver::Driver::ship) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Shipped {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// Leases in memory, timed by a [`Clock`] (a [`ManualClock`] in tests and
+/// Leases in memory, timed by a [`Clock`] (a [`ManualClock`](crate::memory::ManualClock) in tests and
 /// drills): for replicas that share one process.
 ///
 /// ```

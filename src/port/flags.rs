@@ -29,7 +29,7 @@ pub trait FlagStore: Send + Sync + fmt::Debug + 'static {
         flag: &FlagKey,
     ) -> Result<(FlagState, u64), AdapterError>;
     /// Set a flag if its revision is still `expected_revision`
-    /// ([`ErrorKind::Conflict`] otherwise); returns the new revision.
+    /// ([`ErrorKind::Conflict`](crate::port::ErrorKind::Conflict) otherwise); returns the new revision.
     async fn set(
         &self,
         key: &IdempotencyKey,

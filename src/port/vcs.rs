@@ -64,23 +64,22 @@ impl Landed {
 /// - Calls that move a branch ([`revert`](Vcs::revert),
 ///   [`cherry_pick`](Vcs::cherry_pick)) are a compare-and-swap: they act
 ///   only if the branch's head is still `expected_head`, and answer
-///   [`ErrorKind::Conflict`] otherwise without acting. A change that does
-///   not apply cleanly is a [`ErrorKind::Conflict`] too; the driver tells
+///   [`ErrorKind::Conflict`](crate::port::ErrorKind::Conflict) otherwise without acting. A change that does
+///   not apply cleanly is a [`ErrorKind::Conflict`](crate::port::ErrorKind::Conflict) too; the driver tells
 ///   the two apart by reading [`head`](Vcs::head) again.
 /// - They answer with what really happened ([`Landed`]): the new commit and
 ///   its parents. The driver records that, never what it assumed.
 /// - Every acting call carries an idempotency key. A key seen before
 ///   answers the first result and does nothing, even if the branch moved
 ///   since; [`outcome`](Vcs::outcome) reports it after a crash.
-/// - The conformance suite ([`testkit::conformance::vcs`]) checks all of
-///   this against a repository that already has history.
-///
-/// [`testkit::conformance::vcs`]: crate::testkit::conformance::vcs
+/// - The conformance suite (`testkit::conformance::vcs`, feature
+///   `testkit`) checks all of this against a repository that already has
+///   history.
 #[async_trait]
 pub trait Vcs: Send + Sync + fmt::Debug + 'static {
     /// What this VCS can do.
     fn capabilities(&self) -> VcsCapabilities;
-    /// The head of a branch ([`ErrorKind::NotFound`] for a branch that does
+    /// The head of a branch ([`ErrorKind::NotFound`](crate::port::ErrorKind::NotFound) for a branch that does
     /// not exist). The driver reads it before every branch-moving call, to
     /// stop with a typed conflict when someone pushed commits the ledger
     /// does not know.
@@ -102,7 +101,7 @@ pub trait Vcs: Send + Sync + fmt::Debug + 'static {
     /// If `onto`'s head is `expected_head`, create one commit on it that
     /// undoes `commits` (given oldest first; undone newest first) and move
     /// `onto` there. A revert that does not apply cleanly, or a head that
-    /// moved, is a [`ErrorKind::Conflict`] and changes nothing.
+    /// moved, is a [`ErrorKind::Conflict`](crate::port::ErrorKind::Conflict) and changes nothing.
     async fn revert(
         &self,
         key: &IdempotencyKey,
@@ -137,8 +136,8 @@ pub trait Vcs: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Landed, AdapterError>;
     /// Create `branch` at `at`. A branch that already exists at `at` is
     /// success (nothing changes); one that exists elsewhere is a
-    /// [`ErrorKind::Conflict`] (it is never moved); an unknown `at` is
-    /// [`ErrorKind::NotFound`]. Answers the commit the branch names.
+    /// [`ErrorKind::Conflict`](crate::port::ErrorKind::Conflict) (it is never moved); an unknown `at` is
+    /// [`ErrorKind::NotFound`](crate::port::ErrorKind::NotFound). Answers the commit the branch names.
     async fn create_branch(
         &self,
         key: &IdempotencyKey,
@@ -148,7 +147,7 @@ pub trait Vcs: Send + Sync + fmt::Debug + 'static {
     ) -> Result<CommitId, AdapterError>;
     /// Tag `commit`. The tag may be lightweight or annotated, as long as it
     /// resolves to `commit`. A tag that already resolves to `commit` is
-    /// success; one that names another commit is a [`ErrorKind::Conflict`]
+    /// success; one that names another commit is a [`ErrorKind::Conflict`](crate::port::ErrorKind::Conflict)
     /// (tags are never moved). Answers the commit tagged.
     async fn tag(
         &self,

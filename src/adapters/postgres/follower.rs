@@ -5,7 +5,7 @@ use tokio::sync::watch;
 use tokio_postgres::Client;
 
 /// Told the journal's length each time an append commits
-/// ([`PostgresJournalStore::follow`]).
+/// ([`PostgresJournalStore::follow`](crate::adapters::PostgresJournalStore::follow)).
 #[derive(Debug)]
 pub struct Follower {
     pub(super) _client: Client,

@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
 /// [`Leases`] in the `knowngood_leases` table
-/// ([`PostgresJournalStore::leases`]).
+/// ([`PostgresJournalStore::leases`](crate::adapters::PostgresJournalStore::leases)).
 #[derive(Debug, Clone)]
 pub struct PostgresLeases {
     pub(super) url: String,

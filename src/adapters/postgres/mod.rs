@@ -1,4 +1,4 @@
-//! A [`JournalStore`] on `PostgreSQL`, with [`Leases`] so that one replica
+//! A [`JournalStore`](crate::port::JournalStore) on `PostgreSQL`, with [`Leases`](crate::port::Leases) so that one replica
 //! at a time acts on an incident, and a [`Follower`] told of new entries
 //! by `LISTEN`/`NOTIFY`.
 //!
@@ -48,7 +48,7 @@
 //! A lease row per scope (the driver uses `incident/<id>`), with an expiry
 //! the database computes on its own clock, so replicas' clocks never meet.
 //! A holder renews it; another holder gets it only after it expired. See
-//! [`Leases`] for how the driver uses it.
+//! [`Leases`](crate::port::Leases) for how the driver uses it.
 
 use crate::journal::{Chain, EntryHash};
 use crate::port::{AdapterError, ErrorKind};

@@ -1,7 +1,7 @@
 //! The adapter's schema: its migrations and the version it needs.
 
 /// The adapter's migrations, oldest first: `(version, SQL)`. Applied by
-/// [`PostgresJournalStore::migrate`]; published so that a team that
+/// [`PostgresJournalStore::migrate`](crate::adapters::PostgresJournalStore::migrate); published so that a team that
 /// manages its schema with its own tool can apply them there.
 pub const MIGRATIONS: &[(i32, &str)] = &[(
     1,

@@ -572,3 +572,24 @@
 //! `benches/replicas.rs` measures all of this (append latency and
 //! throughput on `PostgreSQL`, start-up from about 1.2 million events on
 //! each store, memory per event); `benches/README.md` has the figures.
+//!
+//! # 14. Finding your way: rooms and floors
+//!
+//! One idea per file, one room per folder, and floors that point one way:
+//! a file imports only files on its own floor or below, never in a circle
+//! (`tests/floors.rs` reads `src/` and fails on a circle, naming it). From
+//! the ground up:
+//!
+//! | floor | room | what lives there |
+//! | --- | --- | --- |
+//! | 0 | `model/` | plain data: ids, services, commits and changes, artifacts and releases, environments and the slots releases run in, the pipeline, flags, freezes, schemas, the policy |
+//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
+//! | 1 | `error` | the rejections, named where they always were |
+//! | 2 | `journal/`, `migration`, `recovery/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`) |
+//! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
+//! | 4 | `picture`, `startup`, `memory/`, `adapters/`, `testkit/` | pictures; starting a ledger from a store ([`StartError`](crate::StartError)); the in-memory adapters (one file per port, plus `clock` and `executor`); the real adapters (`postgres/` and `file_journal/` are folders); the conformance suite (one file per port) |
+//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `hotfix_lane`, `lease`, `snapshots`, `error`, `report` |
+//! | 6 | `drill/` | `run/` (running a scenario: `history`, `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
+//!
+//! So "where does the driver renew its lease?" is `driver/lease.rs`, and
+//! "what does the in-memory flag store do?" is `memory/flags.rs`.

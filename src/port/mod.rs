@@ -57,5 +57,5 @@ pub use flags::{FlagStore, FlagStoreCapabilities};
 pub use health::{Health, HealthProbe};
 pub use journal::JournalStore;
 pub use leases::{LeaseAnswer, Leases};
-pub use ports::{MissingPort, Ports, PortsBuilder};
+pub use ports::{DEFAULT_LEASE_TTL, MissingPort, Ports, PortsBuilder};
 pub use vcs::{Landed, Vcs, VcsCapabilities};

@@ -32,7 +32,13 @@ fn url(test: &str) -> Option<String> {
     match std::env::var("KNOWNGOOD_POSTGRES_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
-            println!("{test}: skipped, KNOWNGOOD_POSTGRES_URL is not set");
+            // Straight to stderr, past libtest's capture: a skipped test
+            // must say so where it is seen, not only pass.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "{test}: SKIPPED: KNOWNGOOD_POSTGRES_URL is not set, nothing ran against PostgreSQL"
+            );
             None
         }
     }
@@ -581,5 +587,196 @@ async fn postgres_three_replicas_one_killed_mid_plan_every_effect_once_and_the_s
             .state()
             .branch(&common::SERVICE.into(), &"main".into()),
         Some(&main)
+    );
+}
+
+/// A proxy between the store and the database that, once armed, lets the
+/// next `COMMIT` reach the server and then cuts the connection before the
+/// server's answer reaches the store: a commit whose reply was lost.
+async fn commit_reply_eater(upstream: (String, u16)) -> (u16, Arc<AtomicBool>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let armed = Arc::new(AtomicBool::new(false));
+    let armed_here = armed.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) =
+                tokio::net::TcpStream::connect((upstream.0.as_str(), upstream.1)).await
+            else {
+                continue;
+            };
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            let eating = Arc::new(AtomicBool::new(false));
+            let (armed, eating_up) = (armed_here.clone(), eating.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0_u8; 64 * 1024];
+                while let Ok(n) = client_read.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let commit = buf[..n].windows(7).any(|w| w == b"COMMIT\0");
+                    if commit && armed.swap(false, Ordering::SeqCst) {
+                        eating_up.store(true, Ordering::SeqCst);
+                    }
+                    if server_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0_u8; 64 * 1024];
+                while let Ok(n) = server_read.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    // The server's word that it committed never arrives.
+                    if eating.load(Ordering::SeqCst)
+                        && buf[..n].windows(7).any(|w| w == b"COMMIT\0")
+                    {
+                        break;
+                    }
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                // Dropping both halves closes the store's connection.
+            });
+        }
+    });
+    (port, armed)
+}
+
+/// The host and port `url` points at, and the same connection string
+/// pointed at `port` on this machine instead.
+fn through(url: &str, port: u16) -> ((String, u16), String) {
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let upstream_port = config.get_ports().first().copied().unwrap_or(5432);
+    let mut parts = vec!["host=127.0.0.1".to_owned(), format!("port={port}")];
+    if let Some(user) = config.get_user() {
+        parts.push(format!("user={user}"));
+    }
+    if let Some(db) = config.get_dbname() {
+        parts.push(format!("dbname={db}"));
+    }
+    if let Some(password) = config.get_password() {
+        let password = String::from_utf8_lossy(password)
+            .replace('\\', "\\\\")
+            .replace('\'', "\\'");
+        parts.push(format!("password='{password}'"));
+    }
+    let proxied = parts.join(" ");
+    ((host, upstream_port), proxied)
+}
+
+#[tokio::test]
+async fn postgres_error_kinds_a_commit_whose_reply_was_lost_is_an_unknown_outcome_and_the_entries_are_there()
+ {
+    let Some((url, name, _store, mut ledger)) =
+        fresh("postgres_error_kinds_a_commit_whose_reply_was_lost").await
+    else {
+        return;
+    };
+    let (upstream, _) = through(&url, 0);
+    let (port, armed) = commit_reply_eater(upstream).await;
+    let (_, proxied) = through(&url, port);
+    let store = PostgresJournalStore::connect(&proxied, &name, Chain::named(&name))
+        .await
+        .unwrap();
+    let entries = services(&mut ledger, "svc", 2);
+    armed.store(true, Ordering::SeqCst);
+    let error = store.append(0, &entries).await.unwrap_err();
+    assert_eq!(
+        error.kind(),
+        ErrorKind::UnknownOutcome,
+        "a commit whose reply was lost may have happened: {error}"
+    );
+    assert!(error.message().contains("read the journal"), "{error}");
+    // It did happen: the next call reconnects and finds both entries.
+    let stored = store.read_from(1).await.unwrap();
+    assert_eq!(stored, entries);
+    // And a failure before the commit is no unknown: nothing happened.
+    let more = services(&mut ledger, "later", 1);
+    let stale = store.append(0, &more).await.unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::Conflict, "{stale}");
+}
+
+#[tokio::test]
+async fn postgres_error_kinds_a_terminated_backend_is_unavailable_and_the_next_call_reconnects() {
+    let Some(url) = url("postgres_error_kinds_a_terminated_backend_is_unavailable") else {
+        return;
+    };
+    let name = unique("terminated");
+    let tag = format!("kg-terminated-{}", std::process::id());
+    let tagged = if url.starts_with("postgres") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}application_name={tag}")
+    } else {
+        format!("{url} application_name={tag}")
+    };
+    let store = Arc::new(store(&tagged, &name).await);
+    let mut ledger = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
+    let first = services(&mut ledger, "svc", 1);
+    store.append(0, &first).await.unwrap();
+    // An append waits on a lock; meanwhile its backend is terminated.
+    let locker = by_hand(&url).await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE knowngood_journal IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let second = services(&mut ledger, "svc-b", 1);
+    let appending = {
+        let (store, second) = (store.clone(), second.clone());
+        tokio::spawn(async move { store.append(1, &second).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let killed: i64 = by_hand(&url)
+        .await
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&tag],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "the store's backend was found and terminated");
+    let error = appending.await.unwrap().unwrap_err();
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        error.kind(),
+        ErrorKind::Unavailable,
+        "a terminated backend is no statement the database refuses: {error}"
+    );
+    // Nothing of that append happened, and the next call reconnects.
+    assert_eq!(store.read_from(1).await.unwrap(), first);
+    store.append(1, &second).await.unwrap();
+    assert_eq!(store.read_from(1).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn postgres_down_says_which_database_and_why() {
+    // No database needed: nothing listens on port 1.
+    let error = PostgresJournalStore::connect(
+        "host=127.0.0.1 port=1 user=knowngood password=secret dbname=ledger connect_timeout=5",
+        "j",
+        Chain::unnamed(),
+    )
+    .await
+    .unwrap_err();
+    let message = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::Unavailable, "{message}");
+    assert!(
+        message.contains("host=127.0.0.1 port=1 dbname=ledger user=knowngood"),
+        "{message}"
+    );
+    assert!(message.to_lowercase().contains("refused"), "{message}");
+    assert!(
+        !message.contains("secret"),
+        "the password never shows: {message}"
     );
 }

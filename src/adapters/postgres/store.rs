@@ -1,7 +1,7 @@
 //! The journal store: appends checked in one transaction, pages, snapshots.
 
 use super::PostgresJournalStore;
-use super::connection::{closed, failed, to_i64, to_u64};
+use super::connection::{closed, failed, failed_at, to_i64, to_u64};
 use super::schema::CHANNEL;
 use crate::journal::{Chain, EntryHash, JournalEntry, StoredSnapshot};
 use crate::port::{AdapterError, ErrorKind, JournalStore};
@@ -19,6 +19,9 @@ impl JournalStore for PostgresJournalStore {
     ) -> Result<(), AdapterError> {
         let mut guard = self.ready().await?;
         let client = guard.as_mut().ok_or_else(closed)?;
+        // Whether the failure, if any, came while committing: then the
+        // commit may have happened and only its reply been lost.
+        let committing = std::sync::atomic::AtomicBool::new(false);
         let result = async {
             let tx = client.transaction().await?;
             let last = tx
@@ -61,6 +64,7 @@ impl JournalStore for PostgresJournalStore {
                 &[&CHANNEL, &format!("{new_len} {}", self.journal)],
             )
             .await?;
+            committing.store(true, std::sync::atomic::Ordering::Relaxed);
             tx.commit().await?;
             Ok::<_, tokio_postgres::Error>(Ok(()))
         }
@@ -68,7 +72,11 @@ impl JournalStore for PostgresJournalStore {
         match result {
             Ok(answer) => answer,
             Err(e) => {
-                let mut error = failed(&mut guard, &e);
+                let mut error = failed_at(
+                    &mut guard,
+                    &e,
+                    committing.load(std::sync::atomic::Ordering::Relaxed),
+                );
                 if error.kind() == ErrorKind::Conflict {
                     error = AdapterError::new(
                         ErrorKind::Conflict,

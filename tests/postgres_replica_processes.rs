@@ -189,7 +189,13 @@ async fn flag_on(path: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_replicas_in_separate_processes_one_killed_mid_plan_act_once() {
     let Ok(url) = std::env::var("KNOWNGOOD_POSTGRES_URL") else {
-        println!("replica processes: skipped, KNOWNGOOD_POSTGRES_URL is not set");
+        // Straight to stderr, past libtest's capture: a skipped test must
+        // say so where it is seen.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "replica processes: SKIPPED: KNOWNGOOD_POSTGRES_URL is not set, nothing ran against PostgreSQL"
+        );
         return;
     };
     let dir = tmp::TempDir::new("replica-processes");

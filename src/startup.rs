@@ -118,28 +118,70 @@ pub async fn open_ledger(
             Ledger::from_journal(journal)?
         }
         Startup::Snapshot => {
-            let mut ledger = newest_snapshot(store, &mut report).await?.map_or_else(
-                || Ledger::from_journal(Journal::with_chain(store.chain())),
-                |snapshot| Ok(Ledger::from_snapshot(snapshot, store.chain())),
-            )?;
+            // A snapshot is a short cut, never the truth: one whose tail
+            // does not fold into it is passed over for an older one, down
+            // to the journal's first entry.
+            let mut before = None;
             loop {
-                let position = ledger.journal().next_position();
-                let page = read_page(store, position).await?;
-                let read = page.len();
-                ledger.fold_in(page).map_err(|e| fold_error(e, &ledger))?;
-                ledger.forget_held();
-                report.replayed = report.replayed.saturating_add(read as u64);
-                if read < PAGE {
-                    break;
+                let snapshot = newest_snapshot(store, &mut report, before).await?;
+                let from = snapshot.as_ref().map(|s| s.head.len);
+                let mut ledger = match snapshot {
+                    Some(snapshot) => Ledger::from_snapshot(snapshot, store.chain()),
+                    None => Ledger::from_journal(Journal::with_chain(store.chain()))?,
+                };
+                match fold_tail(store, &mut ledger).await? {
+                    Ok(replayed) => {
+                        report.replayed = replayed;
+                        break ledger;
+                    }
+                    Err(e) => {
+                        let Some(position) = from else {
+                            return Err(e);
+                        };
+                        let problem = SnapshotProblem::DoesNotFold {
+                            position,
+                            detail: e.to_string(),
+                        };
+                        crate::trace::warning!(
+                            position,
+                            problem = %problem,
+                            "snapshot passed over"
+                        );
+                        report.ignored.push(problem);
+                        report.snapshot = None;
+                        before = Some(position);
+                    }
                 }
             }
-            ledger
         }
     };
     if startup == Startup::Snapshot {
         ledger.forget_held();
     }
     Ok((ledger, report))
+}
+
+/// Folds the entries the store holds after `ledger`'s into it, a page at
+/// a time, holding none: how many, or (inside) why one did not fold. The
+/// outer error is the store's own.
+async fn fold_tail(
+    store: &dyn JournalStore,
+    ledger: &mut Ledger,
+) -> Result<Result<u64, StartError>, StartError> {
+    let mut replayed = 0_u64;
+    loop {
+        let position = ledger.journal().next_position();
+        let page = read_page(store, position).await?;
+        let read = page.len();
+        if let Err(e) = ledger.fold_in(page) {
+            return Ok(Err(fold_error(e, ledger)));
+        }
+        ledger.forget_held();
+        replayed = replayed.saturating_add(read as u64);
+        if read < PAGE {
+            return Ok(Ok(replayed));
+        }
+    }
 }
 
 async fn read_page(
@@ -176,14 +218,14 @@ pub(crate) fn fold_error(e: CatchUpError, ledger: &Ledger) -> StartError {
     }
 }
 
-/// The newest snapshot in `store` that checks out, noting each one passed
-/// over in `report`.
+/// The newest snapshot in `store` below `before` (if given) that checks
+/// out, noting each one passed over in `report`.
 async fn newest_snapshot(
     store: &dyn JournalStore,
     report: &mut StartReport,
+    mut before: Option<u64>,
 ) -> Result<Option<Snapshot>, StartError> {
     let chain = store.chain();
-    let mut before = None;
     while let Some(stored) = store
         .read_snapshot(before)
         .await

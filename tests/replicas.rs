@@ -152,6 +152,53 @@ fn snapshot_is_used_only_when_the_journal_holds_its_hash_at_its_position() {
 }
 
 #[test]
+fn snapshot_whose_tail_does_not_fold_is_passed_over_for_an_older_one_or_a_full_replay() {
+    // Four services, then an artifact of the fourth.
+    let mut ledger = registered(&["a", "b", "c", "d"]);
+    let artifact = knowngood::Artifact::new(
+        "d",
+        knowngood::Digest::parse("sha256:4f2a9c1e0b7d").unwrap(),
+        semver::Version::new(1, 0, 0),
+        1,
+        "c0ffee1",
+    );
+    ledger
+        .execute(&Command::RegisterArtifact { artifact }, common::t(0))
+        .unwrap();
+    let at = |n: usize| Ledger::from_journal(ledger.journal().truncated(n)).unwrap();
+    // A snapshot at 4, sealed on the journal's chain and filed at the
+    // journal's own head there, whose state lacks "d": the entry after it
+    // (an artifact of "d") does not fold into it.
+    let mut doctored = Snapshot::of(&at(4));
+    doctored.state = registered(&["a", "b", "c"]).state().clone();
+    let store = stored_with_snapshot(ledger.journal(), 2);
+    block_on(store.save_snapshot(&doctored.seal(&Chain::unnamed()))).unwrap();
+    // Positive: the older, good snapshot is used, and the bad one named.
+    let (started, report) = block_on(open_ledger(&store, Startup::Snapshot)).unwrap();
+    assert_eq!(report.snapshot, Some(2));
+    assert_eq!(report.replayed, 3);
+    assert!(
+        matches!(&report.ignored[..], [SnapshotProblem::DoesNotFold { position: 4, detail }] if !detail.is_empty()),
+        "{:?}",
+        report.ignored
+    );
+    assert_eq!(started.state(), ledger.state());
+    // With no older snapshot, the journal is replayed from its start.
+    let store = InMemoryJournalStore::with_chain(Chain::unnamed());
+    block_on(store.append(0, ledger.journal().entries())).unwrap();
+    block_on(store.save_snapshot(&doctored.seal(&Chain::unnamed()))).unwrap();
+    let (started, report) = block_on(open_ledger(&store, Startup::Snapshot)).unwrap();
+    assert_eq!(report.snapshot, None);
+    assert_eq!(report.replayed, 5);
+    assert_eq!(report.ignored.len(), 1);
+    assert_eq!(started.state(), ledger.state());
+    // Negative: a good snapshot at the same place folds and is used.
+    let store = stored_with_snapshot(ledger.journal(), 4);
+    let (_, report) = block_on(open_ledger(&store, Startup::Snapshot)).unwrap();
+    assert_eq!((report.snapshot, report.ignored.len()), (Some(4), 0));
+}
+
+#[test]
 fn snapshot_is_used_only_in_its_own_format_and_on_its_own_chain() {
     let keyed = Chain::named("payments-prod").keyed(b"from the vault");
     let mut ledger = Ledger::from_journal(Journal::with_chain(keyed.clone())).unwrap();

@@ -219,6 +219,17 @@ pub enum SnapshotProblem {
         /// What the journal holds there.
         found: String,
     },
+    /// The entries after the snapshot do not fold into its state: the
+    /// state it holds is not what its part of the journal folds into.
+    #[error(
+        "the entries after the snapshot at position {position} do not fold into its state ({detail}): it does not match its journal"
+    )]
+    DoesNotFold {
+        /// Where the snapshot was taken.
+        position: u64,
+        /// Why the first entry that did not fold was refused.
+        detail: String,
+    },
 }
 
 impl SnapshotProblem {
@@ -229,7 +240,8 @@ impl SnapshotProblem {
             | Self::Unreadable { position, .. }
             | Self::UnknownFormat { position, .. }
             | Self::Misfiled { position, .. }
-            | Self::NotInJournal { position, .. } => *position,
+            | Self::NotInJournal { position, .. }
+            | Self::DoesNotFold { position, .. } => *position,
         }
     }
 }

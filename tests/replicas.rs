@@ -474,3 +474,26 @@ fn snapshot_every_n_entries_is_written_by_the_driver_and_a_failure_is_said() {
         "{failure}"
     );
 }
+
+#[test]
+fn snapshot_every_counts_from_the_newest_stored_snapshot_not_from_zero_in_each_process() {
+    let world = revert_world();
+    let host = Host::of(&world);
+    let len = world.ledger.journal().len() as u64;
+    assert!(len >= 5, "the world's journal is long enough to be due");
+    // Three short-lived processes, one command each.
+    for run in 1..=3 {
+        let mut driver = block_on(Driver::resume(host.ports(false), "bot"))
+            .unwrap()
+            .snapshot_every(5);
+        block_on(driver.execute(&Command::RegisterService {
+            service: Service::new(format!("short-lived-{run}")),
+        }))
+        .unwrap();
+        assert!(driver.snapshot_failure().is_none());
+    }
+    // Positive: the first is due (none stored) and writes one; negative:
+    // the next two are one and two entries past it, and write none.
+    let positions: Vec<u64> = host.store.snapshots().iter().map(|s| s.position).collect();
+    assert_eq!(positions, vec![len + 1]);
+}

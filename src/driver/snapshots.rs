@@ -14,12 +14,17 @@ pub(super) struct SnapshotSchedule {
     last: u64,
     /// Why the last one due was not written, until one is.
     failed: Option<AdapterError>,
+    /// Whether the store was asked for its newest snapshot: the first time
+    /// one is due, since another process (or this one before a restart)
+    /// may have written one this driver never saw.
+    store_asked: bool,
 }
 
 impl Driver {
     /// Has the driver write a snapshot by itself whenever `entries` entries
     /// were added to the journal since the last one (its own or another
-    /// replica's, counted from where it started); 0 turns it off. A
+    /// replica's or process's: the first time one is due, the driver asks
+    /// the store for its newest); 0 turns it off. A
     /// snapshot that cannot be written does not fail the command that made
     /// it due: the driver tries again after the next command, and says why
     /// until one is written ([`Driver::snapshot_failure`], and a `tracing`
@@ -30,6 +35,7 @@ impl Driver {
             every: entries,
             last: self.started.snapshot.unwrap_or(0),
             failed: None,
+            store_asked: false,
         });
         self
     }
@@ -48,6 +54,20 @@ impl Driver {
         };
         if len.saturating_sub(schedule.last) < schedule.every {
             return;
+        }
+        if !schedule.store_asked {
+            // A short-lived process must not count from zero each time.
+            let newest = self.ports.journal.read_snapshot(None).await;
+            let Some(schedule) = &mut self.snapshots else {
+                return;
+            };
+            schedule.store_asked = true;
+            if let Ok(Some(stored)) = newest {
+                schedule.last = schedule.last.max(stored.position);
+            }
+            if len.saturating_sub(schedule.last) < schedule.every {
+                return;
+            }
         }
         let result = self.write_snapshot().await;
         if let Some(schedule) = &mut self.snapshots {

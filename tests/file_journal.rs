@@ -334,3 +334,146 @@ fn file_journal_opened_lazily_repairs_a_torn_tail_and_finds_damage_when_it_reads
             .unwrap();
     assert_eq!(driver.state(), full.state());
 }
+
+/// Three entries from a ledger on the test chain: one service, then a
+/// batch of two (the entries of one append).
+fn one_then_a_batch_of_two() -> (Vec<knowngood::JournalEntry>, Vec<knowngood::JournalEntry>) {
+    let mut ledger = knowngood::Ledger::from_journal(Journal::with_chain(chain())).unwrap();
+    for name in ["payments", "search", "ledger"] {
+        ledger
+            .execute(
+                &Command::RegisterService {
+                    service: Service::new(name),
+                },
+                common::t(0),
+            )
+            .unwrap();
+    }
+    let all = ledger.journal().entries().to_vec();
+    (all[..1].to_vec(), all[1..].to_vec())
+}
+
+/// What a writer that died midway leaves: the batch file, written whole
+/// (as the module documents it), and the journal holding the first
+/// `bytes` bytes of the batch's lines.
+fn died_midway(
+    dir: &Dir,
+    first: &[knowngood::JournalEntry],
+    batch: &[knowngood::JournalEntry],
+    bytes: usize,
+) {
+    let text: String = batch.iter().map(|e| e.to_line() + "\n").collect();
+    let header = serde_json::json!({
+        "batch": 1,
+        "after": first.len(),
+        "hash": first.last().unwrap().hash.to_string(),
+        "lines": batch.len(),
+    });
+    let mut batch_file = dir.file().into_os_string();
+    batch_file.push(".batch");
+    std::fs::write(&batch_file, format!("{header}\n{text}")).unwrap();
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.file())
+        .unwrap();
+    std::io::Write::write_all(&mut journal, &text.as_bytes()[..bytes]).unwrap();
+}
+
+#[test]
+fn file_journal_batch_all_or_nothing_a_batch_cut_by_a_dead_writer_is_completed() {
+    let (first, batch) = one_then_a_batch_of_two();
+    let line = batch[0].to_line().len() + 1;
+    // Cut after its first line, in the middle of its second, and before
+    // any of it reached the journal.
+    for (name, bytes) in [
+        ("after-one-line", line),
+        ("mid-line", line + 10),
+        ("none", 0),
+    ] {
+        let dir = Dir::new(&format!("batch-{name}"));
+        let store = FileJournalStore::open(dir.file(), chain()).unwrap();
+        block_on(store.append(0, &first)).unwrap();
+        // A reader opened before the writer died.
+        let reader = FileJournalStore::open(dir.file(), chain()).unwrap();
+        died_midway(&dir, &first, &batch, bytes);
+        // The reader sees the whole batch, never half of it.
+        let read = block_on(reader.read_from(1)).unwrap();
+        assert_eq!(
+            read.len(),
+            3,
+            "{name}: all or nothing, and the batch file says all"
+        );
+        assert_eq!(read[1..], batch[..], "{name}");
+        // So does a fresh open, and the batch file is gone.
+        let reopened = FileJournalStore::open(dir.file(), chain()).unwrap();
+        assert_eq!(block_on(reopened.read_from(1)).unwrap().len(), 3, "{name}");
+        let mut batch_file = dir.file().into_os_string();
+        batch_file.push(".batch");
+        assert!(!std::path::Path::new(&batch_file).exists(), "{name}");
+        // And the library reads the file as one journal.
+        let text = std::fs::read(dir.file()).unwrap();
+        let journal = Journal::with_chain(chain())
+            .read_jsonl(text.as_slice())
+            .unwrap();
+        assert_eq!(journal.len(), 3, "{name}");
+    }
+}
+
+#[test]
+fn file_journal_batch_all_or_nothing_a_batch_file_that_does_not_follow_the_journal_is_refused() {
+    let (first, batch) = one_then_a_batch_of_two();
+    let dir = Dir::new("batch-foreign");
+    let store = FileJournalStore::open(dir.file(), chain()).unwrap();
+    block_on(store.append(0, &first)).unwrap();
+    // A batch file claiming to follow an entry the journal does not hold.
+    died_midway(&dir, &first, &batch, 0);
+    let mut batch_file = dir.file().into_os_string();
+    batch_file.push(".batch");
+    let text = std::fs::read_to_string(&batch_file).unwrap();
+    std::fs::write(&batch_file, text.replacen("\"after\":1", "\"after\":7", 1)).unwrap();
+    let before = std::fs::read(dir.file()).unwrap();
+    let error = FileJournalStore::open(dir.file(), chain()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Rejected, "{error}");
+    assert!(error.to_string().contains("does not hold"), "{error}");
+    // Nothing recorded was touched.
+    assert_eq!(std::fs::read(dir.file()).unwrap(), before);
+}
+
+#[test]
+fn file_journal_batch_all_or_nothing_a_reader_never_sees_half_a_batch() {
+    let dir = Dir::new("batch-readers");
+    let writer = FileJournalStore::open(dir.file(), chain()).unwrap();
+    let reader = FileJournalStore::open(dir.file(), chain()).unwrap();
+    let mut ledger = knowngood::Ledger::from_journal(Journal::with_chain(chain())).unwrap();
+    let mut batches = Vec::new();
+    for i in 0..150 {
+        let before = ledger.journal().len();
+        for part in ["a", "b"] {
+            ledger
+                .execute(
+                    &Command::RegisterService {
+                        service: Service::new(format!("svc-{i}-{part}")),
+                    },
+                    common::t(0),
+                )
+                .unwrap();
+        }
+        batches.push((before as u64, ledger.journal().entries()[before..].to_vec()));
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for (len, batch) in &batches {
+                block_on(writer.append(*len, batch)).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut reads = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) || reads == 0 {
+            let len = block_on(reader.read_from(1)).unwrap().len();
+            assert_eq!(len % 2, 0, "a reader saw half a batch: {len} entries");
+            reads += 1;
+        }
+    });
+    assert_eq!(block_on(reader.read_from(1)).unwrap().len(), 300);
+}

@@ -6,7 +6,17 @@
 //!   never interleave), checks the stored length against the writer's
 //!   expected one and that the first new entry links onto the last stored
 //!   one, writes the lines and `fsync`s before it answers.
-//! - Entries another process appended are picked up on the next read.
+//! - A batch (the entries of one append) is all or nothing, on read and
+//!   after a crash: an append of more than one entry first writes them
+//!   all to `<file>.batch` (a JSON header line
+//!   `{"batch":1,"after":N,"hash":"<hex>","lines":k}`, then the lines),
+//!   synced and renamed into place, and removes it once the journal holds
+//!   them. Whoever next takes the lock and finds a batch file completes the
+//!   batch from it. An append that fails midway (a full disk) cuts the
+//!   journal back to where it was and says nothing was written.
+//! - Reads take the file's shared lock, so they never see a batch half
+//!   written; entries another process appended are picked up on the next
+//!   read.
 //! - A torn last line (a crash in the middle of a write: no newline, not a
 //!   whole entry) is cut off when the store opens, and said so
 //!   ([`FileJournalStore::repaired`]). A complete line that does not read
@@ -32,6 +42,7 @@ use async_trait::async_trait;
 use crate::journal::{Chain, EntryHash, JournalEntry, StoredSnapshot};
 use crate::port::{AdapterError, ErrorKind, JournalStore};
 
+mod batch;
 mod lines;
 
 use lines::{at, last_line_position, read_on, tail_from};
@@ -142,6 +153,10 @@ impl FileJournalStore {
             .open(&path)
             .map_err(|e| at(&path, e))?;
         file.lock().map_err(|e| at(&path, e))?;
+        if let Err(e) = batch::settle(&path, &file) {
+            let _ = file.unlock();
+            return Err(e);
+        }
         let stored = if lazily {
             last_line_position(&file)
                 .map_err(|e| at(&path, e))
@@ -223,6 +238,99 @@ impl FileJournalStore {
         Ok(positions)
     }
 
+    /// An append, under the file's exclusive lock.
+    fn append_locked(
+        &self,
+        file: &File,
+        cache: &mut Stored,
+        expected_len: u64,
+        entries: &[JournalEntry],
+    ) -> Result<(), AdapterError> {
+        batch::settle(&self.path, file)?;
+        self.refresh(file, cache)?;
+        let len = cache.len();
+        if len != expected_len {
+            return Err(AdapterError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{}: the journal holds {len} entries, not {expected_len}",
+                    self.path.display()
+                ),
+            ));
+        }
+        // The new entries must continue the stored chain.
+        let previous = cache.last_hash(&self.chain);
+        let mut text = String::new();
+        for line in super::continuing_lines(entries, previous, &self.chain)? {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        let mut writer: &File = file;
+        if cache.torn {
+            file.set_len(cache.end).map_err(|e| at(&self.path, e))?;
+            cache.torn = false;
+        }
+        // A last entry whose newline alone was lost (a crash right before
+        // it) gets it back before anything follows it.
+        if cache
+            .last
+            .as_ref()
+            .is_some_and(|(_, line)| line.last() != Some(&b'\n'))
+        {
+            writer
+                .seek(SeekFrom::End(0))
+                .and_then(|_| writer.write_all(b"\n"))
+                .and_then(|()| file.sync_data())
+                .map_err(|e| at(&self.path, e))?;
+            self.refresh(file, cache)?;
+        }
+        let before = file.metadata().map_err(|e| at(&self.path, e))?.len();
+        let several = entries.len() > 1;
+        if several {
+            batch::write_intent(&self.path, len, previous, entries.len(), &text)?;
+        }
+        let written = writer
+            .seek(SeekFrom::End(0))
+            .and_then(|_| writer.write_all(text.as_bytes()))
+            .and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            // Nothing of it stays: the journal is cut back to where it
+            // was (a full disk frees what it needs for that).
+            let undone = file
+                .set_len(before)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| at(&self.path, e))
+                .and_then(|()| {
+                    if several {
+                        batch::remove(&self.path)
+                    } else {
+                        Ok(())
+                    }
+                });
+            let error = at(&self.path, e);
+            return Err(match undone {
+                Ok(()) => AdapterError::new(
+                    error.kind(),
+                    format!("{}; nothing of the append was kept", error.message()),
+                ),
+                Err(left) => AdapterError::new(
+                    ErrorKind::UnknownOutcome,
+                    format!(
+                        "{}; the append could not be undone ({left}): the next open completes it from the batch file",
+                        error.message()
+                    ),
+                ),
+            });
+        }
+        if several {
+            // The batch is whole in the journal; a batch file that stays
+            // is found whole and removed by whoever takes the lock next.
+            let _ = batch::remove(&self.path);
+        }
+        // Read back what was written (only that).
+        self.refresh(file, cache)
+    }
+
     /// Brings `cache` up to date with the file: when the file still ends
     /// with the last line read (another process can only append), only
     /// the lines after it are read and checked; otherwise (the file was
@@ -264,45 +372,7 @@ impl JournalStore for FileJournalStore {
         })?;
         let (file, cache) = &mut *guard;
         file.lock().map_err(|e| at(&self.path, e))?;
-        let result = (|| {
-            self.refresh(file, cache)?;
-            let len = cache.len();
-            if len != expected_len {
-                return Err(AdapterError::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "{}: the journal holds {len} entries, not {expected_len}",
-                        self.path.display()
-                    ),
-                ));
-            }
-            // The new entries must continue the stored chain.
-            let previous = cache.last_hash(&self.chain);
-            let mut text = String::new();
-            for line in super::continuing_lines(entries, previous, &self.chain)? {
-                text.push_str(&line);
-                text.push('\n');
-            }
-            if cache.torn {
-                file.set_len(cache.end)?;
-                cache.torn = false;
-            }
-            let mut writer: &File = file;
-            // A last entry whose newline alone was lost (a crash right
-            // before it) gets it back before anything follows it.
-            if cache
-                .last
-                .as_ref()
-                .is_some_and(|(_, line)| line.last() != Some(&b'\n'))
-            {
-                text.insert(0, '\n');
-            }
-            writer.seek(SeekFrom::End(0))?;
-            writer.write_all(text.as_bytes())?;
-            file.sync_data()?;
-            // Read back what was written (only that).
-            self.refresh(file, cache)
-        })();
+        let result = self.append_locked(file, cache, expected_len, entries);
         let _ = file.unlock();
         result
     }
@@ -320,13 +390,27 @@ impl JournalStore for FileJournalStore {
             AdapterError::new(ErrorKind::Unavailable, "the file's lock was poisoned")
         })?;
         let (file, cache) = &mut *guard;
-        self.refresh(file, cache)?;
-        if !cache.holds(position.max(1)) {
-            // Opened lazily, asked for more than it read: read on from the
-            // line before `position` (found from the end of the file).
-            *cache = tail_from(file, &self.chain, &self.path, position.max(1))?;
+        // Shared, so no writer is midway; a batch a dead writer left is
+        // settled under the exclusive lock first.
+        if batch::path_of(&self.path).exists() {
+            file.lock().map_err(|e| at(&self.path, e))?;
+            let settled = batch::settle(&self.path, file);
+            let _ = file.unlock();
+            settled?;
         }
-        Ok(cache.page(position, max))
+        file.lock_shared().map_err(|e| at(&self.path, e))?;
+        let result = (|| {
+            self.refresh(file, cache)?;
+            if !cache.holds(position.max(1)) {
+                // Opened lazily, asked for more than it read: read on from
+                // the line before `position` (found from the end of the
+                // file).
+                *cache = tail_from(file, &self.chain, &self.path, position.max(1))?;
+            }
+            Ok(cache.page(position, max))
+        })();
+        let _ = file.unlock();
+        result
     }
 
     async fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {

@@ -497,3 +497,38 @@ fn snapshot_every_counts_from_the_newest_stored_snapshot_not_from_zero_in_each_p
     let positions: Vec<u64> = host.store.snapshots().iter().map(|s| s.position).collect();
     assert_eq!(positions, vec![len + 1]);
 }
+
+#[test]
+fn clock_behind_the_journal_a_replica_taking_over_records_and_keeps_the_order() {
+    let world = revert_world();
+    let host = Host::of(&world);
+    // This replica's clock is 90 s behind the last event another replica
+    // recorded.
+    let last = world.ledger.state().last_event_at().unwrap();
+    let mut ports = host.ports(false);
+    ports.clock = Arc::new(ManualClock::at(last - chrono::Duration::seconds(90)));
+    let mut driver = block_on(Driver::resume(ports, "standby")).unwrap();
+    // Positive: it drives the incident to the end, refused nothing.
+    let report = block_on(driver.drive(&"INC-1".into())).unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }), "{report:?}");
+    // Every entry it recorded is stamped at or after the one before.
+    let stamps: Vec<_> = driver
+        .journal()
+        .entries()
+        .iter()
+        .map(|e| e.event.at)
+        .collect();
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{stamps:?}");
+    // Negative: the core itself still refuses a command stamped in the
+    // past; only the driver stamps with the journal's time.
+    let mut ledger = Ledger::from_journal(driver.journal().clone()).unwrap();
+    let refusal = ledger
+        .execute(
+            &Command::RegisterService {
+                service: Service::new("late"),
+            },
+            last - chrono::Duration::seconds(90),
+        )
+        .unwrap_err();
+    assert_eq!(refusal.rule(), "clock-went-backwards");
+}

@@ -215,7 +215,7 @@ impl Driver {
         // Cheap (copy-on-write), and it saves replaying the whole journal
         // when the store does not take the entries.
         let saved = self.ledger.snapshot();
-        let now = self.ports.clock.now();
+        let now = self.now();
         let entries = match self.ledger.execute(command, now) {
             Ok(entries) => entries.to_vec(),
             Err(refusal) => {
@@ -237,6 +237,26 @@ impl Driver {
         }
         self.snapshot_if_due().await;
         Ok(entries)
+    }
+
+    /// The time to stamp a command with: the clock's, or the journal's
+    /// last event's when the clock is behind it (a replica whose clock is
+    /// late, or stepped back), so that a replica taking over is never
+    /// refused for time going backwards. The journal's order is kept; the
+    /// late clock's skew shows as commands stamped alike.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let clock = self.ports.clock.now();
+        match self.ledger.state().last_event_at() {
+            Some(last) if last > clock => {
+                crate::trace::warning!(
+                    clock = %clock,
+                    last = %last,
+                    "the clock is behind the journal: commands are stamped with its last event's time"
+                );
+                last
+            }
+            _ => clock,
+        }
     }
 
     /// Records a step only a person could take (landing a fix, a down

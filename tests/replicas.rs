@@ -532,3 +532,85 @@ fn clock_behind_the_journal_a_replica_taking_over_records_and_keeps_the_order() 
         .unwrap_err();
     assert_eq!(refusal.rule(), "clock-went-backwards");
 }
+
+/// A store another writer always beats.
+#[derive(Debug)]
+struct AlwaysBeaten(Arc<InMemoryJournalStore>);
+
+#[async_trait::async_trait]
+impl JournalStore for AlwaysBeaten {
+    async fn append(
+        &self,
+        _: u64,
+        _: &[knowngood::JournalEntry],
+    ) -> Result<(), knowngood::AdapterError> {
+        Err(knowngood::AdapterError::new(
+            knowngood::ErrorKind::Conflict,
+            "another writer appended first",
+        ))
+    }
+    async fn read_from(
+        &self,
+        position: u64,
+    ) -> Result<Vec<knowngood::JournalEntry>, knowngood::AdapterError> {
+        self.0.read_from(position).await
+    }
+}
+
+fn register(name: &str) -> Command {
+    Command::RegisterService {
+        service: Service::new(name),
+    }
+}
+
+#[test]
+fn journal_race_the_loser_reads_what_it_missed_and_decides_again() {
+    let world = revert_world();
+    let host = Host::of(&world);
+    let mut a = block_on(Driver::resume(host.ports(false), "a")).unwrap();
+    let mut b = block_on(Driver::resume(host.ports(false), "b")).unwrap();
+    block_on(a.execute(&register("from-a"))).unwrap();
+    // Positive: b had not seen a's entry; it reads it, decides again and
+    // records its own after it, by itself, and counts it.
+    let entries = block_on(b.execute(&register("from-b"))).unwrap();
+    assert_eq!(b.decided_again(), 1);
+    assert_eq!(entries[0].position, a.journal().len() as u64 + 1);
+    assert!(b.state().service(&"from-a".into()).is_some());
+    assert_eq!(a.decided_again(), 0);
+    // Decided again, a command can be refused by what the other wrote.
+    let artifact = |config: &str| {
+        knowngood::Artifact::new(
+            "from-a",
+            knowngood::Digest::parse("sha256:4f2a9c1e0b7d").unwrap(),
+            semver::Version::new(1, 0, 0),
+            1,
+            config,
+        )
+    };
+    block_on(a.execute(&Command::RegisterArtifact {
+        artifact: artifact("c0ffee1"),
+    }))
+    .unwrap();
+    let refused = block_on(b.execute(&Command::RegisterArtifact {
+        artifact: artifact("d00d"),
+    }))
+    .unwrap_err();
+    assert!(
+        matches!(&refused, DriveError::Refused(r) if r.rule() == "conflicting-artifact"),
+        "{refused}"
+    );
+    assert_eq!(b.decided_again(), 2);
+    // Negative, bounded: a store that is always beaten stops the driver
+    // with the store's conflict after a few tries, nothing recorded.
+    let mut ports = host.ports(false);
+    ports.journal = Arc::new(AlwaysBeaten(host.store.clone()));
+    let mut c = block_on(Driver::resume(ports, "c")).unwrap();
+    let len = c.journal().len();
+    let error = block_on(c.execute(&register("never"))).unwrap_err();
+    assert!(
+        matches!(&error, DriveError::Journal(e) if e.kind() == knowngood::ErrorKind::Conflict),
+        "{error}"
+    );
+    assert_eq!(c.decided_again(), 5);
+    assert_eq!(c.journal().len(), len);
+}

@@ -42,7 +42,7 @@ use crate::journal::{Journal, JournalEntry};
 use crate::ledger::Ledger;
 use crate::machine::{Command, State};
 use crate::model::{Actor, IncidentId};
-use crate::port::Ports;
+use crate::port::{ErrorKind, Ports};
 use crate::recovery::{EffectOutcome, IdempotencyKey};
 use crate::startup::{PAGE, StartReport, Startup, fold_error, open_ledger};
 use lease::HeldLease;
@@ -70,7 +70,14 @@ pub struct Driver {
     started: StartReport,
     lease: Option<HeldLease>,
     snapshots: Option<SnapshotSchedule>,
+    /// How many times another writer appended first and a command was
+    /// decided again on what it appended.
+    decided_again: u64,
 }
+
+/// How many times the driver decides a command again after another writer
+/// appended first, before it gives up with the store's conflict.
+const RACES: u32 = 5;
 
 impl Driver {
     /// A driver on a first run, acting as `actor`: the journal store must
@@ -99,6 +106,7 @@ impl Driver {
             started: StartReport::default(),
             lease: None,
             snapshots: None,
+            decided_again: 0,
         })
     }
 
@@ -135,6 +143,7 @@ impl Driver {
             started,
             lease: None,
             snapshots: None,
+            decided_again: 0,
         })
     }
 
@@ -176,9 +185,15 @@ impl Driver {
                         Self::resume_with(self.ports.clone(), self.actor.clone(), startup).await?;
                     let taken = usize::try_from(rebuilt.started.replayed).unwrap_or(usize::MAX);
                     // The lease held is this replica's, whatever the store.
+                    // What belongs to this replica, not to the store, stays:
+                    // the lease it holds, its snapshot schedule, its count.
                     let lease = self.lease.take();
+                    let snapshots = self.snapshots.take();
+                    let decided_again = self.decided_again;
                     *self = rebuilt;
                     self.lease = lease;
+                    self.snapshots = snapshots;
+                    self.decided_again = decided_again;
                     return Ok(taken);
                 }
             }
@@ -210,33 +225,65 @@ impl Driver {
     }
 
     /// Decides `command` now, stores its events, then applies them.
+    ///
+    /// When another writer (a replica, another process) appended first,
+    /// the store answers a conflict: the driver reads what it missed,
+    /// decides the command again on that (it may now be refused, or cause
+    /// other events) and appends again, a few times at most, and counts it
+    /// ([`Driver::decided_again`], and a `tracing` event). Any other failure
+    /// of the store, or a conflict that persists, stops it with
+    /// [`DriveError::Journal`].
     pub async fn execute(&mut self, command: &Command) -> Result<Vec<JournalEntry>, DriveError> {
-        let before = self.ledger.journal().len();
-        // Cheap (copy-on-write), and it saves replaying the whole journal
-        // when the store does not take the entries.
-        let saved = self.ledger.snapshot();
-        let now = self.now();
-        let entries = match self.ledger.execute(command, now) {
-            Ok(entries) => entries.to_vec(),
-            Err(refusal) => {
-                crate::trace::debug!(
-                    command = command.name(),
-                    rule = refusal.rule(),
-                    "command refused"
-                );
-                return Err(refusal.into());
+        let mut races = 0;
+        loop {
+            let before = self.ledger.journal().len();
+            // Cheap (copy-on-write), and it saves replaying the whole
+            // journal when the store does not take the entries.
+            let saved = self.ledger.snapshot();
+            let now = self.now();
+            let entries = match self.ledger.execute(command, now) {
+                Ok(entries) => entries.to_vec(),
+                Err(refusal) => {
+                    crate::trace::debug!(
+                        command = command.name(),
+                        rule = refusal.rule(),
+                        "command refused"
+                    );
+                    return Err(refusal.into());
+                }
+            };
+            if entries.is_empty() {
+                return Ok(entries);
             }
-        };
-        if entries.is_empty() {
-            return Ok(entries);
+            match self.ports.journal.append(before as u64, &entries).await {
+                Ok(()) => {
+                    self.snapshot_if_due().await;
+                    return Ok(entries);
+                }
+                Err(e) => {
+                    // The store is the truth: forget what it did not take.
+                    self.ledger.rewind(before, saved);
+                    if e.kind() != ErrorKind::Conflict || races >= RACES {
+                        return Err(DriveError::Journal(e));
+                    }
+                    races = races.saturating_add(1);
+                    self.decided_again = self.decided_again.saturating_add(1);
+                    crate::trace::info!(
+                        command = command.name(),
+                        race = races,
+                        "another writer appended first: reading what it appended and deciding again"
+                    );
+                    self.refresh().await?;
+                }
+            }
         }
-        if let Err(e) = self.ports.journal.append(before as u64, &entries).await {
-            // The store is the truth: forget what it did not take.
-            self.ledger.rewind(before, saved);
-            return Err(DriveError::Journal(e));
-        }
-        self.snapshot_if_due().await;
-        Ok(entries)
+    }
+
+    /// How many times, over this driver's life, another writer appended
+    /// first and a command was decided again on what it appended
+    /// ([`Driver::execute`]).
+    pub fn decided_again(&self) -> u64 {
+        self.decided_again
     }
 
     /// The time to stamp a command with: the clock's, or the journal's

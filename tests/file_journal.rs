@@ -85,19 +85,13 @@ fn file_journal_two_processes_one_file_a_stale_writer_gets_a_conflict() {
     let mut first = block_on(Driver::start(ports(a), "a")).unwrap();
     let mut second = block_on(Driver::resume(ports(b.clone()), "b")).unwrap();
     register(&mut first, "payments");
-    // The second process still believes the journal is empty.
-    let stale = block_on(second.execute(&Command::RegisterService {
-        service: Service::new("search"),
-    }))
-    .unwrap_err();
-    assert_eq!(
-        stale.adapter_error().map(knowngood::AdapterError::kind),
-        Some(ErrorKind::Conflict),
-        "{stale}"
-    );
-    // It picks up the other's entry and goes on.
-    assert_eq!(block_on(second.refresh()).unwrap(), 1);
+    // The second process still believes the journal is empty: the store
+    // refuses an append that expects it so.
+    let stale = block_on(b.append(0, first.journal().entries())).unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::Conflict, "{stale}");
+    // Its driver reads the other's entry, decides again and goes on.
     register(&mut second, "search");
+    assert_eq!(second.decided_again(), 1);
     assert_eq!(block_on(b.read_from(1)).unwrap().len(), 2);
 }
 

@@ -192,3 +192,132 @@ fn git_vcs_a_push_to_the_remote_wins_and_the_stale_move_is_a_conflict() {
     assert_eq!(between.len(), 2);
     assert_eq!(between[1], landed.commit);
 }
+
+/// A second clone of `origin`, as another replica's.
+fn another_clone(dir: &Path, origin: &Path, name: &str) -> PathBuf {
+    let clone = dir.join(name);
+    git(
+        dir,
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    clone
+}
+
+#[test]
+fn git_vcs_keys_on_the_remote_a_replica_with_its_own_clone_finds_what_another_did() {
+    let dir = dir("keys-remote");
+    let (repo, [_, two, three]) = repo(dir.path());
+    let (origin, clone) = origin_and_clone(dir.path(), &repo);
+    let standby = another_clone(dir.path(), &origin, "standby");
+    let (s, main) = ("payments".into(), "main".into());
+    let active = GitVcs::new()
+        .repository("payments", &clone)
+        .remote("origin");
+    let landed = block_on(active.revert(
+        &key("INC-1/revert"),
+        &s,
+        std::slice::from_ref(&two),
+        &main,
+        &three,
+    ))
+    .unwrap();
+    // The active replica dies; its clone is gone with it.
+    std::fs::remove_dir_all(&clone).unwrap();
+    // Positive: the standby's own clone finds the revert under its key,
+    // and the same call answers it without acting again.
+    let vcs = GitVcs::new()
+        .repository("payments", &standby)
+        .remote("origin");
+    assert_eq!(
+        block_on(vcs.outcome(&key("INC-1/revert"))).unwrap(),
+        Some(landed.clone())
+    );
+    let again = block_on(vcs.revert(
+        &key("INC-1/revert"),
+        &s,
+        std::slice::from_ref(&two),
+        &main,
+        &three,
+    ))
+    .unwrap();
+    assert_eq!(again, landed);
+    assert_eq!(
+        git(&origin, &["rev-list", "--count", "main"]),
+        "4",
+        "one revert on origin, not two"
+    );
+    // Negative: a key never used is not found.
+    assert_eq!(block_on(vcs.outcome(&key("INC-1/other"))).unwrap(), None);
+}
+
+#[test]
+fn git_vcs_tag_fetches_a_commit_another_replica_made() {
+    let dir = dir("tag-fetch");
+    let (repo, [_, two, three]) = repo(dir.path());
+    let (origin, clone) = origin_and_clone(dir.path(), &repo);
+    let standby = another_clone(dir.path(), &origin, "standby");
+    let (s, main) = ("payments".into(), "main".into());
+    let active = GitVcs::new()
+        .repository("payments", &clone)
+        .remote("origin");
+    let landed =
+        block_on(active.revert(&key("r"), &s, std::slice::from_ref(&two), &main, &three)).unwrap();
+    // The standby's clone has never seen the revert; the tag step is its.
+    let vcs = GitVcs::new()
+        .repository("payments", &standby)
+        .remote("origin");
+    let tagged = block_on(vcs.tag(&key("t"), &s, &landed.commit, "v1.0.1")).unwrap();
+    assert_eq!(tagged, landed.commit);
+    assert_eq!(
+        git(&origin, &["rev-parse", "refs/tags/v1.0.1^{commit}"]),
+        landed.commit.as_str()
+    );
+    // Negative: a commit nobody has is named as such.
+    let missing = block_on(vcs.tag(
+        &key("t2"),
+        &s,
+        &CommitId::new("0123456789012345678901234567890123456789"),
+        "v9",
+    ))
+    .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
+}
+
+#[test]
+fn git_vcs_no_empty_revert_a_change_already_undone_is_a_conflict() {
+    let dir = dir("no-empty");
+    let (repo, [_, _, three]) = repo(dir.path());
+    let (origin, clone) = origin_and_clone(dir.path(), &repo);
+    let vcs = GitVcs::new()
+        .repository("payments", &clone)
+        .remote("origin");
+    let (s, main) = ("payments".into(), "main".into());
+    // Positive: the first revert lands.
+    let first = block_on(vcs.revert(
+        &key("first"),
+        &s,
+        std::slice::from_ref(&three),
+        &main,
+        &three,
+    ))
+    .unwrap();
+    // Negative: undoing it again, under another key, changes nothing and
+    // is refused; origin gets no empty commit.
+    let again = block_on(vcs.revert(
+        &key("second"),
+        &s,
+        std::slice::from_ref(&three),
+        &main,
+        &first.commit,
+    ))
+    .unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
+    assert!(again.to_string().contains("already there"), "{again}");
+    assert_eq!(git(&origin, &["rev-parse", "main"]), first.commit.as_str());
+    assert_eq!(block_on(vcs.outcome(&key("second"))).unwrap(), None);
+}

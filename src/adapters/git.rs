@@ -11,10 +11,19 @@
 //! Give the adapter a clone of its own: it works on a detached head in
 //! that clone (its branches and the remote are what it moves).
 //!
-//! Idempotency keys survive a restart: every commit the adapter makes
-//! carries its key as a `Knowngood-Key:` trailer and the key is kept as a
-//! ref (`refs/knowngood/keys/…`) naming the commit. A crash between moving
-//! the branch and writing the ref is recovered from the trailer.
+//! Idempotency keys survive a restart and a hand-over to another replica:
+//! every commit the adapter makes carries its key as a `Knowngood-Key:`
+//! trailer, and the key is kept as a ref (`refs/knowngood/keys/…`, or
+//! `refs/knowngood/names/…` for a branch or tag it named) naming the
+//! commit. With a remote, the branch move and the key ref are pushed in
+//! one atomic push (both land or neither), and every call fetches the
+//! remote's branches, tags and key refs first, so a replica with its own
+//! clone finds what another replica did under a key. A crash between a
+//! local move and its key ref is recovered from the trailer.
+//!
+//! A revert or a cherry-pick that would change nothing (the change is
+//! already undone, or already there) is refused as a conflict, never made
+//! as an empty commit. A merge is always a merge commit.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -127,15 +136,62 @@ impl GitVcs {
         }
     }
 
+    /// With a remote, brings its branches, tags and key refs into the
+    /// clone: the remote is the truth every replica shares.
     fn fetch(&self, repo: &Path) -> Result<(), AdapterError> {
         if let Some(remote) = &self.remote {
             self.git(
                 repo,
-                &["fetch", "--quiet", "--prune", remote],
+                &[
+                    "fetch",
+                    "--quiet",
+                    "--prune",
+                    remote,
+                    &format!("+refs/heads/*:refs/remotes/{remote}/*"),
+                    "+refs/tags/*:refs/tags/*",
+                    "+refs/knowngood/*:refs/knowngood/*",
+                ],
                 ErrorKind::Unavailable,
             )?;
         }
         Ok(())
+    }
+
+    /// Sets each `(commit, ref)` in one step: with a remote, one atomic
+    /// push (all or none land; `lease` guards a branch with the head it
+    /// must still have), then a fetch; without one, local `update-ref`s,
+    /// the leased one first as a compare-and-swap.
+    fn publish(
+        &self,
+        repo: &Path,
+        refs: &[(&CommitId, String)],
+        lease: Option<(&str, &CommitId)>,
+    ) -> Result<(), AdapterError> {
+        let Some(remote) = &self.remote else {
+            for (commit, name) in refs {
+                let mut args = vec!["update-ref", name.as_str(), commit.as_str()];
+                if let Some((leased, expected)) = lease
+                    && leased == name.as_str()
+                {
+                    args.push(expected.as_str());
+                }
+                self.git(repo, &args, ErrorKind::Conflict)?;
+            }
+            return Ok(());
+        };
+        let mut args = vec![
+            "push".to_owned(),
+            "--quiet".to_owned(),
+            "--atomic".to_owned(),
+        ];
+        if let Some((leased, expected)) = lease {
+            args.push(format!("--force-with-lease={leased}:{expected}"));
+        }
+        args.push(remote.clone());
+        args.extend(refs.iter().map(|(commit, name)| format!("{commit}:{name}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.git(repo, &args, ErrorKind::Conflict)?;
+        self.fetch(repo)
     }
 
     fn resolve(&self, repo: &Path, rev: &str) -> Option<CommitId> {
@@ -215,12 +271,7 @@ impl GitVcs {
         commit: &CommitId,
         named: bool,
     ) -> Result<(), AdapterError> {
-        self.git(
-            repo,
-            &["update-ref", &Self::key_ref(key, named), commit.as_str()],
-            ErrorKind::Unavailable,
-        )
-        .map(drop)
+        self.publish(repo, &[(commit, Self::key_ref(key, named))], None)
     }
 
     /// Whether `commit` was made under `key` (its trailer says so).
@@ -237,46 +288,6 @@ impl GitVcs {
         })
     }
 
-    /// Moves `branch` from `expected` to `new` locally (compare-and-swap)
-    /// and, with a remote, pushes with a lease on `expected`.
-    fn move_branch(
-        &self,
-        repo: &Path,
-        branch: &BranchName,
-        expected: &CommitId,
-        new: &CommitId,
-    ) -> Result<(), AdapterError> {
-        let local = format!("refs/heads/{branch}");
-        if self.remote.is_none() {
-            self.git(
-                repo,
-                &["update-ref", &local, new.as_str(), expected.as_str()],
-                ErrorKind::Conflict,
-            )?;
-            return Ok(());
-        }
-        let remote = self.remote.as_deref().unwrap_or("origin");
-        self.git(
-            repo,
-            &[
-                "push",
-                "--quiet",
-                &format!("--force-with-lease=refs/heads/{branch}:{expected}"),
-                remote,
-                &format!("{new}:refs/heads/{branch}"),
-            ],
-            ErrorKind::Conflict,
-        )?;
-        self.fetch(repo)?;
-        // Keep the local branch in step; it is not the source of truth.
-        let _ = self.git(
-            repo,
-            &["update-ref", &local, new.as_str()],
-            ErrorKind::Unavailable,
-        );
-        Ok(())
-    }
-
     fn make(
         &self,
         key: &IdempotencyKey,
@@ -285,6 +296,7 @@ impl GitVcs {
         making: Making,
     ) -> Result<Landed, AdapterError> {
         let repo = self.repo(service)?;
+        self.fetch(repo)?;
         if let Some(done) = self.remembered(repo, key)? {
             return Ok(done);
         }
@@ -343,6 +355,23 @@ impl GitVcs {
             let _ = self.git(repo, &["merge", "--abort"], ErrorKind::Unavailable);
             return Err(conflict);
         }
+        // A revert or a pick that changes nothing is refused, never made
+        // as an empty commit: the change is already undone (or there).
+        if making != Making::Merge
+            && self
+                .git(repo, &["diff", "--cached", "--quiet"], ErrorKind::Conflict)
+                .is_ok()
+        {
+            let _ = self.git(
+                repo,
+                &["reset", "--hard", "--quiet", expected.as_str()],
+                ErrorKind::Unavailable,
+            );
+            return Err(AdapterError::new(
+                ErrorKind::Conflict,
+                format!("{title} changes nothing on `{onto}` at `{expected}`: it is already there"),
+            ));
+        }
         let message = format!("{title}\n\nKnowngood-Key: {key}");
         self.git(
             repo,
@@ -352,8 +381,25 @@ impl GitVcs {
         let new = self
             .resolve(repo, "HEAD")
             .ok_or_else(|| AdapterError::new(ErrorKind::Unavailable, "git made no commit"))?;
-        self.move_branch(repo, onto, expected, &new)?;
-        self.remember(repo, key, &new, false)?;
+        // The branch and the key move together, or neither does: a
+        // replica that takes over finds the key wherever the commit is.
+        let branch_ref = format!("refs/heads/{onto}");
+        self.publish(
+            repo,
+            &[
+                (&new, branch_ref.clone()),
+                (&new, Self::key_ref(key, false)),
+            ],
+            Some((&branch_ref, expected)),
+        )?;
+        if self.remote.is_some() {
+            // Keep the local branch in step; it is not the source of truth.
+            let _ = self.git(
+                repo,
+                &["update-ref", &branch_ref, new.as_str()],
+                ErrorKind::Unavailable,
+            );
+        }
         Ok(Landed::new(new.clone(), self.parents(repo, &new)?))
     }
 }
@@ -439,6 +485,8 @@ impl Vcs for GitVcs {
         at: &CommitId,
     ) -> Result<CommitId, AdapterError> {
         let repo = self.repo(service)?;
+        // Another replica may have made the commit.
+        self.fetch(repo)?;
         if self.resolve(repo, at.as_str()).is_none() {
             return Err(AdapterError::new(
                 ErrorKind::NotFound,
@@ -493,8 +541,13 @@ impl Vcs for GitVcs {
         tag: &str,
     ) -> Result<CommitId, AdapterError> {
         let repo = self.repo(service)?;
-        match self.resolve(repo, &format!("refs/tags/{tag}")) {
-            Some(existing) if existing == *commit => {}
+        // Another replica may have made the commit, or the tag.
+        self.fetch(repo)?;
+        let tag_ref = format!("refs/tags/{tag}");
+        match self.resolve(repo, &tag_ref) {
+            Some(existing) if existing == *commit => {
+                self.remember(repo, key, commit, true)?;
+            }
             Some(existing) => {
                 return Err(AdapterError::new(
                     ErrorKind::Conflict,
@@ -502,22 +555,25 @@ impl Vcs for GitVcs {
                 ));
             }
             None => {
-                self.git(repo, &["tag", tag, commit.as_str()], ErrorKind::Rejected)?;
-                if let Some(remote) = &self.remote {
-                    self.git(
-                        repo,
-                        &["push", "--quiet", remote, &format!("refs/tags/{tag}")],
-                        ErrorKind::Conflict,
-                    )?;
+                if self.resolve(repo, commit.as_str()).is_none() {
+                    return Err(AdapterError::new(
+                        ErrorKind::NotFound,
+                        format!("no commit `{commit}` in {} or its remote", repo.display()),
+                    ));
                 }
+                self.publish(
+                    repo,
+                    &[(commit, tag_ref), (commit, Self::key_ref(key, true))],
+                    None,
+                )?;
             }
         }
-        self.remember(repo, key, commit, true)?;
         Ok(commit.clone())
     }
 
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
         for repo in self.repos.values() {
+            self.fetch(repo)?;
             if let Some(found) = self.remembered(repo, key)? {
                 return Ok(Some(found));
             }

@@ -107,3 +107,80 @@ fn flagd_a_percentage_is_a_fractional_split_flagd_understands() {
         json!({ "fractional": [["on", 10], ["off", 90]] })
     );
 }
+
+#[test]
+fn flagd_writers_take_turns_no_update_is_lost_between_two_stores() {
+    // Two stores on one file, as two processes would have: each with its
+    // own handle, neither sharing the other's in-process lock.
+    let dir = dir("two-writers");
+    let file = dir.path().join("prod.flags.json");
+    let (a, b) = (
+        FlagdFileStore::new().environment("prod", &file),
+        FlagdFileStore::new().environment("prod", &file),
+    );
+    let writes = 60_u64;
+    let write = |store: &FlagdFileStore, flag: &str| {
+        for n in 0..writes {
+            let state = if n % 2 == 0 {
+                FlagState::On
+            } else {
+                FlagState::Off
+            };
+            let key = IdempotencyKey::new(format!("{flag}/{n}"));
+            let revision =
+                block_on(store.set(&key, &"prod".into(), &flag.into(), &state, n)).unwrap();
+            assert_eq!(revision, n + 1, "{flag}");
+        }
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| write(&a, "left"));
+        scope.spawn(|| write(&b, "right"));
+    });
+    // Positive: every write of each is there, and every key answers.
+    for flag in ["left", "right"] {
+        let (_, revision) = block_on(a.get(&"prod".into(), &flag.into())).unwrap();
+        assert_eq!(
+            revision, writes,
+            "{flag}: no write was rolled back by the other's"
+        );
+        for n in 0..writes {
+            let key = IdempotencyKey::new(format!("{flag}/{n}"));
+            assert_eq!(block_on(b.outcome(&key)).unwrap(), Some(n + 1), "{key}");
+        }
+    }
+    // Negative: a stale expected revision is still a conflict.
+    let stale = block_on(a.set(
+        &"late".into(),
+        &"prod".into(),
+        &"left".into(),
+        &FlagState::On,
+        3,
+    ))
+    .unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::Conflict);
+}
+
+#[test]
+fn flagd_a_crash_between_the_flag_and_the_sidecar_loses_no_outcome() {
+    let dir = dir("crash-sidecar");
+    let file = dir.path().join("prod.flags.json");
+    let store = FlagdFileStore::new().environment("prod", &file);
+    let (env, flag) = ("prod".into(), "new-checkout".into());
+    let key = IdempotencyKey::new("INC-1/attempt-1/retoggle/0-flag");
+    let revision = block_on(store.set(&key, &env, &flag, &FlagState::Off, 0)).unwrap();
+    // The process died after replacing the flag file, before the sidecar.
+    let mut sidecar = file.clone().into_os_string();
+    sidecar.push(".knowngood-keys.json");
+    std::fs::remove_file(&sidecar).unwrap();
+    // Positive: a new store finds the outcome and the retry acts not again.
+    let restarted = FlagdFileStore::new().environment("prod", &file);
+    assert_eq!(block_on(restarted.outcome(&key)).unwrap(), Some(revision));
+    let again = block_on(restarted.set(&key, &env, &flag, &FlagState::Off, 0)).unwrap();
+    assert_eq!(again, revision);
+    assert_eq!(
+        block_on(restarted.get(&env, &flag)).unwrap(),
+        (FlagState::Off, revision)
+    );
+    // Negative: another key was never written.
+    assert_eq!(block_on(restarted.outcome(&"other".into())).unwrap(), None);
+}

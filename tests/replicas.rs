@@ -519,8 +519,21 @@ fn clock_behind_the_journal_a_replica_taking_over_records_and_keeps_the_order() 
         .map(|e| e.event.at)
         .collect();
     assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{stamps:?}");
-    // Negative: the core itself still refuses a command stamped in the
-    // past; only the driver stamps with the journal's time.
+    // Negative: a clock further behind than the driver tolerates is still
+    // refused, and the core itself refuses any command stamped in the past.
+    let mut ports = host.ports(false);
+    ports.clock = Arc::new(ManualClock::at(last - chrono::Duration::seconds(90)));
+    let mut strict = block_on(Driver::resume(ports, "strict"))
+        .unwrap()
+        .tolerate_clock_skew(Duration::from_secs(60));
+    let late = block_on(strict.execute(&Command::RegisterService {
+        service: Service::new("late-by-90s"),
+    }))
+    .unwrap_err();
+    assert!(
+        matches!(&late, DriveError::Refused(r) if r.rule() == "clock-went-backwards"),
+        "{late}"
+    );
     let mut ledger = Ledger::from_journal(driver.journal().clone()).unwrap();
     let refusal = ledger
         .execute(

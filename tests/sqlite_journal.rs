@@ -58,15 +58,12 @@ fn sqlite_journal_restart_and_two_writers_on_the_same_length() {
     let mut first = block_on(Driver::start(ports(a), "a")).unwrap();
     let mut second = block_on(Driver::resume(ports(b.clone()), "b")).unwrap();
     register(&mut first, "payments").unwrap();
-    // Both believed the journal empty: exactly one wins.
-    let stale = register(&mut second, "search").unwrap_err();
-    assert_eq!(
-        stale.adapter_error().map(knowngood::AdapterError::kind),
-        Some(ErrorKind::Conflict),
-        "{stale}"
-    );
-    block_on(second.refresh()).unwrap();
+    // Both believed the journal empty: exactly one append wins at the
+    // store, and the loser's driver reads what it missed and goes on.
+    let stale = block_on(b.append(0, first.journal().entries())).unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::Conflict, "{stale}");
     register(&mut second, "search").unwrap();
+    assert_eq!(second.decided_again(), 1);
     // A new process reads both from the database alone.
     let store = Arc::new(SqliteJournalStore::open(dir.db(), chain()).unwrap());
     let resumed = block_on(Driver::resume(ports(store), "c")).unwrap();

@@ -12,12 +12,18 @@
 //! - segments: `defaultVariant` `off` and an `if` rule sending the
 //!   listed values of the `segment` context attribute to `on`.
 //!
-//! Each write replaces the whole file atomically (a temporary file in the
-//! same directory, `fsync`, rename), so flagd never reads half a file.
-//! The flag's revision is kept in its `metadata` (`knowngood-revision`),
-//! and the keys of the writes made, with the revision each produced, in a
-//! sidecar file next to it (`<file>.knowngood-keys.json`). Other flags and
-//! fields in the file are left as they are.
+//! Each write replaces the whole file atomically (a temporary file of its
+//! own in the same directory, `fsync`, rename), so flagd never reads half
+//! a file. Writers, in this process or any other, take turns: each holds
+//! an exclusive lock on `<file>.knowngood-lock` while it reads, changes and
+//! replaces the file, so no write is lost to another's. The flag's
+//! revision and the key of the write that made it are kept in its
+//! `metadata` (`knowngood-revision`, `knowngood-key`), written with the
+//! flag in one replace; the keys of all writes made, with the revision
+//! each produced, also go to a sidecar file next to it
+//! (`<file>.knowngood-keys.json`), after. A crash between the two loses
+//! nothing: the flag's own metadata answers for its last write. Other
+//! flags and fields in the file are left as they are.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -45,6 +51,8 @@ pub struct FlagdFileStore {
 }
 
 const REVISION: &str = "knowngood-revision";
+/// The metadata field naming the key of the write that made a revision.
+const KEY: &str = "knowngood-key";
 
 impl FlagdFileStore {
     /// No environment yet.
@@ -97,6 +105,9 @@ fn read_json(path: &Path) -> Result<Value, AdapterError> {
     }
 }
 
+/// Temporary files written by this process, to name each its own.
+static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Replaces `path` with `value` atomically.
 fn write_json(path: &Path, value: &Value) -> Result<(), AdapterError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
@@ -104,14 +115,58 @@ fn write_json(path: &Path, value: &Value) -> Result<(), AdapterError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.knowngood-tmp"));
+    // A name of its own: never another writer's half-written file.
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = dir.join(format!(".{name}.knowngood-tmp.{}.{n}", std::process::id()));
     let bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| AdapterError::new(ErrorKind::Rejected, format!("cannot write flags: {e}")))?;
-    let mut file = std::fs::File::create(&temp).map_err(|e| io(&temp, e))?;
-    file.write_all(&bytes).map_err(|e| io(&temp, e))?;
-    file.sync_all().map_err(|e| io(&temp, e))?;
-    std::fs::rename(&temp, path).map_err(|e| io(path, e))?;
-    Ok(())
+    let written = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        io(path, e)
+    })
+}
+
+/// Holds the exclusive lock on `<file>.knowngood-lock` until dropped: one
+/// writer at a time, across processes.
+struct Turn(std::fs::File);
+
+impl Turn {
+    fn take(path: &Path) -> Result<Self, AdapterError> {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".knowngood-lock");
+        let lock = PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|e| io(&lock, e))?;
+        file.lock().map_err(|e| io(&lock, e))?;
+        Ok(Self(file))
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// The revision of the write made under `key`, if `file`'s flags say so
+/// in their own metadata (the sidecar may not have been written yet).
+fn written_under(doc: &Value, key: &IdempotencyKey) -> Option<u64> {
+    doc.get("flags")?.as_object()?.values().find_map(|flag| {
+        let metadata = flag.get("metadata")?;
+        (metadata.get(KEY)?.as_str()? == key.as_str())
+            .then(|| metadata.get(REVISION)?.as_u64())
+            .flatten()
+    })
 }
 
 fn keys_file(path: &Path) -> PathBuf {
@@ -191,7 +246,7 @@ fn decode(flag: &Value, path: &Path, key: &FlagKey) -> Result<(FlagState, u64), 
 
 /// The flagd definition of `state` at `revision`, keeping `old`'s other
 /// fields.
-fn encode(old: Option<&Value>, state: &FlagState, revision: u64) -> Value {
+fn encode(old: Option<&Value>, state: &FlagState, revision: u64, key: &IdempotencyKey) -> Value {
     let mut flag = old
         .and_then(Value::as_object)
         .cloned()
@@ -220,6 +275,7 @@ fn encode(old: Option<&Value>, state: &FlagState, revision: u64) -> Value {
     let metadata = flag.entry("metadata").or_insert_with(|| json!({}));
     if let Some(m) = metadata.as_object_mut() {
         m.insert(REVISION.into(), json!(revision));
+        m.insert(KEY.into(), json!(key.as_str()));
     }
     Value::Object(flag)
 }
@@ -256,11 +312,18 @@ impl FlagStore for FlagdFileStore {
             .writing
             .lock()
             .map_err(|_| AdapterError::new(ErrorKind::Unavailable, "a flag write panicked"))?;
+        let _turn = Turn::take(path)?;
         let mut keys = read_keys(path)?;
         if let Some(done) = keys.get(key.as_str()) {
             return Ok(*done);
         }
         let mut doc = read_json(path)?;
+        if let Some(done) = written_under(&doc, key) {
+            // Written before a crash that lost the sidecar's line.
+            keys.insert(key.as_str().to_owned(), done);
+            write_json(&keys_file(path), &json!(keys))?;
+            return Ok(done);
+        }
         let old = doc.pointer(&format!("/flags/{}", flag.as_str())).cloned();
         let current = match &old {
             Some(found) => decode(found, path, flag)?.1,
@@ -285,7 +348,7 @@ impl FlagStore for FlagdFileStore {
             })?;
         flags.insert(
             flag.as_str().to_owned(),
-            encode(old.as_ref(), state, revision),
+            encode(old.as_ref(), state, revision, key),
         );
         write_json(path, &doc)?;
         keys.insert(key.as_str().to_owned(), revision);
@@ -297,6 +360,9 @@ impl FlagStore for FlagdFileStore {
         for path in self.files.values() {
             if let Some(done) = read_keys(path)?.get(key.as_str()) {
                 return Ok(Some(*done));
+            }
+            if let Some(done) = written_under(&read_json(path)?, key) {
+                return Ok(Some(done));
             }
         }
         Ok(None)

@@ -73,7 +73,12 @@ pub struct Driver {
     /// How many times another writer appended first and a command was
     /// decided again on what it appended.
     decided_again: u64,
+    /// How far behind the journal the clock may be and still act.
+    clock_skew: chrono::Duration,
 }
+
+/// The clock skew a driver tolerates unless told otherwise.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
 /// How many times the driver decides a command again after another writer
 /// appended first, before it gives up with the store's conflict.
@@ -107,6 +112,7 @@ impl Driver {
             lease: None,
             snapshots: None,
             decided_again: 0,
+            clock_skew: CLOCK_SKEW,
         })
     }
 
@@ -144,6 +150,7 @@ impl Driver {
             lease: None,
             snapshots: None,
             decided_again: 0,
+            clock_skew: CLOCK_SKEW,
         })
     }
 
@@ -189,11 +196,12 @@ impl Driver {
                     // the lease it holds, its snapshot schedule, its count.
                     let lease = self.lease.take();
                     let snapshots = self.snapshots.take();
-                    let decided_again = self.decided_again;
+                    let (decided_again, clock_skew) = (self.decided_again, self.clock_skew);
                     *self = rebuilt;
                     self.lease = lease;
                     self.snapshots = snapshots;
                     self.decided_again = decided_again;
+                    self.clock_skew = clock_skew;
                     return Ok(taken);
                 }
             }
@@ -287,14 +295,21 @@ impl Driver {
     }
 
     /// The time to stamp a command with: the clock's, or the journal's
-    /// last event's when the clock is behind it (a replica whose clock is
-    /// late, or stepped back), so that a replica taking over is never
-    /// refused for time going backwards. The journal's order is kept; the
-    /// late clock's skew shows as commands stamped alike.
+    /// last event's when the clock is behind it by no more than the skew
+    /// tolerated ([`Driver::tolerate_clock_skew`], five minutes unless
+    /// set): a replica whose clock is a little late, or was stepped back,
+    /// takes over without being refused for time going backwards, and the
+    /// journal keeps its order. A clock further behind is the core's to
+    /// refuse (`clock-went-backwards`): fix the clock.
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         let clock = self.ports.clock.now();
         match self.ledger.state().last_event_at() {
-            Some(last) if last > clock => {
+            Some(last)
+                if last > clock
+                    && clock
+                        .checked_add_signed(self.clock_skew)
+                        .is_some_and(|c| c >= last) =>
+            {
                 crate::trace::warning!(
                     clock = %clock,
                     last = %last,
@@ -304,6 +319,15 @@ impl Driver {
             }
             _ => clock,
         }
+    }
+
+    /// How far behind the journal's last event this driver's clock may be
+    /// and still act, stamping its commands with that event's time: five
+    /// minutes unless set; zero refuses any clock behind the journal.
+    #[must_use]
+    pub fn tolerate_clock_skew(mut self, skew: std::time::Duration) -> Self {
+        self.clock_skew = chrono::Duration::from_std(skew).unwrap_or(chrono::Duration::MAX);
+        self
     }
 
     /// Records a step only a person could take (landing a fix, a down

@@ -134,13 +134,15 @@ fn command_deployer_maps_exit_codes_and_kills_what_runs_too_long() {
     let err = block_on(with("echo bad chart >&2; exit 3", 30).deploy(&"k".into(), &env, &r, &a))
         .unwrap_err();
     assert!(err.message().contains("bad chart"), "{err}");
-    // Too long: stopped, outcome unknown, nothing recorded.
+    // Too long: stopped, outcome unknown, and unknown it stays (it started,
+    // its end was not recorded) until the host is asked.
     let started = std::time::Instant::now();
     let slow = with("sleep 30", 1);
     let err = block_on(slow.deploy(&"slow".into(), &env, &r, &a)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownOutcome);
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(block_on(slow.outcome(&"slow".into())).unwrap(), None);
+    let unknown = block_on(slow.outcome(&"slow".into())).unwrap_err();
+    assert_eq!(unknown.kind(), ErrorKind::UnknownOutcome, "{unknown}");
 }
 
 #[test]
@@ -160,4 +162,137 @@ fn command_health_probe_exit_code_is_the_verdict_and_the_output_the_detail() {
         .unwrap();
     assert!(!h.healthy);
     assert!(h.detail.contains("error rate 12%"), "{}", h.detail);
+}
+
+/// A deployer whose deploy script is `body` (with a timeout) and logs each
+/// run's key to `state/deploys.log` first; status prints nothing.
+fn scripted(dir: &Dir, name: &str, body: &str, timeout: u64) -> CommandDeployer {
+    let log = dir.path().join("state/deploys.log");
+    let script = dir.script(
+        name,
+        &format!("echo \"$KNOWNGOOD_KEY\" >> \"{}\"\n{body}", log.display()),
+    );
+    CommandDeployer::new(
+        CommandSpec::new("sh", [script.as_str()]).timeout(Duration::from_secs(timeout)),
+        CommandSpec::new("true", Vec::<String>::new()),
+        dir.path().join("outcomes"),
+    )
+}
+
+#[test]
+fn command_deployer_background_work_is_part_of_the_deploy() {
+    let dir = Dir::new("background");
+    let (r, a) = release();
+    let done = dir.path().join("state/done");
+    let deployer = scripted(
+        &dir,
+        "bg.sh",
+        &format!(
+            "(sleep 1; echo deployed > \"{}\") &\nexit 0",
+            done.display()
+        ),
+        20,
+    );
+    let key: IdempotencyKey = "bg".into();
+    block_on(deployer.deploy(&key, &"prod".into(), &r, &a)).unwrap();
+    // Positive: when the call answers, the backgrounded work has finished.
+    assert!(
+        done.exists(),
+        "the deploy answered before its background work ended"
+    );
+    // Negative: a retry under the key runs nothing.
+    block_on(deployer.deploy(&key, &"prod".into(), &r, &a)).unwrap();
+    assert_eq!(log_lines(dir.path()), 1);
+}
+
+#[test]
+fn command_deployer_a_timeout_stops_what_the_command_started_too() {
+    let dir = Dir::new("grandchild");
+    let (r, a) = release();
+    let pidfile = dir.path().join("state/grandchild.pid");
+    // A grandchild that holds the output pipe and outlives the script.
+    let deployer = scripted(
+        &dir,
+        "gc.sh",
+        &format!("sleep 60 &\necho $! > \"{}\"\nsleep 60", pidfile.display()),
+        1,
+    );
+    let started = std::time::Instant::now();
+    let err = block_on(deployer.deploy(&"gc".into(), &"prod".into(), &r, &a)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownOutcome, "{err}");
+    // Positive: the timeout held (the grandchild did not stretch it), and
+    // the grandchild is gone.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+    std::thread::sleep(Duration::from_millis(200));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        status.is_empty() || status.split_whitespace().nth(2) == Some("Z"),
+        "the grandchild {pid} still runs: {status}"
+    );
+}
+
+#[test]
+fn command_deployer_a_talkative_command_succeeds() {
+    let dir = Dir::new("talkative");
+    let (r, a) = release();
+    // 400 KB on stdout and on stderr: far more than a pipe holds.
+    let deployer = scripted(
+        &dir,
+        "talk.sh",
+        "head -c 400000 /dev/zero | tr '\\0' x\nhead -c 400000 /dev/zero | tr '\\0' y >&2\nexit 0",
+        20,
+    );
+    block_on(deployer.deploy(&"talk".into(), &"prod".into(), &r, &a)).unwrap();
+    assert_eq!(
+        block_on(deployer.outcome(&"talk".into())).unwrap(),
+        Some(r.id.clone())
+    );
+}
+
+#[test]
+fn command_deployer_a_deploy_whose_end_was_not_recorded_is_never_run_again_blind() {
+    let dir = Dir::new("intent");
+    let (r, a) = release();
+    let env = "prod".into();
+    let key: IdempotencyKey = "INC-7/attempt-1/rollback/1-rollback".into();
+    // The deploy acts, then outlives its timeout (as a killed replica's
+    // would never record its end).
+    let served = dir.path().join("state/served");
+    let body = format!(
+        "echo \"$KNOWNGOOD_RELEASE\" > \"{}\"\nsleep 30",
+        served.display()
+    );
+    let blind = scripted(&dir, "slow.sh", &body, 1);
+    let err = block_on(blind.deploy(&key, &env, &r, &a)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownOutcome);
+    // Without a way to ask the host: unknown, and not run again.
+    assert_eq!(
+        block_on(blind.outcome(&key)).unwrap_err().kind(),
+        ErrorKind::UnknownOutcome
+    );
+    let again = block_on(blind.deploy(&key, &env, &r, &a)).unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::UnknownOutcome, "{again}");
+    assert_eq!(log_lines(dir.path()), 1);
+    // Positive: the host's `outcome` command says what ran under the key;
+    // the deploy answers done without running again.
+    let asking = scripted(&dir, "slow.sh", &body, 1).with_outcome(CommandSpec::new(
+        "sh",
+        ["-c", &format!("cat \"{}\"", served.display())],
+    ));
+    assert_eq!(block_on(asking.outcome(&key)).unwrap(), Some(r.id.clone()));
+    block_on(asking.deploy(&key, &env, &r, &a)).unwrap();
+    assert_eq!(log_lines(dir.path()), 1);
+    // Negative: when the host says nothing ran under a key, it runs.
+    let other: IdempotencyKey = "INC-7/attempt-2/rollback/1-rollback".into();
+    let _ = block_on(blind.deploy(&other, &env, &r, &a)).unwrap_err();
+    let nothing = scripted(&dir, "quick.sh", "exit 0", 5)
+        .with_outcome(CommandSpec::new("true", Vec::<String>::new()));
+    assert_eq!(block_on(nothing.outcome(&other)).unwrap(), None);
+    block_on(nothing.deploy(&other, &env, &r, &a)).unwrap();
+    assert_eq!(log_lines(dir.path()), 3);
 }

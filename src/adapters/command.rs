@@ -16,9 +16,23 @@
 //! | 124 (as `timeout` exits) | unknown outcome |
 //! | anything else | rejected |
 //!
-//! A deployment that succeeded is recorded under its key in the outcomes
-//! directory before the call answers, so a retry under the same key (in
-//! this process or after a restart) does not deploy twice.
+//! Each command runs in a process group of its own: what it starts in
+//! the background is part of it (the call waits for the whole group), a
+//! timeout stops the whole group, and everything it prints is read while it
+//! runs (the first MiB kept), so a talkative command never stalls.
+//!
+//! Exactly once, and what the host must provide: before a deploy runs, its
+//! key is recorded as started in the outcomes directory; when it exits 0,
+//! as done. A retry under the same key (in this process or after a
+//! restart) does not deploy again. A key whose deploy started and whose
+//! end was not recorded (the process died, the command timed out) is
+//! answered by the host's `outcome` command, given `{key}`, which prints
+//! the release deployed under it or nothing ([`CommandDeployer::with_outcome`]);
+//! without one, that key's outcome stays unknown and the driver stops to
+//! ask a person rather than deploy twice. The host's deploy command must
+//! itself be idempotent per `KNOWNGOOD_KEY` (a second run under a key
+//! that already deployed deploys nothing new), and the outcomes directory
+//! must be shared by every replica that may deploy under the same keys.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -87,6 +101,33 @@ struct Ran {
     stderr: String,
 }
 
+/// At most this much of what a command prints is kept (all of it is read,
+/// so a talkative command never blocks on a full pipe).
+const KEPT_OUTPUT: usize = 1 << 20;
+
+/// Reads all of `pipe` on a thread of its own, keeping the first
+/// [`KEPT_OUTPUT`] bytes, and hands them over when the pipe closes.
+fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let Some(mut pipe) = pipe else {
+            let _ = send.send(kept);
+            return;
+        };
+        let mut buf = [0_u8; 8192];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let room = KEPT_OUTPUT.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+        let _ = send.send(kept);
+    });
+    receive
+}
+
 fn run(spec: &CommandSpec, facts: &Facts<'_>) -> Result<Ran, AdapterError> {
     crate::trace::debug!(program = %spec.program, facts = ?facts.0, "running the host's command");
     let mut command = Command::new(&spec.program);
@@ -95,6 +136,10 @@ fn run(spec: &CommandSpec, facts: &Facts<'_>) -> Result<Ran, AdapterError> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // A group of its own: what it starts in the background is part of it,
+    // waited for, and stopped with it.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     for (name, value) in &facts.0 {
         command.env(format!("KNOWNGOOD_{}", name.to_uppercase()), value);
     }
@@ -108,34 +153,83 @@ fn run(spec: &CommandSpec, facts: &Facts<'_>) -> Result<Ran, AdapterError> {
     wait(child, spec)
 }
 
+/// Whether any process of `child`'s group still runs (the child itself
+/// already reaped).
+#[cfg(unix)]
+fn group_alive(child: &Child) -> bool {
+    Command::new("kill")
+        .args(["-0", "--", &format!("-{}", child.id())])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[cfg(not(unix))]
+fn group_alive(_: &Child) -> bool {
+    false
+}
+
+/// Stops `child` and everything it started.
+fn stop(child: &mut Child) {
+    #[cfg(unix)]
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn wait(mut child: Child, spec: &CommandSpec) -> Result<Ran, AdapterError> {
     let deadline = Instant::now()
         .checked_add(Duration::from_secs(spec.timeout_seconds))
         .unwrap_or_else(Instant::now);
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(AdapterError::new(
-                    ErrorKind::UnknownOutcome,
-                    format!(
-                        "`{}` ran longer than {} s and was stopped: it may or may not have acted",
-                        spec.program, spec.timeout_seconds
-                    ),
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(AdapterError::from(e)),
-        }
-    }
-    let output = child.wait_with_output().map_err(AdapterError::from)?;
-    let ran = Ran {
-        stdout: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let timed_out = |child: &mut Child| {
+        stop(child);
+        AdapterError::new(
+            ErrorKind::UnknownOutcome,
+            format!(
+                "`{}` (or what it started) ran longer than {} s and was stopped with all it started: it may or may not have acted",
+                spec.program, spec.timeout_seconds
+            ),
+        )
     };
-    match output.status.code() {
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => return Err(timed_out(&mut child)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                stop(&mut child);
+                return Err(AdapterError::from(e));
+            }
+        }
+    };
+    // What it left running in the background is part of the command.
+    while group_alive(&child) {
+        if Instant::now() >= deadline {
+            return Err(timed_out(&mut child));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A process that left the group may still hold a pipe: what it
+    // printed is not waited for past the deadline.
+    let text = |pipe: std::sync::mpsc::Receiver<Vec<u8>>| {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(100));
+        String::from_utf8_lossy(&pipe.recv_timeout(left).unwrap_or_default())
+            .trim()
+            .to_owned()
+    };
+    let ran = Ran {
+        stdout: text(stdout),
+        stderr: text(stderr),
+    };
+    match status.code() {
         Some(0) => Ok(ran),
         code => {
             let kind = match code {
@@ -182,6 +276,22 @@ pub struct CommandDeployer {
     pub abort: Option<CommandSpec>,
     /// Where the outcome of every key is recorded.
     pub outcomes: PathBuf,
+    /// Asks the host what a deploy under `{key}` did: prints the release it
+    /// deployed, or nothing when it deployed nothing (it never acts). Asked
+    /// when a deploy under the key started and its end was not recorded
+    /// (the process died, or the command outlived its timeout); without
+    /// it, such a key's outcome is unknown until someone finds out.
+    #[serde(default)]
+    pub outcome: Option<CommandSpec>,
+}
+
+/// What is recorded under a key: the release, and whether the deploy
+/// ended (`false`: it started, its end is not known).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    key: String,
+    release: ReleaseId,
+    done: bool,
 }
 
 impl CommandDeployer {
@@ -193,7 +303,16 @@ impl CommandDeployer {
             status,
             abort: None,
             outcomes: outcomes.into(),
+            outcome: None,
         }
+    }
+
+    /// Asks the host with `outcome` what a deploy under a key did, when
+    /// its end was not recorded ([`CommandDeployer::outcome`]).
+    #[must_use]
+    pub fn with_outcome(mut self, outcome: CommandSpec) -> Self {
+        self.outcome = Some(outcome);
+        self
     }
 
     /// Aborts rollouts in flight with `abort`.
@@ -208,31 +327,95 @@ impl CommandDeployer {
             .join(format!("{:016x}.json", super::key_digest(key)))
     }
 
-    fn recorded(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+    fn recorded(&self, key: &IdempotencyKey) -> Result<Option<Record>, AdapterError> {
         let path = self.record_path(key);
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let (stored, release): (String, ReleaseId) = serde_json::from_slice(&bytes)
+                let record = serde_json::from_slice::<Record>(&bytes)
+                    .or_else(|_| {
+                        // Written before records said whether they ended.
+                        serde_json::from_slice::<(String, ReleaseId)>(&bytes).map(
+                            |(key, release)| Record {
+                                key,
+                                release,
+                                done: true,
+                            },
+                        )
+                    })
                     .map_err(|e| {
                         AdapterError::new(ErrorKind::Rejected, format!("{}: {e}", path.display()))
                     })?;
-                Ok((stored == key.as_str()).then_some(release))
+                Ok((record.key == key.as_str()).then_some(record))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(AdapterError::from(e)),
         }
     }
 
-    fn record(&self, key: &IdempotencyKey, release: &ReleaseId) -> Result<(), AdapterError> {
+    fn record(
+        &self,
+        key: &IdempotencyKey,
+        release: &ReleaseId,
+        done: bool,
+    ) -> Result<(), AdapterError> {
         std::fs::create_dir_all(&self.outcomes)?;
         let path = self.record_path(key);
-        let temp = path.with_extension("tmp");
-        let bytes = serde_json::to_vec(&(key.as_str(), release))
+        let temp = path.with_extension(format!("{}.tmp", std::process::id()));
+        let record = Record {
+            key: key.as_str().to_owned(),
+            release: release.clone(),
+            done,
+        };
+        let bytes = serde_json::to_vec(&record)
             .map_err(|e| AdapterError::new(ErrorKind::Rejected, e.to_string()))?;
         std::fs::write(&temp, bytes)?;
         std::fs::File::open(&temp)?.sync_all()?;
         std::fs::rename(&temp, &path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
         Ok(())
+    }
+
+    fn forget(&self, key: &IdempotencyKey) -> Result<(), AdapterError> {
+        match std::fs::remove_file(self.record_path(key)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(AdapterError::from(e)),
+        }
+    }
+
+    /// What a deploy under `key` did, by the record or, for one whose end
+    /// was not recorded, by asking the host.
+    fn settled(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        let Some(record) = self.recorded(key)? else {
+            return Ok(None);
+        };
+        if record.done {
+            return Ok(Some(record.release));
+        }
+        let Some(ask) = &self.outcome else {
+            return Err(AdapterError::new(
+                ErrorKind::UnknownOutcome,
+                format!(
+                    "a deploy of `{}` under key `{key}` started and its end was not recorded (the process died or the command outlived its timeout): give the deployer an `outcome` command that asks the host, or find out by hand",
+                    record.release
+                ),
+            ));
+        };
+        let facts = Facts(vec![
+            ("release", record.release.as_str()),
+            ("key", key.as_str()),
+        ]);
+        let said = run(ask, &facts)?;
+        if said.stdout.is_empty() {
+            // The host says nothing was deployed under the key.
+            self.forget(key)?;
+            return Ok(None);
+        }
+        let release = ReleaseId::new(said.stdout);
+        self.record(key, &release, true)?;
+        Ok(Some(release))
     }
 }
 
@@ -259,7 +442,7 @@ impl Deployer for CommandDeployer {
                 "no outcomes directory configured",
             ));
         }
-        if self.recorded(key)?.is_some() {
+        if self.settled(key)?.is_some() {
             return Ok(());
         }
         let facts = Facts(vec![
@@ -270,8 +453,18 @@ impl Deployer for CommandDeployer {
             ("config", release.config.as_str()),
             ("key", key.as_str()),
         ]);
-        run(&self.deploy, &facts)?;
-        self.record(key, &release.id)
+        // The intent first: whoever asks about the key later knows it
+        // started, even if this process dies before it ends.
+        self.record(key, &release.id, false)?;
+        match run(&self.deploy, &facts) {
+            Ok(_) => self.record(key, &release.id, true),
+            Err(e) if e.kind() == ErrorKind::UnknownOutcome => Err(e),
+            Err(e) => {
+                // It said, by its exit code, that it did not deploy.
+                self.forget(key)?;
+                Err(e)
+            }
+        }
     }
 
     async fn abort(
@@ -308,7 +501,7 @@ impl Deployer for CommandDeployer {
     }
 
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
-        self.recorded(key)
+        self.settled(key)
     }
 }
 

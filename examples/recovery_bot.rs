@@ -206,6 +206,9 @@ fn run_incident(driver: &mut Driver, dir: &Path) -> Result<()> {
                 &key.as_str().into(),
             ))? {
                 Shipped::Verified { slot } => println!("shipped {release}: {slot} verified"),
+                Shipped::Replayed { slot, status, .. } => {
+                    println!("shipped {release} before: {slot} ({status})");
+                }
                 other => return Err(format!("{other:?}").into()),
             }
         }

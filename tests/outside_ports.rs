@@ -290,12 +290,11 @@ fn outside_ports_named_setters_and_a_first_run_distinct_from_a_resume() {
     assert!(resumed.state().service(&"payments".into()).is_some());
 }
 
-#[test]
-fn outside_ports_ship_a_release_deploys_verifies_and_keeps_the_core_rules() {
+/// A driver on outside ports over QA and production with `payments@1.5.0`
+/// registered, with `leases` among its ports if given; and its deployer.
+fn shipping_world(leases: Option<Arc<dyn knowngood::Leases>>) -> (knowngood::Driver, Arc<NoAbort>) {
     use knowngood::memory::{InMemoryJournalStore, block_on};
-    use knowngood::{
-        Artifact, Command, Digest, Driver, EnvironmentRole, PipelineSpec, Service, Shipped,
-    };
+    use knowngood::{Artifact, Command, Digest, Driver, EnvironmentRole, PipelineSpec, Service};
     let deployer = Arc::new(NoAbort::default());
     let ports = Ports::builder()
         .vcs(Arc::new(RevertOnly::default()))
@@ -308,6 +307,8 @@ fn outside_ports_ship_a_release_deploys_verifies_and_keeps_the_core_rules() {
         ))))
         .build()
         .unwrap();
+    let mut ports = ports;
+    ports.leases = leases;
     let mut driver = block_on(Driver::start(ports, "ci")).unwrap();
     let pipeline = PipelineSpec::new()
         .environment("qa", EnvironmentRole::Test)
@@ -336,6 +337,14 @@ fn outside_ports_ship_a_release_deploys_verifies_and_keeps_the_core_rules() {
     ] {
         block_on(driver.execute(&command)).unwrap();
     }
+    (driver, deployer)
+}
+
+#[test]
+fn outside_ports_ship_a_release_deploys_verifies_and_keeps_the_core_rules() {
+    use knowngood::memory::block_on;
+    use knowngood::{Artifact, Command, Digest, Shipped};
+    let (mut driver, deployer) = shipping_world(None);
     let release: ReleaseId = "payments@1.5.0".into();
     // Production refuses what QA has not verified, like any deployment.
     let refused = block_on(driver.ship(&"prod".into(), &release, &"ci-job-7/prod".into()));
@@ -349,13 +358,93 @@ fn outside_ports_ship_a_release_deploys_verifies_and_keeps_the_core_rules() {
         panic!("waiting");
     };
     assert_eq!(slot.environment.as_str(), "qa");
-    // Shipping again under the same key deploys nothing new.
+    // Shipping again under the same key deploys nothing new, and says it
+    // is a replay.
     let again = block_on(driver.ship(&"qa".into(), &release, &key)).unwrap();
-    assert_eq!(again, Shipped::Verified { slot });
+    assert_eq!(
+        again,
+        Shipped::Replayed {
+            slot: slot.clone(),
+            status: knowngood::DeploymentStatus::KnownGood,
+            serving: Some(slot.clone()),
+        }
+    );
     assert_eq!(deployer.0.executions(&key), 1);
     let Shipped::Verified { .. } =
         block_on(driver.ship(&"prod".into(), &release, &"ci-job-8/prod".into())).unwrap()
     else {
         panic!("waiting");
     };
+    // Something else ships to QA later: the old key's replay says what
+    // serves now.
+    let newer = Digest::parse("sha256:5f2a9c1e0b7e").unwrap();
+    for command in [
+        Command::RegisterArtifact {
+            artifact: Artifact::new(
+                "payments",
+                newer.clone(),
+                "1.6.0".parse().unwrap(),
+                44,
+                "c44",
+            ),
+        },
+        Command::RegisterRelease {
+            release: Release::new("payments@1.6.0", "payments", newer, "cfg-8"),
+        },
+    ] {
+        block_on(driver.execute(&command)).unwrap();
+    }
+    let Shipped::Verified { slot: later } = block_on(driver.ship(
+        &"qa".into(),
+        &"payments@1.6.0".into(),
+        &"ci-job-9/qa".into(),
+    ))
+    .unwrap() else {
+        panic!("waiting");
+    };
+    let replay = block_on(driver.ship(&"qa".into(), &release, &key)).unwrap();
+    assert_eq!(
+        replay,
+        Shipped::Replayed {
+            slot,
+            status: knowngood::DeploymentStatus::Superseded,
+            serving: Some(later),
+        },
+        "a replay, not a claim that the old release serves"
+    );
+    assert_eq!(deployer.0.executions(&key), 1);
+}
+
+#[test]
+fn ship_lease_one_replica_at_a_time_ships_to_an_environment_and_service() {
+    use knowngood::memory::{InMemoryLeases, block_on};
+    use knowngood::{DriveError, Leases as _, Shipped};
+    let clock = Arc::new(ManualClock::at(knowngood::chrono::DateTime::UNIX_EPOCH));
+    let leases = Arc::new(InMemoryLeases::new(clock));
+    let (mut driver, deployer) = shipping_world(Some(leases.clone()));
+    let ttl = std::time::Duration::from_secs(30);
+    let release: ReleaseId = "payments@1.5.0".into();
+    let key: IdempotencyKey = "ci-job-7/qa".into();
+    // Another replica is shipping to QA's payments.
+    let knowngood::LeaseAnswer::Granted { token } =
+        block_on(leases.acquire("ship/qa/payments", "replica-b", ttl)).unwrap()
+    else {
+        panic!("the lease was free");
+    };
+    // Negative: this one does nothing, and says who ships.
+    let busy = block_on(driver.ship(&"qa".into(), &release, &key)).unwrap_err();
+    assert!(
+        matches!(&busy, DriveError::ShipInProgress { holder, .. } if holder == "replica-b"),
+        "{busy}"
+    );
+    assert_eq!(deployer.0.executions(&key), 0);
+    // Positive: once it let go, this one ships, and lets go in turn.
+    block_on(leases.release("ship/qa/payments", "replica-b", token)).unwrap();
+    let shipped = block_on(driver.ship(&"qa".into(), &release, &key)).unwrap();
+    assert!(matches!(shipped, Shipped::Verified { .. }), "{shipped:?}");
+    assert_eq!(deployer.0.executions(&key), 1);
+    assert!(matches!(
+        block_on(leases.acquire("ship/qa/payments", "replica-b", ttl)).unwrap(),
+        knowngood::LeaseAnswer::Granted { .. }
+    ));
 }

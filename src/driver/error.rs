@@ -59,6 +59,39 @@ pub enum DriveError {
         /// Who holds it now, if someone does.
         holder: Option<String>,
     },
+    /// Another replica is shipping to the same environment and service
+    /// ([`Driver::ship`](crate::driver::Driver::ship) holds a lease on
+    /// them): nothing was done.
+    #[error(
+        "`{service}` in `{environment}` is being shipped by `{holder}` (its lease runs {}s more at most): nothing was done; ship again once it is done",
+        remaining.as_secs()
+    )]
+    ShipInProgress {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which service.
+        service: ServiceId,
+        /// Who holds the lease.
+        holder: String,
+        /// How much longer it runs at most, unless renewed.
+        remaining: std::time::Duration,
+    },
+    /// The lease on a shipment was lost before step `key` (another replica
+    /// took it, or it lapsed): this driver stopped before acting again.
+    #[error(
+        "the lease on shipping `{service}` to `{environment}` was lost before `{key}`{}: this driver stopped before acting; ship again under the same key",
+        holder.as_ref().map(|h| format!(" (now held by `{h}`)")).unwrap_or_default()
+    )]
+    ShipLeaseLost {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which service.
+        service: ServiceId,
+        /// The call it stopped before.
+        key: IdempotencyKey,
+        /// Who holds it now, if someone does.
+        holder: Option<String>,
+    },
     /// The lease store failed: nothing more was done.
     #[error("the lease store failed: {0}; nothing more was done, drive again once it is back")]
     Lease(AdapterError),

@@ -4,7 +4,7 @@
 
 use super::Driver;
 use super::error::DriveError;
-use crate::model::IncidentId;
+use crate::model::{EnvironmentId, IncidentId, ServiceId};
 use crate::port::LeaseAnswer;
 use crate::recovery::IdempotencyKey;
 use chrono::{DateTime, Duration, Utc};
@@ -81,8 +81,23 @@ impl Driver {
         incident: Option<&IncidentId>,
         key: &IdempotencyKey,
     ) -> Result<(), DriveError> {
-        let (Some(_), Some(incident)) = (&self.ports.leases, incident) else {
+        if self.ports.leases.is_none() {
             return Ok(());
+        }
+        let Some(incident) = incident else {
+            // Outside an incident: the lease of a shipment under way.
+            let Some((environment, service)) = self.shipping.clone() else {
+                return Ok(());
+            };
+            return match self.hold_lease(&ship_scope(&environment, &service)).await? {
+                LeaseAnswer::Granted { .. } => Ok(()),
+                LeaseAnswer::Held { holder, .. } => Err(DriveError::ShipLeaseLost {
+                    environment,
+                    service,
+                    key: key.clone(),
+                    holder: Some(holder),
+                }),
+            };
         };
         let scope = format!("incident/{incident}");
         match self.hold_lease(&scope).await? {
@@ -109,4 +124,9 @@ impl Driver {
             let _ = e;
         }
     }
+}
+
+/// The lease scope of shipping `service` to `environment`.
+pub(super) fn ship_scope(environment: &EnvironmentId, service: &ServiceId) -> String {
+    format!("ship/{environment}/{service}")
 }

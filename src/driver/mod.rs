@@ -75,6 +75,8 @@ pub struct Driver {
     decided_again: u64,
     /// How far behind the journal the clock may be and still act.
     clock_skew: chrono::Duration,
+    /// What [`Driver::ship`] ships to while it holds the lease on it.
+    shipping: Option<(crate::model::EnvironmentId, crate::model::ServiceId)>,
 }
 
 /// The clock skew a driver tolerates unless told otherwise.
@@ -113,6 +115,7 @@ impl Driver {
             snapshots: None,
             decided_again: 0,
             clock_skew: CLOCK_SKEW,
+            shipping: None,
         })
     }
 
@@ -151,6 +154,7 @@ impl Driver {
             snapshots: None,
             decided_again: 0,
             clock_skew: CLOCK_SKEW,
+            shipping: None,
         })
     }
 
@@ -197,7 +201,9 @@ impl Driver {
                     let lease = self.lease.take();
                     let snapshots = self.snapshots.take();
                     let (decided_again, clock_skew) = (self.decided_again, self.clock_skew);
+                    let shipping = self.shipping.take();
                     *self = rebuilt;
+                    self.shipping = shipping;
                     self.lease = lease;
                     self.snapshots = snapshots;
                     self.decided_again = decided_again;

@@ -1,6 +1,6 @@
 //! What a drive or a shipment came to: [`DriveReport`] and [`Shipped`].
 
-use crate::machine::Slot;
+use crate::machine::{DeploymentStatus, Slot};
 use crate::recovery::IdempotencyKey;
 
 /// How far a drive got.
@@ -77,4 +77,15 @@ pub enum Shipped {
     /// The rollout waits for approvals ([`DriveReport::AwaitingApprovals`]
     /// says whose): record them, then ship again with the same key.
     Waiting(DriveReport),
+    /// This key shipped before and that shipment ended: nothing was done
+    /// now. Its revision and how it ended, and what serves there now
+    /// (which may be something else, after a rollback or a later ship).
+    Replayed {
+        /// The revision the key shipped.
+        slot: Slot,
+        /// How that revision stands now.
+        status: DeploymentStatus,
+        /// The revision serving there now, if any.
+        serving: Option<Slot>,
+    },
 }

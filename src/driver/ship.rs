@@ -5,12 +5,14 @@
 use super::Driver;
 use super::calls::{Call, Produced};
 use super::error::DriveError;
+use super::lease::ship_scope;
 use super::report::{DriveReport, Shipped};
 use crate::error::Rejection;
 use crate::machine::{Command, Deployment, DeploymentStatus, EventKind, Slot, Verdict};
 use crate::model::{
     Artifact, BranchName, EnvironmentId, IncidentId, Lane, Release, ReleaseId, ServiceId,
 };
+use crate::port::LeaseAnswer;
 use crate::recovery::IdempotencyKey;
 
 impl Driver {
@@ -21,8 +23,17 @@ impl Driver {
     /// poisoned changes). `key` names this shipment: use one per intent
     /// (a CI job's id, say); shipping again under the same key, after a
     /// crash or a wait for approvals, picks up where it stopped and never
-    /// deploys twice. An unhealthy verdict is recorded and stops with
+    /// deploys twice, and once that shipment ended, answers
+    /// [`Shipped::Replayed`] with how it ended and what serves now. An
+    /// unhealthy verdict is recorded and stops with
     /// [`DriveError::StepFailed`].
+    ///
+    /// With [`Leases`](crate::Leases) among the ports, one replica at a
+    /// time ships to an environment and service: the driver takes the
+    /// lease on them ([`DriveError::ShipInProgress`] when another holds it:
+    /// nothing is done), renews it before every port call
+    /// ([`DriveError::ShipLeaseLost`] when it cannot) and lets go when it
+    /// stops.
     pub async fn ship(
         &mut self,
         environment: &EnvironmentId,
@@ -34,12 +45,71 @@ impl Driver {
                 release: release.clone(),
             }));
         };
+        if let Some(replayed) = self.shipped_before(environment, &service, key) {
+            return Ok(replayed);
+        }
+        if self.ports.leases.is_none() {
+            return self.ship_held(environment, release, &service, key).await;
+        }
+        match self.hold_lease(&ship_scope(environment, &service)).await? {
+            LeaseAnswer::Granted { .. } => {}
+            LeaseAnswer::Held { holder, remaining } => {
+                return Err(DriveError::ShipInProgress {
+                    environment: environment.clone(),
+                    service,
+                    holder,
+                    remaining,
+                });
+            }
+        }
+        self.shipping = Some((environment.clone(), service.clone()));
+        // Taking the lease read what another replica did meanwhile.
+        let result = match self.shipped_before(environment, &service, key) {
+            Some(replayed) => Ok(replayed),
+            None => self.ship_held(environment, release, &service, key).await,
+        };
+        self.shipping = None;
+        self.release_lease().await;
+        result
+    }
+
+    /// A shipment under `key` that already ended, as a replay.
+    fn shipped_before(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        key: &IdempotencyKey,
+    ) -> Option<Shipped> {
+        let history = self.state().history(environment, service)?;
+        let shipped = history.by_effect(key)?;
+        let ended = !matches!(
+            shipped.status,
+            DeploymentStatus::Requested
+                | DeploymentStatus::RollingOut
+                | DeploymentStatus::Verifying
+        );
+        ended.then(|| Shipped::Replayed {
+            slot: Slot::new(environment.clone(), service.clone(), shipped.revision),
+            status: shipped.status,
+            serving: history
+                .current()
+                .map(|d| Slot::new(environment.clone(), service.clone(), d.revision)),
+        })
+    }
+
+    async fn ship_held(
+        &mut self,
+        environment: &EnvironmentId,
+        release: &ReleaseId,
+        service: &ServiceId,
+        key: &IdempotencyKey,
+    ) -> Result<Shipped, DriveError> {
         let command = Command::deploy(environment.clone(), release.clone(), self.actor.clone());
         let slot = match self.roll_out(None, key, key.clone(), command).await? {
             Ok(slot) => slot,
             Err(waiting) => return Ok(Shipped::Waiting(waiting)),
         };
-        self.verify(None, key, environment, &service).await?;
+        self.verify(None, key, environment, service).await?;
         Ok(Shipped::Verified { slot })
     }
 

@@ -296,3 +296,38 @@ fn command_deployer_a_deploy_whose_end_was_not_recorded_is_never_run_again_blind
     block_on(nothing.deploy(&other, &env, &r, &a)).unwrap();
     assert_eq!(log_lines(dir.path()), 3);
 }
+
+#[test]
+fn command_deployer_never_blocks_the_callers_executor_a_ticker_keeps_ticking() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let dir = Dir::new("ticker");
+    let (r, a) = release();
+    let deployer = scripted(&dir, "slow.sh", "sleep 2", 20);
+    let ticks = Arc::new(AtomicU32::new(0));
+    // One thread for everything: a deploy that blocked it would stop the
+    // ticker (as it would a lease renewal or a database connection).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let counted = ticks.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        deployer
+            .deploy(&"slow".into(), &"prod".into(), &r, &a)
+            .await
+            .unwrap();
+        ticker.abort();
+    });
+    let ticked = ticks.load(Ordering::SeqCst);
+    assert!(
+        ticked >= 10,
+        "the ticker ticked {ticked} times during a 2 s deploy"
+    );
+}

@@ -201,6 +201,8 @@ fn wait(mut child: Child, spec: &CommandSpec) -> Result<Ran, AdapterError> {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() >= deadline => return Err(timed_out(&mut child)),
+            // On the blocking pool (see `off_executor`), never the
+            // caller's executor.
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => {
                 stop(&mut child);
@@ -423,13 +425,8 @@ fn outcomes_dir_ok(dir: &Path) -> bool {
     !dir.as_os_str().is_empty()
 }
 
-#[async_trait]
-impl Deployer for CommandDeployer {
-    fn capabilities(&self) -> DeployerCapabilities {
-        DeployerCapabilities::all().with_abort(self.abort.is_some())
-    }
-
-    async fn deploy(
+impl CommandDeployer {
+    fn deploy_now(
         &self,
         key: &IdempotencyKey,
         environment: &EnvironmentId,
@@ -467,7 +464,7 @@ impl Deployer for CommandDeployer {
         }
     }
 
-    async fn abort(
+    fn abort_now(
         &self,
         key: &IdempotencyKey,
         environment: &EnvironmentId,
@@ -487,7 +484,7 @@ impl Deployer for CommandDeployer {
         run(abort, &facts).map(drop)
     }
 
-    async fn status(
+    fn status_now(
         &self,
         environment: &EnvironmentId,
         service: &ServiceId,
@@ -500,8 +497,60 @@ impl Deployer for CommandDeployer {
         Ok((!ran.stdout.is_empty()).then(|| ReleaseId::new(ran.stdout)))
     }
 
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+    fn outcome_now(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
         self.settled(key)
+    }
+}
+
+#[async_trait]
+impl Deployer for CommandDeployer {
+    fn capabilities(&self) -> DeployerCapabilities {
+        DeployerCapabilities::all().with_abort(self.abort.is_some())
+    }
+
+    async fn deploy(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        release: &Release,
+        _artifact: &Artifact,
+    ) -> Result<(), AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let environment = environment.clone();
+        let release = release.clone();
+        let artifact = _artifact.clone();
+        super::off_executor(move || this.deploy_now(&key, &environment, &release, &artifact)).await
+    }
+
+    async fn abort(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let environment = environment.clone();
+        let service = service.clone();
+        super::off_executor(move || this.abort_now(&key, &environment, &service)).await
+    }
+
+    async fn status(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
+        let this = self.clone();
+        let environment = environment.clone();
+        let service = service.clone();
+        super::off_executor(move || this.status_now(&environment, &service)).await
+    }
+
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        super::off_executor(move || this.outcome_now(&key)).await
     }
 }
 
@@ -521,9 +570,8 @@ impl CommandHealthProbe {
     }
 }
 
-#[async_trait]
-impl HealthProbe for CommandHealthProbe {
-    async fn verify(
+impl CommandHealthProbe {
+    fn verify_now(
         &self,
         environment: &EnvironmentId,
         service: &ServiceId,
@@ -541,6 +589,22 @@ impl HealthProbe for CommandHealthProbe {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+#[async_trait]
+impl HealthProbe for CommandHealthProbe {
+    async fn verify(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        release: &ReleaseId,
+    ) -> Result<Health, AdapterError> {
+        let this = self.clone();
+        let environment = environment.clone();
+        let service = service.clone();
+        let release = release.clone();
+        super::off_executor(move || this.verify_now(&environment, &service, &release)).await
     }
 }
 

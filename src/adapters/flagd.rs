@@ -28,7 +28,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
@@ -43,11 +42,9 @@ use crate::recovery::IdempotencyKey;
 /// use knowngood::adapters::FlagdFileStore;
 /// let flags = FlagdFileStore::new().environment("prod", "/etc/flagd/prod.flags.json");
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FlagdFileStore {
     files: BTreeMap<EnvironmentId, PathBuf>,
-    /// One writer at a time in this process.
-    writing: Mutex<()>,
 }
 
 const REVISION: &str = "knowngood-revision";
@@ -280,13 +277,8 @@ fn encode(old: Option<&Value>, state: &FlagState, revision: u64, key: &Idempoten
     Value::Object(flag)
 }
 
-#[async_trait]
-impl FlagStore for FlagdFileStore {
-    fn capabilities(&self) -> FlagStoreCapabilities {
-        FlagStoreCapabilities::all()
-    }
-
-    async fn get(
+impl FlagdFileStore {
+    fn get_now(
         &self,
         environment: &EnvironmentId,
         flag: &FlagKey,
@@ -299,7 +291,7 @@ impl FlagStore for FlagdFileStore {
         }
     }
 
-    async fn set(
+    fn set_now(
         &self,
         key: &IdempotencyKey,
         environment: &EnvironmentId,
@@ -308,10 +300,7 @@ impl FlagStore for FlagdFileStore {
         expected_revision: u64,
     ) -> Result<u64, AdapterError> {
         let path = self.file(environment)?;
-        let _one_writer = self
-            .writing
-            .lock()
-            .map_err(|_| AdapterError::new(ErrorKind::Unavailable, "a flag write panicked"))?;
+        // One writer at a time, in this process or any other.
         let _turn = Turn::take(path)?;
         let mut keys = read_keys(path)?;
         if let Some(done) = keys.get(key.as_str()) {
@@ -356,7 +345,7 @@ impl FlagStore for FlagdFileStore {
         Ok(revision)
     }
 
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
+    fn outcome_now(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
         for path in self.files.values() {
             if let Some(done) = read_keys(path)?.get(key.as_str()) {
                 return Ok(Some(*done));
@@ -366,5 +355,48 @@ impl FlagStore for FlagdFileStore {
             }
         }
         Ok(None)
+    }
+}
+
+#[async_trait]
+impl FlagStore for FlagdFileStore {
+    fn capabilities(&self) -> FlagStoreCapabilities {
+        FlagStoreCapabilities::all()
+    }
+
+    async fn get(
+        &self,
+        environment: &EnvironmentId,
+        flag: &FlagKey,
+    ) -> Result<(FlagState, u64), AdapterError> {
+        let this = self.clone();
+        let environment = environment.clone();
+        let flag = flag.clone();
+        super::off_executor(move || this.get_now(&environment, &flag)).await
+    }
+
+    async fn set(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        flag: &FlagKey,
+        state: &FlagState,
+        expected_revision: u64,
+    ) -> Result<u64, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let environment = environment.clone();
+        let flag = flag.clone();
+        let state = state.clone();
+        super::off_executor(move || {
+            this.set_now(&key, &environment, &flag, &state, expected_revision)
+        })
+        .await
+    }
+
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        super::off_executor(move || this.outcome_now(&key)).await
     }
 }

@@ -404,21 +404,12 @@ impl GitVcs {
     }
 }
 
-#[async_trait]
-impl Vcs for GitVcs {
-    fn capabilities(&self) -> VcsCapabilities {
-        VcsCapabilities::all()
-    }
-
-    async fn head(
-        &self,
-        service: &ServiceId,
-        branch: &BranchName,
-    ) -> Result<CommitId, AdapterError> {
+impl GitVcs {
+    fn head_now(&self, service: &ServiceId, branch: &BranchName) -> Result<CommitId, AdapterError> {
         self.head_of(self.repo(service)?, branch)
     }
 
-    async fn commits_between(
+    fn commits_between_now(
         &self,
         service: &ServiceId,
         from: &CommitId,
@@ -439,7 +430,7 @@ impl Vcs for GitVcs {
         Ok(list.lines().map(CommitId::new).collect())
     }
 
-    async fn revert(
+    fn revert_now(
         &self,
         key: &IdempotencyKey,
         service: &ServiceId,
@@ -450,7 +441,7 @@ impl Vcs for GitVcs {
         self.make(key, service, (commits, onto, expected_head), Making::Revert)
     }
 
-    async fn cherry_pick(
+    fn cherry_pick_now(
         &self,
         key: &IdempotencyKey,
         service: &ServiceId,
@@ -461,7 +452,7 @@ impl Vcs for GitVcs {
         self.make(key, service, (commits, onto, expected_head), Making::Pick)
     }
 
-    async fn merge(
+    fn merge_now(
         &self,
         key: &IdempotencyKey,
         service: &ServiceId,
@@ -477,7 +468,7 @@ impl Vcs for GitVcs {
         )
     }
 
-    async fn create_branch(
+    fn create_branch_now(
         &self,
         key: &IdempotencyKey,
         service: &ServiceId,
@@ -533,7 +524,7 @@ impl Vcs for GitVcs {
         Ok(at.clone())
     }
 
-    async fn tag(
+    fn tag_now(
         &self,
         key: &IdempotencyKey,
         service: &ServiceId,
@@ -571,7 +562,7 @@ impl Vcs for GitVcs {
         Ok(commit.clone())
     }
 
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
+    fn outcome_now(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
         for repo in self.repos.values() {
             self.fetch(repo)?;
             if let Some(found) = self.remembered(repo, key)? {
@@ -579,5 +570,130 @@ impl Vcs for GitVcs {
             }
         }
         Ok(None)
+    }
+}
+
+#[async_trait]
+impl Vcs for GitVcs {
+    fn capabilities(&self) -> VcsCapabilities {
+        VcsCapabilities::all()
+    }
+
+    async fn head(
+        &self,
+        service: &ServiceId,
+        branch: &BranchName,
+    ) -> Result<CommitId, AdapterError> {
+        let this = self.clone();
+        let service = service.clone();
+        let branch = branch.clone();
+        super::off_executor(move || this.head_now(&service, &branch)).await
+    }
+
+    async fn commits_between(
+        &self,
+        service: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError> {
+        let this = self.clone();
+        let service = service.clone();
+        let from = from.clone();
+        let to = to.clone();
+        super::off_executor(move || this.commits_between_now(&service, &from, &to)).await
+    }
+
+    async fn revert(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let service = service.clone();
+        let commits = commits.to_vec();
+        let onto = onto.clone();
+        let expected_head = expected_head.clone();
+        super::off_executor(move || {
+            this.revert_now(&key, &service, &commits, &onto, &expected_head)
+        })
+        .await
+    }
+
+    async fn cherry_pick(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let service = service.clone();
+        let commits = commits.to_vec();
+        let onto = onto.clone();
+        let expected_head = expected_head.clone();
+        super::off_executor(move || {
+            this.cherry_pick_now(&key, &service, &commits, &onto, &expected_head)
+        })
+        .await
+    }
+
+    async fn merge(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        from: &CommitId,
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let service = service.clone();
+        let from = from.clone();
+        let onto = onto.clone();
+        let expected_head = expected_head.clone();
+        super::off_executor(move || this.merge_now(&key, &service, &from, &onto, &expected_head))
+            .await
+    }
+
+    async fn create_branch(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        branch: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let service = service.clone();
+        let branch = branch.clone();
+        let at = at.clone();
+        super::off_executor(move || this.create_branch_now(&key, &service, &branch, &at)).await
+    }
+
+    async fn tag(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let service = service.clone();
+        let commit = commit.clone();
+        let tag = tag.to_owned();
+        super::off_executor(move || this.tag_now(&key, &service, &commit, &tag)).await
+    }
+
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        super::off_executor(move || this.outcome_now(&key)).await
     }
 }

@@ -42,6 +42,21 @@ pub use sqlite::SqliteJournalStore;
 /// port and is named here too, where it always was.
 pub use crate::port::SystemClock;
 
+/// Runs `work` (file or process I/O, waits) on the `blocking` thread
+/// pool, so that an adapter never blocks the caller's executor: an async
+/// host's other tasks (lease renewals, a database connection, a ticker)
+/// go on meanwhile. The pool needs no runtime of the host's.
+#[cfg(any(
+    feature = "git",
+    feature = "command",
+    feature = "flagd",
+    feature = "file-journal",
+    feature = "sqlite"
+))]
+async fn off_executor<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    blocking::unblock(work).await
+}
+
 /// A stable 64-bit digest of an idempotency key (FNV-1a), for adapters
 /// that name a file or a ref after a key whose text may not fit there.
 #[cfg(any(feature = "git", feature = "command"))]

@@ -34,7 +34,7 @@
 //! nothing is written. Reads check every line and link again.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
@@ -46,11 +46,12 @@ use crate::port::{AdapterError, ErrorKind, JournalStore};
 const SCHEMA_VERSION: i64 = 2;
 
 /// A journal store in a `SQLite` database file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SqliteJournalStore {
     path: PathBuf,
     chain: Chain,
-    conn: Mutex<Connection>,
+    /// Shared by the store's clones, which the blocking pool works on.
+    conn: Arc<Mutex<Connection>>,
     keep_snapshots: usize,
 }
 
@@ -111,7 +112,7 @@ impl SqliteJournalStore {
         Ok(Self {
             path,
             chain,
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
             keep_snapshots: 3,
         })
     }
@@ -155,13 +156,8 @@ impl SqliteJournalStore {
     }
 }
 
-#[async_trait]
-impl JournalStore for SqliteJournalStore {
-    async fn append(
-        &self,
-        expected_len: u64,
-        entries: &[JournalEntry],
-    ) -> Result<(), AdapterError> {
+impl SqliteJournalStore {
+    fn append_now(&self, expected_len: u64, entries: &[JournalEntry]) -> Result<(), AdapterError> {
         let mut conn = self.conn()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -199,15 +195,11 @@ impl JournalStore for SqliteJournalStore {
         tx.commit().map_err(|e| db_error(&e))
     }
 
-    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
-        self.read_page(position, usize::MAX).await
+    fn read_from_now(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        self.read_page_now(position, usize::MAX)
     }
 
-    async fn read_page(
-        &self,
-        position: u64,
-        max: usize,
-    ) -> Result<Vec<JournalEntry>, AdapterError> {
+    fn read_page_now(&self, position: u64, max: usize) -> Result<Vec<JournalEntry>, AdapterError> {
         let conn = self.conn()?;
         let start = position.max(1);
         let mut statement = conn
@@ -244,7 +236,7 @@ impl JournalStore for SqliteJournalStore {
         Ok(out)
     }
 
-    async fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {
+    fn save_snapshot_now(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {
         let mut conn = self.conn()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -268,7 +260,7 @@ impl JournalStore for SqliteJournalStore {
         tx.commit().map_err(|e| db_error(&e))
     }
 
-    async fn read_snapshot(
+    fn read_snapshot_now(
         &self,
         before: Option<u64>,
     ) -> Result<Option<StoredSnapshot>, AdapterError> {
@@ -285,6 +277,47 @@ impl JournalStore for SqliteJournalStore {
         Ok(row.map(|(position, hash, seal, body)| {
             super::stored_snapshot(u64::try_from(position).unwrap_or(0), &hash, &seal, body)
         }))
+    }
+}
+
+#[async_trait]
+impl JournalStore for SqliteJournalStore {
+    async fn append(
+        &self,
+        expected_len: u64,
+        entries: &[JournalEntry],
+    ) -> Result<(), AdapterError> {
+        let this = self.clone();
+        let entries = entries.to_vec();
+        super::off_executor(move || this.append_now(expected_len, &entries)).await
+    }
+
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        let this = self.clone();
+        super::off_executor(move || this.read_from_now(position)).await
+    }
+
+    async fn read_page(
+        &self,
+        position: u64,
+        max: usize,
+    ) -> Result<Vec<JournalEntry>, AdapterError> {
+        let this = self.clone();
+        super::off_executor(move || this.read_page_now(position, max)).await
+    }
+
+    async fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {
+        let this = self.clone();
+        let snapshot = snapshot.clone();
+        super::off_executor(move || this.save_snapshot_now(&snapshot)).await
+    }
+
+    async fn read_snapshot(
+        &self,
+        before: Option<u64>,
+    ) -> Result<Option<StoredSnapshot>, AdapterError> {
+        let this = self.clone();
+        super::off_executor(move || this.read_snapshot_now(before)).await
     }
 
     fn chain(&self) -> Chain {

@@ -35,7 +35,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -59,13 +59,14 @@ use lines::{at, last_line_position, read_on, tail_from};
 /// assert!(block_on(store.read_from(1)).unwrap().is_empty());
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FileJournalStore {
     path: PathBuf,
     chain: Chain,
     /// The file, opened for reading and appending (the lock is taken on
-    /// it for each append), and what was read of it so far.
-    file: Mutex<(File, Stored)>,
+    /// it for each append), and what was read of it so far; shared by the
+    /// store's clones, which the blocking pool works on.
+    file: Arc<Mutex<(File, Stored)>>,
     repaired: Option<u64>,
     keep_snapshots: usize,
 }
@@ -180,7 +181,7 @@ impl FileJournalStore {
         Ok(Self {
             path,
             chain,
-            file: Mutex::new((file, stored)),
+            file: Arc::new(Mutex::new((file, stored))),
             repaired,
             keep_snapshots: 3,
         })
@@ -360,13 +361,8 @@ impl FileJournalStore {
     }
 }
 
-#[async_trait]
-impl JournalStore for FileJournalStore {
-    async fn append(
-        &self,
-        expected_len: u64,
-        entries: &[JournalEntry],
-    ) -> Result<(), AdapterError> {
+impl FileJournalStore {
+    fn append_now(&self, expected_len: u64, entries: &[JournalEntry]) -> Result<(), AdapterError> {
         let mut guard = self.file.lock().map_err(|_| {
             AdapterError::new(ErrorKind::Unavailable, "the file's lock was poisoned")
         })?;
@@ -377,15 +373,11 @@ impl JournalStore for FileJournalStore {
         result
     }
 
-    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
-        self.read_page(position, usize::MAX).await
+    fn read_from_now(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        self.read_page_now(position, usize::MAX)
     }
 
-    async fn read_page(
-        &self,
-        position: u64,
-        max: usize,
-    ) -> Result<Vec<JournalEntry>, AdapterError> {
+    fn read_page_now(&self, position: u64, max: usize) -> Result<Vec<JournalEntry>, AdapterError> {
         let mut guard = self.file.lock().map_err(|_| {
             AdapterError::new(ErrorKind::Unavailable, "the file's lock was poisoned")
         })?;
@@ -413,7 +405,7 @@ impl JournalStore for FileJournalStore {
         result
     }
 
-    async fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {
+    fn save_snapshot_now(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {
         let dir = self.snapshot_dir();
         std::fs::create_dir_all(&dir).map_err(|e| at(&dir, e))?;
         let path = dir.join(format!("{:020}.json", snapshot.position));
@@ -447,7 +439,7 @@ impl JournalStore for FileJournalStore {
         Ok(())
     }
 
-    async fn read_snapshot(
+    fn read_snapshot_now(
         &self,
         before: Option<u64>,
     ) -> Result<Option<StoredSnapshot>, AdapterError> {
@@ -478,6 +470,47 @@ impl JournalStore for FileJournalStore {
             hash("seal"),
             body.to_owned(),
         )))
+    }
+}
+
+#[async_trait]
+impl JournalStore for FileJournalStore {
+    async fn append(
+        &self,
+        expected_len: u64,
+        entries: &[JournalEntry],
+    ) -> Result<(), AdapterError> {
+        let this = self.clone();
+        let entries = entries.to_vec();
+        super::off_executor(move || this.append_now(expected_len, &entries)).await
+    }
+
+    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
+        let this = self.clone();
+        super::off_executor(move || this.read_from_now(position)).await
+    }
+
+    async fn read_page(
+        &self,
+        position: u64,
+        max: usize,
+    ) -> Result<Vec<JournalEntry>, AdapterError> {
+        let this = self.clone();
+        super::off_executor(move || this.read_page_now(position, max)).await
+    }
+
+    async fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {
+        let this = self.clone();
+        let snapshot = snapshot.clone();
+        super::off_executor(move || this.save_snapshot_now(&snapshot)).await
+    }
+
+    async fn read_snapshot(
+        &self,
+        before: Option<u64>,
+    ) -> Result<Option<StoredSnapshot>, AdapterError> {
+        let this = self.clone();
+        super::off_executor(move || this.read_snapshot_now(before)).await
     }
 
     fn chain(&self) -> Chain {

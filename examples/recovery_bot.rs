@@ -120,11 +120,13 @@ fn main() -> Result<()> {
     );
     std::fs::create_dir_all(&dir)?;
     set_up(&dir)?;
-    let first_run = !dir.join("journal.jsonl").exists();
-    let mut driver = if first_run {
-        block_on(Driver::start(ports(&dir)?, "recovery-bot"))?
-    } else {
-        block_on(Driver::resume(ports(&dir)?, "recovery-bot"))?
+    // Resume what the journal holds; a store that holds nothing yet (a
+    // first run, or one killed before its first entry) starts afresh.
+    let (first_run, mut driver) = match block_on(Driver::resume(ports(&dir)?, "recovery-bot")) {
+        Err(knowngood::DriveError::NothingToResume) => {
+            (true, block_on(Driver::start(ports(&dir)?, "recovery-bot"))?)
+        }
+        resumed => (false, resumed?),
     };
     println!(
         "{} from {} ({} entries)",

@@ -627,3 +627,23 @@ fn journal_race_the_loser_reads_what_it_missed_and_decides_again() {
     assert_eq!(c.decided_again(), 5);
     assert_eq!(c.journal().len(), len);
 }
+
+#[test]
+fn nothing_to_resume_an_empty_store_is_no_history_to_begin_again() {
+    let world = revert_world();
+    let host = Host::of(&world);
+    // Negative: a store holding nothing (a misspelt journal name, lost
+    // data) is refused, and nothing is written to it.
+    let mut ports = host.ports(false);
+    let empty = Arc::new(InMemoryJournalStore::default());
+    ports.journal = empty.clone();
+    let refused = block_on(Driver::resume(ports.clone(), "bot")).unwrap_err();
+    assert!(matches!(refused, DriveError::NothingToResume), "{refused}");
+    assert!(refused.to_string().contains("journal's name"), "{refused}");
+    assert!(empty.entries().is_empty());
+    // A first run is a start.
+    assert!(block_on(Driver::start(ports, "bot")).is_ok());
+    // Positive: the store that holds the journal resumes.
+    let resumed = block_on(Driver::resume(host.ports(false), "bot")).unwrap();
+    assert_eq!(resumed.journal().len(), world.ledger.journal().len());
+}

@@ -25,6 +25,11 @@ pub enum DriveError {
         /// The entries found.
         entries: u64,
     },
+    /// [`Driver::resume`] found no journal in the store.
+    #[error(
+        "the journal store holds no entries, so there is nothing to resume: check the journal's name and the store's address, or use Driver::start for a first run"
+    )]
+    NothingToResume,
     /// The stored journal does not replay.
     #[error(transparent)]
     Replay(#[from] ReplayError),

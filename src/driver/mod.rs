@@ -122,9 +122,11 @@ impl Driver {
     /// A driver over the journal the store holds (after a restart, in
     /// another process, or after a crash), acting as `actor`: it reads the
     /// whole store a page at a time, checks it (positions, stream
-    /// versions, the hash chain) and replays it. An empty store gives an
-    /// empty driver, as [`Driver::start`] does. To start from a snapshot,
-    /// see [`Driver::resume_with`].
+    /// versions, the hash chain) and replays it. An empty store is refused
+    /// ([`DriveError::NothingToResume`]): a first run is [`Driver::start`],
+    /// and an empty store where a journal was expected is a misspelt
+    /// journal name or lost data, never a history to begin again. To start
+    /// from a snapshot, see [`Driver::resume_with`].
     pub async fn resume(ports: Ports, actor: impl Into<Actor>) -> Result<Driver, DriveError> {
         Self::resume_with(ports, actor, Startup::Replay).await
     }
@@ -139,6 +141,11 @@ impl Driver {
         startup: Startup,
     ) -> Result<Driver, DriveError> {
         let (ledger, started) = open_ledger(ports.journal.as_ref(), startup).await?;
+        if ledger.journal().is_empty() {
+            // A journal's name misspelt, a store that lost its data, a
+            // first run: none of them is a resume.
+            return Err(DriveError::NothingToResume);
+        }
         crate::trace::info!(
             snapshot = started.snapshot,
             replayed = started.replayed,

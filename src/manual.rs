@@ -468,8 +468,11 @@
 //! refuses a second writer that raced past the check, and a trigger refuses
 //! `UPDATE` and `DELETE` on the table. A stale writer gets
 //! [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) with nothing
-//! written: it [refreshes](crate::Driver::refresh) (reading only what it
-//! missed) and decides again. Reads come in bounded pages
+//! written; its driver reads what it missed and decides the command again,
+//! by itself, a few times at most ([`Driver::decided_again`](crate::Driver::decided_again)).
+//! A commit whose reply was lost is an
+//! [`ErrorKind::UnknownOutcome`](crate::ErrorKind::UnknownOutcome): the
+//! next read says whether it happened. Reads come in bounded pages
 //! ([`JournalStore::read_page`](crate::JournalStore::read_page); a start
 //! reads [`startup::PAGE`](crate::startup::PAGE) entries at a time), never
 //! an unbounded result set.
@@ -534,6 +537,35 @@
 //! # Ok(()) }
 //! # fn main() {}
 //! ```
+//!
+//! **Each effect once: what each adapter guarantees, and what the host
+//! provides.** A port call carries an idempotency key; after a crash, a
+//! timeout or a hand-over to another replica the driver asks the port what
+//! happened under the key before it acts again, and never guesses. That
+//! holds across processes and machines only where the answer is kept where
+//! every replica can read it:
+//!
+//! | adapter | what it keeps, and where | what the host provides |
+//! | --- | --- | --- |
+//! | `git` | a `Knowngood-Key:` trailer in each commit, and a key ref (`refs/knowngood/…`) pushed to the remote in one atomic push with the branch move; every call fetches heads, tags and key refs first | a remote every replica can push to and fetch from (with `--atomic` pushes: any current git server) |
+//! | `flagd` | the flag's last key and revision in its own metadata, written with the flag; every key in a sidecar; writers take turns under `<file>.knowngood-lock` | one flag file (per environment) that every replica writes through this adapter |
+//! | `command` | a deploy's intent before it runs and its end after, in the outcomes directory; the command's whole process group waited for and stopped on timeout | an outcomes directory shared by the replicas that may deploy under the same keys; deploy scripts idempotent per `KNOWNGOOD_KEY`; an `outcome` command that says what ran under a key (without one, a key whose end was not recorded stays unknown and the driver stops for a person) |
+//! | `file-journal` | a batch written to `<file>.batch` before the journal, completed from it after a crash | one file on a file system whose locks every writer honours (not most network file systems) |
+//! | `sqlite`, `postgres` | a batch in one transaction | the database |
+//!
+//! A replica whose clock is a little behind the journal stamps its commands
+//! with the journal's last event time (five minutes of skew unless
+//! [`Driver::tolerate_clock_skew`](crate::Driver::tolerate_clock_skew)
+//! says otherwise); one further behind is refused, since time only moves
+//! forward. [`Driver::resume`](crate::Driver::resume) refuses an empty
+//! store: a misspelt journal name never starts a second history.
+//!
+//! What does not hold yet: the lease is renewed before each port call, not
+//! during one, and its token is not handed to the ports, so a replica
+//! paused longer than its lease in the middle of a call can finish that
+//! call after another took over (the keys above keep it from being done
+//! twice, not from overlapping). Keep the lease longer than the longest
+//! port call (the command deployer's timeout, say).
 //!
 //! **Followers see new entries as they land.** `PostgresJournalStore::follow()`
 //! listens on the `knowngood_journal` channel, which every append notifies

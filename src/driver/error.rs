@@ -25,7 +25,7 @@ pub enum DriveError {
         /// The entries found.
         entries: u64,
     },
-    /// [`Driver::resume`] found no journal in the store.
+    /// [`Driver::resume`](crate::driver::Driver::resume) found no journal in the store.
     #[error(
         "the journal store holds no entries, so there is nothing to resume: check the journal's name and the store's address, or use Driver::start for a first run"
     )]

@@ -208,16 +208,47 @@ fn another_clone(dir: &Path, origin: &Path, name: &str) -> PathBuf {
     clone
 }
 
-#[test]
-fn git_vcs_keys_on_the_remote_a_replica_with_its_own_clone_finds_what_another_did() {
-    let dir = dir("keys-remote");
-    let (repo, [_, two, three]) = repo(dir.path());
+/// Two replicas' clones of one origin: the active one's adapter (and its
+/// clone), the standby's adapter, the origin, and the repository's commits.
+struct TwoReplicas {
+    dir: tmp::TempDir,
+    origin: PathBuf,
+    clone: PathBuf,
+    commits: [CommitId; 3],
+    active: GitVcs,
+    standby: GitVcs,
+}
+
+fn two_replicas(name: &str) -> TwoReplicas {
+    let dir = dir(name);
+    let (repo, commits) = repo(dir.path());
     let (origin, clone) = origin_and_clone(dir.path(), &repo);
     let standby = another_clone(dir.path(), &origin, "standby");
+    TwoReplicas {
+        active: GitVcs::new()
+            .repository("payments", &clone)
+            .remote("origin"),
+        standby: GitVcs::new()
+            .repository("payments", &standby)
+            .remote("origin"),
+        dir,
+        origin,
+        clone,
+        commits,
+    }
+}
+
+#[test]
+fn git_vcs_keys_on_the_remote_a_replica_with_its_own_clone_finds_what_another_did() {
+    let TwoReplicas {
+        dir: _dir,
+        origin,
+        clone,
+        commits: [_, two, three],
+        active,
+        standby: vcs,
+    } = two_replicas("keys-remote");
     let (s, main) = ("payments".into(), "main".into());
-    let active = GitVcs::new()
-        .repository("payments", &clone)
-        .remote("origin");
     let landed = block_on(active.revert(
         &key("INC-1/revert"),
         &s,
@@ -230,9 +261,6 @@ fn git_vcs_keys_on_the_remote_a_replica_with_its_own_clone_finds_what_another_di
     std::fs::remove_dir_all(&clone).unwrap();
     // Positive: the standby's own clone finds the revert under its key,
     // and the same call answers it without acting again.
-    let vcs = GitVcs::new()
-        .repository("payments", &standby)
-        .remote("origin");
     assert_eq!(
         block_on(vcs.outcome(&key("INC-1/revert"))).unwrap(),
         Some(landed.clone())
@@ -257,20 +285,18 @@ fn git_vcs_keys_on_the_remote_a_replica_with_its_own_clone_finds_what_another_di
 
 #[test]
 fn git_vcs_tag_fetches_a_commit_another_replica_made() {
-    let dir = dir("tag-fetch");
-    let (repo, [_, two, three]) = repo(dir.path());
-    let (origin, clone) = origin_and_clone(dir.path(), &repo);
-    let standby = another_clone(dir.path(), &origin, "standby");
+    let TwoReplicas {
+        dir: _dir,
+        origin,
+        commits: [_, two, three],
+        active,
+        standby: vcs,
+        ..
+    } = two_replicas("tag-fetch");
     let (s, main) = ("payments".into(), "main".into());
-    let active = GitVcs::new()
-        .repository("payments", &clone)
-        .remote("origin");
     let landed =
         block_on(active.revert(&key("r"), &s, std::slice::from_ref(&two), &main, &three)).unwrap();
     // The standby's clone has never seen the revert; the tag step is its.
-    let vcs = GitVcs::new()
-        .repository("payments", &standby)
-        .remote("origin");
     let tagged = block_on(vcs.tag(&key("t"), &s, &landed.commit, "v1.0.1")).unwrap();
     assert_eq!(tagged, landed.commit);
     assert_eq!(

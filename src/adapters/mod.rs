@@ -12,6 +12,65 @@
 //! | `sqlite` | `sqlite`: the schema, appends in one transaction | [`JournalStore`](crate::port::JournalStore) |
 //! | `postgres` | `postgres`: migrations, appends, leases, followers | [`JournalStore`](crate::port::JournalStore), [`Leases`](crate::port::Leases) |
 
+/// `JournalStore` for a blocking store (`Clone`, with `append_now`,
+/// `read_page_now`, `save_snapshot_now`, `read_snapshot_now` and a `chain`
+/// field): every call runs on the blocking pool ([`off_executor`]).
+#[cfg(any(feature = "file-journal", feature = "sqlite"))]
+macro_rules! journal_store_off_executor {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::port::JournalStore for $store {
+            async fn append(
+                &self,
+                expected_len: u64,
+                entries: &[$crate::journal::JournalEntry],
+            ) -> Result<(), $crate::port::AdapterError> {
+                let this = self.clone();
+                let entries = entries.to_vec();
+                $crate::adapters::off_executor(move || this.append_now(expected_len, &entries))
+                    .await
+            }
+
+            async fn read_from(
+                &self,
+                position: u64,
+            ) -> Result<Vec<$crate::journal::JournalEntry>, $crate::port::AdapterError> {
+                self.read_page(position, usize::MAX).await
+            }
+
+            async fn read_page(
+                &self,
+                position: u64,
+                max: usize,
+            ) -> Result<Vec<$crate::journal::JournalEntry>, $crate::port::AdapterError> {
+                let this = self.clone();
+                $crate::adapters::off_executor(move || this.read_page_now(position, max)).await
+            }
+
+            async fn save_snapshot(
+                &self,
+                snapshot: &$crate::journal::StoredSnapshot,
+            ) -> Result<(), $crate::port::AdapterError> {
+                let this = self.clone();
+                let snapshot = snapshot.clone();
+                $crate::adapters::off_executor(move || this.save_snapshot_now(&snapshot)).await
+            }
+
+            async fn read_snapshot(
+                &self,
+                before: Option<u64>,
+            ) -> Result<Option<$crate::journal::StoredSnapshot>, $crate::port::AdapterError> {
+                let this = self.clone();
+                $crate::adapters::off_executor(move || this.read_snapshot_now(before)).await
+            }
+
+            fn chain(&self) -> $crate::journal::Chain {
+                self.chain.clone()
+            }
+        }
+    };
+}
+
 #[cfg(feature = "command")]
 pub mod command;
 #[cfg(feature = "file-journal")]

@@ -1,4 +1,4 @@
-//! A [`JournalStore`] on `SQLite`: one file with transactions, for hosts
+//! A [`JournalStore`](crate::port::JournalStore) on `SQLite`: one file with transactions, for hosts
 //! that want the database to enforce what an event store needs.
 //!
 //! One table holds the journal, one row per entry, as its canonical line
@@ -12,7 +12,7 @@
 //! );
 //! ```
 //!
-//! Snapshots ([`JournalStore::save_snapshot`]) go in a second table, the
+//! Snapshots ([`JournalStore::save_snapshot`](crate::port::JournalStore::save_snapshot)) go in a second table, the
 //! newest three kept unless [`SqliteJournalStore::keep_snapshots`] says
 //! otherwise:
 //!
@@ -36,11 +36,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use crate::journal::{Chain, EntryHash, JournalEntry, StoredSnapshot};
-use crate::port::{AdapterError, ErrorKind, JournalStore};
+use crate::port::{AdapterError, ErrorKind};
 
 /// The schema version this adapter writes.
 const SCHEMA_VERSION: i64 = 2;
@@ -195,10 +194,6 @@ impl SqliteJournalStore {
         tx.commit().map_err(|e| db_error(&e))
     }
 
-    fn read_from_now(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
-        self.read_page_now(position, usize::MAX)
-    }
-
     fn read_page_now(&self, position: u64, max: usize) -> Result<Vec<JournalEntry>, AdapterError> {
         let conn = self.conn()?;
         let start = position.max(1);
@@ -280,47 +275,4 @@ impl SqliteJournalStore {
     }
 }
 
-#[async_trait]
-impl JournalStore for SqliteJournalStore {
-    async fn append(
-        &self,
-        expected_len: u64,
-        entries: &[JournalEntry],
-    ) -> Result<(), AdapterError> {
-        let this = self.clone();
-        let entries = entries.to_vec();
-        super::off_executor(move || this.append_now(expected_len, &entries)).await
-    }
-
-    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
-        let this = self.clone();
-        super::off_executor(move || this.read_from_now(position)).await
-    }
-
-    async fn read_page(
-        &self,
-        position: u64,
-        max: usize,
-    ) -> Result<Vec<JournalEntry>, AdapterError> {
-        let this = self.clone();
-        super::off_executor(move || this.read_page_now(position, max)).await
-    }
-
-    async fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {
-        let this = self.clone();
-        let snapshot = snapshot.clone();
-        super::off_executor(move || this.save_snapshot_now(&snapshot)).await
-    }
-
-    async fn read_snapshot(
-        &self,
-        before: Option<u64>,
-    ) -> Result<Option<StoredSnapshot>, AdapterError> {
-        let this = self.clone();
-        super::off_executor(move || this.read_snapshot_now(before)).await
-    }
-
-    fn chain(&self) -> Chain {
-        self.chain.clone()
-    }
-}
+journal_store_off_executor!(SqliteJournalStore);

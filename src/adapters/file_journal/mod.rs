@@ -1,4 +1,4 @@
-//! A durable [`JournalStore`] in one JSON Lines file, in the library's own
+//! A durable [`JournalStore`](crate::port::JournalStore) in one JSON Lines file, in the library's own
 //! format (what [`Journal::write_jsonl`](crate::Journal::write_jsonl)
 //! writes and [`Journal::from_jsonl`](crate::Journal::from_jsonl) reads).
 //!
@@ -21,7 +21,7 @@
 //!   whole entry) is cut off when the store opens, and said so
 //!   ([`FileJournalStore::repaired`]). A complete line that does not read
 //!   is never dropped: opening fails and names it.
-//! - Snapshots ([`JournalStore::save_snapshot`]) are kept beside the file,
+//! - Snapshots ([`JournalStore::save_snapshot`](crate::port::JournalStore::save_snapshot)) are kept beside the file,
 //!   in `<file>.snapshots/`, one file per snapshot (a JSON header line:
 //!   position, hash, seal; then the body as it is), written whole and
 //!   renamed into place; the newest three are kept unless
@@ -37,10 +37,8 @@ use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-
 use crate::journal::{Chain, EntryHash, JournalEntry, StoredSnapshot};
-use crate::port::{AdapterError, ErrorKind, JournalStore};
+use crate::port::{AdapterError, ErrorKind};
 
 mod batch;
 mod lines;
@@ -373,10 +371,6 @@ impl FileJournalStore {
         result
     }
 
-    fn read_from_now(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
-        self.read_page_now(position, usize::MAX)
-    }
-
     fn read_page_now(&self, position: u64, max: usize) -> Result<Vec<JournalEntry>, AdapterError> {
         let mut guard = self.file.lock().map_err(|_| {
             AdapterError::new(ErrorKind::Unavailable, "the file's lock was poisoned")
@@ -473,47 +467,4 @@ impl FileJournalStore {
     }
 }
 
-#[async_trait]
-impl JournalStore for FileJournalStore {
-    async fn append(
-        &self,
-        expected_len: u64,
-        entries: &[JournalEntry],
-    ) -> Result<(), AdapterError> {
-        let this = self.clone();
-        let entries = entries.to_vec();
-        super::off_executor(move || this.append_now(expected_len, &entries)).await
-    }
-
-    async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {
-        let this = self.clone();
-        super::off_executor(move || this.read_from_now(position)).await
-    }
-
-    async fn read_page(
-        &self,
-        position: u64,
-        max: usize,
-    ) -> Result<Vec<JournalEntry>, AdapterError> {
-        let this = self.clone();
-        super::off_executor(move || this.read_page_now(position, max)).await
-    }
-
-    async fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), AdapterError> {
-        let this = self.clone();
-        let snapshot = snapshot.clone();
-        super::off_executor(move || this.save_snapshot_now(&snapshot)).await
-    }
-
-    async fn read_snapshot(
-        &self,
-        before: Option<u64>,
-    ) -> Result<Option<StoredSnapshot>, AdapterError> {
-        let this = self.clone();
-        super::off_executor(move || this.read_snapshot_now(before)).await
-    }
-
-    fn chain(&self) -> Chain {
-        self.chain.clone()
-    }
-}
+journal_store_off_executor!(FileJournalStore);

@@ -134,7 +134,7 @@ pub use startup::{StartError, StartReport, Startup, open_ledger};
 pub use driver::{DriveError, DriveReport, Driver, Shipped};
 pub use port::SystemClock;
 pub use port::{
-    AdapterError, Clock, ErrorKind, JournalStore, LeaseAnswer, Leases, MissingPort, Ports,
+    AdapterError, Clock, ErrorKind, Fence, JournalStore, LeaseAnswer, Leases, MissingPort, Ports,
     PortsBuilder,
 };
 pub use recovery::IdempotencyKey;

@@ -560,12 +560,20 @@
 //! forward. [`Driver::resume`](crate::Driver::resume) refuses an empty
 //! store: a misspelt journal name never starts a second history.
 //!
+//! A driver holding a lease hands it with every journal append
+//! ([`JournalStore::append_fenced`](crate::JournalStore::append_fenced),
+//! [`Fence`](crate::Fence)); the `PostgreSQL` store, whose
+//! `leases()` keep the leases in the same database, refuses an append from
+//! a holder whose lease expired or passed to another replica, in the same
+//! transaction, so a replica paused past its lease records nothing once
+//! woken. (Give a `PostgreSQL` store the leases of its own `leases()`.)
+//!
 //! What does not hold yet: the lease is renewed before each port call, not
-//! during one, and its token is not handed to the ports, so a replica
-//! paused longer than its lease in the middle of a call can finish that
-//! call after another took over (the keys above keep it from being done
-//! twice, not from overlapping). Keep the lease longer than the longest
-//! port call (the command deployer's timeout, say).
+//! during one, and its token is not handed to the other ports, so a
+//! replica paused longer than its lease in the middle of a call can finish
+//! that call after another took over (the keys above keep it from being
+//! done twice, not from overlapping). Keep the lease longer than the
+//! longest port call (the command deployer's timeout, say).
 //!
 //! **Followers see new entries as they land.** `PostgresJournalStore::follow()`
 //! listens on the `knowngood_journal` channel, which every append notifies

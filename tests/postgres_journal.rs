@@ -780,3 +780,53 @@ async fn postgres_down_says_which_database_and_why() {
         "the password never shows: {message}"
     );
 }
+
+#[tokio::test]
+async fn postgres_fencing_a_holder_whose_lease_passed_on_writes_nothing() {
+    let Some((_, name, store, mut ledger)) = fresh("postgres_fencing").await else {
+        return;
+    };
+    let leases = store.leases().await.unwrap();
+    let scope = "incident/INC-1";
+    let LeaseAnswer::Granted { token: first } = leases
+        .acquire(scope, "replica-a", Duration::from_millis(300))
+        .await
+        .unwrap()
+    else {
+        panic!("the lease was free");
+    };
+    // Replica A pauses past its lease; B takes over.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let LeaseAnswer::Granted { token: second } = leases
+        .acquire(scope, "replica-b", Duration::from_secs(30))
+        .await
+        .unwrap()
+    else {
+        panic!("the lease had expired");
+    };
+    assert_ne!(first, second);
+    let entries = services(&mut ledger, "svc", 1);
+    // Negative: A wakes and appends under its old lease: refused, nothing
+    // written.
+    let stale = store
+        .append_fenced(
+            0,
+            &entries,
+            &knowngood::Fence::new(scope, "replica-a", first),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::Rejected, "{stale}");
+    assert!(stale.to_string().contains("no longer"), "{stale}");
+    assert!(store.read_from(1).await.unwrap().is_empty(), "{name}");
+    // Positive: B, holding it, appends.
+    store
+        .append_fenced(
+            0,
+            &entries,
+            &knowngood::Fence::new(scope, "replica-b", second),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.read_from(1).await.unwrap(), entries);
+}

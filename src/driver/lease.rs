@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 /// A lease this driver holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct HeldLease {
-    scope: String,
-    token: u64,
+    pub(super) scope: String,
+    pub(super) token: u64,
     /// When this driver stops counting on it: the time it asked, plus the
     /// lease's length, less a tenth.
     good_until: DateTime<Utc>,

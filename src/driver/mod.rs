@@ -42,7 +42,7 @@ use crate::journal::{Journal, JournalEntry};
 use crate::ledger::Ledger;
 use crate::machine::{Command, State};
 use crate::model::{Actor, IncidentId};
-use crate::port::{ErrorKind, Ports};
+use crate::port::{ErrorKind, Fence, Ports};
 use crate::recovery::{EffectOutcome, IdempotencyKey};
 use crate::startup::{PAGE, StartReport, Startup, fold_error, open_ledger};
 use lease::HeldLease;
@@ -276,7 +276,19 @@ impl Driver {
             if entries.is_empty() {
                 return Ok(entries);
             }
-            match self.ports.journal.append(before as u64, &entries).await {
+            // Holding a lease, the append carries it: a store that keeps
+            // the leases refuses it once another replica took over.
+            let appended = match &self.lease {
+                Some(held) => {
+                    let fence = Fence::new(held.scope.clone(), self.actor.as_str(), held.token);
+                    self.ports
+                        .journal
+                        .append_fenced(before as u64, &entries, &fence)
+                        .await
+                }
+                None => self.ports.journal.append(before as u64, &entries).await,
+            };
+            match appended {
                 Ok(()) => {
                     self.snapshot_if_due().await;
                     return Ok(entries);

@@ -12,6 +12,20 @@ pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
     /// ([`ErrorKind::Conflict`] otherwise: another writer got there first).
     async fn append(&self, expected_len: u64, entries: &[JournalEntry])
     -> Result<(), AdapterError>;
+    /// Appends as [`JournalStore::append`] does, only while `fence` is
+    /// still the lease its holder has: a store that keeps the leases
+    /// (`PostgreSQL`) refuses a holder whose lease expired or passed to
+    /// another replica ([`ErrorKind::Rejected`], nothing written). The
+    /// default cannot check, and appends.
+    async fn append_fenced(
+        &self,
+        expected_len: u64,
+        entries: &[JournalEntry],
+        fence: &super::leases::Fence,
+    ) -> Result<(), AdapterError> {
+        let _ = fence;
+        self.append(expected_len, entries).await
+    }
     /// The entries from `position` on (positions start at 1).
     async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError>;
     /// At most `max` entries from `position` on: how the driver reads a

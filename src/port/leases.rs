@@ -52,3 +52,30 @@ pub trait Leases: Send + Sync + fmt::Debug + 'static {
     /// `token`.
     async fn release(&self, scope: &str, holder: &str, token: u64) -> Result<(), AdapterError>;
 }
+
+/// A lease as its holder believes it holds it: handed with a journal
+/// append ([`JournalStore::append_fenced`](crate::port::JournalStore::append_fenced))
+/// so that a store that keeps the leases refuses a holder whose lease
+/// expired or passed to another replica (a process paused past its lease,
+/// then woken).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Fence {
+    /// The lease's scope (`incident/<id>`, `ship/<environment>/<service>`).
+    pub scope: String,
+    /// Who holds it.
+    pub holder: String,
+    /// The token it was granted under.
+    pub token: u64,
+}
+
+impl Fence {
+    /// `holder`'s lease on `scope` under `token`.
+    pub fn new(scope: impl Into<String>, holder: impl Into<String>, token: u64) -> Self {
+        Self {
+            scope: scope.into(),
+            holder: holder.into(),
+            token,
+        }
+    }
+}

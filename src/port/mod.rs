@@ -56,6 +56,6 @@ pub use error::{AdapterError, ErrorKind};
 pub use flags::{FlagStore, FlagStoreCapabilities};
 pub use health::{Health, HealthProbe};
 pub use journal::JournalStore;
-pub use leases::{LeaseAnswer, Leases};
+pub use leases::{Fence, LeaseAnswer, Leases};
 pub use ports::{DEFAULT_LEASE_TTL, MissingPort, Ports, PortsBuilder};
 pub use vcs::{Landed, Vcs, VcsCapabilities};

@@ -4,18 +4,20 @@ use super::PostgresJournalStore;
 use super::connection::{closed, failed, failed_at, to_i64, to_u64};
 use super::schema::CHANNEL;
 use crate::journal::{Chain, EntryHash, JournalEntry, StoredSnapshot};
-use crate::port::{AdapterError, ErrorKind, JournalStore};
+use crate::port::{AdapterError, ErrorKind, Fence, JournalStore};
 use async_trait::async_trait;
 
 /// How many rows one query reads at most.
 const READ_PAGE: usize = 1_000;
 
-#[async_trait]
-impl JournalStore for PostgresJournalStore {
-    async fn append(
+impl PostgresJournalStore {
+    /// An append in one transaction, refused unless `fence` (if any) is
+    /// still the lease its holder has.
+    async fn append_checked(
         &self,
         expected_len: u64,
         entries: &[JournalEntry],
+        fence: Option<&Fence>,
     ) -> Result<(), AdapterError> {
         let mut guard = self.ready().await?;
         let client = guard.as_mut().ok_or_else(closed)?;
@@ -37,6 +39,28 @@ impl JournalStore for PostgresJournalStore {
                 ),
                 None => (0, self.chain.genesis()),
             };
+            if let Some(fence) = fence {
+                // The lease row is locked for the transaction: it cannot
+                // pass to another holder before this commits.
+                let held = tx
+                    .query_opt(
+                        "SELECT 1 FROM knowngood_leases
+                         WHERE journal = $1 AND scope = $2 AND holder = $3 AND token = $4
+                           AND expires_at > clock_timestamp()
+                         FOR SHARE",
+                        &[&self.journal, &fence.scope, &fence.holder, &to_i64(fence.token)],
+                    )
+                    .await?;
+                if held.is_none() {
+                    return Ok(Err(AdapterError::new(
+                        ErrorKind::Rejected,
+                        format!(
+                            "postgres: the lease on `{}` is no longer `{}`'s under token {} (it expired or passed to another replica): nothing was written; that replica acts now",
+                            fence.scope, fence.holder, fence.token
+                        ),
+                    )));
+                }
+            }
             if len != expected_len {
                 return Ok(Err(AdapterError::new(
                     ErrorKind::Conflict,
@@ -90,6 +114,27 @@ impl JournalStore for PostgresJournalStore {
                 Err(error)
             }
         }
+    }
+}
+
+#[async_trait]
+impl JournalStore for PostgresJournalStore {
+    async fn append(
+        &self,
+        expected_len: u64,
+        entries: &[JournalEntry],
+    ) -> Result<(), AdapterError> {
+        self.append_checked(expected_len, entries, None).await
+    }
+
+    async fn append_fenced(
+        &self,
+        expected_len: u64,
+        entries: &[JournalEntry],
+        fence: &Fence,
+    ) -> Result<(), AdapterError> {
+        self.append_checked(expected_len, entries, Some(fence))
+            .await
     }
 
     async fn read_from(&self, position: u64) -> Result<Vec<JournalEntry>, AdapterError> {

@@ -22,6 +22,8 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        DateTime::<Utc>::from(std::time::SystemTime::now())
+        // SystemClock: the one reading of the time of day in the library.
+        let now = std::time::SystemTime::now(); // SystemClock
+        DateTime::<Utc>::from(now)
     }
 }

@@ -1,0 +1,305 @@
+//! The [`Vcs`] port on git: each call's work, run on the blocking pool.
+
+use crate::model::{BranchName, CommitId, ServiceId};
+use crate::port::{AdapterError, ErrorKind, Landed, Vcs, VcsCapabilities};
+use crate::recovery::IdempotencyKey;
+use async_trait::async_trait;
+
+use super::{GitVcs, Making};
+
+impl GitVcs {
+    fn head_now(&self, service: &ServiceId, branch: &BranchName) -> Result<CommitId, AdapterError> {
+        self.head_of(self.repo(service)?, branch)
+    }
+
+    fn commits_between_now(
+        &self,
+        service: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError> {
+        let repo = self.repo(service)?;
+        let list = self.git(
+            repo,
+            &[
+                "rev-list",
+                "--reverse",
+                "--topo-order",
+                to.as_str(),
+                &format!("^{from}"),
+            ],
+            ErrorKind::NotFound,
+        )?;
+        Ok(list.lines().map(CommitId::new).collect())
+    }
+
+    fn revert_now(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.make(key, service, (commits, onto, expected_head), Making::Revert)
+    }
+
+    fn cherry_pick_now(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.make(key, service, (commits, onto, expected_head), Making::Pick)
+    }
+
+    fn merge_now(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        from: &CommitId,
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        self.make(
+            key,
+            service,
+            (std::slice::from_ref(from), onto, expected_head),
+            Making::Merge,
+        )
+    }
+
+    fn create_branch_now(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        branch: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError> {
+        let repo = self.repo(service)?;
+        // Another replica may have made the commit.
+        self.fetch(repo)?;
+        if self.resolve(repo, at.as_str()).is_none() {
+            return Err(AdapterError::new(
+                ErrorKind::NotFound,
+                format!("no commit `{at}`"),
+            ));
+        }
+        match self.head_of(repo, branch) {
+            Ok(existing) if existing == *at => {}
+            Ok(existing) => {
+                return Err(AdapterError::new(
+                    ErrorKind::Conflict,
+                    format!("`{branch}` already exists at `{existing}`"),
+                ));
+            }
+            Err(_) => match &self.remote {
+                Some(remote) => {
+                    self.git(
+                        repo,
+                        &[
+                            "push",
+                            "--quiet",
+                            remote,
+                            &format!("{at}:refs/heads/{branch}"),
+                        ],
+                        ErrorKind::Conflict,
+                    )?;
+                    self.fetch(repo)?;
+                }
+                None => {
+                    self.git(
+                        repo,
+                        &[
+                            "update-ref",
+                            &format!("refs/heads/{branch}"),
+                            at.as_str(),
+                            "0000000000000000000000000000000000000000",
+                        ],
+                        ErrorKind::Conflict,
+                    )?;
+                }
+            },
+        }
+        self.remember(repo, key, at, true)?;
+        Ok(at.clone())
+    }
+
+    fn tag_now(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError> {
+        let repo = self.repo(service)?;
+        // Another replica may have made the commit, or the tag.
+        self.fetch(repo)?;
+        let tag_ref = format!("refs/tags/{tag}");
+        match self.resolve(repo, &tag_ref) {
+            Some(existing) if existing == *commit => {
+                self.remember(repo, key, commit, true)?;
+            }
+            Some(existing) => {
+                return Err(AdapterError::new(
+                    ErrorKind::Conflict,
+                    format!("tag `{tag}` already names `{existing}`"),
+                ));
+            }
+            None => {
+                if self.resolve(repo, commit.as_str()).is_none() {
+                    return Err(AdapterError::new(
+                        ErrorKind::NotFound,
+                        format!("no commit `{commit}` in {} or its remote", repo.display()),
+                    ));
+                }
+                self.publish(
+                    repo,
+                    &[(commit, tag_ref), (commit, Self::key_ref(key, true))],
+                    None,
+                )?;
+            }
+        }
+        Ok(commit.clone())
+    }
+
+    fn outcome_now(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
+        for repo in self.repos.values() {
+            self.fetch(repo)?;
+            if let Some(found) = self.remembered(repo, key)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl Vcs for GitVcs {
+    fn capabilities(&self) -> VcsCapabilities {
+        VcsCapabilities::all()
+    }
+
+    async fn head(
+        &self,
+        service: &ServiceId,
+        branch: &BranchName,
+    ) -> Result<CommitId, AdapterError> {
+        let this = self.clone();
+        let service = service.clone();
+        let branch = branch.clone();
+        crate::adapters::off_executor(move || this.head_now(&service, &branch)).await
+    }
+
+    async fn commits_between(
+        &self,
+        service: &ServiceId,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<CommitId>, AdapterError> {
+        let this = self.clone();
+        let service = service.clone();
+        let from = from.clone();
+        let to = to.clone();
+        crate::adapters::off_executor(move || this.commits_between_now(&service, &from, &to)).await
+    }
+
+    async fn revert(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let service = service.clone();
+        let commits = commits.to_vec();
+        let onto = onto.clone();
+        let expected_head = expected_head.clone();
+        crate::adapters::off_executor(move || {
+            this.revert_now(&key, &service, &commits, &onto, &expected_head)
+        })
+        .await
+    }
+
+    async fn cherry_pick(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[CommitId],
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let service = service.clone();
+        let commits = commits.to_vec();
+        let onto = onto.clone();
+        let expected_head = expected_head.clone();
+        crate::adapters::off_executor(move || {
+            this.cherry_pick_now(&key, &service, &commits, &onto, &expected_head)
+        })
+        .await
+    }
+
+    async fn merge(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        from: &CommitId,
+        onto: &BranchName,
+        expected_head: &CommitId,
+    ) -> Result<Landed, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let service = service.clone();
+        let from = from.clone();
+        let onto = onto.clone();
+        let expected_head = expected_head.clone();
+        crate::adapters::off_executor(move || {
+            this.merge_now(&key, &service, &from, &onto, &expected_head)
+        })
+        .await
+    }
+
+    async fn create_branch(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        branch: &BranchName,
+        at: &CommitId,
+    ) -> Result<CommitId, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let service = service.clone();
+        let branch = branch.clone();
+        let at = at.clone();
+        crate::adapters::off_executor(move || this.create_branch_now(&key, &service, &branch, &at))
+            .await
+    }
+
+    async fn tag(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &CommitId,
+        tag: &str,
+    ) -> Result<CommitId, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        let service = service.clone();
+        let commit = commit.clone();
+        let tag = tag.to_owned();
+        crate::adapters::off_executor(move || this.tag_now(&key, &service, &commit, &tag)).await
+    }
+
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
+        let this = self.clone();
+        let key = key.clone();
+        crate::adapters::off_executor(move || this.outcome_now(&key)).await
+    }
+}

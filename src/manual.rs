@@ -568,12 +568,17 @@
 //! transaction, so a replica paused past its lease records nothing once
 //! woken. (Give a `PostgreSQL` store the leases of its own `leases()`.)
 //!
-//! What does not hold yet: the lease is renewed before each port call, not
-//! during one, and its token is not handed to the other ports, so a
-//! replica paused longer than its lease in the middle of a call can finish
-//! that call after another took over (the keys above keep it from being
-//! done twice, not from overlapping). Keep the lease longer than the
-//! longest port call (the command deployer's timeout, say).
+//! The lease covers a whole deploy or abort: a deployer that says how long
+//! a call may run ([`Deployer::longest_call`](crate::port::Deployer::longest_call);
+//! the command deployer answers its timeout) gets the lease held that long
+//! plus the lease's own length before the call starts, so no other replica
+//! takes over while it runs.
+//!
+//! What does not hold yet: the lease is not renewed *during* a call, and
+//! its token is not handed to the ports other than the journal, so a
+//! replica paused (not dead) for longer than that in the middle of a call
+//! can finish the call after another took over; the keys above keep it
+//! from being done twice, not from overlapping.
 //!
 //! **Followers see new entries as they land.** `PostgresJournalStore::follow()`
 //! listens on the `knowngood_journal` channel, which every append notifies

@@ -647,3 +647,91 @@ fn nothing_to_resume_an_empty_store_is_no_history_to_begin_again() {
     let resumed = block_on(Driver::resume(host.ports(false), "bot")).unwrap();
     assert_eq!(resumed.journal().len(), world.ledger.journal().len());
 }
+
+/// A deployer that says a call may take two minutes.
+#[derive(Debug)]
+struct Slow(Arc<dyn knowngood::port::Deployer>);
+
+#[async_trait::async_trait]
+impl knowngood::port::Deployer for Slow {
+    fn capabilities(&self) -> knowngood::port::DeployerCapabilities {
+        self.0.capabilities()
+    }
+    async fn deploy(
+        &self,
+        key: &knowngood::IdempotencyKey,
+        environment: &knowngood::EnvironmentId,
+        release: &knowngood::Release,
+        artifact: &knowngood::Artifact,
+    ) -> Result<(), knowngood::AdapterError> {
+        self.0.deploy(key, environment, release, artifact).await
+    }
+    async fn abort(
+        &self,
+        key: &knowngood::IdempotencyKey,
+        environment: &knowngood::EnvironmentId,
+        service: &knowngood::ServiceId,
+    ) -> Result<(), knowngood::AdapterError> {
+        self.0.abort(key, environment, service).await
+    }
+    async fn status(
+        &self,
+        environment: &knowngood::EnvironmentId,
+        service: &knowngood::ServiceId,
+    ) -> Result<Option<knowngood::ReleaseId>, knowngood::AdapterError> {
+        self.0.status(environment, service).await
+    }
+    async fn outcome(
+        &self,
+        key: &knowngood::IdempotencyKey,
+    ) -> Result<Option<knowngood::ReleaseId>, knowngood::AdapterError> {
+        self.0.outcome(key).await
+    }
+    fn longest_call(&self) -> Option<Duration> {
+        Some(Duration::from_secs(120))
+    }
+}
+
+#[test]
+fn lease_covers_a_long_call_a_standby_cannot_take_over_mid_deploy() {
+    let world = revert_world();
+    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let drive_with = |slow: bool| {
+        let host = Host::of(&world);
+        let (clock, leases, seen) = (host.clock.clone(), host.leases.clone(), answers.clone());
+        // Each deploy takes a minute, twice the 30 s lease; meanwhile a
+        // standby asks for the lease.
+        let hook = Arc::new(move || {
+            clock.advance(chrono::Duration::seconds(60));
+            let answer =
+                block_on(leases.acquire("incident/INC-1", "standby", Duration::from_secs(30)))
+                    .unwrap();
+            seen.lock().unwrap().push(answer);
+        });
+        let mut ports = host.ports_hooked(true, hook);
+        if slow {
+            ports.deployer = Arc::new(Slow(ports.deployer.clone()));
+        }
+        let mut driver = block_on(Driver::resume(ports, "active")).unwrap();
+        block_on(driver.drive(&"INC-1".into()))
+    };
+    // Positive: told that a call may take two minutes, the driver holds
+    // the lease through it; the standby is refused every time.
+    let report = drive_with(true).unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }), "{report:?}");
+    let seen: Vec<_> = answers.lock().unwrap().drain(..).collect();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter()
+            .all(|a| matches!(a, knowngood::LeaseAnswer::Held { .. })),
+        "{seen:?}"
+    );
+    // Negative: not told, the lease lapses mid-call and the standby gets it.
+    let _ = drive_with(false);
+    let seen: Vec<_> = answers.lock().unwrap().drain(..).collect();
+    assert!(
+        seen.iter()
+            .any(|a| matches!(a, knowngood::LeaseAnswer::Granted { .. })),
+        "{seen:?}"
+    );
+}

@@ -508,6 +508,16 @@ impl Deployer for CommandDeployer {
         DeployerCapabilities::all().with_abort(self.abort.is_some())
     }
 
+    fn longest_call(&self) -> Option<Duration> {
+        // A deploy may run its own command, then the host's `outcome`.
+        let deploy = self
+            .deploy
+            .timeout_seconds
+            .saturating_add(self.outcome.as_ref().map_or(0, |o| o.timeout_seconds));
+        let abort = self.abort.as_ref().map_or(0, |a| a.timeout_seconds);
+        Some(Duration::from_secs(deploy.max(abort)))
+    }
+
     async fn deploy(
         &self,
         key: &IdempotencyKey,

@@ -81,8 +81,19 @@ impl Driver {
             self.check_branch(key, moved).await?;
         }
         let mut last = None;
+        // The lease must cover the whole call: a deployer that says how
+        // long a call may run gets the lease held that long, and more.
+        let covered = match call {
+            Call::Deploy(..) | Call::Abort(..) => self
+                .ports
+                .deployer
+                .longest_call()
+                .map(|longest| longest.saturating_add(self.ports.lease_ttl)),
+            _ => None,
+        }
+        .unwrap_or(self.ports.lease_ttl);
         for _ in 0..2 {
-            self.keep_lease(incident, key).await?;
+            self.keep_lease_for(incident, key, covered).await?;
             match self.act(&call_key, &call).await {
                 Ok(done) => return Ok(done),
                 Err(e) if e.needs_reconciling() => {

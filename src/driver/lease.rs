@@ -23,10 +23,18 @@ impl Driver {
     /// Takes or renews the lease on `scope` when less than half of it is
     /// left, reading the store again when it changed hands.
     pub(super) async fn hold_lease(&mut self, scope: &str) -> Result<LeaseAnswer, DriveError> {
+        self.hold_lease_for(scope, self.ports.lease_ttl).await
+    }
+
+    /// [`Driver::hold_lease`], for at least `ttl` from now.
+    pub(super) async fn hold_lease_for(
+        &mut self,
+        scope: &str,
+        ttl: std::time::Duration,
+    ) -> Result<LeaseAnswer, DriveError> {
         let Some(leases) = self.ports.leases.clone() else {
             return Ok(LeaseAnswer::Granted { token: 0 });
         };
-        let ttl = self.ports.lease_ttl;
         let asked_at = self.ports.clock.now();
         let span = |d: std::time::Duration| Duration::from_std(d).unwrap_or(Duration::MAX);
         if let Some(held) = &self.lease
@@ -81,6 +89,18 @@ impl Driver {
         incident: Option<&IncidentId>,
         key: &IdempotencyKey,
     ) -> Result<(), DriveError> {
+        self.keep_lease_for(incident, key, self.ports.lease_ttl)
+            .await
+    }
+
+    /// [`Driver::keep_lease`], holding it for at least `ttl` from now: the
+    /// whole of a port call that may run that long.
+    pub(super) async fn keep_lease_for(
+        &mut self,
+        incident: Option<&IncidentId>,
+        key: &IdempotencyKey,
+        ttl: std::time::Duration,
+    ) -> Result<(), DriveError> {
         if self.ports.leases.is_none() {
             return Ok(());
         }
@@ -89,7 +109,10 @@ impl Driver {
             let Some((environment, service)) = self.shipping.clone() else {
                 return Ok(());
             };
-            return match self.hold_lease(&ship_scope(&environment, &service)).await? {
+            return match self
+                .hold_lease_for(&ship_scope(&environment, &service), ttl)
+                .await?
+            {
                 LeaseAnswer::Granted { .. } => Ok(()),
                 LeaseAnswer::Held { holder, .. } => Err(DriveError::ShipLeaseLost {
                     environment,
@@ -100,7 +123,7 @@ impl Driver {
             };
         };
         let scope = format!("incident/{incident}");
-        match self.hold_lease(&scope).await? {
+        match self.hold_lease_for(&scope, ttl).await? {
             LeaseAnswer::Granted { .. } => Ok(()),
             LeaseAnswer::Held { holder, .. } => Err(DriveError::LeaseLost {
                 incident: incident.clone(),

@@ -19,9 +19,18 @@ struct DeployerInner {
 #[derive(Debug, Default)]
 pub struct InMemoryDeployer {
     inner: Mutex<DeployerInner>,
+    longest_call: Option<std::time::Duration>,
 }
 
 impl InMemoryDeployer {
+    /// The same, saying that a call may take up to `longest` (as a slow
+    /// real deployer would; see [`Deployer::longest_call`]).
+    #[must_use]
+    pub fn with_longest_call(mut self, longest: std::time::Duration) -> Self {
+        self.longest_call = Some(longest);
+        self
+    }
+
     /// How often the deployer really acted under `key`.
     pub fn executions(&self, key: &IdempotencyKey) -> usize {
         lock(&self.inner).calls.executions(key)
@@ -37,6 +46,10 @@ impl InMemoryDeployer {
 impl Deployer for InMemoryDeployer {
     fn capabilities(&self) -> DeployerCapabilities {
         DeployerCapabilities::all()
+    }
+
+    fn longest_call(&self) -> Option<std::time::Duration> {
+        self.longest_call
     }
 
     async fn deploy(

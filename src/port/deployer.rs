@@ -65,4 +65,12 @@ pub trait Deployer: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Option<ReleaseId>, AdapterError>;
     /// The release a deploy under `key` rolled out, if it happened.
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError>;
+    /// How long one deploy or abort may run at most, when the deployer
+    /// knows (a command's timeout): before such a call the driver holds its
+    /// lease for at least that long plus the lease's own length, so that
+    /// the lease covers the whole call and no other replica takes over
+    /// while it runs. `None` (the default): a call fits in the lease.
+    fn longest_call(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

@@ -1,7 +1,7 @@
 //! What one append costs on the durable stores that write files: one entry
 //! (a single line, atomic by itself) and a batch of two (written to the
 //! batch file first, so that a crash never leaves half of it), on the file
-//! journal and on SQLite. Both `fsync` before they answer, so the figures
+//! journal and on `SQLite`. Both `fsync` before they answer, so the figures
 //! are the machine's disk as much as the library.
 
 use std::hint::black_box;

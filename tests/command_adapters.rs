@@ -331,3 +331,51 @@ fn command_deployer_never_blocks_the_callers_executor_a_ticker_keeps_ticking() {
         "the ticker ticked {ticked} times during a 2 s deploy"
     );
 }
+
+#[test]
+fn command_deployer_replicas_on_two_machines_one_key_one_deploy_by_asking_the_host() {
+    let dir = Dir::new("two-machines");
+    let (r, a) = release();
+    let env = "prod".into();
+    let key: IdempotencyKey = "INC-9/attempt-1/rollback/1-rollback".into();
+    // The host remembers what ran under each key (as helm's release notes
+    // or a deploy log would); each replica has its own outcomes directory.
+    let ran = dir.path().join("state/ran");
+    let deploy_body = format!(
+        "echo \"$KNOWNGOOD_KEY $KNOWNGOOD_RELEASE\" >> \"{}\"",
+        ran.display()
+    );
+    let ask = CommandSpec::new(
+        "sh",
+        [
+            "-c",
+            &format!(
+                "grep -F \"{{key}} \" \"{}\" 2>/dev/null | head -n1 | cut -d' ' -f2",
+                ran.display()
+            ),
+        ],
+    );
+    let on = |machine: &str| {
+        let mut d = scripted(&dir, "deploy.sh", &deploy_body, 5).with_outcome(ask.clone());
+        d.outcomes = dir.path().join(machine);
+        d
+    };
+    block_on(on("machine-a").deploy(&key, &env, &r, &a)).unwrap();
+    // Positive: the replica on machine B has no record of the key, asks
+    // the host, finds the deploy and does not run it again.
+    let b = on("machine-b");
+    assert_eq!(block_on(b.outcome(&key)).unwrap(), Some(r.id.clone()));
+    block_on(b.deploy(&key, &env, &r, &a)).unwrap();
+    assert_eq!(log_lines(dir.path()), 1, "one key, one deploy");
+    // Negative: a key the host never saw is deployed (once).
+    let other: IdempotencyKey = "INC-9/attempt-2/rollback/1-rollback".into();
+    assert_eq!(block_on(b.outcome(&other)).unwrap(), None);
+    block_on(b.deploy(&other, &env, &r, &a)).unwrap();
+    assert_eq!(log_lines(dir.path()), 2);
+    // Without an outcome command, machine B's deployer knows only its own
+    // records: it would deploy again, which is why the manual asks for
+    // one (or a shared outcomes directory).
+    let mut blind = scripted(&dir, "deploy.sh", &deploy_body, 5);
+    blind.outcomes = dir.path().join("machine-c");
+    assert_eq!(block_on(blind.outcome(&key)).unwrap(), None);
+}

@@ -29,10 +29,14 @@
 //! answered by the host's `outcome` command, given `{key}`, which prints
 //! the release deployed under it or nothing ([`CommandDeployer::with_outcome`]);
 //! without one, that key's outcome stays unknown and the driver stops to
-//! ask a person rather than deploy twice. The host's deploy command must
-//! itself be idempotent per `KNOWNGOOD_KEY` (a second run under a key
-//! that already deployed deploys nothing new), and the outcomes directory
-//! must be shared by every replica that may deploy under the same keys.
+//! ask a person rather than deploy twice. With an `outcome` command, a key
+//! this process has no record of is asked of the host too before
+//! deploying: replicas on other machines, each with its own outcomes
+//! directory, find what another deployed under the key. Without one, the
+//! outcomes directory must be shared by every replica that may deploy
+//! under the same keys. Either way, the host's deploy command must itself
+//! be idempotent per `KNOWNGOOD_KEY` (a second run under a key that
+//! already deployed deploys nothing new).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -391,7 +395,13 @@ impl CommandDeployer {
     /// was not recorded, by asking the host.
     fn settled(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
         let Some(record) = self.recorded(key)? else {
-            return Ok(None);
+            // Nothing recorded here: with an `outcome` command the host is
+            // asked anyway, since a replica on another machine may have
+            // deployed under the key (its records are not here).
+            return match &self.outcome {
+                Some(ask) => self.ask_host(ask, key, None),
+                None => Ok(None),
+            };
         };
         if record.done {
             return Ok(Some(record.release));
@@ -405,14 +415,28 @@ impl CommandDeployer {
                 ),
             ));
         };
+        self.ask_host(ask, key, Some(&record.release))
+    }
+
+    /// Asks the host's `outcome` command what a deploy under `key` did
+    /// (`release`: what this process recorded it started, if anything),
+    /// and records the answer.
+    fn ask_host(
+        &self,
+        ask: &CommandSpec,
+        key: &IdempotencyKey,
+        release: Option<&ReleaseId>,
+    ) -> Result<Option<ReleaseId>, AdapterError> {
         let facts = Facts(vec![
-            ("release", record.release.as_str()),
+            ("release", release.map_or("", ReleaseId::as_str)),
             ("key", key.as_str()),
         ]);
         let said = run(ask, &facts)?;
         if said.stdout.is_empty() {
             // The host says nothing was deployed under the key.
-            self.forget(key)?;
+            if release.is_some() {
+                self.forget(key)?;
+            }
             return Ok(None);
         }
         let release = ReleaseId::new(said.stdout);

@@ -72,6 +72,7 @@ fn deploy(ledger: &mut Ledger, revision: u32, at: chrono::DateTime<Utc>) {
             slot,
             verdict: Verdict::Healthy,
             by: "health-probe".into(),
+            evidence: None,
         },
     ] {
         ledger.execute(&command, at).unwrap();

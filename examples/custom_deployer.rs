@@ -135,6 +135,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             slot: slot.clone(),
             verdict: Verdict::Healthy,
             by: "probe".into(),
+            evidence: None,
         })?;
     }
     run(Command::DeclareIncident {

@@ -131,6 +131,7 @@ impl Drill {
                 slot: slot.clone(),
                 verdict,
                 by: "health-probe".into(),
+                evidence: None,
             },
         )?;
         let release = self

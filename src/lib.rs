@@ -44,7 +44,7 @@
 //! let slot = Slot::new("qa", "payments", Revision(1));
 //! ledger.execute(&Command::StartRollout { slot: slot.clone() }, t0)?;
 //! ledger.execute(&Command::CompleteRollout { slot: slot.clone() }, t0 + Duration::minutes(3))?;
-//! let healthy = Command::RecordVerification { slot, verdict: Verdict::Healthy, by: "probe".into() };
+//! let healthy = Command::RecordVerification { slot, verdict: Verdict::Healthy, by: "probe".into(), evidence: Some("error rate 0.1%".into()) };
 //! ledger.execute(&healthy, t0 + Duration::minutes(8))?;
 //!
 //! // Now production accepts the same digest.

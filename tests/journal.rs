@@ -263,6 +263,7 @@ fn command(op: &Op) -> Command {
                 }
             },
             by: "health-probe".into(),
+            evidence: healthy.then(|| "error rate 0.1%".into()),
         },
         Op::Abort(e, r) => Command::AbortRollout {
             slot: slot(e, r),

@@ -86,6 +86,7 @@ fn commands(slot: &Slot) -> Vec<(LifecycleStep, Command)> {
                 slot: slot.clone(),
                 verdict: Verdict::Healthy,
                 by: "health-probe".into(),
+                evidence: None,
             },
         ),
         (
@@ -96,6 +97,7 @@ fn commands(slot: &Slot) -> Vec<(LifecycleStep, Command)> {
                     reason: "p99 latency 4s".into(),
                 },
                 by: "health-probe".into(),
+                evidence: None,
             },
         ),
         (

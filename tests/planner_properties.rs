@@ -56,6 +56,7 @@ fn roll(w: &mut World, env: &str, n: u64, healthy: bool) {
                 slot,
                 verdict,
                 by: "probe".into(),
+                evidence: None,
             },
         ],
     );

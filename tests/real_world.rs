@@ -253,6 +253,93 @@ fn resume_after_a_crash_while_journaling_a_failed_verification_keeps_the_step_fa
     );
 }
 
+#[test]
+fn evidence_before_victory_a_successor_quotes_the_measurement_recorded_before_a_crash() {
+    let mut w = common::bad_commit_in_production(Policy::default());
+    w.choose(Strategy::Rollback);
+    let host = Host::of(&w);
+    let health = Arc::new(InMemoryHealthProbe::default());
+    health.set(
+        &"prod".into(),
+        &common::release_id(1),
+        knowngood::port::Health::new(true, "error rate 0.1%, p99 180 ms"),
+    );
+    // The verdict is recorded; the process dies before the verify step's
+    // outcome is.
+    let failing = FailingJournal::when(&host.store, |stored, new| {
+        stored.iter().any(|e| {
+            matches!(
+                &e.event.kind,
+                EventKind::DeploymentVerified {
+                    evidence: Some(_),
+                    ..
+                }
+            )
+        }) && new.iter().any(|e| {
+            matches!(
+                &e.event.kind,
+                EventKind::EffectRecorded {
+                    outcome: EffectOutcome::Succeeded { .. },
+                    ..
+                }
+            )
+        })
+    });
+    let mut ports = host.ports_with(host.vcs.clone(), host.deployer.clone(), failing);
+    ports.health = health.clone();
+    let mut first = host.driver(ports.clone());
+    assert!(matches!(
+        host.drive(&mut first),
+        Err(DriveError::Journal(_))
+    ));
+    // Positive: the verdict went into the journal with what was measured.
+    let stored = host.stored();
+    assert!(
+        stored.entries().iter().any(|e| matches!(
+            &e.event.kind,
+            EventKind::DeploymentVerified { evidence: Some(m), .. } if m == "error rate 0.1%, p99 180 ms"
+        )),
+        "the verdict was journaled without its measurement"
+    );
+    // The successor finds the revision known good and quotes the recorded
+    // measurement as the step's outcome, not a bare "known good".
+    let mut resumed = host.driver(ports);
+    host.drive(&mut resumed).unwrap();
+    let detail = resumed
+        .journal()
+        .entries()
+        .iter()
+        .rev()
+        .find_map(|e| match &e.event.kind {
+            EventKind::EffectRecorded {
+                key,
+                outcome: EffectOutcome::Succeeded { detail },
+                ..
+            } if key.as_str().ends_with("verify") => Some(detail.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(detail.contains("error rate 0.1%, p99 180 ms"), "{detail}");
+    // Negative: a verdict given without a measurement (by a person) is
+    // journaled without one, and is not quoted as if measured.
+    let mut w = common::bad_commit_in_production(Policy::default());
+    let release = w.build(3);
+    let slot = w.deploy("dev", &release, true);
+    let verified = w
+        .ledger
+        .journal()
+        .entries()
+        .iter()
+        .rev()
+        .find_map(|e| match &e.event.kind {
+            EventKind::DeploymentVerified { slot: s, evidence } if *s == slot => {
+                Some(evidence.clone())
+            }
+            _ => None,
+        });
+    assert_eq!(verified, Some(None));
+}
+
 // ----- approvals -----------------------------------------------------------
 
 /// Forward-only; production needs one approval from `release-managers`

@@ -156,6 +156,7 @@ pub fn deploy(ledger: &mut Ledger, env: &str, release: &ReleaseId, at: DateTime<
             slot,
             verdict: Verdict::Healthy,
             by: "probe".into(),
+            evidence: None,
         },
         at,
     );

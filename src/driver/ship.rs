@@ -264,7 +264,14 @@ impl Driver {
         };
         let slot = Slot::new(environment.clone(), service.clone(), current.revision);
         let record = match current.status {
-            DeploymentStatus::KnownGood => return Ok(format!("{slot} is known good")),
+            // Verified before a crash: the measurement recorded with the
+            // verdict is the evidence, quoted as the first run said it.
+            DeploymentStatus::KnownGood => {
+                return Ok(match &current.evidence {
+                    Some(evidence) => format!("{slot} verified: {evidence}"),
+                    None => format!("{slot} is known good"),
+                });
+            }
             DeploymentStatus::Verifying => true,
             // A revision this plan rolled out and found unhealthy (before a
             // crash, say) stays a failed step.
@@ -312,6 +319,7 @@ impl Driver {
             slot: slot.clone(),
             verdict,
             by: self.actor.clone(),
+            evidence: health.healthy.then(|| health.detail.clone()),
         })
         .await?;
         if health.healthy {

@@ -127,9 +127,10 @@ impl State {
                 };
                 self.advance(slot, step, at, Some(reason))?;
             }
-            EventKind::DeploymentVerified { slot } => {
+            EventKind::DeploymentVerified { slot, evidence } => {
                 let d = self.advance(slot, LifecycleStep::PassVerification, at, None)?;
                 d.verified_at = Some(at);
+                d.evidence.clone_from(evidence);
                 let took = u64::try_from(at.signed_duration_since(d.requested_at).num_seconds())
                     .unwrap_or(0);
                 let release = d.release.clone();
@@ -358,6 +359,7 @@ impl State {
                 requested_at: at,
                 completed_at: None,
                 verified_at: None,
+                evidence: None,
                 ended_at: None,
                 problem: None,
                 approvals: std::collections::BTreeSet::new(),

@@ -156,6 +156,11 @@ pub enum Command {
         verdict: Verdict,
         /// Who reports it (a person or a health probe).
         by: Actor,
+        /// What was measured for a healthy verdict (the probe's detail:
+        /// error rate, latency), kept in the journal with it. The driver
+        /// always gives it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence: Option<String>,
     },
     /// Stop a rollout still in flight; the stable release keeps serving.
     /// Once a rollout has completed, use [`Command::Rollback`] instead.

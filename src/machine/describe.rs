@@ -47,7 +47,14 @@ impl fmt::Display for EventKind {
             Self::RolloutStarted { slot } => write!(f, "rollout of {slot} started"),
             Self::RolloutCompleted { slot } => write!(f, "rollout of {slot} completed"),
             Self::RolloutFailed { slot, reason } => write!(f, "rollout of {slot} failed: {reason}"),
-            Self::DeploymentVerified { slot } => write!(f, "{slot} verified known good"),
+            Self::DeploymentVerified {
+                slot,
+                evidence: None,
+            } => write!(f, "{slot} verified known good"),
+            Self::DeploymentVerified {
+                slot,
+                evidence: Some(evidence),
+            } => write!(f, "{slot} verified known good: {evidence}"),
             Self::VerificationFailed { slot, reason } => {
                 write!(f, "verification of {slot} failed: {reason}")
             }

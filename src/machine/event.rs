@@ -227,6 +227,10 @@ pub enum EventKind {
     DeploymentVerified {
         /// The revision.
         slot: Slot,
+        /// What was measured (a health probe's detail), when the verdict
+        /// came with it: the evidence a successor quotes after a crash.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence: Option<String>,
     },
     /// Health verification failed.
     VerificationFailed {

@@ -48,6 +48,9 @@ pub struct Deployment {
     pub completed_at: Option<DateTime<Utc>>,
     /// When it was verified healthy, if it was.
     pub verified_at: Option<DateTime<Utc>>,
+    /// What was measured when it was verified, if the verdict came with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
     /// When it reached a final status or failed.
     pub ended_at: Option<DateTime<Utc>>,
     /// Why it failed or was aborted, if it was.

@@ -502,6 +502,7 @@ impl Run {
             slot: Slot::new(env.clone(), service.clone(), revision),
             verdict: Verdict::Healthy,
             by: by.clone(),
+            evidence: None,
         })
         .map(drop)
     }

@@ -84,10 +84,18 @@ pub(super) fn judge(
             .chain(close)
             .collect()
         }
-        Command::RecordVerification { slot, verdict, by } => match verdict {
+        Command::RecordVerification {
+            slot,
+            verdict,
+            by,
+            evidence,
+        } => match verdict {
             Verdict::Healthy => {
                 step(state, slot, LifecycleStep::PassVerification)?;
-                vec![EventKind::DeploymentVerified { slot: slot.clone() }]
+                vec![EventKind::DeploymentVerified {
+                    slot: slot.clone(),
+                    evidence: evidence.clone(),
+                }]
             }
             Verdict::Unhealthy { reason } => {
                 step(state, slot, LifecycleStep::FailVerification)?;

@@ -119,6 +119,7 @@ impl World {
             slot: slot.clone(),
             verdict,
             by: "health-probe".into(),
+            evidence: None,
         });
     }
 

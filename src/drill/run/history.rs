@@ -161,6 +161,7 @@ impl Sim<'_> {
                         slot,
                         verdict,
                         by: "probe".into(),
+                        evidence: None,
                     })?;
                 }
             }

@@ -236,6 +236,7 @@ impl Sim<'_> {
                         slot,
                         verdict: Verdict::Healthy,
                         by: "qa".into(),
+                        evidence: None,
                     })?;
                 }
                 return Ok(());

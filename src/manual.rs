@@ -549,7 +549,7 @@
 //! | --- | --- | --- |
 //! | `git` | a `Knowngood-Key:` trailer in each commit, and a key ref (`refs/knowngood/…`) pushed to the remote in one atomic push with the branch move; every call fetches heads, tags and key refs first | a remote every replica can push to and fetch from (with `--atomic` pushes: any current git server) |
 //! | `flagd` | the flag's last key and revision in its own metadata, written with the flag; every key in a sidecar; writers take turns under `<file>.knowngood-lock` | one flag file (per environment) that every replica writes through this adapter |
-//! | `command` | a deploy's intent before it runs and its end after, in the outcomes directory; the command's whole process group waited for and stopped on timeout | an outcomes directory shared by the replicas that may deploy under the same keys; deploy scripts idempotent per `KNOWNGOOD_KEY`; an `outcome` command that says what ran under a key (without one, a key whose end was not recorded stays unknown and the driver stops for a person) |
+//! | `command` | a deploy's intent before it runs and its end after, in the outcomes directory; the command's whole process group waited for and stopped on timeout | deploy scripts idempotent per `KNOWNGOOD_KEY`, and an `outcome` command that says what ran under a key: it is asked about every key this machine has no finished record of, so each replica may keep its own outcomes directory (without one, the outcomes directory must be shared, and a key whose end was not recorded stays unknown and the driver stops for a person) |
 //! | `file-journal` | a batch written to `<file>.batch` before the journal, completed from it after a crash | one file on a file system whose locks every writer honours (not most network file systems) |
 //! | `sqlite`, `postgres` | a batch in one transaction | the database |
 //!
@@ -573,6 +573,21 @@
 //! the command deployer answers its timeout) gets the lease held that long
 //! plus the lease's own length before the call starts, so no other replica
 //! takes over while it runs.
+//!
+//! **Proved by killing it.** `tests/replica_kill_points.rs` runs this set-up
+//! as a platform team would: replicas as separate processes, each with its
+//! own git clone and outcomes directory, the `PostgreSQL` journal and
+//! leases, one flagd file, deploy scripts slower than the lease. For a
+//! revert, a rollback and a retoggle, one replica is killed (SIGKILL) at
+//! every kill point in turn — just before and just after every call that
+//! acts or records, during `git push` (landing or refused) and during each
+//! deploy script (which runs on as an orphan) — and two more, with clocks
+//! two minutes behind and ahead, finish the plan. Every run: each deploy
+//! key ran its script once, the origin holds one revert, the flag was
+//! written once, no replica stopped for a person, and the journal equals a
+//! lone replica's apart from who did what when.
+//! `testkit::tripwire` (feature `testkit`) gives your own test suite
+//! the same kill points around your own adapters.
 //!
 //! What does not hold yet: the lease is not renewed *during* a call, and
 //! its token is not handed to the ports other than the journal, so a

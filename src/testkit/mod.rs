@@ -9,5 +9,10 @@
 //! use knowngood::testkit::conformance;
 //! block_on(conformance::flag_store(&InMemoryFlagStore::default())).unwrap();
 //! ```
+//!
+//! [`tripwire`] puts the host's ports behind kill points, so a test can
+//! crash the process just before and just after every call that acts or
+//! records and check that a successor does each effect once.
 
 pub mod conformance;
+pub mod tripwire;

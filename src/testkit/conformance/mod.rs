@@ -8,6 +8,11 @@
 //! found by asking the port which run numbers it has seen. Version control
 //! needs a repository prepared by the caller: a service with a branch whose
 //! head is an ordinary (non-merge) commit.
+//!
+//! The `*_replicas` checks are the hostile half: two handles on one system,
+//! as two replicas hold them, racing where the property is about racing
+//! (journal appends, flag writes) and finding each other's keys where it is
+//! about hand-over (reverts, deploys).
 
 use crate::model::{Artifact, Digest, Release};
 use crate::recovery::IdempotencyKey;
@@ -17,6 +22,7 @@ mod deployer;
 mod flags;
 mod health;
 mod journal;
+mod replicas;
 mod vcs;
 
 pub use builder::builder;
@@ -24,6 +30,7 @@ pub use deployer::deployer;
 pub use flags::flag_store;
 pub use health::health_probe;
 pub use journal::journal_store;
+pub use replicas::{deployer_replicas, flag_store_replicas, journal_store_replicas, vcs_replicas};
 pub use vcs::vcs;
 
 /// A broken contract.

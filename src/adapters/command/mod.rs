@@ -1,0 +1,47 @@
+//! A [`Deployer`](crate::port::Deployer) and a [`HealthProbe`](crate::port::HealthProbe) that run the host's own commands
+//! (its `helm`, `kubectl` or deploy scripts), from a small typed config.
+//!
+//! Every command gets the call's facts both as `{placeholders}` in its
+//! arguments and as environment variables: `{environment}`
+//! (`KNOWNGOOD_ENVIRONMENT`), `{service}` (`KNOWNGOOD_SERVICE`),
+//! `{release}` (`KNOWNGOOD_RELEASE`), `{digest}` (`KNOWNGOOD_DIGEST`),
+//! `{config}` (`KNOWNGOOD_CONFIG`) and `{key}` (`KNOWNGOOD_KEY`, the
+//! idempotency key). A command that outlives its timeout is killed and the
+//! call's outcome is unknown. Exit codes map to kinds:
+//!
+//! | exit code | kind |
+//! |---|---|
+//! | 0 | success |
+//! | 69 (`EX_UNAVAILABLE`), 75 (`EX_TEMPFAIL`) | unavailable: nothing happened, retrying may help |
+//! | 124 (as `timeout` exits) | unknown outcome |
+//! | anything else | rejected |
+//!
+//! Each command runs in a process group of its own: what it starts in
+//! the background is part of it (the call waits for the whole group), a
+//! timeout stops the whole group, and everything it prints is read while it
+//! runs (the first MiB kept), so a talkative command never stalls.
+//!
+//! Exactly once, and what the host must provide: before a deploy runs, its
+//! key is recorded as started in the outcomes directory; when it exits 0,
+//! as done. A retry under the same key (in this process or after a
+//! restart) does not deploy again. A key whose deploy started and whose
+//! end was not recorded (the process died, the command timed out) is
+//! answered by the host's `outcome` command, given `{key}`, which prints
+//! the release deployed under it or nothing ([`CommandDeployer::with_outcome`]);
+//! without one, that key's outcome stays unknown and the driver stops to
+//! ask a person rather than deploy twice. With an `outcome` command, a key
+//! this process has no record of is asked of the host too before
+//! deploying: replicas on other machines, each with its own outcomes
+//! directory, find what another deployed under the key. Without one, the
+//! outcomes directory must be shared by every replica that may deploy
+//! under the same keys. Either way, the host's deploy command must itself
+//! be idempotent per `KNOWNGOOD_KEY` (a second run under a key that
+//! already deployed deploys nothing new).
+
+mod deployer;
+mod health;
+mod process;
+
+pub use deployer::CommandDeployer;
+pub use health::CommandHealthProbe;
+pub use process::CommandSpec;

@@ -236,8 +236,9 @@ async fn newest_snapshot(
             break;
         }
         before = Some(stored.position);
-        let checked = match stored.open(&chain) {
-            Ok(snapshot) => in_journal(store, snapshot).await?,
+        // Where it says it was taken first (cheap), then its seal and body.
+        let checked = match in_journal(store, stored.position, stored.hash).await? {
+            Ok(()) => stored.open(&chain),
             Err(problem) => Err(problem),
         };
         match checked {
@@ -258,16 +259,15 @@ async fn newest_snapshot(
     Ok(None)
 }
 
-/// The snapshot, if the journal holds an entry with its hash at its
-/// position.
+/// Whether the journal holds an entry with `hash` at `position`.
 async fn in_journal(
     store: &dyn JournalStore,
-    snapshot: Snapshot,
-) -> Result<Result<Snapshot, SnapshotProblem>, StartError> {
-    let position = snapshot.head.len;
+    position: u64,
+    hash: crate::journal::EntryHash,
+) -> Result<Result<(), SnapshotProblem>, StartError> {
     if position == 0 {
-        return Ok(if snapshot.head.hash == store.chain().genesis() {
-            Ok(snapshot)
+        return Ok(if hash == store.chain().genesis() {
+            Ok(())
         } else {
             Err(SnapshotProblem::NotInJournal {
                 position,
@@ -280,8 +280,8 @@ async fn in_journal(
         .await
         .map_err(StartError::Journal)?;
     let found = match found.first() {
-        Some(entry) if entry.position == position && entry.hash == snapshot.head.hash => {
-            return Ok(Ok(snapshot));
+        Some(entry) if entry.position == position && entry.hash == hash => {
+            return Ok(Ok(()));
         }
         Some(entry) if entry.position == position => {
             format!("holds an entry with hash {} there", entry.hash)

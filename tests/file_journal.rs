@@ -472,3 +472,66 @@ fn file_journal_batch_all_or_nothing_a_reader_never_sees_half_a_batch() {
     });
     assert_eq!(block_on(reader.read_from(1)).unwrap().len(), 300);
 }
+
+#[test]
+fn file_journal_a_snapshot_not_in_the_journal_is_not_read_whole() {
+    use std::io::Write as _;
+    let dir = Dir::new("snapshot-not-read");
+    let store = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    let mut driver = block_on(Driver::start(ports(store.clone()), "a")).unwrap();
+    register(&mut driver, "payments");
+    block_on(driver.write_snapshot()).unwrap();
+    register(&mut driver, "ledger");
+    drop(driver);
+    // Positive: a snapshot this journal holds is read with its body.
+    let good = block_on(store.read_snapshot(None)).unwrap().unwrap();
+    assert_eq!(good.position, 1);
+    assert!(!good.body.is_empty());
+    // A 64 MiB snapshot file at position 2 whose header names a hash the
+    // journal does not hold there (copied from elsewhere, or forged).
+    let bogus = store.snapshot_dir().join(format!("{:020}.json", 2));
+    let mut file = std::fs::File::create(&bogus).unwrap();
+    writeln!(
+        file,
+        "{{\"position\":2,\"hash\":\"{}\",\"seal\":\"{}\"}}",
+        "ab".repeat(32),
+        "cd".repeat(32)
+    )
+    .unwrap();
+    let block = vec![b'x'; 1 << 20];
+    for _ in 0..64 {
+        file.write_all(&block).unwrap();
+    }
+    drop(file);
+    // It is handed over without its body: never read, however large.
+    let handed = block_on(store.read_snapshot(None)).unwrap().unwrap();
+    assert_eq!(handed.position, 2);
+    assert!(handed.body.is_empty(), "{} bytes read", handed.body.len());
+    // And a start passes it over for the journal not holding it, and
+    // starts from the good one.
+    let resumed = block_on(Driver::resume_with(
+        ports(Arc::new(
+            FileJournalStore::open(dir.file(), chain()).unwrap(),
+        )),
+        "b",
+        knowngood::Startup::Snapshot,
+    ))
+    .unwrap();
+    assert_eq!(resumed.started().snapshot, Some(1));
+    assert!(
+        matches!(
+            resumed.started().ignored.as_slice(),
+            [knowngood::SnapshotProblem::NotInJournal { position: 2, .. }]
+        ),
+        "{:?}",
+        resumed.started().ignored
+    );
+    // A first line longer than any header is no header: not read either.
+    let mut file = std::fs::File::create(&bogus).unwrap();
+    for _ in 0..8 {
+        file.write_all(&block).unwrap();
+    }
+    drop(file);
+    let handed = block_on(store.read_snapshot(None)).unwrap().unwrap();
+    assert!(handed.body.is_empty());
+}

@@ -445,12 +445,19 @@ impl FileJournalStore {
         else {
             return Ok(None);
         };
+        use std::io::{BufRead as _, Read as _};
         let path = self.snapshot_dir().join(format!("{position:020}.json"));
-        let text = std::fs::read_to_string(&path).map_err(|e| at(&path, e))?;
+        let mut reader = std::io::BufReader::new(File::open(&path).map_err(|e| at(&path, e))?);
+        // The header line first, and no more of it than a header holds.
+        let mut header = Vec::new();
+        (&mut reader)
+            .take(SNAPSHOT_HEADER_MAX)
+            .read_until(b'\n', &mut header)
+            .map_err(|e| at(&path, e))?;
         // One that does not read is handed over as such (hashes that
         // cannot match), for the reader to pass over and name.
-        let (header, body) = text.split_once('\n').unwrap_or((&text, ""));
-        let header: serde_json::Value = serde_json::from_str(header).unwrap_or_default();
+        let header: serde_json::Value =
+            serde_json::from_slice(header.trim_ascii_end()).unwrap_or_default();
         let hash = |field: &str| {
             header
                 .get(field)
@@ -458,13 +465,25 @@ impl FileJournalStore {
                 .and_then(EntryHash::parse_hex)
                 .unwrap_or_default()
         };
-        Ok(Some(StoredSnapshot::new(
-            position,
-            hash("hash"),
-            hash("seal"),
-            body.to_owned(),
-        )))
+        let (hash, seal) = (hash("hash"), hash("seal"));
+        // Its body is read only when this journal holds its hash at its
+        // position: one that does not belong here is handed over without
+        // it (the reader passes it over for that), however large it is.
+        let belongs = position == 0
+            || self
+                .read_page_now(position, 1)?
+                .first()
+                .is_some_and(|e| e.position == position && e.hash == hash);
+        let mut body = String::new();
+        if belongs {
+            reader.read_to_string(&mut body).map_err(|e| at(&path, e))?;
+        }
+        Ok(Some(StoredSnapshot::new(position, hash, seal, body)))
     }
 }
+
+/// A snapshot file's header line is a few hundred bytes; a first line
+/// longer than this is not a header.
+const SNAPSHOT_HEADER_MAX: u64 = 4096;
 
 journal_store_off_executor!(FileJournalStore);

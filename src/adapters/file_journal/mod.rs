@@ -33,7 +33,7 @@
 //!   file when it is asked for them.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{BufRead as _, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -445,7 +445,6 @@ impl FileJournalStore {
         else {
             return Ok(None);
         };
-        use std::io::{BufRead as _, Read as _};
         let path = self.snapshot_dir().join(format!("{position:020}.json"));
         let mut reader = std::io::BufReader::new(File::open(&path).map_err(|e| at(&path, e))?);
         // The header line first, and no more of it than a header holds.

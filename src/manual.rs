@@ -589,11 +589,24 @@
 //! `testkit::tripwire` (feature `testkit`) gives your own test suite
 //! the same kill points around your own adapters.
 //!
-//! What does not hold yet: the lease is not renewed *during* a call, and
-//! its token is not handed to the ports other than the journal, so a
-//! replica paused (not dead) for longer than that in the middle of a call
-//! can finish the call after another took over; the keys above keep it
-//! from being done twice, not from overlapping.
+//! The lease is handed to the deployer too
+//! ([`Deployer::deploy_fenced`](crate::port::Deployer::deploy_fenced),
+//! `abort_fenced`; the command deployer passes it to the host's command
+//! as `KNOWNGOOD_FENCE`, `KNOWNGOOD_HOLDER` and `KNOWNGOOD_LEASE`, and the
+//! in-memory one refuses a token lower than one it has seen). A holder
+//! refused for a stale lease records nothing: the driver asks the lease
+//! store again and stops with `DriveError::LeaseLost`. Git and flagd need
+//! no token: every call there is a compare-and-swap (the expected head,
+//! the expected revision), so a stale holder's call conflicts once another
+//! has acted, and finds the other's result under the shared key before
+//! that.
+//!
+//! What does not hold yet: the lease is not renewed *during* a call (the
+//! driver has no timer of its own; it holds the lease long enough for the
+//! longest call instead), so a replica paused (not dead) in the middle of a
+//! call for longer than that can finish it after another took over; the
+//! keys, the compare-and-swaps and a host that checks the fence keep that
+//! from being done twice.
 //!
 //! **Followers see new entries as they land.** `PostgresJournalStore::follow()`
 //! listens on the `knowngood_journal` channel, which every append notifies

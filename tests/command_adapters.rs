@@ -379,3 +379,41 @@ fn command_deployer_replicas_on_two_machines_one_key_one_deploy_by_asking_the_ho
     blind.outcomes = dir.path().join("machine-c");
     assert_eq!(block_on(blind.outcome(&key)).unwrap(), None);
 }
+
+#[test]
+fn command_deployer_fence_the_lease_reaches_the_hosts_command_which_may_refuse_a_stale_one() {
+    let dir = Dir::new("fence");
+    let (r, a) = release();
+    let env = "prod".into();
+    let seen = dir.path().join("state/fences");
+    // The host keeps the highest token it was handed per lease scope and
+    // refuses a lower one (exit 1: it did not deploy).
+    let highest = dir.path().join("state/highest");
+    let body = format!(
+        "echo \"${{KNOWNGOOD_FENCE:-}} ${{KNOWNGOOD_HOLDER:-}} ${{KNOWNGOOD_LEASE:-}}\" >> \"{seen}\"\n\
+         h=$(cat \"{highest}\" 2>/dev/null || echo 0)\n\
+         if [ -n \"${{KNOWNGOOD_FENCE:-}}\" ]; then\n\
+           [ \"$KNOWNGOOD_FENCE\" -lt \"$h\" ] && {{ echo \"stale lease token $KNOWNGOOD_FENCE < $h\" >&2; exit 1; }}\n\
+           echo \"$KNOWNGOOD_FENCE\" > \"{highest}\"\n\
+         fi",
+        seen = seen.display(),
+        highest = highest.display()
+    );
+    let deployer = scripted(&dir, "fenced.sh", &body, 5);
+    // Positive: a fenced deploy hands the token, the holder and the scope.
+    let current = knowngood::Fence::new("incident/INC-3", "replica-b", 7);
+    block_on(deployer.deploy_fenced(&"fresh".into(), &env, &r, &a, &current)).unwrap();
+    let said = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(said.lines().last(), Some("7 replica-b incident/INC-3"));
+    // A stale holder's deploy is refused by the host: rejected, and not
+    // recorded as done (a later holder's deploy under that key runs).
+    let stale = knowngood::Fence::new("incident/INC-3", "replica-a", 6);
+    let err = block_on(deployer.deploy_fenced(&"late".into(), &env, &r, &a, &stale)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert!(err.to_string().contains("stale lease token 6 < 7"), "{err}");
+    assert_eq!(block_on(deployer.outcome(&"late".into())).unwrap(), None);
+    // Negative: an unfenced deploy (no lease) hands none.
+    block_on(deployer.deploy(&"plain".into(), &env, &r, &a)).unwrap();
+    let said = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(said.lines().last(), Some("  "));
+}

@@ -17,7 +17,7 @@ use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
     InMemoryJournalStore, InMemoryLeases, InMemoryVcs, ManualClock, block_on,
 };
-use knowngood::port::JournalStore;
+use knowngood::port::{Deployer as _, JournalStore};
 use knowngood::{
     Chain, Command, Journal, Leases, Ledger, Policy, Ports, Service, Snapshot, SnapshotProblem,
     Startup, StoredSnapshot, Strategy, open_ledger,
@@ -399,6 +399,82 @@ fn lease_lost_mid_plan_stops_the_driver_before_its_next_step() {
     // It stopped before acting again: the ship step's deploys stopped at
     // the one in flight when the lease was lost.
     assert_eq!(host.deployer.all_executions().len(), 1, "{err}");
+}
+
+#[test]
+fn fence_a_holder_whose_lease_passed_on_is_refused_by_the_deployer() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let world = revert_world();
+    // Positive: the holder's deploys carry its lease, and are admitted.
+    let host = Host::of(&world);
+    let mut driver = block_on(Driver::resume(
+        host.ports_hooked(true, Arc::new(|| {})),
+        "replica-a",
+    ))
+    .unwrap();
+    let report = block_on(driver.drive(&"INC-1".into())).unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }));
+    assert!(!host.deployer.all_executions().is_empty());
+    // Negative: replica A is paused just before its first deploy reaches
+    // the deployer; meanwhile its lease runs out, replica B takes it (a
+    // higher token) and acts under it. A's deploy then arrives with the
+    // old token: refused, nothing deployed.
+    let host = Host::of(&world);
+    let (clock, leases, deployer) = (
+        host.clock.clone(),
+        host.leases.clone(),
+        host.deployer.clone(),
+    );
+    let paused = AtomicBool::new(false);
+    let hook = Arc::new(move || {
+        if paused.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        clock.advance(chrono::Duration::minutes(20));
+        let knowngood::LeaseAnswer::Granted { token } =
+            block_on(leases.acquire("incident/INC-1", "replica-b", Duration::from_secs(600)))
+                .unwrap()
+        else {
+            panic!("replica B did not get the lease")
+        };
+        let fence = knowngood::Fence::new("incident/INC-1", "replica-b", token);
+        block_on(deployer.abort_fenced(
+            &"replica-b/abort".into(),
+            &"qa".into(),
+            &"payments".into(),
+            &fence,
+        ))
+        .unwrap();
+    });
+    let mut driver = block_on(Driver::resume(host.ports_hooked(true, hook), "replica-a")).unwrap();
+    let err = block_on(driver.drive(&"INC-1".into())).unwrap_err();
+    // Told so, A finds the lease passed on and stops: the step is B's
+    // now, not failed, and A records nothing of it.
+    assert!(
+        matches!(&err, DriveError::LeaseLost { holder: Some(h), .. } if h == "replica-b"),
+        "{err}"
+    );
+    assert!(
+        !driver.journal().entries().iter().any(|e| matches!(
+            &e.event.kind,
+            knowngood::EventKind::EffectRecorded {
+                outcome: knowngood::recovery::EffectOutcome::Failed { .. },
+                ..
+            }
+        )),
+        "a refused stale holder recorded the step as failed"
+    );
+    let acted: Vec<String> = host
+        .deployer
+        .all_executions()
+        .into_keys()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(
+        acted,
+        ["replica-b/abort"],
+        "replica A deployed after losing its lease"
+    );
 }
 
 #[test]

@@ -128,6 +128,10 @@ impl Driver {
                     {
                         self.check_branch(key, moved).await?;
                     }
+                    // A port that checks fences refused a holder whose
+                    // lease passed on (paused past it, say): the step is
+                    // another replica's now, not failed. Ask the store.
+                    self.recheck_lease(incident, key).await?;
                     return Err(DriveError::StepFailed {
                         key: key.clone(),
                         failure: StepFailure::Port {
@@ -197,12 +201,26 @@ impl Driver {
                     .merge(key, &m.service, from, &m.branch, &m.expected)
                     .await?,
             ),
+            // Holding a lease, the deployer is handed it: one that can
+            // check refuses a holder whose lease passed on.
             Call::Deploy(env, release, artifact) => {
-                p.deployer.deploy(key, env, release, artifact).await?;
+                match self.fence() {
+                    Some(fence) => {
+                        p.deployer
+                            .deploy_fenced(key, env, release, artifact, &fence)
+                            .await?;
+                    }
+                    None => p.deployer.deploy(key, env, release, artifact).await?,
+                }
                 Produced::Deployed
             }
             Call::Abort(env, service) => {
-                p.deployer.abort(key, env, service).await?;
+                match self.fence() {
+                    Some(fence) => {
+                        p.deployer.abort_fenced(key, env, service, &fence).await?;
+                    }
+                    None => p.deployer.abort(key, env, service).await?,
+                }
                 Produced::Deployed
             }
             Call::Flag(env, flag, state, expected) => {

@@ -5,7 +5,7 @@
 use super::Driver;
 use super::error::DriveError;
 use crate::model::{EnvironmentId, IncidentId, ServiceId};
-use crate::port::LeaseAnswer;
+use crate::port::{Fence, LeaseAnswer};
 use crate::recovery::IdempotencyKey;
 use chrono::{DateTime, Duration, Utc};
 
@@ -20,6 +20,14 @@ pub(super) struct HeldLease {
 }
 
 impl Driver {
+    /// The lease this driver holds, as the fence it hands with every
+    /// journal append and deploy (none without a lease).
+    pub(super) fn fence(&self) -> Option<Fence> {
+        self.lease
+            .as_ref()
+            .map(|held| Fence::new(held.scope.clone(), self.actor.as_str(), held.token))
+    }
+
     /// Takes or renews the lease on `scope` when less than half of it is
     /// left, reading the store again when it changed hands.
     pub(super) async fn hold_lease(&mut self, scope: &str) -> Result<LeaseAnswer, DriveError> {
@@ -91,6 +99,20 @@ impl Driver {
     ) -> Result<(), DriveError> {
         self.keep_lease_for(incident, key, self.ports.lease_ttl)
             .await
+    }
+
+    /// [`Driver::keep_lease`], asking the lease store even when this
+    /// driver still counts on its lease: after a port refused the call,
+    /// perhaps for a lease that passed on.
+    pub(super) async fn recheck_lease(
+        &mut self,
+        incident: Option<&IncidentId>,
+        key: &IdempotencyKey,
+    ) -> Result<(), DriveError> {
+        if let Some(held) = &mut self.lease {
+            held.good_until = DateTime::<Utc>::MIN_UTC;
+        }
+        self.keep_lease(incident, key).await
     }
 
     /// [`Driver::keep_lease`], holding it for at least `ttl` from now: the

@@ -42,7 +42,7 @@ use crate::journal::{Journal, JournalEntry};
 use crate::ledger::Ledger;
 use crate::machine::{Command, State};
 use crate::model::{Actor, IncidentId};
-use crate::port::{ErrorKind, Fence, Ports};
+use crate::port::{ErrorKind, Ports};
 use crate::recovery::{EffectOutcome, IdempotencyKey};
 use crate::startup::{PAGE, StartReport, Startup, fold_error, open_ledger};
 use lease::HeldLease;
@@ -278,9 +278,8 @@ impl Driver {
             }
             // Holding a lease, the append carries it: a store that keeps
             // the leases refuses it once another replica took over.
-            let appended = match &self.lease {
-                Some(held) => {
-                    let fence = Fence::new(held.scope.clone(), self.actor.as_str(), held.token);
+            let appended = match self.fence() {
+                Some(fence) => {
                     self.ports
                         .journal
                         .append_fenced(before as u64, &entries, &fence)

@@ -73,4 +73,35 @@ pub trait Deployer: Send + Sync + fmt::Debug + 'static {
     fn longest_call(&self) -> Option<std::time::Duration> {
         None
     }
+    /// Deploys as [`deploy`](Deployer::deploy) does, for the holder of
+    /// `fence`: the driver calls this instead whenever it holds a lease. A
+    /// deployer that can check (one that remembers the highest token it
+    /// was handed for the lease's scope, or hands the token on to a deploy
+    /// system that does) refuses a stale holder — a replica paused past
+    /// its lease that wakes up mid-plan — with
+    /// [`ErrorKind::Rejected`](super::ErrorKind::Rejected) and does
+    /// nothing. The default cannot check, and deploys.
+    async fn deploy_fenced(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+        fence: &super::leases::Fence,
+    ) -> Result<(), AdapterError> {
+        let _ = fence;
+        self.deploy(key, environment, release, artifact).await
+    }
+    /// Aborts as [`abort`](Deployer::abort) does, for the holder of
+    /// `fence` (see [`deploy_fenced`](Deployer::deploy_fenced)).
+    async fn abort_fenced(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        fence: &super::leases::Fence,
+    ) -> Result<(), AdapterError> {
+        let _ = fence;
+        self.abort(key, environment, service).await
+    }
 }

@@ -275,6 +275,29 @@ impl Deployer for Tripped<dyn Deployer> {
         let act = self.inner.abort(key, environment, service);
         self.wire.around("deployer.abort", act).await
     }
+    async fn deploy_fenced(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+        fence: &Fence,
+    ) -> Result<(), AdapterError> {
+        let act = self
+            .inner
+            .deploy_fenced(key, environment, release, artifact, fence);
+        self.wire.around("deployer.deploy", act).await
+    }
+    async fn abort_fenced(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        fence: &Fence,
+    ) -> Result<(), AdapterError> {
+        let act = self.inner.abort_fenced(key, environment, service, fence);
+        self.wire.around("deployer.abort", act).await
+    }
     async fn status(
         &self,
         environment: &EnvironmentId,

@@ -102,6 +102,24 @@ impl Deployer for MisbehavingDeployer {
             _ => self.inner.deploy(key, env, release, artifact).await,
         }
     }
+    async fn deploy_fenced(
+        &self,
+        key: &IdempotencyKey,
+        env: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+        fence: &knowngood::Fence,
+    ) -> Result<(), AdapterError> {
+        match &self.fault {
+            DeployerFault::BeforeEach(Hook(hook)) => {
+                hook();
+                self.inner
+                    .deploy_fenced(key, env, release, artifact, fence)
+                    .await
+            }
+            _ => self.deploy(key, env, release, artifact).await,
+        }
+    }
     async fn abort(
         &self,
         key: &IdempotencyKey,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::process::{CommandSpec, Facts, run};
 use crate::model::{Artifact, EnvironmentId, Release, ReleaseId, ServiceId};
-use crate::port::{AdapterError, Deployer, DeployerCapabilities, ErrorKind};
+use crate::port::{AdapterError, Deployer, DeployerCapabilities, ErrorKind, Fence};
 use crate::recovery::IdempotencyKey;
 
 /// A deployer that runs the host's commands.
@@ -208,7 +208,7 @@ impl CommandDeployer {
         key: &IdempotencyKey,
         environment: &EnvironmentId,
         release: &Release,
-        _artifact: &Artifact,
+        fence: Option<&Fence>,
     ) -> Result<(), AdapterError> {
         if !outcomes_dir_ok(&self.outcomes) {
             return Err(AdapterError::new(
@@ -219,7 +219,8 @@ impl CommandDeployer {
         if self.settled(key)?.is_some() {
             return Ok(());
         }
-        let facts = Facts(vec![
+        let token = fence.map(|f| f.token.to_string());
+        let mut facts = Facts(vec![
             ("environment", environment.as_str()),
             ("service", release.service.as_str()),
             ("release", release.id.as_str()),
@@ -227,6 +228,7 @@ impl CommandDeployer {
             ("config", release.config.as_str()),
             ("key", key.as_str()),
         ]);
+        facts.fenced(fence, token.as_deref());
         // The intent first: whoever asks about the key later knows it
         // started, even if this process dies before it ends.
         self.record(key, &release.id, false)?;
@@ -246,6 +248,7 @@ impl CommandDeployer {
         key: &IdempotencyKey,
         environment: &EnvironmentId,
         service: &ServiceId,
+        fence: Option<&Fence>,
     ) -> Result<(), AdapterError> {
         let Some(abort) = &self.abort else {
             return Err(AdapterError::new(
@@ -253,11 +256,13 @@ impl CommandDeployer {
                 "this deployer cannot abort",
             ));
         };
-        let facts = Facts(vec![
+        let token = fence.map(|f| f.token.to_string());
+        let mut facts = Facts(vec![
             ("environment", environment.as_str()),
             ("service", service.as_str()),
             ("key", key.as_str()),
         ]);
+        facts.fenced(fence, token.as_deref());
         run(abort, &facts).map(drop)
     }
 
@@ -302,13 +307,26 @@ impl Deployer for CommandDeployer {
         release: &Release,
         _artifact: &Artifact,
     ) -> Result<(), AdapterError> {
-        let this = self.clone();
-        let key = key.clone();
-        let environment = environment.clone();
-        let release = release.clone();
-        let artifact = _artifact.clone();
-        super::super::off_executor(move || this.deploy_now(&key, &environment, &release, &artifact))
+        let (this, key) = (self.clone(), key.clone());
+        let (environment, release) = (environment.clone(), release.clone());
+        super::super::off_executor(move || this.deploy_now(&key, &environment, &release, None))
             .await
+    }
+
+    async fn deploy_fenced(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        release: &Release,
+        _artifact: &Artifact,
+        fence: &Fence,
+    ) -> Result<(), AdapterError> {
+        let (this, key, fence) = (self.clone(), key.clone(), fence.clone());
+        let (environment, release) = (environment.clone(), release.clone());
+        super::super::off_executor(move || {
+            this.deploy_now(&key, &environment, &release, Some(&fence))
+        })
+        .await
     }
 
     async fn abort(
@@ -317,11 +335,24 @@ impl Deployer for CommandDeployer {
         environment: &EnvironmentId,
         service: &ServiceId,
     ) -> Result<(), AdapterError> {
-        let this = self.clone();
-        let key = key.clone();
-        let environment = environment.clone();
-        let service = service.clone();
-        super::super::off_executor(move || this.abort_now(&key, &environment, &service)).await
+        let (this, key) = (self.clone(), key.clone());
+        let (environment, service) = (environment.clone(), service.clone());
+        super::super::off_executor(move || this.abort_now(&key, &environment, &service, None)).await
+    }
+
+    async fn abort_fenced(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        fence: &Fence,
+    ) -> Result<(), AdapterError> {
+        let (this, key, fence) = (self.clone(), key.clone(), fence.clone());
+        let (environment, service) = (environment.clone(), service.clone());
+        super::super::off_executor(move || {
+            this.abort_now(&key, &environment, &service, Some(&fence))
+        })
+        .await
     }
 
     async fn status(

@@ -16,6 +16,14 @@
 //! | 124 (as `timeout` exits) | unknown outcome |
 //! | anything else | rejected |
 //!
+//! A deploy or abort the driver makes while it holds a lease also gets the
+//! lease: `{fence}` (`KNOWNGOOD_FENCE`, its token, which only grows from
+//! one holder to the next), `{holder}` (`KNOWNGOOD_HOLDER`) and `{lease}`
+//! (`KNOWNGOOD_LEASE`, its scope). A host that keeps the highest token it
+//! was handed per scope and refuses a lower one (exiting non-zero: it did
+//! not deploy) keeps a replica paused past its lease from deploying after
+//! another took over.
+//!
 //! Each command runs in a process group of its own: what it starts in
 //! the background is part of it (the call waits for the whole group), a
 //! timeout stops the whole group, and everything it prints is read while it

@@ -51,7 +51,18 @@ impl CommandSpec {
 /// The facts a command is run with.
 pub(super) struct Facts<'a>(pub(super) Vec<(&'static str, &'a str)>);
 
-impl Facts<'_> {
+impl<'a> Facts<'a> {
+    /// Adds the lease a fenced call is made under: `{fence}` (its token),
+    /// `{holder}` and `{lease}` (its scope), as `KNOWNGOOD_FENCE`,
+    /// `KNOWNGOOD_HOLDER` and `KNOWNGOOD_LEASE`.
+    pub(super) fn fenced(&mut self, fence: Option<&'a crate::port::Fence>, token: Option<&'a str>) {
+        if let (Some(fence), Some(token)) = (fence, token) {
+            self.0.push(("fence", token));
+            self.0.push(("holder", fence.holder.as_str()));
+            self.0.push(("lease", fence.scope.as_str()));
+        }
+    }
+
     fn fill(&self, arg: &str) -> String {
         self.0.iter().fold(arg.to_owned(), |arg, (name, value)| {
             arg.replace(&format!("{{{name}}}"), value)

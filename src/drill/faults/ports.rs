@@ -12,7 +12,7 @@ use crate::model::{
     ServiceId,
 };
 use crate::port::{
-    AdapterError, Builder, BuilderCapabilities, Deployer, DeployerCapabilities, ErrorKind,
+    AdapterError, Builder, BuilderCapabilities, Deployer, DeployerCapabilities, ErrorKind, Fence,
     FlagStore, FlagStoreCapabilities, Health, HealthProbe, JournalStore, Landed, Vcs,
     VcsCapabilities,
 };
@@ -181,6 +181,44 @@ impl Deployer for FaultyDeployer {
                 Ok(())
             })
             .await
+    }
+    async fn deploy_fenced(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        release: &Release,
+        artifact: &Artifact,
+        fence: &Fence,
+    ) -> Result<(), AdapterError> {
+        self.chaos
+            .run("deployer.deploy", || async {
+                self.inner
+                    .deploy_fenced(key, environment, release, artifact, fence)
+                    .await?;
+                self.chaos.charge(key, Work::Stage(environment));
+                Ok(())
+            })
+            .await
+    }
+    async fn abort_fenced(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        fence: &Fence,
+    ) -> Result<(), AdapterError> {
+        self.chaos
+            .run("deployer.abort", || async {
+                self.inner
+                    .abort_fenced(key, environment, service, fence)
+                    .await?;
+                self.chaos.charge(key, Work::Switch);
+                Ok(())
+            })
+            .await
+    }
+    fn longest_call(&self) -> Option<std::time::Duration> {
+        self.inner.longest_call()
     }
     async fn status(
         &self,

@@ -145,9 +145,15 @@ fn git_vcs_reverts_a_range_in_one_commit_and_conflicts_change_nothing() {
         Some(landed.clone())
     );
     // And the same call again answers the first result without acting.
-    let again = block_on(restarted.revert(&key("k1"), &s, &[two, three], &main, &edited)).unwrap();
+    let again =
+        block_on(restarted.revert(&key("k1"), &s, &[two.clone(), three.clone()], &main, &three))
+            .unwrap();
     assert_eq!(again, landed);
     assert_eq!(block_on(vcs.head(&s, &main)).unwrap(), edited);
+    // The key with another call's facts is not answered with that commit.
+    let other =
+        block_on(restarted.revert(&key("k1"), &s, &[two, three], &main, &edited)).unwrap_err();
+    assert_eq!(other.kind(), ErrorKind::Rejected, "{other}");
 }
 
 #[test]
@@ -346,4 +352,337 @@ fn git_vcs_no_empty_revert_a_change_already_undone_is_a_conflict() {
     assert!(again.to_string().contains("already there"), "{again}");
     assert_eq!(git(&origin, &["rev-parse", "main"]), first.commit.as_str());
     assert_eq!(block_on(vcs.outcome(&key("second"))).unwrap(), None);
+}
+
+fn write_hook(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[test]
+fn git_vcs_option_injection_hostile_ids_and_names_never_reach_git() {
+    let dir = dir("injection");
+    let (repo, [one, two, three]) = repo(dir.path());
+    let vcs = GitVcs::new().repository("payments", &repo);
+    let (s, main) = ("payments".into(), "main".into());
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    // A commit id that git would read as an option.
+    let output = CommitId::new(format!("--output={}", victim.display()));
+    let err = block_on(vcs.commits_between(&s, &one, &output)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    // A strategy smuggled in as a commit: refused, nothing committed.
+    let err = block_on(vcs.cherry_pick(
+        &key("pick"),
+        &s,
+        &[two.clone(), CommitId::new("--strategy=ours")],
+        &main,
+        &three,
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    assert_eq!(block_on(vcs.head(&s, &main)).unwrap(), three);
+    // Revision expressions and newlines are not ids or branch names.
+    for hostile in ["main", "main~1", "HEAD", "abc\ndef", "{key}", ""] {
+        let err =
+            block_on(vcs.create_branch(&key("b"), &s, &"side".into(), &CommitId::new(hostile)))
+                .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Rejected, "{hostile:?}: {err}");
+    }
+    for hostile in [
+        "main~1",
+        "-x",
+        "HEAD",
+        "a..b",
+        "x\ny",
+        "refs/../x",
+        "x.lock",
+        "@{-1}",
+    ] {
+        let err = block_on(vcs.head(&s, &hostile.into())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Rejected, "{hostile:?}: {err}");
+        let err = block_on(vcs.create_branch(&key("b2"), &s, &hostile.into(), &one)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Rejected, "{hostile:?}: {err}");
+        let err = block_on(vcs.tag(&key("t"), &s, &one, hostile)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Rejected, "{hostile:?}: {err}");
+    }
+    let refs = git(&repo, &["for-each-ref", "--format=%(refname)"]);
+    assert!(
+        !refs
+            .lines()
+            .any(|r| r.ends_with("/-x") || r.ends_with("/HEAD")),
+        "{refs}"
+    );
+    // Positive: an abbreviated id is an id, and the branch names the full
+    // commit.
+    let short = CommitId::new(&one.as_str()[..10]);
+    let at = block_on(vcs.create_branch(&key("b3"), &s, &"release/1".into(), &short)).unwrap();
+    assert_eq!(at, one);
+    assert_eq!(block_on(vcs.head(&s, &"release/1".into())).unwrap(), one);
+}
+
+#[test]
+fn git_vcs_spoofed_keyed_commit_is_not_adopted_a_real_one_is() {
+    let TwoReplicas {
+        dir: _dir,
+        origin,
+        clone,
+        commits: [_, two, three],
+        active,
+        standby,
+    } = two_replicas("spoof");
+    let (s, main) = ("payments".into(), "main".into());
+    let k = key("INC-1/attempt-1/revert/1-revert");
+    // Someone who can push puts a commit with the bot's predictable key on
+    // main: it reverts nothing (it adds a file).
+    let mallory = dir("spoof-mallory");
+    let theirs = mallory.path().join("m");
+    git(
+        mallory.path(),
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            theirs.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(theirs.join("evil.txt"), "x").unwrap();
+    git(&theirs, &["add", "evil.txt"]);
+    git(
+        &theirs,
+        &[
+            "commit",
+            "-q",
+            "-m",
+            &format!("Revert b.txt\n\nKnowngood-Key: {k}"),
+        ],
+    );
+    git(&theirs, &["push", "-q", "origin", "HEAD:main"]);
+    let forged = CommitId::new(git(&theirs, &["rev-parse", "HEAD"]));
+    // Negative: the bot does not take it for its revert.
+    let err =
+        block_on(standby.revert(&k, &s, std::slice::from_ref(&two), &main, &three)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    assert!(err.to_string().contains("not adopted"), "{err}");
+    assert_eq!(block_on(standby.outcome(&k)).unwrap(), None);
+    assert_eq!(git(&origin, &["rev-parse", "main"]), forged.as_str());
+    // Positive: a real revert made under the key by a replica that died
+    // before its key ref reached anyone is adopted by another.
+    git(&origin, &["update-ref", "refs/heads/main", three.as_str()]);
+    let k2 = key("INC-1/attempt-2/revert/1-revert");
+    let landed =
+        block_on(active.revert(&k2, &s, std::slice::from_ref(&two), &main, &three)).unwrap();
+    for name in git(
+        &origin,
+        &["for-each-ref", "--format=%(refname)", "refs/knowngood"],
+    )
+    .lines()
+    {
+        git(&origin, &["update-ref", "-d", name]);
+    }
+    std::fs::remove_dir_all(&clone).unwrap();
+    let adopted =
+        block_on(standby.revert(&k2, &s, std::slice::from_ref(&two), &main, &three)).unwrap();
+    assert_eq!(adopted, landed);
+}
+
+#[test]
+fn git_vcs_a_failed_commit_leaks_nothing_into_the_next_one() {
+    let dir = dir("leak");
+    let (repo, [one, two, three]) = repo(dir.path());
+    let vcs = GitVcs::new().repository("payments", &repo);
+    let (s, main) = ("payments".into(), "main".into());
+    // The commit of a revert fails (as commit signing or a hook may).
+    let hook = repo.join(".git/hooks/pre-commit");
+    write_hook(&hook, "echo 'signing failed' >&2; exit 1");
+    let err =
+        block_on(vcs.revert(&key("r"), &s, std::slice::from_ref(&two), &main, &three)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    std::fs::remove_file(&hook).unwrap();
+    // And someone stages a change by hand in the bot's clone.
+    std::fs::write(repo.join("by-hand.txt"), "stray").unwrap();
+    git(&repo, &["add", "by-hand.txt"]);
+    // The next operation carries only its own change.
+    block_on(vcs.create_branch(&key("b"), &s, &"side".into(), &one)).unwrap();
+    let landed = block_on(vcs.cherry_pick(
+        &key("p2"),
+        &s,
+        std::slice::from_ref(&three),
+        &"side".into(),
+        &one,
+    ))
+    .unwrap();
+    let files = git(
+        &repo,
+        &[
+            "diff-tree",
+            "--no-commit-id",
+            "--name-only",
+            "-r",
+            landed.commit.as_str(),
+        ],
+    );
+    assert_eq!(files, "c.txt", "the pick carried more than its own change");
+}
+
+#[test]
+fn git_vcs_conventions_revert_and_pick_messages_as_git_writes_them() {
+    let dir = dir("conventions");
+    let (repo, [one, two, three]) = repo(dir.path());
+    let vcs = GitVcs::new()
+        .repository("payments", &repo)
+        .author("knowngood", "bot@example.com");
+    let (s, main) = ("payments".into(), "main".into());
+    // One commit: `Revert "<subject>"` and `This reverts commit <id>.`
+    let one_revert =
+        block_on(vcs.revert(&key("r1"), &s, std::slice::from_ref(&three), &main, &three)).unwrap();
+    let message = git(
+        &repo,
+        &["log", "-1", "--format=%B", one_revert.commit.as_str()],
+    );
+    assert!(
+        message.starts_with("Revert \"c.txt: three\"\n\nThis reverts commit "),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("This reverts commit {three}.")),
+        "{message}"
+    );
+    assert_eq!(
+        git(
+            &repo,
+            &[
+                "log",
+                "-1",
+                "--format=%an <%ae>",
+                one_revert.commit.as_str()
+            ]
+        ),
+        "knowngood <bot@example.com>"
+    );
+    // A range says each commit, newest first.
+    block_on(vcs.create_branch(&key("b"), &s, &"side".into(), &three)).unwrap();
+    let range = block_on(vcs.revert(
+        &key("r2"),
+        &s,
+        &[one.clone(), two.clone()],
+        &"side".into(),
+        &three,
+    ))
+    .unwrap();
+    let message = git(&repo, &["log", "-1", "--format=%B", range.commit.as_str()]);
+    assert!(message.starts_with("Revert 2 commits\n\n"), "{message}");
+    let two_at = message
+        .find(&format!("This reverts commit {two}."))
+        .unwrap();
+    let one_at = message
+        .find(&format!("This reverts commit {one}."))
+        .unwrap();
+    assert!(two_at < one_at, "{message}");
+    // A pick keeps its author and message and notes its source, as -x.
+    git(&repo, &["checkout", "-q", "-b", "feature", one.as_str()]);
+    std::fs::write(repo.join("fix.txt"), "fix").unwrap();
+    git(&repo, &["add", "fix.txt"]);
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.name=alice",
+            "-c",
+            "user.email=alice@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "Fix checkout\n\nBecause.",
+        ],
+    );
+    let fix = CommitId::new(git(&repo, &["rev-parse", "HEAD"]));
+    let picked = block_on(vcs.cherry_pick(
+        &key("p"),
+        &s,
+        std::slice::from_ref(&fix),
+        &main,
+        &one_revert.commit,
+    ))
+    .unwrap();
+    let message = git(&repo, &["log", "-1", "--format=%B", picked.commit.as_str()]);
+    assert!(
+        message.starts_with("Fix checkout\n\nBecause.\n\n"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("(cherry picked from commit {fix})")),
+        "{message}"
+    );
+    assert!(message.contains("Knowngood-Key: p"), "{message}");
+    assert_eq!(
+        git(
+            &repo,
+            &[
+                "log",
+                "-1",
+                "--format=%an <%ae>|%cn",
+                picked.commit.as_str()
+            ]
+        ),
+        "alice <alice@example.com>|knowngood"
+    );
+}
+
+#[test]
+fn git_vcs_merge_of_a_commit_already_merged_is_refused_not_an_empty_commit() {
+    let dir = dir("merge-nothing");
+    let (repo, [one, _, three]) = repo(dir.path());
+    let vcs = GitVcs::new().repository("payments", &repo);
+    let s = "payments".into();
+    let err = block_on(vcs.merge(&key("m"), &s, &one, &"main".into(), &three)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(err.to_string().contains("nothing to merge"), "{err}");
+    assert_eq!(block_on(vcs.head(&s, &"main".into())).unwrap(), three);
+}
+
+#[test]
+fn git_vcs_error_kinds_a_declined_push_and_a_merge_commit_revert_are_refusals_not_races() {
+    let dir = dir("kinds");
+    let (repo, [_, two, three]) = repo(dir.path());
+    let (origin, clone) = origin_and_clone(dir.path(), &repo);
+    let vcs = GitVcs::new()
+        .repository("payments", &clone)
+        .remote("origin");
+    let (s, main) = ("payments".into(), "main".into());
+    // The remote declines every push (a protected branch, say).
+    let hook = origin.join("hooks/pre-receive");
+    write_hook(&hook, "echo 'main is protected' >&2; exit 1");
+    let err =
+        block_on(vcs.revert(&key("r"), &s, std::slice::from_ref(&two), &main, &three)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    std::fs::remove_file(&hook).unwrap();
+    // Positive: once allowed, the same key lands.
+    block_on(vcs.revert(&key("r"), &s, std::slice::from_ref(&two), &main, &three)).unwrap();
+    // A merge commit cannot be reverted without a mainline: refused.
+    let head = block_on(vcs.head(&s, &main)).unwrap();
+    let merged = block_on(vcs.create_branch(&key("b"), &s, &"side".into(), &two)).unwrap();
+    let merge = block_on(vcs.merge(&key("m"), &s, &merged, &main, &head));
+    // (`two` is already in main: nothing to merge; make a real side commit.)
+    assert!(merge.is_err());
+    git(&clone, &["checkout", "-q", "--detach", two.as_str()]);
+    std::fs::write(clone.join("side.txt"), "side").unwrap();
+    git(&clone, &["add", "side.txt"]);
+    git(&clone, &["commit", "-q", "-m", "side"]);
+    let side = CommitId::new(git(&clone, &["rev-parse", "HEAD"]));
+    let merge = block_on(vcs.merge(&key("m2"), &s, &side, &main, &head)).unwrap();
+    let err = block_on(vcs.revert(
+        &key("r2"),
+        &s,
+        std::slice::from_ref(&merge.commit),
+        &main,
+        &merge.commit,
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
 }

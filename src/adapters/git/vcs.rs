@@ -5,7 +5,7 @@ use crate::port::{AdapterError, ErrorKind, Landed, Vcs, VcsCapabilities};
 use crate::recovery::IdempotencyKey;
 use async_trait::async_trait;
 
-use super::{GitVcs, Making};
+use super::{GitVcs, Making, branch_name, object_id, ref_name};
 
 impl GitVcs {
     fn head_now(&self, service: &ServiceId, branch: &BranchName) -> Result<CommitId, AdapterError> {
@@ -19,13 +19,15 @@ impl GitVcs {
         to: &CommitId,
     ) -> Result<Vec<CommitId>, AdapterError> {
         let repo = self.repo(service)?;
+        let (from, to) = (object_id(from)?, object_id(to)?);
         let list = self.git(
             repo,
             &[
                 "rev-list",
                 "--reverse",
                 "--topo-order",
-                to.as_str(),
+                "--end-of-options",
+                to,
                 &format!("^{from}"),
             ],
             ErrorKind::NotFound,
@@ -79,14 +81,17 @@ impl GitVcs {
         at: &CommitId,
     ) -> Result<CommitId, AdapterError> {
         let repo = self.repo(service)?;
+        branch_name(branch)?;
+        object_id(at)?;
         // Another replica may have made the commit.
         self.fetch(repo)?;
-        if self.resolve(repo, at.as_str()).is_none() {
+        let Some(at) = self.resolve(repo, at.as_str()) else {
             return Err(AdapterError::new(
                 ErrorKind::NotFound,
                 format!("no commit `{at}`"),
             ));
-        }
+        };
+        let at = &at;
         match self.head_of(repo, branch) {
             Ok(existing) if existing == *at => {}
             Ok(existing) => {
@@ -135,9 +140,18 @@ impl GitVcs {
         tag: &str,
     ) -> Result<CommitId, AdapterError> {
         let repo = self.repo(service)?;
+        ref_name("tag", tag)?;
+        object_id(commit)?;
         // Another replica may have made the commit, or the tag.
         self.fetch(repo)?;
         let tag_ref = format!("refs/tags/{tag}");
+        let Some(commit) = self.resolve(repo, commit.as_str()) else {
+            return Err(AdapterError::new(
+                ErrorKind::NotFound,
+                format!("no commit `{commit}` in {} or its remote", repo.display()),
+            ));
+        };
+        let commit = &commit;
         match self.resolve(repo, &tag_ref) {
             Some(existing) if existing == *commit => {
                 self.remember(repo, key, commit, true)?;
@@ -149,17 +163,25 @@ impl GitVcs {
                 ));
             }
             None => {
-                if self.resolve(repo, commit.as_str()).is_none() {
-                    return Err(AdapterError::new(
-                        ErrorKind::NotFound,
-                        format!("no commit `{commit}` in {} or its remote", repo.display()),
-                    ));
-                }
                 self.publish(
                     repo,
-                    &[(commit, tag_ref), (commit, Self::key_ref(key, true))],
+                    &[
+                        (commit, tag_ref.clone()),
+                        (commit, Self::key_ref(key, true)),
+                    ],
                     None,
                 )?;
+                // Checked after, as the remote has it now (fetched again).
+                let now = self.resolve(repo, &tag_ref);
+                if now.as_ref() != Some(commit) {
+                    return Err(AdapterError::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "tag `{tag}` names {} after the push, not `{commit}`",
+                            now.map_or_else(|| "nothing".to_owned(), |c| format!("`{c}`"))
+                        ),
+                    ));
+                }
             }
         }
         Ok(commit.clone())

@@ -23,7 +23,28 @@
 //!
 //! A revert or a cherry-pick that would change nothing (the change is
 //! already undone, or already there) is refused as a conflict, never made
-//! as an empty commit. A merge is always a merge commit.
+//! as an empty commit. A merge is always a merge commit; merging a commit
+//! already merged is refused ("nothing to merge").
+//!
+//! Commits read as git's own: a revert is titled `Revert "<subject>"` with
+//! `This reverts commit <id>.` (a range: `Revert N commits`, one such line
+//! per commit, newest first); a pick of one commit keeps its message,
+//! author and date and notes `(cherry picked from commit <id>)`, as
+//! `git cherry-pick -x` does. The committer (and the author of reverts and
+//! merges) is [`GitVcs::author`] alone, whatever `GIT_AUTHOR_*` the host's
+//! environment holds.
+//!
+//! No value becomes an option or a revision expression: commit ids must be
+//! 4 to 64 hexadecimal digits, branch and tag names exact ref names (no
+//! leading `-`, no `~`, `^`, `..`, `@{`, no `HEAD`), refused before git
+//! runs; every call separates options from revisions with
+//! `--end-of-options`. A commit carrying a call's key (its trailer, or a
+//! key ref) is taken as that call's result only when its parent is the
+//! expected head and its tree is the one the call computes. `outcome(key)`
+//! has no call to compare with and trusts the key ref: let only the bots
+//! push `refs/knowngood/*` on the remote. Before and after every
+//! operation the clone is put back to the expected head (aborts,
+//! `reset --hard`, `clean`): it is the adapter's own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

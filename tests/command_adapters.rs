@@ -417,3 +417,28 @@ fn command_deployer_fence_the_lease_reaches_the_hosts_command_which_may_refuse_a
     let said = std::fs::read_to_string(&seen).unwrap();
     assert_eq!(said.lines().last(), Some("  "));
 }
+
+#[test]
+fn command_placeholders_are_filled_in_one_pass_a_value_is_never_expanded_again() {
+    let dir = Dir::new("one-pass");
+    let (r, a) = release();
+    let out = dir.path().join("state/args");
+    let script = dir.script(
+        "args.sh",
+        &format!("printf '%s|' \"$@\" > \"{}\"", out.display()),
+    );
+    let deployer = CommandDeployer::new(
+        CommandSpec::new(
+            "sh",
+            [script.as_str(), "{key}", "{release}", "{nope}", "{", "{key"],
+        ),
+        CommandSpec::new("true", Vec::<String>::new()),
+        dir.path().join("outcomes"),
+    );
+    // A key holding other placeholders: they reach the command as text.
+    block_on(deployer.deploy(&"k-{release}-{config}".into(), &"prod".into(), &r, &a)).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        format!("k-{{release}}-{{config}}|{}|{{nope}}|{{|{{key|", r.id)
+    );
+}

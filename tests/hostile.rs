@@ -983,6 +983,36 @@ fn injection_names_an_incident_or_flag_with_markup_is_refused() {
 }
 
 #[test]
+fn injection_names_a_release_or_config_with_shell_syntax_or_a_placeholder_is_refused() {
+    let mut w = World::new();
+    let artifact = w.build(5);
+    let digest = w
+        .ledger
+        .state()
+        .release(&artifact)
+        .map(|r| r.artifact.clone())
+        .unwrap();
+    let register = |id: &str, config: &str| Command::RegisterRelease {
+        release: knowngood::Release::new(id, common::SERVICE, digest.clone(), config),
+    };
+    for bad in [
+        "1.2.0; rm -rf /",
+        "$(id)",
+        "-x",
+        "{config}",
+        "payments/1.2",
+        "a b",
+        "`id`",
+    ] {
+        let err = w.run(register(bad, "cfg-1")).unwrap_err();
+        assert_eq!(invalid_name(&err), ("release", bad));
+        let err = w.run(register("payments@9.0.0", bad)).unwrap_err();
+        assert_eq!(invalid_name(&err), ("config revision", bad));
+    }
+    w.ok(register("payments@9.0.0+build.7", "cfg-2041_a"));
+}
+
+#[test]
 fn injection_names_a_journal_holding_a_hostile_name_does_not_replay() {
     let w = World::new();
     let journal = forged(

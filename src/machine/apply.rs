@@ -424,6 +424,17 @@ pub(super) fn check_names(kind: &EventKind) -> Result<(), Rejection> {
             .try_for_each(|env| check("environment", env.id.as_str())),
         EventKind::IncidentDeclared { incident, .. } => check("incident", incident.as_str()),
         EventKind::FlagSet { flag, .. } => check("flag", flag.as_str()),
+        EventKind::ReleaseRegistered { release } => {
+            let check_release = |what: &str, name: &str| {
+                crate::model::check_release_name(name).map_err(|problem| Rejection::InvalidName {
+                    what: what.to_owned(),
+                    name: name.to_owned(),
+                    problem,
+                })
+            };
+            check_release("release", release.id.as_str())?;
+            check_release("config revision", release.config.as_str())
+        }
         _ => Ok(()),
     }
 }

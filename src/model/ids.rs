@@ -83,6 +83,26 @@ pub const MAX_NAME_BYTES: usize = 128;
 /// assert!(check_name("eu/prod").unwrap_err().contains("`/`"));
 /// ```
 pub fn check_name(name: &str) -> Result<(), String> {
+    check_chars(name, &['.', '_', '-'])
+}
+
+/// Checks a release id or a config revision a host registers (they reach
+/// host commands as `{release}` and `{config}`): as [`check_name`], with
+/// `@` and `+` allowed too (`payments@1.2.0`, `1.2.0+build.7`,
+/// `cfg-2041`), so nothing in one can be read as an option, a path, a
+/// placeholder or shell syntax.
+///
+/// ```
+/// use knowngood::check_release_name;
+/// assert!(check_release_name("payments@1.2.0+build.7").is_ok());
+/// assert!(check_release_name("1.2.0; rm -rf /").unwrap_err().contains("`;`"));
+/// assert!(check_release_name("-x").is_err());
+/// ```
+pub fn check_release_name(name: &str) -> Result<(), String> {
+    check_chars(name, &['.', '_', '-', '@', '+'])
+}
+
+fn check_chars(name: &str, allowed: &[char]) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".to_owned());
     }
@@ -94,7 +114,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
     if let Some((at, c)) = name
         .char_indices()
-        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || allowed.contains(&c)))
     {
         return Err(format!("holds {} at byte {at}", shown(c)));
     }

@@ -16,6 +16,16 @@
 //! | 124 (as `timeout` exits) | unknown outcome |
 //! | anything else | rejected |
 //!
+//! Placeholders are filled in one pass (a value is never read again for
+//! placeholders), and release ids and config revisions are checked where
+//! they enter the core ([`check_release_name`](crate::check_release_name):
+//! letters, digits, `.`, `_`, `-`, `@`, `+`). Even so, pass facts to a
+//! shell as environment variables or as their own arguments, never inside
+//! `sh -c` text: `CommandSpec::new("sh", ["deploy.sh", "{release}"])` or a
+//! script reading `"$KNOWNGOOD_RELEASE"`, not
+//! `CommandSpec::new("sh", ["-c", "deploy {release}"])`, where a value
+//! becomes shell syntax.
+//!
 //! A deploy or abort the driver makes while it holds a lease also gets the
 //! lease: `{fence}` (`KNOWNGOOD_FENCE`, its token, which only grows from
 //! one holder to the next), `{holder}` (`KNOWNGOOD_HOLDER`) and `{lease}`

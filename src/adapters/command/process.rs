@@ -63,10 +63,36 @@ impl<'a> Facts<'a> {
         }
     }
 
+    /// `arg` with each `{name}` of a fact replaced by its value, in one
+    /// pass: a value is never read again for placeholders (a `{config}`
+    /// inside a key stays as it is), and an unknown `{name}` is kept.
     fn fill(&self, arg: &str) -> String {
-        self.0.iter().fold(arg.to_owned(), |arg, (name, value)| {
-            arg.replace(&format!("{{{name}}}"), value)
-        })
+        let mut out = String::with_capacity(arg.len());
+        let mut rest = arg;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open..];
+            let fact = after.find('}').and_then(|close| {
+                let name = &after[1..close];
+                self.0
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, value)| (close, *value))
+            });
+            match fact {
+                Some((close, value)) => {
+                    out.push_str(value);
+                    // Past the `}` (one byte).
+                    rest = &after.split_at(close).1[1..];
+                }
+                None => {
+                    out.push('{');
+                    rest = &after[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
     }
 }
 

@@ -535,3 +535,35 @@ fn file_journal_a_snapshot_not_in_the_journal_is_not_read_whole() {
     let handed = block_on(store.read_snapshot(None)).unwrap().unwrap();
     assert!(handed.body.is_empty());
 }
+
+#[cfg(unix)]
+#[test]
+fn file_journal_planted_symlinks_are_never_written_through() {
+    let dir = Dir::new("symlinks");
+    let victim = dir.0.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let store = Arc::new(FileJournalStore::open(dir.file(), chain()).unwrap());
+    let mut driver = block_on(Driver::start(ports(store.clone()), "a")).unwrap();
+    register(&mut driver, "payments");
+    // Links planted where a snapshot's partial file and a batch's partial
+    // file go.
+    std::fs::create_dir_all(store.snapshot_dir()).unwrap();
+    let snapshot_partial = store.snapshot_dir().join(format!("{:020}.json.partial", 1));
+    std::os::unix::fs::symlink(&victim, &snapshot_partial).unwrap();
+    block_on(driver.write_snapshot()).unwrap();
+    drop(driver);
+    // A batch of two goes through the batch file.
+    let other = Dir::new("symlinks-batch");
+    let mut batch_partial = other.file().into_os_string();
+    batch_partial.push(".batch.partial");
+    std::os::unix::fs::symlink(&victim, &batch_partial).unwrap();
+    let batched = FileJournalStore::open(other.file(), chain()).unwrap();
+    let (one, two) = one_then_a_batch_of_two();
+    block_on(batched.append(0, &one)).unwrap();
+    block_on(batched.append(1, &two)).unwrap();
+    // Positive: both were written, as files of their own.
+    assert!(block_on(store.read_snapshot(None)).unwrap().is_some());
+    assert_eq!(block_on(batched.read_from(1)).unwrap().len(), 3);
+    // Negative: the victim is untouched.
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}

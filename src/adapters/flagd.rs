@@ -118,7 +118,7 @@ fn write_json(path: &Path, value: &Value) -> Result<(), AdapterError> {
     let bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| AdapterError::new(ErrorKind::Rejected, format!("cannot write flags: {e}")))?;
     let written = (|| {
-        let mut file = std::fs::File::create(&temp)?;
+        let mut file = super::create_fresh(&temp)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp, path)

@@ -116,6 +116,24 @@ async fn off_executor<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'stat
     blocking::unblock(work).await
 }
 
+/// Creates `path` afresh for a temporary or partial file, never through
+/// whatever is there: a file or a symlink someone planted at the name is
+/// removed (the link, not what it points to), and the new file is created
+/// exclusively, so a link planted again in between makes it fail rather
+/// than write through.
+#[cfg(any(feature = "command", feature = "flagd", feature = "file-journal"))]
+fn create_fresh(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
 /// A stable 64-bit digest of an idempotency key (FNV-1a), for adapters
 /// that name a file or a ref after a key whose text may not fit there.
 #[cfg(any(feature = "git", feature = "command"))]

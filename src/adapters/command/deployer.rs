@@ -127,8 +127,12 @@ impl CommandDeployer {
         };
         let bytes = serde_json::to_vec(&record)
             .map_err(|e| AdapterError::new(ErrorKind::Rejected, e.to_string()))?;
-        std::fs::write(&temp, bytes)?;
-        std::fs::File::open(&temp)?.sync_all()?;
+        {
+            use std::io::Write as _;
+            let mut file = super::super::create_fresh(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+        }
         std::fs::rename(&temp, &path)?;
         if let Some(dir) = path.parent() {
             std::fs::File::open(dir)?.sync_all()?;

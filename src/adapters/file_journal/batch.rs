@@ -49,7 +49,7 @@ pub(super) fn write_intent(
     let partial = partial_of(journal);
     let path = path_of(journal);
     (|| {
-        let mut file = File::create(&partial)?;
+        let mut file = super::super::create_fresh(&partial)?;
         file.write_all(header.to_string().as_bytes())?;
         file.write_all(b"\n")?;
         file.write_all(text.as_bytes())?;

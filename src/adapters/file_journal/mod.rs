@@ -417,7 +417,7 @@ impl FileJournalStore {
         // Written whole, synced, then renamed into place: a crash leaves
         // the old snapshots and at most a partial file no reader looks at.
         (|| {
-            let mut file = File::create(&partial)?;
+            let mut file = super::create_fresh(&partial)?;
             file.write_all(&text)?;
             file.sync_all()?;
             std::fs::rename(&partial, &path)?;

@@ -15,8 +15,9 @@ pub fn pipeline_dot(pipeline: &Pipeline) -> String {
 }
 
 /// Text for a quoted Mermaid label or a timeline entry: one line, no quote,
-/// backtick, angle bracket or statement separator of its own (entity codes
-/// instead), so user-provided strings cannot add nodes, edges or entries.
+/// backtick, angle bracket, statement separator or `%` of its own (entity
+/// codes instead), so user-provided strings cannot add nodes, edges,
+/// entries or directives.
 pub(crate) fn mermaid_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -27,6 +28,8 @@ pub(crate) fn mermaid_text(text: &str) -> String {
             '>' => out.push_str("#gt;"),
             '#' => out.push_str("#35;"),
             ';' => out.push_str("#59;"),
+            // `%%` starts a directive or a comment (`%%{init: …}%%`).
+            '%' => out.push_str("#37;"),
             c if c == '`' || c.is_control() => {}
             c => out.push(c),
         }

@@ -166,11 +166,26 @@ impl Retro {
 }
 
 /// Text for Markdown: one line; Markdown's punctuation escaped; HTML's
-/// special characters as entities.
+/// special characters as entities; nothing a renderer turns into a link by
+/// itself (the `:` of `https://`, the `.` of `www.`, the `@` of an
+/// address are escaped).
 fn md_text(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for (i, &c) in chars.iter().enumerate() {
+        let before = |n: usize| i.checked_sub(n).and_then(|j| chars.get(j)).copied();
+        let after = |n: usize| i.checked_add(n).and_then(|j| chars.get(j)).copied();
+        let links = match c {
+            ':' => after(1) == Some('/') && after(2) == Some('/'),
+            '.' => (1..=3).all(|n| before(n).is_some_and(|p| p.eq_ignore_ascii_case(&'w'))),
+            '@' => after(1).is_some_and(char::is_alphanumeric),
+            _ => false,
+        };
         match c {
+            _ if links => {
+                out.push('\\');
+                out.push(c);
+            }
             c if breaks_line(c) => out.push(' '),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),

@@ -413,6 +413,47 @@ fn injection_into_markdown_a_summary_cannot_add_headings_rows_or_html() {
     assert!(md.contains(r"\| a \| b \|"), "{md}");
 }
 
+/// An incident whose summary is `summary`, as a retro.
+fn incident_saying(summary: &str) -> knowngood::retro::Retro {
+    let mut w = World::new();
+    w.ok(Command::DeclareIncident {
+        incident: "INC-1".into(),
+        environment: "prod".into(),
+        service: common::SERVICE.into(),
+        severity: knowngood::Severity::Sev2,
+        cause: common::external(),
+        summary: summary.into(),
+        by: "alice".into(),
+    });
+    knowngood::retro::Retro::from_journal(w.ledger.journal(), &"INC-1".into()).unwrap()
+}
+
+#[test]
+fn injection_into_markdown_a_bare_url_or_address_does_not_become_a_link() {
+    let md = incident_saying(
+        "see https://evil.example/login or www.evil.example, mail root@evil.example",
+    )
+    .to_markdown();
+    // Positive: the text is all there, to read.
+    assert!(md.contains("evil"), "{md}");
+    // Negative: nothing a renderer autolinks.
+    for autolink in ["https://", "www.evil", "root@evil"] {
+        assert!(!md.contains(autolink), "{autolink} in {md}");
+    }
+    assert!(
+        md.contains(r"https\://") && md.contains(r"www\.evil") && md.contains(r"root\@evil"),
+        "{md}"
+    );
+}
+
+#[test]
+fn injection_into_mermaid_a_directive_in_free_text_stays_text() {
+    let retro = incident_saying("%%{init: {'theme': 'dark', 'securityLevel': 'loose'}}%%");
+    let timeline = knowngood::picture::timeline_mermaid(&retro);
+    assert!(!timeline.contains("%%"), "{timeline}");
+    assert!(timeline.contains("#37;#37;"), "shown as text: {timeline}");
+}
+
 // ----- 8. the drill clock never wraps ---------------------------------------
 
 #[test]

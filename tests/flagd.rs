@@ -184,3 +184,236 @@ fn flagd_a_crash_between_the_flag_and_the_sidecar_loses_no_outcome() {
     // Negative: another key was never written.
     assert_eq!(block_on(restarted.outcome(&"other".into())).unwrap(), None);
 }
+
+/// A flagd file holding `flags` (an object or anything else), and a store
+/// on it.
+fn file_with(dir: &tmp::TempDir, flags: &Value) -> (std::path::PathBuf, FlagdFileStore) {
+    let file = dir.path().join("prod.flags.json");
+    std::fs::write(
+        &file,
+        serde_json::to_vec_pretty(&json!({ "flags": flags.clone() })).unwrap(),
+    )
+    .unwrap();
+    let store = FlagdFileStore::new().environment("prod", &file);
+    (file, store)
+}
+
+fn boolean(default: &str, targeting: Option<Value>) -> Value {
+    let mut flag = json!({
+        "state": "ENABLED",
+        "variants": { "on": true, "off": false },
+        "defaultVariant": default,
+    });
+    if let Some(t) = targeting {
+        flag["targeting"] = t;
+    }
+    flag
+}
+
+#[test]
+fn flagd_read_exactly_or_refuse_real_world_shapes_are_never_guessed() {
+    let dir = dir("exactly");
+    // Each: a definition as real flag files hold them, and why flagd does
+    // not serve one of knowngood's states for every user.
+    let refused: Vec<(&str, Value)> = vec![
+        (
+            "disabled",
+            json!({ "state": "DISABLED", "variants": { "on": true, "off": false }, "defaultVariant": "off" }),
+        ),
+        (
+            "string-variants",
+            json!({ "state": "ENABLED", "variants": { "on": "yes", "off": "no" }, "defaultVariant": "on" }),
+        ),
+        (
+            "inverted-variants",
+            json!({ "state": "ENABLED", "variants": { "on": false, "off": true }, "defaultVariant": "on" }),
+        ),
+        (
+            "no-default",
+            json!({ "state": "ENABLED", "variants": { "on": true, "off": false } }),
+        ),
+        (
+            "null-default",
+            json!({ "state": "ENABLED", "variants": { "on": true, "off": false }, "defaultVariant": null }),
+        ),
+        (
+            "integer-flag",
+            json!({ "state": "ENABLED", "variants": { "one": 1, "two": 2 }, "defaultVariant": "one" }),
+        ),
+        (
+            "weights-not-percent",
+            boolean(
+                "off",
+                Some(json!({ "fractional": [["on", 1], ["off", 1]] })),
+            ),
+        ),
+        (
+            "weights-missing",
+            boolean("off", Some(json!({ "fractional": [["on"], ["off"]] }))),
+        ),
+        (
+            "custom-bucketing",
+            boolean(
+                "off",
+                Some(json!({ "fractional": [{ "var": "email" }, ["on", 50], ["off", 50]] })),
+            ),
+        ),
+        (
+            "email-list",
+            boolean(
+                "off",
+                Some(
+                    json!({ "if": [{ "in": [{ "var": "email" }, ["a@example.com"]] }, "on", "off"] }),
+                ),
+            ),
+        ),
+        (
+            "inverted-branches",
+            boolean(
+                "off",
+                Some(json!({ "if": [{ "in": [{ "var": "segment" }, ["beta"]] }, "off", "on"] })),
+            ),
+        ),
+        (
+            "chained-if",
+            boolean(
+                "off",
+                Some(
+                    json!({ "if": [{ "in": [{ "var": "segment" }, ["beta"]] }, "on", { "in": [{ "var": "segment" }, ["staff"]] }, "on", "off"] }),
+                ),
+            ),
+        ),
+        (
+            "targeting-default-on",
+            boolean(
+                "on",
+                Some(json!({ "fractional": [["on", 20], ["off", 80]] })),
+            ),
+        ),
+        (
+            "evaluator-ref",
+            boolean("off", Some(json!({ "$ref": "emailWithFaas" }))),
+        ),
+        (
+            "unknown-field",
+            json!({ "state": "ENABLED", "variants": { "on": true, "off": false }, "defaultVariant": "on", "source": "x" }),
+        ),
+    ];
+    let mut flags = serde_json::Map::new();
+    for (name, definition) in &refused {
+        flags.insert((*name).to_owned(), definition.clone());
+    }
+    let (file, store) = file_with(&dir, &Value::Object(flags));
+    let before = std::fs::read(&file).unwrap();
+    let env = "prod".into();
+    for (name, _) in &refused {
+        let err = block_on(store.get(&env, &(*name).into())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Rejected, "{name}: {err}");
+        assert!(
+            err.to_string().contains(&format!("flag `{name}`"))
+                && err.to_string().contains("prod.flags.json"),
+            "names the file and the flag: {err}"
+        );
+        // And nothing is written over what could not be read (a person's
+        // DISABLED kill switch stays disabled).
+        let err = block_on(store.set(
+            &format!("w-{name}").into(),
+            &env,
+            &(*name).into(),
+            &FlagState::On,
+            0,
+        ))
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Rejected, "{name}: {err}");
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), before, "nothing was written");
+    // Positive: every shape knowngood writes, written by hand, reads
+    // exactly.
+    let read: Vec<(Value, FlagState)> = vec![
+        (boolean("on", None), FlagState::On),
+        (boolean("off", Some(json!({}))), FlagState::Off),
+        (
+            boolean(
+                "off",
+                Some(json!({ "fractional": [["off", 75], ["on", 25]] })),
+            ),
+            FlagState::Percentage { percent: 25 },
+        ),
+        (
+            boolean(
+                "off",
+                Some(json!({ "if": [{ "in": [{ "var": "segment" }, ["beta"]] }, "on", "off"] })),
+            ),
+            FlagState::Segments {
+                segments: ["beta".to_owned()].into(),
+            },
+        ),
+    ];
+    for (definition, state) in read {
+        let (_, store) = file_with(&dir, &json!({ "f": definition }));
+        assert_eq!(block_on(store.get(&env, &"f".into())).unwrap().0, state);
+    }
+}
+
+#[test]
+fn flagd_read_exactly_the_array_form_and_key_0_are_refused_not_read_as_off() {
+    let dir = dir("array-form");
+    let (_, store) = file_with(&dir, &json!([boolean("on", None)]));
+    for key in ["0", "new-checkout"] {
+        let err = block_on(store.get(&"prod".into(), &key.into())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    }
+}
+
+#[test]
+fn flagd_a_foreign_edit_since_knowngood_read_is_a_conflict() {
+    let dir = dir("foreign-edit");
+    let file = dir.path().join("prod.flags.json");
+    let store = FlagdFileStore::new().environment("prod", &file);
+    let (env, flag) = ("prod".into(), "new-checkout".into());
+    let r1 = block_on(store.set(&"k1".into(), &env, &flag, &FlagState::On, 0)).unwrap();
+    // Someone turns it off by hand, leaving knowngood's metadata as it was.
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    doc["flags"]["new-checkout"]["defaultVariant"] = json!("off");
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    // Negative: a write still expecting revision r1 is a conflict.
+    let err = block_on(store.set(&"k2".into(), &env, &flag, &FlagState::On, r1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    // Positive: read again, the edit shows (off, a newer revision) and a
+    // write at that revision goes through.
+    let (state, r2) = block_on(store.get(&env, &flag)).unwrap();
+    assert_eq!(state, FlagState::Off);
+    assert!(r2 > r1);
+    let r3 = block_on(store.set(&"k3".into(), &env, &flag, &FlagState::On, r2)).unwrap();
+    assert!(r3 > r2);
+}
+
+#[cfg(unix)]
+#[test]
+fn flagd_a_symlinked_file_is_written_through_the_link_flagd_reads() {
+    // The ConfigMap layout: `prod.flags.json -> ..data/prod.flags.json`.
+    let dir = dir("symlinked");
+    let data = dir.path().join("..data");
+    std::fs::create_dir_all(&data).unwrap();
+    let real = data.join("prod.flags.json");
+    std::fs::write(&real, r#"{"flags": {}}"#).unwrap();
+    let link = dir.path().join("prod.flags.json");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let store = FlagdFileStore::new().environment("prod", &link);
+    block_on(store.set(
+        &"k".into(),
+        &"prod".into(),
+        &"new-checkout".into(),
+        &FlagState::On,
+        0,
+    ))
+    .unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let doc: Value = serde_json::from_slice(&std::fs::read(&real).unwrap()).unwrap();
+    assert_eq!(doc["flags"]["new-checkout"]["defaultVariant"], "on");
+}

@@ -12,6 +12,21 @@
 //! - segments: `defaultVariant` `off` and an `if` rule sending the
 //!   listed values of the `segment` context attribute to `on`.
 //!
+//! It reads a flag only when its meaning in flagd is exactly one of those
+//! states for every user (with and without a targeting key or the
+//! attribute), and refuses anything else with an error naming the file,
+//! the flag and why: a disabled flag (flagd serves it as absent, so the
+//! application gets its own code default), other variants or types, no
+//! default variant, weights that are not whole percentages summing to 100,
+//! a custom bucketing key, a rule on another attribute, inverted or
+//! chained branches, a `$ref`, fields flagd's schema does not define, or a
+//! `flags` that is not an object. It never writes over a flag it could not
+//! read. A definition changed by someone else since knowngood wrote it
+//! (its `knowngood-digest` no longer matches) reads at a revision of its
+//! own, so a write that expected the old revision is a conflict.
+//! A symlinked file (a Kubernetes ConfigMap's `..data/…`) is written
+//! through the link, to the file flagd reads.
+//!
 //! Each write replaces the whole file atomically (a temporary file of its
 //! own in the same directory, `fsync`, rename), so flagd never reads half
 //! a file. Writers, in this process or any other, take turns: each holds
@@ -102,11 +117,33 @@ fn read_json(path: &Path) -> Result<Value, AdapterError> {
     }
 }
 
+/// The file's `flags` object (an empty one when the file has none yet);
+/// any other shape (the array form, a string) is refused, never read as
+/// flags that are off.
+fn flags_of<'a>(doc: &'a Value, path: &Path) -> Result<&'a Map<String, Value>, AdapterError> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    match doc.get("flags") {
+        Some(Value::Object(flags)) => Ok(flags),
+        None if doc.is_object() => Ok(EMPTY.get_or_init(Map::new)),
+        _ => Err(AdapterError::new(
+            ErrorKind::Rejected,
+            format!(
+                "{}: `flags` is not an object of flag definitions as flagd reads them: knowngood reads and changes nothing in it",
+                path.display()
+            ),
+        )),
+    }
+}
+
 /// Temporary files written by this process, to name each its own.
 static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Replaces `path` with `value` atomically.
 fn write_json(path: &Path, value: &Value) -> Result<(), AdapterError> {
+    // Through a symlink (a Kubernetes ConfigMap's `..data/…`) to the file
+    // flagd really reads: replacing the link would leave flagd on the old.
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = real.as_path();
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -183,62 +220,179 @@ fn read_keys(path: &Path) -> Result<BTreeMap<String, u64>, AdapterError> {
     }
 }
 
-/// A flag's state as knowngood reads it, and its revision.
+/// A flag's state as knowngood reads it, and its revision: exactly what
+/// flagd serves for every user, or a refusal that says why. Read only:
+///
+/// - `state` `ENABLED` (a disabled flag is absent to flagd: the
+///   application gets its own code default, which knowngood cannot know);
+/// - `variants` exactly `{"on": true, "off": false}` and a
+///   `defaultVariant` of `on` or `off`;
+/// - no targeting (everyone gets the default), a `fractional` split
+///   between `on` and `off` in whole percentages summing to 100, bucketed
+///   by flagd's default key, with `off` as the default (what users without
+///   a targeting key get), or `if` the `segment` attribute is `in` a list
+///   then `on` else `off`, with `off` as the default;
+/// - no other field than those and `metadata`.
+///
+/// The revision is knowngood's own (`knowngood-revision`) while the
+/// definition is the one it wrote (`knowngood-digest`); a definition
+/// changed by someone else since reads at a revision of its own, so a
+/// write expecting the old revision is a conflict.
 fn decode(flag: &Value, path: &Path, key: &FlagKey) -> Result<(FlagState, u64), AdapterError> {
-    let revision = flag
-        .pointer(&format!("/metadata/{REVISION}"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
     let unreadable = |why: &str| {
         AdapterError::new(
             ErrorKind::Rejected,
             format!(
-                "{}: flag `{key}` {why}: knowngood manages on/off boolean flags",
+                "{}: flag `{key}` {why}; knowngood reads only on/off boolean flags whose meaning in flagd is one of its flag states, and changes nothing it cannot read",
                 path.display()
             ),
         )
     };
-    if flag.get("state").and_then(Value::as_str) == Some("DISABLED") {
-        return Ok((FlagState::Off, revision));
-    }
-    let default_on = match flag.get("defaultVariant").and_then(Value::as_str) {
-        Some("on") => true,
-        Some("off") | None => false,
-        Some(_) => return Err(unreadable("has a default variant other than `on` or `off`")),
+    let Some(fields) = flag.as_object() else {
+        return Err(unreadable("is not an object"));
     };
-    let Some(targeting) = flag
-        .get("targeting")
-        .filter(|t| t.as_object().is_some_and(|o| !o.is_empty()))
-    else {
-        return Ok((
-            if default_on {
-                FlagState::On
-            } else {
-                FlagState::Off
-            },
-            revision,
+    if let Some(other) = fields.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "state" | "variants" | "defaultVariant" | "targeting" | "metadata"
+        )
+    }) {
+        return Err(unreadable(&format!(
+            "has a field `{other}` flagd's schema does not define"
+        )));
+    }
+    match fields.get("state").and_then(Value::as_str) {
+        Some("ENABLED") => {}
+        Some("DISABLED") => {
+            return Err(unreadable(
+                "is DISABLED: flagd serves it as absent, so the application gets its own code default",
+            ));
+        }
+        _ => return Err(unreadable("has no `state` of ENABLED or DISABLED")),
+    }
+    if fields.get("variants") != Some(&json!({ "on": true, "off": false })) {
+        return Err(unreadable(
+            "does not have exactly the variants `on` (true) and `off` (false)",
         ));
+    }
+    let default_on = match fields.get("defaultVariant").and_then(Value::as_str) {
+        Some("on") => true,
+        Some("off") => false,
+        _ => {
+            return Err(unreadable(
+                "has no `defaultVariant` of `on` or `off` (without one, flagd answers the code default)",
+            ));
+        }
     };
-    if let Some(split) = targeting.get("fractional").and_then(Value::as_array) {
-        let on = split
-            .iter()
-            .filter_map(Value::as_array)
-            .find(|pair| pair.first().and_then(Value::as_str) == Some("on"))
-            .and_then(|pair| pair.get(1))
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        let percent = u8::try_from(on.min(100)).unwrap_or(100);
-        return Ok((FlagState::Percentage { percent }, revision));
+    let state = match fields.get("targeting") {
+        None => None,
+        Some(t) if t.as_object().is_some_and(serde_json::Map::is_empty) => None,
+        Some(t) => Some(read_targeting(t).ok_or_else(|| {
+            unreadable("has a targeting rule that is not one knowngood writes (a split between `on` and `off` summing to 100 on flagd's default bucketing, or `segment` in a list)")
+        })?),
+    };
+    let state = match (state, default_on) {
+        (None, true) => FlagState::On,
+        (None, false) => FlagState::Off,
+        (Some(targeted), false) => targeted,
+        (Some(_), true) => {
+            return Err(unreadable(
+                "has targeting and `on` as its default: users the rule does not place (no targeting key, no attribute) get `on`",
+            ));
+        }
+    };
+    Ok((state, revision_of(flag)))
+}
+
+/// The state a targeting rule knowngood writes stands for, if it is one.
+fn read_targeting(targeting: &Value) -> Option<FlagState> {
+    let rule = targeting.as_object()?;
+    if rule.len() != 1 {
+        return None;
     }
-    if let Some(segments) = targeting.pointer("/if/0/in/1").and_then(Value::as_array) {
-        let segments: BTreeSet<String> = segments
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect();
-        return Ok((FlagState::Segments { segments }, revision));
+    if let Some(split) = rule.get("fractional").and_then(Value::as_array) {
+        // Two `[variant, weight]` pairs (no bucketing expression first),
+        // whole weights summing to 100.
+        let mut on = None;
+        let mut off = None;
+        for pair in split {
+            let [name, weight] = pair.as_array()?.as_slice() else {
+                return None;
+            };
+            let weight = weight.as_u64()?;
+            match name.as_str()? {
+                "on" if on.is_none() => on = Some(weight),
+                "off" if off.is_none() => off = Some(weight),
+                _ => return None,
+            }
+        }
+        let (on, off) = (on?, off?);
+        if split.len() != 2 || on.checked_add(off) != Some(100) {
+            return None;
+        }
+        return Some(FlagState::Percentage {
+            percent: u8::try_from(on).ok()?,
+        });
     }
-    Err(unreadable("has a targeting rule knowngood does not write"))
+    let branches = rule.get("if")?.as_array()?;
+    let [condition, then, otherwise] = branches.as_slice() else {
+        return None;
+    };
+    if then.as_str()? != "on" || otherwise.as_str()? != "off" {
+        return None;
+    }
+    let condition = condition.as_object()?;
+    let [attribute, list] = condition.get("in")?.as_array()?.as_slice() else {
+        return None;
+    };
+    if condition.len() != 1 || *attribute != json!({ "var": "segment" }) {
+        return None;
+    }
+    let segments = list
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect::<Option<BTreeSet<String>>>()?;
+    Some(FlagState::Segments { segments })
+}
+
+/// The metadata field holding a digest of the definition knowngood wrote.
+const DIGEST: &str = "knowngood-digest";
+
+/// A digest of a flag's definition, its metadata left out.
+fn definition_digest(flag: &Value) -> u64 {
+    let mut definition = flag.clone();
+    if let Some(fields) = definition.as_object_mut() {
+        fields.remove("metadata");
+    }
+    definition
+        .to_string()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| {
+            (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// The flag's revision: knowngood's own while the definition is the one
+/// it wrote; past it, by an amount the new definition decides, once
+/// someone else changed it.
+fn revision_of(flag: &Value) -> u64 {
+    let revision = flag
+        .pointer(&format!("/metadata/{REVISION}"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let digest = definition_digest(flag);
+    let written = flag
+        .pointer(&format!("/metadata/{DIGEST}"))
+        .and_then(Value::as_str)
+        .and_then(|d| u64::from_str_radix(d, 16).ok());
+    if written == Some(digest) {
+        revision
+    } else {
+        revision
+            .saturating_add(1)
+            .saturating_add(digest % 1_000_000)
+    }
 }
 
 /// The flagd definition of `state` at `revision`, keeping `old`'s other
@@ -269,10 +423,12 @@ fn encode(old: Option<&Value>, state: &FlagState, revision: u64, key: &Idempoten
     if let Some(t) = targeting {
         flag.insert("targeting".into(), t);
     }
+    let digest = definition_digest(&Value::Object(flag.clone()));
     let metadata = flag.entry("metadata").or_insert_with(|| json!({}));
     if let Some(m) = metadata.as_object_mut() {
         m.insert(REVISION.into(), json!(revision));
         m.insert(KEY.into(), json!(key.as_str()));
+        m.insert(DIGEST.into(), json!(format!("{digest:016x}")));
     }
     Value::Object(flag)
 }
@@ -285,7 +441,7 @@ impl FlagdFileStore {
     ) -> Result<(FlagState, u64), AdapterError> {
         let path = self.file(environment)?;
         let doc = read_json(path)?;
-        match doc.pointer(&format!("/flags/{}", flag.as_str())) {
+        match flags_of(&doc, path)?.get(flag.as_str()) {
             Some(found) => decode(found, path, flag),
             None => Ok((FlagState::Off, 0)),
         }
@@ -313,7 +469,7 @@ impl FlagdFileStore {
             write_json(&keys_file(path), &json!(keys))?;
             return Ok(done);
         }
-        let old = doc.pointer(&format!("/flags/{}", flag.as_str())).cloned();
+        let old = flags_of(&doc, path)?.get(flag.as_str()).cloned();
         let current = match &old {
             Some(found) => decode(found, path, flag)?.1,
             None => 0,

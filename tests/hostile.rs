@@ -1054,6 +1054,37 @@ fn injection_names_a_release_or_config_with_shell_syntax_or_a_placeholder_is_ref
 }
 
 #[test]
+fn injection_names_a_commit_id_that_reads_as_an_option_or_a_revision_is_refused() {
+    let mut w = World::new();
+    for bad in [
+        "--output=/etc/passwd",
+        "main~1",
+        "HEAD^",
+        "a1\nb2",
+        "{key}",
+        "-x",
+        "",
+    ] {
+        let err = w
+            .run(Command::RecordCommit {
+                commit: knowngood::Commit::new(bad, None::<&str>),
+            })
+            .unwrap_err();
+        assert_eq!(invalid_name(&err), ("commit", bad));
+        // As a parent it was never recorded, and cannot be.
+        assert!(
+            w.run(Command::RecordCommit {
+                commit: knowngood::Commit::new("c0ffee", [bad]),
+            })
+            .is_err()
+        );
+    }
+    w.ok(Command::RecordCommit {
+        commit: knowngood::Commit::new("c0ffee12", None::<&str>),
+    });
+}
+
+#[test]
 fn injection_names_a_journal_holding_a_hostile_name_does_not_replay() {
     let w = World::new();
     let journal = forged(

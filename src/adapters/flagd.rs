@@ -24,7 +24,7 @@
 //! read. A definition changed by someone else since knowngood wrote it
 //! (its `knowngood-digest` no longer matches) reads at a revision of its
 //! own, so a write that expected the old revision is a conflict.
-//! A symlinked file (a Kubernetes ConfigMap's `..data/…`) is written
+//! A symlinked file (a Kubernetes `ConfigMap`'s `..data/…`) is written
 //! through the link, to the file flagd reads.
 //!
 //! Each write replaces the whole file atomically (a temporary file of its

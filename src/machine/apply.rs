@@ -424,6 +424,11 @@ pub(super) fn check_names(kind: &EventKind) -> Result<(), Rejection> {
             .try_for_each(|env| check("environment", env.id.as_str())),
         EventKind::IncidentDeclared { incident, .. } => check("incident", incident.as_str()),
         EventKind::FlagSet { flag, .. } => check("flag", flag.as_str()),
+        // A commit id reaches version control: nothing in one may read as
+        // an option, a revision expression or a second line.
+        EventKind::CommitRecorded { commit } => std::iter::once(&commit.id)
+            .chain(&commit.parents)
+            .try_for_each(|id| check("commit", id.as_str())),
         EventKind::ReleaseRegistered { release } => {
             let check_release = |what: &str, name: &str| {
                 crate::model::check_release_name(name).map_err(|problem| Rejection::InvalidName {

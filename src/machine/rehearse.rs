@@ -11,7 +11,7 @@
 //! Where a step needs something only a port or a person can supply (the
 //! commit a revert makes, the artifact a build produces, the approvals a
 //! rollout waits for), the rehearsal assumes the step succeeds and uses a
-//! stand-in named after the step's key (`what-if/<key>`); approvals come
+//! stand-in named after the step's key (`what-if..<key>`, a name as commit ids are); approvals come
 //! from the policy's role members.
 
 use crate::model::Slot;
@@ -227,7 +227,9 @@ impl Run {
 
     fn step(&mut self, incident: &IncidentId, step: &Effect, by: &Actor) -> Result<(), Rejection> {
         let key = &step.key;
-        let stand_in = CommitId::new(format!("what-if/{key}"));
+        // A commit id as real ones are named (no `/`): the step's key with
+        // its separators spelled `..`.
+        let stand_in = CommitId::new(format!("what-if..{}", key.as_str().replace('/', "..")));
         match &step.action {
             EffectAction::SetFlag {
                 environment,

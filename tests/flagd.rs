@@ -417,3 +417,70 @@ fn flagd_a_symlinked_file_is_written_through_the_link_flagd_reads() {
     let doc: Value = serde_json::from_slice(&std::fs::read(&real).unwrap()).unwrap();
     assert_eq!(doc["flags"]["new-checkout"]["defaultVariant"], "on");
 }
+
+#[test]
+fn flagd_a_write_changes_only_the_flags_own_lines() {
+    let dir = dir("own-lines");
+    let file = dir.path().join("prod.flags.json");
+    let text = r#"{
+  "$schema": "https://flagd.dev/schema/v0/flags.json",
+  "flags": {
+    "zeta-banner": {
+      "state": "ENABLED",
+      "variants": { "red": "red", "blue": "blue" },
+      "defaultVariant": "red"
+    },
+    "new-checkout": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"},
+    "alpha": {"state": "DISABLED", "variants": {"a": 1}, "defaultVariant": "a"}
+  },
+  "metadata": {"team": "payments"}
+}
+"#;
+    std::fs::write(&file, text).unwrap();
+    let store = FlagdFileStore::new().environment("prod", &file);
+    let env = "prod".into();
+    let (state, revision) = block_on(store.get(&env, &"new-checkout".into())).unwrap();
+    assert_eq!(state, FlagState::On);
+    block_on(store.set(
+        &"k1".into(),
+        &env,
+        &"new-checkout".into(),
+        &FlagState::Off,
+        revision,
+    ))
+    .unwrap();
+    let after = std::fs::read_to_string(&file).unwrap();
+    // Everything before the flag's value and after it is as it was: key
+    // order, spacing, the other flags, the file's own metadata.
+    let (prefix, rest) = text.split_once(r#""new-checkout": "#).unwrap();
+    let suffix = &rest[rest.find(",\n    \"alpha\"").unwrap()..];
+    assert!(
+        after.starts_with(&format!("{prefix}\"new-checkout\": ")),
+        "{after}"
+    );
+    assert!(after.ends_with(suffix), "{after}");
+    assert_eq!(
+        block_on(store.get(&env, &"new-checkout".into())).unwrap().0,
+        FlagState::Off
+    );
+    // A new flag is added after the last one, the rest untouched.
+    block_on(store.set(&"k2".into(), &env, &"dark-mode".into(), &FlagState::On, 0)).unwrap();
+    let added = std::fs::read_to_string(&file).unwrap();
+    let alpha_line =
+        r#"    "alpha": {"state": "DISABLED", "variants": {"a": 1}, "defaultVariant": "a"}"#;
+    let (before_alpha, _) = after.split_once(alpha_line).unwrap();
+    assert!(
+        added.starts_with(&format!(
+            "{before_alpha}{alpha_line},\n    \"dark-mode\": {{"
+        )),
+        "{added}"
+    );
+    assert!(
+        added.ends_with("  },\n  \"metadata\": {\"team\": \"payments\"}\n}\n"),
+        "{added}"
+    );
+    assert_eq!(
+        block_on(store.get(&env, &"dark-mode".into())).unwrap().0,
+        FlagState::On
+    );
+}

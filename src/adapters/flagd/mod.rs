@@ -27,6 +27,11 @@
 //! A symlinked file (a Kubernetes `ConfigMap`'s `..data/…`) is written
 //! through the link, to the file flagd reads.
 //!
+//! A write changes only the flag's own lines: the rest of the file keeps
+//! its key order, spacing and other flags, so in a reviewed repository the diff is the
+//! flag (a file whose text cannot be changed in place, such as one holding
+//! a key twice, is written whole, the JSON the same).
+//!
 //! Each write replaces the whole file atomically (a temporary file of its
 //! own in the same directory, `fsync`, rename), so flagd never reads half
 //! a file. Writers, in this process or any other, take turns: each holds
@@ -50,6 +55,8 @@ use serde_json::{Map, Value, json};
 use crate::model::{EnvironmentId, FlagKey, FlagState};
 use crate::port::{AdapterError, ErrorKind, FlagStore, FlagStoreCapabilities};
 use crate::recovery::IdempotencyKey;
+
+mod splice;
 
 /// Flags in flagd definition files, one per environment.
 ///
@@ -140,6 +147,13 @@ static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(
 
 /// Replaces `path` with `value` atomically.
 fn write_json(path: &Path, value: &Value) -> Result<(), AdapterError> {
+    let bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| AdapterError::new(ErrorKind::Rejected, format!("cannot write flags: {e}")))?;
+    write_bytes(path, &bytes)
+}
+
+/// Replaces `path` with `bytes` atomically.
+fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), AdapterError> {
     // Through a symlink (a Kubernetes ConfigMap's `..data/…`) to the file
     // flagd really reads: replacing the link would leave flagd on the old.
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -152,11 +166,9 @@ fn write_json(path: &Path, value: &Value) -> Result<(), AdapterError> {
     // A name of its own: never another writer's half-written file.
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let temp = dir.join(format!(".{name}.knowngood-tmp.{}.{n}", std::process::id()));
-    let bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| AdapterError::new(ErrorKind::Rejected, format!("cannot write flags: {e}")))?;
     let written = (|| {
         let mut file = super::create_fresh(&temp)?;
-        file.write_all(&bytes)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp, path)
     })();
@@ -491,11 +503,17 @@ impl FlagdFileStore {
                     format!("{}: `flags` is not an object", path.display()),
                 )
             })?;
-        flags.insert(
-            flag.as_str().to_owned(),
-            encode(old.as_ref(), state, revision, key),
-        );
-        write_json(path, &doc)?;
+        let written = encode(old.as_ref(), state, revision, key);
+        flags.insert(flag.as_str().to_owned(), written.clone());
+        // Only the flag's own lines change when the file's text allows it;
+        // the whole document is written otherwise.
+        let spliced = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| splice::with_flag(&text, flag.as_str(), &written, &doc));
+        match spliced {
+            Some(text) => write_bytes(path, text.as_bytes())?,
+            None => write_json(path, &doc)?,
+        }
         keys.insert(key.as_str().to_owned(), revision);
         write_json(&keys_file(path), &json!(keys))?;
         Ok(revision)

@@ -5,7 +5,8 @@ use crate::port::{AdapterError, ErrorKind, Landed, Vcs, VcsCapabilities};
 use crate::recovery::IdempotencyKey;
 use async_trait::async_trait;
 
-use super::{GitVcs, Making, branch_name, object_id, ref_name};
+use super::checks::{branch_name, object_id, ref_name};
+use super::{GitVcs, Making};
 
 impl GitVcs {
     fn head_now(&self, service: &ServiceId, branch: &BranchName) -> Result<CommitId, AdapterError> {

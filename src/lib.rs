@@ -125,7 +125,7 @@ pub use model::{
     IncidentPhase, Lane, MAX_NAME_BYTES, MAX_POLICY_SECONDS, Migration, MigrationId,
     MigrationPhase, Pipeline, PipelineError, PipelineSpec, PlanId, Policy, Promotion, Release,
     ReleaseId, Revision, Role, SchemaRange, Service, ServiceId, Severity, Strategy, SuspectedCause,
-    UnknownStrategy, check_name, check_release_name,
+    UnknownStrategy, check_name, check_ref_name, check_release_name,
 };
 pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfix_base, plan};
 pub use startup::{StartError, StartReport, Startup, open_ledger};

@@ -210,3 +210,109 @@ fn conformance_catches_a_flag_store_that_ignores_the_expected_revision() {
     let failure = block_on(conformance::flag_store(&CarelessFlags::default())).unwrap_err();
     assert_eq!(failure.check, "stale-revision-is-a-conflict", "{failure}");
 }
+
+#[test]
+fn conformance_hostile_values_are_refused_by_the_in_memory_vcs_and_caught_when_accepted() {
+    let vcs = InMemoryVcs::default();
+    vcs.commit(&"payments".into(), &"main".into(), &"a1".into());
+    block_on(conformance::vcs_hostile(
+        &vcs,
+        &"payments".into(),
+        &"main".into(),
+    ))
+    .unwrap();
+    // A VCS that creates any branch it is asked for, at any "commit", is
+    // caught, naming the property.
+    let lax = LaxBranches(InMemoryVcs::default());
+    lax.0
+        .commit(&"payments".into(), &"main".into(), &"a1".into());
+    let err = block_on(conformance::vcs_hostile(
+        &lax,
+        &"payments".into(),
+        &"main".into(),
+    ))
+    .unwrap_err();
+    assert_eq!(err.check, "hostile-id-is-refused", "{err}");
+}
+
+/// Creates every branch it is asked for, whatever its name.
+#[derive(Debug)]
+struct LaxBranches(InMemoryVcs);
+
+#[async_trait]
+impl Vcs for LaxBranches {
+    fn capabilities(&self) -> knowngood::port::VcsCapabilities {
+        self.0.capabilities()
+    }
+    async fn head(
+        &self,
+        service: &ServiceId,
+        branch: &knowngood::BranchName,
+    ) -> Result<knowngood::CommitId, AdapterError> {
+        self.0.head(service, branch).await
+    }
+    async fn commits_between(
+        &self,
+        service: &ServiceId,
+        from: &knowngood::CommitId,
+        to: &knowngood::CommitId,
+    ) -> Result<Vec<knowngood::CommitId>, AdapterError> {
+        self.0.commits_between(service, from, to).await
+    }
+    async fn revert(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[knowngood::CommitId],
+        onto: &knowngood::BranchName,
+        expected: &knowngood::CommitId,
+    ) -> Result<knowngood::port::Landed, AdapterError> {
+        self.0.revert(key, service, commits, onto, expected).await
+    }
+    async fn cherry_pick(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commits: &[knowngood::CommitId],
+        onto: &knowngood::BranchName,
+        expected: &knowngood::CommitId,
+    ) -> Result<knowngood::port::Landed, AdapterError> {
+        self.0
+            .cherry_pick(key, service, commits, onto, expected)
+            .await
+    }
+    async fn merge(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        from: &knowngood::CommitId,
+        onto: &knowngood::BranchName,
+        expected: &knowngood::CommitId,
+    ) -> Result<knowngood::port::Landed, AdapterError> {
+        self.0.merge(key, service, from, onto, expected).await
+    }
+    async fn create_branch(
+        &self,
+        _key: &IdempotencyKey,
+        _service: &ServiceId,
+        _branch: &knowngood::BranchName,
+        at: &knowngood::CommitId,
+    ) -> Result<knowngood::CommitId, AdapterError> {
+        Ok(at.clone())
+    }
+    async fn tag(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        commit: &knowngood::CommitId,
+        tag: &str,
+    ) -> Result<knowngood::CommitId, AdapterError> {
+        self.0.tag(key, service, commit, tag).await
+    }
+    async fn outcome(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<knowngood::port::Landed>, AdapterError> {
+        self.0.outcome(key).await
+    }
+}

@@ -106,6 +106,18 @@ fn git_vcs_passes_the_conformance_suite_alone_and_with_a_remote() {
         &"main".into(),
     ))
     .unwrap();
+    block_on(conformance::vcs_hostile(
+        &lone,
+        &"payments".into(),
+        &"main".into(),
+    ))
+    .unwrap();
+    block_on(conformance::vcs_hostile(
+        &remote,
+        &"payments".into(),
+        &"main".into(),
+    ))
+    .unwrap();
 }
 
 #[test]

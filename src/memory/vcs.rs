@@ -72,6 +72,8 @@ impl InMemoryVcs {
         (onto, expected): (&BranchName, &CommitId),
         made: Made,
     ) -> Result<Landed, AdapterError> {
+        commits.iter().try_for_each(plain_commit)?;
+        plain_ref(onto.as_str())?;
         let mut inner = lock(&self.inner);
         if let Some(done) = inner.calls.seen(key) {
             return Ok(done);
@@ -141,6 +143,7 @@ impl Vcs for InMemoryVcs {
         service: &ServiceId,
         branch: &BranchName,
     ) -> Result<CommitId, AdapterError> {
+        plain_ref(branch.as_str())?;
         lock(&self.inner)
             .repos
             .get(service)
@@ -159,6 +162,8 @@ impl Vcs for InMemoryVcs {
         from: &CommitId,
         to: &CommitId,
     ) -> Result<Vec<CommitId>, AdapterError> {
+        plain_commit(from)?;
+        plain_commit(to)?;
         let inner = lock(&self.inner);
         let Some(repo) = inner.repos.get(service) else {
             return Err(AdapterError::new(
@@ -224,6 +229,8 @@ impl Vcs for InMemoryVcs {
         branch: &BranchName,
         at: &CommitId,
     ) -> Result<CommitId, AdapterError> {
+        plain_ref(branch.as_str())?;
+        plain_commit(at)?;
         let mut inner = lock(&self.inner);
         if let Some(done) = inner.calls.seen(key) {
             return Ok(done.commit);
@@ -255,6 +262,8 @@ impl Vcs for InMemoryVcs {
         commit: &CommitId,
         tag: &str,
     ) -> Result<CommitId, AdapterError> {
+        plain_ref(tag)?;
+        plain_commit(commit)?;
         let mut inner = lock(&self.inner);
         if let Some(done) = inner.calls.seen(key) {
             return Ok(done.commit);
@@ -310,4 +319,31 @@ impl Vcs for InMemoryVcs {
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
         Ok(lock(&self.inner).calls.seen(key))
     }
+}
+
+/// A commit id as a VCS names commits: a name (no option, no revision
+/// expression, one line), not `HEAD`.
+fn plain_commit(commit: &CommitId) -> Result<(), AdapterError> {
+    crate::model::check_name(commit.as_str())
+        .and_then(|()| {
+            (commit.as_str() != "HEAD")
+                .then_some(())
+                .ok_or_else(|| "names what is checked out".to_owned())
+        })
+        .map_err(|problem| {
+            AdapterError::new(
+                ErrorKind::Rejected,
+                format!("{:?} is not a commit id ({problem})", commit.as_str()),
+            )
+        })
+}
+
+/// A branch or tag name as one exact ref ([`check_ref_name`](crate::check_ref_name)).
+fn plain_ref(name: &str) -> Result<(), AdapterError> {
+    crate::model::check_ref_name(name).map_err(|problem| {
+        AdapterError::new(
+            ErrorKind::Rejected,
+            format!("{name:?} is not a branch or tag name ({problem})"),
+        )
+    })
 }

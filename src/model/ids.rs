@@ -102,6 +102,44 @@ pub fn check_release_name(name: &str) -> Result<(), String> {
     check_chars(name, &['.', '_', '-', '@', '+'])
 }
 
+/// Checks a branch or tag name a version control port is handed: one
+/// exact ref, never an option or a revision expression (`git
+/// check-ref-format`'s rules, no leading `-`, not `HEAD`). The error says
+/// what is wrong.
+///
+/// ```
+/// use knowngood::check_ref_name;
+/// assert!(check_ref_name("hotfix/1.2").is_ok());
+/// assert!(check_ref_name("main~1").is_err());
+/// assert!(check_ref_name("-x").is_err());
+/// ```
+pub fn check_ref_name(name: &str) -> Result<(), String> {
+    let problem = if name.is_empty() {
+        Some("is empty")
+    } else if name == "HEAD" || name == "@" {
+        Some("names what is checked out, not a branch or tag")
+    } else if name.starts_with(['-', '/']) {
+        Some("starts with `-` or `/`")
+    } else if name.ends_with(['/', '.'])
+        || name
+            .rsplit_once('.')
+            .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("lock"))
+    {
+        Some("ends with `/`, `.` or `.lock`")
+    } else if name.contains("..") || name.contains("@{") || name.contains("//") {
+        Some("holds `..`, `@{` or `//`")
+    } else if name.split('/').any(|part| part.starts_with('.')) {
+        Some("has a part starting with `.`")
+    } else if name.chars().any(|c| {
+        c.is_control() || c.is_whitespace() || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    }) {
+        Some("holds a space, a control character or one of `~^:?*[\\`")
+    } else {
+        None
+    };
+    problem.map_or(Ok(()), |p| Err(p.to_owned()))
+}
+
 fn check_chars(name: &str, allowed: &[char]) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".to_owned());

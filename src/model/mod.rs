@@ -20,7 +20,7 @@ pub use freeze::{Freeze, FreezeEffect, GatedAction};
 pub use ids::{
     Actor, BranchName, BuilderId, ChangeId, CommitId, ConfigRevision, Digest, DigestError,
     EnvironmentId, FlagKey, FreezeId, IncidentId, MAX_NAME_BYTES, MigrationId, PlanId, ReleaseId,
-    Revision, Role, ServiceId, check_name, check_release_name,
+    Revision, Role, ServiceId, check_name, check_ref_name, check_release_name,
 };
 pub use incident::{IncidentPhase, Severity, SuspectedCause};
 pub use pipeline::{Lane, Pipeline, PipelineError, PipelineSpec, Promotion};

@@ -22,36 +22,14 @@ pub(super) fn object_id(commit: &CommitId) -> Result<&str, AdapterError> {
 }
 
 /// A branch or tag name git accepts as one exact ref, never as an option
-/// or a revision expression (`git check-ref-format`'s rules, and no
-/// leading `-`, no `HEAD`).
+/// or a revision expression ([`check_ref_name`](crate::check_ref_name)).
 pub(super) fn ref_name<'a>(what: &str, name: &'a str) -> Result<&'a str, AdapterError> {
-    let bad = name.is_empty()
-        || name == "HEAD"
-        || name == "@"
-        || name.starts_with(['-', '/'])
-        || name.ends_with(['/', '.'])
-        || name
-            .rsplit_once('.')
-            .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("lock"))
-        || name.contains("..")
-        || name.contains("@{")
-        || name.contains("//")
-        || name.split('/').any(|part| part.starts_with('.'))
-        || name.chars().any(|c| {
-            c.is_control()
-                || c.is_whitespace()
-                || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
-        });
-    if bad {
-        Err(AdapterError::new(
+    crate::model::check_ref_name(name).map(|()| name).map_err(|problem| {
+        AdapterError::new(
             ErrorKind::Rejected,
-            format!(
-                "{name:?} is not a {what} name git reads as one ref: refused before it reached git"
-            ),
-        ))
-    } else {
-        Ok(name)
-    }
+            format!("{name:?} is not a {what} name git reads as one ref ({problem}): refused before it reached git"),
+        )
+    })
 }
 
 pub(super) fn branch_name(branch: &BranchName) -> Result<&BranchName, AdapterError> {

@@ -3,6 +3,9 @@
 //! duplicate outcomes harmless, capabilities shaping the plan.
 
 mod common;
+#[cfg(feature = "flagd")]
+#[path = "common/tmp.rs"]
+mod tmp;
 
 use std::sync::Arc;
 
@@ -259,4 +262,63 @@ async fn driver_runs_under_tokio_too() {
     let mut driver = Driver::resume(a.plain_ports(), "bot").await.unwrap();
     let report = driver.drive(&"INC-1".into()).await.unwrap();
     assert!(matches!(report, DriveReport::Done { .. }));
+}
+
+/// Drives the retoggle of `new-checkout` in prod with `flags` as the flag
+/// store (PR-2 behind it broke prod; the flag is on in the ledger).
+fn drive_retoggle(flags: Arc<dyn knowngood::port::FlagStore>) -> DriveReport {
+    let mut w = common::flagged_change_in_production();
+    w.choose(Strategy::Retoggle);
+    let store = Arc::new(InMemoryJournalStore::default());
+    block_on(store.append(0, w.ledger.journal().entries())).unwrap();
+    let mut ports = common::ports_on(store);
+    ports.clock = Arc::new(ManualClock::at(t(w.clock + 1)));
+    ports.flags = Some(flags);
+    drive(ports).unwrap().1
+}
+
+#[test]
+fn driver_a_flag_the_store_does_not_define_is_written_even_to_turn_it_off() {
+    use knowngood::port::FlagStore as _;
+    let (env, flag) = ("prod".into(), "new-checkout".into());
+    // Never set in the store: it reads `Off` at revision 0, the store's
+    // default, not what users get; the driver writes it.
+    let never_set = Arc::new(InMemoryFlagStore::default());
+    let report = drive_retoggle(never_set.clone());
+    assert!(matches!(report, DriveReport::Done { .. }), "{report:?}");
+    assert_eq!(
+        block_on(never_set.get(&env, &flag)).unwrap(),
+        (knowngood::FlagState::Off, 1),
+        "a flag at revision 0 is written"
+    );
+    // Negative: a flag the store defines as off already is not written again.
+    let defined_off = Arc::new(InMemoryFlagStore::default());
+    let key = IdempotencyKey::new("someone-else");
+    block_on(defined_off.set(&key, &env, &flag, &knowngood::FlagState::Off, 0)).unwrap();
+    let report = drive_retoggle(defined_off.clone());
+    assert!(matches!(report, DriveReport::Done { .. }), "{report:?}");
+    assert_eq!(
+        block_on(defined_off.get(&env, &flag)).unwrap(),
+        (knowngood::FlagState::Off, 1),
+        "a flag defined as off is left at its revision"
+    );
+}
+
+#[cfg(feature = "flagd")]
+#[test]
+fn driver_a_flag_the_flagd_file_does_not_define_is_defined_off_not_taken_for_off() {
+    let dir = tmp::TempDir::new("driver-flagd-absent");
+    let file = dir.path().join("prod.flags.json");
+    // flagd serves an absent flag as the application's code default.
+    std::fs::write(&file, r#"{ "flags": {} }"#).unwrap();
+    let flags = knowngood::adapters::FlagdFileStore::new().environment("prod", &file);
+    let report = drive_retoggle(Arc::new(flags));
+    assert!(matches!(report, DriveReport::Done { .. }), "{report:?}");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(
+        written["flags"]["new-checkout"]["defaultVariant"], "off",
+        "{written}"
+    );
+    assert_eq!(written["flags"]["new-checkout"]["state"], "ENABLED");
 }

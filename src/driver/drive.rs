@@ -215,7 +215,11 @@ impl Driver {
                     Err(e) => return Self::port_read(key, "flag store", e),
                 };
                 let mut revision = revision;
-                if current != *state {
+                // Revision 0: the store holds no definition, so what it
+                // reads is its default, not what users get (flagd serves
+                // an absent flag as the application's code default). The
+                // state is written then, even when it reads the same.
+                if current != *state || revision == 0 {
                     let call =
                         Call::Flag(environment.clone(), flag.clone(), state.clone(), revision);
                     if let Produced::Revision(r) =

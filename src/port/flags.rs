@@ -22,7 +22,12 @@ pub struct FlagStoreCapabilities {
 pub trait FlagStore: Send + Sync + fmt::Debug + 'static {
     /// What this store can do.
     fn capabilities(&self) -> FlagStoreCapabilities;
-    /// A flag's state and revision (revision 0: never set).
+    /// A flag's state and revision. Revision 0 means the store holds no
+    /// definition of the flag: the state it then reads is the store's
+    /// default ([`FlagState::Off`] by convention), not a fact about what
+    /// users get (flagd serves an absent flag as the application's own
+    /// code default), so the driver writes a flag at revision 0 even when
+    /// it reads as the state wanted.
     async fn get(
         &self,
         environment: &EnvironmentId,

@@ -24,6 +24,9 @@
 //! read. A definition changed by someone else since knowngood wrote it
 //! (its `knowngood-digest` no longer matches) reads at a revision of its
 //! own, so a write that expected the old revision is a conflict.
+//! A flag the file does not define reads as `Off` at revision 0, the
+//! port's "no definition": flagd serves it as absent (the application's
+//! code default), so the driver writes it even to turn it off.
 //! A symlinked file (a Kubernetes `ConfigMap`'s `..data/…`) is written
 //! through the link, to the file flagd reads.
 //!

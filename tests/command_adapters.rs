@@ -442,3 +442,72 @@ fn command_placeholders_are_filled_in_one_pass_a_value_is_never_expanded_again()
         format!("k-{{release}}-{{config}}|{}|{{nope}}|{{|{{key|", r.id)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn command_deployer_a_record_planted_through_a_symlink_is_never_believed() {
+    let (r, a) = release();
+    let env = "prod".into();
+    let key: IdempotencyKey = "INC-1/attempt-1/rollback/1-rollback".into();
+    // Keys are predictable: someone learns what a done record under the
+    // key looks like and where it goes.
+    let learned = Dir::new("planted-record-learned");
+    block_on(deployer(&learned).deploy(&key, &env, &r, &a)).unwrap();
+    let record = std::fs::read_dir(learned.path().join("outcomes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let forged = learned.path().join("forged.json");
+    std::fs::copy(&record, &forged).unwrap();
+    // On the bot's machine, a link to that forged record where the
+    // key's record goes.
+    let dir = Dir::new("planted-record");
+    std::fs::create_dir_all(dir.path().join("outcomes")).unwrap();
+    std::os::unix::fs::symlink(
+        &forged,
+        dir.path()
+            .join("outcomes")
+            .join(record.file_name().unwrap()),
+    )
+    .unwrap();
+    let err = block_on(deployer(&dir).deploy(&key, &env, &r, &a)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    assert!(err.to_string().contains("symlink"), "{err}");
+    // Not believed: nothing is reported deployed, and nothing ran blind.
+    assert!(block_on(deployer(&dir).outcome(&key)).is_err());
+    assert_eq!(log_lines(dir.path()), 0);
+    // Positive: without the link the deploy runs once.
+    std::fs::remove_file(
+        dir.path()
+            .join("outcomes")
+            .join(record.file_name().unwrap()),
+    )
+    .unwrap();
+    block_on(deployer(&dir).deploy(&key, &env, &r, &a)).unwrap();
+    assert_eq!(log_lines(dir.path()), 1);
+}
+
+#[cfg(all(unix, feature = "testkit"))]
+#[test]
+fn command_deployer_outsiders_no_symlink_planted_among_its_records_is_followed() {
+    let dir = Dir::new("planted-conformance");
+    let outcomes = dir.path().join("outcomes");
+    std::fs::create_dir_all(&outcomes).unwrap();
+    let deployer = deployer(&dir);
+    let (r, a) = release();
+    let env = "prod".into();
+    block_on(knowngood::testkit::conformance::planted_symlinks(
+        "command deployer",
+        &outcomes,
+        |_| {
+            // One key both times: the second call meets the link planted
+            // at its own record.
+            let (deployer, env, r, a) = (&deployer, &env, &r, &a);
+            async move {
+                let _ = deployer.deploy(&"planted".into(), env, r, a).await;
+            }
+        },
+    ))
+    .unwrap();
+}

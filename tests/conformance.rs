@@ -223,7 +223,7 @@ fn conformance_hostile_values_are_refused_by_the_in_memory_vcs_and_caught_when_a
     .unwrap();
     // A VCS that creates any branch it is asked for, at any "commit", is
     // caught, naming the property.
-    let lax = LaxBranches(InMemoryVcs::default());
+    let lax = LaxBranches(InMemoryVcs::default(), false);
     lax.0
         .commit(&"payments".into(), &"main".into(), &"a1".into());
     let err = block_on(conformance::vcs_hostile(
@@ -235,9 +235,10 @@ fn conformance_hostile_values_are_refused_by_the_in_memory_vcs_and_caught_when_a
     assert_eq!(err.check, "hostile-id-is-refused", "{err}");
 }
 
-/// Creates every branch it is asked for, whatever its name.
+/// Creates every branch it is asked for, whatever its name; with `.1`,
+/// also takes whatever heads the branch for a revert's result.
 #[derive(Debug)]
-struct LaxBranches(InMemoryVcs);
+struct LaxBranches(InMemoryVcs, bool);
 
 #[async_trait]
 impl Vcs for LaxBranches {
@@ -267,6 +268,10 @@ impl Vcs for LaxBranches {
         onto: &knowngood::BranchName,
         expected: &knowngood::CommitId,
     ) -> Result<knowngood::port::Landed, AdapterError> {
+        if self.1 {
+            let head = self.0.head(service, onto).await?;
+            return Ok(knowngood::port::Landed::new(head, []));
+        }
         self.0.revert(key, service, commits, onto, expected).await
     }
     async fn cherry_pick(
@@ -315,4 +320,111 @@ impl Vcs for LaxBranches {
     ) -> Result<Option<knowngood::port::Landed>, AdapterError> {
         self.0.outcome(key).await
     }
+}
+
+/// An outsider's commit on the in-memory VCS: it cannot claim a key (the
+/// in-memory VCS keeps its keys to itself), so it only moves the branch.
+fn outsider_commit(
+    vcs: &InMemoryVcs,
+) -> impl Fn(&IdempotencyKey, &knowngood::CommitId) -> Result<knowngood::CommitId, String> + Sync + '_
+{
+    |_key, head| {
+        let theirs = knowngood::CommitId::new(format!("{}0", head.as_str()));
+        vcs.commit(&"payments".into(), &"main".into(), &theirs);
+        Ok(theirs)
+    }
+}
+
+#[test]
+fn conformance_outsiders_the_in_memory_adapters_are_not_fooled() {
+    let (s, main) = ("payments".into(), "main".into());
+    let vcs = InMemoryVcs::default();
+    vcs.commit(&s, &main, &"a1".into());
+    block_on(conformance::vcs_after_a_failure(&vcs, &s, &main)).unwrap();
+    block_on(conformance::vcs_spoofed_keys(
+        &vcs,
+        &s,
+        &main,
+        &outsider_commit(&vcs),
+    ))
+    .unwrap();
+    // Someone else's write between knowngood's read and its write.
+    let flags = InMemoryFlagStore::default();
+    let edit = |env: &EnvironmentId, flag: &FlagKey| {
+        let (_, at) = block_on(flags.get(env, flag)).map_err(|e| e.to_string())?;
+        let theirs = IdempotencyKey::new(format!("someone-else/{flag}"));
+        block_on(flags.set(
+            &theirs,
+            env,
+            flag,
+            &FlagState::Percentage { percent: 30 },
+            at,
+        ))
+        .map(drop)
+        .map_err(|e| e.to_string())
+    };
+    block_on(conformance::flag_store_foreign_edit(&flags, &edit)).unwrap();
+    // Twice on the same store: each run has a namespace of its own.
+    block_on(conformance::flag_store_foreign_edit(&flags, &edit)).unwrap();
+    block_on(conformance::vcs_after_a_failure(&vcs, &s, &main)).unwrap();
+}
+
+#[test]
+fn conformance_outsiders_catch_an_adapter_that_is_fooled() {
+    let (s, main) = ("payments".into(), "main".into());
+    // Takes whatever heads the branch for its revert.
+    let gullible = LaxBranches(InMemoryVcs::default(), true);
+    gullible.0.commit(&s, &main, &"a1".into());
+    let err = block_on(conformance::vcs_spoofed_keys(
+        &gullible,
+        &s,
+        &main,
+        &outsider_commit(&gullible.0),
+    ))
+    .unwrap_err();
+    assert_eq!(err.check, "spoofed-keyed-commit-is-not-adopted", "{err}");
+    let err = block_on(conformance::vcs_after_a_failure(&gullible, &s, &main)).unwrap_err();
+    assert_eq!(err.check, "a-failed-operation-moves-nothing", "{err}");
+    // Writes at whatever revision the flag is now: an edit is lost.
+    let careless = CarelessFlags::default();
+    let edit = |env: &EnvironmentId, flag: &FlagKey| {
+        let theirs = IdempotencyKey::new(format!("someone-else/{flag}"));
+        block_on(careless.set(
+            &theirs,
+            env,
+            flag,
+            &FlagState::Percentage { percent: 30 },
+            0,
+        ))
+        .map(drop)
+        .map_err(|e| e.to_string())
+    };
+    let err = block_on(conformance::flag_store_foreign_edit(&careless, &edit)).unwrap_err();
+    assert_eq!(err.check, "foreign-edit-is-a-conflict", "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn conformance_outsiders_catch_a_writer_that_follows_a_planted_symlink() {
+    let dir = std::env::temp_dir().join(format!("kg-planted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Writes its state file in place, through whatever is at the name.
+    let naive = |n: u64| {
+        let state = dir.join("state.json");
+        async move { std::fs::write(state, format!("{{\"n\": {n}}}")).unwrap() }
+    };
+    let err = block_on(conformance::planted_symlinks("naive writer", &dir, naive)).unwrap_err();
+    assert_eq!(err.check, "planted-symlink-is-not-followed", "{err}");
+    assert!(err.detail.contains("state.json"), "{err}");
+    // One that writes nothing cannot be judged, and says so.
+    let idle = |_: u64| async {};
+    let err = block_on(conformance::planted_symlinks(
+        "idle",
+        &dir.join("none"),
+        idle,
+    ))
+    .unwrap_err();
+    assert_eq!(err.check, "planted-symlinks-need-files", "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

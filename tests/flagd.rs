@@ -484,3 +484,65 @@ fn flagd_a_write_changes_only_the_flags_own_lines() {
         FlagState::On
     );
 }
+
+/// Edits the flag's definition in `file` by hand, as a person would.
+#[cfg(feature = "testkit")]
+fn by_hand(
+    file: &std::path::Path,
+    change: impl Fn(&mut Value) + Sync,
+) -> impl Fn(&knowngood::EnvironmentId, &knowngood::FlagKey) -> Result<(), String> + Sync {
+    move |_env, flag| {
+        let mut doc: Value =
+            serde_json::from_slice(&std::fs::read(file).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        change(&mut doc["flags"][flag.as_str()]);
+        std::fs::write(file, serde_json::to_vec_pretty(&doc).unwrap()).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(feature = "testkit")]
+#[test]
+fn flagd_outsiders_a_hand_edit_between_read_and_write_is_never_written_over() {
+    let dir = dir("outsiders-edit");
+    let file = dir.path().join("flags.json");
+    let store = FlagdFileStore::new().environment("conformance-env", &file);
+    // Someone moves the rollout by hand: still readable, a conflict.
+    let rollout = by_hand(&file, |flag| {
+        flag["defaultVariant"] = json!("off");
+        flag["targeting"] = json!({ "fractional": [["on", 5], ["off", 95]] });
+    });
+    block_on(knowngood::testkit::conformance::flag_store_foreign_edit(
+        &store, &rollout,
+    ))
+    .unwrap();
+    // Someone pulls the kill switch: disabled, refused from then on.
+    let kill = by_hand(&file, |flag| flag["state"] = json!("DISABLED"));
+    block_on(knowngood::testkit::conformance::flag_store_foreign_edit(
+        &store, &kill,
+    ))
+    .unwrap();
+}
+
+#[cfg(all(unix, feature = "testkit"))]
+#[test]
+fn flagd_outsiders_no_symlink_planted_beside_the_flag_file_is_followed() {
+    let dir = dir("outsiders-symlinks");
+    let file = dir.path().join("flags.json");
+    std::fs::write(&file, r#"{ "flags": {} }"#).unwrap();
+    let store = FlagdFileStore::new().environment("prod", &file);
+    let (env, flag) = ("prod".into(), "new-checkout".into());
+    block_on(knowngood::testkit::conformance::planted_symlinks(
+        "flagd",
+        dir.path(),
+        |n| {
+            let store = store.clone();
+            let (env, flag) = (&env, &flag);
+            async move {
+                let (_, at) = store.get(env, flag).await.unwrap_or((FlagState::Off, 0));
+                let key = IdempotencyKey::new(format!("planted/{n}"));
+                let _ = store.set(&key, env, flag, &FlagState::On, at).await;
+            }
+        },
+    ))
+    .unwrap();
+}

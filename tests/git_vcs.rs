@@ -120,6 +120,87 @@ fn git_vcs_passes_the_conformance_suite_alone_and_with_a_remote() {
     .unwrap();
 }
 
+/// An outsider who can push: lands on `main` in `repo` (where the branch
+/// lives) a commit on `head` that claims `key` with the bot's trailer but
+/// reverts nothing (it adds a file), built with an index of its own so
+/// that nothing of the bot's clone is touched.
+#[cfg(feature = "testkit")]
+fn spoofer(
+    repo: &Path,
+) -> impl Fn(&knowngood::recovery::IdempotencyKey, &CommitId) -> Result<CommitId, String> + Sync + '_
+{
+    move |key, head| {
+        let index = repo.join(format!("spoof-index-{}", std::process::id()));
+        let with_index = |args: &[&str]| {
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(repo)
+                .args(args)
+                .env("GIT_INDEX_FILE", &index)
+                .output()
+                .map_err(|e| e.to_string())?;
+            if out.status.success() {
+                Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).into_owned())
+            }
+        };
+        let evil = repo.join(format!("spoof-{}.txt", std::process::id()));
+        std::fs::write(&evil, format!("not a revert {key}")).map_err(|e| e.to_string())?;
+        let blob = with_index(&["hash-object", "-w", evil.to_str().unwrap()])?;
+        let _ = std::fs::remove_file(&evil);
+        with_index(&["read-tree", head.as_str()])?;
+        with_index(&[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("100644,{blob},evil.txt"),
+        ])?;
+        let tree = with_index(&["write-tree"])?;
+        let _ = std::fs::remove_file(&index);
+        let message = format!("Revert \"c\"\n\nKnowngood-Key: {key}");
+        let forged = git(
+            repo,
+            &["commit-tree", &tree, "-p", head.as_str(), "-m", &message],
+        );
+        git(
+            repo,
+            &["update-ref", "refs/heads/main", &forged, head.as_str()],
+        );
+        Ok(CommitId::new(forged))
+    }
+}
+
+#[cfg(feature = "testkit")]
+#[test]
+fn git_vcs_is_not_fooled_by_outsiders_spoofed_keys_or_a_failure_before() {
+    use knowngood::testkit::conformance;
+    let dir = dir("outsiders");
+    let (repo, _) = repo(dir.path());
+    let (s, main) = ("payments".into(), "main".into());
+    let lone = GitVcs::new().repository("payments", &repo);
+    block_on(conformance::vcs_after_a_failure(&lone, &s, &main)).unwrap();
+    block_on(conformance::vcs_spoofed_keys(
+        &lone,
+        &s,
+        &main,
+        &spoofer(&repo),
+    ))
+    .unwrap();
+    let (origin, clone) = origin_and_clone(dir.path(), &repo);
+    let remote = GitVcs::new()
+        .repository("payments", &clone)
+        .remote("origin");
+    block_on(conformance::vcs_after_a_failure(&remote, &s, &main)).unwrap();
+    block_on(conformance::vcs_spoofed_keys(
+        &remote,
+        &s,
+        &main,
+        &spoofer(&origin),
+    ))
+    .unwrap();
+}
+
 #[test]
 fn git_vcs_reverts_a_range_in_one_commit_and_conflicts_change_nothing() {
     let dir = dir("revert");

@@ -116,6 +116,23 @@ async fn off_executor<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'stat
     blocking::unblock(work).await
 }
 
+/// Refuses a symlink where one of knowngood's own files goes (a lock, a
+/// sidecar, a key record): someone planted it, to have knowngood write,
+/// or believe, another file.
+#[cfg(any(feature = "command", feature = "flagd"))]
+fn not_a_link(path: &std::path::Path) -> Result<(), crate::port::AdapterError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(crate::port::AdapterError::new(
+            crate::port::ErrorKind::Rejected,
+            format!(
+                "{} is a symlink: knowngood's own files are never links, so it reads and writes nothing through it; remove it",
+                path.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Creates `path` afresh for a temporary or partial file, never through
 /// whatever is there: a file or a symlink someone planted at the name is
 /// removed (the link, not what it points to), and the new file is created

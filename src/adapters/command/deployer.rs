@@ -88,6 +88,8 @@ impl CommandDeployer {
 
     fn recorded(&self, key: &IdempotencyKey) -> Result<Option<Record>, AdapterError> {
         let path = self.record_path(key);
+        // A record planted through a link is never believed.
+        super::super::not_a_link(&path)?;
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let record = serde_json::from_slice::<Record>(&bytes)

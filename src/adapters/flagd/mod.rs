@@ -148,19 +148,24 @@ fn flags_of<'a>(doc: &'a Value, path: &Path) -> Result<&'a Map<String, Value>, A
 /// Temporary files written by this process, to name each its own.
 static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Replaces `path` with `value` atomically.
+/// Replaces knowngood's own file `path` (the keys sidecar) with `value`
+/// atomically: a symlink planted at the name is replaced, never followed.
 fn write_json(path: &Path, value: &Value) -> Result<(), AdapterError> {
     let bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| AdapterError::new(ErrorKind::Rejected, format!("cannot write flags: {e}")))?;
-    write_bytes(path, &bytes)
+    replace(path, &bytes)
+}
+
+/// Replaces the host's flag file `path` with `bytes` atomically, through
+/// a symlink (a Kubernetes `ConfigMap`'s `..data/…`) to the file flagd
+/// really reads: replacing the link would leave flagd on the old one.
+fn write_flags(path: &Path, bytes: &[u8]) -> Result<(), AdapterError> {
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    replace(&real, bytes)
 }
 
 /// Replaces `path` with `bytes` atomically.
-fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), AdapterError> {
-    // Through a symlink (a Kubernetes ConfigMap's `..data/…`) to the file
-    // flagd really reads: replacing the link would leave flagd on the old.
-    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let path = real.as_path();
+fn replace(path: &Path, bytes: &[u8]) -> Result<(), AdapterError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -190,6 +195,7 @@ impl Turn {
         let mut name = path.as_os_str().to_owned();
         name.push(".knowngood-lock");
         let lock = PathBuf::from(name);
+        super::not_a_link(&lock)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -226,6 +232,7 @@ fn keys_file(path: &Path) -> PathBuf {
 
 fn read_keys(path: &Path) -> Result<BTreeMap<String, u64>, AdapterError> {
     let file = keys_file(path);
+    super::not_a_link(&file)?;
     match std::fs::read(&file) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
             AdapterError::new(ErrorKind::Rejected, format!("{}: {e}", file.display()))
@@ -514,8 +521,13 @@ impl FlagdFileStore {
             .ok()
             .and_then(|text| splice::with_flag(&text, flag.as_str(), &written, &doc));
         match spliced {
-            Some(text) => write_bytes(path, text.as_bytes())?,
-            None => write_json(path, &doc)?,
+            Some(text) => write_flags(path, text.as_bytes())?,
+            None => write_flags(
+                path,
+                &serde_json::to_vec_pretty(&doc).map_err(|e| {
+                    AdapterError::new(ErrorKind::Rejected, format!("cannot write flags: {e}"))
+                })?,
+            )?,
         }
         keys.insert(key.as_str().to_owned(), revision);
         write_json(&keys_file(path), &json!(keys))?;

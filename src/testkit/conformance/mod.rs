@@ -12,7 +12,11 @@
 //! The `*_replicas` checks are the hostile half: two handles on one system,
 //! as two replicas hold them, racing where the property is about racing
 //! (journal appends, flag writes) and finding each other's keys where it is
-//! about hand-over (reverts, deploys).
+//! about hand-over (reverts, deploys). The outsiders' checks
+//! ([`vcs_spoofed_keys`], [`flag_store_foreign_edit`],
+//! [`vcs_after_a_failure`], [`planted_symlinks`]) take what someone outside
+//! knowngood does to the system behind the port as a function the
+//! adapter's test supplies.
 
 use crate::model::{Artifact, Digest, Release};
 use crate::recovery::IdempotencyKey;
@@ -23,6 +27,7 @@ mod flags;
 mod health;
 mod hostile;
 mod journal;
+mod outsiders;
 mod replicas;
 mod vcs;
 
@@ -32,6 +37,9 @@ pub use flags::flag_store;
 pub use health::health_probe;
 pub use hostile::{HOSTILE_IDS, HOSTILE_NAMES, vcs_hostile};
 pub use journal::journal_store;
+#[cfg(unix)]
+pub use outsiders::planted_symlinks;
+pub use outsiders::{flag_store_foreign_edit, vcs_after_a_failure, vcs_spoofed_keys};
 pub use replicas::{deployer_replicas, flag_store_replicas, journal_store_replicas, vcs_replicas};
 pub use vcs::vcs;
 

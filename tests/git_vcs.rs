@@ -779,3 +779,54 @@ fn git_vcs_error_kinds_a_declined_push_and_a_merge_commit_revert_are_refusals_no
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
 }
+
+/// Run by `git_vcs_identity_is_the_adapters_alone_…` in a process of its
+/// own whose environment carries the host's `GIT_AUTHOR_*` and
+/// `GIT_COMMITTER_*`: reverts the head of the repository it names.
+#[test]
+#[ignore = "a child process the identity test starts, with the host's git identity in its environment"]
+fn identity_child() {
+    let Ok(repo) = std::env::var("KG_IDENTITY_REPO") else {
+        return;
+    };
+    let repo = PathBuf::from(repo);
+    let vcs = GitVcs::new()
+        .repository("payments", &repo)
+        .author("knowngood-bot", "bot@example.com");
+    let head = CommitId::new(git(&repo, &["rev-parse", "HEAD"]));
+    block_on(vcs.revert(
+        &key("identity"),
+        &"payments".into(),
+        std::slice::from_ref(&head),
+        &"main".into(),
+        &head,
+    ))
+    .unwrap();
+}
+
+#[test]
+fn git_vcs_identity_is_the_adapters_alone_the_hosts_git_environment_does_not_override_it() {
+    let dir = dir("identity");
+    let (repo, [_, _, three]) = repo(dir.path());
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["identity_child", "--exact", "--ignored", "--nocapture"])
+        .env("KG_IDENTITY_REPO", &repo)
+        .env("GIT_AUTHOR_NAME", "mallory")
+        .env("GIT_AUTHOR_EMAIL", "mallory@example.com")
+        .env("GIT_COMMITTER_NAME", "mallory")
+        .env("GIT_COMMITTER_EMAIL", "mallory@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made = git(&repo, &["rev-parse", "main"]);
+    assert_ne!(made, three.as_str(), "the child made no revert");
+    assert_eq!(
+        git(&repo, &["log", "-1", "--format=%an <%ae>|%cn <%ce>", &made]),
+        "knowngood-bot <bot@example.com>|knowngood-bot <bot@example.com>"
+    );
+}

@@ -414,6 +414,32 @@ fn git_vcs_tag_fetches_a_commit_another_replica_made() {
 }
 
 #[test]
+fn git_vcs_a_retried_tag_never_succeeds_while_the_remotes_tag_names_another_commit() {
+    let TwoReplicas {
+        dir: _dir,
+        origin,
+        commits: [one, _, three],
+        standby: vcs,
+        ..
+    } = two_replicas("tag-retry");
+    let s = "payments".into();
+    // Someone else already tagged v2 on the remote, at another commit.
+    git(&origin, &["tag", "v2", one.as_str()]);
+    for attempt in 0..3 {
+        let err = block_on(vcs.tag(&key("t"), &s, &three, "v2")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "attempt {attempt}: {err}");
+        assert!(err.to_string().contains(one.as_str()), "{err}");
+    }
+    assert_eq!(block_on(vcs.outcome(&key("t"))).unwrap(), None);
+    assert_eq!(
+        git(&origin, &["rev-parse", "refs/tags/v2^{commit}"]),
+        one.as_str()
+    );
+    // Positive: the same call for the commit the tag names is done.
+    assert_eq!(block_on(vcs.tag(&key("t1"), &s, &one, "v2")).unwrap(), one);
+}
+
+#[test]
 fn git_vcs_no_empty_revert_a_change_already_undone_is_a_conflict() {
     let dir = dir("no-empty");
     let (repo, [_, _, three]) = repo(dir.path());

@@ -333,7 +333,14 @@
 //! The driver only awaits; it brings no runtime.
 //! [`memory`](crate::memory) has reference adapters for every port, a
 //! manual clock and a minimal `block_on`; the `testkit` feature adds the
-//! conformance suite an adapter author runs against their own adapter.
+//! conformance suite an adapter author runs against their own adapter:
+//! one check per port, the two-replica half (`*_replicas`), hostile ids
+//! and names (`vcs_hostile`), and what outsiders do to the system behind
+//! a port, given as a function of the author's (a commit pushed with one
+//! of the adapter's keys, `vcs_spoofed_keys`; a flag edited by hand
+//! between read and write, `flag_store_foreign_edit`; a symlink planted
+//! where the adapter's own files go, `planted_symlinks`; a failure, then
+//! the next operation, `vcs_after_a_failure`).
 //!
 //! ## Connecting your systems
 //!
@@ -660,9 +667,15 @@
 //! | 1 | `error` | the rejections, named where they always were |
 //! | 2 | `journal/`, `migration`, `recovery/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`) |
 //! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
-//! | 4 | `picture`, `startup`, `memory/`, `adapters/`, `testkit/` | pictures; starting a ledger from a store ([`StartError`](crate::StartError)); the in-memory adapters (one file per port, plus `clock` and `executor`); the real adapters (`postgres/`, `file_journal/`, `git/`, `command/` and `flagd/` are folders; `command/process.rs` runs one host command, `flagd/splice.rs` changes one flag in a file's text); the conformance suite (one file per port, and `replicas.rs`, its two-replica half) and `tripwire` (kill points) |
+//! | 4 | `picture`, `startup`, `memory/`, `adapters/`, `testkit/` | pictures; starting a ledger from a store ([`StartError`](crate::StartError)); the in-memory adapters (one file per port, plus `clock` and `executor`); the real adapters (`postgres/`, `file_journal/`, `git/`, `command/` and `flagd/` are folders; `command/process.rs` runs one host command, `flagd/splice.rs` changes one flag in a file's text); the conformance suite (one file per port, `replicas.rs`, its two-replica half, `hostile.rs` and `outsiders.rs`) and `tripwire` (kill points) |
 //! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `hotfix_lane`, `lease`, `snapshots`, `error`, `report` |
 //! | 6 | `drill/` | `run/` (running a scenario: `history`, `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
 //!
 //! So "where does the driver renew its lease?" is `driver/lease.rs`, and
 //! "what does the in-memory flag store do?" is `memory/flags.rs`.
+//!
+//! Outside `src/`: `tests/` (one concept per file), `benches/`,
+//! `examples/`, and `interop/flagd`, a crate of its own that judges the
+//! flagd adapter with the `OpenFeature` project's flagd provider and flagd's
+//! schema (kept out of the main build: the provider needs `protoc`;
+//! `.ci/run` runs it).

@@ -511,3 +511,36 @@ fn command_deployer_outsiders_no_symlink_planted_among_its_records_is_followed()
     ))
     .unwrap();
 }
+
+#[test]
+fn command_deployer_abort_is_keyed_a_retry_never_aborts_twice() {
+    let dir = Dir::new("abort-once");
+    let state = dir.path().join("state");
+    let undo = dir.script(
+        "undo.sh",
+        &format!(
+            "echo \"$KNOWNGOOD_KEY\" >> \"{}/undo.log\"",
+            state.display()
+        ),
+    );
+    let deployer = with_undo(&dir, &undo);
+    let key: IdempotencyKey = "INC-1/attempt-1/abort/0-abort".into();
+    let (env, service) = ("prod".into(), "payments".into());
+    block_on(deployer.abort(&key, &env, &service)).unwrap();
+    // The reply was lost: the driver retries, in this process and after a
+    // restart.
+    block_on(deployer.abort(&key, &env, &service)).unwrap();
+    let restarted = with_undo(&dir, &undo);
+    block_on(restarted.abort(&key, &env, &service)).unwrap();
+    let undone = std::fs::read_to_string(state.join("undo.log")).unwrap();
+    assert_eq!(undone.lines().count(), 1, "{undone}");
+    assert!(block_on(restarted.outcome(&key)).unwrap().is_some());
+    // Negative: another key aborts again.
+    block_on(restarted.abort(&"INC-1/attempt-2/abort/0-abort".into(), &env, &service)).unwrap();
+    let undone = std::fs::read_to_string(state.join("undo.log")).unwrap();
+    assert_eq!(undone.lines().count(), 2, "{undone}");
+}
+
+fn with_undo(dir: &Dir, undo: &str) -> CommandDeployer {
+    deployer(dir).with_abort(CommandSpec::new("sh", [undo]))
+}

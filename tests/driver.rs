@@ -267,6 +267,16 @@ async fn driver_runs_under_tokio_too() {
 /// Drives the retoggle of `new-checkout` in prod with `flags` as the flag
 /// store (PR-2 behind it broke prod; the flag is on in the ledger).
 fn drive_retoggle(flags: Arc<dyn knowngood::port::FlagStore>) -> DriveReport {
+    drive_retoggle_measured(flags, Arc::new(InMemoryHealthProbe::default()))
+        .unwrap()
+        .1
+}
+
+/// As [`drive_retoggle`], measuring health with `health`.
+fn drive_retoggle_measured(
+    flags: Arc<dyn knowngood::port::FlagStore>,
+    health: Arc<InMemoryHealthProbe>,
+) -> Result<(Driver, DriveReport), DriveError> {
     let mut w = common::flagged_change_in_production();
     w.choose(Strategy::Retoggle);
     let store = Arc::new(InMemoryJournalStore::default());
@@ -274,7 +284,44 @@ fn drive_retoggle(flags: Arc<dyn knowngood::port::FlagStore>) -> DriveReport {
     let mut ports = common::ports_on(store);
     ports.clock = Arc::new(ManualClock::at(t(w.clock + 1)));
     ports.flags = Some(flags);
-    drive(ports).unwrap().1
+    ports.health = health;
+    drive(ports)
+}
+
+#[test]
+fn verify_without_looking_a_retoggle_on_a_known_good_revision_is_measured_before_done() {
+    // The flag goes off on build 2, known good before the incident; the
+    // service still errors at 40 %.
+    let health = Arc::new(InMemoryHealthProbe::default());
+    health.set(
+        &"prod".into(),
+        &common::release_id(2),
+        knowngood::port::Health::new(false, "error rate 40 %"),
+    );
+    let failed =
+        drive_retoggle_measured(Arc::new(InMemoryFlagStore::default()), health).unwrap_err();
+    assert!(
+        failed
+            .to_string()
+            .contains("measures unhealthy now: error rate 40 %"),
+        "{failed}"
+    );
+    // Negative: measured healthy, it is done, the measurement its evidence.
+    let health = Arc::new(InMemoryHealthProbe::default());
+    health.set(
+        &"prod".into(),
+        &common::release_id(2),
+        knowngood::port::Health::new(true, "error rate 0.1 %"),
+    );
+    let (driver, report) =
+        drive_retoggle_measured(Arc::new(InMemoryFlagStore::default()), health).unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }), "{report:?}");
+    // The measurement is in the journal, with the step.
+    let journal = serde_json::to_string(driver.journal().entries()).unwrap();
+    assert!(
+        journal.contains("measured healthy now: error rate 0.1 %"),
+        "{journal}"
+    );
 }
 
 #[test]
@@ -321,4 +368,63 @@ fn driver_a_flag_the_flagd_file_does_not_define_is_defined_off_not_taken_for_off
         "{written}"
     );
     assert_eq!(written["flags"]["new-checkout"]["state"], "ENABLED");
+}
+
+/// Builds 1 and 2 served in prod; build 3 (PR-3) is still rolling out
+/// there (the deployer has it) when the incident names it; abort chosen.
+fn abort_chosen(deployer: &Arc<InMemoryDeployer>) -> Ports {
+    let mut w = common::World::new();
+    let one = w.change_ready_for_prod(("PR-1", "a1", None), 1, |c| c);
+    w.deploy("prod", &one, true);
+    let two = w.change_ready_for_prod(("PR-2", "b2", Some("a1")), 2, |c| c);
+    w.deploy("prod", &two, true);
+    let three = w.change_ready_for_prod(("PR-3", "c3", Some("b2")), 3, |c| c);
+    let slot = w.request("prod", &three);
+    w.start(&slot);
+    w.declare(common::change_cause("PR-3"));
+    w.choose(Strategy::Abort);
+    for (n, id) in [one, two, three].iter().enumerate() {
+        let release = w.ledger.state().release(id).unwrap().clone();
+        let artifact = w
+            .ledger
+            .state()
+            .artifact(&release.artifact)
+            .unwrap()
+            .clone();
+        let key = IdempotencyKey::new(format!("before/{n}"));
+        block_on(deployer.deploy(&key, &"prod".into(), &release, &artifact)).unwrap();
+    }
+    let store = Arc::new(InMemoryJournalStore::default());
+    block_on(store.append(0, w.ledger.journal().entries())).unwrap();
+    let mut ports = common::ports_on(store);
+    ports.clock = Arc::new(ManualClock::at(t(w.clock + 1)));
+    ports
+}
+
+#[test]
+fn abort_not_reconciled_an_abort_that_did_nothing_is_caught_by_the_deployers_status() {
+    let deployer = Arc::new(InMemoryDeployer::default());
+    let mut ports = abort_chosen(&deployer);
+    ports.deployer = MisbehavingDeployer::new(&deployer, DeployerFault::AbortDoesNothing);
+    let err = drive(ports).unwrap_err();
+    let DriveError::Diverged {
+        expected, found, ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(*expected, common::release_id(2));
+    assert_eq!(*found, Some(common::release_id(3)), "{err}");
+    // Negative: an abort that stops the rollout is recorded, and build 2
+    // serves again, measured.
+    let deployer = Arc::new(InMemoryDeployer::default());
+    let mut ports = abort_chosen(&deployer);
+    ports.deployer = deployer.clone();
+    let (driver, report) = drive(ports).unwrap();
+    assert!(matches!(report, DriveReport::Done { .. }), "{report:?}");
+    let serving = driver
+        .state()
+        .current_release(&"prod".into(), &common::SERVICE.into())
+        .unwrap();
+    assert_eq!(serving.id, common::release_id(2));
 }

@@ -106,6 +106,39 @@ fn migration_three_step_plan_runs_in_order_with_compatible_releases() {
 }
 
 #[test]
+fn migration_before_verification_data_and_contract_wait_for_the_release_that_needs_them() {
+    let (mut w, plan) = world(0);
+    let [expand, data, contract] = [&plan.steps[0], &plan.steps[1], &plan.steps[2]];
+    let two = register(&mut w, 2, expand.release_schema);
+    w.through_qa(&two);
+    // Build 2 rolls out in prod and is still verifying.
+    let slot = w.request("prod", &two);
+    w.start(&slot);
+    w.complete(&slot);
+    // Expanding comes before the release that needs it: allowed.
+    migrate(&mut w, "prod", &expand.migration).unwrap();
+    // Moving the data is not, until build 2 is verified there.
+    let refused = migrate(&mut w, "prod", &data.migration).unwrap_err();
+    assert_eq!(refused.rule(), "migration-before-verification", "{refused}");
+    assert!(refused.to_string().contains("verifying"), "{refused}");
+    w.verify(&slot, true);
+    migrate(&mut w, "prod", &data.migration).unwrap();
+    // Build 3 (which needs the contract) fails its verification: the old
+    // shape stays.
+    let three = register(&mut w, 3, contract.release_schema);
+    w.through_qa(&three);
+    w.deploy("prod", &three, false);
+    let refused = migrate(&mut w, "prod", &contract.migration).unwrap_err();
+    assert_eq!(refused.rule(), "migration-before-verification", "{refused}");
+    assert!(refused.to_string().contains("failed"), "{refused}");
+    // Build 4, verified: now the contract goes ahead.
+    let four = register(&mut w, 4, contract.release_schema);
+    w.through_qa(&four);
+    w.deploy("prod", &four, true);
+    migrate(&mut w, "prod", &contract.migration).unwrap();
+}
+
+#[test]
 fn migration_contract_refused_while_a_release_in_the_rollback_window_needs_the_old_schema() {
     let (mut w, plan) = world(2);
     let two = register(&mut w, 2, plan.steps[0].release_schema);

@@ -273,14 +273,43 @@ impl Driver {
                     .deployment_status(&slot)
                     .is_some_and(|status| status.after(LifecycleStep::Abort).is_some())
                 {
-                    let call = Call::Abort(environment.clone(), service.clone());
-                    self.call(Some(incident), key, key.clone(), call).await?;
-                    self.execute(&Command::AbortRollout {
+                    let abort = Command::AbortRollout {
                         slot: slot.clone(),
                         by: self.actor.clone(),
                         reason: format!("incident {incident}"),
-                    })
-                    .await?;
+                    };
+                    // What serves once it is aborted, as the core says.
+                    let expected = crate::machine::rehearse(self.state(), &abort, self.now())
+                        .ok()
+                        .and_then(|after| {
+                            after
+                                .state
+                                .history(environment, service)
+                                .and_then(|h| h.current())
+                                .map(|d| d.release.clone())
+                        });
+                    let call = Call::Abort(environment.clone(), service.clone());
+                    self.call(Some(incident), key, key.clone(), call).await?;
+                    // Reconciled with what the deployer really serves before
+                    // the ledger says the old revision serves again, as a
+                    // deploy is: an abort that did nothing leaves the bad
+                    // build serving.
+                    if let Some(expected) = expected {
+                        let found = match self.ports.deployer.status(environment, service).await {
+                            Ok(found) => found,
+                            Err(e) => return Self::port_read(key, "deployer", e),
+                        };
+                        if found.as_ref() != Some(&expected) {
+                            return Err(DriveError::Diverged {
+                                key: key.clone(),
+                                environment: environment.clone(),
+                                service: service.clone(),
+                                expected,
+                                found,
+                            });
+                        }
+                    }
+                    self.execute(&abort).await?;
                 }
                 Ok(Ok(format!("{slot} aborted")))
             }

@@ -145,7 +145,7 @@ pub enum DriveError {
     /// The deployer serves something other than what the driver just rolled
     /// out: someone or something else deployed. The rollout stays open.
     #[error(
-        "step `{key}`: after rolling out `{expected}` the deployer reports {} serving `{service}` in `{environment}`; find out who deployed what, then drive again",
+        "step `{key}`: `{expected}` should serve, but the deployer reports {} serving `{service}` in `{environment}`; find out who deployed what, then drive again",
         found.as_ref().map_or_else(|| "nothing".to_owned(), |r| format!("`{r}`"))
     )]
     Diverged {
@@ -155,7 +155,8 @@ pub enum DriveError {
         environment: EnvironmentId,
         /// Which service.
         service: ServiceId,
-        /// What the driver rolled out.
+        /// What should serve: what the driver rolled out, or what an
+        /// abort returns to.
         expected: ReleaseId,
         /// What the deployer reports.
         found: Option<ReleaseId>,

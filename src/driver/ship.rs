@@ -263,16 +263,17 @@ impl Driver {
             );
         };
         let slot = Slot::new(environment.clone(), service.clone(), current.revision);
+        // What the measurement is for. Nothing is verified without
+        // looking: a revision known good already is measured again all the
+        // same, and the measurement is the step's evidence.
         let record = match current.status {
-            // Verified before a crash: the measurement recorded with the
-            // verdict is the evidence, quoted as the first run said it.
-            DeploymentStatus::KnownGood => {
-                return Ok(match &current.evidence {
-                    Some(evidence) => format!("{slot} verified: {evidence}"),
-                    None => format!("{slot} is known good"),
-                });
+            // Verified by this plan's own step before a crash: measured
+            // again, and said as the first run said it.
+            DeploymentStatus::KnownGood if self.rolled_out_by_plan(incident, &current) => {
+                Measuring::VerifiedBefore
             }
-            DeploymentStatus::Verifying => true,
+            DeploymentStatus::KnownGood => Measuring::KnownBefore,
+            DeploymentStatus::Verifying => Measuring::Record,
             // A revision this plan rolled out and found unhealthy (before a
             // crash, say) stays a failed step.
             DeploymentStatus::Failed if self.rolled_out_by_plan(incident, &current) => {
@@ -280,7 +281,7 @@ impl Driver {
             }
             // A failed revision stays failed; after a change around it (a
             // flag turned off) only the service's health is checked.
-            DeploymentStatus::Failed => false,
+            DeploymentStatus::Failed => Measuring::ServiceOnly,
             other => return Self::fail(key, format!("{slot} is {other}")),
         };
         let health = match self
@@ -292,21 +293,44 @@ impl Driver {
             Ok(h) => h,
             Err(e) => return Self::port_read(key, "health probe", e),
         };
-        if !record {
-            return if health.healthy {
-                Ok(format!(
+        match record {
+            Measuring::KnownBefore if health.healthy => {
+                return Ok(format!(
+                    "{slot} is known good, measured healthy now: {}",
+                    health.detail
+                ));
+            }
+            Measuring::KnownBefore => {
+                return Self::unhealthy(
+                    key,
+                    format!(
+                        "{slot} was known good but measures unhealthy now: {}",
+                        health.detail
+                    ),
+                );
+            }
+            Measuring::VerifiedBefore if health.healthy => {
+                return Ok(format!("{slot} verified: {}", health.detail));
+            }
+            Measuring::VerifiedBefore => {
+                return Self::unhealthy(key, format!("{slot} is unhealthy now: {}", health.detail));
+            }
+            Measuring::ServiceOnly if health.healthy => {
+                return Ok(format!(
                     "`{service}` is healthy in `{environment}` ({}); {slot} stays failed",
                     health.detail
-                ))
-            } else {
-                Self::unhealthy(
+                ));
+            }
+            Measuring::ServiceOnly => {
+                return Self::unhealthy(
                     key,
                     format!(
                         "`{service}` is still unhealthy in `{environment}`: {}",
                         health.detail
                     ),
-                )
-            };
+                );
+            }
+            Measuring::Record => {}
         }
         let verdict = if health.healthy {
             Verdict::Healthy
@@ -429,4 +453,17 @@ impl Driver {
             )
         }))
     }
+}
+
+/// What a Verify step measures health for.
+enum Measuring {
+    /// The revision was known good before this step (a flag turned off on
+    /// it, an abort back to it).
+    KnownBefore,
+    /// This plan verified it before a crash: said as the first run said it.
+    VerifiedBefore,
+    /// It is verifying: the measurement is its verdict, recorded.
+    Record,
+    /// A failed revision stays failed; only the service's health is asked.
+    ServiceOnly,
 }

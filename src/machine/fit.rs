@@ -143,6 +143,30 @@ pub(super) fn apply_migration(
             });
         }
     }
+    // Data moves, and the old shape goes, only once the release that
+    // serves (and so needs the new schema) is verified there, with nothing
+    // in flight behind it: an expand comes before the deploy by design,
+    // and going down is how a recovery restores a schema.
+    if migration.to >= migration.from
+        && matches!(
+            migration.phase,
+            MigrationPhase::Migrate | MigrationPhase::Contract
+        )
+        && let Some(unverified) = history.and_then(|h| {
+            h.in_flight()
+                .or_else(|| h.current())
+                .filter(|d| d.status != super::DeploymentStatus::KnownGood)
+        })
+    {
+        return Err(Rejection::MigrationBeforeVerification {
+            migration: migration.id.clone(),
+            phase: migration.phase,
+            environment: env.clone(),
+            release: unverified.release.clone(),
+            revision: unverified.revision,
+            status: unverified.status,
+        });
+    }
     // Whatever serves must run on the new schema ...
     let current = history
         .and_then(super::RolloutHistory::current)

@@ -556,6 +556,25 @@ pub enum Rejection {
         /// The version that was asked for.
         to: u32,
     },
+    /// Data is moved or the old shape removed before the release that
+    /// needs the new schema was verified where it serves.
+    #[error(
+        "migration `{migration}` ({phase}) waits for `{release}` (revision {revision}) to be verified in `{environment}`: it is {status}. Expand first, deploy, verify, and only then migrate and contract"
+    )]
+    MigrationBeforeVerification {
+        /// The migration.
+        migration: MigrationId,
+        /// Its phase.
+        phase: crate::model::MigrationPhase,
+        /// Where.
+        environment: EnvironmentId,
+        /// The release that is not yet verified there.
+        release: ReleaseId,
+        /// Its revision.
+        revision: crate::model::Revision,
+        /// Where it stands.
+        status: crate::machine::DeploymentStatus,
+    },
     /// Contracting now would strand a release inside the rollback window.
     #[error(
         "contract migration `{migration}` would leave schema {to}, which release `{release}` ({range}) inside the rollback window of `{environment}` cannot run on: wait until it leaves the window, or keep the old schema longer"
@@ -968,6 +987,7 @@ impl Rejection {
             Self::MigrationOutOfSequence { .. } => "migration-out-of-sequence",
             Self::IrreversibleMigration { .. } => "irreversible-migration",
             Self::ContractInsideRollbackWindow { .. } => "contract-inside-rollback-window",
+            Self::MigrationBeforeVerification { .. } => "migration-before-verification",
             Self::RequirementUnmet { .. } => "requirement-unmet",
             Self::BreaksDependant { .. } => "breaks-dependant",
             Self::UnknownIncident { .. } => "unknown-incident",

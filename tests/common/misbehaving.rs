@@ -30,6 +30,8 @@ pub enum DeployerFault {
     /// Something happens before each deploy (the clock moves, another
     /// replica takes a lease).
     BeforeEach(Hook),
+    /// Every abort answers Ok and stops nothing.
+    AbortDoesNothing,
 }
 
 /// What happens before each deploy ([`DeployerFault::BeforeEach`]).
@@ -126,6 +128,9 @@ impl Deployer for MisbehavingDeployer {
         env: &EnvironmentId,
         service: &ServiceId,
     ) -> Result<(), AdapterError> {
+        if matches!(self.fault, DeployerFault::AbortDoesNothing) {
+            return Ok(());
+        }
         self.inner.abort(key, env, service).await
     }
     async fn status(

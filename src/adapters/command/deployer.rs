@@ -235,14 +235,25 @@ impl CommandDeployer {
             ("key", key.as_str()),
         ]);
         facts.fenced(fence, token.as_deref());
-        // The intent first: whoever asks about the key later knows it
-        // started, even if this process dies before it ends.
-        self.record(key, &release.id, false)?;
-        match run(&self.deploy, &facts) {
-            Ok(_) => self.record(key, &release.id, true),
+        self.once(key, &release.id, &self.deploy, &facts)
+    }
+
+    /// Runs `spec` once under `key`: the intent recorded first (whoever
+    /// asks about the key later knows it started, even if this process
+    /// dies before it ends), the end after; an exit code saying it did
+    /// not act forgets the key, a timeout leaves it unknown.
+    fn once(
+        &self,
+        key: &IdempotencyKey,
+        what: &ReleaseId,
+        spec: &CommandSpec,
+        facts: &Facts<'_>,
+    ) -> Result<(), AdapterError> {
+        self.record(key, what, false)?;
+        match run(spec, facts) {
+            Ok(_) => self.record(key, what, true),
             Err(e) if e.kind() == ErrorKind::UnknownOutcome => Err(e),
             Err(e) => {
-                // It said, by its exit code, that it did not deploy.
                 self.forget(key)?;
                 Err(e)
             }
@@ -262,6 +273,17 @@ impl CommandDeployer {
                 "this deployer cannot abort",
             ));
         };
+        if !outcomes_dir_ok(&self.outcomes) {
+            return Err(AdapterError::new(
+                ErrorKind::Rejected,
+                "no outcomes directory configured",
+            ));
+        }
+        // Keyed like a deploy: a retry never aborts twice (with
+        // `kubectl rollout undo`, twice flips back to the bad revision).
+        if self.settled(key)?.is_some() {
+            return Ok(());
+        }
         let token = fence.map(|f| f.token.to_string());
         let mut facts = Facts(vec![
             ("environment", environment.as_str()),
@@ -269,7 +291,12 @@ impl CommandDeployer {
             ("key", key.as_str()),
         ]);
         facts.fenced(fence, token.as_deref());
-        run(abort, &facts).map(drop)
+        self.once(
+            key,
+            &ReleaseId::new(format!("abort-of-{service}")),
+            abort,
+            &facts,
+        )
     }
 
     fn status_now(

@@ -42,7 +42,7 @@
 //! Exactly once, and what the host must provide: before a deploy runs, its
 //! key is recorded as started in the outcomes directory; when it exits 0,
 //! as done. A retry under the same key (in this process or after a
-//! restart) does not deploy again. A key whose deploy started and whose
+//! restart) does not deploy again; an abort is keyed the same way, so a retry never aborts twice. A key whose deploy started and whose
 //! end was not recorded (the process died, the command timed out) is
 //! answered by the host's `outcome` command, given `{key}`, which prints
 //! the release deployed under it or nothing ([`CommandDeployer::with_outcome`]);

@@ -82,6 +82,7 @@
 #![warn(missing_docs)]
 
 pub mod adapters;
+pub mod analysis;
 pub mod drill;
 pub mod driver;
 pub mod error;

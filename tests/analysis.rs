@@ -50,7 +50,10 @@ fn assess_measurement_failure_is_checked_first_then_success_then_neither() {
     assert_eq!(assess(&failure_only, &v(0.06)), M::Failed);
     // No value is an error, whatever the conditions; so is a value that
     // is not a number.
-    assert_eq!(assess(&both, &Measurement::error(at(0), "timeout")), M::Error);
+    assert_eq!(
+        assess(&both, &Measurement::error(at(0), "timeout")),
+        M::Error
+    );
     assert_eq!(assess(&both, &v(f64::NAN)), M::Error);
 }
 
@@ -99,7 +102,10 @@ fn inconclusive_limit_one_more_than_the_limit_asks_a_person() {
     let check = error_rate().count(3).inconclusive_limit(Some(1));
     let verdict = one(check.clone(), values(&[0.03, 0.03, 0.001]));
     assert_eq!(verdict.phase, Phase::Inconclusive);
-    assert!(verdict.to_string().contains("a person decides"), "{verdict}");
+    assert!(
+        verdict.to_string().contains("a person decides"),
+        "{verdict}"
+    );
     // Negative: one inconclusive is within the limit.
     let verdict = one(check, values(&[0.03, 0.001, 0.001]));
     assert_eq!(verdict.phase, Phase::Successful, "{verdict}");
@@ -128,7 +134,10 @@ fn consecutive_error_limit_errors_in_a_row_beyond_the_limit_are_an_error() {
 #[test]
 fn count_a_metric_runs_until_its_measurements_are_taken() {
     let check = error_rate().count(3);
-    assert_eq!(one(check.clone(), values(&[0.001, 0.001])).phase, Phase::Running);
+    assert_eq!(
+        one(check.clone(), values(&[0.001, 0.001])).phase,
+        Phase::Running
+    );
     assert_eq!(one(check.clone(), vec![]).phase, Phase::Running);
     let verdict = one(check, values(&[0.001, 0.001, 0.001, 0.9]));
     // Measurements past `count` are not judged.
@@ -159,7 +168,10 @@ fn dry_run_a_failing_dry_run_metric_is_reported_and_decides_nothing() {
     let verdict = judge(&analysis, &measured);
     assert_eq!(verdict.phase, Phase::Successful, "{verdict}");
     assert_eq!(verdict.metrics[1].phase, Phase::Failed);
-    assert!(verdict.to_string().contains("p99 (dry run) unhealthy"), "{verdict}");
+    assert!(
+        verdict.to_string().contains("p99 (dry run) unhealthy"),
+        "{verdict}"
+    );
     // Negative: the same metric, deciding, fails the analysis.
     let deciding = MetricCheck::new("p99", "q").failure(C::Above(300.0));
     let analysis = Analysis::new([error_rate(), deciding]).unwrap();
@@ -300,7 +312,10 @@ fn canary_worse_than_baseline_significant_but_within_the_allowed_effect_passes()
     .unwrap();
     assert!(verdict.p_worse < 0.01, "{verdict}");
     assert!(verdict.pass, "{verdict}");
-    assert!(verdict.reason.contains("within what is allowed"), "{verdict}");
+    assert!(
+        verdict.reason.contains("within what is allowed"),
+        "{verdict}"
+    );
     // Negative: allowing 1 %, it fails.
     let verdict = compare(
         &Comparison::new("p99", Worse::Higher, 0.01),

@@ -5,6 +5,7 @@
 //!
 //! | feature | module | port |
 //! | --- | --- | --- |
+//! | (always) | `analysis_probe`: an [`Analysis`](crate::analysis::Analysis) judged on a [`Metrics`](crate::port::Metrics) source, looking back | [`HealthProbe`](crate::port::HealthProbe) |
 //! | `command` | `command`: placeholders, environment variables, exit codes, timeouts | [`Deployer`](crate::port::Deployer), [`HealthProbe`](crate::port::HealthProbe) |
 //! | `file-journal` | `file_journal`: the file, its lock, torn tails, snapshots beside it | [`JournalStore`](crate::port::JournalStore) |
 //! | `flagd` | `flagd`: flagd flag files, where the revision lives | [`FlagStore`](crate::port::FlagStore) |
@@ -71,6 +72,7 @@ macro_rules! journal_store_off_executor {
     };
 }
 
+pub mod analysis_probe;
 #[cfg(feature = "command")]
 pub mod command;
 #[cfg(feature = "file-journal")]
@@ -84,6 +86,7 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use analysis_probe::AnalysisProbe;
 #[cfg(feature = "command")]
 pub use command::{CommandDeployer, CommandHealthProbe, CommandSpec};
 #[cfg(feature = "file-journal")]

@@ -195,7 +195,11 @@ pub fn compare(
 /// The canary's U and its standard score, from two sorted samples:
 /// average ranks for ties, the tie-corrected variance, a continuity
 /// correction of one half toward the mean.
-#[allow(clippy::cast_precision_loss, clippy::float_cmp, clippy::many_single_char_names)]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::float_cmp,
+    clippy::many_single_char_names
+)]
 fn mann_whitney(baseline: &[f64], canary: &[f64]) -> (f64, f64) {
     let (n1, n2) = (canary.len() as f64, baseline.len() as f64);
     let n = n1 + n2;
@@ -241,7 +245,11 @@ fn mann_whitney(baseline: &[f64], canary: &[f64]) -> (f64, f64) {
 
 fn median(sorted: &[f64]) -> f64 {
     let mid = sorted.len() / 2;
-    match (sorted.len() % 2, sorted.get(mid), mid.checked_sub(1).and_then(|m| sorted.get(m))) {
+    match (
+        sorted.len() % 2,
+        sorted.get(mid),
+        mid.checked_sub(1).and_then(|m| sorted.get(m)),
+    ) {
         (1, Some(m), _) => *m,
         (_, Some(hi), Some(lo)) => (hi + lo) / 2.0,
         _ => f64::NAN,

@@ -122,6 +122,10 @@ pub struct MetricVerdict {
     pub errors: u32,
     /// The values judged, in time order (errors left out).
     pub values: Vec<f64>,
+    /// The success condition they were judged by.
+    pub success: Option<super::Condition>,
+    /// The failure condition they were judged by.
+    pub failure: Option<super::Condition>,
     /// The rule that decided, with its numbers (`None` while running).
     pub reason: Option<String>,
 }
@@ -139,6 +143,29 @@ impl fmt::Display for MetricVerdict {
             self.failed,
             self.inconclusive,
             self.errors
+        )?;
+        // The values (the last twelve when there are more) and what they
+        // were held against.
+        if !self.values.is_empty() {
+            let shown = self.values.len().saturating_sub(12);
+            let values: Vec<String> = self
+                .values
+                .iter()
+                .skip(shown)
+                .map(ToString::to_string)
+                .collect();
+            write!(
+                f,
+                ", values [{}{}]",
+                if shown > 0 { "…, " } else { "" },
+                values.join(", ")
+            )?;
+        }
+        write!(
+            f,
+            " against success {} and failure {}",
+            show(self.success),
+            show(self.failure)
         )?;
         if let Some(reason) = &self.reason {
             write!(f, "; {reason}")?;
@@ -164,6 +191,8 @@ fn judge_metric(check: &MetricCheck, measurements: &[Measurement]) -> MetricVerd
         inconclusive: 0,
         errors: 0,
         values: Vec::new(),
+        success: check.success,
+        failure: check.failure,
         reason: None,
     };
     let mut in_a_row = 0_u32;
@@ -174,7 +203,9 @@ fn judge_metric(check: &MetricCheck, measurements: &[Measurement]) -> MetricVerd
             verdict.values.push(v);
         }
         match assess(check, measurement) {
-            MeasurementPhase::Successful => verdict.successful = verdict.successful.saturating_add(1),
+            MeasurementPhase::Successful => {
+                verdict.successful = verdict.successful.saturating_add(1);
+            }
             MeasurementPhase::Failed => verdict.failed = verdict.failed.saturating_add(1),
             MeasurementPhase::Inconclusive => {
                 verdict.inconclusive = verdict.inconclusive.saturating_add(1);

@@ -29,6 +29,7 @@ mod flags;
 mod health;
 mod journal;
 mod leases;
+mod metrics;
 mod vcs;
 
 pub use builder::InMemoryBuilder;
@@ -39,6 +40,7 @@ pub use flags::InMemoryFlagStore;
 pub use health::InMemoryHealthProbe;
 pub use journal::InMemoryJournalStore;
 pub use leases::InMemoryLeases;
+pub use metrics::{InMemoryMetrics, Series};
 pub use vcs::InMemoryVcs;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -46,6 +46,7 @@ mod flags;
 mod health;
 mod journal;
 mod leases;
+mod metrics;
 mod ports;
 mod vcs;
 
@@ -57,5 +58,6 @@ pub use flags::{FlagStore, FlagStoreCapabilities};
 pub use health::{Health, HealthProbe};
 pub use journal::JournalStore;
 pub use leases::{Fence, LeaseAnswer, Leases};
+pub use metrics::{Metrics, fill_query};
 pub use ports::{DEFAULT_LEASE_TTL, MissingPort, Ports, PortsBuilder};
 pub use vcs::{Landed, Vcs, VcsCapabilities};

@@ -2,6 +2,8 @@
 //! metric, a missing series, a flapping source) judged by an analysis
 //! through the metrics port, and the verdict's numbers as the evidence
 //! the driver records.
+// Scripted values come back exactly as scripted.
+#![allow(clippy::float_cmp)]
 
 mod common;
 

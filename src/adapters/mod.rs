@@ -12,6 +12,7 @@
 //! | `git` | `git`: the git command line, the revert trailer, key refs | [`Vcs`](crate::port::Vcs) |
 //! | `sqlite` | `sqlite`: the schema, appends in one transaction | [`JournalStore`](crate::port::JournalStore) |
 //! | `postgres` | `postgres`: migrations, appends, leases, followers | [`JournalStore`](crate::port::JournalStore), [`Leases`](crate::port::Leases) |
+//! | `prometheus` | `prometheus`: the HTTP query API, one number per measurement, errors by kind | [`Metrics`](crate::port::Metrics) |
 
 /// `JournalStore` for a blocking store (`Clone`, with `append_now`,
 /// `read_page_now`, `save_snapshot_now`, `read_snapshot_now` and a `chain`
@@ -83,6 +84,8 @@ pub mod flagd;
 pub mod git;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -97,6 +100,8 @@ pub use flagd::FlagdFileStore;
 pub use git::GitVcs;
 #[cfg(feature = "postgres")]
 pub use postgres::{Follower, PostgresJournalStore, PostgresLeases};
+#[cfg(feature = "prometheus")]
+pub use prometheus::PrometheusMetrics;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteJournalStore;
 
@@ -113,7 +118,8 @@ pub use crate::port::SystemClock;
     feature = "command",
     feature = "flagd",
     feature = "file-journal",
-    feature = "sqlite"
+    feature = "sqlite",
+    feature = "prometheus"
 ))]
 async fn off_executor<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     blocking::unblock(work).await

@@ -148,6 +148,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         summary: "latency doubled".into(),
         by: "oncall".into(),
+        impact_began: None,
     })?;
     let plan = knowngood::plan(
         driver.state(),

@@ -277,6 +277,7 @@ fn main() -> Result<()> {
             },
             summary: "checkout error rate 12%".into(),
             by: "alice".into(),
+            impact_began: None,
         },
     )?;
     drill.say("alice declares SEV1 incident INC-7, suspecting PR-998 (now poisoned)");

@@ -245,6 +245,7 @@ fn run_incident(driver: &mut Driver, dir: &Path) -> Result<()> {
             },
             summary: "checkout error rate 9%".into(),
             by: "oncall".into(),
+            impact_began: None,
         }))?;
         println!("incident INC-1 declared");
     }

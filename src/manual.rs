@@ -679,3 +679,82 @@
 //! flagd adapter with the `OpenFeature` project's flagd provider and flagd's
 //! schema (kept out of the main build: the provider needs `protoc`;
 //! `.ci/run` runs it).
+//!
+//! # 15. Verification and analysis: evidence before victory
+//!
+//! Nothing is *known good*, *verified* or *mitigated* without a
+//! measurement recorded in the journal.
+//!
+//! **Every Verify step measures.** The driver asks the health probe after
+//! every step that changes what serves: a deploy, a rollback, an abort, a
+//! flag turned off. A revision known good before the step (the one a flag
+//! went off on, the one an abort returned to) is measured again all the
+//! same; an unhealthy answer fails the step, so the plan is not done and
+//! the incident not mitigated. A healthy answer is the step's evidence,
+//! kept with its outcome (and, for a revision being verified, with the
+//! verdict: [`EventKind::DeploymentVerified`](crate::EventKind)'s
+//! `evidence`). An abort is reconciled with the deployer's status, as a
+//! deploy is: what the core says serves again must be what
+//! [`Deployer::status`](crate::port::Deployer::status) reports, or the
+//! drive stops ([`DriveError::Diverged`](crate::DriveError)).
+//!
+//! **Analysis.** A host's probe can be one yes/no, or an
+//! [`Analysis`](crate::analysis::Analysis) judged on a
+//! [`Metrics`](crate::port::Metrics) source by
+//! [`AnalysisProbe`](crate::adapters::AnalysisProbe). Each
+//! [`MetricCheck`](crate::analysis::MetricCheck) has a query (with
+//! `{environment}`, `{service}`, `{release}` filled in), a success and a
+//! failure [`Condition`](crate::analysis::Condition), and limits. The
+//! rules are Argo Rollouts' ([`judge`](crate::analysis::judge)):
+//!
+//! | rule | what it says |
+//! | --- | --- |
+//! | assess-measurement | failure condition first; then success; neither of two is inconclusive; missing the only success condition fails; no value is an error |
+//! | failure-limit | one failed measurement more than the limit fails the metric at once |
+//! | inconclusive-limit | one inconclusive more than the limit asks a person |
+//! | consecutive-error-limit | one error more than the limit, in a row, is an error; a value resets the run |
+//! | count | successful once `count` measurements are in within the limits; running before |
+//! | dry-run | judged and reported, never deciding |
+//! | analysis-phase | failed, else error, else inconclusive, else running, else successful; the first deciding metric with the worst phase decided |
+//!
+//! The probe looks back from the clock's now: each metric's `count`
+//! instants, `interval` apart, ending now, read with one range query; an
+//! instant without a value is an error measurement. Healthy means the
+//! analysis is successful; running, inconclusive and error are not
+//! healthy, and say which they are. The verdict's words carry the values,
+//! the conditions and the metric that decided, so the journal holds the
+//! numbers behind every verdict.
+//!
+//! **Baseline against canary.** [`compare`](crate::analysis::compare)
+//! judges a canary's samples of a metric against the known-good
+//! baseline's over the same window, as Kayenta does: a Mann–Whitney U test
+//! (tie and continuity corrections) toward the metric's bad direction, and
+//! an allowed effect (how much worse the canary's median may be). It fails
+//! only when the difference is both significant and larger than allowed,
+//! and says by how much, with what p-value, or that it could not tell.
+//!
+//! **Sources.** [`InMemoryMetrics`](crate::memory::InMemoryMetrics)
+//! replays scripted [`Series`](crate::memory::Series) (a step at a deploy,
+//! a slow ramp, noise, a flapping source, a missing series) for drills and
+//! tests; feature `prometheus` adds `PrometheusMetrics` on Prometheus' HTTP
+//! query API, tested against a real server.
+//!
+//! **Detection without a person.** With
+//! [`Policy::auto_declare`](crate::Policy) set to a severity, a production
+//! deployment the driver measures unhealthy, outside any incident and with
+//! none open there, becomes an incident the driver declares itself: the
+//! failed verification and the suspects of the last day in its summary,
+//! the deployment as the suspected cause, the impact beginning when the
+//! deployment began to serve
+//! ([`Command::DeclareIncident`](crate::Command)'s `impact_began`), and
+//! time to detect measured from then.
+//!
+//! **Migrations wait for verification.** A data migration or a contract
+//! is refused while the release serving there is not verified, or a
+//! rollout is in flight (`migration-before-verification`).
+//!
+//! Still to come: drills that script metric series per release and fail
+//! when a plan is marked mitigated while its series is unhealthy, and a
+//! rule in the core that "mitigated" needs a healthy measurement taken
+//! after the mitigation (today the driver's Verify step gives it; a
+//! person's `MarkMitigated` does not yet ask for one).

@@ -4,7 +4,8 @@
 //! failure rate (deployments that failed their rollout or verification,
 //! were rolled back, or were named, or brought the change named, as an
 //! incident's cause), time to restore (detected to mitigated) and time to
-//! detect (the suspect deployment serving to the incident's detection).
+//! detect (the impact's beginning, when the declaration gives it, or else
+//! the suspect deployment serving, to the incident's detection).
 //! The journal's cause links make the failure rate and time to detect
 //! exact instead of guessed from timing.
 //!
@@ -149,8 +150,9 @@ pub struct DeliveryMetrics {
     pub lead_time: Durations,
     /// Incidents detected in the window, from detection to mitigation.
     pub time_to_restore: Durations,
-    /// Incidents detected in the window whose cause is a deployment or a
-    /// change, from the suspect deployment serving to detection.
+    /// Incidents detected in the window, from when their impact began
+    /// (as declared) or else from the suspect deployment or change
+    /// serving, to detection.
     pub time_to_detect: Durations,
     /// The trend, period by period.
     pub periods: Vec<Period>,
@@ -382,8 +384,10 @@ pub fn delivery_metrics(state: &State, query: &MetricsQuery) -> DeliveryMetrics 
         .iter()
         .filter(|i| within(i.detected_at, query.from, query.to))
         .filter_map(|i| {
-            let served = suspect_served_at(state, i)?;
-            u64::try_from(i.detected_at.signed_duration_since(served).num_seconds()).ok()
+            // From when the impact began, when the declaration says;
+            // from when the suspect began to serve otherwise.
+            let began = i.impact_began.or_else(|| suspect_served_at(state, i))?;
+            u64::try_from(i.detected_at.signed_duration_since(began).num_seconds()).ok()
         })
         .collect();
 

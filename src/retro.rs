@@ -44,6 +44,8 @@ pub struct Retro {
     pub incident: IncidentRecord,
     /// What happened in its environment from declaration to retro.
     pub timeline: Vec<TimelineEntry>,
+    /// Seconds from when the impact began (as declared) to detection.
+    pub time_to_detect: Option<i64>,
     /// Seconds from detection to a restored known-good state.
     pub time_to_mitigate: Option<i64>,
     /// Seconds from detection to the permanent fix.
@@ -101,6 +103,12 @@ impl Retro {
             }
         }
         Ok(Retro {
+            time_to_detect: record.impact_began.map(|began| {
+                record
+                    .detected_at
+                    .signed_duration_since(began)
+                    .num_seconds()
+            }),
             time_to_mitigate: record.time_to_mitigate().map(|d| d.num_seconds()),
             time_to_resolve: record.time_to_resolve().map(|d| d.num_seconds()),
             open_follow_ups: record.open_follow_ups().map(|f| f.kind.clone()).collect(),
@@ -152,6 +160,9 @@ impl Retro {
                 |s| human(u64::try_from(s).unwrap_or(0)),
             )
         };
+        if self.time_to_detect.is_some() {
+            let _ = writeln!(md, "- time to detect: {}", metric(self.time_to_detect));
+        }
         let _ = writeln!(md, "- time to mitigate: {}", metric(self.time_to_mitigate));
         let _ = writeln!(md, "- time to resolve: {}", metric(self.time_to_resolve));
         md.push_str("\n## Open follow-ups\n\n");

@@ -367,6 +367,7 @@ fn hostile_incident() -> knowngood::retro::Retro {
         },
         summary: HOSTILE.into(),
         by: HOSTILE.into(),
+        impact_began: None,
     });
     knowngood::retro::Retro::from_journal(w.ledger.journal(), &"INC-1".into()).unwrap()
 }
@@ -424,6 +425,7 @@ fn incident_saying(summary: &str) -> knowngood::retro::Retro {
         cause: common::external(),
         summary: summary.into(),
         by: "alice".into(),
+        impact_began: None,
     });
     knowngood::retro::Retro::from_journal(w.ledger.journal(), &"INC-1".into()).unwrap()
 }
@@ -516,6 +518,7 @@ mod any_input {
                     cause: common::external(),
                     summary,
                     by: "oncall".into(),
+                    impact_began: None,
                 }
             }),
             id().prop_map(|incident| Command::MarkMitigated {
@@ -606,6 +609,7 @@ fn replay_trusts_meaning_a_second_declaration_of_an_incident_is_refused() {
             cause: common::external(),
             summary: "nothing to see".into(),
             by: "mallory".into(),
+            impact_began: None,
         },
     );
     let err = refused_on_replay(journal);
@@ -621,6 +625,7 @@ fn replay_trusts_meaning_a_second_declaration_of_an_incident_is_refused() {
             cause: common::external(),
             summary: "slow".into(),
             by: "alice".into(),
+            impact_began: None,
         },
     );
     assert!(Ledger::from_journal(fine).is_ok());
@@ -1006,6 +1011,7 @@ fn injection_names_an_incident_or_flag_with_markup_is_refused() {
         cause: common::external(),
         summary: "slow".into(),
         by: "alice".into(),
+        impact_began: None,
     };
     let err = w.run(declare("INC-9\n  12:00 : forged")).unwrap_err();
     assert_eq!(invalid_name(&err).0, "incident");

@@ -162,6 +162,7 @@ fn incident_declaration_stops_the_line_and_poisons_the_suspected_change() {
         cause: common::external(),
         summary: "again".into(),
         by: "bob".into(),
+        impact_began: None,
     });
     assert_eq!(again.unwrap_err().rule(), "duplicate-incident");
     assert_eq!(
@@ -173,6 +174,7 @@ fn incident_declaration_stops_the_line_and_poisons_the_suspected_change() {
             cause: change_cause("PR-99"),
             summary: "x".into(),
             by: "bob".into(),
+            impact_began: None,
         })
         .unwrap_err()
         .rule(),

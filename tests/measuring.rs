@@ -241,3 +241,120 @@ fn analysis_probe_the_driver_records_the_verdict_and_its_numbers() {
     assert!(text.contains("values [0.4, 0.4"), "{text}");
     assert!(text.contains("failure > 0.05"), "{text}");
 }
+
+/// Build 1 verified in prod, build 2 through QA; the policy's
+/// `auto_declare` as given. Ships build 2 to prod, where it measures
+/// unhealthy, on a clock that moves 30 s a reading.
+fn ship_unhealthy(auto: Option<knowngood::Severity>) -> (knowngood::Driver, knowngood::DriveError) {
+    let mut w = common::World::new();
+    let mut policy = knowngood::Policy::default();
+    policy.auto_declare = auto;
+    w.adopt(policy);
+    let one = w.ready_for_prod(1);
+    w.deploy("prod", &one, true);
+    let two = w.ready_for_prod(2);
+    let store = Arc::new(knowngood::memory::InMemoryJournalStore::default());
+    block_on(knowngood::port::JournalStore::append(
+        &*store,
+        0,
+        w.ledger.journal().entries(),
+    ))
+    .unwrap();
+    let mut ports = common::ports_on(store);
+    ports.clock = Arc::new(ManualClock::ticking(
+        common::t(w.clock + 1),
+        Duration::seconds(30),
+    ));
+    let health = knowngood::memory::InMemoryHealthProbe::default();
+    health.set(
+        &"prod".into(),
+        &two,
+        knowngood::port::Health::new(false, "error rate 40 %"),
+    );
+    ports.health = Arc::new(health);
+    let mut driver = block_on(knowngood::Driver::resume(ports, "ship-bot")).unwrap();
+    let err = block_on(driver.ship(&"prod".into(), &two, &"ci-9/prod".into())).unwrap_err();
+    (driver, err)
+}
+
+#[test]
+fn detection_without_a_person_a_failed_production_verification_declares_the_incident() {
+    let (driver, err) = ship_unhealthy(Some(knowngood::Severity::Sev2));
+    assert!(
+        err.to_string()
+            .contains("incident `auto-prod-payments-r2` declared"),
+        "{err}"
+    );
+    let state = driver.state();
+    let incident = state.incident(&"auto-prod-payments-r2".into()).unwrap();
+    assert_eq!(incident.severity, knowngood::Severity::Sev2);
+    assert_eq!(incident.declared_by.as_str(), "ship-bot");
+    let knowngood::SuspectedCause::Deployment { slot } = &incident.cause else {
+        panic!("{:?}", incident.cause)
+    };
+    assert_eq!(slot.revision.0, 2);
+    assert!(
+        incident.summary.contains("error rate 40 %"),
+        "{}",
+        incident.summary
+    );
+    assert!(
+        incident.summary.contains("suspects:"),
+        "{}",
+        incident.summary
+    );
+    // The impact began when build 2 began to serve; detected when measured.
+    let served = state
+        .history(&"prod".into(), &"payments".into())
+        .unwrap()
+        .get(slot.revision)
+        .unwrap()
+        .completed_at
+        .unwrap();
+    assert_eq!(incident.impact_began, Some(served));
+    assert!(incident.detected_at > served);
+    // Time to detect runs from it, in the delivery metrics and the retro.
+    let query = knowngood::metrics::MetricsQuery::new(
+        "prod",
+        common::t(0),
+        incident.detected_at + Duration::days(1),
+    );
+    let metrics = knowngood::metrics::delivery_metrics(state, &query);
+    let seconds = u64::try_from((incident.detected_at - served).num_seconds()).unwrap();
+    assert_eq!(metrics.time_to_detect.median_seconds, Some(seconds));
+    let retro = knowngood::retro::Retro::from_journal(driver.journal(), &incident.id).unwrap();
+    assert_eq!(retro.time_to_detect, Some(i64::try_from(seconds).unwrap()));
+    assert!(retro.to_markdown().contains("time to detect"));
+    // Negative: without `auto_declare`, a person declares.
+    let (driver, err) = ship_unhealthy(None);
+    assert!(!err.to_string().contains("declared"), "{err}");
+    assert_eq!(driver.state().incidents().count(), 0);
+}
+
+#[test]
+fn impact_after_declaration_an_incident_cannot_begin_after_it_is_declared() {
+    let mut w = common::World::new();
+    let one = w.ready_for_prod(1);
+    w.deploy("prod", &one, true);
+    let declare = |began| knowngood::Command::DeclareIncident {
+        incident: "INC-1".into(),
+        environment: "prod".into(),
+        service: "payments".into(),
+        severity: knowngood::Severity::Sev2,
+        cause: common::external(),
+        summary: "checkout errors".into(),
+        by: "alice".into(),
+        impact_began: Some(began),
+    };
+    let later = common::t(w.clock + 60);
+    let refused = w.run(declare(later)).unwrap_err();
+    assert_eq!(refused.rule(), "impact-after-declaration", "{refused}");
+    // Negative: a start in the past is kept.
+    let earlier = common::t(w.clock - 5);
+    w.ok(declare(earlier));
+    let state = w.ledger.state();
+    assert_eq!(
+        state.incident(&"INC-1".into()).unwrap().impact_began,
+        Some(earlier)
+    );
+}

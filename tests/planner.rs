@@ -524,6 +524,7 @@ fn scenario_two_services_ledger_rollback_alone_refused_ordered_joint_rollback_of
         },
         summary: "balances wrong".into(),
         by: "alice".into(),
+        impact_began: None,
     });
     let plan = w.plan();
     let rollback = plan.option(S::Rollback).unwrap();

@@ -124,6 +124,7 @@ proptest! {
         if w.run(Command::DeclareIncident {
             incident: "INC-1".into(), environment: "prod".into(), service: SERVICE.into(),
             severity: knowngood::Severity::Sev1, cause, summary: "x".into(), by: "alice".into(),
+            impact_began: None,
         }).is_err() {
             return Ok(());
         }

@@ -372,6 +372,7 @@ async fn record_history(
             },
             summary: "checkout error rate 9%".into(),
             by: "oncall".into(),
+            impact_began: None,
         },
     ] {
         driver.execute(&command).await.unwrap();

@@ -130,6 +130,7 @@ pub fn history(revisions: u32, flags: u32, releases: u64) -> Ledger {
             },
             summary: "errors".into(),
             by: "oncall".into(),
+            impact_began: None,
         },
         t0() + Duration::days(30),
     );
@@ -214,6 +215,7 @@ pub fn layered(layers: u32) -> Ledger {
             },
             summary: "timeouts".into(),
             by: "oncall".into(),
+            impact_began: None,
         },
         at,
     );

@@ -347,10 +347,87 @@ impl Driver {
         })
         .await?;
         if health.healthy {
-            Ok(format!("{slot} verified: {}", health.detail))
-        } else {
-            Self::unhealthy(key, format!("{slot} is unhealthy: {}", health.detail))
+            return Ok(format!("{slot} verified: {}", health.detail));
         }
+        let declared = match incident {
+            Some(_) => None,
+            None => self.detect(&slot, &current, &health.detail).await?,
+        };
+        Self::unhealthy(
+            key,
+            format!(
+                "{slot} is unhealthy: {}{}",
+                health.detail,
+                declared
+                    .map(|id| format!("; incident `{id}` declared (the policy's auto_declare)"))
+                    .unwrap_or_default()
+            ),
+        )
+    }
+
+    /// Detection without a person: a production deployment measured
+    /// unhealthy, outside any incident, becomes one when the policy says
+    /// so (`auto_declare`), unless one is open there already. The failed
+    /// verification is its evidence, the deployment its suspected cause,
+    /// the suspects of the last day its summary's end, and the impact
+    /// began when the deployment began to serve.
+    async fn detect(
+        &mut self,
+        slot: &Slot,
+        deployment: &Deployment,
+        evidence: &str,
+    ) -> Result<Option<IncidentId>, DriveError> {
+        let state = self.state();
+        let Some(severity) = state.policy().auto_declare else {
+            return Ok(None);
+        };
+        let production = state
+            .pipeline()
+            .and_then(|p| p.environment(&slot.environment))
+            .is_some_and(crate::model::Environment::is_production);
+        let open = state.incidents().any(|i| {
+            i.environment == slot.environment
+                && i.service == slot.service
+                && matches!(
+                    i.phase,
+                    crate::model::IncidentPhase::Detected | crate::model::IncidentPhase::Mitigating
+                )
+        });
+        let id = IncidentId::new(format!(
+            "auto-{}-{}-r{}",
+            slot.environment, slot.service, slot.revision.0
+        ));
+        if !production || open || state.incident(&id).is_some() {
+            return Ok(None);
+        }
+        let now = self.now();
+        let suspects = crate::suspects::suspects(
+            self.journal(),
+            self.state(),
+            &slot.environment,
+            now,
+            chrono::Duration::hours(24),
+        );
+        let named: Vec<String> = suspects.iter().take(3).map(ToString::to_string).collect();
+        self.execute(&Command::DeclareIncident {
+            incident: id.clone(),
+            environment: slot.environment.clone(),
+            service: slot.service.clone(),
+            severity,
+            cause: crate::model::SuspectedCause::Deployment { slot: slot.clone() },
+            summary: format!(
+                "verification of {slot} failed: {evidence}; suspects: {}",
+                if named.is_empty() {
+                    "none in the last day".to_owned()
+                } else {
+                    named.join("; ")
+                }
+            ),
+            by: self.actor.clone(),
+            impact_began: deployment.completed_at,
+        })
+        .await?;
+        Ok(Some(id))
     }
 
     /// Whether a step of the incident's current plan opened `deployment`.

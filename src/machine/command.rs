@@ -351,6 +351,11 @@ pub enum Command {
         summary: String,
         /// Who declares it.
         by: Actor,
+        /// When the impact began, if known (a metric crossing its line, the
+        /// first customer report): time to detect runs from it. It may not
+        /// be later than the declaration.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        impact_began: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Choose how to recover: adopt one option of a recovery plan. Build
     /// it with [`RecoveryPlan::choose`](crate::RecoveryPlan::choose), which

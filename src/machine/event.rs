@@ -438,6 +438,9 @@ pub enum EventKind {
         summary: String,
         /// Who declared it.
         by: Actor,
+        /// When the impact began, if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        impact_began: Option<DateTime<Utc>>,
     },
     /// A recovery strategy was chosen.
     StrategyChosen {

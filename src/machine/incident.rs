@@ -41,6 +41,10 @@ pub struct IncidentRecord {
     pub phase: IncidentPhase,
     /// When it was declared.
     pub detected_at: DateTime<Utc>,
+    /// When the impact began, if the declaration said (time to detect
+    /// runs from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact_began: Option<DateTime<Utc>>,
     /// When a strategy was (last) chosen.
     pub mitigating_at: Option<DateTime<Utc>>,
     /// When a known-good state was restored.

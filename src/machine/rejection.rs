@@ -575,6 +575,18 @@ pub enum Rejection {
         /// Where it stands.
         status: crate::machine::DeploymentStatus,
     },
+    /// An incident whose impact began after it was declared.
+    #[error(
+        "incident `{incident}` cannot have begun at {began}, after it is declared ({declared}): give the time the impact began, or none"
+    )]
+    ImpactAfterDeclaration {
+        /// The incident.
+        incident: IncidentId,
+        /// When the declaration says the impact began.
+        began: chrono::DateTime<chrono::Utc>,
+        /// When it is declared.
+        declared: chrono::DateTime<chrono::Utc>,
+    },
     /// Contracting now would strand a release inside the rollback window.
     #[error(
         "contract migration `{migration}` would leave schema {to}, which release `{release}` ({range}) inside the rollback window of `{environment}` cannot run on: wait until it leaves the window, or keep the old schema longer"
@@ -988,6 +1000,7 @@ impl Rejection {
             Self::IrreversibleMigration { .. } => "irreversible-migration",
             Self::ContractInsideRollbackWindow { .. } => "contract-inside-rollback-window",
             Self::MigrationBeforeVerification { .. } => "migration-before-verification",
+            Self::ImpactAfterDeclaration { .. } => "impact-after-declaration",
             Self::RequirementUnmet { .. } => "requirement-unmet",
             Self::BreaksDependant { .. } => "breaks-dependant",
             Self::UnknownIncident { .. } => "unknown-incident",

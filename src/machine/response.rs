@@ -54,7 +54,17 @@ pub(super) fn declare(
     cause: &SuspectedCause,
     summary: &str,
     by: &Actor,
+    (impact_began, now): (Option<DateTime<Utc>>, DateTime<Utc>),
 ) -> Result<Vec<EventKind>, Rejection> {
+    if let Some(began) = impact_began
+        && began > now
+    {
+        return Err(Rejection::ImpactAfterDeclaration {
+            incident: incident.clone(),
+            began,
+            declared: now,
+        });
+    }
     if state.incidents.contains_key(incident) {
         return Err(Rejection::DuplicateIncident {
             incident: incident.clone(),
@@ -86,6 +96,7 @@ pub(super) fn declare(
         cause: cause.clone(),
         summary: summary.to_owned(),
         by: by.clone(),
+        impact_began,
     }];
     if let SuspectedCause::Change { change } = cause
         && !state.is_poisoned(change)
@@ -390,6 +401,7 @@ impl State {
             cause,
             summary,
             by,
+            impact_began,
         } = kind
         {
             // A second declaration would silently replace the first
@@ -411,6 +423,7 @@ impl State {
                     declared_by: by.clone(),
                     phase: IncidentPhase::Detected,
                     detected_at: at,
+                    impact_began: *impact_began,
                     mitigating_at: None,
                     mitigated_at: None,
                     resolved_at: None,

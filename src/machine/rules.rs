@@ -234,6 +234,7 @@ pub(super) fn judge(
             cause,
             summary,
             by,
+            impact_began,
         } => response::declare(
             state,
             incident,
@@ -242,6 +243,7 @@ pub(super) fn judge(
             cause,
             summary,
             by,
+            (*impact_began, now),
         )?,
         Command::ChooseStrategy { .. } => response::choose(state, command)?,
         Command::MarkMitigated { incident, by } => response::mitigate(state, incident, by)?,

@@ -206,6 +206,12 @@ pub struct Policy {
     /// Roles whose members may authorise a fast-track; empty: anyone the
     /// team lets drive a recovery.
     pub fast_track_roles: BTreeSet<Role>,
+    /// Detection without a person: when the driver measures a production
+    /// deployment unhealthy and no incident is open there, it declares one
+    /// of this severity itself, the failed verification as its evidence
+    /// and the deployment as the suspected cause. `None` (the default): a
+    /// person declares.
+    pub auto_declare: Option<crate::model::Severity>,
 }
 
 /// How many people from which role must approve a deployment.
@@ -252,6 +258,7 @@ impl Default for Policy {
             dark_launch_counts_as_off: false,
             fast_track_allowed: true,
             fast_track_roles: BTreeSet::new(),
+            auto_declare: None,
         }
     }
 }

@@ -424,6 +424,7 @@ impl World {
             cause,
             summary: "checkout failing".into(),
             by: "alice".into(),
+            impact_began: None,
         });
     }
 

@@ -267,6 +267,7 @@ impl Sim<'_> {
             cause: spec.cause.clone(),
             summary: spec.summary.clone(),
             by: "oncall".into(),
+            impact_began: None,
         };
         self.now_minutes(2);
         if let Err(e) = self.host(&declare) {

@@ -753,8 +753,15 @@
 //! is refused while the release serving there is not verified, or a
 //! rollout is in flight (`migration-before-verification`).
 //!
+//! **Mitigated needs a measurement.** The core refuses
+//! [`Command::MarkMitigated`](crate::Command) (`not-yet-mitigated`) until
+//! something measured the service healthy since the plan began: a
+//! verification of the revision serving now, or the plan's own Verify step
+//! recorded as succeeded (the driver records it when it drives the plan; a
+//! host driving by hand records its measurement with
+//! [`Command::RecordEffect`](crate::Command)). A flag turned off or an
+//! abort back to a revision known good before is therefore never
+//! "mitigated" on the strength of an old verdict.
+//!
 //! Still to come: drills that script metric series per release and fail
-//! when a plan is marked mitigated while its series is unhealthy, and a
-//! rule in the core that "mitigated" needs a healthy measurement taken
-//! after the mitigation (today the driver's Verify step gives it; a
-//! person's `MarkMitigated` does not yet ask for one).
+//! when a plan is marked mitigated while its series is unhealthy.

@@ -298,10 +298,23 @@ fn abort_while_verifying_reinstates_the_known_good_revision_it_replaced() {
         knowngood::DeploymentStatus::Aborted
     );
     assert_eq!(history.len(), 2, "no new revision: abort is not a rollback");
-    w.ok(Command::MarkMitigated {
+    // Build 1 was known good before; nothing measured it since the abort:
+    // not yet mitigated (evidence before victory).
+    let mitigate = || Command::MarkMitigated {
         incident: "INC-1".into(),
         by: "alice".into(),
-    });
+    };
+    let refused = w.run(mitigate()).unwrap_err();
+    assert_eq!(refused.rule(), "not-yet-mitigated");
+    assert!(
+        refused
+            .to_string()
+            .contains("nothing has measured `payments` healthy"),
+        "{refused}"
+    );
+    // Measured healthy by the plan's Verify step: mitigated.
+    w.measured_healthy();
+    w.ok(mitigate());
 }
 
 #[test]

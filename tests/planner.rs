@@ -346,6 +346,15 @@ fn scenario_flagged_feature_breaks_retoggle_wins_no_gate_no_code_change() {
         by: "alice".into(),
         clearance: knowngood::Clearance::none(),
     });
+    // The flag is off, but nothing has measured the service since.
+    let refused = w
+        .run(Command::MarkMitigated {
+            incident: "INC-1".into(),
+            by: "alice".into(),
+        })
+        .unwrap_err();
+    assert_eq!(refused.rule(), "not-yet-mitigated", "{refused}");
+    w.measured_healthy();
     let entries = w.ok(Command::MarkMitigated {
         incident: "INC-1".into(),
         by: "alice".into(),

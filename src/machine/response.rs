@@ -255,6 +255,32 @@ pub(crate) fn not_restored(state: &State, incident: &IncidentRecord) -> Option<S
             current.revision, current.status
         ));
     }
+    // Evidence before victory: a healthy measurement taken since the
+    // plan began, either a verification of what serves now or the plan's
+    // own Verify step (the one that measures a revision known good
+    // before, such as the one a flag went off on).
+    let verified_since = incident
+        .mitigating_at
+        .is_some_and(|began| current.verified_at.is_some_and(|at| at >= began));
+    let verify = incident
+        .steps
+        .iter()
+        .rev()
+        .find(|s| matches!(s.action, EffectAction::Verify { .. }));
+    let step_measured = verify.is_some_and(|v| {
+        incident.effects.get(&v.key) == Some(&crate::machine::effect::EffectStatus::Succeeded)
+    });
+    if !verified_since && !step_measured {
+        return Some(match verify {
+            Some(v) => format!(
+                "nothing has measured `{service}` healthy in `{env}` since the plan began: drive step `{}` (it measures), or record its measurement",
+                v.key
+            ),
+            None => format!(
+                "nothing has measured `{service}` healthy in `{env}` since the plan began: verify what serves there"
+            ),
+        });
+    }
     None
 }
 

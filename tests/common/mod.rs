@@ -415,6 +415,33 @@ impl World {
         });
     }
 
+    /// The host records that the plan's last Verify step of `INC-1`
+    /// measured the service healthy (what the driver does when it drives
+    /// the plan).
+    pub fn measured_healthy(&mut self) {
+        let incident: knowngood::IncidentId = "INC-1".into();
+        let step = self
+            .ledger
+            .state()
+            .incident(&incident)
+            .unwrap()
+            .steps
+            .iter()
+            .rev()
+            .find(|s| matches!(s.action, knowngood::recovery::EffectAction::Verify { .. }))
+            .expect("the plan has a Verify step")
+            .key
+            .clone();
+        self.ok(Command::RecordEffect {
+            incident,
+            key: step,
+            outcome: knowngood::recovery::EffectOutcome::Succeeded {
+                detail: "measured healthy: error rate 0.1 %".into(),
+            },
+            by: Some("bot".into()),
+        });
+    }
+
     pub fn declare(&mut self, cause: knowngood::SuspectedCause) {
         self.ok(Command::DeclareIncident {
             incident: "INC-1".into(),

@@ -763,5 +763,9 @@
 //! abort back to a revision known good before is therefore never
 //! "mitigated" on the strength of an old verdict.
 //!
-//! Still to come: drills that script metric series per release and fail
-//! when a plan is marked mitigated while its series is unhealthy.
+//! **In drills.** A scenario's `[metrics]` gives an analysis and a series
+//! per release and metric ([`DrillMetrics`](crate::drill::DrillMetrics)):
+//! the driver's health probe then measures, the verdicts and their numbers
+//! land in the drill's journal, and a drill whose incident ends mitigated
+//! while the release serving there measures unhealthy fails
+//! (`examples/scenarios/measured-rollback.toml`).

@@ -447,3 +447,88 @@ fn drill_builder_a_version_that_is_not_semver_is_an_error_naming_the_release() {
             .is_ok()
     );
 }
+
+/// The shipped scenario whose health is measured, with `1.31.0`'s error
+/// series replaced by `series` (TOML).
+#[cfg(feature = "toml")]
+fn measured_with(series: &str) -> Scenario {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios/measured-rollback.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace(
+        "error-rate = { noisy = { base = 0.002, spread = 0.001, seed = 31 } }",
+        &format!("error-rate = {series}"),
+    );
+    Scenario::from_toml(&text, "measured-rollback (edited)").unwrap()
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn drill_measured_health_the_rollback_is_verified_by_measuring_and_the_numbers_are_journaled() {
+    let report = run(&measured_with("{ steady = 0.002 }"), 3);
+    assert!(report.failures.is_empty(), "{}", failures_of(&report));
+    let journal = serde_json::to_string(report.journal.entries()).unwrap();
+    assert!(
+        journal.contains("error-rate healthy: 5 measured (5 ok"),
+        "the verdict's numbers are in the journal"
+    );
+    assert!(journal.contains("values [0.002, 0.002"), "{journal}");
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn drill_measured_health_a_rollback_target_that_measures_unhealthy_is_never_mitigated() {
+    // 1.31.0 errs too: the rollback's Verify step measures it and fails;
+    // nothing else restores production, so the drill ends unmitigated.
+    let report = run(&measured_with("{ steady = 0.4 }"), 3);
+    let failures = failures_of(&report);
+    assert!(
+        failures.contains("expected mitigated = true, got false"),
+        "{failures}"
+    );
+    let state = report.journal.replay().unwrap();
+    let incident = state.incident(&"INC-1".into()).unwrap();
+    assert_ne!(incident.phase, knowngood::IncidentPhase::Mitigated);
+    let journal = serde_json::to_string(report.journal.entries()).unwrap();
+    assert!(
+        journal.contains("unhealthy (decided by error-rate)"),
+        "{journal}"
+    );
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn drill_measured_health_mitigated_while_what_serves_measures_unhealthy_fails_the_drill() {
+    // First run: when was the rollback verified?
+    let first = run(&measured_with("{ steady = 0.002 }"), 3);
+    let verified = first
+        .journal
+        .entries()
+        .iter()
+        .rev()
+        .find(|e| {
+            matches!(
+                e.event.kind,
+                knowngood::EventKind::DeploymentVerified { .. }
+            )
+        })
+        .unwrap()
+        .event
+        .at;
+    // The same drill, with 1.31.0 breaking one second after that: the
+    // plan is done and mitigated, but what serves at the end errs.
+    let later = (verified + chrono::Duration::seconds(1)).to_rfc3339();
+    let report = run(
+        &measured_with(&format!(
+            "{{ step = {{ at = \"{later}\", before = 0.002, after = 0.4 }} }}"
+        )),
+        3,
+    );
+    let failures = failures_of(&report);
+    assert!(
+        failures.contains("mitigated while `payments@1.31.0` measures unhealthy"),
+        "{failures}"
+    );
+    // Negative: healthy to the end, nothing is said.
+    assert!(first.failures.is_empty(), "{}", failures_of(&first));
+}

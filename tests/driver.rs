@@ -373,17 +373,14 @@ fn driver_a_flag_the_flagd_file_does_not_define_is_defined_off_not_taken_for_off
 /// Builds 1 and 2 served in prod; build 3 (PR-3) is still rolling out
 /// there (the deployer has it) when the incident names it; abort chosen.
 fn abort_chosen(deployer: &Arc<InMemoryDeployer>) -> Ports {
-    let mut w = common::World::new();
-    let one = w.change_ready_for_prod(("PR-1", "a1", None), 1, |c| c);
-    w.deploy("prod", &one, true);
-    let two = w.change_ready_for_prod(("PR-2", "b2", Some("a1")), 2, |c| c);
-    w.deploy("prod", &two, true);
-    let three = w.change_ready_for_prod(("PR-3", "c3", Some("b2")), 3, |c| c);
-    let slot = w.request("prod", &three);
-    w.start(&slot);
-    w.declare(common::change_cause("PR-3"));
+    let mut w = common::suspect_rolling_out();
     w.choose(Strategy::Abort);
-    for (n, id) in [one, two, three].iter().enumerate() {
+    for (n, id) in (1..=3)
+        .map(common::release_id)
+        .collect::<Vec<_>>()
+        .iter()
+        .enumerate()
+    {
         let release = w.ledger.state().release(id).unwrap().clone();
         let artifact = w
             .ledger

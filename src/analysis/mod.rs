@@ -126,8 +126,10 @@ impl fmt::Display for Condition {
 }
 
 /// One metric of an analysis: what to ask, how to judge each answer, when
-/// to ask, and how much bad news it tolerates.
+/// to ask, and how much bad news it tolerates. In a file, only `name` and
+/// `query` are needed; the rest default as [`MetricCheck::new`] sets them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct MetricCheck {
     /// Its name, unique in the analysis.
@@ -135,26 +137,49 @@ pub struct MetricCheck {
     /// The query the metrics port answers (opaque to the core).
     pub query: String,
     /// A measurement meeting this is successful.
+    #[serde(default)]
     pub success: Option<Condition>,
     /// A measurement meeting this is failed (checked first).
+    #[serde(default)]
     pub failure: Option<Condition>,
-    /// Seconds between measurements.
+    /// Seconds between measurements (60 unless set).
+    #[serde(default = "sixty")]
     pub interval_seconds: u32,
-    /// How many measurements to take (at least 1).
+    /// How many measurements to take (at least 1; 1 unless set).
+    #[serde(default = "one")]
     pub count: u32,
     /// Seconds to wait before the first.
+    #[serde(default)]
     pub initial_delay_seconds: u32,
     /// Failed measurements tolerated; one more fails the metric (`None`:
     /// any number). Default 0.
+    #[serde(default = "zero")]
     pub failure_limit: Option<u32>,
     /// Inconclusive measurements tolerated; one more makes the metric
     /// inconclusive (`None`: any number). Default 0.
+    #[serde(default = "zero")]
     pub inconclusive_limit: Option<u32>,
     /// Errors in a row tolerated; one more makes the metric an error.
     /// Default 4.
+    #[serde(default = "four")]
     pub consecutive_error_limit: u32,
     /// Judged and reported, never deciding.
+    #[serde(default)]
     pub dry_run: bool,
+}
+
+fn sixty() -> u32 {
+    60
+}
+fn one() -> u32 {
+    1
+}
+#[allow(clippy::unnecessary_wraps)] // serde's default for an `Option` field
+fn zero() -> Option<u32> {
+    Some(0)
+}
+fn four() -> u32 {
+    4
 }
 
 impl MetricCheck {

@@ -70,6 +70,7 @@ impl Drill {
                 },
                 faults: FaultSpec::default(),
                 expect: Expectation::default(),
+                metrics: None,
             },
             incident: None,
             problems: Vec::new(),

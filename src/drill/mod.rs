@@ -36,7 +36,8 @@ pub use invariants::Invariants;
 pub use report::{DrillReport, Fallback, RestoreTime};
 pub use run::{run, run_on};
 pub use scenario::{
-    Expectation, FaultSpec, HistoryStep, IncidentSpec, SCENARIO_FORMAT, Scenario, ScenarioError,
+    DrillMetrics, Expectation, FaultSpec, HistoryStep, IncidentSpec, SCENARIO_FORMAT, Scenario,
+    ScenarioError,
 };
 pub use world::{DrillWorld, ExecutionCount};
 

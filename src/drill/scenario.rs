@@ -16,7 +16,7 @@ pub const SCENARIO_FORMAT: u32 = 1;
 
 /// One incident rehearsal: the world before, the incident, the faults to
 /// inject, and what must come out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Scenario {
@@ -49,6 +49,29 @@ pub struct Scenario {
     /// What must come out.
     #[serde(default)]
     pub expect: Expectation,
+    /// Health measured, not told: an analysis the driver's health probe
+    /// judges on scripted series, per release (none: the in-memory probe
+    /// answers healthy unless the host's says otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<DrillMetrics>,
+}
+
+/// Metric analysis in a drill: the driver's health probe is an
+/// [`AnalysisProbe`](crate::adapters::AnalysisProbe) judging `analysis` on
+/// an [`InMemoryMetrics`](crate::memory::InMemoryMetrics) whose series are
+/// scripted per release and metric (in every environment). A release or a
+/// metric without a series has no data: measured, it is an error, never
+/// healthy. A drill whose incident ends mitigated while the release
+/// serving there measures unhealthy fails.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DrillMetrics {
+    /// The metrics judged.
+    pub analysis: Vec<crate::analysis::MetricCheck>,
+    /// Each release's series, by metric name.
+    #[serde(default)]
+    pub series: BTreeMap<ReleaseId, BTreeMap<String, crate::memory::Series>>,
 }
 
 fn default_service() -> ServiceId {

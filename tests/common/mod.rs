@@ -569,3 +569,18 @@ pub fn flagged_change_in_production() -> World {
     w.declare(change_cause("PR-2"));
     w
 }
+
+/// Builds 1 and 2 served in prod; build 3 (PR-3) is still rolling out
+/// there when the incident names it.
+pub fn suspect_rolling_out() -> World {
+    let mut w = World::new();
+    let one = w.change_ready_for_prod(("PR-1", "a1", None), 1, |c| c);
+    w.deploy("prod", &one, true);
+    let two = w.change_ready_for_prod(("PR-2", "b2", Some("a1")), 2, |c| c);
+    w.deploy("prod", &two, true);
+    let three = w.change_ready_for_prod(("PR-3", "c3", Some("b2")), 3, |c| c);
+    let slot = w.request("prod", &three);
+    w.start(&slot);
+    w.declare(change_cause("PR-3"));
+    w
+}

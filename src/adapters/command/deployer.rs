@@ -216,13 +216,7 @@ impl CommandDeployer {
         release: &Release,
         fence: Option<&Fence>,
     ) -> Result<(), AdapterError> {
-        if !outcomes_dir_ok(&self.outcomes) {
-            return Err(AdapterError::new(
-                ErrorKind::Rejected,
-                "no outcomes directory configured",
-            ));
-        }
-        if self.settled(key)?.is_some() {
+        if self.done_under(key)? {
             return Ok(());
         }
         let token = fence.map(|f| f.token.to_string());
@@ -236,6 +230,18 @@ impl CommandDeployer {
         ]);
         facts.fenced(fence, token.as_deref());
         self.once(key, &release.id, &self.deploy, &facts)
+    }
+
+    /// Whether what `key` names was done already (an outcomes directory is
+    /// needed to know).
+    fn done_under(&self, key: &IdempotencyKey) -> Result<bool, AdapterError> {
+        if !outcomes_dir_ok(&self.outcomes) {
+            return Err(AdapterError::new(
+                ErrorKind::Rejected,
+                "no outcomes directory configured",
+            ));
+        }
+        Ok(self.settled(key)?.is_some())
     }
 
     /// Runs `spec` once under `key`: the intent recorded first (whoever
@@ -273,15 +279,9 @@ impl CommandDeployer {
                 "this deployer cannot abort",
             ));
         };
-        if !outcomes_dir_ok(&self.outcomes) {
-            return Err(AdapterError::new(
-                ErrorKind::Rejected,
-                "no outcomes directory configured",
-            ));
-        }
         // Keyed like a deploy: a retry never aborts twice (with
         // `kubectl rollout undo`, twice flips back to the bad revision).
-        if self.settled(key)?.is_some() {
+        if self.done_under(key)? {
             return Ok(());
         }
         let token = fence.map(|f| f.token.to_string());

@@ -3,6 +3,7 @@
 
 use super::Sim;
 use crate::drill::report::DrillReport;
+use crate::memory::block_on;
 use crate::model::IncidentId;
 use crate::recovery::{EffectStatus, RecoveryPlan};
 use crate::retro::Retro;
@@ -55,6 +56,24 @@ impl Sim<'_> {
                 expect.mitigated.unwrap_or(true)
             ));
         }
+        // Evidence before victory: what serves at the end, measured.
+        if mitigated && let Some(probe) = self.measured.clone() {
+            let (env, service) = (&self.scenario.incident.environment, &self.scenario.service);
+            let serving = self
+                .driver
+                .state()
+                .current_release(env, service)
+                .map(|r| r.id.clone());
+            if let Some(release) = serving {
+                let verdict = block_on(probe.judge(env, service, &release));
+                if !verdict.is_healthy() {
+                    self.failures.push(format!(
+                        "mitigated while `{release}` measures {verdict} in `{env}`"
+                    ));
+                }
+            }
+        }
+        let state = self.driver.state();
         let lane_due =
             state.hotfix_lane_upkeep(&self.scenario.incident.environment, &self.scenario.service);
         if mitigated && !lane_due.is_empty() {

@@ -36,6 +36,58 @@ struct Sim<'s> {
     invariants: super::Invariants,
     /// Whether the history before the incident has been played.
     history_done: bool,
+    /// The analysis health is measured by, when the scenario scripts
+    /// metrics.
+    measured: Option<Arc<crate::adapters::AnalysisProbe>>,
+}
+
+/// The health probe a scenario's metrics make: an analysis judged on
+/// series scripted per release and metric, in every environment.
+fn measured_health(
+    scenario: &Scenario,
+    clock: Arc<ManualClock>,
+) -> Result<Option<Arc<crate::adapters::AnalysisProbe>>, String> {
+    use crate::drill::scenario::HistoryStep;
+    let Some(spec) = &scenario.metrics else {
+        return Ok(None);
+    };
+    let analysis = crate::analysis::Analysis::new(spec.analysis.clone())
+        .map_err(|e| format!("the scenario's metrics: {e}"))?;
+    let services: BTreeMap<&crate::model::ReleaseId, &crate::model::ServiceId> = scenario
+        .history
+        .iter()
+        .filter_map(|step| match step {
+            HistoryStep::Build {
+                release, service, ..
+            } => Some((release, service.as_ref().unwrap_or(&scenario.service))),
+            _ => None,
+        })
+        .collect();
+    let metrics = Arc::new(crate::memory::InMemoryMetrics::default());
+    for (release, by_metric) in &spec.series {
+        let service = services.get(release).copied().unwrap_or(&scenario.service);
+        for (name, series) in by_metric {
+            let Some(check) = analysis.metric(name) else {
+                return Err(format!(
+                    "the scenario's metrics: `{release}` has a series for `{name}`, which the analysis does not measure"
+                ));
+            };
+            for environment in &scenario.pipeline.environments {
+                metrics.script(
+                    crate::port::fill_query(
+                        &check.query,
+                        environment.id.as_str(),
+                        service.as_str(),
+                        release.as_str(),
+                    ),
+                    series.clone(),
+                );
+            }
+        }
+    }
+    Ok(Some(Arc::new(crate::adapters::AnalysisProbe::new(
+        metrics, analysis, clock,
+    ))))
 }
 
 /// Runs `scenario` on the in-memory adapters with faults drawn from `seed`.
@@ -59,6 +111,14 @@ pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport 
         world.push.clone(),
     ));
     let host = &world.ports;
+    let (measured, measured_error) = match measured_health(scenario, clock.clone()) {
+        Ok(m) => (m, None),
+        Err(e) => (None, Some(e)),
+    };
+    let health: Arc<dyn crate::port::HealthProbe> = match &measured {
+        Some(probe) => probe.clone(),
+        None => host.health.clone(),
+    };
     let ports = Ports::new(
         Arc::new(FaultyVcs {
             inner: host.vcs.clone(),
@@ -75,7 +135,7 @@ pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport 
             }) as Arc<dyn crate::port::FlagStore>
         }),
         Arc::new(FaultyHealth {
-            inner: host.health.clone(),
+            inner: health,
             chaos: chaos.clone(),
         }),
         Arc::new(FaultyBuilder {
@@ -102,6 +162,10 @@ pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport 
         journal: Journal::new(),
         retro: None,
     };
+    if let Some(e) = measured_error {
+        report.failures.push(e);
+        return report;
+    }
     let driver = match block_on(Driver::start(ports.clone(), "knowngood-driver")) {
         Ok(d) => d,
         Err(e) => {
@@ -128,6 +192,7 @@ pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport 
         failures: Vec::new(),
         invariants: super::Invariants::new(),
         history_done: false,
+        measured,
     };
     sim.play(&mut report);
     if sim.clock.overflowed() {

@@ -40,7 +40,19 @@ use crate::port::{AdapterError, ErrorKind, Metrics};
 #[derive(Debug, Clone)]
 pub struct PrometheusMetrics {
     base: String,
-    timeout: Duration,
+    /// One agent for every query (its connections are reused), rebuilt
+    /// when the timeout changes.
+    agent: ureq::Agent,
+}
+
+/// An agent that gives up after `timeout` and reads every HTTP status as
+/// an answer (the adapter maps them to error kinds itself).
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
 
 impl PrometheusMetrics {
@@ -60,25 +72,20 @@ impl PrometheusMetrics {
         }
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
-            timeout: Duration::from_secs(10),
+            agent: agent(Duration::from_secs(10)),
         })
     }
 
     /// Gives up on an answer after `timeout`.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.agent = agent(timeout);
         self
     }
 
     fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, AdapterError> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(self.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
         let url = format!("{}{path}", self.base);
-        let mut request = agent.get(&url);
+        let mut request = self.agent.get(&url);
         for (key, value) in params {
             request = request.query(*key, value);
         }

@@ -212,44 +212,51 @@ fn judge_metric(check: &MetricCheck, measurements: &[Measurement]) -> MetricVerd
             }
             MeasurementPhase::Error => verdict.errors = verdict.errors.saturating_add(1),
         }
-        in_a_row = if matches!(measurement.value, Measured::Error(_)) {
-            in_a_row.saturating_add(1)
-        } else {
-            0
+        // A value ends a run of errors; an error extends it.
+        let last_error = match &measurement.value {
+            Measured::Error(why) => Some(why.as_str()),
+            Measured::Value(_) => None,
         };
-        if over(verdict.failed, check.failure_limit) {
-            verdict.phase = Phase::Failed;
-            verdict.reason = Some(format!(
-                "{} failed ({}), condition {}",
-                verdict.failed,
-                limit(check.failure_limit),
-                check
-                    .failure
-                    .map_or_else(|| format!("not {}", show(check.success)), |c| c.to_string())
-            ));
-            return verdict;
-        }
-        if in_a_row > check.consecutive_error_limit {
-            verdict.phase = Phase::Error;
-            let last = match &measurement.value {
-                Measured::Error(why) => why.as_str(),
-                Measured::Value(_) => "",
-            };
-            verdict.reason = Some(format!(
-                "{in_a_row} errors in a row (limit {}), the last: {last}",
-                check.consecutive_error_limit
-            ));
-            return verdict;
-        }
-        if over(verdict.inconclusive, check.inconclusive_limit) {
-            verdict.phase = Phase::Inconclusive;
-            verdict.reason = Some(format!(
-                "{} inconclusive ({}): neither {} nor {}; a person decides whether to go on or roll back",
-                verdict.inconclusive,
-                limit(check.inconclusive_limit),
-                show(check.success),
-                show(check.failure)
-            ));
+        in_a_row = last_error.map_or(0, |_| in_a_row.saturating_add(1));
+        // The first limit passed stops the metric at once, in this order.
+        let stop = if over(verdict.failed, check.failure_limit) {
+            Some((
+                Phase::Failed,
+                format!(
+                    "{} failed ({}), condition {}",
+                    verdict.failed,
+                    limit(check.failure_limit),
+                    check
+                        .failure
+                        .map_or_else(|| format!("not {}", show(check.success)), |c| c.to_string())
+                ),
+            ))
+        } else if in_a_row > check.consecutive_error_limit {
+            Some((
+                Phase::Error,
+                format!(
+                    "{in_a_row} errors in a row (limit {}), the last: {}",
+                    check.consecutive_error_limit,
+                    last_error.unwrap_or_default()
+                ),
+            ))
+        } else if over(verdict.inconclusive, check.inconclusive_limit) {
+            Some((
+                Phase::Inconclusive,
+                format!(
+                    "{} inconclusive ({}): neither {} nor {}; a person decides whether to go on or roll back",
+                    verdict.inconclusive,
+                    limit(check.inconclusive_limit),
+                    show(check.success),
+                    show(check.failure)
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((phase, reason)) = stop {
+            verdict.phase = phase;
+            verdict.reason = Some(reason);
             return verdict;
         }
     }

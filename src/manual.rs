@@ -733,6 +733,19 @@
 //! only when the difference is both significant and larger than allowed,
 //! and says by how much, with what p-value, or that it could not tell.
 //!
+//! The driver names the baseline: when it records the verdict on a new
+//! revision and a known-good revision of another release served before it
+//! there, it asks
+//! [`HealthProbe::verify_against`](crate::port::HealthProbe::verify_against)
+//! instead of `verify` (a probe that does not compare answers as
+//! `verify`). An [`AnalysisProbe`](crate::adapters::AnalysisProbe) given
+//! [`comparing`](crate::adapters::AnalysisProbe::comparing) compares the
+//! release's samples of each compared metric with the baseline's over the
+//! same instants; it is healthy only when the analysis succeeds and every
+//! comparison was made and passes. A baseline with too few samples (it no
+//! longer serves anywhere the source sees) is not healthy either: compare
+//! a canary running beside its baseline, as Kayenta does.
+//!
 //! **Sources.** [`InMemoryMetrics`](crate::memory::InMemoryMetrics)
 //! replays scripted [`Series`](crate::memory::Series) (a step at a deploy,
 //! a slow ramp, noise, a flapping source, a missing series) for drills and
@@ -768,4 +781,13 @@
 //! the driver's health probe then measures, the verdicts and their numbers
 //! land in the drill's journal, and a drill whose incident ends mitigated
 //! while the release serving there measures unhealthy fails
-//! (`examples/scenarios/measured-rollback.toml`).
+//! (`examples/scenarios/measured-rollback.toml`). `in_environment` gives
+//! series that differ in one environment (production load, say), and
+//! `[[metrics.compare]]` judges each new release against its baseline. A
+//! `deliver` history step has the driver ship a release through
+//! environments, measuring each deployment; with the policy's
+//! `auto_declare` and `[incident] automatic = true`, no one declares the
+//! incident: the drill fails unless the driver detected it, naming the
+//! scenario's cause (`examples/scenarios/canary-against-baseline.toml`: a
+//! release 45 % slower in production, under its latency threshold, caught
+//! by the comparison alone).

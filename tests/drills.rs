@@ -532,3 +532,99 @@ fn drill_measured_health_mitigated_while_what_serves_measures_unhealthy_fails_th
     // Negative: healthy to the end, nothing is said.
     assert!(first.failures.is_empty(), "{}", failures_of(&first));
 }
+
+/// The shipped canary scenario, edited by `edit`.
+#[cfg(feature = "toml")]
+fn canary_with(edit: impl Fn(String) -> String) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/scenarios/canary-against-baseline.toml");
+    let text = edit(std::fs::read_to_string(&path).unwrap());
+    Scenario::from_toml(&text, "canary-against-baseline (edited)").unwrap()
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn drill_canary_against_baseline_detected_without_a_person_and_judged_by_comparison() {
+    let report = run(&canary_with(|t| t), 5);
+    assert!(report.failures.is_empty(), "{}", failures_of(&report));
+    let state = report.journal.replay().unwrap();
+    let incident = state
+        .incident(&"auto-prod-payments-r2".into())
+        .expect("the driver declared the incident");
+    assert_eq!(incident.declared_by.as_str(), "knowngood-driver");
+    assert!(incident.impact_began.is_some());
+    assert!(
+        incident
+            .summary
+            .contains("unhealthy against baseline `payments@1.41.0`; p99-latency-ms fails"),
+        "{}",
+        incident.summary
+    );
+    // The threshold alone passed it: the comparison decided.
+    assert!(
+        incident.summary.contains("the analysis alone: healthy"),
+        "{}",
+        incident.summary
+    );
+    assert_eq!(
+        state
+            .current_release(&"prod".into(), &"payments".into())
+            .unwrap()
+            .id
+            .as_str(),
+        "payments@1.41.0"
+    );
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn drill_canary_against_baseline_without_auto_declare_nothing_is_detected_and_the_drill_says_so() {
+    let report = run(
+        &canary_with(|t| t.replace("auto_declare = \"sev2\"", "")),
+        5,
+    );
+    let failures = failures_of(&report);
+    assert!(
+        failures.contains("no incident was detected in `prod`"),
+        "{failures}"
+    );
+    // And without the comparison, 1.42.0 passes its thresholds: nothing
+    // is detected either.
+    let report = run(
+        &canary_with(|t| {
+            let cut = t.find("[[metrics.compare]]").unwrap();
+            let rest = &t[cut..];
+            let end = rest.find("[metrics.series").unwrap();
+            format!("{}{}", &t[..cut], &rest[end..])
+        }),
+        5,
+    );
+    let failures = failures_of(&report);
+    assert!(
+        failures.contains("no incident was detected in `prod`"),
+        "{failures}"
+    );
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn drill_series_per_environment_need_a_query_that_names_the_environment() {
+    let report = run(
+        &canary_with(|t| t.replace(r#"env="{environment}","#, "")),
+        5,
+    );
+    let failures = failures_of(&report);
+    assert!(
+        failures.contains("`p99-latency-ms` has series per environment, and its query does not name `{environment}`"),
+        "{failures}"
+    );
+    let report = run(
+        &canary_with(|t| t.replace("in_environment.prod", "in_environment.staging")),
+        5,
+    );
+    let failures = failures_of(&report);
+    assert!(
+        failures.contains("series for environment `staging`, which the pipeline does not have"),
+        "{failures}"
+    );
+}

@@ -332,6 +332,79 @@ fn detection_without_a_person_a_failed_production_verification_declares_the_inci
 }
 
 #[test]
+fn detection_survives_a_crash_between_the_verdict_and_the_declaration() {
+    let mut w = common::World::new();
+    let mut policy = knowngood::Policy::default();
+    policy.auto_declare = Some(knowngood::Severity::Sev2);
+    w.adopt(policy);
+    let one = w.ready_for_prod(1);
+    w.deploy("prod", &one, true);
+    let two = w.ready_for_prod(2);
+    let store = Arc::new(knowngood::memory::InMemoryJournalStore::default());
+    block_on(knowngood::port::JournalStore::append(
+        &*store,
+        0,
+        w.ledger.journal().entries(),
+    ))
+    .unwrap();
+    // The process dies writing the declaration: the failed verdict is
+    // recorded, the incident is not.
+    let dies = common::misbehaving::FailingJournal::when(&store, |_, entries| {
+        entries
+            .iter()
+            .any(|e| matches!(e.event.kind, knowngood::EventKind::IncidentDeclared { .. }))
+    });
+    let ports_with = |journal: Arc<dyn knowngood::JournalStore>| {
+        let mut ports = common::ports_on(journal);
+        ports.clock = Arc::new(ManualClock::at(common::t(w.clock + 1)));
+        let health = knowngood::memory::InMemoryHealthProbe::default();
+        health.set(
+            &"prod".into(),
+            &two,
+            knowngood::port::Health::new(false, "error rate 40 %"),
+        );
+        ports.health = Arc::new(health);
+        ports
+    };
+    let key: knowngood::IdempotencyKey = "ci-9/prod".into();
+    let mut driver = block_on(knowngood::Driver::resume(ports_with(dies), "ship-bot")).unwrap();
+    let err = block_on(driver.ship(&"prod".into(), &two, &key)).unwrap_err();
+    assert!(matches!(err, knowngood::DriveError::Journal(_)), "{err}");
+    let mut successor = block_on(knowngood::Driver::resume(
+        ports_with(store.clone()),
+        "ship-bot",
+    ))
+    .unwrap();
+    assert_eq!(successor.state().incidents().count(), 0);
+    // Shipped again under its key: nothing is deployed again, and the
+    // detection the crash lost is made.
+    let replayed = block_on(successor.ship(&"prod".into(), &two, &key)).unwrap();
+    assert!(
+        matches!(
+            replayed,
+            knowngood::Shipped::Replayed {
+                status: knowngood::DeploymentStatus::Failed,
+                ..
+            }
+        ),
+        "{replayed:?}"
+    );
+    let incident = successor
+        .state()
+        .incident(&"auto-prod-payments-r2".into())
+        .expect("the detection is made on the replay");
+    assert!(
+        incident.summary.contains("error rate 40 %"),
+        "{}",
+        incident.summary
+    );
+    // Negative: once declared, a further replay declares nothing more.
+    let before = successor.journal().len();
+    block_on(successor.ship(&"prod".into(), &two, &key)).unwrap();
+    assert_eq!(successor.journal().len(), before);
+}
+
+#[test]
 fn impact_after_declaration_an_incident_cannot_begin_after_it_is_declared() {
     let mut w = common::World::new();
     let one = w.ready_for_prod(1);
@@ -357,4 +430,199 @@ fn impact_after_declaration_an_incident_cannot_begin_after_it_is_declared() {
         state.incident(&"INC-1".into()).unwrap().impact_began,
         Some(earlier)
     );
+}
+
+const P99: &str = r#"p99{env="{environment}",release="{release}"}"#;
+
+/// Twenty p99 readings a minute apart, failing only above 2 s; build 2
+/// compared with its baseline on p99, 10 % allowed.
+fn latency_probe(metrics: &Arc<InMemoryMetrics>, now: DateTime<Utc>) -> AnalysisProbe {
+    let analysis = Analysis::new([MetricCheck::new("p99", P99)
+        .failure(Condition::Above(2000.0))
+        .count(20)
+        .every(60)])
+    .unwrap();
+    AnalysisProbe::new(metrics.clone(), analysis, Arc::new(ManualClock::at(now)))
+        .comparing([knowngood::analysis::Comparison::new(
+            "p99",
+            knowngood::analysis::Worse::Higher,
+            0.1,
+        )])
+        .unwrap()
+}
+
+/// Build 1 verified in prod, build 2 through QA; then the driver ships
+/// build 2 to prod, where its p99 is `p99_of_two` (build 1's is 180 ms).
+fn ship_against_baseline(
+    p99_of_two: f64,
+) -> (
+    knowngood::Driver,
+    Result<knowngood::Shipped, knowngood::DriveError>,
+) {
+    let mut w = common::World::new();
+    let one = w.ready_for_prod(1);
+    w.deploy("prod", &one, true);
+    let two = w.ready_for_prod(2);
+    let store = Arc::new(knowngood::memory::InMemoryJournalStore::default());
+    block_on(knowngood::port::JournalStore::append(
+        &*store,
+        0,
+        w.ledger.journal().entries(),
+    ))
+    .unwrap();
+    let now = common::t(w.clock + 30);
+    let metrics = Arc::new(InMemoryMetrics::default());
+    for (release, base, seed) in [(&one, 180.0, 1), (&two, p99_of_two, 2)] {
+        metrics.script(
+            knowngood::port::fill_query(P99, "prod", "payments", release.as_str()),
+            Series::Noisy {
+                base,
+                spread: 15.0,
+                seed,
+            },
+        );
+    }
+    let mut ports = common::ports_on(store);
+    ports.clock = Arc::new(ManualClock::at(now));
+    ports.health = Arc::new(latency_probe(&metrics, now));
+    let mut driver = block_on(knowngood::Driver::resume(ports, "ship-bot")).unwrap();
+    let shipped = block_on(driver.ship(&"prod".into(), &two, &"ci-2/prod".into()));
+    (driver, shipped)
+}
+
+#[test]
+fn canary_worse_than_baseline_the_driver_judges_a_new_release_against_the_one_it_replaces() {
+    // 45 % slower, under the 2 s threshold: the comparison fails it.
+    let (driver, shipped) = ship_against_baseline(260.0);
+    let err = shipped.unwrap_err().to_string();
+    assert!(
+        err.contains("unhealthy against baseline `payments@1.1.0`"),
+        "{err}"
+    );
+    assert!(err.contains("p99 fails"), "{err}");
+    assert!(err.contains("significant at 95 %"), "{err}");
+    let history = driver
+        .state()
+        .history(&"prod".into(), &"payments".into())
+        .unwrap();
+    assert_eq!(
+        history.current().unwrap().status,
+        knowngood::DeploymentStatus::Failed
+    );
+    // Negative: as fast as its baseline, it is verified, and the
+    // comparison is the evidence kept.
+    let (driver, shipped) = ship_against_baseline(182.0);
+    assert!(
+        matches!(shipped, Ok(knowngood::Shipped::Verified { .. })),
+        "{shipped:?}"
+    );
+    let history = driver
+        .state()
+        .history(&"prod".into(), &"payments".into())
+        .unwrap();
+    let evidence = history.current().unwrap().evidence.clone().unwrap();
+    assert!(
+        evidence.contains("healthy against baseline `payments@1.1.0`; p99 passes"),
+        "{evidence}"
+    );
+}
+
+#[test]
+fn a_comparison_without_a_baseline_to_compare_is_not_healthy_and_says_why() {
+    let now = noon();
+    let metrics = Arc::new(InMemoryMetrics::default());
+    metrics.script(
+        knowngood::port::fill_query(P99, "prod", "payments", "payments@2"),
+        Series::Steady(180.0),
+    );
+    let probe = latency_probe(&metrics, now);
+    let (prod, payments) = ("prod".into(), "payments".into());
+    // The baseline serves nowhere the source sees.
+    let health = block_on(probe.verify_against(
+        &prod,
+        &payments,
+        &"payments@2".into(),
+        &"payments@1".into(),
+    ))
+    .unwrap();
+    assert!(!health.healthy);
+    assert!(
+        health.detail.contains("not compared: comparing `p99` needs at least 3 samples on each side; the baseline has 0"),
+        "{}",
+        health.detail
+    );
+    // Negative: asked without a baseline, the analysis alone decides.
+    let alone = block_on(probe.verify(&prod, &payments, &"payments@2".into())).unwrap();
+    assert!(alone.healthy, "{}", alone.detail);
+}
+
+#[test]
+fn comparisons_are_checked_against_the_analysis() {
+    use knowngood::analysis::{AnalysisError, Comparison, Worse};
+    let metrics = Arc::new(InMemoryMetrics::default());
+    let attempt = |c: Vec<Comparison>| {
+        AnalysisProbe::new(
+            metrics.clone(),
+            analysis(),
+            Arc::new(ManualClock::at(noon())),
+        )
+        .comparing(c)
+        .map(|_| ())
+    };
+    let bad = [
+        (
+            vec![Comparison::new("p99", Worse::Higher, 0.1)],
+            "the analysis does not measure it",
+        ),
+        (
+            vec![
+                Comparison::new("error-rate", Worse::Higher, 0.1),
+                Comparison::new("error-rate", Worse::Higher, 0.2),
+            ],
+            "compared twice",
+        ),
+        (
+            vec![Comparison::new("error-rate", Worse::Higher, 0.1).confidence(1.0)],
+            "confidence outside (0, 1)",
+        ),
+        (
+            vec![Comparison::new("error-rate", Worse::Higher, -0.1)],
+            "negative or non-finite",
+        ),
+        (
+            vec![Comparison::new("error-rate", Worse::Higher, f64::NAN)],
+            "negative or non-finite",
+        ),
+    ];
+    for (comparisons, says) in bad {
+        let err = attempt(comparisons).unwrap_err();
+        assert!(matches!(err, AnalysisError::BadMetric { .. }), "{err:?}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    // Negative: a comparison of a measured metric is taken.
+    attempt(vec![
+        Comparison::new("error-rate", Worse::Higher, 0.1).confidence(0.99),
+    ])
+    .unwrap();
+}
+
+#[test]
+fn a_probe_that_does_not_compare_answers_verify_against_as_verify() {
+    let probe = knowngood::memory::InMemoryHealthProbe::default();
+    probe.set(
+        &"prod".into(),
+        &"payments@2".into(),
+        knowngood::port::Health::new(false, "error rate 40 %"),
+    );
+    let against = block_on(probe.verify_against(
+        &"prod".into(),
+        &"payments".into(),
+        &"payments@2".into(),
+        &"payments@1".into(),
+    ))
+    .unwrap();
+    let alone =
+        block_on(probe.verify(&"prod".into(), &"payments".into(), &"payments@2".into())).unwrap();
+    assert_eq!(against, alone);
+    assert!(!against.healthy);
 }

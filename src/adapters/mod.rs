@@ -89,7 +89,7 @@ pub mod prometheus;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-pub use analysis_probe::AnalysisProbe;
+pub use analysis_probe::{AnalysisProbe, BaselineVerdict};
 #[cfg(feature = "command")]
 pub use command::{CommandDeployer, CommandHealthProbe, CommandSpec};
 #[cfg(feature = "file-journal")]

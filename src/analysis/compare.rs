@@ -44,8 +44,13 @@ pub struct Comparison {
     /// baseline's (0.1: 10 %).
     pub allowed_effect: f64,
     /// The confidence a failure needs (0.95: a one-sided p-value below
-    /// 0.05).
+    /// 0.05; the default).
+    #[serde(default = "ninety_five")]
     pub confidence: f64,
+}
+
+fn ninety_five() -> f64 {
+    0.95
 }
 
 impl Comparison {
@@ -56,7 +61,7 @@ impl Comparison {
             metric: metric.into(),
             worse,
             allowed_effect,
-            confidence: 0.95,
+            confidence: ninety_five(),
         }
     }
 

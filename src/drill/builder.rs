@@ -67,6 +67,7 @@ impl Drill {
                         description: "not declared".to_owned(),
                     },
                     summary: String::new(),
+                    automatic: false,
                 },
                 faults: FaultSpec::default(),
                 expect: Expectation::default(),
@@ -189,6 +190,19 @@ impl Drill {
         })
     }
 
+    /// ... the driver ships `release` through environments in order,
+    /// measuring each deployment ([`HistoryStep::Deliver`]).
+    pub fn deliver<E: Into<EnvironmentId>>(
+        self,
+        release: impl Into<ReleaseId>,
+        through: impl IntoIterator<Item = E>,
+    ) -> Self {
+        self.step(HistoryStep::Deliver {
+            release: release.into(),
+            through: through.into_iter().map(Into::into).collect(),
+        })
+    }
+
     /// When this incident is declared.
     pub fn when_incident(
         mut self,
@@ -202,6 +216,27 @@ impl Drill {
             severity: crate::model::Severity::Sev1,
             cause,
             summary: summary.into(),
+            automatic: false,
+        });
+        self
+    }
+
+    /// When the driver detects the incident itself: a
+    /// [`deliver`](Self::deliver)ed release measures unhealthy in
+    /// `environment` (production) and the policy's `auto_declare` declares
+    /// it, naming `cause`.
+    pub fn when_detected(
+        mut self,
+        environment: impl Into<EnvironmentId>,
+        cause: SuspectedCause,
+    ) -> Self {
+        self.incident = Some(IncidentSpec {
+            id: "INC-1".into(),
+            environment: environment.into(),
+            severity: crate::model::Severity::Sev1,
+            cause,
+            summary: String::new(),
+            automatic: true,
         });
         self
     }

@@ -72,6 +72,16 @@ pub struct DrillMetrics {
     /// Each release's series, by metric name.
     #[serde(default)]
     pub series: BTreeMap<ReleaseId, BTreeMap<String, crate::memory::Series>>,
+    /// Series that differ in one environment (production load, say),
+    /// by environment, then release, then metric; they replace `series`
+    /// there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub in_environment:
+        BTreeMap<EnvironmentId, BTreeMap<ReleaseId, BTreeMap<String, crate::memory::Series>>>,
+    /// Metrics on which a new release is also judged against the
+    /// known-good release it replaces (a canary against its baseline).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compare: Vec<crate::analysis::Comparison>,
 }
 
 fn default_service() -> ServiceId {
@@ -135,6 +145,19 @@ pub enum HistoryStep {
         /// Whether the last verification passes.
         #[serde(default = "yes")]
         healthy: bool,
+    },
+    /// A release shipped by the driver ([`Driver::ship`](crate::driver::Driver::ship))
+    /// through environments in order, each deployment measured by the
+    /// scenario's health probe (its `[metrics]`, or the host's) and
+    /// against the known-good release it replaces; stops at the first
+    /// that measures unhealthy. With the policy's `auto_declare`, an
+    /// unhealthy production deployment becomes the incident (see
+    /// [`IncidentSpec::automatic`]).
+    Deliver {
+        /// The release.
+        release: ReleaseId,
+        /// The environments, upstream first.
+        through: Vec<EnvironmentId>,
     },
     /// A release rolled out but not yet verified (work in flight).
     RollOut {
@@ -205,10 +228,18 @@ pub struct IncidentSpec {
     /// How bad.
     #[serde(default = "default_severity")]
     pub severity: Severity,
-    /// What is suspected.
+    /// What is suspected. For an automatic incident, the cause the
+    /// driver must have named.
     pub cause: SuspectedCause,
-    /// What is seen.
+    /// What is seen (for an automatic incident, the driver writes it).
+    #[serde(default)]
     pub summary: String,
+    /// Detected without a person: no one declares it; a `deliver` step's
+    /// failed production verification must have (the policy's
+    /// `auto_declare`), with `cause` as its suspected cause, or the drill
+    /// fails. The drill then responds to that incident.
+    #[serde(default)]
+    pub automatic: bool,
 }
 
 fn default_incident() -> IncidentId {

@@ -46,7 +46,7 @@ impl Driver {
             }));
         };
         if let Some(replayed) = self.shipped_before(environment, &service, key) {
-            return Ok(replayed);
+            return self.detect_missed(replayed).await;
         }
         if self.ports.leases.is_none() {
             return self.ship_held(environment, release, &service, key).await;
@@ -65,7 +65,7 @@ impl Driver {
         self.shipping = Some((environment.clone(), service.clone()));
         // Taking the lease read what another replica did meanwhile.
         let result = match self.shipped_before(environment, &service, key) {
-            Some(replayed) => Ok(replayed),
+            Some(replayed) => self.detect_missed(replayed).await,
             None => self.ship_held(environment, release, &service, key).await,
         };
         self.shipping = None;
@@ -284,12 +284,27 @@ impl Driver {
             DeploymentStatus::Failed => Measuring::ServiceOnly,
             other => return Self::fail(key, format!("{slot} is {other}")),
         };
-        let health = match self
-            .ports
-            .health
-            .verify(environment, service, &current.release)
-            .await
-        {
+        // A new revision is judged against the known-good release it
+        // replaced (a canary against its baseline), when there is one.
+        let baseline = if matches!(record, Measuring::Record) {
+            self.state()
+                .history(environment, service)
+                .and_then(|h| h.reinstatable_before(current.revision))
+                .map(|d| d.release.clone())
+                .filter(|b| *b != current.release)
+        } else {
+            None
+        };
+        let probe = &self.ports.health;
+        let answer = match &baseline {
+            Some(baseline) => {
+                probe
+                    .verify_against(environment, service, &current.release, baseline)
+                    .await
+            }
+            None => probe.verify(environment, service, &current.release).await,
+        };
+        let health = match answer {
             Ok(h) => h,
             Err(e) => return Self::port_read(key, "health probe", e),
         };
@@ -428,6 +443,29 @@ impl Driver {
         })
         .await?;
         Ok(Some(id))
+    }
+
+    /// A shipment that ended failed, replayed: a crash between its verdict
+    /// and the incident the policy declares for it must not lose the
+    /// detection, so it is made now, while what failed still serves (a
+    /// no-op when the incident exists or the policy does not declare).
+    async fn detect_missed(&mut self, replayed: Shipped) -> Result<Shipped, DriveError> {
+        if let Shipped::Replayed {
+            slot,
+            status: DeploymentStatus::Failed,
+            serving: Some(serving),
+        } = &replayed
+            && serving == slot
+            && let Some(deployment) = self
+                .state()
+                .history(&slot.environment, &slot.service)
+                .and_then(|h| h.get(slot.revision))
+                .cloned()
+        {
+            let evidence = deployment.problem.clone().unwrap_or_default();
+            self.detect(slot, &deployment, &evidence).await?;
+        }
+        Ok(replayed)
     }
 
     /// Whether a step of the incident's current plan opened `deployment`.

@@ -36,4 +36,26 @@ pub trait HealthProbe: Send + Sync + fmt::Debug + 'static {
         service: &ServiceId,
         release: &ReleaseId,
     ) -> Result<Health, AdapterError>;
+
+    /// Check `service` running `release` in `environment` against
+    /// `baseline`, the known-good release it replaced there: a canary
+    /// judged against its baseline. The driver asks this, instead of
+    /// [`verify`](Self::verify), when it records the verdict on a new
+    /// revision and a known-good revision of another release served
+    /// before it.
+    ///
+    /// The default ignores the baseline and answers
+    /// [`verify`](Self::verify); a probe that compares (such as
+    /// [`AnalysisProbe`](crate::adapters::AnalysisProbe) with comparisons)
+    /// overrides it.
+    async fn verify_against(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        release: &ReleaseId,
+        baseline: &ReleaseId,
+    ) -> Result<Health, AdapterError> {
+        let _ = baseline;
+        self.verify(environment, service, release).await
+    }
 }

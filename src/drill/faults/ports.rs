@@ -288,6 +288,25 @@ impl Builder for FaultyBuilder {
     }
 }
 
+impl FaultyHealth {
+    /// Once per drill, a rollout that looked fine degrades.
+    fn degraded(&self, environment: &EnvironmentId, release: &ReleaseId) -> Option<Health> {
+        let degrade = {
+            let mut done = lock(&self.chaos.degraded_once);
+            let fire = self.chaos.spec.degraded_health && !*done && self.chaos.draw().is_some();
+            *done |= fire;
+            fire
+        };
+        degrade.then(|| {
+            self.chaos.note(
+                "degraded health",
+                format!("health: `{release}` degraded in `{environment}`"),
+            );
+            Health::new(false, "error rate climbing after the rollout")
+        })
+    }
+}
+
 #[async_trait]
 impl HealthProbe for FaultyHealth {
     async fn verify(
@@ -296,21 +315,25 @@ impl HealthProbe for FaultyHealth {
         service: &ServiceId,
         release: &ReleaseId,
     ) -> Result<Health, AdapterError> {
-        // Once per drill, a rollout that looked fine degrades.
-        let degrade = {
-            let mut done = lock(&self.chaos.degraded_once);
-            let fire = self.chaos.spec.degraded_health && !*done && self.chaos.draw().is_some();
-            *done |= fire;
-            fire
-        };
-        if degrade {
-            self.chaos.note(
-                "degraded health",
-                format!("health: `{release}` degraded in `{environment}`"),
-            );
-            return Ok(Health::new(false, "error rate climbing after the rollout"));
+        if let Some(degraded) = self.degraded(environment, release) {
+            return Ok(degraded);
         }
         self.inner.verify(environment, service, release).await
+    }
+
+    async fn verify_against(
+        &self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        release: &ReleaseId,
+        baseline: &ReleaseId,
+    ) -> Result<Health, AdapterError> {
+        if let Some(degraded) = self.degraded(environment, release) {
+            return Ok(degraded);
+        }
+        self.inner
+            .verify_against(environment, service, release, baseline)
+            .await
     }
 }
 

@@ -3,8 +3,8 @@
 
 use super::Sim;
 use crate::drill::scenario::HistoryStep;
-use crate::driver::{DriveError, DriveReport};
-use crate::machine::{Command, EventKind, Slot, Verdict};
+use crate::driver::{DriveError, DriveReport, Shipped};
+use crate::machine::{Command, DeploymentStatus, EventKind, Slot, Verdict};
 use crate::memory::block_on;
 use crate::model::{Artifact, BranchName, Change, Commit, Digest, Release, Service};
 use crate::port::Clock as _;
@@ -70,6 +70,55 @@ impl Sim<'_> {
             }
         }
         Err("keeping the hotfix lane did not finish".to_owned())
+    }
+
+    /// The driver ships `release` to `env` under one key, riding out the
+    /// faults as a host would: whether it was verified healthy there.
+    fn deliver(
+        &mut self,
+        env: &crate::model::EnvironmentId,
+        release: &crate::model::ReleaseId,
+    ) -> Result<bool, String> {
+        let key = crate::recovery::IdempotencyKey::new(format!("deliver/{release}/{env}"));
+        for _ in 0..40 {
+            let outcome = block_on(self.driver.ship(env, release, &key));
+            self.drain_faults();
+            match outcome {
+                Ok(Shipped::Verified { slot }) => {
+                    self.log
+                        .push(format!("driver: {slot} shipped and verified"));
+                    return Ok(true);
+                }
+                Ok(Shipped::Replayed { slot, status, .. }) => {
+                    self.log
+                        .push(format!("driver: {slot} shipped before, {status}"));
+                    return Ok(status == DeploymentStatus::KnownGood);
+                }
+                Ok(Shipped::Waiting(report)) => {
+                    self.log.push(format!("driver: {report}"));
+                    self.approve(&report)?;
+                }
+                Err(e @ DriveError::StepFailed { .. }) => {
+                    self.log.push(format!("driver: {e}"));
+                    return Ok(false);
+                }
+                Err(DriveError::Journal(e)) => {
+                    self.log.push(format!("driver stopped ({e})"));
+                    self.after_failed_append()?;
+                }
+                Err(DriveError::Unresolved { key, error, .. }) => {
+                    self.log
+                        .push(format!("driver: `{key}` unresolved ({error}); retrying"));
+                    self.now_minutes(1);
+                }
+                Err(e @ DriveError::BranchMoved { .. }) => {
+                    self.log.push(format!("driver: {e}"));
+                    self.record_pushes()?;
+                }
+                Err(e) => return Err(format!("shipping `{release}` to `{env}`: {e}")),
+            }
+        }
+        Err(format!("shipping `{release}` to `{env}` did not finish"))
     }
 
     pub(super) fn history(&mut self, step: &HistoryStep) -> Result<(), String> {
@@ -163,6 +212,14 @@ impl Sim<'_> {
                         by: "probe".into(),
                         evidence: None,
                     })?;
+                }
+            }
+            HistoryStep::Deliver { release, through } => {
+                for env in through {
+                    self.now_minutes(1);
+                    if !self.deliver(env, release)? {
+                        break;
+                    }
                 }
             }
             HistoryStep::RollOut {

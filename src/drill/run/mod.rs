@@ -64,15 +64,23 @@ fn measured_health(
         })
         .collect();
     let metrics = Arc::new(crate::memory::InMemoryMetrics::default());
-    for (release, by_metric) in &spec.series {
-        let service = services.get(release).copied().unwrap_or(&scenario.service);
-        for (name, series) in by_metric {
-            let Some(check) = analysis.metric(name) else {
-                return Err(format!(
-                    "the scenario's metrics: `{release}` has a series for `{name}`, which the analysis does not measure"
-                ));
-            };
-            for environment in &scenario.pipeline.environments {
+    for environment in &scenario.pipeline.environments {
+        let there = spec.in_environment.get(&environment.id);
+        let releases = spec
+            .series
+            .keys()
+            .chain(there.into_iter().flat_map(BTreeMap::keys));
+        for release in releases.collect::<std::collections::BTreeSet<_>>() {
+            let service = services.get(release).copied().unwrap_or(&scenario.service);
+            let general = spec.series.get(release).into_iter().flatten();
+            let local = there.and_then(|t| t.get(release)).into_iter().flatten();
+            // The environment's own series come last, and so win.
+            for (name, series) in general.chain(local) {
+                let Some(check) = analysis.metric(name) else {
+                    return Err(format!(
+                        "the scenario's metrics: `{release}` has a series for `{name}`, which the analysis does not measure"
+                    ));
+                };
                 metrics.script(
                     crate::port::fill_query(
                         &check.query,
@@ -85,9 +93,31 @@ fn measured_health(
             }
         }
     }
-    Ok(Some(Arc::new(crate::adapters::AnalysisProbe::new(
-        metrics, analysis, clock,
-    ))))
+    for by_metric in spec.in_environment.values().flat_map(BTreeMap::values) {
+        for name in by_metric.keys() {
+            if analysis
+                .metric(name)
+                .is_some_and(|c| !c.query.contains("{environment}"))
+            {
+                return Err(format!(
+                    "the scenario's metrics: `{name}` has series per environment, and its query does not name `{{environment}}`: add it, or every environment reads one series"
+                ));
+            }
+        }
+    }
+    if let Some(unknown) = spec
+        .in_environment
+        .keys()
+        .find(|e| !scenario.pipeline.environments.iter().any(|p| p.id == **e))
+    {
+        return Err(format!(
+            "the scenario's metrics: series for environment `{unknown}`, which the pipeline does not have"
+        ));
+    }
+    let probe = crate::adapters::AnalysisProbe::new(metrics, analysis, clock)
+        .comparing(spec.compare.clone())
+        .map_err(|e| format!("the scenario's metrics: {e}"))?;
+    Ok(Some(Arc::new(probe)))
 }
 
 /// Runs `scenario` on the in-memory adapters with faults drawn from `seed`.
@@ -317,13 +347,10 @@ impl Sim<'_> {
         Ok(())
     }
 
-    fn play(&mut self, report: &mut DrillReport) {
-        if let Err(e) = self.build_world() {
-            self.failures.push(e);
-            return;
-        }
-        let incident = self.scenario.incident.id.clone();
+    /// A person declares the scenario's incident.
+    fn declare(&mut self) -> Result<IncidentId, String> {
         let spec = &self.scenario.incident;
+        let incident = spec.id.clone();
         let declare = Command::DeclareIncident {
             incident: incident.clone(),
             environment: spec.environment.clone(),
@@ -335,12 +362,69 @@ impl Sim<'_> {
             impact_began: None,
         };
         self.now_minutes(2);
-        if let Err(e) = self.host(&declare) {
-            self.failures
-                .push(format!("declaring the incident was refused: {e}"));
+        self.host(&declare)
+            .map_err(|e| format!("declaring the incident was refused: {e}"))?;
+        self.log.push(format!("incident `{incident}` declared"));
+        Ok(incident)
+    }
+
+    /// The incident the driver declared itself, which must name the
+    /// scenario's cause and say since when.
+    fn detected(&mut self) -> Result<IncidentId, String> {
+        let spec = &self.scenario.incident;
+        let state = self.driver.state();
+        let Some(record) = state.incidents().find(|i| {
+            i.environment == spec.environment
+                && i.service == self.scenario.service
+                && i.phase == crate::model::IncidentPhase::Detected
+        }) else {
+            return Err(format!(
+                "no incident was detected in `{}`: the driver did not declare one (is the policy's auto_declare set, and does a `deliver` step measure unhealthy there?)",
+                spec.environment
+            ));
+        };
+        if record.cause != spec.cause {
+            return Err(format!(
+                "the driver declared `{}` suspecting {:?}; the scenario expects {:?}",
+                record.id, record.cause, spec.cause
+            ));
+        }
+        if record.impact_began.is_none() {
+            return Err(format!(
+                "the driver declared `{}` without saying since when the impact began",
+                record.id
+            ));
+        }
+        self.log.push(format!(
+            "incident `{}` detected by the driver: {}",
+            record.id, record.summary
+        ));
+        Ok(record.id.clone())
+    }
+
+    fn play(&mut self, report: &mut DrillReport) {
+        if let Err(e) = self.build_world() {
+            self.failures.push(e);
             return;
         }
-        self.log.push(format!("incident `{incident}` declared"));
+        let spec = &self.scenario.incident;
+        let incident = if spec.automatic {
+            match self.detected() {
+                Ok(id) => id,
+                Err(e) => {
+                    self.failures.push(e);
+                    return;
+                }
+            }
+        } else {
+            match self.declare() {
+                Ok(id) => id,
+                Err(e) => {
+                    self.failures.push(e);
+                    return;
+                }
+            }
+        };
         self.check_invariants("after the declaration");
         let Some(first) = self.plan(&incident) else {
             return;

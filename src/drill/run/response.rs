@@ -20,15 +20,7 @@ impl Sim<'_> {
         for _ in 0..80 {
             self.now_minutes(1);
             let outcome = block_on(self.driver.drive(incident));
-            for fault in std::mem::take(
-                &mut *self
-                    .chaos
-                    .log
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            ) {
-                self.log.push(format!("fault: {fault}"));
-            }
+            self.drain_faults();
             match outcome {
                 Ok(DriveReport::Done { steps }) => {
                     self.log.push(format!("driver: {} steps done", steps.len()));
@@ -94,6 +86,19 @@ impl Sim<'_> {
             }
         }
         Err(Stop::broken("the drive did not finish"))
+    }
+
+    /// The faults injected since last asked, into the log.
+    pub(super) fn drain_faults(&mut self) {
+        for fault in std::mem::take(
+            &mut *self
+                .chaos
+                .log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ) {
+            self.log.push(format!("fault: {fault}"));
+        }
     }
 
     /// The approvers the policy names approve the waiting revision.

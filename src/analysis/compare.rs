@@ -168,7 +168,9 @@ pub fn compare(
         Worse::Lower => "lower",
     };
     let reason = format!(
-        "canary median {c} against baseline {b}: {:+.1} % {} (allowed {:.1} %), p = {p_worse:.4} that it is {worse} ({}, U = {u}, z = {z:.2}); {}",
+        "canary median {} against baseline {}: {:+.1} % {} (allowed {:.1} %), p = {p_worse:.4} that it is {worse} ({}, U = {u}, z = {z:.2}); {}",
+        super::rounded(c),
+        super::rounded(b),
         effect * 100.0,
         if effect >= 0.0 { "worse" } else { "better" },
         comparison.allowed_effect * 100.0,

@@ -152,7 +152,7 @@ impl fmt::Display for MetricVerdict {
                 .values
                 .iter()
                 .skip(shown)
-                .map(ToString::to_string)
+                .map(|v| super::rounded(*v))
                 .collect();
             write!(
                 f,

@@ -45,6 +45,27 @@ mod judge;
 pub use compare::{Comparison, ComparisonVerdict, Worse, compare};
 pub use judge::{AnalysisVerdict, MeasurementPhase, MetricVerdict, Phase, assess, judge};
 
+/// `value` to six significant digits, without trailing zeros: how
+/// verdicts write the numbers they judged.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "the digit count is a small whole number"
+)]
+pub(crate) fn rounded(value: f64) -> String {
+    if !value.is_finite() || value == 0.0 {
+        return value.to_string();
+    }
+    let magnitude = value.abs().log10().floor();
+    let decimals = (5.0 - magnitude).clamp(0.0, 17.0) as usize;
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
 /// A condition on one measured value.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -420,4 +441,20 @@ pub enum AnalysisError {
         /// The canary's.
         canary: usize,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rounded;
+
+    #[test]
+    fn verdicts_write_six_significant_digits_and_no_trailing_zeros() {
+        assert_eq!(rounded(0.002_019_729_438_969_170_5), "0.00201973");
+        assert_eq!(rounded(257.982_889_864_285_94), "257.983");
+        assert_eq!(rounded(0.4), "0.4");
+        assert_eq!(rounded(1_234_567.8), "1234568");
+        assert_eq!(rounded(-0.05), "-0.05");
+        assert_eq!(rounded(0.0), "0");
+        assert_eq!(rounded(f64::NAN), "NaN");
+    }
 }

@@ -128,7 +128,10 @@ pub use model::{
     ReleaseId, Revision, Role, SchemaRange, Service, ServiceId, Severity, Strategy, SuspectedCause,
     UnknownStrategy, check_name, check_ref_name, check_release_name,
 };
-pub use recovery::{Capabilities, HotfixBase, RecoveryOption, RecoveryPlan, hotfix_base, plan};
+pub use recovery::{
+    Capabilities, HotfixBase, PlanRequest, RecoveryOption, RecoveryPlan, hotfix_base, plan,
+    plan_for,
+};
 pub use startup::{StartError, StartReport, Startup, open_ledger};
 
 // What every host touches, at the root.

@@ -361,6 +361,7 @@ fn agree(seed: u64, tally: &mut Tally) -> Vec<String> {
             considered: Vec::new(),
             explanation: String::new(),
             by: "oncall".into(),
+            clearance: knowngood::Clearance::none(),
         };
         let replanned = knowngood::plan(
             ledger.state(),
@@ -456,6 +457,7 @@ fn core_is_the_only_judge_a_forced_step_is_refused_with_the_step_named() {
         considered: Vec::new(),
         explanation: String::new(),
         by: "oncall".into(),
+        clearance: knowngood::Clearance::none(),
     };
     let mut copy = ledger.clone();
     let refusal = copy.execute(&bogus, when).unwrap_err();

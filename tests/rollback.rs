@@ -144,8 +144,126 @@ fn default_rollback_target_is_absent_when_nothing_earlier_was_verified() {
             .contains("name a target revision explicitly")
     );
     assert_eq!(w.ledger, before);
-    // An explicit target is still accepted: revision 1 did serve.
-    assert!(w.rollback("prod", Some(1)).is_ok());
+    // Named, revision 1 (which failed its verification) is refused too…
+    assert_eq!(
+        w.rollback("prod", Some(1)).unwrap_err().rule(),
+        "rollback-target-known-good"
+    );
+    // …unless someone says why, which the journal keeps.
+    let entries = w
+        .run(
+            knowngood::Command::rollback_to("prod", SERVICE, Revision(1), "alice", "2 is worse")
+                .with_clearance(knowngood::Clearance::unverified_target(
+                    "1 failed on a flaky probe; it served a week",
+                )),
+        )
+        .unwrap();
+    assert!(entries[0].event.kind.is_exception());
+}
+
+/// Revisions 1 and 2 verified; 3 failed its verification; 4 was never
+/// verified (aborted after it served, say: rolled out, then superseded by
+/// 5 before anyone measured); 5 serves, verified; 6 serves now, failing.
+fn nineteen_and_twenty() -> World {
+    let mut w = World::new();
+    for n in 1..=2 {
+        let release = w.ready_for_prod(n);
+        w.deploy("prod", &release, true);
+    }
+    let three = w.ready_for_prod(3);
+    w.deploy("prod", &three, false);
+    let four = w.ready_for_prod(4);
+    w.roll_out("prod", &four); // completed, never verified
+    let five = w.ready_for_prod(5);
+    w.deploy("prod", &five, true);
+    let six = w.ready_for_prod(6);
+    w.deploy("prod", &six, false);
+    w
+}
+
+#[test]
+fn rollback_target_known_good_a_named_revision_must_have_been_verified() {
+    let mut w = nineteen_and_twenty();
+    let before = w.ledger.clone();
+    for (revision, says) in [
+        (3, "it is failed"),
+        (4, "it was never verified known good (it is superseded)"),
+    ] {
+        let refusal = w.rollback("prod", Some(revision)).unwrap_err();
+        assert_eq!(refusal.rule(), "rollback-target-known-good", "{refusal}");
+        let text = refusal.to_string();
+        assert!(text.contains(says), "{text}");
+        assert!(text.contains("Clearance::unverified_target"), "{text}");
+    }
+    assert_eq!(w.ledger, before, "nothing recorded");
+    // Negative: a verified revision is accepted as named, with no
+    // exception in the audit trail.
+    let entries = w.rollback("prod", Some(2)).unwrap();
+    let EventKind::RollbackRequested {
+        target,
+        unverified_target,
+        ..
+    } = &entries[0].event.kind
+    else {
+        panic!("{:?}", entries[0].event.kind)
+    };
+    assert_eq!(*target, Revision(2));
+    assert_eq!(*unverified_target, None);
+    assert!(entries.iter().all(|e| !e.event.kind.is_exception()));
+}
+
+#[test]
+fn rollback_target_known_good_an_override_says_why_and_is_audited() {
+    let mut w = nineteen_and_twenty();
+    let override_to = |revision, reason: &str| {
+        knowngood::Command::rollback_to(
+            "prod",
+            SERVICE,
+            Revision(revision),
+            "alice",
+            "6 corrupts carts",
+        )
+        .with_clearance(knowngood::Clearance::unverified_target(reason))
+    };
+    // A blank reason is no reason.
+    assert_eq!(
+        w.run(override_to(4, "  ")).unwrap_err().rule(),
+        "reason-required"
+    );
+    // An override a verified target does not need is refused.
+    assert_eq!(
+        w.run(override_to(2, "just in case")).unwrap_err().rule(),
+        "needless-target-override"
+    );
+    // As does one for the core's own choice, always verified.
+    let mut unnamed = knowngood::Command::rollback("prod", SERVICE, "alice", "6 corrupts carts");
+    unnamed = unnamed.with_clearance(knowngood::Clearance::unverified_target("why not"));
+    assert_eq!(
+        w.run(unnamed).unwrap_err().rule(),
+        "break-glass-not-applicable"
+    );
+    let entries = w
+        .run(override_to(
+            4,
+            "4 ran the canary for an hour without errors",
+        ))
+        .unwrap();
+    let rollback = &entries[0].event.kind;
+    let EventKind::RollbackRequested {
+        unverified_target, ..
+    } = rollback
+    else {
+        panic!("{rollback:?}")
+    };
+    assert_eq!(
+        unverified_target.as_deref(),
+        Some("4 ran the canary for an hour without errors")
+    );
+    assert!(rollback.is_exception() && rollback.is_audited());
+    assert!(
+        rollback.to_string().contains("UNVERIFIED TARGET"),
+        "{rollback}"
+    );
 }
 
 #[test]

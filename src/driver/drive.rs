@@ -41,10 +41,20 @@ impl Driver {
         result
     }
 
-    pub(super) async fn drive_plan(
-        &mut self,
-        incident: &IncidentId,
-    ) -> Result<DriveReport, DriveError> {
+    /// Drives the plan as the person who chose it (see `acting_for`).
+    async fn drive_plan(&mut self, incident: &IncidentId) -> Result<DriveReport, DriveError> {
+        self.acting_for = self.state().incident(incident).map(|r| {
+            (
+                r.chosen_by.clone().unwrap_or_else(|| self.actor.clone()),
+                r.clearance.clone(),
+            )
+        });
+        let result = self.drive_steps(incident).await;
+        self.acting_for = None;
+        result
+    }
+
+    async fn drive_steps(&mut self, incident: &IncidentId) -> Result<DriveReport, DriveError> {
         let record = self
             .state()
             .incident(incident)
@@ -232,7 +242,7 @@ impl Driver {
                     environment: environment.clone(),
                     flag: flag.clone(),
                     state: state.clone(),
-                    by: self.actor.clone(),
+                    by: self.acting(),
                     clearance: crate::machine::Clearance::none(),
                 })
                 .await?;
@@ -250,7 +260,7 @@ impl Driver {
                     environment.clone(),
                     service.clone(),
                     *to,
-                    self.actor.clone(),
+                    self.acting(),
                     format!("incident {incident}"),
                 );
                 match self
@@ -275,7 +285,7 @@ impl Driver {
                 {
                     let abort = Command::AbortRollout {
                         slot: slot.clone(),
-                        by: self.actor.clone(),
+                        by: self.acting(),
                         reason: format!("incident {incident}"),
                     };
                     // What serves once it is aborted, as the core says.
@@ -343,7 +353,7 @@ impl Driver {
                 let new = rework.change(
                     &original,
                     commit.clone(),
-                    self.actor.clone(),
+                    self.acting(),
                     self.ports.clock.now(),
                 );
                 self.land(key, service, onto, &landed, Some(new)).await?;

@@ -17,7 +17,7 @@ impl Driver {
         key: &IdempotencyKey,
         (environment, service, release): (&EnvironmentId, &ServiceId, &ReleaseId),
     ) -> Result<Result<String, DriveReport>, DriveError> {
-        let command = Command::deploy(environment.clone(), release.clone(), self.actor.clone());
+        let command = Command::deploy(environment.clone(), release.clone(), self.acting());
         if let Err(waiting) = self.roll_out(incident, key, key.clone(), command).await? {
             return Ok(Err(waiting));
         }
@@ -137,7 +137,7 @@ impl Driver {
         self.execute(&Command::CompleteFollowUp {
             incident: incident.clone(),
             follow_up: u32::try_from(index).unwrap_or(u32::MAX),
-            by: self.actor.clone(),
+            by: self.acting(),
         })
         .await?;
         Ok(())

@@ -77,6 +77,20 @@ pub struct Driver {
     clock_skew: chrono::Duration,
     /// What [`Driver::ship`] ships to while it holds the lease on it.
     shipping: Option<(crate::model::EnvironmentId, crate::model::ServiceId)>,
+    /// While a plan is driven: who chose it and the clearance they
+    /// brought. Its steps' commands are issued as them, each with the part
+    /// of the clearance it needs, exactly as the core rehearsed the plan.
+    acting_for: Option<(Actor, crate::machine::Clearance)>,
+}
+
+impl Driver {
+    /// Who the driver's commands are issued as: the chooser of the plan
+    /// being driven, or the driver's own actor.
+    pub(super) fn acting(&self) -> Actor {
+        self.acting_for
+            .as_ref()
+            .map_or_else(|| self.actor.clone(), |(by, _)| by.clone())
+    }
 }
 
 /// The clock skew a driver tolerates unless told otherwise.
@@ -116,6 +130,7 @@ impl Driver {
             decided_again: 0,
             clock_skew: CLOCK_SKEW,
             shipping: None,
+            acting_for: None,
         })
     }
 
@@ -162,6 +177,7 @@ impl Driver {
             decided_again: 0,
             clock_skew: CLOCK_SKEW,
             shipping: None,
+            acting_for: None,
         })
     }
 
@@ -262,6 +278,22 @@ impl Driver {
             // journal when the store does not take the entries.
             let saved = self.ledger.snapshot();
             let now = self.now();
+            // A plan's step is judged as the core rehearsed it: with the
+            // part of the chooser's clearance it needs.
+            let fitted;
+            let command = match &self.acting_for {
+                Some((_, clearance)) => {
+                    fitted = command
+                        .clone()
+                        .with_clearance(crate::machine::fitted_clearance(
+                            self.ledger.state(),
+                            command,
+                            clearance,
+                        ));
+                    &fitted
+                }
+                None => command,
+            };
             let entries = match self.ledger.execute(command, now) {
                 Ok(entries) => entries.to_vec(),
                 Err(refusal) => {

@@ -187,7 +187,7 @@ impl Driver {
                     // revision so that it does not block the next plan.
                     self.execute(&Command::AbortRollout {
                         slot: slot.clone(),
-                        by: self.actor.clone(),
+                        by: self.acting(),
                         reason: format!("the deployer refused it: {failure}"),
                     })
                     .await?;
@@ -529,7 +529,7 @@ impl Driver {
         })
         .await?;
         if fast_track {
-            let by = self.actor.clone();
+            let by = self.acting();
             self.execute(&crate::machine::fast_track_command(
                 &release_id,
                 target,
@@ -546,7 +546,7 @@ impl Driver {
             .unwrap_or_default();
         for env in path {
             let sub_key = crate::machine::ship_key(key, &env);
-            let command = Command::deploy(env.clone(), release_id.clone(), self.actor.clone());
+            let command = Command::deploy(env.clone(), release_id.clone(), self.acting());
             if let Err(waiting) = self.roll_out(Some(incident), key, sub_key, command).await? {
                 return Ok(Err(waiting));
             }

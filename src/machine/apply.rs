@@ -102,6 +102,7 @@ impl State {
                 by,
                 reason,
                 effect,
+                ..
             } => {
                 let origin = DeploymentOrigin::Rollback {
                     target: *target,

@@ -44,6 +44,11 @@ pub struct Clearance {
     /// justification. Always journaled and marked in the audit trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<String>,
+    /// Roll back to a named revision that was never verified known good
+    /// (or failed, or was itself rolled back), with this written reason.
+    /// Journaled with the rollback and marked in the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unverified_target: Option<String>,
 }
 
 impl Clearance {
@@ -52,19 +57,46 @@ impl Clearance {
         Self::default()
     }
 
+    /// Whether it carries no extra authority.
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
+
     /// Override freezes, for `reason`.
     pub fn override_freeze(reason: impl Into<String>) -> Self {
         Self {
             freeze_override: Some(reason.into()),
-            break_glass: None,
+            ..Self::default()
         }
     }
 
     /// Break glass: skip approvals, for `justification`.
     pub fn break_glass(justification: impl Into<String>) -> Self {
         Self {
-            freeze_override: None,
             break_glass: Some(justification.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Roll back to a revision never verified known good, for `reason`
+    /// (see [`Clearance::unverified_target`]).
+    ///
+    /// ```
+    /// use knowngood::{Clearance, Command, Revision};
+    /// let command = Command::rollback_to(
+    ///     "prod",
+    ///     "payments",
+    ///     Revision(20),
+    ///     "alice",
+    ///     "r21 corrupts carts",
+    /// )
+    /// .with_clearance(Clearance::unverified_target("r20 served the canary for an hour without errors"));
+    /// assert_eq!(command.name(), "rollback");
+    /// ```
+    pub fn unverified_target(reason: impl Into<String>) -> Self {
+        Self {
+            unverified_target: Some(reason.into()),
+            ..Self::default()
         }
     }
 }
@@ -381,8 +413,14 @@ pub enum Command {
         /// Why this option, in plain words.
         #[serde(default)]
         explanation: String,
-        /// Who chooses.
+        /// Who chooses. Every step is judged as this actor, in the
+        /// rehearsal and when the driver carries it out.
         by: Actor,
+        /// The authority the chooser brings to the plan's steps (a freeze
+        /// override, break-glass, a rollback target never verified), each
+        /// used only by the steps that need it and audited there.
+        #[serde(default, skip_serializing_if = "Clearance::is_none")]
+        clearance: Clearance,
     },
     /// Record that a known-good state is restored. Refused until the
     /// service serves a verified release without the cause.

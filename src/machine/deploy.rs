@@ -198,7 +198,7 @@ pub(super) fn complete_rollout(state: &State, slot: &Slot) -> Result<Vec<EventKi
     Ok(kinds)
 }
 
-fn explicit_target<'h>(
+pub(super) fn explicit_target<'h>(
     history: &'h RolloutHistory,
     current: &Deployment,
     target: Slot,
@@ -216,6 +216,51 @@ fn explicit_target<'h>(
         return Ok(d);
     };
     Err(Rejection::UnusableRollbackTarget { target, problem })
+}
+
+/// Whether a rollback may return to `target` without an override: it was
+/// verified known good and not found bad since.
+pub(super) fn is_known_good_target(target: &Deployment) -> bool {
+    target.was_verified()
+        && !matches!(
+            target.status,
+            super::lifecycle::DeploymentStatus::Failed
+                | super::lifecycle::DeploymentStatus::RolledBack
+        )
+}
+
+/// Rule **rollback-target-known-good**: a named target must have been
+/// verified known good and not found bad since (failed, rolled back),
+/// unless the clearance says why it is wanted all the same (returned, to
+/// be journaled with the rollback). An override a verified target does
+/// not need is refused.
+fn known_good_target(
+    target: &Deployment,
+    slot: Slot,
+    clearance: &Clearance,
+) -> Result<Option<String>, Rejection> {
+    let why = if is_known_good_target(target) {
+        None
+    } else if !target.was_verified() {
+        Some(format!(
+            "it was never verified known good (it is {})",
+            target.status
+        ))
+    } else {
+        Some(format!(
+            "it was verified once, then found bad: it is {}",
+            target.status
+        ))
+    };
+    match (why, &clearance.unverified_target) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(Rejection::NeedlessTargetOverride { target: slot }),
+        (Some(why), None) => Err(Rejection::RollbackTargetNotKnownGood { target: slot, why }),
+        (Some(_), Some(reason)) => {
+            gates::require_reason(reason, "rolling back to an unverified target")?;
+            Ok(Some(reason.clone()))
+        }
+    }
 }
 
 pub(super) fn request_deployment(
@@ -305,13 +350,12 @@ pub(super) fn rollback(
     }
     gates::require_reason(reason, "a rollback")?;
     let break_glass = forward_only_clearance(state, (environment, service), by, clearance)?;
+    let mut unverified = None;
     let target = match to_revision {
         Some(r) => {
-            let target = explicit_target(
-                history,
-                current,
-                Slot::new(environment.clone(), service.clone(), r),
-            )?;
+            let slot = Slot::new(environment.clone(), service.clone(), r);
+            let target = explicit_target(history, current, slot.clone())?;
+            unverified = known_good_target(target, slot, clearance)?;
             let release =
                 state
                     .release(&target.release)
@@ -323,6 +367,11 @@ pub(super) fn rollback(
             target
         }
         None => {
+            if clearance.unverified_target.is_some() {
+                return Err(Rejection::BreakGlassNotApplicable {
+                    command: "a rollback to the target the core chooses (always verified known good): an unverified-target override".to_owned(),
+                });
+            }
             // The same rule the planner uses: the newest revision before
             // this one that still qualifies (see `State::rollback_target`);
             // whether it fits now (a down-migration first, other services)
@@ -398,6 +447,7 @@ pub(super) fn rollback(
         by: by.clone(),
         reason: reason.to_owned(),
         effect: effect.cloned(),
+        unverified_target: unverified,
     })
     .chain(glass)
     .chain(audit)

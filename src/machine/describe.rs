@@ -39,11 +39,21 @@ impl fmt::Display for EventKind {
                 rolled_back_from,
                 by,
                 reason,
+                unverified_target,
                 ..
-            } => write!(
-                f,
-                "{by} rolled back from {rolled_back_from} to {target} (`{release}`) as {slot}: {reason}"
-            ),
+            } => {
+                write!(
+                    f,
+                    "{by} rolled back from {rolled_back_from} to {target} (`{release}`) as {slot}: {reason}"
+                )?;
+                match unverified_target {
+                    Some(why) => write!(
+                        f,
+                        " (UNVERIFIED TARGET: never verified known good; {by} says: {why})"
+                    ),
+                    None => Ok(()),
+                }
+            }
             Self::RolloutStarted { slot } => write!(f, "rollout of {slot} started"),
             Self::RolloutCompleted { slot } => write!(f, "rollout of {slot} completed"),
             Self::RolloutFailed { slot, reason } => write!(f, "rollout of {slot} failed: {reason}"),

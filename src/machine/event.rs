@@ -205,6 +205,10 @@ pub enum EventKind {
         /// The effect it carries out, if a driver asked.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         effect: Option<IdempotencyKey>,
+        /// The written reason for a target never verified known good
+        /// ([`Clearance::unverified_target`](crate::Clearance)), if it is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unverified_target: Option<String>,
     },
     /// The deployer began moving traffic.
     RolloutStarted {
@@ -458,6 +462,9 @@ pub enum EventKind {
         steps: Vec<crate::machine::effect::Effect>,
         /// Who chose.
         by: Actor,
+        /// The authority the chooser brought to the steps.
+        #[serde(default, skip_serializing_if = "crate::Clearance::is_none")]
+        clearance: crate::Clearance,
     },
     /// A known-good state was restored.
     IncidentMitigated {
@@ -583,14 +590,19 @@ impl EventKind {
         )
     }
 
-    /// Whether the event marks an exception to the rules: broken glass or
-    /// an overridden freeze.
+    /// Whether the event marks an exception to the rules: broken glass, an
+    /// overridden freeze, a fast-track, a rollback to a target never
+    /// verified known good.
     pub fn is_exception(&self) -> bool {
         matches!(
             self,
             Self::BreakGlassUsed { .. }
                 | Self::FreezeOverridden { .. }
                 | Self::FastTrackAuthorized { .. }
+                | Self::RollbackRequested {
+                    unverified_target: Some(_),
+                    ..
+                }
         )
     }
 }

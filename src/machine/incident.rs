@@ -66,6 +66,12 @@ pub struct IncidentRecord {
     pub attempts: u32,
     /// The chosen strategy's steps, in order.
     pub steps: Vec<crate::machine::effect::Effect>,
+    /// Who chose the current plan: its steps are judged as them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_by: Option<Actor>,
+    /// The authority the chooser brought to the current plan's steps.
+    #[serde(default, skip_serializing_if = "crate::Clearance::is_none")]
+    pub clearance: crate::Clearance,
     /// Where each step stands, by key.
     pub effects: std::collections::BTreeMap<
         crate::machine::effect::IdempotencyKey,

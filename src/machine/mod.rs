@@ -48,6 +48,8 @@ pub use state::{
     ActivePlan, AppliedMigration, ClosedGate, CommitRecord, Deployment, DeploymentOrigin,
     EnvironmentState, Poisoning, RemedyKind, RolloutHistory, SchemaState, StageTimes, State,
 };
-pub(crate) use steps::{Rework, built_release_id, fast_track_command, opened_for, ship_key};
+pub(crate) use steps::{
+    Rework, built_release_id, fast_track_command, fitted_clearance, opened_for, ship_key,
+};
 pub use stream::StreamId;
 pub use target::{HotfixBase, RollbackTarget};

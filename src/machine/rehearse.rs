@@ -28,7 +28,7 @@ use super::effect::{Effect, EffectAction, EffectOutcome, IdempotencyKey};
 use super::event::{Event, EventKind};
 use super::lifecycle::DeploymentStatus;
 use super::state::State;
-use super::steps::{Rework, built_release_id, fast_track_command, ship_key};
+use super::steps::{Rework, built_release_id, fast_track_command, fitted_clearance, ship_key};
 use super::{response, rules};
 
 /// What a command or a plan would do: the events it would record and the
@@ -106,9 +106,11 @@ fn rehearse_choice(
         strategy,
         steps,
         by,
+        clearance,
         ..
     } = command
     {
+        run.clearance.clone_from(clearance);
         run.steps(incident, *strategy, steps, by)?;
     }
     Ok((kinds, run))
@@ -118,6 +120,8 @@ struct Run {
     state: State,
     events: Vec<Event>,
     now: DateTime<Utc>,
+    /// The plan's clearance, fitted to each command it sends.
+    clearance: Clearance,
 }
 
 impl Run {
@@ -126,6 +130,7 @@ impl Run {
             state: state.clone(),
             events: Vec::new(),
             now,
+            clearance: Clearance::none(),
         }
     }
 
@@ -144,7 +149,9 @@ impl Run {
     }
 
     fn submit(&mut self, command: &Command) -> Result<Vec<Event>, Rejection> {
-        let events = rules::judge(&self.state, command, self.now)?;
+        let fitted = fitted_clearance(&self.state, command, &self.clearance);
+        let command = command.clone().with_clearance(fitted);
+        let events = rules::judge(&self.state, &command, self.now)?;
         self.apply(events)
     }
 

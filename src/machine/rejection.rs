@@ -253,7 +253,9 @@ pub enum Rejection {
         service: ServiceId,
     },
     /// No earlier revision was verified known good.
-    #[error("no rollback target: {why}; name a target revision explicitly, or recover forward")]
+    #[error(
+        "no rollback target: {why}; recover forward, or name a target revision explicitly with `Clearance::unverified_target` and a reason (audited)"
+    )]
     NoKnownGoodTarget {
         /// Where.
         environment: EnvironmentId,
@@ -861,6 +863,26 @@ pub enum Rejection {
         /// Why it cannot be used.
         problem: TargetProblem,
     },
+    /// A rollback names a revision that is not a verified known-good
+    /// state: never verified, failed, or itself rolled back.
+    #[error(
+        "{target} is not verified known good ({why}): roll back to a verified revision (omit the revision to let the core choose), or say why this one with `Clearance::unverified_target` (audited)"
+    )]
+    RollbackTargetNotKnownGood {
+        /// The target named.
+        target: Slot,
+        /// What it is instead.
+        why: String,
+    },
+    /// An override that nothing needed: the rollback's target is verified
+    /// known good.
+    #[error(
+        "{target} was verified known good: roll back to it without `unverified_target`, so the audit trail records no exception that was not one"
+    )]
+    NeedlessTargetOverride {
+        /// The target named.
+        target: Slot,
+    },
 }
 
 fn list<T: std::fmt::Display>(items: &[T]) -> String {
@@ -971,6 +993,8 @@ impl Rejection {
             Self::NothingToRollBack { .. } => "nothing-to-roll-back",
             Self::NoKnownGoodTarget { .. } => "no-known-good-target",
             Self::UnusableRollbackTarget { .. } => "unusable-rollback-target",
+            Self::RollbackTargetNotKnownGood { .. } => "rollback-target-known-good",
+            Self::NeedlessTargetOverride { .. } => "needless-target-override",
             Self::RevertedOnMain { .. } => "reverted-on-main",
             Self::GateClosed { .. } => "gate-closed",
             Self::GateOpen { .. } => "gate-open",

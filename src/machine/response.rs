@@ -131,6 +131,7 @@ pub(super) fn choose(state: &State, command: &Command) -> Result<Vec<EventKind>,
         considered,
         explanation,
         by,
+        clearance,
     } = command
     else {
         return Ok(vec![]);
@@ -168,6 +169,7 @@ pub(super) fn choose(state: &State, command: &Command) -> Result<Vec<EventKind>,
         follow_ups: follow_ups.clone(),
         steps: steps.clone(),
         by: by.clone(),
+        clearance: clearance.clone(),
     }];
     // A rollout the earlier attempt requested and never started (it waited
     // for approvals, say) is withdrawn: it must not block the new plan.
@@ -460,6 +462,8 @@ impl State {
                     follow_ups: Vec::new(),
                     attempts: 0,
                     steps: Vec::new(),
+                    chosen_by: None,
+                    clearance: crate::Clearance::none(),
                     effects: std::collections::BTreeMap::new(),
                     retro: None,
                 },
@@ -488,9 +492,13 @@ impl State {
                 explanation,
                 follow_ups,
                 steps,
+                by,
+                clearance,
                 ..
             } => {
                 record.steps.clone_from(steps);
+                record.chosen_by = Some(by.clone());
+                record.clearance.clone_from(clearance);
                 record.attempts = record.attempts.saturating_add(1);
                 for step in steps {
                     self.step_keys.insert(step.key.clone());

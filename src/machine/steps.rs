@@ -94,3 +94,48 @@ pub(crate) fn fast_track_command(
         reason: format!("incident {incident}: the chosen plan fast-tracks its fix"),
     }
 }
+
+/// The part of a plan's `clearance` that `command`, one of its steps,
+/// needs, named alike by the dry run and the driver: a freeze override
+/// always (it is used only where a freeze covers the step); break-glass
+/// on a deployment into an environment that needs approvals, and on a
+/// rollback under a forward-only policy; an unverified-target override on
+/// a rollback whose named target is not verified known good. Nothing on a
+/// command that takes no clearance. So a plan's exceptions are used, and
+/// audited, exactly where they apply.
+pub(crate) fn fitted_clearance(
+    state: &super::State,
+    command: &Command,
+    plan: &super::Clearance,
+) -> super::Clearance {
+    let mut fitted = super::Clearance {
+        freeze_override: plan.freeze_override.clone(),
+        ..super::Clearance::default()
+    };
+    match command {
+        Command::RequestDeployment { environment, .. } => {
+            if state.policy().approvals.contains_key(environment) {
+                fitted.break_glass.clone_from(&plan.break_glass);
+            }
+        }
+        Command::Rollback {
+            environment,
+            service,
+            to_revision,
+            ..
+        } => {
+            if state.policy().forward_only {
+                fitted.break_glass.clone_from(&plan.break_glass);
+            }
+            let verified = to_revision
+                .and_then(|r| state.history(environment, service)?.get(r))
+                .is_none_or(super::deploy::is_known_good_target);
+            if !verified {
+                fitted.unverified_target.clone_from(&plan.unverified_target);
+            }
+        }
+        Command::SetFlag { .. } => {}
+        _ => return super::Clearance::none(),
+    }
+    fitted
+}

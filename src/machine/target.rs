@@ -81,6 +81,45 @@ impl State {
         Err(skipped)
     }
 
+    /// `revision` as a rollback target named by a person: it must have
+    /// served, with another release than what serves now, and meet what
+    /// the core's own choice meets (registered, not expired, allowed in,
+    /// on a schema it runs on or can migrate down to, its requirements
+    /// running). `Ok((target, true))` when it is a verified known-good
+    /// state; `Ok((target, false))` when it is not (never verified,
+    /// failed, rolled back), so that rolling back to it needs
+    /// [`Clearance::unverified_target`](crate::Clearance) (rule
+    /// `rollback-target-known-good`). `Err` says why it cannot be used.
+    pub fn named_rollback_target(
+        &self,
+        env: &EnvironmentId,
+        service: &ServiceId,
+        revision: Revision,
+    ) -> Result<(RollbackTarget, bool), String> {
+        let history = self
+            .history(env, service)
+            .ok_or_else(|| format!("`{service}` never ran in `{env}`"))?;
+        let current = history
+            .current()
+            .ok_or_else(|| format!("no rollout of `{service}` completed in `{env}`"))?;
+        let target = super::deploy::explicit_target(
+            history,
+            current,
+            crate::model::Slot::new(env.clone(), service.clone(), revision),
+        )
+        .map_err(|r| r.to_string())?;
+        let down_to = self.qualifies(env, target)?;
+        Ok((
+            RollbackTarget {
+                revision: target.revision,
+                release: target.release.clone(),
+                down_to,
+                skipped: Vec::new(),
+            },
+            super::deploy::is_known_good_target(target),
+        ))
+    }
+
     /// Why [`State::rollback_target`] found nothing, naming only the facts
     /// that apply: no earlier revision at all, none verified known good
     /// with another release, or the candidates passed over and why.

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Rejection;
-use crate::machine::State;
-use crate::model::{IncidentId, Strategy};
+use crate::machine::{Clearance, State};
+use crate::model::{Actor, IncidentId, Revision, Strategy};
 
 pub use crate::machine::HotfixBase;
 pub use crate::machine::effect::{
@@ -100,6 +100,59 @@ pub fn hotfix_base(
     state.hotfix_base(env, service)
 }
 
+/// Who asks for a plan and with what authority, and what they name: every
+/// option is rehearsed as exactly this actor with exactly this clearance,
+/// and [`RecoveryPlan::choose`] carries the clearance on to the core and
+/// the driver, so what the planner offers is what the core accepts all the
+/// way through.
+///
+/// ```
+/// use knowngood::recovery::PlanRequest;
+/// use knowngood::{Clearance, Revision};
+/// let request = PlanRequest::by("alice")
+///     .rollback_to(Revision(20))
+///     .clearance(Clearance::unverified_target("r20 ran the canary for an hour without errors"));
+/// assert_eq!(request.rollback_to, Some(Revision(20)));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct PlanRequest {
+    /// Who will choose (`None`: the incident's declarer).
+    pub by: Option<Actor>,
+    /// The authority they bring: a freeze override, break-glass, a
+    /// rollback target never verified known good. Each step uses only the
+    /// part it needs, audited there.
+    pub clearance: Clearance,
+    /// Roll back to this revision rather than the one the core chooses
+    /// (the newest verified known-good one that still qualifies).
+    pub rollback_to: Option<Revision>,
+}
+
+impl PlanRequest {
+    /// A plan for `by` to choose from.
+    pub fn by(by: impl Into<Actor>) -> Self {
+        Self {
+            by: Some(by.into()),
+            ..Self::default()
+        }
+    }
+
+    /// … bringing `clearance`.
+    #[must_use]
+    pub fn clearance(mut self, clearance: Clearance) -> Self {
+        self.clearance = clearance;
+        self
+    }
+
+    /// … rolling back to `revision` (see [`PlanRequest::rollback_to`]).
+    #[must_use]
+    pub fn rollback_to(mut self, revision: Revision) -> Self {
+        self.rollback_to = Some(revision);
+        self
+    }
+}
+
 /// Every option for one incident, ranked, with the reason the first wins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[must_use]
@@ -111,6 +164,10 @@ pub struct RecoveryPlan {
     pub options: Vec<RecoveryOption>,
     /// Why the first beats the others, in plain words.
     pub explanation: String,
+    /// What was asked: who the options were rehearsed as, with what
+    /// clearance, naming what.
+    #[serde(default)]
+    pub request: PlanRequest,
 }
 
 impl RecoveryPlan {
@@ -167,6 +224,7 @@ impl RecoveryPlan {
             considered: self.options.iter().map(ConsideredOption::from).collect(),
             explanation: self.explanation.clone(),
             by: by.into(),
+            clearance: self.request.clearance.clone(),
         })
     }
 }
@@ -187,12 +245,29 @@ pub fn plan(
     now: DateTime<Utc>,
     capabilities: &Capabilities,
 ) -> Result<RecoveryPlan, Rejection> {
+    plan_for(state, incident, now, capabilities, &PlanRequest::default())
+}
+
+/// Plans the recovery from `incident` at time `now` for what `request`
+/// asks: the options rehearsed as its actor with its clearance, a
+/// rollback to the revision it names.
+///
+/// # Errors
+///
+/// [`Rejection::UnknownIncident`] when no such incident was declared.
+pub fn plan_for(
+    state: &State,
+    incident: &IncidentId,
+    now: DateTime<Utc>,
+    capabilities: &Capabilities,
+    request: &PlanRequest,
+) -> Result<RecoveryPlan, Rejection> {
     let record = state
         .incident(incident)
         .ok_or_else(|| Rejection::UnknownIncident {
             incident: incident.clone(),
         })?;
-    let context = assess::Context::new(state, record, now, capabilities);
+    let context = assess::Context::new(state, record, now, capabilities, request);
     let mut options: Vec<RecoveryOption> =
         Strategy::ALL.iter().map(|&s| context.assess(s)).collect();
     options.sort_by_key(rank_key);
@@ -201,6 +276,7 @@ pub fn plan(
         incident: incident.clone(),
         options,
         explanation,
+        request: request.clone(),
     })
 }
 

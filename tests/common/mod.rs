@@ -483,6 +483,7 @@ pub fn bare_choice(strategy: knowngood::Strategy) -> Command {
         considered: Vec::new(),
         explanation: String::new(),
         by: "alice".into(),
+        clearance: knowngood::Clearance::none(),
     }
 }
 

@@ -40,6 +40,10 @@ pub(super) struct Context<'a> {
     external: bool,
     unreleased: Option<Vec<ChangeId>>,
     in_flight: Option<InFlight>,
+    /// Who the options are rehearsed as.
+    by: crate::model::Actor,
+    /// What was asked.
+    request: &'a super::PlanRequest,
 }
 
 /// What one strategy's assessment builds up.
@@ -92,6 +96,7 @@ impl<'a> Context<'a> {
         incident: &'a IncidentRecord,
         now: DateTime<Utc>,
         caps: &'a Capabilities,
+        request: &'a super::PlanRequest,
     ) -> Self {
         let (env, service) = (&incident.environment, &incident.service);
         let current = state.history(env, service).and_then(|h| h.current());
@@ -126,6 +131,11 @@ impl<'a> Context<'a> {
             external: matches!(incident.cause, SuspectedCause::External { .. }),
             unreleased,
             in_flight: None,
+            by: request
+                .by
+                .clone()
+                .unwrap_or_else(|| incident.declared_by.clone()),
+            request,
         };
         context.in_flight = context.find_in_flight();
         context
@@ -178,7 +188,8 @@ impl<'a> Context<'a> {
                 follow_ups: d.cost.follow_ups.clone(),
                 considered: Vec::new(),
                 explanation: String::new(),
-                by: self.incident.declared_by.clone(),
+                by: self.by.clone(),
+                clearance: self.request.clearance.clone(),
             };
             match crate::machine::rehearse(self.state, &command, self.now) {
                 Ok(_) => d.check(

@@ -20,9 +20,22 @@ impl Context<'_> {
             "the host's deployer cannot deploy an earlier revision",
         );
         self.unlikely_if_external(d, "rolling the code back");
-        match self.rollback_target() {
+        let target = match self.request.rollback_to {
+            Some(revision) => self.named_target(revision),
+            None => self.rollback_target().map(|t| {
+                let why = format!(
+                    "{} (`{}`) was verified known good and still qualifies",
+                    t.revision, t.release
+                );
+                (t, why)
+            }),
+        };
+        match target {
             Err(why) => d.check("known-good-target", false, why),
-            Ok(target) => self.rollback_steps(d, &target),
+            Ok((target, why)) => {
+                d.check("known-good-target", true, why);
+                self.rollback_steps(d, &target);
+            }
         }
         d.cost.freezes = 1;
         d.cost.follow_ups.push(FollowUpKind::FixMain {
@@ -64,16 +77,39 @@ impl Context<'_> {
             })
     }
 
+    /// The revision the request names, when it qualifies (verified known
+    /// good, or not with the override that says why), and why it does.
+    fn named_target(&self, revision: Revision) -> Result<(RollbackTarget, String), String> {
+        let (env, service) = (self.env(), self.service());
+        let (target, known_good) = self
+            .state
+            .named_rollback_target(env, service, revision)
+            .map_err(|why| format!("{revision} cannot be rolled back to: {why}"))?;
+        let release = target.release.clone();
+        if known_good {
+            return Ok((
+                target,
+                format!(
+                    "{revision} (`{release}`), as named, was verified known good and still qualifies"
+                ),
+            ));
+        }
+        match &self.request.clearance.unverified_target {
+            Some(reason) => Ok((
+                target,
+                format!(
+                    "{revision} (`{release}`), as named, was never verified known good; {} says: {reason}",
+                    self.by
+                ),
+            )),
+            None => Err(format!(
+                "{revision} (`{release}`) is not verified known good: name it with `Clearance::unverified_target` and a reason, or let the core choose"
+            )),
+        }
+    }
+
     fn rollback_steps(&self, d: &mut Draft, target: &RollbackTarget) {
         let (env, service) = (self.env(), self.service());
-        d.check(
-            "known-good-target",
-            true,
-            format!(
-                "{} (`{}`) was verified known good and still qualifies",
-                target.revision, target.release
-            ),
-        );
         for s in &target.skipped {
             d.risks
                 .push(format!("skips {} (`{}`): {}", s.revision, s.release, s.why));

@@ -255,14 +255,36 @@
 //! qualifies (artifact available, schema current or reachable by a
 //! reversible down-migration, requirements on other services met, no
 //! poisoned change, trusted builder). Candidates passed over are named
-//! with the reason.
+//! with the reason. A person may name another revision instead
+//! ([`PlanRequest::rollback_to`](crate::PlanRequest), as `kubectl rollout
+//! undo --to-revision` does): it must meet the same qualifications and
+//! have been verified known good (rule `rollback-target-known-good`),
+//! unless the request brings
+//! [`Clearance::unverified_target`](crate::Clearance) with a written
+//! reason, which the journal keeps with the rollback and the audit trail
+//! marks as an exception.
 //!
 //! **The policy is enforced by the core**, not only by the planner: a
 //! strategy the policy rules out ([`Policy::forbids`](crate::Policy::forbids))
-//! cannot be chosen; under a forward-only policy a rollback command is
-//! refused unless a member of a break-glass role gives a justification
-//! (audited in the journal); with the hotfix lane off, nothing is deployed
-//! along it.
+//! cannot be chosen, and a direct rollback, or an abort that returns
+//! production to the release before, is refused on the same rule
+//! (`strategy-forbidden`) when `allowed_strategies` leaves it out; under a
+//! forward-only policy a rollback command is refused unless a member of a
+//! break-glass role gives a justification (audited in the journal); with
+//! the hotfix lane off, nothing is deployed along it.
+//!
+//! **One actor per plan.** [`plan_for`](crate::plan_for) takes a
+//! [`PlanRequest`](crate::PlanRequest): who will choose, and the clearance
+//! they bring (a freeze override, break-glass, an unverified rollback
+//! target). Every option is rehearsed as exactly that person with exactly
+//! that clearance, the choice carries the clearance
+//! ([`Command::ChooseStrategy`](crate::Command::ChooseStrategy)'s
+//! `clearance`, kept as the incident's `chosen_by` and `clearance`), and
+//! the driver issues the plan's commands as the chooser, each with the
+//! part of the clearance it needs. So what the planner offers, the core
+//! accepts all the way through the drive, and the journal says who
+//! authorised each exception; the effects the driver records still name
+//! it as the one that carried them out.
 //!
 //! **Choosing** a strategy: [`RecoveryPlan::choose`](crate::RecoveryPlan::choose)
 //! builds the [`Command::ChooseStrategy`](crate::Command::ChooseStrategy)

@@ -136,3 +136,59 @@ fn fast_track_the_driver_skips_qa_when_the_chosen_plan_fast_tracks() {
     let prod = state.history(&"prod".into(), &SERVICE.into()).unwrap();
     assert!(prod.deployments().any(|d| d.release == granted.0));
 }
+
+/// The shipped scenario where Bob's change waits in QA, with fast-tracks
+/// allowed to holders of `release-managers` only, whose members are
+/// `members`; the person on call chooses the fast-tracked fix.
+fn one_actor(members: &[&str]) -> Scenario {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/scenarios/bob-in-qa-wait.toml");
+    let mut scenario = Scenario::load(&path).unwrap();
+    scenario.policy.fast_track_allowed = true;
+    scenario.policy.roles.insert(
+        "release-managers".into(),
+        members.iter().map(|m| (*m).into()).collect(),
+    );
+    scenario
+        .policy
+        .fast_track_roles
+        .insert("release-managers".into());
+    scenario.expect.top = None;
+    scenario.expect.inapplicable.clear();
+    scenario.expect.choose = Some(Strategy::RevertInFlightThenFix);
+    scenario.expect.serving_head_of = None;
+    scenario
+}
+
+#[test]
+fn one_actor_per_plan_the_fast_track_is_authorised_by_the_person_who_chose_the_plan() {
+    // The person on call holds the role: the plan is offered, accepted and
+    // driven to the end, and the journal says who authorised the
+    // fast-track (not the driver, which holds no role).
+    let report = run(&one_actor(&["oncall"]), 3);
+    assert!(report.passed(), "{:?}", report.failures);
+    let by = report
+        .journal
+        .entries()
+        .iter()
+        .find_map(|e| match &e.event.kind {
+            EventKind::FastTrackAuthorized { by, role, .. } => Some((by.clone(), role.clone())),
+            _ => None,
+        })
+        .expect("the plan's fast-track is recorded");
+    assert_eq!(by.0.as_str(), "oncall");
+    assert_eq!(
+        by.1.as_ref().map(knowngood::Role::as_str),
+        Some("release-managers")
+    );
+    // Negative: someone else holds the role; the planner, judging the
+    // person on call, does not offer the fast-tracked plan at all.
+    let plan = run(&one_actor(&["rita"]), 3).plan.unwrap();
+    let option = plan.option(Strategy::RevertInFlightThenFix).unwrap();
+    assert!(!option.applicable);
+    assert!(
+        option.why_not().contains("release-managers"),
+        "{}",
+        option.why_not()
+    );
+}

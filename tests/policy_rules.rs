@@ -128,3 +128,71 @@ fn continuous_deployment_rules_out_the_fast_tracked_revert_in_flight() {
     assert!(plain.run(forced).is_ok());
     let _ = release_id(1);
 }
+
+fn allowing(strategies: &[Strategy]) -> Policy {
+    let mut policy = Policy::default();
+    policy.allowed_strategies = strategies.iter().copied().collect();
+    policy
+}
+
+#[test]
+fn strategy_forbidden_binds_a_direct_rollback_too() {
+    let mut w = bad_commit_in_production(allowing(&[Strategy::Revert, Strategy::FixForward]));
+    let before = w.ledger.clone();
+    let refusal = rollback_with(&mut w, "alice", Clearance::none()).unwrap_err();
+    assert_eq!(refusal.rule(), "strategy-forbidden");
+    assert!(
+        refusal
+            .to_string()
+            .contains("the policy does not allow rollback"),
+        "{refusal}"
+    );
+    assert_eq!(w.ledger, before);
+    // Negative: allowed, the same rollback goes (as the authorised plan
+    // through the gate the incident closed).
+    let mut w = bad_commit_in_production(allowing(&[Strategy::Rollback]));
+    w.ok(Command::AuthorizeRecovery {
+        environment: "prod".into(),
+        plan: "INC-1/rollback".into(),
+        permits: vec![knowngood::RecoveryPermit::Rollback {
+            service: SERVICE.into(),
+        }],
+        by: "alice".into(),
+    });
+    rollback_with(&mut w, "alice", Clearance::none()).unwrap();
+}
+
+#[test]
+fn strategy_forbidden_binds_an_abort_that_returns_to_the_release_before() {
+    let abort_serving = |policy: Policy| {
+        let mut w = World::new();
+        w.adopt(policy);
+        let one = w.ready_for_prod(1);
+        w.deploy("prod", &one, true);
+        let two = w.ready_for_prod(2);
+        let serving = w.roll_out("prod", &two); // serves, not yet verified
+        w.run(Command::AbortRollout {
+            slot: serving,
+            by: "alice".into(),
+            reason: "error rate climbing".into(),
+        })
+        .map(drop)
+    };
+    let refusal = abort_serving(allowing(&[Strategy::Rollback])).unwrap_err();
+    assert_eq!(refusal.rule(), "strategy-forbidden");
+    // Negative: allowed, it goes.
+    abort_serving(allowing(&[Strategy::Abort])).unwrap();
+    // Stopping a rollout before it serves withdraws it and returns
+    // production to nothing older: not the strategy, always allowed.
+    let mut w = World::new();
+    w.adopt(allowing(&[Strategy::Rollback]));
+    let one = w.ready_for_prod(1);
+    w.deploy("prod", &one, true);
+    let two = w.ready_for_prod(2);
+    let requested = w.request("prod", &two);
+    w.ok(Command::AbortRollout {
+        slot: requested,
+        by: "alice".into(),
+        reason: "wrong config".into(),
+    });
+}

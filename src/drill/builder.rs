@@ -72,6 +72,7 @@ impl Drill {
                 faults: FaultSpec::default(),
                 expect: Expectation::default(),
                 metrics: None,
+                request: crate::recovery::PlanRequest::default(),
             },
             incident: None,
             problems: Vec::new(),

@@ -49,6 +49,11 @@ pub struct Scenario {
     /// What must come out.
     #[serde(default)]
     pub expect: Expectation,
+    /// What the person on call asks the planner for (who plans: `oncall`
+    /// unless it says; the clearance they bring; a named rollback
+    /// revision). The plan is chosen and driven as them.
+    #[serde(default)]
+    pub request: crate::recovery::PlanRequest,
     /// Health measured, not told: an analysis the driver's health probe
     /// judges on scripted series, per release (none: the in-memory probe
     /// answers healthy unless the host's says otherwise).

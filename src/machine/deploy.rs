@@ -349,6 +349,7 @@ pub(super) fn rollback(
         return Err(in_flight(environment, service, busy));
     }
     gates::require_reason(reason, "a rollback")?;
+    gates::policy_allows(state, crate::model::Strategy::Rollback)?;
     let break_glass = forward_only_clearance(state, (environment, service), by, clearance)?;
     let mut unverified = None;
     let target = match to_revision {

@@ -568,3 +568,22 @@ pub(crate) fn lift_freeze(
         reason: reason.to_owned(),
     }])
 }
+
+/// Rule **strategy-forbidden**, for direct commands too: a rollback, or an
+/// abort that returns production to the release before, is refused when
+/// the policy's `allowed_strategies` leaves the strategy out, as choosing
+/// it would be. (The policy's other rules keep their own paths: a
+/// forward-only rollback needs broken glass, `forward-only`.)
+pub(crate) fn policy_allows(
+    state: &State,
+    strategy: crate::model::Strategy,
+) -> Result<(), Rejection> {
+    if state.policy().allowed_strategies.contains(&strategy) {
+        Ok(())
+    } else {
+        Err(Rejection::StrategyForbidden {
+            strategy,
+            why: format!("the policy does not allow {strategy}"),
+        })
+    }
+}

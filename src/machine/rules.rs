@@ -119,6 +119,9 @@ pub(super) fn judge(
             gates::require_reason(reason, "aborting a rollout")?;
             let history = state.history(&slot.environment, &slot.service);
             let stable = if d.status == DeploymentStatus::Verifying {
+                // It serves: aborting returns production to an older
+                // release, the recovery the policy must allow.
+                gates::policy_allows(state, crate::model::Strategy::Abort)?;
                 // It serves: return to the known-good revision it replaced.
                 let before = history
                     .and_then(|h| h.reinstatable_before(slot.revision))

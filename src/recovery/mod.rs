@@ -115,7 +115,7 @@ pub fn hotfix_base(
 /// assert_eq!(request.rollback_to, Some(Revision(20)));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PlanRequest {
     /// Who will choose (`None`: the incident's declarer).

@@ -14,7 +14,7 @@ use crate::memory::{ManualClock, block_on};
 use crate::model::IncidentId;
 use crate::port::Clock as _;
 use crate::port::Ports;
-use crate::recovery::{RecoveryPlan, plan};
+use crate::recovery::{RecoveryPlan, plan_for};
 use chrono::{Duration, TimeZone, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +39,8 @@ struct Sim<'s> {
     /// The analysis health is measured by, when the scenario scripts
     /// metrics.
     measured: Option<Arc<crate::adapters::AnalysisProbe>>,
+    /// Who plans and chooses (the scenario's `request.by`, else `oncall`).
+    chooser: crate::model::Actor,
 }
 
 /// The health probe a scenario's metrics make: an analysis judged on
@@ -223,6 +225,7 @@ pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport 
         invariants: super::Invariants::new(),
         history_done: false,
         measured,
+        chooser: "oncall".into(),
     };
     sim.play(&mut report);
     if sim.clock.overflowed() {
@@ -448,7 +451,7 @@ impl Sim<'_> {
             let Some(current) = self.plan(&incident) else {
                 break;
             };
-            let chosen = match current.choose(strategy, "oncall") {
+            let chosen = match current.choose(strategy, self.chooser.clone()) {
                 Ok(command) => command,
                 Err(e) => {
                     self.failures
@@ -537,9 +540,19 @@ impl Sim<'_> {
         ));
     }
 
+    /// The plan the person on call chooses from, rehearsed as them.
     fn plan(&mut self, incident: &IncidentId) -> Option<RecoveryPlan> {
         let caps = self.ports.capabilities();
-        match plan(self.driver.state(), incident, self.clock.now(), &caps) {
+        let mut request = self.scenario.request.clone();
+        let chooser = request.by.get_or_insert_with(|| "oncall".into()).clone();
+        self.chooser = chooser;
+        match plan_for(
+            self.driver.state(),
+            incident,
+            self.clock.now(),
+            &caps,
+            &request,
+        ) {
             Ok(p) => Some(p),
             Err(e) => {
                 self.failures.push(format!("planning failed: {e}"));

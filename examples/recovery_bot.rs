@@ -50,9 +50,15 @@ fn set_up(dir: &Path) -> Result<()> {
         git(&repo, &["init", "-q", "-b", "main"])?;
     }
     let made = git(&repo, &["log", "--format=%s"]).unwrap_or_default();
-    for (file, text) in [
-        ("checkout.txt", "v1"),
-        ("checkout-v2.txt", "behind new-checkout"),
+    // Trailers tell the driver's sync what each commit is: its change,
+    // and the flags it sits behind.
+    for (file, text, trailers) in [
+        ("checkout.txt", "v1", "Change-Id: PR-1"),
+        (
+            "checkout-v2.txt",
+            "behind new-checkout",
+            "Change-Id: PR-2\nFlag: new-checkout",
+        ),
     ] {
         let subject = format!("add {file}");
         if made.lines().any(|l| l == subject) {
@@ -60,7 +66,7 @@ fn set_up(dir: &Path) -> Result<()> {
         }
         std::fs::write(repo.join(file), text)?;
         git(&repo, &["add", file])?;
-        git(&repo, &["commit", "-q", "-m", &subject])?;
+        git(&repo, &["commit", "-q", "-m", &subject, "-m", trailers])?;
     }
     let state = dir.join("state");
     std::fs::create_dir_all(&state)?;
@@ -156,34 +162,47 @@ fn run_incident(driver: &mut Driver, dir: &Path) -> Result<()> {
             .build()?;
         block_on(driver.execute(&Command::DefinePipeline { pipeline }))?;
     }
-    for command in [
-        Command::RegisterService {
-            service: Service::new("payments"),
-        },
-        Command::RecordCommit {
-            commit: Commit::new(c1.as_str(), None::<&str>),
-        },
-        Command::RecordCommit {
-            commit: Commit::new(c2.as_str(), [c1.as_str()]),
-        },
-    ] {
-        block_on(driver.execute(&command))?;
-    }
-    let now = driver.ports().clock.now();
-    for (id, commit, flag) in [("PR-1", &c1, None), ("PR-2", &c2, Some("new-checkout"))] {
-        if driver.state().change(&id.into()).is_none() {
-            let mut change = Change::new(id, id, "dev", now, [commit.as_str()]);
-            if let Some(flag) = flag {
-                change = change.behind_flag(flag);
-            }
-            block_on(driver.execute(&Command::RecordChange { change }))?;
+    // Where the ledger starts following main: its first commit, recorded
+    // by hand (a sync goes on from the head the ledger holds).
+    if driver
+        .state()
+        .branch(&"payments".into(), &"main".into())
+        .is_none()
+    {
+        let now = driver.ports().clock.now();
+        for command in [
+            Command::RegisterService {
+                service: Service::new("payments"),
+            },
+            Command::RecordCommit {
+                commit: Commit::new(c1.as_str(), None::<&str>),
+            },
+            Command::RecordChange {
+                change: Change::new("PR-1", "add checkout.txt", "dev", now, [c1.as_str()]),
+            },
+            Command::MoveBranch {
+                service: "payments".into(),
+                branch: "main".into(),
+                head: c1.as_str().into(),
+            },
+        ] {
+            block_on(driver.execute(&command))?;
         }
     }
-    block_on(driver.execute(&Command::MoveBranch {
-        service: "payments".into(),
-        branch: "main".into(),
-        head: c2.as_str().into(),
-    }))?;
+    // What landed since, read from git: PR-2, behind `new-checkout`.
+    let synced = block_on(driver.sync(&"payments".into(), &"main".into()))?;
+    if !synced.changes.is_empty() {
+        println!(
+            "synced main to {}: {}",
+            &synced.to.as_str()[..12],
+            synced
+                .changes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     for (n, commit) in [(1_u64, &c1), (2, &c2)] {
         let digest = Digest::parse(&format!("sha256:{}", &commit[..16]))?;
         let version = format!("1.{n}.0");

@@ -135,7 +135,7 @@ pub use recovery::{
 pub use startup::{StartError, StartReport, Startup, open_ledger};
 
 // What every host touches, at the root.
-pub use driver::{DriveError, DriveReport, Driver, Shipped};
+pub use driver::{DriveError, DriveReport, Driver, Shipped, Synced};
 pub use port::SystemClock;
 pub use port::{
     AdapterError, Clock, ErrorKind, Fence, JournalStore, LeaseAnswer, Leases, MissingPort, Ports,

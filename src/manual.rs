@@ -382,9 +382,14 @@
 //! [`Driver::execute`](crate::Driver::execute), as it happens, stamped by
 //! the driver's clock:
 //!
-//! - every merge to main: `RecordCommit` (parents first), then
-//!   `RecordChange` (with its flags, what it reverts, what it depends on),
-//!   then `MoveBranch`; a push to any branch the driver moves, likewise;
+//! - every merge to main: [`Driver::sync`](crate::Driver::sync) reads
+//!   what landed from the VCS and records it (commits, a change per
+//!   commit or per `Change-Id:` trailer, `Flag:` and `Depends-On:`
+//!   trailers, reverts by git's `This reverts commit <id>.`), once, and
+//!   says in its notes what it could not read; by hand, `RecordCommit`
+//!   (parents first), then `RecordChange` (with its flags, what it
+//!   reverts, what it depends on), then `MoveBranch`. A push to any branch
+//!   the driver moves, likewise;
 //! - every build: `RegisterArtifact`, then `RegisterRelease`;
 //! - every deployment: [`Driver::ship`](crate::Driver::ship) does the
 //!   request, start, deploy, completion and verification in one call,

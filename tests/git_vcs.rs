@@ -856,3 +856,89 @@ fn git_vcs_identity_is_the_adapters_alone_the_hosts_git_environment_does_not_ove
         "knowngood-bot <bot@example.com>|knowngood-bot <bot@example.com>"
     );
 }
+
+#[test]
+fn git_vcs_sync_reads_what_landed_as_git_wrote_it() {
+    use std::sync::Arc;
+    let dir = dir("sync");
+    let repo = dir.path().join("payments");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    let one = commit(&repo, "a.txt", "one");
+    // The ledger knows `one` on main.
+    let ports = knowngood::Ports::builder()
+        .vcs(Arc::new(GitVcs::new().repository("payments", &repo)))
+        .deployer(Arc::new(knowngood::memory::InMemoryDeployer::default()))
+        .health(Arc::new(knowngood::memory::InMemoryHealthProbe::default()))
+        .builder(Arc::new(knowngood::memory::InMemoryBuilder::new(1, 1, 0)))
+        .journal(Arc::new(knowngood::memory::InMemoryJournalStore::default()))
+        .build()
+        .unwrap();
+    let mut driver = block_on(knowngood::Driver::start(ports, "knowngood-driver")).unwrap();
+    for command in [
+        knowngood::Command::RegisterService {
+            service: knowngood::Service::new("payments"),
+        },
+        knowngood::Command::RecordCommit {
+            commit: knowngood::Commit::new(one.clone(), None::<CommitId>),
+        },
+        knowngood::Command::MoveBranch {
+            service: "payments".into(),
+            branch: "main".into(),
+            head: one.clone(),
+        },
+    ] {
+        block_on(driver.execute(&command)).unwrap();
+    }
+    // A change with a Change-Id, git's own revert of it, and a branch
+    // merged with a merge commit.
+    std::fs::write(repo.join("b.txt"), "two").unwrap();
+    git(&repo, &["add", "b.txt"]);
+    git(
+        &repo,
+        &["commit", "-q", "-m", "Add b", "-m", "Change-Id: PR-2"],
+    );
+    let two = CommitId::new(git(&repo, &["rev-parse", "HEAD"]));
+    git(&repo, &["revert", "--no-edit", two.as_str()]);
+    let revert = CommitId::new(git(&repo, &["rev-parse", "HEAD"]));
+    git(&repo, &["checkout", "-q", "-b", "feature"]);
+    let side = commit(&repo, "c.txt", "three");
+    git(&repo, &["checkout", "-q", "main"]);
+    git(
+        &repo,
+        &["merge", "-q", "--no-ff", "feature", "-m", "Merge feature"],
+    );
+    let merge = CommitId::new(git(&repo, &["rev-parse", "HEAD"]));
+    // What the adapter says of git's revert.
+    let vcs = GitVcs::new().repository("payments", &repo);
+    let details = block_on(vcs.describe(&"payments".into(), &revert)).unwrap();
+    assert_eq!(details.parents, vec![two.clone()]);
+    assert_eq!(details.author, "dev <dev@example.com>");
+    assert_eq!(details.subject(), "Revert \"Add b\"");
+    assert_eq!(details.reverted(), vec![two.clone()]);
+    // Hostile ids never reach git.
+    let hostile =
+        block_on(vcs.describe(&"payments".into(), &"--output=/tmp/x".into())).unwrap_err();
+    assert_eq!(hostile.kind(), ErrorKind::Rejected, "{hostile}");
+    let synced = block_on(driver.sync(&"payments".into(), &"main".into())).unwrap();
+    assert_eq!(synced.to, merge);
+    assert_eq!(synced.commits.len(), 4, "{:?}", synced.commits);
+    assert_eq!(synced.commits.last(), Some(&merge));
+    // One change per commit but the merge; the revert recognised.
+    let changes: Vec<String> = synced.changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        changes,
+        ["PR-2".to_owned(), revert.to_string(), side.to_string()]
+    );
+    assert_eq!(
+        synced.reverts,
+        vec![(revert.as_str().into(), "PR-2".into())]
+    );
+    assert!(synced.notes.is_empty(), "{:?}", synced.notes);
+    let state = driver.state();
+    assert_eq!(
+        state.branch(&"payments".into(), &"main".into()),
+        Some(&merge)
+    );
+    assert!(state.commit(&merge).unwrap().change.is_none());
+}

@@ -11,6 +11,21 @@ use crate::startup::StartError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DriveError {
+    /// [`Driver::sync`](crate::driver::Driver::sync) could not record what
+    /// landed on a branch; what it recorded before stays (a sync again
+    /// goes on from there).
+    #[error("syncing `{branch}` of `{service}` from the VCS: {why}")]
+    Sync {
+        /// The service.
+        service: ServiceId,
+        /// The branch.
+        branch: BranchName,
+        /// Why, and what to do.
+        why: String,
+        /// The VCS's error, when it failed.
+        #[source]
+        error: Option<AdapterError>,
+    },
     /// The journal store failed; what it holds is the truth.
     #[error("the journal store failed: {0}; resume the driver once it is back")]
     Journal(AdapterError),

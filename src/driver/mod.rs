@@ -57,9 +57,11 @@ mod lease;
 mod report;
 mod ship;
 mod snapshots;
+mod sync;
 
 pub use error::{DriveError, StepFailure};
 pub use report::{DriveReport, Shipped};
+pub use sync::Synced;
 
 /// Carries recovery plans out through the host's ports.
 #[derive(Debug)]

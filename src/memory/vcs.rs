@@ -6,12 +6,15 @@ use crate::model::{BranchName, CommitId, ServiceId};
 use crate::port::{AdapterError, ErrorKind, Landed, Vcs, VcsCapabilities};
 use crate::recovery::IdempotencyKey;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 struct Repo {
     parents: BTreeMap<CommitId, Vec<CommitId>>,
+    /// Each commit's author, time and message.
+    details: BTreeMap<CommitId, (String, DateTime<Utc>, String)>,
     branches: BTreeMap<BranchName, CommitId>,
     tags: BTreeMap<String, CommitId>,
 }
@@ -33,11 +36,34 @@ pub struct InMemoryVcs {
 impl InMemoryVcs {
     /// Records a commit on `branch` of `service`'s repository (moving the
     /// branch to it), as a developer merging would.
+    /// Its message is its id; its author `dev`; its time the epoch (see
+    /// [`InMemoryVcs::commit_with`]).
     pub fn commit(&self, service: &ServiceId, branch: &BranchName, commit: &CommitId) {
+        self.commit_with(
+            service,
+            branch,
+            commit,
+            ("dev", DateTime::UNIX_EPOCH),
+            commit.as_str(),
+        );
+    }
+
+    /// Records a commit on `branch` by `author` at a time, with `message`
+    /// (moving the branch to it), as a developer merging would.
+    pub fn commit_with(
+        &self,
+        service: &ServiceId,
+        branch: &BranchName,
+        commit: &CommitId,
+        (author, at): (&str, DateTime<Utc>),
+        message: &str,
+    ) {
         let mut inner = lock(&self.inner);
         let repo = inner.repos.entry(service.clone()).or_default();
         let parents = repo.branches.get(branch).cloned().into_iter().collect();
         repo.parents.insert(commit.clone(), parents);
+        repo.details
+            .insert(commit.clone(), (author.to_owned(), at, message.to_owned()));
         repo.branches.insert(branch.clone(), commit.clone());
     }
 
@@ -119,6 +145,28 @@ impl InMemoryVcs {
         }
         let repo = inner.repos.entry(service.clone()).or_default();
         repo.parents.insert(id.clone(), parents.clone());
+        // Messages as git writes them, so that a sync reads them alike.
+        let said: Vec<String> = commits
+            .iter()
+            .rev()
+            .map(|c| match made {
+                Made::Revert => format!("This reverts commit {c}."),
+                Made::Pick => format!("(cherry picked from commit {c})"),
+                Made::Merge => format!("Merge commit '{c}'"),
+            })
+            .collect();
+        let message = match made {
+            Made::Revert => format!(
+                "Revert {} commit(s)\n\n{}\n",
+                commits.len(),
+                said.join("\n")
+            ),
+            Made::Pick | Made::Merge => format!("{}\n", said.join("\n")),
+        };
+        repo.details.insert(
+            id.clone(),
+            ("knowngood".to_owned(), DateTime::UNIX_EPOCH, message),
+        );
         repo.branches.insert(onto.clone(), id.clone());
         Ok(inner.calls.note(key, Landed::new(id, parents)))
     }
@@ -154,6 +202,32 @@ impl Vcs for InMemoryVcs {
                     format!("no branch `{branch}` in `{service}`"),
                 )
             })
+    }
+
+    async fn describe(
+        &self,
+        service: &ServiceId,
+        commit: &CommitId,
+    ) -> Result<crate::port::CommitDetails, AdapterError> {
+        let inner = lock(&self.inner);
+        let repo = inner.repos.get(service);
+        let parents = repo.and_then(|r| r.parents.get(commit)).ok_or_else(|| {
+            AdapterError::new(
+                ErrorKind::NotFound,
+                format!("no commit `{commit}` in `{service}`"),
+            )
+        })?;
+        let (author, at, message) = repo
+            .and_then(|r| r.details.get(commit))
+            .cloned()
+            .unwrap_or_else(|| ("dev".to_owned(), DateTime::UNIX_EPOCH, commit.to_string()));
+        Ok(crate::port::CommitDetails::new(
+            commit.clone(),
+            parents.clone(),
+            author,
+            at,
+            message,
+        ))
     }
 
     async fn commits_between(

@@ -60,4 +60,4 @@ pub use journal::JournalStore;
 pub use leases::{Fence, LeaseAnswer, Leases};
 pub use metrics::{Metrics, fill_query};
 pub use ports::{DEFAULT_LEASE_TTL, MissingPort, Ports, PortsBuilder};
-pub use vcs::{Landed, Vcs, VcsCapabilities};
+pub use vcs::{CommitDetails, Landed, Vcs, VcsCapabilities};

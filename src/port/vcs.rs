@@ -57,6 +57,102 @@ impl Landed {
     }
 }
 
+/// One commit as the repository holds it, what [`Vcs::describe`]
+/// answers: enough for the driver to record what landed on a branch
+/// ([`Driver::sync`](crate::Driver::sync)).
+///
+/// ```
+/// use chrono::DateTime;
+/// use knowngood::port::CommitDetails;
+/// let revert = CommitDetails::new(
+///     "9f3c2a1",
+///     ["77ab001".into()],
+///     "Alice <alice@example.com>",
+///     DateTime::UNIX_EPOCH,
+///     "Revert \"Add one-click checkout\"\n\nThis reverts commit 5d41402abc4b.\n\nChange-Id: PR-43\n",
+/// );
+/// assert_eq!(revert.subject(), "Revert \"Add one-click checkout\"");
+/// assert_eq!(revert.reverted(), vec!["5d41402abc4b".into()]);
+/// assert_eq!(revert.trailer("Change-Id"), Some("PR-43"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CommitDetails {
+    /// The commit.
+    pub id: CommitId,
+    /// Its parents, first parent first.
+    pub parents: Vec<CommitId>,
+    /// Its author, as the repository names them (`Name <email>` in git).
+    pub author: String,
+    /// When it was committed.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Its whole message.
+    pub message: String,
+}
+
+impl CommitDetails {
+    /// A commit.
+    pub fn new(
+        id: impl Into<CommitId>,
+        parents: impl IntoIterator<Item = CommitId>,
+        author: impl Into<String>,
+        at: chrono::DateTime<chrono::Utc>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            parents: parents.into_iter().collect(),
+            author: author.into(),
+            at,
+            message: message.into(),
+        }
+    }
+
+    /// The message's first line.
+    pub fn subject(&self) -> &str {
+        self.message.lines().next().unwrap_or_default().trim()
+    }
+
+    /// The commits it says it reverts, by git's own convention: each line
+    /// `This reverts commit <id>.` (one per commit for a range), in order.
+    pub fn reverted(&self) -> Vec<CommitId> {
+        self.message
+            .lines()
+            .filter_map(|line| {
+                let id = line
+                    .trim()
+                    .strip_prefix("This reverts commit ")?
+                    .trim_end_matches(['.', ',']);
+                (!id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .then(|| CommitId::new(id))
+            })
+            .collect()
+    }
+
+    /// The value of the trailer `name` (`Name: value` on a line of its
+    /// own in the message's last paragraph), if the message has it.
+    pub fn trailer(&self, name: &str) -> Option<&str> {
+        self.trailers(name).into_iter().next()
+    }
+
+    /// Every value of the trailer `name`, in order.
+    pub fn trailers(&self, name: &str) -> Vec<&str> {
+        let last = self
+            .message
+            .trim_end()
+            .rsplit("\n\n")
+            .next()
+            .unwrap_or_default();
+        last.lines()
+            .filter_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim().eq_ignore_ascii_case(name) && !value.trim().is_empty())
+                    .then(|| value.trim())
+            })
+            .collect()
+    }
+}
+
 /// Version control.
 ///
 /// # Contract
@@ -160,4 +256,24 @@ pub trait Vcs: Send + Sync + fmt::Debug + 'static {
     /// pick or a merge the new commit and its parents; for a branch or a tag the
     /// commit named, without parents.
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError>;
+    /// One commit's parents, author, time and message
+    /// ([`ErrorKind::NotFound`](crate::port::ErrorKind::NotFound) for a
+    /// commit the repository does not hold). The driver reads it to record
+    /// what landed on a branch ([`Driver::sync`](crate::Driver::sync)).
+    ///
+    /// The default answers [`ErrorKind::Rejected`](crate::port::ErrorKind::Rejected):
+    /// a VCS that cannot describe commits cannot be synced from.
+    async fn describe(
+        &self,
+        service: &ServiceId,
+        commit: &CommitId,
+    ) -> Result<CommitDetails, AdapterError> {
+        let _ = service;
+        Err(AdapterError::new(
+            super::ErrorKind::Rejected,
+            format!(
+                "this VCS adapter cannot describe commits (`{commit}`): implement `Vcs::describe` to sync from it, or record commits and changes with `Command::RecordCommit` and `Command::RecordChange`"
+            ),
+        ))
+    }
 }

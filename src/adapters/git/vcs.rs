@@ -325,4 +325,57 @@ impl Vcs for GitVcs {
         let key = key.clone();
         crate::adapters::off_executor(move || this.outcome_now(&key)).await
     }
+
+    async fn describe(
+        &self,
+        service: &ServiceId,
+        commit: &CommitId,
+    ) -> Result<crate::port::CommitDetails, AdapterError> {
+        let this = self.clone();
+        let service = service.clone();
+        let commit = commit.clone();
+        crate::adapters::off_executor(move || this.describe_now(&service, &commit)).await
+    }
+}
+
+impl GitVcs {
+    /// `git show` of one commit: parents, author, committer time, message.
+    fn describe_now(
+        &self,
+        service: &ServiceId,
+        commit: &CommitId,
+    ) -> Result<crate::port::CommitDetails, AdapterError> {
+        let repo = self.repo(service)?;
+        let id = object_id(commit)?;
+        let shown = self.git(
+            repo,
+            &[
+                "show",
+                "-s",
+                "--format=%H%n%P%n%an <%ae>%n%cI%n%B",
+                "--end-of-options",
+                &format!("{id}^{{commit}}"),
+            ],
+            ErrorKind::NotFound,
+        )?;
+        let mut lines = shown.splitn(5, '\n');
+        let mut next = || lines.next().unwrap_or_default();
+        let (full, parents, author, at) = (next(), next(), next(), next());
+        let message = next();
+        let at = chrono::DateTime::parse_from_rfc3339(at.trim())
+            .map_err(|e| {
+                AdapterError::new(
+                    ErrorKind::Rejected,
+                    format!("git gave `{at}` as the time of `{id}`: {e}"),
+                )
+            })?
+            .with_timezone(&chrono::Utc);
+        Ok(crate::port::CommitDetails::new(
+            full.trim(),
+            parents.split_whitespace().map(CommitId::new),
+            author.trim(),
+            at,
+            message,
+        ))
+    }
 }

@@ -225,6 +225,44 @@ fn random_scenario(seed: u64) -> Value {
         1 => json!({"cause": "external", "description": "the payment provider changed its API"}),
         _ => json!({"cause": "change", "change": format!("PR-{}", 1 + rng.below(builds))}),
     };
+    // Who plans, with what clearance, naming what: drawn last, so that the
+    // histories above stay what they were.
+    let mut request = serde_json::Map::new();
+    let mut clearance = serde_json::Map::new();
+    if pick(&mut rng, 25) {
+        // Any production revision, usable or not.
+        request.insert("rollback_to".into(), json!(1 + rng.below(builds + 1)));
+        if pick(&mut rng, 50) {
+            clearance.insert(
+                "unverified_target".into(),
+                json!("it served a day without errors"),
+            );
+        }
+    }
+    let mut roles = policy
+        .get("roles")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if policy.get("fast_track_allowed").is_none() && pick(&mut rng, 20) {
+        // Fast-tracks for release managers only: the person on call is
+        // one, or not.
+        let members = if pick(&mut rng, 50) { "oncall" } else { "rita" };
+        roles.insert("release-managers".into(), json!([members]));
+        policy.insert("fast_track_roles".into(), json!(["release-managers"]));
+    }
+    if pick(&mut rng, 20) {
+        let members = if pick(&mut rng, 50) { "oncall" } else { "lead" };
+        roles.insert("leads".into(), json!([members]));
+        policy.insert("freeze_override_roles".into(), json!(["leads"]));
+        clearance.insert("freeze_override".into(), json!("checkout is down"));
+    }
+    if !roles.is_empty() {
+        policy.insert("roles".into(), Value::Object(roles));
+    }
+    if !clearance.is_empty() {
+        request.insert("clearance".into(), Value::Object(clearance));
+    }
     json!({
         "format": 1,
         "name": format!("random-{seed}"),
@@ -242,6 +280,7 @@ fn random_scenario(seed: u64) -> Value {
             "cause": cause,
             "summary": "checkout failing",
         },
+        "request": Value::Object(request),
     })
 }
 
@@ -361,13 +400,14 @@ fn agree(seed: u64, tally: &mut Tally) -> Vec<String> {
             considered: Vec::new(),
             explanation: String::new(),
             by: "oncall".into(),
-            clearance: knowngood::Clearance::none(),
+            clearance: plan.request.clearance.clone(),
         };
-        let replanned = knowngood::plan(
+        let replanned = knowngood::plan_for(
             ledger.state(),
             &plan.incident,
             when,
             &knowngood::Capabilities::all(),
+            &plan.request,
         );
         let Ok(replanned) = replanned else { continue };
         let Some(again) = replanned.option(strategy) else {

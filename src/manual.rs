@@ -303,6 +303,21 @@
 //! (or its flags are off); the gate reopens by itself once nothing holds
 //! it.
 //!
+//! **Back to normal, under the same incident.** A rollback or a flag
+//! turned off mitigates; production then drifts from main (or carries the
+//! cause behind a flag) and the gate stays closed. Plan again: once the
+//! incident is mitigated, the planner offers only the plans that fix main
+//! and ship it (revert, fix forward, hotfix) and the core refuses any
+//! other (`resolve-after-mitigation`). Choose one and drive it as before;
+//! the incident stays mitigated, its first plan's follow-ups stay. Then
+//! close the follow-ups on what the history shows: "fix main and ship it"
+//! closes once a revert of the cause (or a fix declared for it) is on main
+//! *and* in the release serving where the incident is; resolve the
+//! incident (refused while anything holds the gate: drift, a revision not
+//! known good, a poisoned change running), which reopens the gate, and
+//! the "reopen the gate" follow-up with it. The drill
+//! `examples/scenarios/rollback-then-revert.toml` walks the whole way.
+//!
 //! # 9. Schemas
 //!
 //! Each release may declare the schema versions it runs on. A release never

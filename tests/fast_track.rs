@@ -192,3 +192,45 @@ fn one_actor_per_plan_the_fast_track_is_authorised_by_the_person_who_chose_the_p
         option.why_not()
     );
 }
+
+#[test]
+fn follow_up_reapply_change_closes_when_the_change_is_on_main_again() {
+    let report = run(&one_actor(&["oncall"]), 3);
+    assert!(report.passed(), "{:?}", report.failures);
+    let entries = report.journal.entries();
+    let state = report.journal.replay().unwrap();
+    let incident = state.incident(&"INC-1".into()).unwrap();
+    let index = incident
+        .follow_ups
+        .iter()
+        .position(|f| {
+            matches!(
+                f.kind,
+                knowngood::recovery::FollowUpKind::ReapplyChange { .. }
+            )
+        })
+        .expect("the plan re-applies the change in flight");
+    // The driver closed it once the re-applied change was on main.
+    assert!(incident.follow_ups[index].done_at.is_some());
+    // Negative: before the re-apply, closing it is refused.
+    let chosen = entries
+        .iter()
+        .position(|e| matches!(e.event.kind, EventKind::StrategyChosen { .. }))
+        .unwrap();
+    let mut ledger = Ledger::from_journal(report.journal.truncated(chosen + 1)).unwrap();
+    let refused = ledger
+        .execute(
+            &Command::CompleteFollowUp {
+                incident: "INC-1".into(),
+                follow_up: u32::try_from(index).unwrap(),
+                by: "oncall".into(),
+            },
+            entries[chosen].event.at,
+        )
+        .unwrap_err();
+    assert_eq!(refused.rule(), "follow-up-not-done");
+    assert!(
+        refused.to_string().contains("is not on `main` again yet"),
+        "{refused}"
+    );
+}

@@ -84,11 +84,17 @@ fn incident_every_phase_and_step_pair_gives_the_documented_outcome() {
         P::Resolved,
         P::Reviewed,
     ];
-    let steps: [Step; 4] = [
+    let steps: [Step; 5] = [
         (
             "choose",
             || choose(Strategy::Rollback),
             &[P::Detected, P::Mitigating],
+        ),
+        // A plan that fixes main may also resolve a mitigated incident.
+        (
+            "choose-resolving",
+            || choose(Strategy::Revert),
+            &[P::Detected, P::Mitigating, P::Mitigated],
         ),
         ("mitigate", mitigate, &[P::Mitigating]),
         ("resolve", resolve, &[P::Mitigated]),
@@ -110,6 +116,12 @@ fn incident_every_phase_and_step_pair_gives_the_documented_outcome() {
                         "{phase_now} × {name}: {r}"
                     );
                 }
+            } else if phase_now == P::Mitigated && *name == "choose" {
+                // Mitigated: a plan that would only mitigate again is
+                // refused by its own rule.
+                let refusal = outcome.unwrap_err();
+                assert_eq!(refusal.rule(), "resolve-after-mitigation", "{refusal}");
+                assert_eq!(w.ledger, before);
             } else {
                 let refusal = outcome.unwrap_err();
                 assert!(

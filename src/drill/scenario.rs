@@ -337,6 +337,11 @@ pub struct Expectation {
     /// acceptable outcome (default: no, a fallback fails the drill). Every
     /// fallback shows in the report either way.
     pub fallback_allowed: bool,
+    /// Once mitigated, resolve the incident with this plan (a revert, a
+    /// fix forward, a hotfix): planned and driven under the same incident,
+    /// then every follow-up the history can prove closed, and the incident
+    /// resolved. The drill fails unless it ends resolved.
+    pub resolve_with: Option<Strategy>,
 }
 
 /// A scenario file that cannot be used.

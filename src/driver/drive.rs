@@ -357,6 +357,14 @@ impl Driver {
                     self.ports.clock.now(),
                 );
                 self.land(key, service, onto, &landed, Some(new)).await?;
+                if rework == Rework::Reapply {
+                    // Its follow-up closes on the history, not on the
+                    // step's word: the core checks the change is on main.
+                    self.complete_follow_up_where(incident, |kind| {
+                        matches!(kind, crate::machine::FollowUpKind::ReapplyChange { change: c } if c == change)
+                    })
+                    .await?;
+                }
                 Ok(Ok(format!(
                     "`{change}` {} as `{commit}` on `{onto}`",
                     rework.done()

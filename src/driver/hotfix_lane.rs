@@ -95,6 +95,33 @@ impl Driver {
         Ok(DriveReport::Done { steps: done })
     }
 
+    /// Marks the incident's first open follow-up that `which` picks done,
+    /// when the history shows its work ([`not_done`](crate::machine::not_done)
+    /// says nothing is missing); otherwise leaves it open.
+    pub(super) async fn complete_follow_up_where(
+        &mut self,
+        incident: &IncidentId,
+        which: impl Fn(&crate::machine::FollowUpKind) -> bool,
+    ) -> Result<(), DriveError> {
+        let Some(record) = self.state().incident(incident) else {
+            return Ok(());
+        };
+        let Some(index) = record.follow_ups.iter().position(|f| {
+            f.done_at.is_none()
+                && which(&f.kind)
+                && crate::machine::not_done(self.state(), record, &f.kind).is_none()
+        }) else {
+            return Ok(());
+        };
+        self.execute(&Command::CompleteFollowUp {
+            incident: incident.clone(),
+            follow_up: u32::try_from(index).unwrap_or(u32::MAX),
+            by: self.acting(),
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Marks the incident's follow-up to merge `from` back into `onto` done,
     /// once the VCS shows `from`'s head reachable from `onto`'s (asked
     /// through the port, not taken from the step's word); the core checks

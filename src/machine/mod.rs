@@ -44,6 +44,7 @@ pub use incident::{FollowUp, IncidentRecord};
 pub use lifecycle::{DeploymentStatus, LifecycleStep};
 pub use rehearse::{Rehearsal, rehearse};
 pub use rejection::SkippedCandidate;
+pub(crate) use response::{not_done, resolves};
 pub use state::{
     ActivePlan, AppliedMigration, ClosedGate, CommitRecord, Deployment, DeploymentOrigin,
     EnvironmentState, Poisoning, RemedyKind, RolloutHistory, SchemaState, StageTimes, State,

@@ -818,6 +818,16 @@ pub enum Rejection {
         /// What is still wrong.
         why: String,
     },
+    /// A mitigated incident takes only a plan that resolves it.
+    #[error(
+        "incident `{incident}` is mitigated: {strategy} would only mitigate it again; choose a plan that fixes main and ships it (revert, fix-forward or hotfix), then resolve"
+    )]
+    AlreadyMitigated {
+        /// The incident.
+        incident: IncidentId,
+        /// The strategy asked for.
+        strategy: crate::model::Strategy,
+    },
     /// The permanent fix is not in place yet.
     #[error("incident `{incident}` is not resolved yet: {why}")]
     NotYetResolved {
@@ -1045,6 +1055,7 @@ impl Rejection {
             Self::NothingToReturnTo { .. } => "nothing-to-return-to",
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",
+            Self::AlreadyMitigated { .. } => "resolve-after-mitigation",
             Self::UnknownFollowUp { .. } => "unknown-follow-up",
             Self::FollowUpNotDone { .. } => "follow-up-not-done",
             Self::UnknownEffect { .. } => "unknown-effect",

@@ -140,11 +140,23 @@ pub(super) fn choose(state: &State, command: &Command) -> Result<Vec<EventKind>,
     let incident = known(state, id)?;
     expect_phase(
         incident,
-        &[IncidentPhase::Detected, IncidentPhase::Mitigating],
+        &[
+            IncidentPhase::Detected,
+            IncidentPhase::Mitigating,
+            IncidentPhase::Mitigated,
+        ],
         "choose a strategy",
     )?;
     if let Some(why) = state.policy.forbids(strategy) {
         return Err(Rejection::StrategyForbidden { strategy, why });
+    }
+    // Rule **resolve-after-mitigation**: once mitigated, only a plan that
+    // fixes main and ships it.
+    if incident.phase == IncidentPhase::Mitigated && !resolves(strategy) {
+        return Err(Rejection::AlreadyMitigated {
+            incident: id.clone(),
+            strategy,
+        });
     }
     let mut keys = std::collections::BTreeSet::new();
     if let Some(twice) = steps.iter().find(|s| !keys.insert(&s.key)) {
@@ -215,6 +227,13 @@ pub(super) fn choose(state: &State, command: &Command) -> Result<Vec<EventKind>,
         });
     }
     Ok(kinds)
+}
+
+/// Whether `strategy` fixes main and ships the fix, so that it resolves an
+/// incident already mitigated (after a rollback or a flag turned off).
+pub(crate) fn resolves(strategy: crate::model::Strategy) -> bool {
+    use crate::model::Strategy as S;
+    matches!(strategy, S::Revert | S::FixForward | S::Hotfix)
 }
 
 /// Why a known-good state is not restored yet, if it is not.
@@ -365,9 +384,92 @@ pub(super) fn retro(
 
 /// What the recorded history lacks for a follow-up to count as done, for
 /// the follow-ups the history can prove: a hotfix branch is merged back
-/// when its head is reachable from main.
-fn not_done(state: &State, kind: &FollowUpKind) -> Option<String> {
+/// when its head is reachable from main; a gate is lifted when it is open;
+/// main is fixed, when the cause is
+/// a change, once a revert of it or a fix declared for it is on main and
+/// in the release serving where the incident is.
+pub(crate) fn not_done(
+    state: &State,
+    incident: &IncidentRecord,
+    kind: &FollowUpKind,
+) -> Option<String> {
     match kind {
+        FollowUpKind::ReapplyChange { change } => {
+            let main = BranchName::main();
+            if state.change(change).is_none() {
+                return Some(format!("`{change}` is not recorded"));
+            }
+            let Some(head) = state.branch(&incident.service, &main) else {
+                return Some(format!("the head of `{main}` is not recorded"));
+            };
+            // The change again on main: re-applied as the driver records it
+            // (`reapply-<change>`), or a revert of its revert.
+            let reverts_of_change: Vec<&crate::model::ChangeId> = state
+                .remedies(change)
+                .filter(|(_, kind)| *kind == super::state::RemedyKind::Revert)
+                .map(|(r, _)| r)
+                .collect();
+            let again = state.changes().any(|c| {
+                let reapplies = c.id.as_str() == format!("reapply-{change}")
+                    || c.reverts
+                        .as_ref()
+                        .is_some_and(|r| reverts_of_change.contains(&r));
+                reapplies
+                    && !c.commits.is_empty()
+                    && c.commits.iter().all(|k| state.is_ancestor(k, head))
+            });
+            (!again).then(|| format!("`{change}` is not on `{main}` again yet"))
+        }
+        FollowUpKind::LiftGate { environment } => state
+            .environments
+            .get(environment)
+            .and_then(|e| e.gate.as_ref())
+            .map(|_| {
+                let hold = gates::gate_hold(state, environment).map_or_else(
+                    || "nothing holds it now: resolve the incident, or reopen it".to_owned(),
+                    |h| format!("it is held: {h}"),
+                );
+                format!("the gate of `{environment}` is still closed; {hold}")
+            }),
+        FollowUpKind::FixMain { service } => {
+            let SuspectedCause::Change { change } = &incident.cause else {
+                return None;
+            };
+            let main = BranchName::main();
+            let Some(head) = state.branch(service, &main) else {
+                return Some(format!("the head of `{main}` is not recorded"));
+            };
+            let serving = state
+                .current_release(&incident.environment, service)
+                .and_then(|r| state.artifact(&r.artifact))
+                .map(|a| a.source_commit.clone());
+            let remedies: Vec<&crate::model::Change> = state
+                .remedies(change)
+                .filter_map(|(fix, _)| state.change(fix))
+                .collect();
+            if remedies.is_empty() {
+                return Some(format!(
+                    "no revert of `{change}` and no fix declared for it is recorded"
+                ));
+            }
+            let contains = |c: &crate::model::Change, tip: &crate::model::CommitId| {
+                !c.commits.is_empty() && c.commits.iter().all(|k| state.is_ancestor(k, tip))
+            };
+            if !remedies.iter().any(|r| contains(r, head)) {
+                return Some(format!("no revert or fix of `{change}` is on `{main}` yet"));
+            }
+            let shipped = serving.as_ref().is_some_and(|tip| {
+                remedies
+                    .iter()
+                    .any(|r| contains(r, head) && contains(r, tip))
+            });
+            (!shipped).then(|| {
+                format!(
+                    "the fix of `{change}` is on `{main}` but not in what serves `{service}` in `{}`: ship it",
+                    incident.environment
+                )
+            })
+        }
         FollowUpKind::MergeHotfixBack { service, branch } => {
             let Some(hotfix) = state.branch(service, branch) else {
                 return Some(format!("the head of `{branch}` is not recorded"));
@@ -401,7 +503,7 @@ pub(super) fn complete_follow_up(
     if item.done_at.is_some() {
         return Ok(vec![]);
     }
-    if let Some(why) = not_done(state, &item.kind) {
+    if let Some(why) = not_done(state, incident, &item.kind) {
         return Err(Rejection::FollowUpNotDone {
             incident: id.clone(),
             follow_up,
@@ -507,18 +609,32 @@ impl State {
                     .iter()
                     .map(|e| (e.key.clone(), crate::machine::effect::EffectStatus::Pending))
                     .collect();
-                record.phase = IncidentPhase::Mitigating;
-                record.mitigating_at = Some(at);
                 record.strategy = Some(*strategy);
                 record.considered.clone_from(considered);
                 record.explanation = Some(explanation.clone());
-                record.follow_ups = follow_ups
-                    .iter()
-                    .map(|kind| FollowUp {
-                        kind: kind.clone(),
-                        done_at: None,
-                    })
-                    .collect();
+                if record.phase == IncidentPhase::Mitigated {
+                    // A plan that resolves a mitigated incident: it stays
+                    // mitigated, and the obligations already open (or
+                    // done) stay as they are; new ones are added.
+                    for kind in follow_ups {
+                        if !record.follow_ups.iter().any(|f| f.kind == *kind) {
+                            record.follow_ups.push(FollowUp {
+                                kind: kind.clone(),
+                                done_at: None,
+                            });
+                        }
+                    }
+                } else {
+                    record.phase = IncidentPhase::Mitigating;
+                    record.mitigating_at = Some(at);
+                    record.follow_ups = follow_ups
+                        .iter()
+                        .map(|kind| FollowUp {
+                            kind: kind.clone(),
+                            done_at: None,
+                        })
+                        .collect();
+                }
             }
             EventKind::IncidentMitigated { .. } => {
                 record.phase = IncidentPhase::Mitigated;

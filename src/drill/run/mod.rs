@@ -516,8 +516,99 @@ impl Sim<'_> {
                 }
             }
         }
+        if mitigated && let Some(strategy) = self.scenario.expect.resolve_with {
+            self.resolve(&incident, strategy);
+        }
         self.check_invariants("at the end");
         self.check_outcome(report, &incident, mitigated);
+    }
+
+    /// The way back to normal: the resolving plan chosen and driven under
+    /// the same incident, the follow-ups it proves closed, the incident
+    /// resolved.
+    fn resolve(&mut self, incident: &IncidentId, strategy: crate::model::Strategy) {
+        self.now_minutes(5);
+        let Some(plan) = self.plan(incident) else {
+            return;
+        };
+        let chosen = match plan.choose(strategy, self.chooser.clone()) {
+            Ok(command) => command,
+            Err(e) => {
+                self.failures
+                    .push(format!("resolving with {strategy} was refused: {e}"));
+                return;
+            }
+        };
+        if let Err(e) = self.host(&chosen) {
+            self.failures
+                .push(format!("resolving with {strategy} was refused: {e}"));
+            return;
+        }
+        self.log.push(format!("chose {strategy} to resolve"));
+        if let Err(stop) = self.drive(incident) {
+            self.failures.push(format!(
+                "the resolving {strategy} did not finish: {}",
+                stop.why
+            ));
+            return;
+        }
+        // Main fixed first, then resolved (which reopens the gate), then
+        // the gate's follow-up: each closed only on what the history shows.
+        self.close_follow_ups(incident, strategy, |k| {
+            !matches!(
+                k,
+                crate::machine::FollowUpKind::LiftGate { .. }
+                    | crate::machine::FollowUpKind::HoldRetro
+            )
+        });
+        self.now_minutes(1);
+        if let Err(e) = self.host(&Command::ResolveIncident {
+            incident: incident.clone(),
+            by: self.chooser.clone(),
+        }) {
+            self.failures
+                .push(format!("not resolved after {strategy}: {e}"));
+            return;
+        }
+        self.log.push("resolved".to_owned());
+        self.close_follow_ups(incident, strategy, |k| {
+            *k != crate::machine::FollowUpKind::HoldRetro
+        });
+    }
+
+    /// Closes every open follow-up `which` picks; one the core refuses
+    /// (its work is not in the history) fails the drill.
+    fn close_follow_ups(
+        &mut self,
+        incident: &IncidentId,
+        strategy: crate::model::Strategy,
+        which: impl Fn(&crate::machine::FollowUpKind) -> bool,
+    ) {
+        let open: Vec<(u32, String)> = self
+            .driver
+            .state()
+            .incident(incident)
+            .map(|r| {
+                r.follow_ups
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.done_at.is_none() && which(&f.kind))
+                    .map(|(i, f)| (u32::try_from(i).unwrap_or(u32::MAX), f.kind.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (index, what) in open {
+            match self.host(&Command::CompleteFollowUp {
+                incident: incident.clone(),
+                follow_up: index,
+                by: self.chooser.clone(),
+            }) {
+                Ok(_) => self.log.push(format!("follow-up done: {what}")),
+                Err(e) => self.failures.push(format!(
+                    "follow-up `{what}` is not done after {strategy}: {e}"
+                )),
+            }
+        }
     }
 
     /// Charges the work of the plan just chosen at the durations the

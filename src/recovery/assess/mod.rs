@@ -161,6 +161,23 @@ impl<'a> Context<'a> {
                 format!("the policy allows {strategy}"),
             ),
         }
+        // The core's rule `resolve-after-mitigation`: once mitigated, only a
+        // plan that fixes main and ships it.
+        if self.incident.phase == crate::model::IncidentPhase::Mitigated {
+            if crate::machine::resolves(strategy) {
+                d.check(
+                    "resolves",
+                    true,
+                    "the incident is mitigated; this plan fixes main and ships it, so it resolves it",
+                );
+            } else {
+                d.check(
+                    "resolve-after-mitigation",
+                    false,
+                    "the incident is mitigated already: only a plan that fixes main and ships it resolves it",
+                );
+            }
+        }
         match strategy {
             Strategy::Retoggle => self.retoggle(&mut d),
             Strategy::Rollback => self.rollback(&mut d),

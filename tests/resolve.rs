@@ -1,0 +1,165 @@
+//! The way back to normal under one incident: once mitigated, only a plan
+//! that fixes main and ships it may be chosen (rule
+//! `resolve-after-mitigation`); it is planned, driven and recorded under
+//! the same incident; main's fix closes its follow-up only when the
+//! history shows it on main and serving.
+#![cfg(feature = "toml")]
+
+use std::path::Path;
+
+use knowngood::drill::{DrillReport, Scenario, run};
+use knowngood::{Command, EventKind, IncidentPhase, Journal, Ledger, Strategy};
+
+fn scenario() -> Scenario {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios/rollback-then-revert.toml");
+    Scenario::load(&path).unwrap()
+}
+
+/// The ledger as it stood just before the entry `at`.
+fn ledger_before(journal: &Journal, at: usize) -> Ledger {
+    Ledger::from_journal(journal.truncated(at)).unwrap()
+}
+
+fn position(report: &DrillReport, what: impl Fn(&EventKind) -> bool) -> usize {
+    report
+        .journal
+        .entries()
+        .iter()
+        .position(|e| what(&e.event.kind))
+        .unwrap()
+}
+
+#[test]
+fn resolve_after_mitigation_the_resolving_revert_is_driven_under_the_same_incident() {
+    let report = run(&scenario(), 7);
+    assert!(report.passed(), "{:?}", report.failures);
+    let state = report.journal.replay().unwrap();
+    let incident = state.incident(&"INC-1".into()).unwrap();
+    assert_eq!(incident.phase, IncidentPhase::Resolved);
+    assert_eq!(incident.attempts, 2);
+    assert_eq!(incident.strategy, Some(Strategy::Revert));
+    // Mitigated once, by the rollback, and that time is kept.
+    let mitigated = incident.mitigated_at.unwrap();
+    let revert_chosen = report.journal.entries()[position(&report, |k| {
+        matches!(
+            k,
+            EventKind::StrategyChosen {
+                strategy: Strategy::Revert,
+                ..
+            }
+        )
+    })]
+    .event
+    .at;
+    assert!(mitigated < revert_chosen);
+    assert!(incident.mitigating_at.unwrap() < mitigated);
+    // Every follow-up but the retro is done, on what the history shows.
+    let open: Vec<String> = incident
+        .open_follow_ups()
+        .map(|f| f.kind.to_string())
+        .collect();
+    assert_eq!(open, ["hold the retro"]);
+    // The gate is open again, and production runs main's head.
+    assert!(
+        state
+            .environment(&"prod".into())
+            .unwrap()
+            .closed_gate()
+            .is_none()
+    );
+}
+
+#[test]
+fn resolve_after_mitigation_a_plan_that_only_mitigates_again_is_refused() {
+    let report = run(&scenario(), 7);
+    // The ledger just after the rollback mitigated the incident.
+    let at = position(&report, |k| {
+        matches!(k, EventKind::IncidentMitigated { .. })
+    }) + 1;
+    let mut ledger = ledger_before(&report.journal, at);
+    let now = report.journal.entries()[at].event.at;
+    let plan = knowngood::plan_for(
+        ledger.state(),
+        &"INC-1".into(),
+        now,
+        &knowngood::Capabilities::all(),
+        &knowngood::PlanRequest::by("oncall"),
+    )
+    .unwrap();
+    let rollback = plan.option(Strategy::Rollback).unwrap();
+    assert!(!rollback.applicable);
+    assert_eq!(rollback.blocked_by(), Some("resolve-after-mitigation"));
+    // Forced past the planner, the core refuses on the same rule.
+    let forced = Command::ChooseStrategy {
+        incident: "INC-1".into(),
+        strategy: Strategy::Rollback,
+        steps: rollback.steps.clone(),
+        follow_ups: Vec::new(),
+        considered: Vec::new(),
+        explanation: String::new(),
+        by: "oncall".into(),
+        clearance: knowngood::Clearance::none(),
+    };
+    let refusal = ledger.execute(&forced, now).unwrap_err();
+    assert_eq!(refusal.rule(), "resolve-after-mitigation");
+    assert!(
+        refusal
+            .to_string()
+            .contains("choose a plan that fixes main"),
+        "{refusal}"
+    );
+    // Negative: the revert resolves, and is offered.
+    let revert = plan.option(Strategy::Revert).unwrap();
+    assert!(revert.applicable, "{}", revert.why_not());
+}
+
+#[test]
+fn follow_up_fix_main_closes_only_with_the_fix_on_main_and_serving() {
+    let report = run(&scenario(), 7);
+    let fix_main = |ledger: &mut Ledger, now| {
+        ledger
+            .execute(
+                &Command::CompleteFollowUp {
+                    incident: "INC-1".into(),
+                    follow_up: 0,
+                    by: "oncall".into(),
+                },
+                now,
+            )
+            .map(<[knowngood::JournalEntry]>::len)
+    };
+    let at = |what: &dyn Fn(&EventKind) -> bool| {
+        let i = position(&report, what) + 1;
+        (
+            ledger_before(&report.journal, i),
+            report.journal.entries()[i].event.at,
+        )
+    };
+    // Mitigated by the rollback: nothing on main yet.
+    let (mut ledger, now) = at(&|k| matches!(k, EventKind::IncidentMitigated { .. }));
+    let refused = fix_main(&mut ledger, now).unwrap_err();
+    assert_eq!(refused.rule(), "follow-up-not-done", "{refused}");
+    assert!(
+        refused.to_string().contains("no revert of `PR-998`"),
+        "{refused}"
+    );
+    // Reverted on main, not yet shipped: still not done.
+    let (mut ledger, now) = at(&|k| {
+        matches!(k, EventKind::EffectRecorded { key, outcome: knowngood::recovery::EffectOutcome::Succeeded { .. }, .. }
+            if key.as_str().ends_with("1-revert"))
+    });
+    let refused = fix_main(&mut ledger, now).unwrap_err();
+    assert!(
+        refused.to_string().contains("not in what serves"),
+        "{refused}"
+    );
+    // Negative: once the revert serves in production, it closes.
+    let done = report.journal.entries().iter().any(|e| {
+        matches!(
+            e.event.kind,
+            EventKind::FollowUpCompleted { follow_up: 0, .. }
+        )
+    });
+    assert!(done);
+}

@@ -114,6 +114,25 @@ fn conformance_catches_a_vcs_that_squashes_merges() {
     assert_eq!(failure.check, "merge-answers-both-parents", "{failure}");
 }
 
+#[test]
+fn conformance_checks_describe_when_it_is_offered() {
+    let inner = std::sync::Arc::new(InMemoryVcs::default());
+    inner.commit(&"payments".into(), &"main".into(), &"a1".into());
+    let vcs = MisbehavingVcs::new(&inner, VcsFault::DescribesWithoutParents);
+    let failure =
+        block_on(conformance::vcs(&*vcs, &"payments".into(), &"main".into())).unwrap_err();
+    assert_eq!(
+        failure.check, "describe-answers-the-real-parents",
+        "{failure}"
+    );
+    // Negative: a VCS that does not offer it at all passes (it cannot be
+    // synced from, and says so).
+    let inner = std::sync::Arc::new(InMemoryVcs::default());
+    inner.commit(&"payments".into(), &"main".into(), &"a1".into());
+    let vcs = MisbehavingVcs::new(&inner, VcsFault::CannotDescribe);
+    block_on(conformance::vcs(&*vcs, &"payments".into(), &"main".into())).unwrap();
+}
+
 /// Deploys on every call, ignoring the idempotency key.
 #[derive(Debug, Default)]
 struct ForgetfulDeployer {

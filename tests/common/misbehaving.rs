@@ -159,6 +159,10 @@ pub enum VcsFault {
     /// Merges squash: one new commit with the target as its only parent,
     /// so the merged branch is not reachable afterwards.
     SquashMerges,
+    /// Describes commits, leaving their parents out.
+    DescribesWithoutParents,
+    /// Does not describe commits at all (the port's default).
+    CannotDescribe,
 }
 
 /// An in-memory VCS with a [`VcsFault`].
@@ -213,7 +217,9 @@ impl Vcs for MisbehavingVcs {
                     self.inner.commit(s, onto, pushed);
                 }
             }
-            VcsFault::SquashMerges => {}
+            VcsFault::SquashMerges
+            | VcsFault::DescribesWithoutParents
+            | VcsFault::CannotDescribe => {}
         }
         self.inner.revert(key, s, commits, onto, expected).await
     }
@@ -263,6 +269,24 @@ impl Vcs for MisbehavingVcs {
     }
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Landed>, AdapterError> {
         self.inner.outcome(key).await
+    }
+    async fn describe(
+        &self,
+        s: &ServiceId,
+        commit: &CommitId,
+    ) -> Result<knowngood::port::CommitDetails, AdapterError> {
+        match self.fault {
+            VcsFault::CannotDescribe => Err(AdapterError::new(
+                knowngood::ErrorKind::Rejected,
+                "this VCS cannot describe commits",
+            )),
+            VcsFault::DescribesWithoutParents => {
+                let mut d = self.inner.describe(s, commit).await?;
+                d.parents.clear();
+                Ok(d)
+            }
+            _ => self.inner.describe(s, commit).await,
+        }
     }
 }
 

@@ -124,6 +124,7 @@ pub async fn vcs(
         matches!(&outcome, Ok(Some(l)) if *l == reverted),
         || format!("{outcome:?}"),
     )?;
+    describes(port, service, &reverted, &head).await?;
     // The branch moved on: a call still expecting `head` must not act.
     let stale_key = k("stale-revert");
     let stale = port
@@ -298,5 +299,47 @@ pub async fn vcs(
         "outcome-of-unknown-key-is-none",
         matches!(none, Ok(None)),
         || format!("{none:?}"),
+    )
+}
+
+/// `describe`, which syncing needs: either not offered at all (the port's
+/// default, `Rejected` for every commit), or a revert the adapter made
+/// described with its real parents and naming the commit it undoes by
+/// git's convention, and an unknown commit `NotFound`.
+async fn describes(
+    port: &dyn Vcs,
+    service: &ServiceId,
+    reverted: &Landed,
+    undone: &crate::model::CommitId,
+) -> Result<(), ConformanceFailure> {
+    const P: &str = "VCS";
+    let unknown = crate::model::CommitId::new("0000000000000000000000000000000000000bad");
+    let described = port.describe(service, &reverted.commit).await;
+    let missing = port.describe(service, &unknown).await;
+    if matches!(&described, Err(e) if e.kind() == ErrorKind::Rejected) {
+        return ensure(
+            P,
+            "describe-not-offered-for-any-commit",
+            matches!(&missing, Err(e) if e.kind() == ErrorKind::Rejected),
+            || format!("{missing:?}"),
+        );
+    }
+    ensure(
+        P,
+        "describe-answers-the-real-parents",
+        matches!(&described, Ok(d) if d.id == reverted.commit && d.parents == reverted.parents),
+        || format!("{described:?}"),
+    )?;
+    ensure(
+        P,
+        "describe-a-revert-names-what-it-undoes",
+        matches!(&described, Ok(d) if d.reverted().iter().any(|c| c == undone || (c.as_str().len() >= 7 && undone.as_str().starts_with(c.as_str())))),
+        || format!("{described:?}"),
+    )?;
+    ensure(
+        P,
+        "describe-unknown-commit-is-not-found",
+        matches!(&missing, Err(e) if e.kind() == ErrorKind::NotFound),
+        || format!("{missing:?}"),
     )
 }

@@ -100,6 +100,8 @@ fn drill_with_a_wrong_expectation_fails_with_a_readable_difference() {
     let mut scenario = built_in();
     scenario.expect.top = Some(knowngood::Strategy::Hotfix);
     scenario.expect.serving = Some("payments@9.9.9".into());
+    // Stop at the rollback, so that what serves is the release it restored.
+    scenario.expect.resolve_with = None;
     let report = run(&scenario, 1);
     assert!(!report.passed());
     assert!(

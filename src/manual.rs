@@ -310,8 +310,10 @@
 //! and ship it (revert, fix forward, hotfix) and the core refuses any
 //! other (`resolve-after-mitigation`). Choose one and drive it as before;
 //! the incident stays mitigated, its first plan's follow-ups stay. Then
-//! close the follow-ups on what the history shows: "fix main and ship it"
-//! closes once a revert of the cause (or a fix declared for it) is on main
+//! close the follow-ups, by their stable ids
+//! ([`Command::CloseFollowUp`](crate::Command::CloseFollowUp) with
+//! `fix-main/payments`, `lift-gate/prod`, …), on what the history shows:
+//! "fix main and ship it" closes once a revert of the cause (or a fix declared for it) is on main
 //! *and* in the release serving where the incident is; resolve the
 //! incident (refused while anything holds the gate: drift, a revision not
 //! known good, a poisoned change running), which reopens the gate, and

@@ -163,3 +163,51 @@ fn follow_up_fix_main_closes_only_with_the_fix_on_main_and_serving() {
     });
     assert!(done);
 }
+
+#[test]
+fn follow_ups_are_addressed_by_stable_ids() {
+    let report = run(&scenario(), 7);
+    let state = report.journal.replay().unwrap();
+    let incident = state.incident(&"INC-1".into()).unwrap();
+    let ids: Vec<String> = incident.follow_ups.iter().map(|f| f.kind.id()).collect();
+    assert_eq!(ids, ["fix-main/payments", "lift-gate/prod", "retro"]);
+    assert!(
+        incident
+            .follow_up("fix-main/payments")
+            .unwrap()
+            .done_at
+            .is_some()
+    );
+    // The drill closed them by id; an unknown id names the known ones.
+    let mut ledger = Ledger::from_journal(report.journal.clone()).unwrap();
+    let now = report.journal.entries().last().unwrap().event.at;
+    let refused = ledger
+        .execute(
+            &Command::CloseFollowUp {
+                incident: "INC-1".into(),
+                follow_up: "fix-main/search".into(),
+                by: "oncall".into(),
+            },
+            now,
+        )
+        .unwrap_err();
+    assert_eq!(refused.rule(), "unknown-follow-up");
+    assert!(
+        refused
+            .to_string()
+            .contains("`fix-main/payments`, `lift-gate/prod`, `retro`"),
+        "{refused}"
+    );
+    // Negative: a known id that is done already records nothing more.
+    let again = ledger
+        .execute(
+            &Command::CloseFollowUp {
+                incident: "INC-1".into(),
+                follow_up: "fix-main/payments".into(),
+                by: "oncall".into(),
+            },
+            now,
+        )
+        .unwrap();
+    assert!(again.is_empty());
+}

@@ -456,6 +456,18 @@ pub enum Command {
         /// Who did it.
         by: Actor,
     },
+    /// Mark a follow-up done by its stable id
+    /// ([`FollowUpKind::id`](crate::recovery::FollowUpKind::id), such as
+    /// `fix-main/payments`): the same rules as
+    /// [`Command::CompleteFollowUp`], without counting places in a list.
+    CloseFollowUp {
+        /// The incident.
+        incident: IncidentId,
+        /// The follow-up's id.
+        follow_up: String,
+        /// Who did it.
+        by: Actor,
+    },
     /// Record what became of one step of the chosen strategy (the driver
     /// does this; a person confirms steps only a person can take, such as
     /// landing a fix). A step already done stays done: a repeated outcome
@@ -601,6 +613,7 @@ impl Command {
             Self::ResolveIncident { .. } => "resolve_incident",
             Self::RecordRetro { .. } => "record_retro",
             Self::CompleteFollowUp { .. } => "complete_follow_up",
+            Self::CloseFollowUp { .. } => "close_follow_up",
             Self::RecordEffect { .. } => "record_effect",
         }
     }

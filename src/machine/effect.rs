@@ -389,6 +389,29 @@ pub enum FollowUpKind {
     HoldRetro,
 }
 
+impl FollowUpKind {
+    /// Its stable id within an incident, named after what it is (not
+    /// where it sits in the list): `fix-main/<service>`,
+    /// `lift-gate/<environment>`, `reapply/<change>`,
+    /// `merge-back/<service>/<branch>`, `retro`. Address it with
+    /// [`Command::CloseFollowUp`](crate::Command::CloseFollowUp).
+    ///
+    /// ```
+    /// use knowngood::recovery::FollowUpKind;
+    /// let fix = FollowUpKind::FixMain { service: "payments".into() };
+    /// assert_eq!(fix.id(), "fix-main/payments");
+    /// ```
+    pub fn id(&self) -> String {
+        match self {
+            Self::MergeHotfixBack { service, branch } => format!("merge-back/{service}/{branch}"),
+            Self::ReapplyChange { change } => format!("reapply/{change}"),
+            Self::FixMain { service } => format!("fix-main/{service}"),
+            Self::LiftGate { environment } => format!("lift-gate/{environment}"),
+            Self::HoldRetro => "retro".to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for FollowUpKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -92,6 +92,12 @@ impl IncidentRecord {
         Some(self.resolved_at?.signed_duration_since(self.detected_at))
     }
 
+    /// The follow-up with this stable id
+    /// ([`FollowUpKind::id`](crate::recovery::FollowUpKind::id)).
+    pub fn follow_up(&self, id: &str) -> Option<&FollowUp> {
+        self.follow_ups.iter().find(|f| f.kind.id() == id)
+    }
+
     /// Follow-ups not done yet.
     pub fn open_follow_ups(&self) -> impl Iterator<Item = &FollowUp> {
         self.follow_ups.iter().filter(|f| f.done_at.is_none())

@@ -865,6 +865,19 @@ pub enum Rejection {
         /// The number given.
         follow_up: u32,
     },
+    /// No follow-up with that id.
+    #[error(
+        "incident `{incident}` has no follow-up `{follow_up}`; its follow-ups are: {}",
+        if known.is_empty() { "none".to_owned() } else { list(known) }
+    )]
+    UnknownFollowUpId {
+        /// The incident.
+        incident: IncidentId,
+        /// The id given.
+        follow_up: String,
+        /// The ids it has.
+        known: Vec<String>,
+    },
     /// The explicit rollback target cannot be used.
     #[error("cannot roll back to {}: {problem}", .target)]
     UnusableRollbackTarget {
@@ -1056,7 +1069,7 @@ impl Rejection {
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",
             Self::AlreadyMitigated { .. } => "resolve-after-mitigation",
-            Self::UnknownFollowUp { .. } => "unknown-follow-up",
+            Self::UnknownFollowUp { .. } | Self::UnknownFollowUpId { .. } => "unknown-follow-up",
             Self::FollowUpNotDone { .. } => "follow-up-not-done",
             Self::UnknownEffect { .. } => "unknown-effect",
         }

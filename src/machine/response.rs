@@ -486,6 +486,28 @@ pub(crate) fn not_done(
     }
 }
 
+/// [`complete_follow_up`] by the follow-up's stable id.
+pub(super) fn close_follow_up(
+    state: &State,
+    id: &IncidentId,
+    follow_up: &str,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    let Some(index) = incident
+        .follow_ups
+        .iter()
+        .position(|f| f.kind.id() == follow_up)
+    else {
+        return Err(Rejection::UnknownFollowUpId {
+            incident: id.clone(),
+            follow_up: follow_up.to_owned(),
+            known: incident.follow_ups.iter().map(|f| f.kind.id()).collect(),
+        });
+    };
+    complete_follow_up(state, id, u32::try_from(index).unwrap_or(u32::MAX), by)
+}
+
 pub(super) fn complete_follow_up(
     state: &State,
     id: &IncidentId,

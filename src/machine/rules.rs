@@ -261,6 +261,11 @@ pub(super) fn judge(
             follow_up,
             by,
         } => response::complete_follow_up(state, incident, *follow_up, by)?,
+        Command::CloseFollowUp {
+            incident,
+            follow_up,
+            by,
+        } => response::close_follow_up(state, incident, follow_up, by)?,
         Command::RecordEffect {
             incident,
             key,

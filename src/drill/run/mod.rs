@@ -584,23 +584,22 @@ impl Sim<'_> {
         strategy: crate::model::Strategy,
         which: impl Fn(&crate::machine::FollowUpKind) -> bool,
     ) {
-        let open: Vec<(u32, String)> = self
+        let open: Vec<(String, String)> = self
             .driver
             .state()
             .incident(incident)
             .map(|r| {
                 r.follow_ups
                     .iter()
-                    .enumerate()
-                    .filter(|(_, f)| f.done_at.is_none() && which(&f.kind))
-                    .map(|(i, f)| (u32::try_from(i).unwrap_or(u32::MAX), f.kind.to_string()))
+                    .filter(|f| f.done_at.is_none() && which(&f.kind))
+                    .map(|f| (f.kind.id(), f.kind.to_string()))
                     .collect()
             })
             .unwrap_or_default();
-        for (index, what) in open {
-            match self.host(&Command::CompleteFollowUp {
+        for (id, what) in open {
+            match self.host(&Command::CloseFollowUp {
                 incident: incident.clone(),
-                follow_up: index,
+                follow_up: id,
                 by: self.chooser.clone(),
             }) {
                 Ok(_) => self.log.push(format!("follow-up done: {what}")),

@@ -457,7 +457,7 @@ pub enum Command {
         by: Actor,
     },
     /// Mark a follow-up done by its stable id
-    /// ([`FollowUpKind::id`](crate::recovery::FollowUpKind::id), such as
+    /// ([`FollowUpKind::id`](crate::machine::FollowUpKind::id), such as
     /// `fix-main/payments`): the same rules as
     /// [`Command::CompleteFollowUp`], without counting places in a list.
     CloseFollowUp {

@@ -93,7 +93,7 @@ impl IncidentRecord {
     }
 
     /// The follow-up with this stable id
-    /// ([`FollowUpKind::id`](crate::recovery::FollowUpKind::id)).
+    /// ([`FollowUpKind::id`](crate::machine::FollowUpKind::id)).
     pub fn follow_up(&self, id: &str) -> Option<&FollowUp> {
         self.follow_ups.iter().find(|f| f.kind.id() == id)
     }

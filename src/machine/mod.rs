@@ -18,6 +18,7 @@ mod describe;
 pub mod effect;
 pub mod event;
 mod fit;
+mod follow_ups;
 pub(crate) mod gates;
 mod history;
 pub mod incident;
@@ -40,11 +41,12 @@ pub use effect::{
     IdempotencyKey,
 };
 pub use event::{Event, EventKind, GateCause, RecoveryPermit, Subject};
+pub(crate) use follow_ups::not_done;
 pub use incident::{FollowUp, IncidentRecord};
 pub use lifecycle::{DeploymentStatus, LifecycleStep};
 pub use rehearse::{Rehearsal, rehearse};
 pub use rejection::SkippedCandidate;
-pub(crate) use response::{not_done, resolves};
+pub(crate) use response::resolves;
 pub use state::{
     ActivePlan, AppliedMigration, ClosedGate, CommitRecord, Deployment, DeploymentOrigin,
     EnvironmentState, Poisoning, RemedyKind, RolloutHistory, SchemaState, StageTimes, State,

@@ -12,7 +12,7 @@ use super::deploy::{complete_rollout, fast_track, request_deployment, rollback, 
 use super::event::{Event, EventKind, GateCause};
 use super::lifecycle::{DeploymentStatus, LifecycleStep};
 use super::state::{RolloutHistory, State};
-use super::{fit, gates, response};
+use super::{fit, follow_ups, gates, response};
 
 /// Checks `command` against `state` by its own rules and returns the events
 /// it causes, stamped with `now`: what [`decide`](super::decide) answers for
@@ -260,12 +260,12 @@ pub(super) fn judge(
             incident,
             follow_up,
             by,
-        } => response::complete_follow_up(state, incident, *follow_up, by)?,
+        } => follow_ups::complete_follow_up(state, incident, *follow_up, by)?,
         Command::CloseFollowUp {
             incident,
             follow_up,
             by,
-        } => response::close_follow_up(state, incident, follow_up, by)?,
+        } => follow_ups::close_follow_up(state, incident, follow_up, by)?,
         Command::RecordEffect {
             incident,
             key,

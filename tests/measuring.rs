@@ -216,13 +216,7 @@ fn analysis_probe_the_driver_records_the_verdict_and_its_numbers() {
     // at 40 % after the flag went off.
     let mut w = common::flagged_change_in_production();
     w.choose(knowngood::Strategy::Retoggle);
-    let store = Arc::new(knowngood::memory::InMemoryJournalStore::default());
-    block_on(knowngood::port::JournalStore::append(
-        &*store,
-        0,
-        w.ledger.journal().entries(),
-    ))
-    .unwrap();
+    let store = w.stored();
     let now = common::t(w.clock + 1);
     let metrics = Arc::new(InMemoryMetrics::default());
     let release = common::release_id(2);
@@ -242,10 +236,9 @@ fn analysis_probe_the_driver_records_the_verdict_and_its_numbers() {
     assert!(text.contains("failure > 0.05"), "{text}");
 }
 
-/// Build 1 verified in prod, build 2 through QA; the policy's
-/// `auto_declare` as given. Ships build 2 to prod, where it measures
-/// unhealthy, on a clock that moves 30 s a reading.
-fn ship_unhealthy(auto: Option<knowngood::Severity>) -> (knowngood::Driver, knowngood::DriveError) {
+/// Build 1 verified in prod, build 2 through QA, under a policy with
+/// `auto_declare` as given.
+fn second_build_ready(auto: Option<knowngood::Severity>) -> (common::World, knowngood::ReleaseId) {
     let mut w = common::World::new();
     let mut policy = knowngood::Policy::default();
     policy.auto_declare = auto;
@@ -253,13 +246,14 @@ fn ship_unhealthy(auto: Option<knowngood::Severity>) -> (knowngood::Driver, know
     let one = w.ready_for_prod(1);
     w.deploy("prod", &one, true);
     let two = w.ready_for_prod(2);
-    let store = Arc::new(knowngood::memory::InMemoryJournalStore::default());
-    block_on(knowngood::port::JournalStore::append(
-        &*store,
-        0,
-        w.ledger.journal().entries(),
-    ))
-    .unwrap();
+    (w, two)
+}
+
+/// [`second_build_ready`], then ships build 2 to prod, where it measures
+/// unhealthy, on a clock that moves 30 s a reading.
+fn ship_unhealthy(auto: Option<knowngood::Severity>) -> (knowngood::Driver, knowngood::DriveError) {
+    let (w, two) = second_build_ready(auto);
+    let store = w.stored();
     let mut ports = common::ports_on(store);
     ports.clock = Arc::new(ManualClock::ticking(
         common::t(w.clock + 1),
@@ -333,20 +327,8 @@ fn detection_without_a_person_a_failed_production_verification_declares_the_inci
 
 #[test]
 fn detection_survives_a_crash_between_the_verdict_and_the_declaration() {
-    let mut w = common::World::new();
-    let mut policy = knowngood::Policy::default();
-    policy.auto_declare = Some(knowngood::Severity::Sev2);
-    w.adopt(policy);
-    let one = w.ready_for_prod(1);
-    w.deploy("prod", &one, true);
-    let two = w.ready_for_prod(2);
-    let store = Arc::new(knowngood::memory::InMemoryJournalStore::default());
-    block_on(knowngood::port::JournalStore::append(
-        &*store,
-        0,
-        w.ledger.journal().entries(),
-    ))
-    .unwrap();
+    let (w, two) = second_build_ready(Some(knowngood::Severity::Sev2));
+    let store = w.stored();
     // The process dies writing the declaration: the failed verdict is
     // recorded, the incident is not.
     let dies = common::misbehaving::FailingJournal::when(&store, |_, entries| {
@@ -463,13 +445,7 @@ fn ship_against_baseline(
     let one = w.ready_for_prod(1);
     w.deploy("prod", &one, true);
     let two = w.ready_for_prod(2);
-    let store = Arc::new(knowngood::memory::InMemoryJournalStore::default());
-    block_on(knowngood::port::JournalStore::append(
-        &*store,
-        0,
-        w.ledger.journal().entries(),
-    ))
-    .unwrap();
+    let store = w.stored();
     let now = common::t(w.clock + 30);
     let metrics = Arc::new(InMemoryMetrics::default());
     for (release, base, seed) in [(&one, 180.0, 1), (&two, p99_of_two, 2)] {

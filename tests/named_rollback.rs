@@ -8,28 +8,15 @@ mod common;
 use std::sync::Arc;
 
 use common::{SERVICE, World};
-use knowngood::memory::{InMemoryJournalStore, ManualClock, block_on};
+use knowngood::memory::{ManualClock, block_on};
 use knowngood::recovery::CheckOutcome;
 use knowngood::{
     Clearance, DriveReport, Driver, EventKind, PlanRequest, RecoveryPlan, Revision, Strategy,
 };
 
-/// Revisions 1 and 2 verified; 3 failed; 4 served, never verified; 5
-/// verified; 6 serves now, failing: the incident.
+/// [`World::named_targets`], with an incident on revision 6.
 fn world() -> World {
-    let mut w = World::new();
-    for n in 1..=2 {
-        let release = w.ready_for_prod(n);
-        w.deploy("prod", &release, true);
-    }
-    let three = w.ready_for_prod(3);
-    w.deploy("prod", &three, false);
-    let four = w.ready_for_prod(4);
-    w.roll_out("prod", &four);
-    let five = w.ready_for_prod(5);
-    w.deploy("prod", &five, true);
-    let six = w.ready_for_prod(6);
-    w.deploy("prod", &six, false);
+    let mut w = World::named_targets();
     w.declare(knowngood::SuspectedCause::Deployment {
         slot: knowngood::Slot::new("prod", SERVICE, Revision(6)),
     });
@@ -59,13 +46,7 @@ fn rollback_to(plan: &RecoveryPlan) -> Option<Revision> {
 
 /// Drives the incident's chosen plan on in-memory ports to its end.
 fn drive(w: &World) -> (Driver, DriveReport) {
-    let store = Arc::new(InMemoryJournalStore::default());
-    block_on(knowngood::port::JournalStore::append(
-        &*store,
-        0,
-        w.ledger.journal().entries(),
-    ))
-    .unwrap();
+    let store = w.stored();
     let mut ports = common::ports_on(store);
     ports.clock = Arc::new(ManualClock::at(common::t(w.clock + 1)));
     let mut driver = block_on(Driver::resume(ports, "knowngood-driver")).unwrap();

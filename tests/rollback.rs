@@ -161,29 +161,9 @@ fn default_rollback_target_is_absent_when_nothing_earlier_was_verified() {
     assert!(entries[0].event.kind.is_exception());
 }
 
-/// Revisions 1 and 2 verified; 3 failed its verification; 4 was never
-/// verified (aborted after it served, say: rolled out, then superseded by
-/// 5 before anyone measured); 5 serves, verified; 6 serves now, failing.
-fn nineteen_and_twenty() -> World {
-    let mut w = World::new();
-    for n in 1..=2 {
-        let release = w.ready_for_prod(n);
-        w.deploy("prod", &release, true);
-    }
-    let three = w.ready_for_prod(3);
-    w.deploy("prod", &three, false);
-    let four = w.ready_for_prod(4);
-    w.roll_out("prod", &four); // completed, never verified
-    let five = w.ready_for_prod(5);
-    w.deploy("prod", &five, true);
-    let six = w.ready_for_prod(6);
-    w.deploy("prod", &six, false);
-    w
-}
-
 #[test]
 fn rollback_target_known_good_a_named_revision_must_have_been_verified() {
-    let mut w = nineteen_and_twenty();
+    let mut w = World::named_targets();
     let before = w.ledger.clone();
     for (revision, says) in [
         (3, "it is failed"),
@@ -214,7 +194,7 @@ fn rollback_target_known_good_a_named_revision_must_have_been_verified() {
 
 #[test]
 fn rollback_target_known_good_an_override_says_why_and_is_audited() {
-    let mut w = nineteen_and_twenty();
+    let mut w = World::named_targets();
     let override_to = |revision, reason: &str| {
         knowngood::Command::rollback_to(
             "prod",

@@ -16,13 +16,7 @@ const MAIN: &str = "main";
 fn ledger_at_a1() -> (World, Arc<InMemoryJournalStore>) {
     let mut w = World::new();
     w.merge("PR-1", "a1", None);
-    let store = Arc::new(InMemoryJournalStore::default());
-    block_on(knowngood::port::JournalStore::append(
-        &*store,
-        0,
-        w.ledger.journal().entries(),
-    ))
-    .unwrap();
+    let store = w.stored();
     (w, store)
 }
 

@@ -206,18 +206,29 @@ impl Drill {
 
     /// When this incident is declared.
     pub fn when_incident(
-        mut self,
+        self,
         environment: impl Into<EnvironmentId>,
         cause: SuspectedCause,
         summary: impl Into<String>,
     ) -> Self {
+        self.incident(environment.into(), cause, summary.into(), false)
+    }
+
+    /// The scenario's incident, `INC-1`, SEV1.
+    fn incident(
+        mut self,
+        environment: EnvironmentId,
+        cause: SuspectedCause,
+        summary: String,
+        automatic: bool,
+    ) -> Self {
         self.incident = Some(IncidentSpec {
             id: "INC-1".into(),
-            environment: environment.into(),
+            environment,
             severity: crate::model::Severity::Sev1,
             cause,
-            summary: summary.into(),
-            automatic: false,
+            summary,
+            automatic,
         });
         self
     }
@@ -227,19 +238,11 @@ impl Drill {
     /// `environment` (production) and the policy's `auto_declare` declares
     /// it, naming `cause`.
     pub fn when_detected(
-        mut self,
+        self,
         environment: impl Into<EnvironmentId>,
         cause: SuspectedCause,
     ) -> Self {
-        self.incident = Some(IncidentSpec {
-            id: "INC-1".into(),
-            environment: environment.into(),
-            severity: crate::model::Severity::Sev1,
-            cause,
-            summary: String::new(),
-            automatic: true,
-        });
-        self
+        self.incident(environment.into(), cause, String::new(), true)
     }
 
     /// ... with port faults at `rate` and driver crashes at `crash_rate`.

@@ -43,6 +43,39 @@ pub struct World {
 }
 
 impl World {
+    /// An in-memory journal store holding this world's journal, for a
+    /// driver to resume from.
+    pub fn stored(&self) -> std::sync::Arc<knowngood::memory::InMemoryJournalStore> {
+        let store = std::sync::Arc::new(knowngood::memory::InMemoryJournalStore::default());
+        knowngood::memory::block_on(knowngood::port::JournalStore::append(
+            &*store,
+            0,
+            self.ledger.journal().entries(),
+        ))
+        .unwrap();
+        store
+    }
+
+    /// Production revisions 1 and 2 verified; 3 failed its verification;
+    /// 4 served and was replaced before anyone verified it; 5 verified; 6
+    /// serves now, failed.
+    pub fn named_targets() -> Self {
+        let mut w = Self::new();
+        for n in 1..=2 {
+            let release = w.ready_for_prod(n);
+            w.deploy("prod", &release, true);
+        }
+        let three = w.ready_for_prod(3);
+        w.deploy("prod", &three, false);
+        let four = w.ready_for_prod(4);
+        w.roll_out("prod", &four);
+        let five = w.ready_for_prod(5);
+        w.deploy("prod", &five, true);
+        let six = w.ready_for_prod(6);
+        w.deploy("prod", &six, false);
+        w
+    }
+
     pub fn new() -> Self {
         let mut w = Self {
             ledger: Ledger::new(),

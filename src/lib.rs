@@ -113,11 +113,11 @@ pub use journal::{
 };
 pub use ledger::{CatchUpError, Ledger};
 pub use machine::{
-    ActivePlan, AppliedMigration, Clearance, ClosedGate, Command, CommitRecord, Deployment,
-    DeploymentOrigin, DeploymentStatus, Drift, EnvironmentState, Event, EventKind, FollowUp,
-    GateCause, IncidentRecord, LifecycleStep, Poisoning, RecoveryPermit, Rehearsal, RemedyKind,
-    RollbackTarget, RolloutHistory, SchemaState, SkippedCandidate, Slot, StageTimes, State,
-    Subject, Verdict, decide, rehearse,
+    ActivePlan, Addition, Additions, AppliedMigration, Clearance, ClosedGate, Command,
+    CommitRecord, Deployment, DeploymentOrigin, DeploymentStatus, Drift, EnvironmentState, Event,
+    EventKind, FollowUp, GateCause, IncidentRecord, LifecycleStep, PlannedHead, Poisoning,
+    RecoveryPermit, Rehearsal, RemedyKind, RollbackTarget, RolloutHistory, SchemaState,
+    SkippedCandidate, Slot, StageTimes, State, Subject, Verdict, decide, rehearse,
 };
 pub use model::{
     Actor, ApprovalRule, Artifact, BranchName, BuilderId, Change, ChangeId, Commit, CommitId,

@@ -365,6 +365,23 @@
 //! branch moves are a compare-and-swap on the head the ledger knows, and
 //! the drive stops with the commits to record
 //! ([`DriveError::BranchMoved`](crate::driver::DriveError::BranchMoved)).
+//!
+//! **What ships is what was planned.** A plan remembers the heads of the
+//! branches its ship steps build
+//! ([`IncidentRecord::planned_heads`](crate::IncidentRecord)). Before it
+//! builds, the driver asks the core what the branch carries beyond them
+//! ([`State::unplanned`](crate::State::unplanned)): every recorded change
+//! added since, dark or live where the plan ships, and every commit no
+//! recorded change holds. The plan's own work is not counted (its revert
+//! and re-apply, a fix declared for the suspected change, what stood on a
+//! branch when a person confirmed landing the fix there). Changes kept
+//! dark by their flags go on, and the step's outcome names them; anything
+//! live stops the drive with
+//! [`DriveReport::Outgrown`](crate::driver::DriveReport::Outgrown), before
+//! anything is built. A person looks at the difference and either accepts
+//! it ([`Command::AcceptChanges`](crate::Command::AcceptChanges) with the
+//! head it names and a reason, journaled and audited; rule
+//! `accept-planned-branch`) and drives again, or chooses a plan again.
 //! Choosing a strategy again gives every step a fresh key, so a port never
 //! answers the second attempt with the first one's outcome. A failed step
 //! is journaled and its port error keeps its kind.
@@ -707,7 +724,7 @@
 //! | floor | room | what lives there |
 //! | --- | --- | --- |
 //! | 0 | `model/` | plain data: ids, services, commits and changes, artifacts and releases, environments and the slots releases run in, the pipeline, flags, freezes, schemas, the policy |
-//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `follow_ups` (obligations, closed on evidence), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
+//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
 //! | 1 | `error` | the rejections, named where they always were |
 //! | 2 | `journal/`, `migration`, `recovery/`, `analysis/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`), metric analysis (`judge`: Argo Rollouts' rules; `compare`: baseline against canary) |
 //! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |

@@ -508,6 +508,22 @@ fn branch_moved_under_the_driver_stops_with_a_typed_conflict_naming_the_unknown_
     }
     host.clock.advance(Duration::hours(1));
     let mut resumed = host.driver(host.ports());
+    // The revert lands on top of the push; before building, the driver
+    // stops: the release would carry zz9, which no recorded change holds.
+    let report = host.drive(&mut resumed).unwrap();
+    let DriveReport::Outgrown { additions, .. } = &report else {
+        panic!("{report:?}")
+    };
+    assert_eq!(additions.unattributed, [CommitId::new("zz9")]);
+    block_on(resumed.execute(&Command::AcceptChanges {
+        incident: "INC-1".into(),
+        service: SERVICE.into(),
+        branch: "main".into(),
+        head: additions.head.clone(),
+        by: "alice".into(),
+        reason: "zz9 is the config bump we expected".into(),
+    }))
+    .unwrap();
     assert!(matches!(
         host.drive(&mut resumed).unwrap(),
         DriveReport::Done { .. }
@@ -775,6 +791,19 @@ fn drive_as_host(host: &Host, driver: &mut Driver) -> Result<(), DriveError> {
                 ] {
                     block_on(driver.execute(&command))?;
                 }
+            }
+            // The push is code nobody on call has seen: the person looks,
+            // and lets it ship with the revert.
+            Ok(DriveReport::Outgrown { additions, .. }) => {
+                host.clock.advance(Duration::minutes(5));
+                block_on(driver.execute(&Command::AcceptChanges {
+                    incident: "INC-1".into(),
+                    service: additions.service.clone(),
+                    branch: additions.branch.clone(),
+                    head: additions.head.clone(),
+                    by: "alice".into(),
+                    reason: "looked at the push".into(),
+                }))?;
             }
             Ok(other) => panic!("unexpected pause: {other:?}"),
             Err(e) => return Err(e),

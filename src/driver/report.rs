@@ -27,6 +27,17 @@ pub enum DriveReport {
         /// The role approvers must hold.
         role: crate::model::Role,
     },
+    /// A ship step's branch carries more than when the plan was chosen
+    /// (someone pushed while it ran), and something added would run where
+    /// the plan ships: a person looks at the difference, then accepts it
+    /// (`Command::AcceptChanges` with the head it names) and drives again,
+    /// or chooses a plan again. Nothing was built.
+    Outgrown {
+        /// The step.
+        key: IdempotencyKey,
+        /// What the branch carries beyond the plan.
+        additions: Box<crate::machine::Additions>,
+    },
     /// A step needs a person; confirm it, then drive again.
     Paused {
         /// The step.
@@ -54,6 +65,10 @@ impl DriveReport {
                     if missing == 1 { "" } else { "s" }
                 )
             }
+            Self::Outgrown { additions, .. } => format!(
+                "{additions}: look at what was added, then accept it with AcceptChanges (head `{}`) and drive again, or choose a plan again",
+                additions.head
+            ),
             Self::Paused { instruction, .. } => instruction.clone(),
         }
     }

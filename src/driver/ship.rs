@@ -10,7 +10,7 @@ use super::report::{DriveReport, Shipped};
 use crate::error::Rejection;
 use crate::machine::{Command, Deployment, DeploymentStatus, EventKind, Slot, Verdict};
 use crate::model::{
-    Artifact, BranchName, EnvironmentId, IncidentId, Lane, Release, ReleaseId, ServiceId,
+    Artifact, BranchName, CommitId, EnvironmentId, IncidentId, Lane, Release, ReleaseId, ServiceId,
 };
 use crate::port::LeaseAnswer;
 use crate::recovery::IdempotencyKey;
@@ -499,6 +499,28 @@ impl Driver {
         let Some(head) = self.state().branch(service, branch).cloned() else {
             return Self::fail(key, format!("the head of `{branch}` is not recorded"));
         };
+        // What ships is what was planned: before building, the branch is
+        // checked against the head the plan was chosen on. Something live
+        // added since stops for a person; changes kept dark go on, said.
+        let path = self
+            .state()
+            .pipeline()
+            .map(|p| p.ship_path(target, lane, fast_track))
+            .unwrap_or_default();
+        let added = match self.built_by_step(key, service, &path) {
+            Some(_) => None,
+            None => self
+                .state()
+                .unplanned_at(incident, (service, branch), &head, target)
+                .filter(|a| !a.is_empty()),
+        };
+        if let Some(additions) = added.as_ref().filter(|a| a.needs_person()) {
+            crate::trace::warning!(key = %key, additions = %additions, "the plan's branch moved");
+            return Ok(Err(DriveReport::Outgrown {
+                key: key.clone(),
+                additions: Box::new(additions.clone()),
+            }));
+        }
         let build_key = IdempotencyKey::new(format!("{key}#build"));
         let Produced::Built(artifact) = self
             .call(
@@ -539,11 +561,6 @@ impl Driver {
             ))
             .await?;
         }
-        let path = self
-            .state()
-            .pipeline()
-            .map(|p| p.ship_path(target, lane, fast_track))
-            .unwrap_or_default();
         for env in path {
             let sub_key = crate::machine::ship_key(key, &env);
             let command = Command::deploy(env.clone(), release_id.clone(), self.acting());
@@ -558,7 +575,7 @@ impl Driver {
             .map(|p| p.fast_track_skips(target, lane))
             .filter(|_| fast_track)
             .unwrap_or_default();
-        Ok(Ok(if skipped.is_empty() {
+        let done = if skipped.is_empty() {
             format!("`{release_id}` built from `{head}` and verified up to `{target}`")
         } else {
             let skipped: Vec<String> = skipped.iter().map(|e| format!("`{e}`")).collect();
@@ -566,7 +583,31 @@ impl Driver {
                 "`{release_id}` built from `{head}`, fast-tracked past {} and verified up to `{target}`",
                 skipped.join(", ")
             )
+        };
+        Ok(Ok(match added {
+            Some(additions) => format!("{done}; {additions}"),
+            None => done,
         }))
+    }
+
+    /// The source commit of what step `key` built already, when a stage of
+    /// it along `path` was opened (before a crash, say): that build is what
+    /// ships.
+    fn built_by_step(
+        &self,
+        key: &IdempotencyKey,
+        service: &ServiceId,
+        path: &[EnvironmentId],
+    ) -> Option<CommitId> {
+        let state = self.state();
+        path.iter().find_map(|env| {
+            state
+                .history(env, service)?
+                .by_effect(&crate::machine::ship_key(key, env))
+                .and_then(|d| state.release(&d.release))
+                .and_then(|r| state.artifact(&r.artifact))
+                .map(|a| a.source_commit.clone())
+        })
     }
 }
 

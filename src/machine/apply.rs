@@ -300,6 +300,7 @@ impl State {
             }
             EventKind::IncidentDeclared { .. }
             | EventKind::StrategyChosen { .. }
+            | EventKind::ChangesAccepted { .. }
             | EventKind::IncidentMitigated { .. }
             | EventKind::IncidentResolved { .. }
             | EventKind::RetroRecorded { .. }

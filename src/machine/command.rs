@@ -422,6 +422,25 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Clearance::is_none")]
         clearance: Clearance,
     },
+    /// Take what a branch the incident's plan ships carries at `head` into
+    /// the plan: after someone pushed while it ran, a person looked at the
+    /// difference ([`State::unplanned`](crate::State::unplanned)) and lets
+    /// it ship. Refused unless the plan ships that branch and `head` is its
+    /// recorded head (rule `accept-planned-branch`); a reason is needed.
+    AcceptChanges {
+        /// The incident.
+        incident: IncidentId,
+        /// Whose repository.
+        service: ServiceId,
+        /// The branch.
+        branch: BranchName,
+        /// The head looked at.
+        head: CommitId,
+        /// Who accepts it.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
     /// Record that a known-good state is restored. Refused until the
     /// service serves a verified release without the cause.
     MarkMitigated {
@@ -609,6 +628,7 @@ impl Command {
             Self::ApplyMigration { .. } => "apply_migration",
             Self::DeclareIncident { .. } => "declare_incident",
             Self::ChooseStrategy { .. } => "choose_strategy",
+            Self::AcceptChanges { .. } => "accept_changes",
             Self::MarkMitigated { .. } => "mark_mitigated",
             Self::ResolveIncident { .. } => "resolve_incident",
             Self::RecordRetro { .. } => "record_retro",

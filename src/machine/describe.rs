@@ -211,6 +211,17 @@ impl fmt::Display for EventKind {
                 by,
                 ..
             } => write!(f, "{by} chose {strategy} for `{incident}`"),
+            Self::ChangesAccepted {
+                incident,
+                service,
+                branch,
+                head,
+                by,
+                reason,
+            } => write!(
+                f,
+                "{by} accepted what `{branch}` of `{service}` carries at `{head}` into the plan of `{incident}`: {reason}"
+            ),
             Self::IncidentMitigated { incident, by } => {
                 write!(f, "{by} marked `{incident}` mitigated: known good restored")
             }

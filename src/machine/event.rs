@@ -88,6 +88,7 @@ impl Event {
             } => StreamId::deployments(environment, service),
             EventKind::IncidentDeclared { incident, .. }
             | EventKind::StrategyChosen { incident, .. }
+            | EventKind::ChangesAccepted { incident, .. }
             | EventKind::IncidentMitigated { incident, .. }
             | EventKind::IncidentResolved { incident, .. }
             | EventKind::RetroRecorded { incident, .. }
@@ -466,6 +467,22 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "crate::Clearance::is_none")]
         clearance: crate::Clearance,
     },
+    /// A person took what a branch the incident's plan ships carries at
+    /// `head` into the plan (what was pushed there after it was chosen).
+    ChangesAccepted {
+        /// The incident.
+        incident: IncidentId,
+        /// Whose repository.
+        service: ServiceId,
+        /// The branch.
+        branch: BranchName,
+        /// The head accepted.
+        head: CommitId,
+        /// Who looked and accepted it.
+        by: Actor,
+        /// Why.
+        reason: String,
+    },
     /// A known-good state was restored.
     IncidentMitigated {
         /// The incident.
@@ -551,6 +568,7 @@ impl EventKind {
             Self::MigrationApplied { .. } => "migration_applied",
             Self::IncidentDeclared { .. } => "incident_declared",
             Self::StrategyChosen { .. } => "strategy_chosen",
+            Self::ChangesAccepted { .. } => "changes_accepted",
             Self::IncidentMitigated { .. } => "incident_mitigated",
             Self::IncidentResolved { .. } => "incident_resolved",
             Self::RetroRecorded { .. } => "retro_recorded",
@@ -583,6 +601,7 @@ impl EventKind {
                 | Self::MigrationApplied { .. }
                 | Self::IncidentDeclared { .. }
                 | Self::StrategyChosen { .. }
+                | Self::ChangesAccepted { .. }
                 | Self::IncidentMitigated { .. }
                 | Self::IncidentResolved { .. }
                 | Self::RetroRecorded { .. }

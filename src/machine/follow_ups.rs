@@ -39,7 +39,7 @@ pub(crate) fn not_done(
                 .map(|(r, _)| r)
                 .collect();
             let again = state.changes().any(|c| {
-                let reapplies = c.id.as_str() == format!("reapply-{change}")
+                let reapplies = c.id == super::steps::Rework::Reapply.id(change)
                     || c.reverts
                         .as_ref()
                         .is_some_and(|r| reverts_of_change.contains(&r));

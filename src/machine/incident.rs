@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::machine::effect::{ConsideredOption, FollowUpKind};
 use crate::model::{
-    Actor, EnvironmentId, IncidentId, IncidentPhase, ServiceId, Severity, Strategy, SuspectedCause,
+    Actor, BranchName, CommitId, EnvironmentId, IncidentId, IncidentPhase, ServiceId, Severity,
+    Strategy, SuspectedCause,
 };
 
 /// An obligation an incident left, and when it was met.
@@ -17,6 +18,21 @@ pub struct FollowUp {
     pub kind: FollowUpKind,
     /// When it was done.
     pub done_at: Option<DateTime<Utc>>,
+}
+
+/// A branch a plan ships, and the head it was planned on (or last
+/// accepted at).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PlannedHead {
+    /// Whose repository.
+    pub service: ServiceId,
+    /// The branch a ship step builds.
+    pub branch: BranchName,
+    /// Its head when the plan was chosen, or when a person last accepted
+    /// what it carries; `None` when it did not exist yet (a hotfix branch
+    /// the plan cuts).
+    pub head: Option<CommitId>,
 }
 
 /// An incident as the journal tells it.
@@ -72,6 +88,11 @@ pub struct IncidentRecord {
     /// The authority the chooser brought to the current plan's steps.
     #[serde(default, skip_serializing_if = "crate::Clearance::is_none")]
     pub clearance: crate::Clearance,
+    /// The branches the current plan ships, and the heads it was planned
+    /// on: what ships beyond them is
+    /// [unplanned](crate::State::unplanned).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planned_heads: Vec<PlannedHead>,
     /// Where each step stands, by key.
     pub effects: std::collections::BTreeMap<
         crate::machine::effect::IdempotencyKey,

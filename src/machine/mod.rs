@@ -23,6 +23,7 @@ pub(crate) mod gates;
 mod history;
 pub mod incident;
 pub mod lifecycle;
+mod planned;
 mod rehearse;
 pub(crate) mod rejection;
 mod response;
@@ -42,8 +43,9 @@ pub use effect::{
 };
 pub use event::{Event, EventKind, GateCause, RecoveryPermit, Subject};
 pub(crate) use follow_ups::not_done;
-pub use incident::{FollowUp, IncidentRecord};
+pub use incident::{FollowUp, IncidentRecord, PlannedHead};
 pub use lifecycle::{DeploymentStatus, LifecycleStep};
+pub use planned::{Addition, Additions};
 pub use rehearse::{Rehearsal, rehearse};
 pub use rejection::SkippedCandidate;
 pub(crate) use response::resolves;

@@ -810,6 +810,34 @@ pub enum Rejection {
         /// The branch.
         branch: crate::model::BranchName,
     },
+    /// Accepting changes on a branch the incident's current plan does not
+    /// ship (or an incident not being mitigated or resolved).
+    #[error(
+        "incident `{incident}` has no open plan that ships `{branch}` of `{service}`: only what a plan's ship step builds can be accepted into it"
+    )]
+    NotAPlannedBranch {
+        /// The incident.
+        incident: IncidentId,
+        /// Whose repository.
+        service: ServiceId,
+        /// The branch.
+        branch: crate::model::BranchName,
+    },
+    /// Accepting a head the ledger does not record for the branch.
+    #[error(
+        "`{head}` is not the recorded head of `{branch}` of `{service}` ({}): sync what landed, look at the difference again, then accept the head it names",
+        recorded.as_ref().map_or_else(|| "none is recorded".to_owned(), |r| format!("it is `{r}`"))
+    )]
+    NotTheRecordedHead {
+        /// Whose repository.
+        service: ServiceId,
+        /// The branch.
+        branch: crate::model::BranchName,
+        /// The head given.
+        head: CommitId,
+        /// The head recorded.
+        recorded: Option<CommitId>,
+    },
     /// A known-good state is not restored yet.
     #[error("incident `{incident}` is not mitigated yet: {why}")]
     NotYetMitigated {
@@ -1066,6 +1094,9 @@ impl Rejection {
             Self::InvalidName { .. } => "invalid-name",
             Self::JournalNotHeldWhole { .. } => "journal-not-held-whole",
             Self::NothingToReturnTo { .. } => "nothing-to-return-to",
+            Self::NotAPlannedBranch { .. } | Self::NotTheRecordedHead { .. } => {
+                "accept-planned-branch"
+            }
             Self::NotYetMitigated { .. } => "not-yet-mitigated",
             Self::NotYetResolved { .. } => "not-yet-resolved",
             Self::AlreadyMitigated { .. } => "resolve-after-mitigation",

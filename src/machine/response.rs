@@ -435,11 +435,13 @@ impl State {
                     clearance: crate::Clearance::none(),
                     effects: std::collections::BTreeMap::new(),
                     retro: None,
+                    planned_heads: Vec::new(),
                 },
             );
             return Ok(());
         }
         let (EventKind::StrategyChosen { incident: id, .. }
+        | EventKind::ChangesAccepted { incident: id, .. }
         | EventKind::IncidentMitigated { incident: id, .. }
         | EventKind::IncidentResolved { incident: id, .. }
         | EventKind::RetroRecorded { incident: id, .. }
@@ -448,6 +450,13 @@ impl State {
         else {
             return Ok(());
         };
+        // The heads of the branches a new plan ships, read before the
+        // record is written.
+        let heads = match kind {
+            EventKind::StrategyChosen { steps, .. } => super::planned::planned_heads(self, steps),
+            _ => Vec::new(),
+        };
+        let branches = &self.branches;
         let record = self
             .incidents
             .get_mut(id)
@@ -466,6 +475,7 @@ impl State {
                 ..
             } => {
                 record.steps.clone_from(steps);
+                record.planned_heads = heads;
                 record.chosen_by = Some(by.clone());
                 record.clearance.clone_from(clearance);
                 record.attempts = record.attempts.saturating_add(1);
@@ -529,7 +539,22 @@ impl State {
                     });
                 };
                 *status = status.after(outcome);
+                // A person confirmed landing the fix: what the branch
+                // holds now is theirs, part of the plan.
+                if let Some((service, branch)) =
+                    super::planned::landed_by_person(record, key, outcome)
+                {
+                    let (service, branch) = (service.clone(), branch.clone());
+                    let head = branches.get(&service).and_then(|b| b.get(&branch)).cloned();
+                    super::planned::accept(record, &service, &branch, head);
+                }
             }
+            EventKind::ChangesAccepted {
+                service,
+                branch,
+                head,
+                ..
+            } => super::planned::accept(record, service, branch, Some(head.clone())),
             EventKind::FollowUpCompleted { follow_up, .. } => {
                 let index = usize::try_from(*follow_up).unwrap_or(usize::MAX);
                 let Some(item) = record.follow_ups.get_mut(index) else {

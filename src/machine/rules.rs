@@ -12,7 +12,7 @@ use super::deploy::{complete_rollout, fast_track, request_deployment, rollback, 
 use super::event::{Event, EventKind, GateCause};
 use super::lifecycle::{DeploymentStatus, LifecycleStep};
 use super::state::{RolloutHistory, State};
-use super::{fit, follow_ups, gates, response};
+use super::{fit, follow_ups, gates, planned, response};
 
 /// Checks `command` against `state` by its own rules and returns the events
 /// it causes, stamped with `now`: what [`decide`](super::decide) answers for
@@ -249,6 +249,14 @@ pub(super) fn judge(
             (*impact_began, now),
         )?,
         Command::ChooseStrategy { .. } => response::choose(state, command)?,
+        Command::AcceptChanges {
+            incident,
+            service,
+            branch,
+            head,
+            by,
+            reason,
+        } => planned::accept_changes(state, incident, (service, branch, head), by, reason)?,
         Command::MarkMitigated { incident, by } => response::mitigate(state, incident, by)?,
         Command::ResolveIncident { incident, by } => response::resolve(state, incident, by)?,
         Command::RecordRetro {

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Actor, Artifact, Change, CommitId, EnvironmentId, IncidentId, ReleaseId};
+use crate::model::{
+    Actor, Artifact, Change, ChangeId, CommitId, EnvironmentId, IncidentId, ReleaseId,
+};
 
 use super::command::Command;
 use super::effect::IdempotencyKey;
@@ -28,12 +30,12 @@ impl Rework {
         by: Actor,
         at: DateTime<Utc>,
     ) -> Change {
-        let (prefix, title) = match self {
-            Self::Revert => ("revert", "Revert"),
-            Self::Reapply => ("reapply", "Re-apply"),
+        let title = match self {
+            Self::Revert => "Revert",
+            Self::Reapply => "Re-apply",
         };
         let change = Change::new(
-            format!("{prefix}-{}", original.id),
+            self.id(&original.id),
             format!("{title} \"{}\"", original.title),
             by,
             at,
@@ -43,6 +45,16 @@ impl Rework {
             Self::Revert => change.reverting(original.id.clone()),
             Self::Reapply => change,
         }
+    }
+
+    /// The id of the change recorded for reworking `original`:
+    /// `revert-<id>`, `reapply-<id>`.
+    pub(crate) fn id(self, original: &ChangeId) -> ChangeId {
+        let prefix = match self {
+            Self::Revert => "revert",
+            Self::Reapply => "reapply",
+        };
+        ChangeId::new(format!("{prefix}-{original}"))
     }
 
     /// What happened, in words: `reverted`, `re-applied`.

@@ -27,6 +27,24 @@ impl Sim<'_> {
                     self.check_invariants("after the drive");
                     return Ok(());
                 }
+                Ok(DriveReport::Outgrown { additions, .. }) => {
+                    // What ships is what was planned: the person on call
+                    // looks at what was pushed and lets it ship.
+                    self.log.push(format!("driver: {additions}"));
+                    self.now_minutes(2);
+                    self.log.push(format!(
+                        "person: accepts `{}` at `{}` into the plan",
+                        additions.branch, additions.head
+                    ));
+                    self.host(&Command::AcceptChanges {
+                        incident: incident.clone(),
+                        service: additions.service.clone(),
+                        branch: additions.branch.clone(),
+                        head: additions.head.clone(),
+                        by: self.chooser.clone(),
+                        reason: "looked at what was pushed while the plan ran".to_owned(),
+                    })?;
+                }
                 Ok(DriveReport::Paused { key, instruction }) => {
                     self.log.push(format!("person: {instruction}"));
                     self.person(incident, &key)?;

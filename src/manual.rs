@@ -382,6 +382,28 @@
 //! it ([`Command::AcceptChanges`](crate::Command::AcceptChanges) with the
 //! head it names and a reason, journaled and audited; rule
 //! `accept-planned-branch`) and drives again, or chooses a plan again.
+//! **Gradual rollouts.** [`Driver::roll_out_flag`](crate::driver::Driver::roll_out_flag)
+//! carries out a [`GradualRollout`](crate::rollout::GradualRollout): a
+//! dark launch at 0 %, then each percentage up to on. Every stage is set
+//! through the flag store under its own key, held for the rollout's
+//! `hold_seconds` (at least the window the health probe looks back over,
+//! so that it measures the stage and not the one before; the call answers
+//! [`FlagRollout::Holding`](crate::driver::FlagRollout) and is made again
+//! later), measured, and its verdict journaled
+//! ([`Command::RecordFlagVerdict`](crate::Command::RecordFlagVerdict): a
+//! healthy verdict needs its evidence, rule `verdict-needs-evidence`; the
+//! environment keeps each flag's measurements and its last healthy state,
+//! [`EnvironmentState::flag_record`](crate::EnvironmentState::flag_record)).
+//! A stage measured unhealthy puts the flag back to the last stage
+//! measured healthy, not off (off only when the dark launch fails), and
+//! halts. A flag someone changed by hand between stages is never written
+//! over. Called again under the same key, after a crash or in another
+//! replica, the rollout goes on where the journal says it stands and sets
+//! or measures nothing twice. It needs a flag store that serves
+//! percentages ([`FlagStoreCapabilities::gradual`](crate::port::FlagStoreCapabilities)).
+//! An incident's retoggle still turns the flag off: with users hurt, the
+//! cause is neutralised, not dosed.
+//!
 //! Choosing a strategy again gives every step a fresh key, so a port never
 //! answers the second attempt with the first one's outcome. A failed step
 //! is journaled and its port error keeps its kind.
@@ -729,8 +751,8 @@
 //! | 2 | `journal/`, `migration`, `recovery/`, `analysis/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`), metric analysis (`judge`: Argo Rollouts' rules; `compare`: baseline against canary) |
 //! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
 //! | 4 | `picture`, `startup`, `memory/`, `adapters/`, `testkit/` | pictures; starting a ledger from a store ([`StartError`](crate::StartError)); the in-memory adapters (one file per port, plus `clock` and `executor`); the real adapters (`postgres/`, `file_journal/`, `git/`, `command/` and `flagd/` are folders; `command/process.rs` runs one host command, `flagd/splice.rs` changes one flag in a file's text; `analysis_probe` judges an analysis as a health probe, `prometheus` reads metrics); the conformance suite (one file per port, `replicas.rs`, its two-replica half, `hostile.rs` and `outsiders.rs`) and `tripwire` (kill points) |
-//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
-//! | 6 | `drill/` | `run/` (running a scenario: `history`, `incident` (declared or detected; the way back to normal), `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
+//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `flags` (a flag set; a gradual rollout driven), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
+//! | 6 | `drill/` | `run/` (running a scenario: `history`, `flags` (a gradual rollout in the history), `incident` (declared or detected; the way back to normal), `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
 //!
 //! So "where does the driver renew its lease?" is `driver/lease.rs`, and
 //! "what does the in-memory flag store do?" is `memory/flags.rs`.

@@ -1,5 +1,7 @@
 //! Gradual rollout plans: a dark launch, then percentage steps, each held
 //! until verified; a failed step falls back to the last good percentage.
+//! [`Driver::roll_out_flag`](crate::driver::Driver::roll_out_flag) carries
+//! one out, journaling each stage's verdict.
 //!
 //! ```
 //! use knowngood::rollout::GradualRollout;
@@ -40,6 +42,11 @@ pub struct GradualRollout {
     pub flag: FlagKey,
     /// The percentages after the dark launch, rising to 100.
     pub steps: Vec<u8>,
+    /// How long each stage is held before it is measured, in seconds: at
+    /// least the window the health probe looks back over, so that what it
+    /// measures is the stage, not the one before (0: measured at once).
+    #[serde(default)]
+    pub hold_seconds: u64,
 }
 
 impl GradualRollout {
@@ -61,7 +68,37 @@ impl GradualRollout {
             service: service.into(),
             flag: flag.into(),
             steps,
+            hold_seconds: 0,
         })
+    }
+
+    /// The same rollout, each stage held `hold` before it is measured.
+    pub fn holding(mut self, hold: std::time::Duration) -> Self {
+        self.hold_seconds = hold.as_secs();
+        self
+    }
+
+    /// The key of setting stage `stage` (0 = dark launch) in the rollout
+    /// keyed `key_prefix`.
+    pub fn set_key(&self, key_prefix: &str, stage: usize) -> IdempotencyKey {
+        let percent = self.percentages().get(stage).copied().unwrap_or(100);
+        IdempotencyKey::new(format!("{key_prefix}/{stage}-set-{percent}"))
+    }
+
+    /// The key of measuring stage `stage`.
+    pub fn verify_key(&self, key_prefix: &str, stage: usize) -> IdempotencyKey {
+        let percent = self.percentages().get(stage).copied().unwrap_or(100);
+        IdempotencyKey::new(format!("{key_prefix}/{stage}-verify-{percent}"))
+    }
+
+    /// The key of putting the flag back after stage `stage` failed.
+    pub fn back_key(&self, key_prefix: &str, stage: usize) -> IdempotencyKey {
+        IdempotencyKey::new(format!("{key_prefix}/{stage}-back"))
+    }
+
+    /// The flag's state at stage `stage` (100 % is on).
+    pub fn stage_state(&self, stage: usize) -> FlagState {
+        Self::state(self.percentages().get(stage).copied().unwrap_or(100))
     }
 
     /// Every stage's percentage, the dark launch (0) first.
@@ -86,7 +123,7 @@ impl GradualRollout {
         let mut effects = Vec::new();
         for (i, percent) in self.percentages().into_iter().enumerate() {
             effects.push(Effect::new(
-                IdempotencyKey::new(format!("{key_prefix}/{i}-set-{percent}")),
+                self.set_key(key_prefix, i),
                 EffectAction::SetFlag {
                     environment: self.environment.clone(),
                     flag: self.flag.clone(),
@@ -94,7 +131,7 @@ impl GradualRollout {
                 },
             ));
             effects.push(Effect::new(
-                IdempotencyKey::new(format!("{key_prefix}/{i}-verify-{percent}")),
+                self.verify_key(key_prefix, i),
                 EffectAction::Verify {
                     environment: self.environment.clone(),
                     service: self.service.clone(),

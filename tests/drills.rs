@@ -630,3 +630,88 @@ fn drill_series_per_environment_need_a_query_that_names_the_environment() {
         "{failures}"
     );
 }
+
+fn gradual_rollout_scenario() -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/scenarios/gradual-rollout-halted.toml");
+    Scenario::load(&path).unwrap()
+}
+
+/// The flag states the driver set in `prod`, in order, before the
+/// incident, and the verdicts it journaled.
+fn rollout_story(report: &knowngood::drill::DrillReport) -> (Vec<String>, Vec<(String, bool)>) {
+    let mut sets = Vec::new();
+    let mut verdicts = Vec::new();
+    for entry in report.journal.entries() {
+        match &entry.event.kind {
+            knowngood::EventKind::IncidentDeclared { .. } => break,
+            knowngood::EventKind::FlagSet { state, .. } => sets.push(state.to_string()),
+            knowngood::EventKind::FlagVerified { state, healthy, .. } => {
+                verdicts.push((state.to_string(), *healthy));
+            }
+            _ => {}
+        }
+    }
+    (sets, verdicts)
+}
+
+#[test]
+fn drill_gradual_rollout_halted_goes_back_to_the_last_good_stage_under_faults() {
+    let scenario = gradual_rollout_scenario();
+    for seed in 0..12 {
+        let report = run(&scenario, seed);
+        assert!(report.passed(), "seed {seed}:\n{}", failures_of(&report));
+        let (sets, verdicts) = rollout_story(&report);
+        assert_eq!(sets, ["0%", "5%", "25%", "5%"], "seed {seed}");
+        assert_eq!(
+            verdicts,
+            [
+                ("0%".to_owned(), true),
+                ("5%".to_owned(), true),
+                ("25%".to_owned(), false)
+            ],
+            "seed {seed}"
+        );
+        assert!(
+            report.log.iter().any(|l| l.contains("put back to 5%")),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn drill_gradual_rollout_that_nothing_breaks_reaches_on() {
+    let mut scenario = gradual_rollout_scenario();
+    for step in &mut scenario.history {
+        if let knowngood::drill::HistoryStep::RollOutFlag { breaks_at, .. } = step {
+            *breaks_at = None;
+        }
+    }
+    let report = run(&scenario, 3);
+    assert!(report.passed(), "{}", failures_of(&report));
+    let (sets, verdicts) = rollout_story(&report);
+    assert_eq!(sets, ["0%", "5%", "25%", "50%", "on"]);
+    assert!(verdicts.iter().all(|(_, healthy)| *healthy));
+    // On a host whose flag store has no percentages, the rollout cannot
+    // run, and the drill says so rather than pass.
+    let ports = knowngood::Ports::new(
+        std::sync::Arc::new(knowngood::memory::InMemoryVcs::default()),
+        std::sync::Arc::new(knowngood::memory::InMemoryDeployer::default()),
+        None,
+        std::sync::Arc::new(knowngood::memory::InMemoryHealthProbe::default()),
+        std::sync::Arc::new(knowngood::memory::InMemoryBuilder::new(1000, 9, 0)),
+        std::sync::Arc::new(knowngood::memory::InMemoryJournalStore::default()),
+        std::sync::Arc::new(knowngood::memory::ManualClock::at(common::t(0))),
+    );
+    let world = knowngood::drill::DrillWorld::on(ports, |_, _, _| {});
+    let report = knowngood::drill::run_on(&scenario, 3, world);
+    assert!(!report.passed());
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| f.contains("rolling out `new-checkout`") && f.contains("no flag store")),
+        "{:?}",
+        report.failures
+    );
+}

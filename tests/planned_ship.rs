@@ -130,7 +130,10 @@ fn shipped_as_planned_a_live_change_pushed_while_the_plan_ran_stops_for_a_person
     let a = revert_chosen_then(pr4_live);
     let (driver, report) = a.drive();
     let added = outgrown(&report);
-    assert_eq!(added.planned.as_ref().map(knowngood::CommitId::as_str), Some("998b"));
+    assert_eq!(
+        added.planned.as_ref().map(knowngood::CommitId::as_str),
+        Some("998b")
+    );
     let changes: Vec<(&str, bool)> = added
         .changes
         .iter()
@@ -302,7 +305,10 @@ fn accept_planned_branch_refuses_what_the_plan_does_not_ship_or_the_ledger_does_
     assert_eq!(entries.len(), 1);
     let record = ledger.state().incident(&"INC-1".into()).unwrap();
     assert_eq!(
-        record.planned_heads[0].head.as_ref().map(knowngood::CommitId::as_str),
+        record.planned_heads[0]
+            .head
+            .as_ref()
+            .map(knowngood::CommitId::as_str),
         Some("c4")
     );
     // Accepted twice: nothing new.

@@ -188,6 +188,31 @@ pub enum HistoryStep {
         /// To what.
         state: FlagState,
     },
+    /// A gradual rollout of a flag driven by the driver
+    /// ([`Driver::roll_out_flag`](crate::driver::Driver::roll_out_flag)):
+    /// a dark launch, then `steps` up to 100, each stage held
+    /// `hold_minutes` and measured. With `breaks_at`, the flagged code
+    /// fails the service's health wherever the flag reaches that share of
+    /// users, for the rest of the drill: the rollout must halt at the
+    /// first stage at or above it and put the flag back to the stage
+    /// before, or the drill fails; without it, it must reach on.
+    RollOutFlag {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which flag.
+        flag: FlagKey,
+        /// The percentages after the dark launch, rising to 100.
+        steps: Vec<u8>,
+        /// How long each stage is held before it is measured.
+        #[serde(default)]
+        hold_minutes: u32,
+        /// The share of users at which the flagged code fails.
+        #[serde(default)]
+        breaks_at: Option<u8>,
+        /// The service measured (default: the scenario's).
+        #[serde(default)]
+        service: Option<ServiceId>,
+    },
     /// A schema migration applied.
     Migrate {
         /// Where.

@@ -2,7 +2,7 @@
 //! journal says they stand, each one performed and its outcome recorded.
 
 use super::Driver;
-use super::calls::{Call, Produced};
+use super::calls::Call;
 use super::error::{DriveError, StepFailure};
 use super::report::DriveReport;
 use crate::error::Rejection;
@@ -217,35 +217,9 @@ impl Driver {
                 flag,
                 state,
             } => {
-                let Some(flags) = self.ports.flags.clone() else {
-                    return Self::fail(key, "the host has no flag store");
-                };
-                let (current, revision) = match flags.get(environment, flag).await {
-                    Ok(read) => read,
-                    Err(e) => return Self::port_read(key, "flag store", e),
-                };
-                let mut revision = revision;
-                // Revision 0: the store holds no definition, so what it
-                // reads is its default, not what users get (flagd serves
-                // an absent flag as the application's code default). The
-                // state is written then, even when it reads the same.
-                if current != *state || revision == 0 {
-                    let call =
-                        Call::Flag(environment.clone(), flag.clone(), state.clone(), revision);
-                    if let Produced::Revision(r) =
-                        self.call(Some(incident), key, key.clone(), call).await?
-                    {
-                        revision = r;
-                    }
-                }
-                self.execute(&Command::SetFlag {
-                    environment: environment.clone(),
-                    flag: flag.clone(),
-                    state: state.clone(),
-                    by: self.acting(),
-                    clearance: crate::machine::Clearance::none(),
-                })
-                .await?;
+                let revision = self
+                    .set_flag(Some(incident), key, (environment, flag, state))
+                    .await?;
                 Ok(Ok(format!(
                     "flag `{flag}` is {state} in `{environment}` (revision {revision})"
                 )))

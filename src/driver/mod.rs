@@ -52,6 +52,7 @@ mod branches;
 mod calls;
 mod drive;
 mod error;
+mod flags;
 mod hotfix_lane;
 mod lease;
 mod report;
@@ -60,7 +61,7 @@ mod snapshots;
 mod sync;
 
 pub use error::{DriveError, StepFailure};
-pub use report::{DriveReport, Shipped};
+pub use report::{DriveReport, FlagRollout, Shipped};
 pub use sync::Synced;
 
 /// Carries recovery plans out through the host's ports.

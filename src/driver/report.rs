@@ -104,3 +104,97 @@ pub enum Shipped {
         serving: Option<Slot>,
     },
 }
+
+/// What [`Driver::roll_out_flag`](crate::driver::Driver::roll_out_flag)
+/// came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlagRollout {
+    /// Every stage was measured healthy; the flag is on.
+    Done {
+        /// Where.
+        environment: crate::model::EnvironmentId,
+        /// Which flag.
+        flag: crate::model::FlagKey,
+        /// The stages' percentages, the dark launch (0) first.
+        stages: Vec<u8>,
+    },
+    /// The stage at `percent` is set and held: it is measured once
+    /// `until` has passed. Call again (same key) then.
+    Holding {
+        /// The stage held.
+        percent: u8,
+        /// When it may be measured.
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    /// The stage at `percent` measured unhealthy; the flag was put back to
+    /// `back_to`, the last good stage (unless someone set it since: `now`
+    /// says where it is).
+    Halted {
+        /// The stage that failed.
+        percent: u8,
+        /// What was measured.
+        why: String,
+        /// The last good stage.
+        back_to: crate::model::FlagState,
+        /// The flag's state now.
+        now: crate::model::FlagState,
+    },
+    /// Someone changed the flag between stages (a kill switch pulled, a
+    /// hand edit): nothing was written over. Look, then set it or start a
+    /// new rollout under a new key.
+    Interrupted {
+        /// The stage the rollout was at.
+        percent: u8,
+        /// The state the rollout left the flag in.
+        expected: crate::model::FlagState,
+        /// What the flag store holds.
+        found: crate::model::FlagState,
+    },
+}
+
+impl std::fmt::Display for FlagRollout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Done {
+                environment,
+                flag,
+                stages,
+            } => {
+                let stages: Vec<String> = stages.iter().map(|p| format!("{p}%")).collect();
+                write!(
+                    f,
+                    "flag `{flag}` is on in `{environment}`: every stage measured healthy ({})",
+                    stages.join(" → ")
+                )
+            }
+            Self::Holding { percent, until } => write!(
+                f,
+                "the {percent}% stage is held until {until}: roll out again (same key) then"
+            ),
+            Self::Halted {
+                percent,
+                why,
+                back_to,
+                now,
+            } => {
+                write!(
+                    f,
+                    "halted: the {percent}% stage measured unhealthy ({why}); put back to {back_to}"
+                )?;
+                if now != back_to {
+                    write!(f, ", and set to {now} since")?;
+                }
+                Ok(())
+            }
+            Self::Interrupted {
+                percent,
+                expected,
+                found,
+            } => write!(
+                f,
+                "interrupted at the {percent}% stage: the flag store holds {found}, not {expected}; someone changed it, and it was not written over"
+            ),
+        }
+    }
+}

@@ -215,8 +215,36 @@ impl State {
                 state,
                 ..
             } => {
-                std::sync::Arc::make_mut(&mut self.environment_mut(environment)?.flags)
-                    .insert(flag.clone(), state.clone());
+                let env = self.environment_mut(environment)?;
+                std::sync::Arc::make_mut(&mut env.flags).insert(flag.clone(), state.clone());
+                std::sync::Arc::make_mut(&mut env.flag_records)
+                    .entry(flag.clone())
+                    .or_default()
+                    .since = Some(at);
+            }
+            EventKind::FlagVerified {
+                environment,
+                flag,
+                state,
+                healthy,
+                detail,
+                key,
+                ..
+            } => {
+                let env = self.environment_mut(environment)?;
+                let record = std::sync::Arc::make_mut(&mut env.flag_records)
+                    .entry(flag.clone())
+                    .or_default();
+                if *healthy {
+                    record.last_good = Some(state.clone());
+                }
+                record.verdicts.push(super::state::FlagVerdict {
+                    state: state.clone(),
+                    healthy: *healthy,
+                    detail: detail.clone(),
+                    at,
+                    key: key.clone(),
+                });
             }
             EventKind::GateClosed {
                 environment,
@@ -425,7 +453,9 @@ pub(super) fn check_names(kind: &EventKind) -> Result<(), Rejection> {
             .environments()
             .try_for_each(|env| check("environment", env.id.as_str())),
         EventKind::IncidentDeclared { incident, .. } => check("incident", incident.as_str()),
-        EventKind::FlagSet { flag, .. } => check("flag", flag.as_str()),
+        EventKind::FlagSet { flag, .. } | EventKind::FlagVerified { flag, .. } => {
+            check("flag", flag.as_str())
+        }
         // A commit id reaches version control: nothing in one may read as
         // an option, a revision expression or a second line.
         EventKind::CommitRecorded { commit } => std::iter::once(&commit.id)

@@ -194,6 +194,27 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         evidence: Option<String>,
     },
+    /// Record the health measured with a flag at its current state in an
+    /// environment (one stage of a gradual rollout): the verdict is on
+    /// the state the flag has there now. A healthy verdict needs its
+    /// evidence (rule `verdict-needs-evidence`); one with a key already
+    /// recorded for the flag changes nothing.
+    RecordFlagVerdict {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which flag.
+        flag: FlagKey,
+        /// The outcome.
+        verdict: Verdict,
+        /// What was measured (the probe's detail).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence: Option<String>,
+        /// Who measured (a person or a health probe).
+        by: Actor,
+        /// The measurement's key (a rollout stage's), so that a retry does
+        /// not record it twice.
+        key: IdempotencyKey,
+    },
     /// Stop a rollout still in flight; the stable release keeps serving.
     /// Once a rollout has completed, use [`Command::Rollback`] instead.
     AbortRollout {
@@ -610,6 +631,7 @@ impl Command {
             Self::CompleteRollout { .. } => "complete_rollout",
             Self::FailRollout { .. } => "fail_rollout",
             Self::RecordVerification { .. } => "record_verification",
+            Self::RecordFlagVerdict { .. } => "record_flag_verdict",
             Self::AbortRollout { .. } => "abort_rollout",
             Self::Rollback { .. } => "rollback",
             Self::Approve { .. } => "approve",

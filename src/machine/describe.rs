@@ -124,6 +124,19 @@ impl fmt::Display for EventKind {
                 state,
                 by,
             } => write!(f, "{by} set flag `{flag}` to {state} in `{environment}`"),
+            Self::FlagVerified {
+                environment,
+                flag,
+                state,
+                healthy,
+                detail,
+                by,
+                ..
+            } => write!(
+                f,
+                "{by} measured `{environment}` {} with flag `{flag}` at {state}: {detail}",
+                if *healthy { "healthy" } else { "unhealthy" }
+            ),
             Self::GateClosed {
                 environment,
                 by,

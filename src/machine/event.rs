@@ -67,6 +67,7 @@ impl Event {
             | EventKind::ChangePoisoned { .. }
             | EventKind::FixDeclared { .. } => StreamId::source(),
             EventKind::FlagSet { environment, .. }
+            | EventKind::FlagVerified { environment, .. }
             | EventKind::FreezeOverridden {
                 subject: Subject::Flag { environment, .. },
                 ..
@@ -344,6 +345,24 @@ pub enum EventKind {
         /// Who set it.
         by: Actor,
     },
+    /// Health was measured with a flag at `state` in an environment.
+    FlagVerified {
+        /// Where.
+        environment: EnvironmentId,
+        /// Which flag.
+        flag: FlagKey,
+        /// The state measured.
+        state: FlagState,
+        /// Whether it measured healthy.
+        healthy: bool,
+        /// What was measured (a healthy verdict's evidence), or why it is
+        /// unhealthy.
+        detail: String,
+        /// Who measured.
+        by: Actor,
+        /// The measurement's key.
+        key: IdempotencyKey,
+    },
     /// A delivery gate closed: only the active recovery plan may deploy.
     GateClosed {
         /// Where.
@@ -558,6 +577,7 @@ impl EventKind {
             Self::ChangePoisoned { .. } => "change_poisoned",
             Self::FixDeclared { .. } => "fix_declared",
             Self::FlagSet { .. } => "flag_set",
+            Self::FlagVerified { .. } => "flag_verified",
             Self::GateClosed { .. } => "gate_closed",
             Self::RecoveryAuthorized { .. } => "recovery_authorized",
             Self::FastTrackAuthorized { .. } => "fast_track_authorized",

@@ -14,7 +14,8 @@ use crate::model::{
 };
 
 use super::DeploymentStatus;
-use super::command::Clearance;
+use super::command::{Clearance, Verdict};
+use super::effect::IdempotencyKey;
 use super::event::{EventKind, GateCause, Subject};
 use super::state::{Deployment, DeploymentOrigin, State};
 
@@ -424,6 +425,42 @@ pub(crate) fn authorize_recovery(
         plan: plan.clone(),
         permits: permits.to_vec(),
         by: by.clone(),
+    }])
+}
+
+/// `RecordFlagVerdict`: the verdict is on the flag's state there now; a
+/// healthy one needs its evidence (rule `verdict-needs-evidence`); a key
+/// a measurement of the flag already has changes nothing.
+pub(crate) fn record_flag_verdict(
+    state: &State,
+    (env, flag): (&EnvironmentId, &FlagKey),
+    (verdict, evidence): (&Verdict, Option<&String>),
+    by: &Actor,
+    key: &IdempotencyKey,
+) -> Result<Vec<EventKind>, Rejection> {
+    let env_state = state.known_environment(env)?;
+    if env_state
+        .flag_record(flag)
+        .is_some_and(|r| r.verdict(key).is_some())
+    {
+        return Ok(vec![]);
+    }
+    if *verdict == Verdict::Healthy && evidence.is_none_or(|e| e.trim().is_empty()) {
+        return Err(Rejection::UnmeasuredVerdict {
+            what: format!("flag `{flag}` in `{env}`"),
+        });
+    }
+    Ok(vec![EventKind::FlagVerified {
+        environment: env.clone(),
+        flag: flag.clone(),
+        state: env_state.flag(flag).clone(),
+        healthy: *verdict == Verdict::Healthy,
+        detail: match verdict {
+            Verdict::Healthy => evidence.cloned().unwrap_or_default(),
+            Verdict::Unhealthy { reason } => reason.clone(),
+        },
+        by: by.clone(),
+        key: key.clone(),
     }])
 }
 

@@ -51,7 +51,8 @@ pub use rejection::SkippedCandidate;
 pub(crate) use response::resolves;
 pub use state::{
     ActivePlan, AppliedMigration, ClosedGate, CommitRecord, Deployment, DeploymentOrigin,
-    EnvironmentState, Poisoning, RemedyKind, RolloutHistory, SchemaState, StageTimes, State,
+    EnvironmentState, FlagRecord, FlagVerdict, Poisoning, RemedyKind, RolloutHistory, SchemaState,
+    StageTimes, State,
 };
 pub(crate) use steps::{
     Rework, built_release_id, fast_track_command, fitted_clearance, opened_for, ship_key,

@@ -810,6 +810,14 @@ pub enum Rejection {
         /// The branch.
         branch: crate::model::BranchName,
     },
+    /// A healthy verdict without the measurement behind it.
+    #[error(
+        "a healthy verdict on {what} needs its evidence (what was measured): measure, then record the probe's detail with it"
+    )]
+    UnmeasuredVerdict {
+        /// What the verdict is on.
+        what: String,
+    },
     /// Accepting changes on a branch the incident's current plan does not
     /// ship (or an incident not being mitigated or resolved).
     #[error(
@@ -1094,6 +1102,7 @@ impl Rejection {
             Self::InvalidName { .. } => "invalid-name",
             Self::JournalNotHeldWhole { .. } => "journal-not-held-whole",
             Self::NothingToReturnTo { .. } => "nothing-to-return-to",
+            Self::UnmeasuredVerdict { .. } => "verdict-needs-evidence",
             Self::NotAPlannedBranch { .. } | Self::NotTheRecordedHead { .. } => {
                 "accept-planned-branch"
             }

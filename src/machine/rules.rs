@@ -200,6 +200,20 @@ pub(super) fn judge(
             by,
             reason,
         } => gates::close_gate(state, environment, by, reason)?,
+        Command::RecordFlagVerdict {
+            environment,
+            flag,
+            verdict,
+            evidence,
+            by,
+            key,
+        } => gates::record_flag_verdict(
+            state,
+            (environment, flag),
+            (verdict, evidence.as_ref()),
+            by,
+            key,
+        )?,
         Command::FastTrack {
             release,
             target,

@@ -107,6 +107,53 @@ pub struct EnvironmentState {
     pub(crate) observed: StageTimes,
     pub(crate) flags: Arc<BTreeMap<FlagKey, FlagState>>,
     pub(crate) gate: Option<ClosedGate>,
+    /// What is known of each flag beyond its state: since when, its last
+    /// measurement, its last healthy state.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) flag_records: Arc<BTreeMap<FlagKey, FlagRecord>>,
+}
+
+/// What an environment knows of one flag beyond its state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FlagRecord {
+    /// When it was last set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// Its measurements, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdicts: Vec<FlagVerdict>,
+    /// The last state it was measured healthy at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_good: Option<FlagState>,
+}
+
+impl FlagRecord {
+    /// Its last measurement.
+    pub fn last_verdict(&self) -> Option<&FlagVerdict> {
+        self.verdicts.last()
+    }
+
+    /// The measurement made under `key`.
+    pub fn verdict(&self, key: &super::effect::IdempotencyKey) -> Option<&FlagVerdict> {
+        self.verdicts.iter().rev().find(|v| v.key == *key)
+    }
+}
+
+/// One measurement of an environment's health with a flag at a state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FlagVerdict {
+    /// The state measured.
+    pub state: FlagState,
+    /// Whether it measured healthy.
+    pub healthy: bool,
+    /// The evidence, or why it is unhealthy.
+    pub detail: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The measurement's key.
+    pub key: super::effect::IdempotencyKey,
 }
 
 impl EnvironmentState {
@@ -129,6 +176,12 @@ impl EnvironmentState {
     pub fn flag(&self, flag: &FlagKey) -> &FlagState {
         const OFF: &FlagState = &FlagState::Off;
         self.flags.get(flag).unwrap_or(OFF)
+    }
+
+    /// What is known of `flag` here beyond its state (since when, its
+    /// last measurement, its last healthy state), if anything.
+    pub fn flag_record(&self, flag: &FlagKey) -> Option<&FlagRecord> {
+        self.flag_records.get(flag)
     }
 
     /// Every flag set here, by key.

@@ -94,12 +94,25 @@ pub(crate) struct Chaos {
     spec: super::FaultSpec,
     clock: Arc<ManualClock>,
     degraded_once: Mutex<bool>,
+    /// Flagged code that fails once its flag reaches a share of users.
+    pub(crate) exposure: Mutex<Option<Exposure>>,
     push: Arc<PushFn>,
     pushed: Mutex<Vec<Push>>,
     last_append: Mutex<Option<AppendFault>>,
     counts: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     pub(crate) log: Mutex<Vec<String>>,
     work: Mutex<Option<WorkClock>>,
+}
+
+/// A scenario's flagged code that breaks the service where its flag
+/// reaches `breaks_at` percent of users or more.
+#[derive(Debug, Clone)]
+pub(crate) struct Exposure {
+    pub(crate) environment: EnvironmentId,
+    pub(crate) flag: crate::model::FlagKey,
+    pub(crate) breaks_at: u8,
+    /// The host's flag store, read without faults.
+    pub(crate) flags: Arc<dyn crate::port::FlagStore>,
 }
 
 /// The modelled durations of what a chosen plan carries out, charged once
@@ -172,6 +185,7 @@ impl Chaos {
             spec: spec.clone(),
             clock,
             degraded_once: Mutex::new(false),
+            exposure: Mutex::new(None),
             push,
             pushed: Mutex::new(Vec::new()),
             last_append: Mutex::new(None),

@@ -289,6 +289,30 @@ impl Builder for FaultyBuilder {
 }
 
 impl FaultyHealth {
+    /// The scenario's flagged code failing where its flag reaches enough
+    /// users.
+    async fn exposed(&self, environment: &EnvironmentId) -> Result<Option<Health>, AdapterError> {
+        let exposure = lock(&self.chaos.exposure).clone();
+        let Some(exposure) = exposure.filter(|e| e.environment == *environment) else {
+            return Ok(None);
+        };
+        let (state, _) = exposure.flags.get(environment, &exposure.flag).await?;
+        let percent = match state {
+            crate::model::FlagState::On => 100,
+            crate::model::FlagState::Percentage { percent } => percent,
+            _ => 0,
+        };
+        Ok((percent >= exposure.breaks_at).then(|| {
+            Health::new(
+                false,
+                format!(
+                    "error rate climbing with flag `{}` at {percent}%",
+                    exposure.flag
+                ),
+            )
+        }))
+    }
+
     /// Once per drill, a rollout that looked fine degrades.
     fn degraded(&self, environment: &EnvironmentId, release: &ReleaseId) -> Option<Health> {
         let degrade = {
@@ -315,6 +339,9 @@ impl HealthProbe for FaultyHealth {
         service: &ServiceId,
         release: &ReleaseId,
     ) -> Result<Health, AdapterError> {
+        if let Some(exposed) = self.exposed(environment).await? {
+            return Ok(exposed);
+        }
         if let Some(degraded) = self.degraded(environment, release) {
             return Ok(degraded);
         }
@@ -328,6 +355,9 @@ impl HealthProbe for FaultyHealth {
         release: &ReleaseId,
         baseline: &ReleaseId,
     ) -> Result<Health, AdapterError> {
+        if let Some(exposed) = self.exposed(environment).await? {
+            return Ok(exposed);
+        }
         if let Some(degraded) = self.degraded(environment, release) {
             return Ok(degraded);
         }

@@ -237,6 +237,24 @@ impl Sim<'_> {
                 let slot = self.request(release, environment)?;
                 self.host(&Command::StartRollout { slot })?;
             }
+            HistoryStep::RollOutFlag {
+                environment,
+                flag,
+                steps,
+                hold_minutes,
+                breaks_at,
+                service,
+            } => {
+                let service = service.as_ref().unwrap_or(&self.scenario.service);
+                self.roll_out_flag(&super::flags::FlagRolloutStep {
+                    environment,
+                    flag,
+                    steps,
+                    hold_minutes: *hold_minutes,
+                    breaks_at: *breaks_at,
+                    service,
+                })?;
+            }
             HistoryStep::SetFlag {
                 environment,
                 flag,

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 mod checks;
+mod flags;
 mod history;
 mod incident;
 mod response;

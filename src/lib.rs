@@ -114,10 +114,11 @@ pub use journal::{
 pub use ledger::{CatchUpError, Ledger};
 pub use machine::{
     ActivePlan, Addition, Additions, AppliedMigration, Clearance, ClosedGate, Command,
-    CommitRecord, Deployment, DeploymentOrigin, DeploymentStatus, Drift, EnvironmentState, Event,
-    EventKind, FlagRecord, FlagVerdict, FollowUp, GateCause, IncidentRecord, LifecycleStep,
-    PlannedHead, Poisoning, RecoveryPermit, Rehearsal, RemedyKind, RollbackTarget, RolloutHistory,
-    SchemaState, SkippedCandidate, Slot, StageTimes, State, Subject, Verdict, decide, rehearse,
+    CommitRecord, DataProgress, Deployment, DeploymentOrigin, DeploymentStatus, Drift,
+    EnvironmentState, Event, EventKind, FlagRecord, FlagVerdict, FollowUp, GateCause,
+    IncidentRecord, LifecycleStep, PlannedHead, Poisoning, RecoveryPermit, Rehearsal, RemedyKind,
+    RollbackTarget, RolloutHistory, SchemaState, SkippedCandidate, Slot, StageTimes, State,
+    Subject, Verdict, decide, rehearse,
 };
 pub use model::{
     Actor, ApprovalRule, Artifact, BranchName, BuilderId, Change, ChangeId, Commit, CommitId,
@@ -135,7 +136,9 @@ pub use recovery::{
 pub use startup::{StartError, StartReport, Startup, open_ledger};
 
 // What every host touches, at the root.
-pub use driver::{DriveError, DriveReport, Driver, FlagRollout, Shipped, Synced};
+pub use driver::{
+    DriveError, DriveReport, Driver, FlagRollout, Migrated, MigrationPace, Shipped, Synced,
+};
 pub use port::SystemClock;
 pub use port::{
     AdapterError, Clock, ErrorKind, Fence, JournalStore, LeaseAnswer, Leases, MissingPort, Ports,

@@ -328,6 +328,25 @@
 //! runs on; going down undoes migrations and is refused across an
 //! irreversible (contract) one; and a contract is refused while a release
 //! inside the policy's `rollback_window` still needs the old schema.
+//!
+//! **Driven migrations.** With a [`Migrator`](crate::port::Migrator) among
+//! the ports ([`Ports::with_migrator`](crate::Ports::with_migrator)),
+//! [`Driver::migrate`](crate::driver::Driver::migrate) runs a migration and
+//! records it, the core judging first (a refusal comes before anything
+//! runs). An expand, a contract or a down-migration runs whole; a data
+//! migration moves in batches of a given size, each batch's cursor and
+//! rows recorded ([`Command::RecordMigrationProgress`](crate::Command::RecordMigrationProgress),
+//! rule `data-migration-in-batches`; [`SchemaState::moving`](crate::SchemaState)
+//! says how far it got), paced by a pause between batches
+//! ([`MigrationPace`](crate::driver::MigrationPace),
+//! [`Migrated::Pacing`](crate::driver::Migrated)). Called again under the
+//! same key after a crash or in another replica, it goes on from the last
+//! recorded cursor and runs no batch twice. A recovery plan's
+//! down-migration step is run by the driver too when the migrator can go
+//! down ([`MigratorCapabilities::down`](crate::port::MigratorCapabilities));
+//! without one, it pauses for a person as before. The conformance suite
+//! checks a migrator (`testkit::conformance::migrator`,
+//! feature `testkit`).
 //! [`SchemaChangePlan`](crate::migration::SchemaChangePlan) generates the
 //! expand → migrate → contract steps, and the rollback option names the
 //! contract migration that makes a target unsafe.
@@ -749,10 +768,10 @@
 //! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
 //! | 1 | `error` | the rejections, named where they always were |
 //! | 2 | `journal/`, `migration`, `recovery/`, `analysis/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`), metric analysis (`judge`: Argo Rollouts' rules; `compare`: baseline against canary) |
-//! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
+//! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `migrations`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
 //! | 4 | `picture`, `startup`, `memory/`, `adapters/`, `testkit/` | pictures; starting a ledger from a store ([`StartError`](crate::StartError)); the in-memory adapters (one file per port, plus `clock` and `executor`); the real adapters (`postgres/`, `file_journal/`, `git/`, `command/` and `flagd/` are folders; `command/process.rs` runs one host command, `flagd/splice.rs` changes one flag in a file's text; `analysis_probe` judges an analysis as a health probe, `prometheus` reads metrics); the conformance suite (one file per port, `replicas.rs`, its two-replica half, `hostile.rs` and `outsiders.rs`) and `tripwire` (kill points) |
-//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `flags` (a flag set; a gradual rollout driven), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
-//! | 6 | `drill/` | `run/` (running a scenario: `history`, `flags` (a gradual rollout in the history), `incident` (declared or detected; the way back to normal), `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
+//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `flags` (a flag set; a gradual rollout driven), `migrate` (migrations through the migrator), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
+//! | 6 | `drill/` | `run/` (running a scenario: `history`, `driven` (history steps the driver carries out: a gradual rollout, a migration), `incident` (declared or detected; the way back to normal), `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
 //!
 //! So "where does the driver renew its lease?" is `driver/lease.rs`, and
 //! "what does the in-memory flag store do?" is `memory/flags.rs`.

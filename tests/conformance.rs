@@ -28,6 +28,10 @@ fn conformance_in_memory_adapters_pass() {
     .unwrap();
     block_on(conformance::flag_store(&InMemoryFlagStore::default())).unwrap();
     block_on(conformance::journal_store(&InMemoryJournalStore::default())).unwrap();
+    let migrator = knowngood::memory::InMemoryMigrator::default();
+    block_on(conformance::migrator(&migrator)).unwrap();
+    // Again on the same migrator: a fresh run, and it still conforms.
+    block_on(conformance::migrator(&migrator)).unwrap();
     block_on(conformance::builder(
         &InMemoryBuilder::new(1, 1, 0),
         &"payments".into(),
@@ -446,4 +450,60 @@ fn conformance_outsiders_catch_a_writer_that_follows_a_planted_symlink() {
     .unwrap_err();
     assert_eq!(err.check, "planted-symlinks-need-files", "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A migrator that forgets its keys: every call moves data again.
+#[derive(Debug, Default)]
+struct ForgetfulMigrator {
+    inner: knowngood::memory::InMemoryMigrator,
+    calls: Mutex<u64>,
+}
+
+#[knowngood::async_trait::async_trait]
+impl knowngood::port::Migrator for ForgetfulMigrator {
+    fn capabilities(&self) -> knowngood::port::MigratorCapabilities {
+        self.inner.capabilities()
+    }
+    async fn apply(
+        &self,
+        key: &IdempotencyKey,
+        env: &knowngood::EnvironmentId,
+        service: &knowngood::ServiceId,
+        migration: &knowngood::Migration,
+    ) -> Result<(), AdapterError> {
+        self.inner.apply(key, env, service, migration).await
+    }
+    async fn migrate_batch(
+        &self,
+        _key: &IdempotencyKey,
+        env: &knowngood::EnvironmentId,
+        service: &knowngood::ServiceId,
+        migration: &knowngood::Migration,
+        after: (Option<&str>, u64),
+    ) -> Result<knowngood::port::Batch, AdapterError> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            *calls += 1;
+            *calls
+        };
+        let key = IdempotencyKey::new(format!("forgetful-{n}"));
+        self.inner
+            .migrate_batch(&key, env, service, migration, after)
+            .await
+    }
+    async fn outcome(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<knowngood::port::MigrationOutcome>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[test]
+fn conformance_catches_a_migrator_that_moves_a_batch_again_under_its_key() {
+    let failure = block_on(conformance::migrator(&ForgetfulMigrator::default())).unwrap_err();
+    assert_eq!(
+        failure.check, "replayed-batch-returns-first-result",
+        "{failure}"
+    );
 }

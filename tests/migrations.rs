@@ -4,24 +4,12 @@
 
 mod common;
 
-use common::{SERVICE, World, release_id};
+use common::{SERVICE, World};
 use knowngood::migration::{SchemaChangePlan, unsafe_rollback_targets};
-use knowngood::{Command, Migration, MigrationPhase as P, Policy, Release, SchemaRange};
+use knowngood::{Command, Migration, MigrationPhase as P, Policy, SchemaRange};
 
 fn register(w: &mut World, n: u64, range: SchemaRange) -> knowngood::ReleaseId {
-    w.ok(Command::RegisterArtifact {
-        artifact: knowngood::Artifact::new(
-            SERVICE,
-            common::digest(n),
-            semver::Version::new(1, n, 0),
-            n,
-            "c",
-        ),
-    });
-    w.ok(Command::RegisterRelease {
-        release: Release::new(release_id(n), SERVICE, common::digest(n), "cfg").on_schema(range),
-    });
-    release_id(n)
+    w.register_on_schema(n, range)
 }
 
 fn migrate(

@@ -103,6 +103,17 @@ fn every_public_type_is_send_and_sync() {
         assert_send_sync::<memory::InMemoryBuilder>();
         assert_send_sync::<memory::InMemoryDeployer>();
         assert_send_sync::<memory::InMemoryFlagStore>();
+        assert_send_sync::<memory::InMemoryMigrator>();
+        assert_send_sync::<port::Batch>();
+        assert_send_sync::<port::MigrationOutcome>();
+        assert_send_sync::<port::MigratorCapabilities>();
+        assert_send_sync::<driver::FlagRollout>();
+        assert_send_sync::<driver::Migrated>();
+        assert_send_sync::<driver::MigrationPace>();
+        assert_send_sync::<machine::Additions>();
+        assert_send_sync::<machine::PlannedHead>();
+        assert_send_sync::<machine::FlagRecord>();
+        assert_send_sync::<machine::DataProgress>();
         assert_send_sync::<memory::InMemoryHealthProbe>();
         assert_send_sync::<memory::InMemoryJournalStore>();
         assert_send_sync::<memory::InMemoryVcs>();

@@ -213,7 +213,12 @@ pub enum HistoryStep {
         #[serde(default)]
         service: Option<ServiceId>,
     },
-    /// A schema migration applied.
+    /// A schema migration applied. With `batch`, the driver runs it
+    /// through the host's migrator
+    /// ([`Driver::migrate`](crate::driver::Driver::migrate)): a data
+    /// migration in batches of that many rows, each recorded, resumed
+    /// after every crash the faults inject; without, it is recorded as
+    /// a person ran it.
     Migrate {
         /// Where.
         environment: EnvironmentId,
@@ -222,6 +227,9 @@ pub enum HistoryStep {
         /// Whose database (default: the scenario's service).
         #[serde(default)]
         service: Option<ServiceId>,
+        /// Rows per batch, when the driver runs it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch: Option<u64>,
     },
     /// A release's artifact expired from the registry: it can no longer be
     /// deployed (nor be a rollback target).

@@ -52,7 +52,8 @@ impl DrillWorld {
             Arc::new(InMemoryBuilder::new(1000, 9, 0)),
             Arc::new(InMemoryJournalStore::default()),
             Arc::new(ManualClock::at(chrono::DateTime::UNIX_EPOCH)),
-        );
+        )
+        .with_migrator(Arc::new(crate::memory::InMemoryMigrator::default()));
         Self::on(ports, move |service, branch, commit| {
             vcs.commit(service, branch, commit);
         })

@@ -4,11 +4,12 @@
 use super::Driver;
 use super::error::{DriveError, StepFailure};
 use crate::model::{
-    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, IncidentId, Release,
-    ServiceId,
+    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, IncidentId, Migration,
+    Release, ServiceId,
 };
-use crate::port::{AdapterError, ErrorKind, Landed};
+use crate::port::{AdapterError, Batch, ErrorKind, Landed, MigrationOutcome, Migrator};
 use crate::recovery::{EffectOutcome, IdempotencyKey};
+use std::sync::Arc;
 
 /// A branch a call moves: which, and where the ledger has its head.
 #[derive(Clone)]
@@ -29,6 +30,14 @@ pub(super) enum Call {
     Abort(EnvironmentId, ServiceId),
     Flag(EnvironmentId, FlagKey, FlagState, u64),
     Build(ServiceId, CommitId),
+    Migrate(EnvironmentId, ServiceId, Box<Migration>),
+    Batch(
+        EnvironmentId,
+        ServiceId,
+        Box<Migration>,
+        Option<String>,
+        u64,
+    ),
 }
 
 pub(super) enum Produced {
@@ -36,6 +45,8 @@ pub(super) enum Produced {
     Deployed,
     Revision(u64),
     Built(Box<Artifact>),
+    Migrated,
+    Moved(Batch),
 }
 
 impl Call {
@@ -49,6 +60,7 @@ impl Call {
             Self::Deploy(..) | Self::Abort(..) => "deployer",
             Self::Flag(..) => "flag store",
             Self::Build(..) => "builder",
+            Self::Migrate(..) | Self::Batch(..) => "migrator",
         }
     }
 
@@ -235,6 +247,23 @@ impl Driver {
             Call::Build(service, commit) => {
                 Produced::Built(Box::new(p.builder.build(key, service, commit).await?))
             }
+            Call::Migrate(env, service, migration) => {
+                Self::migrator(p)?
+                    .apply(key, env, service, migration)
+                    .await?;
+                Produced::Migrated
+            }
+            Call::Batch(env, service, migration, cursor, limit) => Produced::Moved(
+                Self::migrator(p)?
+                    .migrate_batch(key, env, service, migration, (cursor.as_deref(), *limit))
+                    .await?,
+            ),
+        })
+    }
+
+    fn migrator(p: &crate::port::Ports) -> Result<Arc<dyn Migrator>, AdapterError> {
+        p.migrator.clone().ok_or_else(|| {
+            AdapterError::new(crate::port::ErrorKind::Rejected, "the host has no migrator")
         })
     }
 
@@ -272,6 +301,15 @@ impl Driver {
                 .outcome(call_key)
                 .await
                 .map(|o| o.map(|a| Produced::Built(Box::new(a)))),
+            Call::Migrate(..) | Call::Batch(..) => match p.migrator.clone() {
+                Some(migrator) => migrator.outcome(call_key).await.map(|o| {
+                    o.map(|outcome| match outcome {
+                        MigrationOutcome::Batch(batch) => Produced::Moved(batch),
+                        _ => Produced::Migrated,
+                    })
+                }),
+                None => Ok(None),
+            },
         };
         asked.map_err(|error| DriveError::Unresolved {
             key: key.clone(),

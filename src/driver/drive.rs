@@ -84,7 +84,12 @@ impl Driver {
                 }
                 _ => {}
             }
-            if let Some(instruction) = host_step(&step.action) {
+            let can_go_down = self
+                .ports
+                .migrator
+                .as_ref()
+                .is_some_and(|m| m.capabilities().down);
+            if let Some(instruction) = host_step(&step.action, can_go_down) {
                 crate::trace::info!(key = %step.key, instruction = %instruction, "step paused for a person");
                 return Ok(DriveReport::Paused {
                     key: step.key.clone(),
@@ -426,14 +431,30 @@ impl Driver {
                     wait()
                 })
             }
-            // Only a person can take these; `drive` pauses before them.
-            EffectAction::MigrateDown { .. } | EffectAction::LandFix { .. } => Ok(wait()),
+            // With a migrator that goes down, the driver runs it; `drive`
+            // pauses for a person before it otherwise.
+            EffectAction::MigrateDown {
+                environment,
+                service,
+                to,
+            } => {
+                let down =
+                    self.state()
+                        .down_migration(environment, service, *to, format!("down-{key}"));
+                let done = self
+                    .migrate_down(incident, key, (environment, service), &down)
+                    .await?;
+                Ok(Ok(done))
+            }
+            // Only a person can take this; `drive` pauses before it.
+            EffectAction::LandFix { .. } => Ok(wait()),
         }
     }
 }
 
-/// The instruction for a step only a person can take, if it is one.
-pub(super) fn host_step(action: &EffectAction) -> Option<String> {
+/// The instruction for a step only a person can take, if it is one (a
+/// down-migration is not, with a migrator that `can_go_down`).
+pub(super) fn host_step(action: &EffectAction, can_go_down: bool) -> Option<String> {
     match action {
         EffectAction::LandFix { onto, .. } => Some(format!(
             "land the fix on `{onto}` (record its commit and change, declare it a fix of the suspected change with DeclareFix, and move the branch), then confirm this step"
@@ -442,7 +463,7 @@ pub(super) fn host_step(action: &EffectAction) -> Option<String> {
             environment,
             service,
             to,
-        } => Some(format!(
+        } if !can_go_down => Some(format!(
             "migrate `{service}`'s schema in `{environment}` down to {to}, record it with ApplyMigration, then confirm this step"
         )),
         _ => None,

@@ -5,11 +5,9 @@
 use super::Driver;
 use super::calls::{Call, Produced};
 use super::error::DriveError;
-use super::lease::ship_scope;
 use super::report::FlagRollout;
 use crate::machine::{Command, Verdict};
 use crate::model::{EnvironmentId, FlagKey, FlagState, IncidentId};
-use crate::port::LeaseAnswer;
 use crate::recovery::IdempotencyKey;
 use crate::rollout::GradualRollout;
 
@@ -88,25 +86,10 @@ impl Driver {
                 "the flag store cannot serve percentages (FlagStoreCapabilities::gradual is false): roll the flag out with a store that can, or set it on",
             );
         }
-        if self.ports.leases.is_none() {
-            return self.roll_out_held(rollout, key).await;
-        }
-        let (environment, service) = (rollout.environment.clone(), rollout.service.clone());
-        match self.hold_lease(&ship_scope(&environment, &service)).await? {
-            LeaseAnswer::Granted { .. } => {}
-            LeaseAnswer::Held { holder, remaining } => {
-                return Err(DriveError::ShipInProgress {
-                    environment,
-                    service,
-                    holder,
-                    remaining,
-                });
-            }
-        }
-        self.shipping = Some((environment, service));
+        self.take_ship_lease(&rollout.environment, &rollout.service)
+            .await?;
         let result = self.roll_out_held(rollout, key).await;
-        self.shipping = None;
-        self.release_lease().await;
+        self.let_go_of_ship_lease().await;
         result
     }
 

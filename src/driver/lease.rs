@@ -89,6 +89,40 @@ impl Driver {
         Ok(answer)
     }
 
+    /// Takes the lease on shipping to `environment` and `service` (one
+    /// replica at a time deploys, rolls a flag out or migrates there):
+    /// [`DriveError::ShipInProgress`] when another replica holds it.
+    /// Without leases among the ports, nothing to take. Let go with
+    /// [`Driver::let_go_of_ship_lease`].
+    pub(super) async fn take_ship_lease(
+        &mut self,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<(), DriveError> {
+        if self.ports.leases.is_none() {
+            return Ok(());
+        }
+        match self.hold_lease(&ship_scope(environment, service)).await? {
+            LeaseAnswer::Granted { .. } => {
+                self.shipping = Some((environment.clone(), service.clone()));
+                Ok(())
+            }
+            LeaseAnswer::Held { holder, remaining } => Err(DriveError::ShipInProgress {
+                environment: environment.clone(),
+                service: service.clone(),
+                holder,
+                remaining,
+            }),
+        }
+    }
+
+    /// Lets go of the lease [`Driver::take_ship_lease`] took, if any.
+    pub(super) async fn let_go_of_ship_lease(&mut self) {
+        if self.shipping.take().is_some() {
+            self.release_lease().await;
+        }
+    }
+
     /// Before a step or a port call on `incident`'s behalf: renews the
     /// lease when half of it is gone, and stops the driver when another
     /// replica holds it now.

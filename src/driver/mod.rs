@@ -55,13 +55,15 @@ mod error;
 mod flags;
 mod hotfix_lane;
 mod lease;
+mod migrate;
 mod report;
 mod ship;
 mod snapshots;
 mod sync;
 
 pub use error::{DriveError, StepFailure};
-pub use report::{DriveReport, FlagRollout, Shipped};
+pub use migrate::MigrationPace;
+pub use report::{DriveReport, FlagRollout, Migrated, Shipped};
 pub use sync::Synced;
 
 /// Carries recovery plans out through the host's ports.

@@ -198,3 +198,55 @@ impl std::fmt::Display for FlagRollout {
         }
     }
 }
+
+/// What [`Driver::migrate`](crate::driver::Driver::migrate) came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Migrated {
+    /// The migration ran and is recorded (now, or before: nothing ran
+    /// again).
+    Done {
+        /// The migration.
+        migration: crate::model::MigrationId,
+        /// The schema version it left.
+        version: u32,
+        /// Rows its batches moved (0 for a migration that runs whole).
+        moved: u64,
+    },
+    /// A data migration paused between batches (its pace): call again
+    /// (same key) once `until` has passed.
+    Pacing {
+        /// The migration.
+        migration: crate::model::MigrationId,
+        /// Rows moved so far.
+        moved: u64,
+        /// When the next batch may run.
+        until: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+impl std::fmt::Display for Migrated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Done {
+                migration,
+                version,
+                moved,
+            } => {
+                write!(f, "`{migration}` is applied: schema version {version}")?;
+                if *moved > 0 {
+                    write!(f, ", {moved} rows moved")?;
+                }
+                Ok(())
+            }
+            Self::Pacing {
+                migration,
+                moved,
+                until,
+            } => write!(
+                f,
+                "`{migration}` moved {moved} rows so far; the next batch runs after {until}: migrate again (same key) then"
+            ),
+        }
+    }
+}

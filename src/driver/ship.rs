@@ -5,14 +5,12 @@
 use super::Driver;
 use super::calls::{Call, Produced};
 use super::error::DriveError;
-use super::lease::ship_scope;
 use super::report::{DriveReport, Shipped};
 use crate::error::Rejection;
 use crate::machine::{Command, Deployment, DeploymentStatus, EventKind, Slot, Verdict};
 use crate::model::{
     Artifact, BranchName, CommitId, EnvironmentId, IncidentId, Lane, Release, ReleaseId, ServiceId,
 };
-use crate::port::LeaseAnswer;
 use crate::recovery::IdempotencyKey;
 
 impl Driver {
@@ -51,25 +49,13 @@ impl Driver {
         if self.ports.leases.is_none() {
             return self.ship_held(environment, release, &service, key).await;
         }
-        match self.hold_lease(&ship_scope(environment, &service)).await? {
-            LeaseAnswer::Granted { .. } => {}
-            LeaseAnswer::Held { holder, remaining } => {
-                return Err(DriveError::ShipInProgress {
-                    environment: environment.clone(),
-                    service,
-                    holder,
-                    remaining,
-                });
-            }
-        }
-        self.shipping = Some((environment.clone(), service.clone()));
+        self.take_ship_lease(environment, &service).await?;
         // Taking the lease read what another replica did meanwhile.
         let result = match self.shipped_before(environment, &service, key) {
             Some(replayed) => self.detect_missed(replayed).await,
             None => self.ship_held(environment, release, &service, key).await,
         };
-        self.shipping = None;
-        self.release_lease().await;
+        self.let_go_of_ship_lease().await;
         result
     }
 

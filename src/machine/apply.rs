@@ -321,10 +321,44 @@ impl State {
                     .entry(service.clone())
                     .or_default();
                 schema.version = migration.to;
+                let moved = schema.moving.remove(&migration.id).map(|p| p.moved);
                 schema.applied.push(super::state::AppliedMigration {
                     migration: migration.clone(),
                     at,
+                    moved,
                 });
+            }
+            EventKind::MigrationProgressed {
+                environment,
+                service,
+                migration,
+                cursor,
+                moved,
+                done,
+                key,
+                ..
+            } => {
+                let schema = self
+                    .environment_mut(environment)?
+                    .schemas
+                    .entry(service.clone())
+                    .or_default();
+                let progress = schema.moving.entry(migration.clone()).or_insert_with(|| {
+                    super::state::DataProgress {
+                        cursor: String::new(),
+                        moved: 0,
+                        batches: 0,
+                        done: false,
+                        last_key: key.clone(),
+                        at,
+                    }
+                });
+                progress.cursor.clone_from(cursor);
+                progress.moved = progress.moved.saturating_add(*moved);
+                progress.batches = progress.batches.saturating_add(1);
+                progress.last_key = key.clone();
+                progress.at = at;
+                progress.done = *done;
             }
             EventKind::IncidentDeclared { .. }
             | EventKind::StrategyChosen { .. }

@@ -372,6 +372,32 @@ pub enum Command {
         /// Who expires it.
         by: Actor,
     },
+    /// Record one batch of a data migration (phase `migrate`) moved: where
+    /// it stopped (the migrator's cursor) and how much it moved. Judged by
+    /// the rules of applying that migration (in sequence, the serving
+    /// release verified, compatible), and only for a data migration not
+    /// complete yet (rule `data-migration-in-batches`); a key already
+    /// recorded as the last batch changes nothing. Record the migration
+    /// itself with [`Command::ApplyMigration`] when the last batch is done.
+    RecordMigrationProgress {
+        /// Where.
+        environment: EnvironmentId,
+        /// Whose database.
+        service: ServiceId,
+        /// The data migration.
+        migration: Migration,
+        /// Where the next batch starts.
+        cursor: String,
+        /// Rows (or items) this batch moved.
+        moved: u64,
+        /// Whether the migrator says the data migration is complete.
+        #[serde(default)]
+        done: bool,
+        /// Who moved them.
+        by: Actor,
+        /// The batch's key.
+        key: IdempotencyKey,
+    },
     /// Record a schema migration applied to a service's database in an
     /// environment. It must start from the current schema version; going
     /// down undoes the last migration and needs it to be reversible; a
@@ -648,6 +674,7 @@ impl Command {
             Self::LiftFreeze { .. } => "lift_freeze",
             Self::ExpireArtifact { .. } => "expire_artifact",
             Self::ApplyMigration { .. } => "apply_migration",
+            Self::RecordMigrationProgress { .. } => "record_migration_progress",
             Self::DeclareIncident { .. } => "declare_incident",
             Self::ChooseStrategy { .. } => "choose_strategy",
             Self::AcceptChanges { .. } => "accept_changes",

@@ -196,6 +196,18 @@ impl fmt::Display for EventKind {
                 write!(f, "{by} lifted freeze `{freeze}`: {reason}")
             }
             Self::ArtifactExpired { digest, by } => write!(f, "{by} expired artifact `{digest}`"),
+            Self::MigrationProgressed {
+                environment,
+                service,
+                migration,
+                cursor,
+                moved,
+                by,
+                ..
+            } => write!(
+                f,
+                "{by} moved {moved} more of `{migration}` for `{service}` in `{environment}` (next from `{cursor}`)"
+            ),
             Self::MigrationApplied {
                 environment,
                 service,

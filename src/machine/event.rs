@@ -86,6 +86,11 @@ impl Event {
                 environment,
                 service,
                 ..
+            }
+            | EventKind::MigrationProgressed {
+                environment,
+                service,
+                ..
             } => StreamId::deployments(environment, service),
             EventKind::IncidentDeclared { incident, .. }
             | EventKind::StrategyChosen { incident, .. }
@@ -435,6 +440,26 @@ pub enum EventKind {
         /// Who expired it.
         by: Actor,
     },
+    /// One batch of a data migration moved.
+    MigrationProgressed {
+        /// Where.
+        environment: EnvironmentId,
+        /// Whose database.
+        service: ServiceId,
+        /// The data migration.
+        migration: crate::model::MigrationId,
+        /// Where the next batch starts.
+        cursor: String,
+        /// Rows this batch moved.
+        moved: u64,
+        /// Whether the migrator says the data migration is complete.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        done: bool,
+        /// Who moved them.
+        by: Actor,
+        /// The batch's key.
+        key: IdempotencyKey,
+    },
     /// A schema migration was applied.
     MigrationApplied {
         /// Where.
@@ -586,6 +611,7 @@ impl EventKind {
             Self::FreezeLifted { .. } => "freeze_lifted",
             Self::ArtifactExpired { .. } => "artifact_expired",
             Self::MigrationApplied { .. } => "migration_applied",
+            Self::MigrationProgressed { .. } => "migration_progressed",
             Self::IncidentDeclared { .. } => "incident_declared",
             Self::StrategyChosen { .. } => "strategy_chosen",
             Self::ChangesAccepted { .. } => "changes_accepted",

@@ -100,6 +100,58 @@ pub(super) fn expire_artifact(
     }])
 }
 
+/// `RecordMigrationProgress`: one batch of a data migration, judged by
+/// the rules of applying it, for a data migration not complete yet (rule
+/// `data-migration-in-batches`); the last batch's key again changes
+/// nothing.
+pub(super) fn record_migration_progress(
+    state: &State,
+    (env, service): (&EnvironmentId, &ServiceId),
+    migration: &Migration,
+    (cursor, moved, done): (&str, u64, bool),
+    by: &Actor,
+    key: &crate::machine::IdempotencyKey,
+) -> Result<Vec<EventKind>, Rejection> {
+    let schema = state.known_environment(env)?.schema(service);
+    if schema
+        .and_then(|s| s.moving.get(&migration.id))
+        .is_some_and(|p| p.last_key == *key)
+    {
+        return Ok(vec![]);
+    }
+    let refused = |why: String| Rejection::DataMigrationRefused {
+        migration: migration.id.clone(),
+        why,
+    };
+    if migration.phase != MigrationPhase::Migrate {
+        return Err(refused(format!(
+            "it is a{} {} migration, which runs whole: record it with ApplyMigration",
+            if migration.phase == MigrationPhase::Expand {
+                "n"
+            } else {
+                ""
+            },
+            migration.phase
+        )));
+    }
+    if schema.is_some_and(|s| s.applied.iter().any(|a| a.migration.id == migration.id)) {
+        return Err(refused(format!("it is complete in `{env}` already")));
+    }
+    // The same rules as the migration itself: in sequence, after the
+    // serving release is verified, on a schema what serves runs on.
+    apply_migration(state, (env, service), migration, by)?;
+    Ok(vec![EventKind::MigrationProgressed {
+        environment: env.clone(),
+        service: service.clone(),
+        migration: migration.id.clone(),
+        cursor: cursor.to_owned(),
+        moved,
+        done,
+        by: by.clone(),
+        key: key.clone(),
+    }])
+}
+
 pub(super) fn apply_migration(
     state: &State,
     (env, service): (&EnvironmentId, &ServiceId),

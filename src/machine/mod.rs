@@ -50,9 +50,9 @@ pub use rehearse::{Rehearsal, rehearse};
 pub use rejection::SkippedCandidate;
 pub(crate) use response::resolves;
 pub use state::{
-    ActivePlan, AppliedMigration, ClosedGate, CommitRecord, Deployment, DeploymentOrigin,
-    EnvironmentState, FlagRecord, FlagVerdict, Poisoning, RemedyKind, RolloutHistory, SchemaState,
-    StageTimes, State,
+    ActivePlan, AppliedMigration, ClosedGate, CommitRecord, DataProgress, Deployment,
+    DeploymentOrigin, EnvironmentState, FlagRecord, FlagVerdict, Poisoning, RemedyKind,
+    RolloutHistory, SchemaState, StageTimes, State,
 };
 pub(crate) use steps::{
     Rework, built_release_id, fast_track_command, fitted_clearance, opened_for, ship_key,

@@ -810,6 +810,14 @@ pub enum Rejection {
         /// The branch.
         branch: crate::model::BranchName,
     },
+    /// A batch of a data migration that cannot be recorded.
+    #[error("a batch of `{migration}` cannot be recorded: {why}")]
+    DataMigrationRefused {
+        /// The migration.
+        migration: crate::model::MigrationId,
+        /// Why.
+        why: String,
+    },
     /// A healthy verdict without the measurement behind it.
     #[error(
         "a healthy verdict on {what} needs its evidence (what was measured): measure, then record the probe's detail with it"
@@ -1103,6 +1111,7 @@ impl Rejection {
             Self::JournalNotHeldWhole { .. } => "journal-not-held-whole",
             Self::NothingToReturnTo { .. } => "nothing-to-return-to",
             Self::UnmeasuredVerdict { .. } => "verdict-needs-evidence",
+            Self::DataMigrationRefused { .. } => "data-migration-in-batches",
             Self::NotAPlannedBranch { .. } | Self::NotTheRecordedHead { .. } => {
                 "accept-planned-branch"
             }

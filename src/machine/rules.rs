@@ -243,6 +243,23 @@ pub(super) fn judge(
             migration,
             by,
         } => fit::apply_migration(state, (environment, service), migration, by)?,
+        Command::RecordMigrationProgress {
+            environment,
+            service,
+            migration,
+            cursor,
+            moved,
+            done,
+            by,
+            key,
+        } => fit::record_migration_progress(
+            state,
+            (environment, service),
+            migration,
+            (cursor, *moved, *done),
+            by,
+            key,
+        )?,
         Command::DeclareIncident {
             incident,
             environment,

@@ -69,6 +69,9 @@ pub struct AppliedMigration {
     pub migration: Migration,
     /// When it was applied.
     pub at: DateTime<Utc>,
+    /// For a data migration moved in batches, the rows its batches moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved: Option<u64>,
 }
 
 /// One service's database schema in one environment.
@@ -79,6 +82,30 @@ pub struct SchemaState {
     pub version: u32,
     /// Every migration applied, oldest first.
     pub applied: Vec<AppliedMigration>,
+    /// Data migrations under way (batches recorded, not complete yet),
+    /// by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub moving: BTreeMap<crate::model::MigrationId, DataProgress>,
+}
+
+/// How far a data migration has moved, batch by batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DataProgress {
+    /// Where the next batch starts (the migrator's cursor).
+    pub cursor: String,
+    /// Rows moved so far.
+    pub moved: u64,
+    /// Batches recorded.
+    pub batches: u32,
+    /// The migrator said the last batch completed it: all that is left is
+    /// to record the migration.
+    #[serde(default)]
+    pub done: bool,
+    /// The last batch's key.
+    pub last_key: super::effect::IdempotencyKey,
+    /// When the last batch was recorded.
+    pub at: DateTime<Utc>,
 }
 
 /// Durations observed in one environment, from request to verification.

@@ -30,6 +30,7 @@ mod health;
 mod journal;
 mod leases;
 mod metrics;
+mod migrator;
 mod vcs;
 
 pub use builder::InMemoryBuilder;
@@ -41,6 +42,7 @@ pub use health::InMemoryHealthProbe;
 pub use journal::InMemoryJournalStore;
 pub use leases::InMemoryLeases;
 pub use metrics::{InMemoryMetrics, Series};
+pub use migrator::InMemoryMigrator;
 pub use vcs::InMemoryVcs;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -47,6 +47,7 @@ mod health;
 mod journal;
 mod leases;
 mod metrics;
+mod migrations;
 mod ports;
 mod vcs;
 
@@ -59,5 +60,6 @@ pub use health::{Health, HealthProbe};
 pub use journal::JournalStore;
 pub use leases::{Fence, LeaseAnswer, Leases};
 pub use metrics::{Metrics, fill_query};
+pub use migrations::{Batch, MigrationOutcome, Migrator, MigratorCapabilities};
 pub use ports::{DEFAULT_LEASE_TTL, MissingPort, Ports, PortsBuilder};
 pub use vcs::{CommitDetails, Landed, Vcs, VcsCapabilities};

@@ -7,6 +7,7 @@ use super::flags::FlagStore;
 use super::health::HealthProbe;
 use super::journal::JournalStore;
 use super::leases::Leases;
+use super::migrations::Migrator;
 use super::vcs::Vcs;
 use crate::recovery::Capabilities;
 use std::sync::Arc;
@@ -35,6 +36,9 @@ pub struct Ports {
     pub leases: Option<Arc<dyn Leases>>,
     /// How long a lease the driver takes lasts (30 s unless set).
     pub lease_ttl: std::time::Duration,
+    /// The migrator, if the host lets the driver run schema migrations
+    /// (see [`Migrator`]); without it, a down-migration is a person's step.
+    pub migrator: Option<Arc<dyn Migrator>>,
 }
 
 /// How long a lease lasts unless set: 30 seconds.
@@ -76,6 +80,7 @@ pub struct PortsBuilder {
     builder: Option<Arc<dyn Builder>>,
     journal: Option<Arc<dyn JournalStore>>,
     clock: Option<Arc<dyn Clock>>,
+    migrator: Option<Arc<dyn Migrator>>,
     leases: Option<(Arc<dyn Leases>, std::time::Duration)>,
 }
 
@@ -129,6 +134,12 @@ impl PortsBuilder {
         self
     }
 
+    /// The migrator (optional).
+    pub fn migrator(mut self, migrator: Arc<dyn Migrator>) -> Self {
+        self.migrator = Some(migrator);
+        self
+    }
+
     /// The ports, or the first one missing.
     pub fn build(self) -> Result<Ports, MissingPort> {
         Ok(Ports {
@@ -141,6 +152,7 @@ impl PortsBuilder {
             clock: self.clock.unwrap_or_else(|| Arc::new(super::SystemClock)),
             lease_ttl: self.leases.as_ref().map_or(DEFAULT_LEASE_TTL, |l| l.1),
             leases: self.leases.map(|l| l.0),
+            migrator: self.migrator,
         })
     }
 }
@@ -172,7 +184,17 @@ impl Ports {
             clock,
             leases: None,
             lease_ttl: DEFAULT_LEASE_TTL,
+            migrator: None,
         }
+    }
+
+    /// The same ports with a migrator: the driver runs migrations
+    /// ([`Driver::migrate`](crate::driver::Driver::migrate)) and a plan's
+    /// down-migration steps through it.
+    #[must_use]
+    pub fn with_migrator(mut self, migrator: Arc<dyn Migrator>) -> Self {
+        self.migrator = Some(migrator);
+        self
     }
 
     /// What the ports together can do, for the planner.

@@ -45,12 +45,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::journal::{JournalEntry, StoredSnapshot};
 use crate::model::{
-    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Release, ReleaseId,
-    ServiceId,
+    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Migration, Release,
+    ReleaseId, ServiceId,
 };
 use crate::port::{
-    AdapterError, Builder, BuilderCapabilities, Deployer, DeployerCapabilities, Fence, FlagStore,
-    FlagStoreCapabilities, JournalStore, Landed, Ports, Vcs, VcsCapabilities,
+    AdapterError, Batch, Builder, BuilderCapabilities, Deployer, DeployerCapabilities, Fence,
+    FlagStore, FlagStoreCapabilities, JournalStore, Landed, MigrationOutcome, Migrator,
+    MigratorCapabilities, Ports, Vcs, VcsCapabilities,
 };
 use crate::recovery::IdempotencyKey;
 
@@ -153,6 +154,12 @@ pub fn tripwire(ports: Ports, hook: impl Fn(&KillPoint) + Send + Sync + 'static)
         builder: Arc::new(Tripped {
             inner: ports.builder,
             wire: wire.clone(),
+        }),
+        migrator: ports.migrator.map(|inner| {
+            Arc::new(Tripped {
+                inner,
+                wire: wire.clone(),
+            }) as Arc<dyn Migrator>
         }),
         journal: Arc::new(Tripped {
             inner: ports.journal,
@@ -339,6 +346,42 @@ impl FlagStore for Tripped<dyn FlagStore> {
         self.wire.around("flags.set", act).await
     }
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl Migrator for Tripped<dyn Migrator> {
+    fn capabilities(&self) -> MigratorCapabilities {
+        self.inner.capabilities()
+    }
+    async fn apply(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        migration: &Migration,
+    ) -> Result<(), AdapterError> {
+        let act = self.inner.apply(key, environment, service, migration);
+        self.wire.around("migrator.apply", act).await
+    }
+    async fn migrate_batch(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        migration: &Migration,
+        after: (Option<&str>, u64),
+    ) -> Result<Batch, AdapterError> {
+        let act = self
+            .inner
+            .migrate_batch(key, environment, service, migration, after);
+        self.wire.around("migrator.migrate_batch", act).await
+    }
+    async fn outcome(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<MigrationOutcome>, AdapterError> {
         self.inner.outcome(key).await
     }
 }

@@ -319,6 +319,18 @@ pub fn type_names(entries: &[JournalEntry]) -> Vec<&'static str> {
 }
 
 impl World {
+    /// Registers build `n` (version 1.n.0) and its release, which runs on
+    /// the schema versions `range`.
+    pub fn register_on_schema(&mut self, n: u64, range: knowngood::SchemaRange) -> ReleaseId {
+        self.ok(Command::RegisterArtifact {
+            artifact: Artifact::new(SERVICE, digest(n), semver::Version::new(1, n, 0), n, "c"),
+        });
+        self.ok(Command::RegisterRelease {
+            release: Release::new(release_id(n), SERVICE, digest(n), "cfg").on_schema(range),
+        });
+        release_id(n)
+    }
+
     /// Records commit `commit` on top of `parent` as change `pr` (by bob)
     /// and moves main to it.
     pub fn merge(&mut self, pr: &str, commit: &str, parent: Option<&str>) {

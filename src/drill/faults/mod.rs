@@ -14,7 +14,8 @@ use crate::recovery::IdempotencyKey;
 mod ports;
 
 pub(crate) use ports::{
-    FaultyBuilder, FaultyDeployer, FaultyFlags, FaultyHealth, FaultyJournal, FaultyVcs,
+    FaultyBuilder, FaultyDeployer, FaultyFlags, FaultyHealth, FaultyJournal, FaultyMigrator,
+    FaultyVcs,
 };
 
 /// A deterministic random source (`SplitMix64`): the same seed gives the
@@ -126,6 +127,8 @@ pub(crate) struct WorkClock {
     pub(crate) flag_seconds: u64,
     /// Making a revert.
     pub(crate) revert_seconds: u64,
+    /// Running a schema migration.
+    pub(crate) migrate_seconds: u64,
     /// Charged so far.
     pub(crate) seconds: u64,
     charged: std::collections::BTreeSet<IdempotencyKey>,
@@ -136,11 +139,13 @@ impl WorkClock {
         stages: std::collections::BTreeMap<EnvironmentId, u64>,
         flag_seconds: u64,
         revert_seconds: u64,
+        migrate_seconds: u64,
     ) -> Self {
         Self {
             stages,
             flag_seconds,
             revert_seconds,
+            migrate_seconds,
             seconds: 0,
             charged: std::collections::BTreeSet::new(),
         }
@@ -156,6 +161,8 @@ pub(crate) enum Work<'a> {
     Switch,
     /// A revert made.
     Revert,
+    /// A schema migration run (a down-migration, say).
+    Migration,
     /// This many seconds of a person's work (a fix, waiting).
     Seconds(u64),
 }
@@ -220,6 +227,7 @@ impl Chaos {
             Work::Stage(env) => clock.stages.get(env).copied().unwrap_or(0),
             Work::Switch => clock.flag_seconds,
             Work::Revert => clock.revert_seconds,
+            Work::Migration => clock.migrate_seconds,
             Work::Seconds(s) => s,
         };
         clock.seconds = clock.seconds.saturating_add(seconds);

@@ -8,13 +8,13 @@ use async_trait::async_trait;
 use super::{AppendFault, Chaos, Work, lock};
 use crate::journal::JournalEntry;
 use crate::model::{
-    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Release, ReleaseId,
-    ServiceId,
+    Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Migration, Release,
+    ReleaseId, ServiceId,
 };
 use crate::port::{
-    AdapterError, Builder, BuilderCapabilities, Deployer, DeployerCapabilities, ErrorKind, Fence,
-    FlagStore, FlagStoreCapabilities, Health, HealthProbe, JournalStore, Landed, Vcs,
-    VcsCapabilities,
+    AdapterError, Batch, Builder, BuilderCapabilities, Deployer, DeployerCapabilities, ErrorKind,
+    Fence, FlagStore, FlagStoreCapabilities, Health, HealthProbe, JournalStore, Landed,
+    MigrationOutcome, Migrator, MigratorCapabilities, Vcs, VcsCapabilities,
 };
 use crate::recovery::IdempotencyKey;
 
@@ -35,6 +35,7 @@ faulty!(FaultyFlags, dyn FlagStore);
 faulty!(FaultyBuilder, dyn Builder);
 faulty!(FaultyHealth, dyn HealthProbe);
 faulty!(FaultyJournal, dyn JournalStore);
+faulty!(FaultyMigrator, dyn Migrator);
 
 impl FaultyVcs {
     /// Someone may push to `onto` just before a call that moves it.
@@ -264,6 +265,51 @@ impl FlagStore for FaultyFlags {
             .await
     }
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl Migrator for FaultyMigrator {
+    fn capabilities(&self) -> MigratorCapabilities {
+        self.inner.capabilities()
+    }
+    async fn apply(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        migration: &Migration,
+    ) -> Result<(), AdapterError> {
+        self.chaos
+            .run("migrator.apply", || async {
+                self.inner
+                    .apply(key, environment, service, migration)
+                    .await?;
+                self.chaos.charge(key, Work::Migration);
+                Ok(())
+            })
+            .await
+    }
+    async fn migrate_batch(
+        &self,
+        key: &IdempotencyKey,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+        migration: &Migration,
+        after: (Option<&str>, u64),
+    ) -> Result<Batch, AdapterError> {
+        self.chaos
+            .run("migrator.migrate_batch", || {
+                self.inner
+                    .migrate_batch(key, environment, service, migration, after)
+            })
+            .await
+    }
+    async fn outcome(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<MigrationOutcome>, AdapterError> {
         self.inner.outcome(key).await
     }
 }

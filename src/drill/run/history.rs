@@ -246,7 +246,7 @@ impl Sim<'_> {
                 service,
             } => {
                 let service = service.as_ref().unwrap_or(&self.scenario.service);
-                self.roll_out_flag(&super::flags::FlagRolloutStep {
+                self.roll_out_flag(&super::driven::FlagRolloutStep {
                     environment,
                     flag,
                     steps,
@@ -286,6 +286,18 @@ impl Sim<'_> {
                 environment,
                 migration,
                 service,
+                batch: Some(batch),
+            } => {
+                let service = service
+                    .clone()
+                    .unwrap_or_else(|| self.scenario.service.clone());
+                self.drive_migration((environment, &service), migration, *batch)?;
+            }
+            HistoryStep::Migrate {
+                environment,
+                migration,
+                service,
+                batch: None,
             } => {
                 let service = service
                     .clone()

@@ -2,7 +2,7 @@
 
 use crate::drill::faults::{
     AppendFault, Chaos, FaultyBuilder, FaultyDeployer, FaultyFlags, FaultyHealth, FaultyJournal,
-    FaultyVcs,
+    FaultyMigrator, FaultyVcs,
 };
 use crate::drill::report::{DrillReport, Fallback, RestoreTime};
 use crate::drill::scenario::Scenario;
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 mod checks;
-mod flags;
+mod driven;
 mod history;
 mod incident;
 mod response;
@@ -182,6 +182,13 @@ pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport 
         }),
         clock.clone(),
     );
+    let ports = match host.migrator.clone() {
+        Some(inner) => ports.with_migrator(Arc::new(FaultyMigrator {
+            inner,
+            chaos: chaos.clone(),
+        })),
+        None => ports,
+    };
     let mut report = DrillReport {
         scenario: scenario.name.clone(),
         seed,
@@ -487,6 +494,7 @@ impl Sim<'_> {
             stages,
             policy.flag_seconds,
             policy.revert_seconds,
+            policy.migrate_seconds,
         ));
     }
 

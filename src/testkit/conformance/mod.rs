@@ -27,6 +27,7 @@ mod flags;
 mod health;
 mod hostile;
 mod journal;
+mod migrator;
 mod outsiders;
 mod replicas;
 mod vcs;
@@ -37,6 +38,7 @@ pub use flags::flag_store;
 pub use health::health_probe;
 pub use hostile::{HOSTILE_IDS, HOSTILE_NAMES, vcs_hostile};
 pub use journal::journal_store;
+pub use migrator::migrator;
 #[cfg(unix)]
 pub use outsiders::planted_symlinks;
 pub use outsiders::{flag_store_foreign_edit, vcs_after_a_failure, vcs_spoofed_keys};

@@ -1,6 +1,7 @@
-//! A gradual rollout in a scenario's history: driven by the driver, held
-//! and measured stage by stage, and judged against what the scenario says
-//! the flagged code does.
+//! History steps the driver carries out, under the drill's faults: a
+//! gradual rollout, held and measured stage by stage and judged against
+//! what the scenario says the flagged code does; a migration run through
+//! the migrator, a data migration batch by batch.
 
 use super::Sim;
 use crate::driver::{DriveError, FlagRollout};
@@ -124,5 +125,58 @@ impl Sim<'_> {
                 rollout.on_failure(stage)
             )),
         }
+    }
+}
+
+impl Sim<'_> {
+    /// A `migrate` history step with `batch`: the driver runs it through
+    /// the host's migrator, batch by batch, restarted after every journal
+    /// failure the faults inject, until it is recorded.
+    pub(super) fn drive_migration(
+        &mut self,
+        (environment, service): (&EnvironmentId, &ServiceId),
+        migration: &crate::model::Migration,
+        batch: u64,
+    ) -> Result<(), String> {
+        let key =
+            crate::recovery::IdempotencyKey::new(format!("schema/{environment}/{}", migration.id));
+        let pace = crate::driver::MigrationPace::new(batch, std::time::Duration::ZERO);
+        for _ in 0..200 {
+            let outcome =
+                block_on(
+                    self.driver
+                        .migrate((environment, service), migration, &key, pace),
+                );
+            self.drain_faults();
+            match outcome {
+                Ok(done @ crate::driver::Migrated::Done { .. }) => {
+                    self.log.push(format!("driver: {done}"));
+                    return Ok(());
+                }
+                Ok(pacing) => {
+                    self.log.push(format!("driver: {pacing}"));
+                    self.now_minutes(1);
+                }
+                Err(DriveError::Journal(e)) => {
+                    let moved = self
+                        .driver
+                        .state()
+                        .environment(environment)
+                        .and_then(|e| e.schema(service))
+                        .and_then(|s| s.moving.get(&migration.id))
+                        .map_or(0, |p| p.moved);
+                    self.log
+                        .push(format!("driver stopped ({e}) with {moved} rows recorded"));
+                    self.after_failed_append()?;
+                }
+                Err(DriveError::Unresolved { key, error, .. }) => {
+                    self.log
+                        .push(format!("driver: `{key}` unresolved ({error}); retrying"));
+                    self.now_minutes(1);
+                }
+                Err(e) => return Err(format!("migrating `{}`: {e}", migration.id)),
+            }
+        }
+        Err(format!("the migration `{}` did not finish", migration.id))
     }
 }

@@ -113,7 +113,7 @@ fn print_report(file: &str, report: &DrillReport) {
             } else {
                 format!("not applicable: {}", o.why_not())
             };
-            println!("  {}. {:<26} {verdict}", rank + 1, o.strategy.to_string());
+            println!("  {}. {:<34} {verdict}", rank + 1, o.name());
         }
         println!("\n{}\n", plan.explanation);
         print_dry_run(report, plan);

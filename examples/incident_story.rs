@@ -300,11 +300,7 @@ Recovery options for INC-7, best first:"
         } else {
             format!("not applicable: {}", option.why_not())
         };
-        println!(
-            "  {}. {:<26} {verdict}",
-            rank + 1,
-            option.strategy.to_string()
-        );
+        println!("  {}. {:<26} {verdict}", rank + 1, option.name());
     }
     println!(
         "

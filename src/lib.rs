@@ -121,13 +121,13 @@ pub use machine::{
     Subject, Verdict, decide, rehearse,
 };
 pub use model::{
-    Actor, ApprovalRule, Artifact, BranchName, BuilderId, Change, ChangeId, Commit, CommitId,
-    ConfigRevision, Digest, DigestError, Environment, EnvironmentId, EnvironmentRole, FlagKey,
-    FlagState, Freeze, FreezeEffect, FreezeId, GatedAction, HotfixLanePolicy, IncidentId,
+    Actor, ApprovalRule, Artifact, BranchName, BuilderId, CauseKind, Change, ChangeId, Commit,
+    CommitId, ConfigRevision, Digest, DigestError, Environment, EnvironmentId, EnvironmentRole,
+    FlagKey, FlagState, Freeze, FreezeEffect, FreezeId, GatedAction, HotfixLanePolicy, IncidentId,
     IncidentPhase, Lane, MAX_NAME_BYTES, MAX_POLICY_SECONDS, Migration, MigrationId,
     MigrationPhase, Pipeline, PipelineError, PipelineSpec, PlanId, Policy, Promotion, Release,
-    ReleaseId, Revision, Role, SchemaRange, Service, ServiceId, Severity, Strategy, SuspectedCause,
-    UnknownStrategy, check_name, check_ref_name, check_release_name,
+    ReleaseId, Revision, Role, Runbook, RunbookId, SchemaRange, Service, ServiceId, Severity,
+    Strategy, SuspectedCause, UnknownStrategy, check_name, check_ref_name, check_release_name,
 };
 pub use recovery::{
     Capabilities, HotfixBase, PlanRequest, RecoveryOption, RecoveryPlan, hotfix_base, plan,

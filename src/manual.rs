@@ -303,6 +303,27 @@
 //! (or its flags are off); the gate reopens by itself once nothing holds
 //! it.
 //!
+//! **Host runbooks.** A team registers its own recovery actions in the
+//! journal ([`Command::RegisterRunbook`](crate::Command::RegisterRunbook)
+//! with a [`Runbook`](crate::Runbook)): a failover, scaling up, disabling
+//! an integration, purging a cache; where it applies (environments,
+//! services, kinds of cause; production and anything by default), about
+//! how long it takes, whether it *restores* a healthy service or only
+//! *relieves* the symptoms, and what undoes it afterwards. The planner
+//! offers each beside the built-in strategies
+//! ([`Strategy::Runbook`](crate::Strategy), one option per runbook,
+//! [`RecoveryPlan::runbook`](crate::RecoveryPlan::runbook),
+//! [`RecoveryPlan::choose_runbook`](crate::RecoveryPlan::choose_runbook)),
+//! with the same checks, estimate (the runbook's own), costs and
+//! explanation. Whether it applies is the core's rule
+//! (`runbook-applies`), met in the dry run and when chosen. One that only
+//! relieves ranks after every option that restores, and never lets the
+//! incident be marked mitigated; its undo becomes a follow-up
+//! (`undo-runbook/<id>`, closed on a person's word). The driver runs the
+//! chosen runbook through the host's [`Runbooks`](crate::port::Runbooks)
+//! port under the step's key (never twice), then measures the service.
+//! The policy's `allowed_strategies` covers runbooks as `runbook`.
+//!
 //! **Back to normal, under the same incident.** A rollback or a flag
 //! turned off mitigates; production then drifts from main (or carries the
 //! cause behind a flag) and the gate stays closed. Plan again: once the
@@ -764,11 +785,11 @@
 //!
 //! | floor | room | what lives there |
 //! | --- | --- | --- |
-//! | 0 | `model/` | plain data: ids, services, commits and changes, artifacts and releases, environments and the slots releases run in, the pipeline, flags, freezes, schemas, the policy |
-//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
+//! | 0 | `model/` | plain data: ids, services, commits and changes, artifacts and releases, environments and the slots releases run in, the pipeline, flags, freezes, schemas, the policy, the host's runbooks |
+//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `runbooks` (the host's runbooks, rule `runbook-applies`), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
 //! | 1 | `error` | the rejections, named where they always were |
-//! | 2 | `journal/`, `migration`, `recovery/`, `analysis/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`), metric analysis (`judge`: Argo Rollouts' rules; `compare`: baseline against canary) |
-//! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `migrations`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
+//! | 2 | `journal/`, `migration`, `recovery/`, `analysis/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`: `rollback`, `forward`, `runbook`), metric analysis (`judge`: Argo Rollouts' rules; `compare`: baseline against canary) |
+//! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `migrations`, `runbooks`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
 //! | 4 | `picture`, `startup`, `memory/`, `adapters/`, `testkit/` | pictures; starting a ledger from a store ([`StartError`](crate::StartError)); the in-memory adapters (one file per port, plus `clock` and `executor`); the real adapters (`postgres/`, `file_journal/`, `git/`, `command/` and `flagd/` are folders; `command/process.rs` runs one host command, `flagd/splice.rs` changes one flag in a file's text; `analysis_probe` judges an analysis as a health probe, `prometheus` reads metrics); the conformance suite (one file per port, `replicas.rs`, its two-replica half, `hostile.rs` and `outsiders.rs`) and `tripwire` (kill points) |
 //! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `flags` (a flag set; a gradual rollout driven), `migrate` (migrations through the migrator), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
 //! | 6 | `drill/` | `run/` (running a scenario: `history`, `driven` (history steps the driver carries out: a gradual rollout, a migration), `incident` (declared or detected; the way back to normal), `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |

@@ -51,11 +51,11 @@ pub fn plan_mermaid(plan: &RecoveryPlan) -> String {
             format!(
                 "{}. {} ~{}",
                 rank.saturating_add(1),
-                option.strategy,
+                option.name(),
                 human(option.estimate.seconds)
             )
         } else {
-            format!("{} — {}", option.strategy, option.why_not())
+            format!("{} — {}", option.name(), option.why_not())
         };
         let _ = writeln!(out, "  {id}[\"{}\"]", mermaid_text(&label));
         let arrow = if option.applicable { "-->" } else { "-.->" };

@@ -144,7 +144,9 @@ impl Retro {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} |",
-                o.strategy,
+                o.runbook
+                    .as_ref()
+                    .map_or_else(|| o.strategy.to_string(), |r| format!("runbook `{r}`")),
                 if o.applicable { "yes" } else { "no" },
                 human(o.estimate_seconds),
                 md_text(&o.why_not)

@@ -263,6 +263,37 @@ fn random_scenario(seed: u64) -> Value {
     if !clearance.is_empty() {
         request.insert("clearance".into(), Value::Object(clearance));
     }
+    // One of the host's runbooks, in scope or not: for some causes, some
+    // environments, some services.
+    let mut runbooks = Vec::new();
+    if pick(&mut rng, 35) {
+        let mut runbook = serde_json::Map::new();
+        runbook.insert("id".into(), json!("failover"));
+        runbook.insert("title".into(), json!("Fail over to the standby"));
+        runbook.insert("restores".into(), json!(true));
+        runbook.insert("estimate_seconds".into(), json!(60 + rng.below(3600)));
+        let causes: Vec<&str> = ["change", "deployment", "external"]
+            .into_iter()
+            .filter(|_| pick(&mut rng, 50))
+            .collect();
+        runbook.insert("causes".into(), json!(causes));
+        match rng.below(3) {
+            0 => {}
+            1 => {
+                runbook.insert("environments".into(), json!(["prod"]));
+            }
+            _ => {
+                runbook.insert("environments".into(), json!(["qa"]));
+            }
+        }
+        if pick(&mut rng, 20) {
+            runbook.insert("services".into(), json!(["ledger"]));
+        }
+        if pick(&mut rng, 50) {
+            runbook.insert("undo".into(), json!("fail back"));
+        }
+        runbooks.push(Value::Object(runbook));
+    }
     json!({
         "format": 1,
         "name": format!("random-{seed}"),
@@ -281,6 +312,7 @@ fn random_scenario(seed: u64) -> Value {
             "summary": "checkout failing",
         },
         "request": Value::Object(request),
+        "runbooks": runbooks,
     })
 }
 

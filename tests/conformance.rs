@@ -32,6 +32,14 @@ fn conformance_in_memory_adapters_pass() {
     block_on(conformance::migrator(&migrator)).unwrap();
     // Again on the same migrator: a fresh run, and it still conforms.
     block_on(conformance::migrator(&migrator)).unwrap();
+    let runbooks = knowngood::memory::InMemoryRunbooks::default();
+    let purge = knowngood::Runbook::new("purge-cache", "Purge the cache", true, 30);
+    block_on(conformance::runbooks(&runbooks, &purge)).unwrap();
+    block_on(conformance::runbooks(&runbooks, &purge)).unwrap();
+    // A runbook that fails is a failed check, named.
+    let failing = knowngood::memory::InMemoryRunbooks::default().failing("purge-cache");
+    let failure = block_on(conformance::runbooks(&failing, &purge)).unwrap_err();
+    assert_eq!(failure.check, "run", "{failure}");
     block_on(conformance::builder(
         &InMemoryBuilder::new(1, 1, 0),
         &"payments".into(),

@@ -757,3 +757,39 @@ fn drill_migration_in_batches_each_batch_recorded_once_and_the_down_migration_dr
     }
     assert!(crashed > 0, "no seed crashed the driver mid-migration");
 }
+
+#[test]
+fn drill_host_runbook_ranked_first_run_once_and_its_undo_left_open() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios/host-runbook-failover.toml");
+    let scenario = Scenario::load(&path).unwrap();
+    for seed in 0..8 {
+        let report = run(&scenario, seed);
+        assert!(report.passed(), "seed {seed}:\n{}", failures_of(&report));
+        let plan = report.plan.as_ref().unwrap();
+        assert_eq!(
+            plan.best().and_then(|o| o.runbook.clone()),
+            Some("failover-provider-b".into())
+        );
+        let state = report.journal.replay().unwrap();
+        let incident = state.incident(&"INC-1".into()).unwrap();
+        assert!(
+            incident
+                .follow_up("undo-runbook/failover-provider-b")
+                .is_some_and(|f| f.done_at.is_none()),
+            "seed {seed}"
+        );
+        let ran = report
+            .journal
+            .entries()
+            .iter()
+            .filter(|e| {
+                matches!(&e.event.kind, knowngood::EventKind::EffectRecorded {
+                    outcome: knowngood::recovery::EffectOutcome::Succeeded { detail },
+                    ..
+                } if detail.starts_with("ran `failover-provider-b`"))
+            })
+            .count();
+        assert_eq!(ran, 1, "seed {seed}");
+    }
+}

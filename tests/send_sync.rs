@@ -104,6 +104,9 @@ fn every_public_type_is_send_and_sync() {
         assert_send_sync::<memory::InMemoryDeployer>();
         assert_send_sync::<memory::InMemoryFlagStore>();
         assert_send_sync::<memory::InMemoryMigrator>();
+        assert_send_sync::<memory::InMemoryRunbooks>();
+        assert_send_sync::<Runbook>();
+        assert_send_sync::<CauseKind>();
         assert_send_sync::<port::Batch>();
         assert_send_sync::<port::MigrationOutcome>();
         assert_send_sync::<port::MigratorCapabilities>();

@@ -72,6 +72,7 @@ impl Drill {
                 faults: FaultSpec::default(),
                 expect: Expectation::default(),
                 metrics: None,
+                runbooks: Vec::new(),
                 request: crate::recovery::PlanRequest::default(),
             },
             incident: None,
@@ -82,6 +83,12 @@ impl Drill {
     /// ... under this policy.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.scenario.policy = policy;
+        self
+    }
+
+    /// ... with one of the host's runbooks.
+    pub fn runbook(mut self, runbook: crate::model::Runbook) -> Self {
+        self.scenario.runbooks.push(runbook);
         self
     }
 

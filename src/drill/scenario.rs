@@ -54,6 +54,10 @@ pub struct Scenario {
     /// revision). The plan is chosen and driven as them.
     #[serde(default)]
     pub request: crate::recovery::PlanRequest,
+    /// The host's runbooks, registered before the history; the drill's
+    /// host runs them (in memory, each taking its own estimate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runbooks: Vec<crate::model::Runbook>,
     /// Health measured, not told: an analysis the driver's health probe
     /// judges on scripted series, per release (none: the in-memory probe
     /// answers healthy unless the host's says otherwise).

@@ -53,7 +53,8 @@ impl DrillWorld {
             Arc::new(InMemoryJournalStore::default()),
             Arc::new(ManualClock::at(chrono::DateTime::UNIX_EPOCH)),
         )
-        .with_migrator(Arc::new(crate::memory::InMemoryMigrator::default()));
+        .with_migrator(Arc::new(crate::memory::InMemoryMigrator::default()))
+        .with_runbooks(Arc::new(crate::memory::InMemoryRunbooks::default()));
         Self::on(ports, move |service, branch, commit| {
             vcs.commit(service, branch, commit);
         })

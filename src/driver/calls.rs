@@ -38,6 +38,7 @@ pub(super) enum Call {
         Option<String>,
         u64,
     ),
+    Runbook(Box<crate::model::Runbook>, EnvironmentId, ServiceId),
 }
 
 pub(super) enum Produced {
@@ -47,6 +48,7 @@ pub(super) enum Produced {
     Built(Box<Artifact>),
     Migrated,
     Moved(Batch),
+    Ran(String),
 }
 
 impl Call {
@@ -61,6 +63,7 @@ impl Call {
             Self::Flag(..) => "flag store",
             Self::Build(..) => "builder",
             Self::Migrate(..) | Self::Batch(..) => "migrator",
+            Self::Runbook(..) => "runbooks",
         }
     }
 
@@ -253,6 +256,12 @@ impl Driver {
                     .await?;
                 Produced::Migrated
             }
+            Call::Runbook(runbook, env, service) => {
+                let runbooks = p.runbooks.clone().ok_or_else(|| {
+                    AdapterError::new(crate::port::ErrorKind::Rejected, "the host has no runbooks")
+                })?;
+                Produced::Ran(runbooks.run(key, runbook, env, service).await?)
+            }
             Call::Batch(env, service, migration, cursor, limit) => Produced::Moved(
                 Self::migrator(p)?
                     .migrate_batch(key, env, service, migration, (cursor.as_deref(), *limit))
@@ -301,6 +310,13 @@ impl Driver {
                 .outcome(call_key)
                 .await
                 .map(|o| o.map(|a| Produced::Built(Box::new(a)))),
+            Call::Runbook(..) => match p.runbooks.clone() {
+                Some(runbooks) => runbooks
+                    .outcome(call_key)
+                    .await
+                    .map(|o| o.map(Produced::Ran)),
+                None => Ok(None),
+            },
             Call::Migrate(..) | Call::Batch(..) => match p.migrator.clone() {
                 Some(migrator) => migrator.outcome(call_key).await.map(|o| {
                     o.map(|outcome| match outcome {

@@ -2,7 +2,7 @@
 //! journal says they stand, each one performed and its outcome recorded.
 
 use super::Driver;
-use super::calls::Call;
+use super::calls::{Call, Produced};
 use super::error::{DriveError, StepFailure};
 use super::report::DriveReport;
 use crate::error::Rejection;
@@ -445,6 +445,21 @@ impl Driver {
                     .migrate_down(incident, key, (environment, service), &down)
                     .await?;
                 Ok(Ok(done))
+            }
+            EffectAction::RunRunbook {
+                runbook,
+                environment,
+                service,
+            } => {
+                let Some(definition) = self.state().runbook(runbook).cloned() else {
+                    return Self::fail(key, format!("runbook `{runbook}` is not registered"));
+                };
+                let call =
+                    Call::Runbook(Box::new(definition), environment.clone(), service.clone());
+                match self.call(Some(incident), key, key.clone(), call).await? {
+                    Produced::Ran(detail) => Ok(Ok(detail)),
+                    _ => Self::fail(key, "the runbooks port answered with something else"),
+                }
             }
             // Only a person can take this; `drive` pauses before it.
             EffectAction::LandFix { .. } => Ok(wait()),

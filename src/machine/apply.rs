@@ -179,6 +179,10 @@ impl State {
             // Audit only: the overridden action's own event changes the state.
             EventKind::FreezeOverridden { .. } => {}
             EventKind::PolicyAdopted { policy, .. } => self.policy = policy.clone(),
+            EventKind::RunbookRegistered { runbook } => {
+                std::sync::Arc::make_mut(&mut self.runbooks)
+                    .insert(runbook.id.clone(), runbook.clone());
+            }
             EventKind::BranchMoved {
                 service,
                 branch,
@@ -487,6 +491,7 @@ pub(super) fn check_names(kind: &EventKind) -> Result<(), Rejection> {
             .environments()
             .try_for_each(|env| check("environment", env.id.as_str())),
         EventKind::IncidentDeclared { incident, .. } => check("incident", incident.as_str()),
+        EventKind::RunbookRegistered { runbook } => check("runbook", runbook.id.as_str()),
         EventKind::FlagSet { flag, .. } | EventKind::FlagVerified { flag, .. } => {
             check("flag", flag.as_str())
         }

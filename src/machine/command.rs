@@ -398,6 +398,13 @@ pub enum Command {
         /// The batch's key.
         key: IdempotencyKey,
     },
+    /// Register one of the host's runbooks (or a new definition of it):
+    /// the planner offers it beside the built-in strategies wherever its
+    /// scope says it applies (rule `runbook-applies`).
+    RegisterRunbook {
+        /// The runbook.
+        runbook: crate::model::Runbook,
+    },
     /// Record a schema migration applied to a service's database in an
     /// environment. It must start from the current schema version; going
     /// down undoes the last migration and needs it to be reversible; a
@@ -674,6 +681,7 @@ impl Command {
             Self::LiftFreeze { .. } => "lift_freeze",
             Self::ExpireArtifact { .. } => "expire_artifact",
             Self::ApplyMigration { .. } => "apply_migration",
+            Self::RegisterRunbook { .. } => "register_runbook",
             Self::RecordMigrationProgress { .. } => "record_migration_progress",
             Self::DeclareIncident { .. } => "declare_incident",
             Self::ChooseStrategy { .. } => "choose_strategy",

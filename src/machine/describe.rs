@@ -196,6 +196,17 @@ impl fmt::Display for EventKind {
                 write!(f, "{by} lifted freeze `{freeze}`: {reason}")
             }
             Self::ArtifactExpired { digest, by } => write!(f, "{by} expired artifact `{digest}`"),
+            Self::RunbookRegistered { runbook } => write!(
+                f,
+                "runbook `{}` registered: {} ({})",
+                runbook.id,
+                runbook.title,
+                if runbook.restores {
+                    "restores"
+                } else {
+                    "relieves"
+                }
+            ),
             Self::MigrationProgressed {
                 environment,
                 service,
@@ -234,8 +245,18 @@ impl fmt::Display for EventKind {
                 incident,
                 strategy,
                 by,
+                steps,
                 ..
-            } => write!(f, "{by} chose {strategy} for `{incident}`"),
+            } => {
+                let runbook = steps.iter().find_map(|s| match &s.action {
+                    super::effect::EffectAction::RunRunbook { runbook, .. } => Some(runbook),
+                    _ => None,
+                });
+                match runbook {
+                    Some(id) => write!(f, "{by} chose runbook `{id}` for `{incident}`"),
+                    None => write!(f, "{by} chose {strategy} for `{incident}`"),
+                }
+            }
             Self::ChangesAccepted {
                 incident,
                 service,

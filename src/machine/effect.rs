@@ -184,6 +184,15 @@ pub enum EffectAction {
         /// Skip test-only stages (a recorded, authorised fast-track).
         fast_track: bool,
     },
+    /// Run one of the host's runbooks.
+    RunRunbook {
+        /// The runbook.
+        runbook: crate::model::RunbookId,
+        /// Where.
+        environment: EnvironmentId,
+        /// For which service.
+        service: ServiceId,
+    },
     /// Wait for work already in an environment to pass it.
     WaitFor {
         /// Where the work is.
@@ -261,6 +270,14 @@ impl fmt::Display for EffectAction {
                 f,
                 "build `{branch}` and promote it along the {lane} lane to `{environment}`{}",
                 if *fast_track { " (fast-tracked)" } else { "" }
+            ),
+            Self::RunRunbook {
+                runbook,
+                environment,
+                service,
+            } => write!(
+                f,
+                "run the host's runbook `{runbook}` for `{service}` in `{environment}`"
             ),
             Self::WaitFor {
                 environment,
@@ -387,13 +404,22 @@ pub enum FollowUpKind {
     },
     /// Hold the blameless retro.
     HoldRetro,
+    /// Undo what a runbook did (fail back, scale down), as the runbook
+    /// says. Closed on a person's word: the history cannot show it.
+    UndoRunbook {
+        /// The runbook.
+        runbook: crate::model::RunbookId,
+        /// What to do.
+        what: String,
+    },
 }
 
 impl FollowUpKind {
     /// Its stable id within an incident, named after what it is (not
     /// where it sits in the list): `fix-main/<service>`,
     /// `lift-gate/<environment>`, `reapply/<change>`,
-    /// `merge-back/<service>/<branch>`, `retro`. Address it with
+    /// `merge-back/<service>/<branch>`, `undo-runbook/<runbook>`, `retro`.
+    /// Address it with
     /// [`Command::CloseFollowUp`](crate::Command::CloseFollowUp).
     ///
     /// ```
@@ -408,6 +434,7 @@ impl FollowUpKind {
             Self::FixMain { service } => format!("fix-main/{service}"),
             Self::LiftGate { environment } => format!("lift-gate/{environment}"),
             Self::HoldRetro => "retro".to_owned(),
+            Self::UndoRunbook { runbook, .. } => format!("undo-runbook/{runbook}"),
         }
     }
 }
@@ -420,6 +447,7 @@ impl fmt::Display for FollowUpKind {
             Self::FixMain { service } => write!(f, "fix `{service}` on main and ship it"),
             Self::LiftGate { environment } => write!(f, "reopen the gate of `{environment}`"),
             Self::HoldRetro => f.write_str("hold the retro"),
+            Self::UndoRunbook { runbook, what } => write!(f, "undo runbook `{runbook}`: {what}"),
         }
     }
 }
@@ -431,6 +459,9 @@ impl fmt::Display for FollowUpKind {
 pub struct ConsideredOption {
     /// The strategy.
     pub strategy: Strategy,
+    /// For a host runbook, which one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<crate::model::RunbookId>,
     /// Whether it was applicable.
     pub applicable: bool,
     /// Estimated seconds to restore.

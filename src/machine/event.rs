@@ -62,7 +62,9 @@ impl Event {
                 subject: Subject::Deployment { slot },
                 ..
             } => StreamId::deployments(&slot.environment, &slot.service),
-            EventKind::PolicyAdopted { .. } => StreamId::policy(),
+            EventKind::PolicyAdopted { .. } | EventKind::RunbookRegistered { .. } => {
+                StreamId::policy()
+            }
             EventKind::BranchMoved { .. }
             | EventKind::ChangePoisoned { .. }
             | EventKind::FixDeclared { .. } => StreamId::source(),
@@ -440,6 +442,11 @@ pub enum EventKind {
         /// Who expired it.
         by: Actor,
     },
+    /// One of the host's runbooks was registered (or defined anew).
+    RunbookRegistered {
+        /// The runbook.
+        runbook: crate::model::Runbook,
+    },
     /// One batch of a data migration moved.
     MigrationProgressed {
         /// Where.
@@ -612,6 +619,7 @@ impl EventKind {
             Self::ArtifactExpired { .. } => "artifact_expired",
             Self::MigrationApplied { .. } => "migration_applied",
             Self::MigrationProgressed { .. } => "migration_progressed",
+            Self::RunbookRegistered { .. } => "runbook_registered",
             Self::IncidentDeclared { .. } => "incident_declared",
             Self::StrategyChosen { .. } => "strategy_chosen",
             Self::ChangesAccepted { .. } => "changes_accepted",
@@ -633,6 +641,7 @@ impl EventKind {
                 | Self::BreakGlassUsed { .. }
                 | Self::FreezeOverridden { .. }
                 | Self::PolicyAdopted { .. }
+                | Self::RunbookRegistered { .. }
                 | Self::ChangePoisoned { .. }
                 | Self::FixDeclared { .. }
                 | Self::GateClosed { .. }

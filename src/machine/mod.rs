@@ -28,6 +28,7 @@ mod rehearse;
 pub(crate) mod rejection;
 mod response;
 mod rules;
+mod runbooks;
 pub mod state;
 mod steps;
 mod stream;

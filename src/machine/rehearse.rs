@@ -410,6 +410,16 @@ impl Run {
                 self.roll_out(&slot)?;
                 self.verify(environment, service, by)?;
             }
+            EffectAction::RunRunbook { runbook, .. } => {
+                // The host runs it; the core judges only that it applies.
+                let record =
+                    self.state
+                        .incident(incident)
+                        .ok_or_else(|| Rejection::UnknownIncident {
+                            incident: incident.clone(),
+                        })?;
+                super::runbooks::runbook_for(&self.state, record, runbook)?;
+            }
             EffectAction::WaitFor { environment, .. } => {
                 // The work in flight there passes: it rolls out and verifies.
                 let service = self

@@ -810,6 +810,16 @@ pub enum Rejection {
         /// The branch.
         branch: crate::model::BranchName,
     },
+    /// A runbook that does not apply to the incident.
+    #[error("runbook `{runbook}` does not apply to incident `{incident}`: {why}")]
+    RunbookNotApplicable {
+        /// The runbook.
+        runbook: crate::model::RunbookId,
+        /// The incident.
+        incident: IncidentId,
+        /// Why.
+        why: String,
+    },
     /// A batch of a data migration that cannot be recorded.
     #[error("a batch of `{migration}` cannot be recorded: {why}")]
     DataMigrationRefused {
@@ -1112,6 +1122,7 @@ impl Rejection {
             Self::NothingToReturnTo { .. } => "nothing-to-return-to",
             Self::UnmeasuredVerdict { .. } => "verdict-needs-evidence",
             Self::DataMigrationRefused { .. } => "data-migration-in-batches",
+            Self::RunbookNotApplicable { .. } => "runbook-applies",
             Self::NotAPlannedBranch { .. } | Self::NotTheRecordedHead { .. } => {
                 "accept-planned-branch"
             }

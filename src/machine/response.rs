@@ -241,6 +241,22 @@ pub(crate) fn resolves(strategy: crate::model::Strategy) -> bool {
 /// Why a known-good state is not restored yet, if it is not.
 pub(crate) fn not_restored(state: &State, incident: &IncidentRecord) -> Option<String> {
     let (env, service) = (&incident.environment, &incident.service);
+    // A runbook that only relieves the symptoms restores nothing, however
+    // healthy the service measures meanwhile.
+    if let Some(relief) = incident
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            EffectAction::RunRunbook { runbook, .. } => state.runbook(runbook),
+            _ => None,
+        })
+        .filter(|r| !r.restores)
+    {
+        return Some(format!(
+            "the plan ran runbook `{}`, which only relieves the symptoms: choose a plan that restores a known-good state",
+            relief.id
+        ));
+    }
     let Some(history) = state.history(env, service) else {
         return Some(format!("nothing of `{service}` runs in `{env}`"));
     };

@@ -12,7 +12,7 @@ use super::deploy::{complete_rollout, fast_track, request_deployment, rollback, 
 use super::event::{Event, EventKind, GateCause};
 use super::lifecycle::{DeploymentStatus, LifecycleStep};
 use super::state::{RolloutHistory, State};
-use super::{fit, follow_ups, gates, planned, response};
+use super::{fit, follow_ups, gates, planned, response, runbooks};
 
 /// Checks `command` against `state` by its own rules and returns the events
 /// it causes, stamped with `now`: what [`decide`](super::decide) answers for
@@ -243,6 +243,7 @@ pub(super) fn judge(
             migration,
             by,
         } => fit::apply_migration(state, (environment, service), migration, by)?,
+        Command::RegisterRunbook { runbook } => runbooks::register_runbook(state, runbook)?,
         Command::RecordMigrationProgress {
             environment,
             service,

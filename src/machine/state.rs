@@ -289,6 +289,9 @@ pub struct State {
     #[serde(default)]
     pub(crate) last_at: Option<DateTime<Utc>>,
     pub(crate) policy: Policy,
+    /// The host's runbooks, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) runbooks: Arc<BTreeMap<crate::model::RunbookId, crate::model::Runbook>>,
     pub(crate) expired: super::cow::CowSet<Digest>,
     /// Every step key any chosen plan has used (ports remember keys
     /// forever, so a key is never handed out twice).

@@ -31,6 +31,7 @@ mod journal;
 mod leases;
 mod metrics;
 mod migrator;
+mod runbooks;
 mod vcs;
 
 pub use builder::InMemoryBuilder;
@@ -43,6 +44,7 @@ pub use journal::InMemoryJournalStore;
 pub use leases::InMemoryLeases;
 pub use metrics::{InMemoryMetrics, Series};
 pub use migrator::InMemoryMigrator;
+pub use runbooks::InMemoryRunbooks;
 pub use vcs::InMemoryVcs;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

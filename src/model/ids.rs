@@ -377,3 +377,7 @@ id_type!(
     /// A schema migration's name, e.g. `0042-split-address`.
     MigrationId
 );
+id_type!(
+    /// A host runbook's name, e.g. `failover-to-eu-west`.
+    RunbookId
+);

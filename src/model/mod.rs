@@ -10,6 +10,7 @@ pub mod ids;
 pub mod incident;
 pub mod pipeline;
 pub mod policy;
+pub mod runbook;
 pub mod schema;
 pub mod source;
 
@@ -20,12 +21,13 @@ pub use freeze::{Freeze, FreezeEffect, GatedAction};
 pub use ids::{
     Actor, BranchName, BuilderId, ChangeId, CommitId, ConfigRevision, Digest, DigestError,
     EnvironmentId, FlagKey, FreezeId, IncidentId, MAX_NAME_BYTES, MigrationId, PlanId, ReleaseId,
-    Revision, Role, ServiceId, check_name, check_ref_name, check_release_name,
+    Revision, Role, RunbookId, ServiceId, check_name, check_ref_name, check_release_name,
 };
 pub use incident::{IncidentPhase, Severity, SuspectedCause};
 pub use pipeline::{Lane, Pipeline, PipelineError, PipelineSpec, Promotion};
 pub use policy::{
     ApprovalRule, HotfixLanePolicy, MAX_POLICY_SECONDS, Policy, Strategy, UnknownStrategy,
 };
+pub use runbook::{CauseKind, Runbook};
 pub use schema::{Migration, MigrationPhase, SchemaRange};
 pub use source::{Change, Commit};

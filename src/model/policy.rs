@@ -29,10 +29,16 @@ pub enum Strategy {
     /// Stop the suspected rollout while it is still rolling out or not yet
     /// verified, and return to what served before. Not a rollback.
     Abort,
+    /// One of the host's own runbooks ([`Runbook`](crate::Runbook)): a
+    /// failover, scaling up, disabling an integration. Not in
+    /// [`Strategy::ALL`]: the planner offers one option per registered
+    /// runbook.
+    Runbook,
 }
 
 impl Strategy {
-    /// Every strategy, in the order the specification lists them.
+    /// Every built-in strategy, in the order the specification lists
+    /// them (host runbooks, [`Strategy::Runbook`], come after).
     pub const ALL: [Strategy; 8] = [
         Self::Retoggle,
         Self::Rollback,
@@ -56,13 +62,14 @@ impl fmt::Display for Strategy {
             Self::Wait => "wait",
             Self::RevertInFlightThenFix => "revert-in-flight-then-fix",
             Self::Abort => "abort",
+            Self::Runbook => "runbook",
         })
     }
 }
 
 /// A strategy name that is not one of [`Strategy::ALL`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{given}` is not a strategy: use one of {}", Strategy::ALL.map(|s| s.to_string()).join(", "))]
+#[error("`{given}` is not a strategy: use one of {}, runbook", Strategy::ALL.map(|s| s.to_string()).join(", "))]
 pub struct UnknownStrategy {
     /// What was given.
     pub given: String,
@@ -73,7 +80,7 @@ impl std::str::FromStr for Strategy {
 
     /// The names [`Display`](fmt::Display) writes (and serde uses):
     /// `retoggle`, `rollback`, `revert`, `hotfix`, `fix-forward`, `wait`,
-    /// `revert-in-flight-then-fix`, `abort`.
+    /// `revert-in-flight-then-fix`, `abort`, `runbook`.
     ///
     /// ```
     /// use knowngood::Strategy;
@@ -85,6 +92,7 @@ impl std::str::FromStr for Strategy {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
+            .chain([Self::Runbook])
             .find(|s| s.to_string() == text.trim())
             .ok_or_else(|| UnknownStrategy {
                 given: text.to_owned(),
@@ -149,7 +157,8 @@ impl Default for HotfixLanePolicy {
 #[non_exhaustive]
 #[allow(clippy::struct_excessive_bools)] // a policy file's switches read best as booleans
 pub struct Policy {
-    /// Strategies the team is willing to use.
+    /// Strategies the team is willing to use (by default every built-in
+    /// one and the host's runbooks).
     pub allowed_strategies: BTreeSet<Strategy>,
     /// Never roll back: every recovery moves forward through the pipeline.
     pub forward_only: bool,
@@ -238,7 +247,10 @@ impl ApprovalRule {
 impl Default for Policy {
     fn default() -> Self {
         Self {
-            allowed_strategies: Strategy::ALL.into_iter().collect(),
+            allowed_strategies: Strategy::ALL
+                .into_iter()
+                .chain([Strategy::Runbook])
+                .collect(),
             forward_only: false,
             hotfix_lane: None,
             main_always_deployable: false,

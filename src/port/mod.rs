@@ -49,6 +49,7 @@ mod leases;
 mod metrics;
 mod migrations;
 mod ports;
+mod runbooks;
 mod vcs;
 
 pub use builder::{Builder, BuilderCapabilities};
@@ -62,4 +63,5 @@ pub use leases::{Fence, LeaseAnswer, Leases};
 pub use metrics::{Metrics, fill_query};
 pub use migrations::{Batch, MigrationOutcome, Migrator, MigratorCapabilities};
 pub use ports::{DEFAULT_LEASE_TTL, MissingPort, Ports, PortsBuilder};
+pub use runbooks::Runbooks;
 pub use vcs::{CommitDetails, Landed, Vcs, VcsCapabilities};

@@ -8,6 +8,7 @@ use super::health::HealthProbe;
 use super::journal::JournalStore;
 use super::leases::Leases;
 use super::migrations::Migrator;
+use super::runbooks::Runbooks;
 use super::vcs::Vcs;
 use crate::recovery::Capabilities;
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub struct Ports {
     /// The migrator, if the host lets the driver run schema migrations
     /// (see [`Migrator`]); without it, a down-migration is a person's step.
     pub migrator: Option<Arc<dyn Migrator>>,
+    /// The host's runbooks, if it runs any (see [`Runbooks`]); without
+    /// them, no runbook is offered.
+    pub runbooks: Option<Arc<dyn Runbooks>>,
 }
 
 /// How long a lease lasts unless set: 30 seconds.
@@ -81,6 +85,7 @@ pub struct PortsBuilder {
     journal: Option<Arc<dyn JournalStore>>,
     clock: Option<Arc<dyn Clock>>,
     migrator: Option<Arc<dyn Migrator>>,
+    runbooks: Option<Arc<dyn Runbooks>>,
     leases: Option<(Arc<dyn Leases>, std::time::Duration)>,
 }
 
@@ -140,6 +145,12 @@ impl PortsBuilder {
         self
     }
 
+    /// The runbooks (optional).
+    pub fn runbooks(mut self, runbooks: Arc<dyn Runbooks>) -> Self {
+        self.runbooks = Some(runbooks);
+        self
+    }
+
     /// The ports, or the first one missing.
     pub fn build(self) -> Result<Ports, MissingPort> {
         Ok(Ports {
@@ -153,6 +164,7 @@ impl PortsBuilder {
             lease_ttl: self.leases.as_ref().map_or(DEFAULT_LEASE_TTL, |l| l.1),
             leases: self.leases.map(|l| l.0),
             migrator: self.migrator,
+            runbooks: self.runbooks,
         })
     }
 }
@@ -185,7 +197,17 @@ impl Ports {
             leases: None,
             lease_ttl: DEFAULT_LEASE_TTL,
             migrator: None,
+            runbooks: None,
         }
+    }
+
+    /// The same ports with the host's runbooks: the planner offers each
+    /// registered runbook where it applies, and the driver runs the one
+    /// chosen through them.
+    #[must_use]
+    pub fn with_runbooks(mut self, runbooks: Arc<dyn Runbooks>) -> Self {
+        self.runbooks = Some(runbooks);
+        self
     }
 
     /// The same ports with a migrator: the driver runs migrations
@@ -206,6 +228,7 @@ impl Ports {
             abort: self.deployer.capabilities().abort,
             revert: vcs.revert,
             branches: vcs.branches,
+            runbooks: self.runbooks.is_some(),
         }
     }
 }

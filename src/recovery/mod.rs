@@ -47,6 +47,8 @@ pub struct Capabilities {
     pub revert: bool,
     /// The VCS can create branches and cherry-pick.
     pub branches: bool,
+    /// The host runs its runbooks ([`Runbooks`](crate::port::Runbooks)).
+    pub runbooks: bool,
 }
 
 impl Default for Capabilities {
@@ -64,6 +66,7 @@ impl Capabilities {
             abort: true,
             revert: true,
             branches: true,
+            runbooks: true,
         }
     }
 }
@@ -176,9 +179,24 @@ impl RecoveryPlan {
         self.options.first().filter(|o| o.applicable)
     }
 
-    /// What the plan says about one strategy.
+    /// What the plan says about one strategy (for
+    /// [`Strategy::Runbook`], the best-ranked runbook).
     pub fn option(&self, strategy: Strategy) -> Option<&RecoveryOption> {
         self.options.iter().find(|o| o.strategy == strategy)
+    }
+
+    /// What the plan says about running the host's runbook `id`.
+    pub fn runbook(&self, id: &crate::model::RunbookId) -> Option<&RecoveryOption> {
+        self.options.iter().find(|o| o.runbook.as_ref() == Some(id))
+    }
+
+    /// [`RecoveryPlan::choose`] for the host's runbook `id`.
+    pub fn choose_runbook(
+        &self,
+        id: &crate::model::RunbookId,
+        by: impl Into<crate::model::Actor>,
+    ) -> Result<crate::machine::Command, Rejection> {
+        self.choose_option(Strategy::Runbook, self.runbook(id), by.into())
     }
 
     /// The command that adopts `strategy`, chosen by `by`: its steps, its
@@ -200,7 +218,16 @@ impl RecoveryPlan {
         strategy: Strategy,
         by: impl Into<crate::model::Actor>,
     ) -> Result<crate::machine::Command, Rejection> {
-        let Some(option) = self.option(strategy) else {
+        self.choose_option(strategy, self.option(strategy), by.into())
+    }
+
+    fn choose_option(
+        &self,
+        strategy: Strategy,
+        option: Option<&RecoveryOption>,
+        by: crate::model::Actor,
+    ) -> Result<crate::machine::Command, Rejection> {
+        let Some(option) = option else {
             return Err(Rejection::StrategyNotApplicable {
                 incident: self.incident.clone(),
                 strategy,
@@ -223,7 +250,7 @@ impl RecoveryPlan {
             follow_ups: option.cost.follow_ups.clone(),
             considered: self.options.iter().map(ConsideredOption::from).collect(),
             explanation: self.explanation.clone(),
-            by: by.into(),
+            by,
             clearance: self.request.clearance.clone(),
         })
     }
@@ -268,8 +295,11 @@ pub fn plan_for(
             incident: incident.clone(),
         })?;
     let context = assess::Context::new(state, record, now, capabilities, request);
-    let mut options: Vec<RecoveryOption> =
-        Strategy::ALL.iter().map(|&s| context.assess(s)).collect();
+    let mut options: Vec<RecoveryOption> = Strategy::ALL
+        .iter()
+        .map(|&s| context.assess(s))
+        .chain(state.runbooks().map(|r| context.assess_runbook(r)))
+        .collect();
     options.sort_by_key(rank_key);
     let explanation = explain(&options);
     Ok(RecoveryPlan {
@@ -307,14 +337,14 @@ fn explain(options: &[RecoveryOption]) -> String {
         let mut text = "No option is applicable: ".to_owned();
         let reasons: Vec<String> = options
             .iter()
-            .map(|o| format!("{} ({})", o.strategy, o.why_not()))
+            .map(|o| format!("{} ({})", o.name(), o.why_not()))
             .collect();
         text.push_str(&reasons.join("; "));
         return text;
     };
     let mut text = format!(
         "{} restores a known-good state in about {} ({}), with {} merge{}{}.",
-        capitalise(&best.strategy.to_string()),
+        capitalise(&best.name()),
         human(best.estimate.seconds),
         best.estimate.basis,
         best.cost.merges,
@@ -325,7 +355,7 @@ fn explain(options: &[RecoveryOption]) -> String {
         text.push_str(" It may not help, but nothing better applies.");
     }
     for other in options.iter().skip(1) {
-        let _ = write!(text, " {}: ", capitalise(&other.strategy.to_string()));
+        let _ = write!(text, " {}: ", capitalise(&other.name()));
         if !other.applicable {
             let _ = write!(text, "not applicable, {}.", other.why_not());
         } else if !other.likely_to_help && best.likely_to_help {

@@ -75,6 +75,8 @@ pub enum EstimateBasis {
     Observed,
     /// Observed for some stages, the policy for others.
     Mixed,
+    /// The host runbook's own estimate.
+    Runbook,
 }
 
 impl EstimateBasis {
@@ -89,6 +91,7 @@ impl fmt::Display for EstimateBasis {
             Self::Policy => "from the policy's stage durations",
             Self::Observed => "from durations observed in the journal",
             Self::Mixed => "partly observed, partly from the policy",
+            Self::Runbook => "from the runbook's own estimate",
         })
     }
 }
@@ -146,6 +149,9 @@ pub struct CustomerImpact {
 pub struct RecoveryOption {
     /// The strategy.
     pub strategy: Strategy,
+    /// For [`Strategy::Runbook`], which of the host's runbooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<crate::model::RunbookId>,
     /// Whether every precondition holds (none failed).
     pub applicable: bool,
     /// `false` when the option is possible but probably will not help
@@ -166,6 +172,15 @@ pub struct RecoveryOption {
 }
 
 impl RecoveryOption {
+    /// Its name: the strategy's, or the word runbook and the runbook's id
+    /// in backticks for a host runbook.
+    pub fn name(&self) -> String {
+        match &self.runbook {
+            Some(id) => format!("runbook `{id}`"),
+            None => self.strategy.to_string(),
+        }
+    }
+
     /// The preconditions that failed.
     pub fn failed_checks(&self) -> impl Iterator<Item = &Check> {
         self.checks
@@ -192,6 +207,7 @@ impl From<&RecoveryOption> for ConsideredOption {
     fn from(o: &RecoveryOption) -> Self {
         Self {
             strategy: o.strategy,
+            runbook: o.runbook.clone(),
             applicable: o.applicable,
             estimate_seconds: o.estimate.seconds,
             why_not: o.why_not(),

@@ -46,12 +46,12 @@ use serde::{Deserialize, Serialize};
 use crate::journal::{JournalEntry, StoredSnapshot};
 use crate::model::{
     Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Migration, Release,
-    ReleaseId, ServiceId,
+    ReleaseId, Runbook, ServiceId,
 };
 use crate::port::{
     AdapterError, Batch, Builder, BuilderCapabilities, Deployer, DeployerCapabilities, Fence,
     FlagStore, FlagStoreCapabilities, JournalStore, Landed, MigrationOutcome, Migrator,
-    MigratorCapabilities, Ports, Vcs, VcsCapabilities,
+    MigratorCapabilities, Ports, Runbooks, Vcs, VcsCapabilities,
 };
 use crate::recovery::IdempotencyKey;
 
@@ -154,6 +154,12 @@ pub fn tripwire(ports: Ports, hook: impl Fn(&KillPoint) + Send + Sync + 'static)
         builder: Arc::new(Tripped {
             inner: ports.builder,
             wire: wire.clone(),
+        }),
+        runbooks: ports.runbooks.map(|inner| {
+            Arc::new(Tripped {
+                inner,
+                wire: wire.clone(),
+            }) as Arc<dyn Runbooks>
         }),
         migrator: ports.migrator.map(|inner| {
             Arc::new(Tripped {
@@ -346,6 +352,23 @@ impl FlagStore for Tripped<dyn FlagStore> {
         self.wire.around("flags.set", act).await
     }
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl Runbooks for Tripped<dyn Runbooks> {
+    async fn run(
+        &self,
+        key: &IdempotencyKey,
+        runbook: &Runbook,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<String, AdapterError> {
+        let act = self.inner.run(key, runbook, environment, service);
+        self.wire.around("runbooks.run", act).await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<String>, AdapterError> {
         self.inner.outcome(key).await
     }
 }

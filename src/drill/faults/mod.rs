@@ -15,7 +15,7 @@ mod ports;
 
 pub(crate) use ports::{
     FaultyBuilder, FaultyDeployer, FaultyFlags, FaultyHealth, FaultyJournal, FaultyMigrator,
-    FaultyVcs,
+    FaultyRunbooks, FaultyVcs,
 };
 
 /// A deterministic random source (`SplitMix64`): the same seed gives the

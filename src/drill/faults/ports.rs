@@ -9,12 +9,12 @@ use super::{AppendFault, Chaos, Work, lock};
 use crate::journal::JournalEntry;
 use crate::model::{
     Artifact, BranchName, CommitId, EnvironmentId, FlagKey, FlagState, Migration, Release,
-    ReleaseId, ServiceId,
+    ReleaseId, Runbook, ServiceId,
 };
 use crate::port::{
     AdapterError, Batch, Builder, BuilderCapabilities, Deployer, DeployerCapabilities, ErrorKind,
     Fence, FlagStore, FlagStoreCapabilities, Health, HealthProbe, JournalStore, Landed,
-    MigrationOutcome, Migrator, MigratorCapabilities, Vcs, VcsCapabilities,
+    MigrationOutcome, Migrator, MigratorCapabilities, Runbooks, Vcs, VcsCapabilities,
 };
 use crate::recovery::IdempotencyKey;
 
@@ -36,6 +36,7 @@ faulty!(FaultyBuilder, dyn Builder);
 faulty!(FaultyHealth, dyn HealthProbe);
 faulty!(FaultyJournal, dyn JournalStore);
 faulty!(FaultyMigrator, dyn Migrator);
+faulty!(FaultyRunbooks, dyn Runbooks);
 
 impl FaultyVcs {
     /// Someone may push to `onto` just before a call that moves it.
@@ -265,6 +266,29 @@ impl FlagStore for FaultyFlags {
             .await
     }
     async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<u64>, AdapterError> {
+        self.inner.outcome(key).await
+    }
+}
+
+#[async_trait]
+impl Runbooks for FaultyRunbooks {
+    async fn run(
+        &self,
+        key: &IdempotencyKey,
+        runbook: &Runbook,
+        environment: &EnvironmentId,
+        service: &ServiceId,
+    ) -> Result<String, AdapterError> {
+        self.chaos
+            .run("runbooks.run", || async {
+                let done = self.inner.run(key, runbook, environment, service).await?;
+                self.chaos
+                    .charge(key, Work::Seconds(runbook.estimate_seconds));
+                Ok(done)
+            })
+            .await
+    }
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<String>, AdapterError> {
         self.inner.outcome(key).await
     }
 }

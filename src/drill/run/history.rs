@@ -27,6 +27,11 @@ impl Sim<'_> {
                 service: Service::new(service.clone()),
             })?;
         }
+        for runbook in &s.runbooks {
+            self.host(&Command::RegisterRunbook {
+                runbook: runbook.clone(),
+            })?;
+        }
         for (i, step) in s.history.iter().enumerate() {
             self.now_minutes(1);
             self.history(step)

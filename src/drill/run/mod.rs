@@ -2,7 +2,7 @@
 
 use crate::drill::faults::{
     AppendFault, Chaos, FaultyBuilder, FaultyDeployer, FaultyFlags, FaultyHealth, FaultyJournal,
-    FaultyMigrator, FaultyVcs,
+    FaultyMigrator, FaultyRunbooks, FaultyVcs,
 };
 use crate::drill::report::{DrillReport, Fallback, RestoreTime};
 use crate::drill::scenario::Scenario;
@@ -184,6 +184,13 @@ pub fn run_on(scenario: &Scenario, seed: u64, world: DrillWorld) -> DrillReport 
     );
     let ports = match host.migrator.clone() {
         Some(inner) => ports.with_migrator(Arc::new(FaultyMigrator {
+            inner,
+            chaos: chaos.clone(),
+        })),
+        None => ports,
+    };
+    let ports = match host.runbooks.clone() {
+        Some(inner) => ports.with_runbooks(Arc::new(FaultyRunbooks {
             inner,
             chaos: chaos.clone(),
         })),

@@ -4,6 +4,7 @@
 
 mod forward;
 mod rollback;
+mod runbook;
 
 use std::collections::BTreeSet;
 
@@ -150,6 +151,19 @@ impl<'a> Context<'a> {
     }
 
     pub(super) fn assess(&self, strategy: Strategy) -> RecoveryOption {
+        self.assess_as(strategy, None)
+    }
+
+    /// The option of running the host's runbook `runbook`.
+    pub(super) fn assess_runbook(&self, runbook: &crate::model::Runbook) -> RecoveryOption {
+        self.assess_as(Strategy::Runbook, Some(runbook))
+    }
+
+    fn assess_as(
+        &self,
+        strategy: Strategy,
+        runbook: Option<&crate::model::Runbook>,
+    ) -> RecoveryOption {
         let mut d = Draft::new();
         // The policy's own rule (the core refuses the choice on the same
         // rule, `strategy-forbidden`).
@@ -187,13 +201,18 @@ impl<'a> Context<'a> {
             Strategy::Wait => self.wait(&mut d),
             Strategy::RevertInFlightThenFix => self.revert_in_flight(&mut d),
             Strategy::Abort => self.abort(&mut d),
+            Strategy::Runbook => self.runbook(&mut d, runbook),
         }
         d.cost.follow_ups.push(FollowUpKind::HoldRetro);
         d.estimate = self.estimate_steps(&d.steps);
         let steps: Vec<Effect> = std::mem::take(&mut d.steps)
             .into_iter()
             .enumerate()
-            .map(|(i, action)| Effect::new(self.key(strategy, i, &action), action))
+            .map(|(i, action)| {
+                let label = runbook
+                    .map_or_else(|| strategy.to_string(), |r| format!("{strategy}-{}", r.id));
+                Effect::new(self.key(&label, i, &action), action)
+            })
             .collect();
         // The core is the only judge: when the planner's own checks pass,
         // the steps are rehearsed through `decide` on a hypothetical state.
@@ -220,6 +239,7 @@ impl<'a> Context<'a> {
         let applicable = !d.checks.iter().any(|c| c.outcome == CheckOutcome::Failed);
         RecoveryOption {
             strategy,
+            runbook: runbook.map(|r| r.id.clone()),
             applicable,
             likely_to_help: d.likely_to_help,
             checks: d.checks,
@@ -231,7 +251,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn key(&self, strategy: Strategy, index: usize, action: &EffectAction) -> IdempotencyKey {
+    fn key(&self, strategy: &str, index: usize, action: &EffectAction) -> IdempotencyKey {
         let verb = match action {
             EffectAction::SetFlag { .. } => "set-flag",
             EffectAction::Rollback { .. } => "rollback",
@@ -247,6 +267,7 @@ impl<'a> Context<'a> {
             EffectAction::WaitFor { .. } => "wait",
             EffectAction::Abort { .. } => "abort",
             EffectAction::Mirror { .. } => "mirror",
+            EffectAction::RunRunbook { .. } => "run-runbook",
         };
         // Every attempt gets keys of its own: ports remember keys forever.
         IdempotencyKey::new(format!(
@@ -364,8 +385,10 @@ impl<'a> Context<'a> {
             .map_or(steps.len(), |i| i.saturating_add(1));
         let mut seconds = 0_u64;
         // The basis says where stage durations came from; the policy's
-        // fixed times (flag, revert, fix) are always the policy's.
+        // fixed times (flag, revert, fix) are always the policy's; a
+        // runbook's, its own.
         let mut basis: Option<EstimateBasis> = None;
+        let mut by_runbook = false;
         let mut stage = |env: &EnvironmentId, seconds: &mut u64| {
             let (t, b) = self.stage(env);
             basis = Some(basis.map_or(b, |known| known.merge(b)));
@@ -401,9 +424,22 @@ impl<'a> Context<'a> {
                 EffectAction::WaitFor { seconds: left, .. } => {
                     seconds = seconds.saturating_add(*left);
                 }
+                EffectAction::RunRunbook { runbook, .. } => {
+                    let own = self
+                        .state
+                        .runbook(runbook)
+                        .map_or(0, |r| r.estimate_seconds);
+                    seconds = seconds.saturating_add(own);
+                    by_runbook = true;
+                }
                 _ => {}
             }
         }
+        let basis = match (basis, by_runbook) {
+            (Some(stages), true) => Some(stages.merge(EstimateBasis::Runbook)),
+            (None, true) => Some(EstimateBasis::Runbook),
+            (stages, false) => stages,
+        };
         Estimate {
             seconds,
             basis: basis.unwrap_or(EstimateBasis::Policy),

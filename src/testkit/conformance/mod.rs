@@ -30,6 +30,7 @@ mod journal;
 mod migrator;
 mod outsiders;
 mod replicas;
+mod runbooks;
 mod vcs;
 
 pub use builder::builder;
@@ -43,6 +44,7 @@ pub use migrator::migrator;
 pub use outsiders::planted_symlinks;
 pub use outsiders::{flag_store_foreign_edit, vcs_after_a_failure, vcs_spoofed_keys};
 pub use replicas::{deployer_replicas, flag_store_replicas, journal_store_replicas, vcs_replicas};
+pub use runbooks::runbooks;
 pub use vcs::vcs;
 
 /// A broken contract.

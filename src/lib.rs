@@ -116,9 +116,9 @@ pub use machine::{
     ActivePlan, Addition, Additions, AppliedMigration, Clearance, ClosedGate, Command,
     CommitRecord, DataProgress, Deployment, DeploymentOrigin, DeploymentStatus, Drift,
     EnvironmentState, Event, EventKind, FlagRecord, FlagVerdict, FollowUp, GateCause,
-    IncidentRecord, LifecycleStep, PlannedHead, Poisoning, RecoveryPermit, Rehearsal, RemedyKind,
-    RollbackTarget, RolloutHistory, SchemaState, SkippedCandidate, Slot, StageTimes, State,
-    Subject, Verdict, decide, rehearse,
+    IncidentRecord, LifecycleStep, OpenFollowUp, PlannedHead, Poisoning, RecoveryPermit, Rehearsal,
+    RemedyKind, RollbackTarget, RolloutHistory, SchemaState, SkippedCandidate, Slot, StageTimes,
+    State, Subject, Verdict, WayBack, decide, rehearse,
 };
 pub use model::{
     Actor, ApprovalRule, Artifact, BranchName, BuilderId, CauseKind, Change, ChangeId, Commit,

@@ -303,6 +303,16 @@
 //! (or its flags are off); the gate reopens by itself once nothing holds
 //! it.
 //!
+//! **Pinning the cause.** An incident declared on a deployment (as the
+//! driver declares one it detects) cannot be answered with a revert, a
+//! hotfix or a flag switch: those undo a change. Once someone finds the
+//! change, [`Command::PinCause`](crate::Command::PinCause) pins the
+//! incident to it (rule `pin-cause`: the deployment must have brought it,
+//! [`State::changes_brought`](crate::State::changes_brought)); the change
+//! is poisoned as a declaration naming it would have, and the next plan
+//! offers what undoes it. The planner's check says what the deployment
+//! brought.
+//!
 //! **Host runbooks.** A team registers its own recovery actions in the
 //! journal ([`Command::RegisterRunbook`](crate::Command::RegisterRunbook)
 //! with a [`Runbook`](crate::Runbook)): a failover, scaling up, disabling
@@ -338,8 +348,14 @@
 //! *and* in the release serving where the incident is; resolve the
 //! incident (refused while anything holds the gate: drift, a revision not
 //! known good, a poisoned change running), which reopens the gate, and
-//! the "reopen the gate" follow-up with it. The drill
-//! `examples/scenarios/rollback-then-revert.toml` walks the whole way.
+//! the "reopen the gate" follow-up with it. The gate also reopens by the
+//! explicit [`Command::ReopenGate`](crate::Command::ReopenGate), refused
+//! while anything holds it (`gate-must-stay-closed`). At any point,
+//! [`State::way_back`](crate::State::way_back) says where the incident
+//! stands: whether the gate is closed and what holds it, each open
+//! follow-up and what the history still lacks for it, and the next thing
+//! to do. The drill `examples/scenarios/rollback-then-revert.toml` walks
+//! the whole way.
 //!
 //! # 9. Schemas
 //!
@@ -786,7 +802,7 @@
 //! | floor | room | what lives there |
 //! | --- | --- | --- |
 //! | 0 | `model/` | plain data: ids, services, commits and changes, artifacts and releases, environments and the slots releases run in, the pipeline, flags, freezes, schemas, the policy, the host's runbooks |
-//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `runbooks` (the host's runbooks, rule `runbook-applies`), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
+//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `cause` (pinning an incident to a change), `runbooks` (the host's runbooks, rule `runbook-applies`), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
 //! | 1 | `error` | the rejections, named where they always were |
 //! | 2 | `journal/`, `migration`, `recovery/`, `analysis/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`: `rollback`, `forward`, `runbook`), metric analysis (`judge`: Argo Rollouts' rules; `compare`: baseline against canary) |
 //! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `migrations`, `runbooks`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |

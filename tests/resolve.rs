@@ -211,3 +211,63 @@ fn follow_ups_are_addressed_by_stable_ids() {
         .unwrap();
     assert!(again.is_empty());
 }
+
+#[test]
+fn way_back_says_what_holds_the_gate_what_each_follow_up_lacks_and_what_comes_next() {
+    let report = run(&scenario(), 7);
+    assert!(report.passed(), "{:?}", report.failures);
+    let at = |what: &dyn Fn(&EventKind) -> bool| {
+        let i = position(&report, what) + 1;
+        ledger_before(&report.journal, i)
+    };
+    // Mitigated by the rollback: the drift holds the gate; fix main next.
+    let ledger = at(&|k| matches!(k, EventKind::IncidentMitigated { .. }));
+    let way = ledger.state().way_back(&"INC-1".into()).unwrap();
+    assert_eq!(way.phase, IncidentPhase::Mitigated);
+    assert!(way.gate_closed);
+    assert!(
+        matches!(way.gate_held, Some(knowngood::GateHold::Drift { .. })),
+        "{way}"
+    );
+    let fix = way
+        .follow_ups
+        .iter()
+        .find(|f| f.id == "fix-main/payments")
+        .unwrap();
+    assert!(
+        fix.lacking.as_deref().unwrap().contains("no revert"),
+        "{way}"
+    );
+    assert!(
+        way.next.starts_with("choose the plan that fixes main"),
+        "{way}"
+    );
+    // The revert shipped: main's fix can be closed now, and says so.
+    let ledger = ledger_before(
+        &report.journal,
+        position(&report, |k| {
+            matches!(k, EventKind::FollowUpCompleted { .. })
+        }),
+    );
+    let way = ledger.state().way_back(&"INC-1".into()).unwrap();
+    let fix = way
+        .follow_ups
+        .iter()
+        .find(|f| f.id == "fix-main/payments")
+        .unwrap();
+    assert_eq!(fix.lacking, None, "{way}");
+    assert_eq!(
+        way.next, "close `fix-main/payments` with CloseFollowUp",
+        "{way}"
+    );
+    assert!(way.gate_held.is_none(), "{way}");
+    // At the end: resolved, the gate open, only the retro left.
+    let state = report.journal.replay().unwrap();
+    let way = state.way_back(&"INC-1".into()).unwrap();
+    assert_eq!(way.phase, IncidentPhase::Resolved);
+    assert!(!way.gate_closed);
+    assert_eq!(way.next, "hold the retro and record it");
+    assert!(way.to_string().contains("the gate is open"), "{way}");
+    // Negative: an incident never declared has no way back.
+    assert!(state.way_back(&"INC-404".into()).is_none());
+}

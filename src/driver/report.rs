@@ -75,8 +75,21 @@ impl DriveReport {
 }
 
 impl std::fmt::Display for DriveReport {
+    /// What the drive came to: `done: all 4 steps`, or what it waits for.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.instruction())
+        match self {
+            Self::Done { steps } => write!(
+                f,
+                "done: {} step{}",
+                if steps.len() == 1 { "the one" } else { "all" },
+                if steps.len() == 1 {
+                    String::new()
+                } else {
+                    format!("s ({})", steps.len())
+                }
+            ),
+            _ => f.write_str(&self.instruction()),
+        }
     }
 }
 

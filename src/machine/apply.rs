@@ -367,6 +367,7 @@ impl State {
             EventKind::IncidentDeclared { .. }
             | EventKind::StrategyChosen { .. }
             | EventKind::ChangesAccepted { .. }
+            | EventKind::CausePinned { .. }
             | EventKind::IncidentMitigated { .. }
             | EventKind::IncidentResolved { .. }
             | EventKind::RetroRecorded { .. }

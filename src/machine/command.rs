@@ -476,6 +476,20 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Clearance::is_none")]
         clearance: Clearance,
     },
+    /// Pin an incident suspected on a deployment to the change that
+    /// caused it, once someone found it (the deployment brought it): the
+    /// incident's cause becomes the change, which is poisoned as a
+    /// declaration naming it would have, and the planner can offer a
+    /// revert, a hotfix or a flag switch for it. Refused unless the cause
+    /// is a deployment that brought the change (rule `pin-cause`).
+    PinCause {
+        /// The incident.
+        incident: IncidentId,
+        /// The change.
+        change: ChangeId,
+        /// Who found it.
+        by: Actor,
+    },
     /// Take what a branch the incident's plan ships carries at `head` into
     /// the plan: after someone pushed while it ran, a person looked at the
     /// difference ([`State::unplanned`](crate::State::unplanned)) and lets
@@ -686,6 +700,7 @@ impl Command {
             Self::DeclareIncident { .. } => "declare_incident",
             Self::ChooseStrategy { .. } => "choose_strategy",
             Self::AcceptChanges { .. } => "accept_changes",
+            Self::PinCause { .. } => "pin_cause",
             Self::MarkMitigated { .. } => "mark_mitigated",
             Self::ResolveIncident { .. } => "resolve_incident",
             Self::RecordRetro { .. } => "record_retro",

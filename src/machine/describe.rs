@@ -257,6 +257,14 @@ impl fmt::Display for EventKind {
                     None => write!(f, "{by} chose {strategy} for `{incident}`"),
                 }
             }
+            Self::CausePinned {
+                incident,
+                change,
+                by,
+            } => write!(
+                f,
+                "{by} pinned the cause of `{incident}` to change `{change}`"
+            ),
             Self::ChangesAccepted {
                 incident,
                 service,

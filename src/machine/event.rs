@@ -97,6 +97,7 @@ impl Event {
             EventKind::IncidentDeclared { incident, .. }
             | EventKind::StrategyChosen { incident, .. }
             | EventKind::ChangesAccepted { incident, .. }
+            | EventKind::CausePinned { incident, .. }
             | EventKind::IncidentMitigated { incident, .. }
             | EventKind::IncidentResolved { incident, .. }
             | EventKind::RetroRecorded { incident, .. }
@@ -518,6 +519,16 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "crate::Clearance::is_none")]
         clearance: crate::Clearance,
     },
+    /// An incident suspected on a deployment was pinned to the change
+    /// that caused it.
+    CausePinned {
+        /// The incident.
+        incident: IncidentId,
+        /// The change.
+        change: ChangeId,
+        /// Who found it.
+        by: Actor,
+    },
     /// A person took what a branch the incident's plan ships carries at
     /// `head` into the plan (what was pushed there after it was chosen).
     ChangesAccepted {
@@ -623,6 +634,7 @@ impl EventKind {
             Self::IncidentDeclared { .. } => "incident_declared",
             Self::StrategyChosen { .. } => "strategy_chosen",
             Self::ChangesAccepted { .. } => "changes_accepted",
+            Self::CausePinned { .. } => "cause_pinned",
             Self::IncidentMitigated { .. } => "incident_mitigated",
             Self::IncidentResolved { .. } => "incident_resolved",
             Self::RetroRecorded { .. } => "retro_recorded",
@@ -657,6 +669,7 @@ impl EventKind {
                 | Self::IncidentDeclared { .. }
                 | Self::StrategyChosen { .. }
                 | Self::ChangesAccepted { .. }
+                | Self::CausePinned { .. }
                 | Self::IncidentMitigated { .. }
                 | Self::IncidentResolved { .. }
                 | Self::RetroRecorded { .. }

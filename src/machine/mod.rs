@@ -9,6 +9,7 @@
 //! ```
 
 mod apply;
+mod cause;
 pub mod command;
 mod contents;
 mod cow;
@@ -33,6 +34,7 @@ pub mod state;
 mod steps;
 mod stream;
 mod target;
+mod way_back;
 
 pub use crate::model::Slot;
 pub use command::{Clearance, Command, Verdict};
@@ -60,3 +62,4 @@ pub(crate) use steps::{
 };
 pub use stream::StreamId;
 pub use target::{HotfixBase, RollbackTarget};
+pub use way_back::{OpenFollowUp, WayBack};

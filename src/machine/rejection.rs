@@ -810,6 +810,16 @@ pub enum Rejection {
         /// The branch.
         branch: crate::model::BranchName,
     },
+    /// A cause that cannot be pinned to the change named.
+    #[error("the cause of incident `{incident}` cannot be pinned to `{change}`: {why}")]
+    CauseNotPinned {
+        /// The incident.
+        incident: IncidentId,
+        /// The change named.
+        change: ChangeId,
+        /// Why.
+        why: String,
+    },
     /// A runbook that does not apply to the incident.
     #[error("runbook `{runbook}` does not apply to incident `{incident}`: {why}")]
     RunbookNotApplicable {
@@ -1123,6 +1133,7 @@ impl Rejection {
             Self::UnmeasuredVerdict { .. } => "verdict-needs-evidence",
             Self::DataMigrationRefused { .. } => "data-migration-in-batches",
             Self::RunbookNotApplicable { .. } => "runbook-applies",
+            Self::CauseNotPinned { .. } => "pin-cause",
             Self::NotAPlannedBranch { .. } | Self::NotTheRecordedHead { .. } => {
                 "accept-planned-branch"
             }

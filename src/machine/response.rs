@@ -458,6 +458,7 @@ impl State {
         }
         let (EventKind::StrategyChosen { incident: id, .. }
         | EventKind::ChangesAccepted { incident: id, .. }
+        | EventKind::CausePinned { incident: id, .. }
         | EventKind::IncidentMitigated { incident: id, .. }
         | EventKind::IncidentResolved { incident: id, .. }
         | EventKind::RetroRecorded { incident: id, .. }
@@ -571,6 +572,11 @@ impl State {
                 head,
                 ..
             } => super::planned::accept(record, service, branch, Some(head.clone())),
+            EventKind::CausePinned { change, .. } => {
+                record.cause = SuspectedCause::Change {
+                    change: change.clone(),
+                };
+            }
             EventKind::FollowUpCompleted { follow_up, .. } => {
                 let index = usize::try_from(*follow_up).unwrap_or(usize::MAX);
                 let Some(item) = record.follow_ups.get_mut(index) else {

@@ -12,7 +12,7 @@ use super::deploy::{complete_rollout, fast_track, request_deployment, rollback, 
 use super::event::{Event, EventKind, GateCause};
 use super::lifecycle::{DeploymentStatus, LifecycleStep};
 use super::state::{RolloutHistory, State};
-use super::{fit, follow_ups, gates, planned, response, runbooks};
+use super::{cause, fit, follow_ups, gates, planned, response, runbooks};
 
 /// Checks `command` against `state` by its own rules and returns the events
 /// it causes, stamped with `now`: what [`decide`](super::decide) answers for
@@ -289,6 +289,11 @@ pub(super) fn judge(
             by,
             reason,
         } => planned::accept_changes(state, incident, (service, branch, head), by, reason)?,
+        Command::PinCause {
+            incident,
+            change,
+            by,
+        } => cause::pin_cause(state, incident, change, by)?,
         Command::MarkMitigated { incident, by } => response::mitigate(state, incident, by)?,
         Command::ResolveIncident { incident, by } => response::resolve(state, incident, by)?,
         Command::RecordRetro {

@@ -298,6 +298,30 @@ impl<'a> Context<'a> {
                 );
                 false
             }
+            (SuspectedCause::Deployment { slot }, None) => {
+                let brought: Vec<String> = self
+                    .state
+                    .changes_brought(slot)
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect();
+                let hint = match brought.as_slice() {
+                    [] => String::new(),
+                    [one] => format!(
+                        " (the deployment brought {one} alone: pin it with PinCause if it is the cause)"
+                    ),
+                    many => format!(
+                        " (the deployment brought {}: pin the one at fault with PinCause)",
+                        many.join(", ")
+                    ),
+                };
+                d.check(
+                    "cause-is-a-change",
+                    false,
+                    format!("the cause is not pinned to a recorded change{hint}"),
+                );
+                false
+            }
             _ => {
                 d.check(
                     "cause-is-a-change",

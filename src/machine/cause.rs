@@ -1,0 +1,102 @@
+//! Pinning an incident's cause: a deployment suspected, then the change
+//! it brought found (rule `pin-cause`).
+
+use super::event::EventKind;
+use super::rejection::Rejection;
+use super::response::known;
+use super::state::State;
+use crate::model::{Actor, ChangeId, IncidentId, IncidentPhase, Slot, SuspectedCause};
+
+impl State {
+    /// The changes the deployment in `slot` brought: in its release and
+    /// not in the release it replaced there (what to pin an incident
+    /// suspected on that deployment to, [`Command::PinCause`](crate::Command::PinCause)).
+    pub fn changes_brought(&self, slot: &Slot) -> Vec<ChangeId> {
+        brought_by(self, slot)
+    }
+}
+
+fn brought_by(state: &State, slot: &Slot) -> Vec<ChangeId> {
+    let Some(history) = state.history(&slot.environment, &slot.service) else {
+        return Vec::new();
+    };
+    let Some(deployment) = history.get(slot.revision) else {
+        return Vec::new();
+    };
+    let source = |release: &crate::model::ReleaseId| {
+        state
+            .release(release)
+            .and_then(|r| state.artifact(&r.artifact))
+            .map(|a| a.source_commit.clone())
+    };
+    let Some(to) = source(&deployment.release) else {
+        return Vec::new();
+    };
+    let before = history
+        .reinstatable_before(slot.revision)
+        .or_else(|| {
+            slot.revision
+                .0
+                .checked_sub(1)
+                .and_then(|r| history.get(crate::model::Revision(r)))
+        })
+        .and_then(|d| source(&d.release));
+    state.changes_of(state.commits_between(before.as_ref(), &to).into_iter())
+}
+
+/// `PinCause` (rule `pin-cause`): an open incident suspected on a
+/// deployment, and a change that deployment brought.
+pub(super) fn pin_cause(
+    state: &State,
+    id: &IncidentId,
+    change: &ChangeId,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    let refused = |why: String| Rejection::CauseNotPinned {
+        incident: id.clone(),
+        change: change.clone(),
+        why,
+    };
+    if matches!(
+        incident.phase,
+        IncidentPhase::Resolved | IncidentPhase::Reviewed
+    ) {
+        return Err(refused(format!("the incident is {}", incident.phase)));
+    }
+    state.known_change(change)?;
+    let slot = match &incident.cause {
+        SuspectedCause::Deployment { slot } => slot,
+        SuspectedCause::Change { change: pinned } if pinned == change => return Ok(vec![]),
+        other => {
+            return Err(refused(format!(
+                "its suspected cause is {other}, not a deployment"
+            )));
+        }
+    };
+    let brought = brought_by(state, slot);
+    if !brought.contains(change) {
+        let named: Vec<String> = brought.iter().map(|c| format!("`{c}`")).collect();
+        return Err(refused(format!(
+            "the deployment of {slot} did not bring it (it brought {})",
+            if named.is_empty() {
+                "no recorded change".to_owned()
+            } else {
+                named.join(", ")
+            }
+        )));
+    }
+    let mut kinds = vec![EventKind::CausePinned {
+        incident: id.clone(),
+        change: change.clone(),
+        by: by.clone(),
+    }];
+    if !state.is_poisoned(change) {
+        kinds.push(EventKind::ChangePoisoned {
+            change: change.clone(),
+            by: by.clone(),
+            reason: format!("suspected cause of incident {id}"),
+        });
+    }
+    Ok(kinds)
+}

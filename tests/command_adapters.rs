@@ -1,4 +1,4 @@
-//! The command deployer and health probe with real scripts in a temporary
+//! The command deployer, health probe and runbooks with real scripts in a temporary
 //! directory: the conformance suites, exit codes mapped to kinds, a
 //! timeout killed and reported as an unknown outcome, and a retry under
 //! the same key (even after a restart) that does not deploy twice.
@@ -543,4 +543,114 @@ fn command_deployer_abort_is_keyed_a_retry_never_aborts_twice() {
 
 fn with_undo(dir: &Dir, undo: &str) -> CommandDeployer {
     deployer(dir).with_abort(CommandSpec::new("sh", [undo]))
+}
+
+/// Runbooks as scripts: `failover.sh` logs each run and prints what it
+/// did; every other runbook runs `runbook.sh`, which fails for `broken`.
+fn runbooks(dir: &Dir) -> knowngood::adapters::CommandRunbooks {
+    let state = dir.path().join("state").to_string_lossy().into_owned();
+    let failover = dir.script(
+        "failover.sh",
+        &format!(
+            "echo \"$KNOWNGOOD_RUNBOOK $KNOWNGOOD_KEY\" >> \"{state}/runbooks.log\"\necho \"payments routed to provider B in $1\""
+        ),
+    );
+    let other = dir.script(
+        "runbook.sh",
+        &format!(
+            "if [ \"$1\" = broken ]; then exit 3; fi\necho \"$1 $KNOWNGOOD_KEY\" >> \"{state}/runbooks.log\""
+        ),
+    );
+    knowngood::adapters::CommandRunbooks::new(dir.path().join("runbook-outcomes"))
+        .with(
+            "failover",
+            CommandSpec::new("sh", [failover.as_str(), "{environment}"]),
+        )
+        .otherwise(CommandSpec::new("sh", [other.as_str(), "{runbook}"]))
+}
+
+fn runbook_runs(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("state/runbooks.log")).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn command_runbooks_run_once_per_key_even_after_a_restart_and_say_what_they_did() {
+    use knowngood::port::Runbooks as _;
+    let dir = Dir::new("runbooks");
+    let failover = knowngood::Runbook::new("failover", "Fail over", true, 60);
+    let key: IdempotencyKey = "INC-1/attempt-1/runbook-failover/1-run-runbook".into();
+    let (env, service) = ("prod".into(), "payments".into());
+    let said = block_on(runbooks(&dir).run(&key, &failover, &env, &service)).unwrap();
+    assert_eq!(said, "payments routed to provider B in prod");
+    // A retry from a new process under the same key: nothing runs, the
+    // same account comes back.
+    let restarted = runbooks(&dir);
+    assert_eq!(
+        block_on(restarted.run(&key, &failover, &env, &service)).unwrap(),
+        said
+    );
+    assert_eq!(block_on(restarted.outcome(&key)).unwrap(), Some(said));
+    assert_eq!(runbook_runs(dir.path()), 1);
+    assert_eq!(block_on(restarted.outcome(&"other".into())).unwrap(), None);
+    // The fallback command runs the others; one that prints nothing is
+    // accounted for by name.
+    let purge = knowngood::Runbook::new("purge-cache", "Purge", true, 30);
+    let said = block_on(restarted.run(&"k2".into(), &purge, &env, &service)).unwrap();
+    assert_eq!(said, "ran `purge-cache`");
+    // A failing runbook is rejected, and nothing is kept under its key: a
+    // later run may try again.
+    let broken = knowngood::Runbook::new("broken", "Broken", true, 30);
+    let err = block_on(restarted.run(&"k3".into(), &broken, &env, &service)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    assert_eq!(block_on(restarted.outcome(&"k3".into())).unwrap(), None);
+    // Without a command for a runbook, it says what to give it.
+    let lonely = knowngood::adapters::CommandRunbooks::new(dir.path().join("lonely"));
+    let err = block_on(lonely.run(&"k4".into(), &purge, &env, &service)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no command runs runbook `purge-cache`"),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "testkit")]
+#[test]
+fn command_runbooks_pass_the_conformance_suite() {
+    let dir = Dir::new("runbooks-conformance");
+    let purge = knowngood::Runbook::new("purge-cache", "Purge", true, 30);
+    block_on(knowngood::testkit::conformance::runbooks(
+        &runbooks(&dir),
+        &purge,
+    ))
+    .unwrap();
+}
+
+#[test]
+fn command_runbooks_a_run_whose_end_was_not_recorded_is_never_run_again_blind() {
+    use knowngood::port::Runbooks as _;
+    let dir = Dir::new("runbooks-intent");
+    let ran = dir.path().join("state/ran");
+    let slow = dir.script(
+        "slow.sh",
+        &format!("echo failed over > \"{}\"\nsleep 30", ran.display()),
+    );
+    let blind = knowngood::adapters::CommandRunbooks::new(dir.path().join("outcomes"))
+        .otherwise(CommandSpec::new("sh", [slow.as_str()]).timeout(Duration::from_secs(1)));
+    let failover = knowngood::Runbook::new("failover", "Fail over", true, 60);
+    let key: IdempotencyKey = "INC-2/attempt-1/runbook-failover/1-run-runbook".into();
+    let (env, service) = ("prod".into(), "payments".into());
+    let err = block_on(blind.run(&key, &failover, &env, &service)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownOutcome);
+    // Unknown, and not run again blind.
+    std::fs::remove_file(&ran).unwrap();
+    let again = block_on(blind.run(&key, &failover, &env, &service)).unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::UnknownOutcome);
+    assert!(!ran.exists(), "the runbook ran a second time");
+    // The host's `outcome` command settles it.
+    let asking = blind.with_outcome(CommandSpec::new("sh", ["-c", "echo failed over at 09:31"]));
+    assert_eq!(
+        block_on(asking.run(&key, &failover, &env, &service)).unwrap(),
+        "failed over at 09:31"
+    );
+    assert!(!ran.exists());
 }

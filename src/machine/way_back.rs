@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::follow_ups::not_done;
 use super::gates::gate_hold;
+use super::rejection::GateHold;
 use super::response::{not_restored, resolves};
 use super::state::State;
-use super::rejection::GateHold;
 use crate::model::{IncidentId, IncidentPhase};
 
 /// One follow-up not done yet, and what the history lacks for it.

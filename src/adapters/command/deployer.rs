@@ -2,13 +2,14 @@
 //! commands, each deploy's intent and end recorded under its key, and the
 //! host asked what ran under a key it has no finished record of.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::process::{CommandSpec, Facts, run};
+use super::records::KeyedRecords;
 use crate::model::{Artifact, EnvironmentId, Release, ReleaseId, ServiceId};
 use crate::port::{AdapterError, Deployer, DeployerCapabilities, ErrorKind, Fence};
 use crate::recovery::IdempotencyKey;
@@ -44,15 +45,6 @@ pub struct CommandDeployer {
     pub outcome: Option<CommandSpec>,
 }
 
-/// What is recorded under a key: the release, and whether the deploy
-/// ended (`false`: it started, its end is not known).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Record {
-    key: String,
-    release: ReleaseId,
-    done: bool,
-}
-
 impl CommandDeployer {
     /// Deploys with `deploy`, reads what serves with `status`, records
     /// outcomes under `outcomes` (a directory).
@@ -81,79 +73,16 @@ impl CommandDeployer {
         self
     }
 
-    fn record_path(&self, key: &IdempotencyKey) -> PathBuf {
-        self.outcomes
-            .join(format!("{:016x}.json", super::super::key_digest(key)))
-    }
-
-    fn recorded(&self, key: &IdempotencyKey) -> Result<Option<Record>, AdapterError> {
-        let path = self.record_path(key);
-        // A record planted through a link is never believed.
-        super::super::not_a_link(&path)?;
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let record = serde_json::from_slice::<Record>(&bytes)
-                    .or_else(|_| {
-                        // Written before records said whether they ended.
-                        serde_json::from_slice::<(String, ReleaseId)>(&bytes).map(
-                            |(key, release)| Record {
-                                key,
-                                release,
-                                done: true,
-                            },
-                        )
-                    })
-                    .map_err(|e| {
-                        AdapterError::new(ErrorKind::Rejected, format!("{}: {e}", path.display()))
-                    })?;
-                Ok((record.key == key.as_str()).then_some(record))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(AdapterError::from(e)),
-        }
-    }
-
-    fn record(
-        &self,
-        key: &IdempotencyKey,
-        release: &ReleaseId,
-        done: bool,
-    ) -> Result<(), AdapterError> {
-        std::fs::create_dir_all(&self.outcomes)?;
-        let path = self.record_path(key);
-        let temp = path.with_extension(format!("{}.tmp", std::process::id()));
-        let record = Record {
-            key: key.as_str().to_owned(),
-            release: release.clone(),
-            done,
-        };
-        let bytes = serde_json::to_vec(&record)
-            .map_err(|e| AdapterError::new(ErrorKind::Rejected, e.to_string()))?;
-        {
-            use std::io::Write as _;
-            let mut file = super::super::create_fresh(&temp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-        }
-        std::fs::rename(&temp, &path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    }
-
-    fn forget(&self, key: &IdempotencyKey) -> Result<(), AdapterError> {
-        match std::fs::remove_file(self.record_path(key)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(AdapterError::from(e)),
+    fn records(&self) -> KeyedRecords<'_> {
+        KeyedRecords {
+            dir: &self.outcomes,
         }
     }
 
     /// What a deploy under `key` did, by the record or, for one whose end
     /// was not recorded, by asking the host.
     fn settled(&self, key: &IdempotencyKey) -> Result<Option<ReleaseId>, AdapterError> {
-        let Some(record) = self.recorded(key)? else {
+        let Some(record) = self.records().recorded(key)? else {
             // Nothing recorded here: with an `outcome` command the host is
             // asked anyway, since a replica on another machine may have
             // deployed under the key (its records are not here).
@@ -163,18 +92,18 @@ impl CommandDeployer {
             };
         };
         if record.done {
-            return Ok(Some(record.release));
+            return Ok(Some(ReleaseId::new(record.what)));
         }
         let Some(ask) = &self.outcome else {
             return Err(AdapterError::new(
                 ErrorKind::UnknownOutcome,
                 format!(
                     "a deploy of `{}` under key `{key}` started and its end was not recorded (the process died or the command outlived its timeout): give the deployer an `outcome` command that asks the host, or find out by hand",
-                    record.release
+                    record.what
                 ),
             ));
         };
-        self.ask_host(ask, key, Some(&record.release))
+        self.ask_host(ask, key, Some(&ReleaseId::new(record.what)))
     }
 
     /// Asks the host's `outcome` command what a deploy under `key` did
@@ -194,18 +123,14 @@ impl CommandDeployer {
         if said.stdout.is_empty() {
             // The host says nothing was deployed under the key.
             if release.is_some() {
-                self.forget(key)?;
+                self.records().forget(key)?;
             }
             return Ok(None);
         }
         let release = ReleaseId::new(said.stdout);
-        self.record(key, &release, true)?;
+        self.records().record(key, release.as_str(), true)?;
         Ok(Some(release))
     }
-}
-
-fn outcomes_dir_ok(dir: &Path) -> bool {
-    !dir.as_os_str().is_empty()
 }
 
 impl CommandDeployer {
@@ -235,19 +160,10 @@ impl CommandDeployer {
     /// Whether what `key` names was done already (an outcomes directory is
     /// needed to know).
     fn done_under(&self, key: &IdempotencyKey) -> Result<bool, AdapterError> {
-        if !outcomes_dir_ok(&self.outcomes) {
-            return Err(AdapterError::new(
-                ErrorKind::Rejected,
-                "no outcomes directory configured",
-            ));
-        }
         Ok(self.settled(key)?.is_some())
     }
 
-    /// Runs `spec` once under `key`: the intent recorded first (whoever
-    /// asks about the key later knows it started, even if this process
-    /// dies before it ends), the end after; an exit code saying it did
-    /// not act forgets the key, a timeout leaves it unknown.
+    /// Runs `spec` once under `key`, recording `what` it makes.
     fn once(
         &self,
         key: &IdempotencyKey,
@@ -255,15 +171,10 @@ impl CommandDeployer {
         spec: &CommandSpec,
         facts: &Facts<'_>,
     ) -> Result<(), AdapterError> {
-        self.record(key, what, false)?;
-        match run(spec, facts) {
-            Ok(_) => self.record(key, what, true),
-            Err(e) if e.kind() == ErrorKind::UnknownOutcome => Err(e),
-            Err(e) => {
-                self.forget(key)?;
-                Err(e)
-            }
-        }
+        let made = |_: &str| what.as_str().to_owned();
+        self.records()
+            .once(key, (what.as_str(), &made), spec, facts)
+            .map(drop)
     }
 
     fn abort_now(

@@ -1,5 +1,5 @@
-//! A [`Deployer`](crate::port::Deployer) and a [`HealthProbe`](crate::port::HealthProbe) that run the host's own commands
-//! (its `helm`, `kubectl` or deploy scripts), from a small typed config.
+//! A [`Deployer`](crate::port::Deployer), a [`HealthProbe`](crate::port::HealthProbe) and [`Runbooks`](crate::port::Runbooks) that run the host's own commands
+//! (its `helm`, `kubectl`, deploy scripts and runbook scripts), from a small typed config.
 //!
 //! Every command gets the call's facts both as `{placeholders}` in its
 //! arguments and as environment variables: `{environment}`
@@ -55,11 +55,20 @@
 //! under the same keys. Either way, the host's deploy command must itself
 //! be idempotent per `KNOWNGOOD_KEY` (a second run under a key that
 //! already deployed deploys nothing new).
+//!
+//! [`CommandRunbooks`] runs the host's runbooks the same way: a command
+//! per runbook (or one for all, told which by `{runbook}`,
+//! `KNOWNGOOD_RUNBOOK`), each run recorded under its key, what it prints
+//! kept as the step's account, and an `outcome` command asked about a run
+//! whose end was not recorded.
 
 mod deployer;
 mod health;
 mod process;
+mod records;
+mod runbooks;
 
 pub use deployer::CommandDeployer;
 pub use health::CommandHealthProbe;
 pub use process::CommandSpec;
+pub use runbooks::CommandRunbooks;

@@ -11,10 +11,7 @@ use std::sync::Arc;
 use common::misbehaving::FailingJournal;
 use common::{SERVICE, World, t};
 use knowngood::driver::{DriveError, DriveReport, Driver, Migrated, MigrationPace};
-use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
-    InMemoryJournalStore, InMemoryMigrator, InMemoryVcs, ManualClock, block_on,
-};
+use knowngood::memory::{InMemoryJournalStore, InMemoryMigrator, ManualClock, block_on};
 use knowngood::migration::SchemaChangePlan;
 use knowngood::port::{JournalStore, Ports};
 use knowngood::recovery::IdempotencyKey;
@@ -27,16 +24,21 @@ struct Host {
     plan: SchemaChangePlan,
 }
 
+/// `migration` applied in prod by a person.
+fn migrated(w: &mut World, migration: Migration) {
+    w.ok(Command::ApplyMigration {
+        environment: "prod".into(),
+        service: SERVICE.into(),
+        migration,
+        by: "dba".into(),
+    });
+}
+
 /// Schema 4 in prod, build 2 (4..=5) serving and verified there: ready
 /// to expand to 5, move 2,500 rows, and (with build 3, 5..=6) contract.
 fn expandable() -> World {
     let mut w = World::new();
-    w.ok(Command::ApplyMigration {
-        environment: "prod".into(),
-        service: SERVICE.into(),
-        migration: Migration::new("baseline", P::Expand, 3, 4),
-        by: "dba".into(),
-    });
+    migrated(&mut w, Migration::new("baseline", P::Expand, 3, 4));
     let two = w.register_on_schema(2, SchemaRange::new(4, 5));
     w.through_qa(&two);
     w.deploy("prod", &two, true);
@@ -54,16 +56,7 @@ impl Host {
     }
 
     fn ports_on(&self, journal: Arc<dyn JournalStore>) -> Ports {
-        Ports::new(
-            Arc::new(InMemoryVcs::default()),
-            Arc::new(InMemoryDeployer::default()),
-            Some(Arc::new(InMemoryFlagStore::default())),
-            Arc::new(InMemoryHealthProbe::default()),
-            Arc::new(InMemoryBuilder::new(3, 1, 0)),
-            journal,
-            self.clock.clone(),
-        )
-        .with_migrator(self.migrator.clone())
+        common::in_memory_ports(journal, self.clock.clone()).with_migrator(self.migrator.clone())
     }
 
     fn migrate_on(
@@ -264,15 +257,7 @@ fn migration_driven_the_core_judges_before_anything_runs() {
 fn migration_driven_needs_a_migrator() {
     let w = expandable();
     let host = Host::of(&w);
-    let ports = Ports::new(
-        Arc::new(InMemoryVcs::default()),
-        Arc::new(InMemoryDeployer::default()),
-        None,
-        Arc::new(InMemoryHealthProbe::default()),
-        Arc::new(InMemoryBuilder::new(3, 1, 0)),
-        host.store.clone(),
-        host.clock.clone(),
-    );
+    let ports = common::in_memory_ports(host.store.clone(), host.clock.clone());
     let err = block_on(async {
         let mut driver = Driver::resume(ports, "bot").await?;
         driver
@@ -345,24 +330,14 @@ fn data_migration_in_batches_only_a_data_migration_not_complete_takes_batches() 
 /// verified, the schema expanded to 5; build 2 is the incident's suspect.
 fn rollback_needs_down_migration() -> World {
     let mut w = World::new();
-    w.ok(Command::ApplyMigration {
-        environment: "prod".into(),
-        service: SERVICE.into(),
-        migration: Migration::new("baseline", P::Expand, 3, 4),
-        by: "dba".into(),
-    });
+    migrated(&mut w, Migration::new("baseline", P::Expand, 3, 4));
     let one = w.register_on_schema(1, SchemaRange::new(4, 4));
     w.through_qa(&one);
     w.deploy("prod", &one, true);
     let two = w.register_on_schema(2, SchemaRange::new(4, 5));
     w.through_qa(&two);
     let slot = w.deploy("prod", &two, true);
-    w.ok(Command::ApplyMigration {
-        environment: "prod".into(),
-        service: SERVICE.into(),
-        migration: Migration::new("add-column", P::Expand, 4, 5),
-        by: "dba".into(),
-    });
+    migrated(&mut w, Migration::new("add-column", P::Expand, 4, 5));
     w.declare(knowngood::SuspectedCause::Deployment { slot });
     w.choose(Strategy::Rollback);
     w
@@ -394,15 +369,7 @@ fn migration_driven_a_plans_down_migration_is_run_by_the_driver_with_a_migrator(
     assert_eq!(host.migrator.all_executions().len(), 1);
     // Negative: without a migrator, the same step waits for a person.
     let host = Host::of(&w);
-    let ports = Ports::new(
-        Arc::new(InMemoryVcs::default()),
-        Arc::new(InMemoryDeployer::default()),
-        None,
-        Arc::new(InMemoryHealthProbe::default()),
-        Arc::new(InMemoryBuilder::new(3, 1, 0)),
-        host.store.clone(),
-        host.clock.clone(),
-    );
+    let ports = common::in_memory_ports(host.store.clone(), host.clock.clone());
     let report = block_on(async {
         let mut driver = Driver::resume(ports, "knowngood-driver").await.unwrap();
         driver.drive(&"INC-1".into()).await.unwrap()

@@ -12,10 +12,7 @@ use std::sync::Arc;
 use common::misbehaving::FailingJournal;
 use common::{SERVICE, World, t};
 use knowngood::driver::{DriveError, DriveReport, Driver};
-use knowngood::memory::{
-    InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
-    InMemoryJournalStore, InMemoryRunbooks, InMemoryVcs, ManualClock, block_on,
-};
+use knowngood::memory::{InMemoryJournalStore, InMemoryRunbooks, ManualClock, block_on};
 use knowngood::port::{JournalStore, Ports};
 use knowngood::{
     Capabilities, CauseKind, Command, IncidentPhase, Policy, Runbook, RunbookId, Strategy,
@@ -87,16 +84,7 @@ impl Host {
     }
 
     fn ports_on(&self, journal: Arc<dyn JournalStore>) -> Ports {
-        Ports::new(
-            Arc::new(InMemoryVcs::default()),
-            Arc::new(InMemoryDeployer::default()),
-            Some(Arc::new(InMemoryFlagStore::default())),
-            Arc::new(InMemoryHealthProbe::default()),
-            Arc::new(InMemoryBuilder::new(3, 1, 0)),
-            journal,
-            self.clock.clone(),
-        )
-        .with_runbooks(self.runbooks.clone())
+        common::in_memory_ports(journal, self.clock.clone()).with_runbooks(self.runbooks.clone())
     }
 
     fn drive_on(

@@ -23,6 +23,7 @@ mod follow_ups;
 pub(crate) mod gates;
 mod history;
 pub mod incident;
+mod incident_apply;
 pub mod lifecycle;
 mod planned;
 mod rehearse;

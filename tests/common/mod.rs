@@ -242,6 +242,24 @@ pub fn ports_on(journal: std::sync::Arc<dyn knowngood::JournalStore>) -> knowngo
         .unwrap()
 }
 
+/// Ports on the in-memory adapters (a flag store, no migrator, no
+/// runbooks), on `journal` and `clock`.
+pub fn in_memory_ports(
+    journal: std::sync::Arc<dyn knowngood::JournalStore>,
+    clock: std::sync::Arc<knowngood::memory::ManualClock>,
+) -> knowngood::Ports {
+    use std::sync::Arc;
+    knowngood::Ports::new(
+        Arc::new(knowngood::memory::InMemoryVcs::default()),
+        Arc::new(knowngood::memory::InMemoryDeployer::default()),
+        Some(Arc::new(knowngood::memory::InMemoryFlagStore::default())),
+        Arc::new(knowngood::memory::InMemoryHealthProbe::default()),
+        Arc::new(knowngood::memory::InMemoryBuilder::new(3, 1, 0)),
+        journal,
+        clock,
+    )
+}
+
 /// Registers service `name` through the driver.
 pub fn register_service(
     driver: &mut knowngood::Driver,

@@ -4,7 +4,7 @@
 //! the migrator, a data migration batch by batch.
 
 use super::Sim;
-use crate::driver::{DriveError, FlagRollout};
+use crate::driver::FlagRollout;
 use crate::memory::block_on;
 use crate::model::{EnvironmentId, FlagKey, ServiceId};
 use crate::port::Clock as _;
@@ -75,16 +75,11 @@ impl Sim<'_> {
                     self.log.push(format!("driver: {end}"));
                     return Self::judge_rollout(&rollout, step.breaks_at, &end);
                 }
-                Err(DriveError::Journal(e)) => {
-                    self.log.push(format!("driver stopped ({e})"));
-                    self.after_failed_append()?;
+                Err(e) => {
+                    if !self.weathered(&e)? {
+                        return Err(format!("rolling out `{}`: {e}", step.flag));
+                    }
                 }
-                Err(DriveError::Unresolved { key, error, .. }) => {
-                    self.log
-                        .push(format!("driver: `{key}` unresolved ({error}); retrying"));
-                    self.now_minutes(1);
-                }
-                Err(e) => return Err(format!("rolling out `{}`: {e}", step.flag)),
             }
         }
         Err(format!("the rollout of `{}` did not finish", step.flag))
@@ -157,7 +152,7 @@ impl Sim<'_> {
                     self.log.push(format!("driver: {pacing}"));
                     self.now_minutes(1);
                 }
-                Err(DriveError::Journal(e)) => {
+                Err(e) => {
                     let moved = self
                         .driver
                         .state()
@@ -165,16 +160,11 @@ impl Sim<'_> {
                         .and_then(|e| e.schema(service))
                         .and_then(|s| s.moving.get(&migration.id))
                         .map_or(0, |p| p.moved);
-                    self.log
-                        .push(format!("driver stopped ({e}) with {moved} rows recorded"));
-                    self.after_failed_append()?;
+                    if !self.weathered(&e)? {
+                        return Err(format!("migrating `{}`: {e}", migration.id));
+                    }
+                    self.log.push(format!("{moved} rows recorded so far"));
                 }
-                Err(DriveError::Unresolved { key, error, .. }) => {
-                    self.log
-                        .push(format!("driver: `{key}` unresolved ({error}); retrying"));
-                    self.now_minutes(1);
-                }
-                Err(e) => return Err(format!("migrating `{}`: {e}", migration.id)),
             }
         }
         Err(format!("the migration `{}` did not finish", migration.id))

@@ -107,20 +107,15 @@ impl Sim<'_> {
                     self.log.push(format!("driver: {e}"));
                     return Ok(false);
                 }
-                Err(DriveError::Journal(e)) => {
-                    self.log.push(format!("driver stopped ({e})"));
-                    self.after_failed_append()?;
-                }
-                Err(DriveError::Unresolved { key, error, .. }) => {
-                    self.log
-                        .push(format!("driver: `{key}` unresolved ({error}); retrying"));
-                    self.now_minutes(1);
-                }
                 Err(e @ DriveError::BranchMoved { .. }) => {
                     self.log.push(format!("driver: {e}"));
                     self.record_pushes()?;
                 }
-                Err(e) => return Err(format!("shipping `{release}` to `{env}`: {e}")),
+                Err(e) => {
+                    if !self.weathered(&e)? {
+                        return Err(format!("shipping `{release}` to `{env}`: {e}"));
+                    }
+                }
             }
         }
         Err(format!("shipping `{release}` to `{env}` did not finish"))

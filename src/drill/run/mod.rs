@@ -296,6 +296,26 @@ impl Sim<'_> {
         self.clock.advance(Duration::minutes(minutes));
     }
 
+    /// Weathers what a replaying host waits out: a failed journal write
+    /// (restart, or the same driver goes on) and a port whose outcome is
+    /// unresolved (a minute later, again). `Ok(false)` for anything else.
+    fn weathered(&mut self, error: &DriveError) -> Result<bool, String> {
+        match error {
+            DriveError::Journal(e) => {
+                self.log.push(format!("driver stopped ({e})"));
+                self.after_failed_append()?;
+                Ok(true)
+            }
+            DriveError::Unresolved { key, error, .. } => {
+                self.log
+                    .push(format!("driver: `{key}` unresolved ({error}); retrying"));
+                self.now_minutes(1);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Runs a command for the host (person or CI); a crash of the driver's
     /// journal write is retried after a restart, a failed append by the
     /// same driver, as a real host would.

@@ -348,7 +348,15 @@
 //! *and* in the release serving where the incident is; resolve the
 //! incident (refused while anything holds the gate: drift, a revision not
 //! known good, a poisoned change running), which reopens the gate, and
-//! the "reopen the gate" follow-up with it. The gate also reopens by the
+//! the "reopen the gate" follow-up with it. The pairing can be chosen up
+//! front: with the rollback,
+//! [`Command::PlanResolution`](crate::Command::PlanResolution) names the
+//! revert (rule `resolution-up-front`: a plan that fixes main, before the
+//! mitigation); the drive ends with
+//! [`DriveReport::AwaitingMitigation`](crate::driver::DriveReport::AwaitingMitigation)
+//! until the incident is marked mitigated, and driving again plans and
+//! chooses the revert as the rollback's chooser, with their clearance,
+//! and carries it out (`rollback-then-revert-up-front.toml`). The gate also reopens by the
 //! explicit [`Command::ReopenGate`](crate::Command::ReopenGate), refused
 //! while anything holds it (`gate-must-stay-closed`). At any point,
 //! [`State::way_back`](crate::State::way_back) says where the incident

@@ -5,6 +5,8 @@
 //! history shows it on main and serving.
 #![cfg(feature = "toml")]
 
+mod common;
+
 use std::path::Path;
 
 use knowngood::drill::{DrillReport, Scenario, run};
@@ -270,4 +272,118 @@ fn way_back_says_what_holds_the_gate_what_each_follow_up_lacks_and_what_comes_ne
     assert!(way.to_string().contains("the gate is open"), "{way}");
     // Negative: an incident never declared has no way back.
     assert!(state.way_back(&"INC-404".into()).is_none());
+}
+
+fn up_front() -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/scenarios/rollback-then-revert-up-front.toml");
+    Scenario::load(&path).unwrap()
+}
+
+#[test]
+fn resolution_up_front_the_revert_chosen_with_the_rollback_follows_the_mitigation() {
+    for seed in 0..8 {
+        let report = run(&up_front(), seed);
+        assert!(report.passed(), "seed {seed}: {:?}", report.failures);
+        let state = report.journal.replay().unwrap();
+        let incident = state.incident(&"INC-1".into()).unwrap();
+        assert_eq!(incident.phase, IncidentPhase::Resolved, "seed {seed}");
+        assert_eq!(incident.strategy, Some(Strategy::Revert));
+        assert_eq!(incident.resolve_with, None, "done with once chosen");
+        // Chosen up front before the mitigation, by the person on call;
+        // the revert chosen after it, as that person.
+        let planned = position(&report, |k| {
+            matches!(k, EventKind::ResolutionPlanned { .. })
+        });
+        let mitigated = position(&report, |k| {
+            matches!(k, EventKind::IncidentMitigated { .. })
+        });
+        let chosen = position(&report, |k| {
+            matches!(
+                k,
+                EventKind::StrategyChosen {
+                    strategy: Strategy::Revert,
+                    ..
+                }
+            )
+        });
+        assert!(planned < mitigated && mitigated < chosen, "seed {seed}");
+        let EventKind::StrategyChosen { by, .. } = &report.journal.entries()[chosen].event.kind
+        else {
+            unreachable!()
+        };
+        assert_eq!(by.as_str(), "oncall");
+    }
+}
+
+#[test]
+fn resolution_up_front_only_a_resolving_plan_before_mitigation() {
+    let report = run(&up_front(), 3);
+    let declared = position(&report, |k| matches!(k, EventKind::IncidentDeclared { .. })) + 3;
+    let mut ledger = ledger_before(&report.journal, declared);
+    let now = report.journal.entries()[declared].event.at;
+    let up_front = |strategy| Command::PlanResolution {
+        incident: "INC-1".into(),
+        strategy,
+        by: "oncall".into(),
+    };
+    // A rollback resolves nothing.
+    let refusal = ledger
+        .execute(&up_front(Strategy::Rollback), now)
+        .unwrap_err();
+    assert_eq!(refusal.rule(), "resolution-up-front");
+    assert!(refusal.to_string().contains("fixes main"), "{refusal}");
+    // Positive: the revert, once.
+    assert_eq!(
+        ledger
+            .execute(&up_front(Strategy::Revert), now)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        ledger
+            .execute(&up_front(Strategy::Revert), now)
+            .unwrap()
+            .is_empty()
+    );
+    // Once mitigated, it is too late to choose up front: choose it now.
+    let mitigated = position(&report, |k| {
+        matches!(k, EventKind::IncidentMitigated { .. })
+    }) + 1;
+    let mut ledger = ledger_before(&report.journal, mitigated);
+    let now = report.journal.entries()[mitigated].event.at;
+    let refusal = ledger
+        .execute(&up_front(Strategy::Revert), now)
+        .unwrap_err();
+    assert_eq!(refusal.rule(), "illegal-incident-step");
+}
+
+#[test]
+fn resolution_up_front_the_driver_waits_for_the_mitigation_and_says_so() {
+    let mut w = common::bad_commit_in_production(knowngood::Policy::default());
+    w.choose(Strategy::Rollback);
+    w.ok(Command::PlanResolution {
+        incident: "INC-1".into(),
+        strategy: Strategy::Revert,
+        by: "alice".into(),
+    });
+    let store = w.stored();
+    let clock = std::sync::Arc::new(knowngood::memory::ManualClock::at(common::t(w.clock + 1)));
+    let report = knowngood::memory::block_on(async {
+        let mut driver =
+            knowngood::Driver::resume(common::in_memory_ports(store, clock), "knowngood-driver")
+                .await
+                .unwrap();
+        driver.drive(&"INC-1".into()).await.unwrap()
+    });
+    let knowngood::DriveReport::AwaitingMitigation { then, steps } = &report else {
+        panic!("{report:?}")
+    };
+    assert_eq!(*then, Strategy::Revert);
+    assert!(!steps.is_empty());
+    assert!(
+        report.to_string().contains("mark the incident mitigated"),
+        "{report}"
+    );
 }

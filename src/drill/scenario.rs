@@ -379,6 +379,11 @@ pub struct Expectation {
     /// then every follow-up the history can prove closed, and the incident
     /// resolved. The drill fails unless it ends resolved.
     pub resolve_with: Option<Strategy>,
+    /// With `resolve_with`: choose it up front, with the first plan
+    /// ([`Command::PlanResolution`](crate::Command::PlanResolution)); once
+    /// the incident is mitigated the driver plans, chooses and drives it
+    /// by itself.
+    pub resolve_up_front: bool,
 }
 
 /// A scenario file that cannot be used.

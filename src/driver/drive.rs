@@ -41,17 +41,88 @@ impl Driver {
         result
     }
 
-    /// Drives the plan as the person who chose it (see `acting_for`).
+    /// Drives the plan as the person who chose it (see `acting_for`);
+    /// then, when a resolution was chosen up front and the incident is
+    /// mitigated, plans and chooses it as that person and drives it too.
     async fn drive_plan(&mut self, incident: &IncidentId) -> Result<DriveReport, DriveError> {
-        self.acting_for = self.state().incident(incident).map(|r| {
-            (
-                r.chosen_by.clone().unwrap_or_else(|| self.actor.clone()),
-                r.clearance.clone(),
-            )
-        });
-        let result = self.drive_steps(incident).await;
-        self.acting_for = None;
-        result
+        loop {
+            self.acting_for = self.state().incident(incident).map(|r| {
+                (
+                    r.chosen_by.clone().unwrap_or_else(|| self.actor.clone()),
+                    r.clearance.clone(),
+                )
+            });
+            let result = self.drive_steps(incident).await;
+            let next = match &result {
+                Ok(DriveReport::Done { steps }) => self.resolution_due(incident, steps),
+                _ => None,
+            };
+            match next {
+                Some(Ok(())) => {
+                    if let Err(e) = self.choose_resolution(incident).await {
+                        self.acting_for = None;
+                        return Err(e);
+                    }
+                }
+                Some(Err(waiting)) => {
+                    self.acting_for = None;
+                    return Ok(waiting);
+                }
+                None => {
+                    self.acting_for = None;
+                    return result;
+                }
+            }
+        }
+    }
+
+    /// After a plan's steps are done: `Some(Ok)` when a resolution chosen
+    /// up front is due now (the incident is mitigated), `Some(Err)` with
+    /// what to do when it waits for the mitigation, `None` otherwise.
+    fn resolution_due(
+        &self,
+        incident: &IncidentId,
+        steps: &[IdempotencyKey],
+    ) -> Option<Result<(), DriveReport>> {
+        let record = self.state().incident(incident)?;
+        let then = record.resolve_with?;
+        if record.phase == crate::model::IncidentPhase::Mitigated {
+            return Some(Ok(()));
+        }
+        Some(Err(DriveReport::AwaitingMitigation {
+            steps: steps.to_vec(),
+            then,
+        }))
+    }
+
+    /// Plans the resolution chosen up front as the current plan's chooser
+    /// with their clearance, and chooses it: the core judges the choice.
+    async fn choose_resolution(&mut self, incident: &IncidentId) -> Result<(), DriveError> {
+        let Some(record) = self.state().incident(incident) else {
+            return Err(DriveError::Refused(Rejection::UnknownIncident {
+                incident: incident.clone(),
+            }));
+        };
+        let Some(then) = record.resolve_with else {
+            return Ok(());
+        };
+        let by = record
+            .chosen_by
+            .clone()
+            .unwrap_or_else(|| self.actor.clone());
+        let request =
+            crate::recovery::PlanRequest::by(by.clone()).clearance(record.clearance.clone());
+        let plan = crate::recovery::plan_for(
+            self.state(),
+            incident,
+            self.now(),
+            &self.ports.capabilities(),
+            &request,
+        )?;
+        let command = plan.choose(then, by)?;
+        crate::trace::info!(incident = %incident, strategy = %then, "choosing the resolution chosen up front");
+        self.execute(&command).await?;
+        Ok(())
     }
 
     async fn drive_steps(&mut self, incident: &IncidentId) -> Result<DriveReport, DriveError> {

@@ -38,6 +38,16 @@ pub enum DriveReport {
         /// What the branch carries beyond the plan.
         additions: Box<crate::machine::Additions>,
     },
+    /// The plan's steps are done, and a resolution was chosen up front
+    /// ([`Command::PlanResolution`](crate::Command::PlanResolution)): mark
+    /// the incident mitigated once it is, then drive again to carry out
+    /// `then`.
+    AwaitingMitigation {
+        /// The steps done.
+        steps: Vec<IdempotencyKey>,
+        /// The resolution that follows.
+        then: crate::model::Strategy,
+    },
     /// A step needs a person; confirm it, then drive again.
     Paused {
         /// The step.
@@ -68,6 +78,10 @@ impl DriveReport {
             Self::Outgrown { additions, .. } => format!(
                 "{additions}: look at what was added, then accept it with AcceptChanges (head `{}`) and drive again, or choose a plan again",
                 additions.head
+            ),
+            Self::AwaitingMitigation { steps, then } => format!(
+                "all {} steps are done: mark the incident mitigated (MarkMitigated), then drive again to carry out the {then} chosen up front",
+                steps.len()
             ),
             Self::Paused { instruction, .. } => instruction.clone(),
         }

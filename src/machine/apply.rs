@@ -368,6 +368,7 @@ impl State {
             | EventKind::StrategyChosen { .. }
             | EventKind::ChangesAccepted { .. }
             | EventKind::CausePinned { .. }
+            | EventKind::ResolutionPlanned { .. }
             | EventKind::IncidentMitigated { .. }
             | EventKind::IncidentResolved { .. }
             | EventKind::RetroRecorded { .. }

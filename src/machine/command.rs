@@ -476,6 +476,20 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Clearance::is_none")]
         clearance: Clearance,
     },
+    /// Choose up front the plan that will resolve the incident once it is
+    /// mitigated (a rollback now, the revert after): the driver plans and
+    /// chooses `strategy` as the current plan's chooser when the incident
+    /// is mitigated, and carries it out under the same incident. Refused
+    /// unless `strategy` fixes main and ships it and the policy allows it,
+    /// before mitigation (rule `resolution-up-front`).
+    PlanResolution {
+        /// The incident.
+        incident: IncidentId,
+        /// The resolving strategy (revert, fix forward, hotfix).
+        strategy: Strategy,
+        /// Who chooses it.
+        by: Actor,
+    },
     /// Pin an incident suspected on a deployment to the change that
     /// caused it, once someone found it (the deployment brought it): the
     /// incident's cause becomes the change, which is poisoned as a
@@ -701,6 +715,7 @@ impl Command {
             Self::ChooseStrategy { .. } => "choose_strategy",
             Self::AcceptChanges { .. } => "accept_changes",
             Self::PinCause { .. } => "pin_cause",
+            Self::PlanResolution { .. } => "plan_resolution",
             Self::MarkMitigated { .. } => "mark_mitigated",
             Self::ResolveIncident { .. } => "resolve_incident",
             Self::RecordRetro { .. } => "record_retro",

@@ -257,6 +257,14 @@ impl fmt::Display for EventKind {
                     None => write!(f, "{by} chose {strategy} for `{incident}`"),
                 }
             }
+            Self::ResolutionPlanned {
+                incident,
+                strategy,
+                by,
+            } => write!(
+                f,
+                "{by} chose {strategy} up front to resolve `{incident}` once it is mitigated"
+            ),
             Self::CausePinned {
                 incident,
                 change,

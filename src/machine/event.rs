@@ -98,6 +98,7 @@ impl Event {
             | EventKind::StrategyChosen { incident, .. }
             | EventKind::ChangesAccepted { incident, .. }
             | EventKind::CausePinned { incident, .. }
+            | EventKind::ResolutionPlanned { incident, .. }
             | EventKind::IncidentMitigated { incident, .. }
             | EventKind::IncidentResolved { incident, .. }
             | EventKind::RetroRecorded { incident, .. }
@@ -519,6 +520,16 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "crate::Clearance::is_none")]
         clearance: crate::Clearance,
     },
+    /// The plan that will resolve the incident once it is mitigated was
+    /// chosen up front.
+    ResolutionPlanned {
+        /// The incident.
+        incident: IncidentId,
+        /// The resolving strategy.
+        strategy: Strategy,
+        /// Who chose it.
+        by: Actor,
+    },
     /// An incident suspected on a deployment was pinned to the change
     /// that caused it.
     CausePinned {
@@ -635,6 +646,7 @@ impl EventKind {
             Self::StrategyChosen { .. } => "strategy_chosen",
             Self::ChangesAccepted { .. } => "changes_accepted",
             Self::CausePinned { .. } => "cause_pinned",
+            Self::ResolutionPlanned { .. } => "resolution_planned",
             Self::IncidentMitigated { .. } => "incident_mitigated",
             Self::IncidentResolved { .. } => "incident_resolved",
             Self::RetroRecorded { .. } => "retro_recorded",
@@ -670,6 +682,7 @@ impl EventKind {
                 | Self::StrategyChosen { .. }
                 | Self::ChangesAccepted { .. }
                 | Self::CausePinned { .. }
+                | Self::ResolutionPlanned { .. }
                 | Self::IncidentMitigated { .. }
                 | Self::IncidentResolved { .. }
                 | Self::RetroRecorded { .. }

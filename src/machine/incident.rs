@@ -93,6 +93,10 @@ pub struct IncidentRecord {
     /// [unplanned](crate::State::unplanned).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub planned_heads: Vec<PlannedHead>,
+    /// The plan chosen up front to resolve the incident once it is
+    /// mitigated ([`Command::PlanResolution`](crate::Command::PlanResolution)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_with: Option<Strategy>,
     /// Where each step stands, by key.
     pub effects: std::collections::BTreeMap<
         crate::machine::effect::IdempotencyKey,

@@ -63,6 +63,7 @@ impl State {
                     effects: std::collections::BTreeMap::new(),
                     retro: None,
                     planned_heads: Vec::new(),
+                    resolve_with: None,
                 },
             );
             return Ok(());
@@ -70,6 +71,7 @@ impl State {
         let (EventKind::StrategyChosen { incident: id, .. }
         | EventKind::ChangesAccepted { incident: id, .. }
         | EventKind::CausePinned { incident: id, .. }
+        | EventKind::ResolutionPlanned { incident: id, .. }
         | EventKind::IncidentMitigated { incident: id, .. }
         | EventKind::IncidentResolved { incident: id, .. }
         | EventKind::RetroRecorded { incident: id, .. }
@@ -118,6 +120,9 @@ impl State {
                 record.considered.clone_from(considered);
                 record.explanation = Some(explanation.clone());
                 if record.phase == IncidentPhase::Mitigated {
+                    // The resolving plan is chosen: what was chosen up
+                    // front is done with.
+                    record.resolve_with = None;
                     // A plan that resolves a mitigated incident: it stays
                     // mitigated, and the obligations already open (or
                     // done) stay as they are; new ones are added.
@@ -183,6 +188,9 @@ impl State {
                 head,
                 ..
             } => super::planned::accept(record, service, branch, Some(head.clone())),
+            EventKind::ResolutionPlanned { strategy, .. } => {
+                record.resolve_with = Some(*strategy);
+            }
             EventKind::CausePinned { change, .. } => {
                 record.cause = SuspectedCause::Change {
                     change: change.clone(),

@@ -810,6 +810,17 @@ pub enum Rejection {
         /// The branch.
         branch: crate::model::BranchName,
     },
+    /// A strategy chosen up front to resolve an incident that does not fix
+    /// main.
+    #[error(
+        "{strategy} does not resolve incident `{incident}`: choose up front a plan that fixes main and ships it (revert, fix-forward or hotfix)"
+    )]
+    NotAResolution {
+        /// The incident.
+        incident: IncidentId,
+        /// The strategy named.
+        strategy: crate::model::Strategy,
+    },
     /// A cause that cannot be pinned to the change named.
     #[error("the cause of incident `{incident}` cannot be pinned to `{change}`: {why}")]
     CauseNotPinned {
@@ -1134,6 +1145,7 @@ impl Rejection {
             Self::DataMigrationRefused { .. } => "data-migration-in-batches",
             Self::RunbookNotApplicable { .. } => "runbook-applies",
             Self::CauseNotPinned { .. } => "pin-cause",
+            Self::NotAResolution { .. } => "resolution-up-front",
             Self::NotAPlannedBranch { .. } | Self::NotTheRecordedHead { .. } => {
                 "accept-planned-branch"
             }

@@ -323,6 +323,38 @@ pub(crate) fn not_restored(state: &State, incident: &IncidentRecord) -> Option<S
     None
 }
 
+/// `PlanResolution` (rule `resolution-up-front`).
+pub(super) fn plan_resolution(
+    state: &State,
+    id: &IncidentId,
+    strategy: crate::model::Strategy,
+    by: &Actor,
+) -> Result<Vec<EventKind>, Rejection> {
+    let incident = known(state, id)?;
+    expect_phase(
+        incident,
+        &[IncidentPhase::Detected, IncidentPhase::Mitigating],
+        "choose its resolution up front (once mitigated, choose it now)",
+    )?;
+    if !resolves(strategy) {
+        return Err(Rejection::NotAResolution {
+            incident: id.clone(),
+            strategy,
+        });
+    }
+    if let Some(why) = state.policy.forbids(strategy) {
+        return Err(Rejection::StrategyForbidden { strategy, why });
+    }
+    if incident.resolve_with == Some(strategy) {
+        return Ok(vec![]);
+    }
+    Ok(vec![EventKind::ResolutionPlanned {
+        incident: id.clone(),
+        strategy,
+        by: by.clone(),
+    }])
+}
+
 pub(super) fn mitigate(
     state: &State,
     id: &IncidentId,

@@ -289,6 +289,11 @@ pub(super) fn judge(
             by,
             reason,
         } => planned::accept_changes(state, incident, (service, branch, head), by, reason)?,
+        Command::PlanResolution {
+            incident,
+            strategy,
+            by,
+        } => response::plan_resolution(state, incident, *strategy, by)?,
         Command::PinCause {
             incident,
             change,

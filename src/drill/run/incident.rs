@@ -66,23 +66,30 @@ impl Sim<'_> {
     /// resolved.
     pub(super) fn resolve(&mut self, incident: &IncidentId, strategy: crate::model::Strategy) {
         self.now_minutes(5);
-        let Some(plan) = self.plan(incident) else {
-            return;
-        };
-        let chosen = match plan.choose(strategy, self.chooser.clone()) {
-            Ok(command) => command,
-            Err(e) => {
+        if self.scenario.expect.resolve_up_front {
+            // Chosen up front: the driver plans and chooses it itself.
+            self.log.push(format!(
+                "driving again: the {strategy} chosen up front follows"
+            ));
+        } else {
+            let Some(plan) = self.plan(incident) else {
+                return;
+            };
+            let chosen = match plan.choose(strategy, self.chooser.clone()) {
+                Ok(command) => command,
+                Err(e) => {
+                    self.failures
+                        .push(format!("resolving with {strategy} was refused: {e}"));
+                    return;
+                }
+            };
+            if let Err(e) = self.host(&chosen) {
                 self.failures
                     .push(format!("resolving with {strategy} was refused: {e}"));
                 return;
             }
-        };
-        if let Err(e) = self.host(&chosen) {
-            self.failures
-                .push(format!("resolving with {strategy} was refused: {e}"));
-            return;
+            self.log.push(format!("chose {strategy} to resolve"));
         }
-        self.log.push(format!("chose {strategy} to resolve"));
         if let Err(stop) = self.drive(incident) {
             self.failures.push(format!(
                 "the resolving {strategy} did not finish: {}",

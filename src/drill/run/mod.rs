@@ -446,6 +446,21 @@ impl Sim<'_> {
                 break;
             }
             self.log.push(format!("chose {strategy}"));
+            if let (true, Some(then)) = (
+                self.scenario.expect.resolve_up_front,
+                self.scenario.expect.resolve_with,
+            ) {
+                match self.host(&Command::PlanResolution {
+                    incident: incident.clone(),
+                    strategy: then,
+                    by: self.chooser.clone(),
+                }) {
+                    Ok(_) => self.log.push(format!("chose {then} up front to resolve")),
+                    Err(e) => self
+                        .failures
+                        .push(format!("choosing {then} up front was refused: {e}")),
+                }
+            }
             let estimated = current.option(strategy).map(|o| o.estimate.seconds);
             self.start_work();
             if self.scenario.faults.reckless_deploy {

@@ -22,7 +22,7 @@ impl Sim<'_> {
             let outcome = block_on(self.driver.drive(incident));
             self.drain_faults();
             match outcome {
-                Ok(DriveReport::Done { steps }) => {
+                Ok(DriveReport::Done { steps } | DriveReport::AwaitingMitigation { steps, .. }) => {
                     self.log.push(format!("driver: {} steps done", steps.len()));
                     self.check_invariants("after the drive");
                     return Ok(());

@@ -313,6 +313,14 @@
 //! offers what undoes it. The planner's check says what the deployment
 //! brought.
 //!
+//! **Production elsewhere.** A plan covers the incident's environment.
+//! When another production environment runs the cause too (the poisoned
+//! change without a remedy, or the suspected release),
+//! [`State::also_running_cause`](crate::State::also_running_cause) names
+//! it and every option says so in its risks: declare an incident there
+//! and plan it too. (Covering every such target in one plan is not done
+//! yet.)
+//!
 //! **Host runbooks.** A team registers its own recovery actions in the
 //! journal ([`Command::RegisterRunbook`](crate::Command::RegisterRunbook)
 //! with a [`Runbook`](crate::Runbook)): a failover, scaling up, disabling

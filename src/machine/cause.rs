@@ -8,6 +8,43 @@ use super::state::State;
 use crate::model::{Actor, ChangeId, IncidentId, IncidentPhase, Slot, SuspectedCause};
 
 impl State {
+    /// The other production environments where incident `id`'s service
+    /// runs its cause too, with the release serving there: for a change,
+    /// a release that carries it without a remedy and with its flags not
+    /// neutralising it there; for a deployment, the same release. Empty
+    /// for an external cause (or an unknown incident). A plan covers the
+    /// incident's own environment; these need an incident (or a plan) of
+    /// their own, and the planner says so in each option's risks.
+    pub fn also_running_cause(
+        &self,
+        id: &IncidentId,
+    ) -> Vec<(crate::model::EnvironmentId, crate::model::ReleaseId)> {
+        let Some(incident) = self.incident(id) else {
+            return Vec::new();
+        };
+        let Some(pipeline) = self.pipeline() else {
+            return Vec::new();
+        };
+        pipeline
+            .environments()
+            .filter(|e| e.is_production() && e.id != incident.environment)
+            .filter_map(|e| {
+                let release = self.current_release(&e.id, &incident.service)?;
+                let runs = match &incident.cause {
+                    SuspectedCause::Change { change } => self
+                        .unneutralised_poison(release, &e.id)
+                        .is_ok_and(|poison| poison.contains(change)),
+                    SuspectedCause::Deployment { slot } => self
+                        .history(&slot.environment, &slot.service)
+                        .and_then(|h| h.get(slot.revision))
+                        .is_some_and(|d| d.release == release.id),
+                    SuspectedCause::External { .. } => false,
+                };
+                runs.then(|| (e.id.clone(), release.id.clone()))
+            })
+            .collect()
+    }
+
     /// The changes the deployment in `slot` brought: in its release and
     /// not in the release it replaced there (what to pin an incident
     /// suspected on that deployment to, [`Command::PinCause`](crate::Command::PinCause)).

@@ -45,6 +45,8 @@ pub(super) struct Context<'a> {
     by: crate::model::Actor,
     /// What was asked.
     request: &'a super::PlanRequest,
+    /// Other production environments running the cause.
+    also_running: Vec<(EnvironmentId, crate::model::ReleaseId)>,
 }
 
 /// What one strategy's assessment builds up.
@@ -137,6 +139,7 @@ impl<'a> Context<'a> {
                 .clone()
                 .unwrap_or_else(|| incident.declared_by.clone()),
             request,
+            also_running: state.also_running_cause(&incident.id),
         };
         context.in_flight = context.find_in_flight();
         context
@@ -204,6 +207,13 @@ impl<'a> Context<'a> {
             Strategy::Runbook => self.runbook(&mut d, runbook),
         }
         d.cost.follow_ups.push(FollowUpKind::HoldRetro);
+        // Never hidden: production elsewhere running the cause too.
+        for (env, release) in &self.also_running {
+            d.risks.push(format!(
+                "`{env}` runs the cause too (`{release}`): this plan covers `{}` only; declare an incident there and plan it too",
+                self.env()
+            ));
+        }
         d.estimate = self.estimate_steps(&d.steps);
         let steps: Vec<Effect> = std::mem::take(&mut d.steps)
             .into_iter()

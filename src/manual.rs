@@ -313,13 +313,15 @@
 //! offers what undoes it. The planner's check says what the deployment
 //! brought.
 //!
-//! **Production elsewhere.** A plan covers the incident's environment.
-//! When another production environment runs the cause too (the poisoned
-//! change without a remedy, or the suspected release),
-//! [`State::also_running_cause`](crate::State::also_running_cause) names
-//! it and every option says so in its risks: declare an incident there
-//! and plan it too. (Covering every such target in one plan is not done
-//! yet.)
+//! **Production elsewhere.** When another production environment runs
+//! the cause too (the poisoned change without a remedy, or the suspected
+//! release), [`State::also_running_cause`](crate::State::also_running_cause)
+//! names it. A rollback rolls it back as well, to its own target by the
+//! core's rule there (one without a target is said in the risks), and a
+//! retoggle turns the flags off there too, each verified, after the
+//! incident's environment; the estimate runs until every one is verified.
+//! The other options cover the incident's environment only, and say so in
+//! their risks: declare an incident there and plan it too.
 //!
 //! **Host runbooks.** A team registers its own recovery actions in the
 //! journal ([`Command::RegisterRunbook`](crate::Command::RegisterRunbook)

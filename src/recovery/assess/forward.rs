@@ -97,6 +97,23 @@ impl Context<'_> {
                         environment: self.env().clone(),
                         service: self.service().clone(),
                     });
+                    // Production elsewhere running it: off there too.
+                    for (other, _) in &self.also_running {
+                        let Some(there) = self.state.environment(other) else {
+                            continue;
+                        };
+                        for flag in change.flags.iter().filter(|f| !there.flag(f).is_off()) {
+                            d.steps.push(EffectAction::SetFlag {
+                                environment: other.clone(),
+                                flag: flag.clone(),
+                                state: FlagState::Off,
+                            });
+                        }
+                        d.steps.push(EffectAction::Verify {
+                            environment: other.clone(),
+                            service: self.service().clone(),
+                        });
+                    }
                 }
                 d.impact = CustomerImpact {
                     changes_withdrawn: 1,

@@ -207,12 +207,20 @@ impl<'a> Context<'a> {
             Strategy::Runbook => self.runbook(&mut d, runbook),
         }
         d.cost.follow_ups.push(FollowUpKind::HoldRetro);
-        // Never hidden: production elsewhere running the cause too.
+        // Never hidden: production elsewhere running the cause too, and
+        // whether this plan covers it (it verifies there).
         for (env, release) in &self.also_running {
-            d.risks.push(format!(
-                "`{env}` runs the cause too (`{release}`): this plan covers `{}` only; declare an incident there and plan it too",
-                self.env()
-            ));
+            let covered = d.steps.iter().any(
+                |s| matches!(s, EffectAction::Verify { environment, .. } if environment == env),
+            );
+            d.risks.push(if covered {
+                format!("`{env}` runs the cause too (`{release}`): this plan restores it as well, after `{}`", self.env())
+            } else {
+                format!(
+                    "`{env}` runs the cause too (`{release}`): this plan covers `{}` only; declare an incident there and plan it too",
+                    self.env()
+                )
+            });
         }
         d.estimate = self.estimate_steps(&d.steps);
         let steps: Vec<Effect> = std::mem::take(&mut d.steps)
@@ -413,9 +421,16 @@ impl<'a> Context<'a> {
     /// in flight has left. Stages use the durations observed once the
     /// journal holds enough of them, the policy's otherwise.
     fn estimate_steps(&self, steps: &[EffectAction]) -> Estimate {
+        // Restored once the incident's environment, and production
+        // elsewhere running the cause when the plan covers it, verify.
+        let to_restore = |env: &EnvironmentId| {
+            env == self.env() || self.also_running.iter().any(|(other, _)| other == env)
+        };
         let restored = steps
             .iter()
-            .rposition(|s| matches!(s, EffectAction::Verify { environment, .. } if environment == self.env()))
+            .rposition(
+                |s| matches!(s, EffectAction::Verify { environment, .. } if to_restore(environment)),
+            )
             .map_or(steps.len(), |i| i.saturating_add(1));
         let mut seconds = 0_u64;
         // The basis says where stage durations came from; the policy's

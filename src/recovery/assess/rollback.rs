@@ -35,6 +35,7 @@ impl Context<'_> {
             Ok((target, why)) => {
                 d.check("known-good-target", true, why);
                 self.rollback_steps(d, &target);
+                self.rollback_elsewhere(d);
             }
         }
         d.cost.freezes = 1;
@@ -48,6 +49,60 @@ impl Context<'_> {
             "production drifts from main; the gate stays closed until a fixed release ships"
                 .to_owned(),
         );
+    }
+
+    /// Production elsewhere running the cause rolls back too, each to its
+    /// own target (the core's rule there), after the incident's
+    /// environment; one without a target is said in the risks.
+    fn rollback_elsewhere(&self, d: &mut Draft) {
+        let service = self.service();
+        for (other, _) in &self.also_running {
+            // A gate closed there (its own stop-the-line) holds it for its
+            // own incident's plan.
+            if self
+                .state
+                .environment(other)
+                .is_some_and(|e| e.closed_gate().is_some())
+            {
+                d.risks.push(format!(
+                    "`{other}` has its gate closed: roll it back under its own incident"
+                ));
+                continue;
+            }
+            let Some(current) = self.state.history(other, service).and_then(|h| h.current()) else {
+                continue;
+            };
+            match self.state.rollback_target(other, service, current.revision) {
+                Ok(target) => {
+                    if let Some(to) = target.down_to {
+                        d.steps.push(EffectAction::MigrateDown {
+                            environment: other.clone(),
+                            service: service.clone(),
+                            to,
+                        });
+                    }
+                    d.steps.push(EffectAction::Rollback {
+                        environment: other.clone(),
+                        service: service.clone(),
+                        to: target.revision,
+                        release: target.release.clone(),
+                    });
+                    d.steps.push(EffectAction::Verify {
+                        environment: other.clone(),
+                        service: service.clone(),
+                    });
+                }
+                Err(skipped) => d.risks.push(format!(
+                    "`{other}` cannot roll back in the same plan: {}",
+                    self.state.no_rollback_target_reason(
+                        other,
+                        service,
+                        current.revision,
+                        &skipped
+                    )
+                )),
+            }
+        }
     }
 
     /// The revision the suspect replaced, or what serves now.

@@ -336,6 +336,76 @@ fn state_at_choice(journal: &Journal) -> Option<(Ledger, chrono::DateTime<chrono
     Some((Ledger::from_journal(journal.truncated(at)).ok()?, when))
 }
 
+/// The resolve phase: once the driven plan mitigated the incident, every
+/// resolving option the planner offers, the core accepts, and every one
+/// it blocks by a core rule, the core refuses by that rule.
+fn resolve_phase(
+    seed: u64,
+    journal: &Journal,
+    request: &knowngood::PlanRequest,
+    tally: &mut Tally,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Ok(ledger) = Ledger::from_journal(journal.clone()) else {
+        return problems;
+    };
+    let Some(incident) = ledger.state().incident(&"INC-1".into()) else {
+        return problems;
+    };
+    if incident.phase != knowngood::IncidentPhase::Mitigated {
+        return problems;
+    }
+    let Some(last) = journal.entries().last().map(|e| e.event.at) else {
+        return problems;
+    };
+    let when = last + chrono::Duration::minutes(5);
+    let Ok(plan) = knowngood::plan_for(
+        ledger.state(),
+        &"INC-1".into(),
+        when,
+        &knowngood::Capabilities::all(),
+        request,
+    ) else {
+        return problems;
+    };
+    for option in &plan.options {
+        let strategy = option.strategy;
+        let blocker = option.blocked_by().unwrap_or_default().to_owned();
+        if !option.applicable && PLANNER_CHECKS.contains(&blocker.as_str()) {
+            continue;
+        }
+        let forced = Command::ChooseStrategy {
+            incident: plan.incident.clone(),
+            strategy,
+            steps: option.steps.clone(),
+            follow_ups: option.cost.follow_ups.clone(),
+            considered: Vec::new(),
+            explanation: String::new(),
+            by: request.by.clone().unwrap_or_else(|| "oncall".into()),
+            clearance: request.clearance.clone(),
+        };
+        tally.resolve_phase += 1;
+        match (option.applicable, rehearse(ledger.state(), &forced, when)) {
+            (true, Ok(_)) => tally.resolve_offered += 1,
+            (true, Err(refusal)) => problems.push(format!(
+                "seed {seed}: after mitigation, {} is offered but the core refuses it: {refusal}",
+                option.name()
+            )),
+            (false, Ok(_)) => problems.push(format!(
+                "seed {seed}: after mitigation, the planner says `{blocker}` for {} but the core accepts it",
+                option.name()
+            )),
+            (false, Err(refusal)) if refusal.rule() != blocker => problems.push(format!(
+                "seed {seed}: after mitigation, {}: planner says `{blocker}`, the core refuses with `{}`",
+                option.name(),
+                refusal.rule()
+            )),
+            (false, Err(_)) => {}
+        }
+    }
+    problems
+}
+
 /// What one history exercised.
 #[derive(Default)]
 struct Tally {
@@ -343,6 +413,10 @@ struct Tally {
     driven: usize,
     refused_as_planned: usize,
     forced: usize,
+    /// Options judged by the core after a mitigation.
+    resolve_phase: usize,
+    /// Of those, offered (the resolving plans) and accepted by the core.
+    resolve_offered: usize,
     blockers: std::collections::BTreeMap<String, usize>,
 }
 
@@ -399,6 +473,7 @@ fn agree(seed: u64, tally: &mut Tally) -> Vec<String> {
                     report.chosen
                 ));
             }
+            problems.extend(resolve_phase(seed, &report.journal, &plan.request, tally));
             continue;
         }
         let blocker = option.blocked_by().unwrap_or_default().to_owned();
@@ -482,8 +557,13 @@ fn core_is_the_only_judge_planner_and_core_agree_over_random_histories() {
         problems.extend(agree(seed, &mut tally));
     }
     eprintln!(
-        "{} histories planned; {} offered options driven to the end; {} refused as planned; {} forced past the planner",
-        tally.histories, tally.driven, tally.refused_as_planned, tally.forced
+        "{} histories planned; {} offered options driven to the end; {} refused as planned; {} forced past the planner; {} options judged in the resolve phase ({} offered and accepted)",
+        tally.histories,
+        tally.driven,
+        tally.refused_as_planned,
+        tally.forced,
+        tally.resolve_phase,
+        tally.resolve_offered
     );
     eprintln!("blockers: {:?}", tally.blockers);
     // The generator must exercise both sides, or the property says little.
@@ -494,6 +574,10 @@ fn core_is_the_only_judge_planner_and_core_agree_over_random_histories() {
         );
         assert!(tally.driven > seeds.len(), "options must be driven");
         assert!(tally.forced > 0, "core rules must be forced");
+        assert!(
+            tally.resolve_offered > 0,
+            "the resolve phase must offer plans the core accepts"
+        );
     }
     if let Some(first) = problems.first() {
         panic!(

@@ -162,6 +162,16 @@ fn rollout() -> GradualRollout {
     GradualRollout::new("prod", SERVICE, FLAG, [5, 25, 100]).unwrap()
 }
 
+/// What the driver's ledger knows of the flag in prod.
+fn flag_record(driver: &Driver) -> knowngood::FlagRecord {
+    driver
+        .state()
+        .environment(&"prod".into())
+        .and_then(|e| e.flag_record(&FLAG.into()))
+        .cloned()
+        .expect("the flag was set in prod")
+}
+
 fn verdicts(driver: &Driver) -> Vec<(String, bool)> {
     driver
         .journal()
@@ -190,12 +200,7 @@ fn gradual_rollout_every_stage_is_set_measured_and_journaled_up_to_on() {
         ]
     );
     // Every stage's measurement is its evidence, in the journal.
-    let record = driver
-        .state()
-        .environment(&"prod".into())
-        .unwrap()
-        .flag_record(&FLAG.into())
-        .unwrap();
+    let record = flag_record(&driver);
     assert!(record.verdicts.iter().all(|v| v.detail.contains("0.2%")));
     assert_eq!(record.last_good, Some(FlagState::On));
     // Each stage set once, under its own key.
@@ -234,12 +239,7 @@ fn gradual_rollout_a_failed_stage_goes_back_to_the_last_good_percentage_not_off(
             ("25%".to_owned(), false)
         ]
     );
-    let record = driver
-        .state()
-        .environment(&"prod".into())
-        .unwrap()
-        .flag_record(&FLAG.into())
-        .unwrap();
+    let record = flag_record(&driver);
     assert_eq!(record.last_good, Some(FlagState::Percentage { percent: 5 }));
     assert!(halted.to_string().contains("put back to 5%"), "{halted}");
     // Asked again under the same key: the same answer, nothing redone.

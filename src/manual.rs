@@ -317,11 +317,20 @@
 //! the cause too (the poisoned change without a remedy, or the suspected
 //! release), [`State::also_running_cause`](crate::State::also_running_cause)
 //! names it. A rollback rolls it back as well, to its own target by the
-//! core's rule there (one without a target is said in the risks), and a
-//! retoggle turns the flags off there too, each verified, after the
-//! incident's environment; the estimate runs until every one is verified.
-//! The other options cover the incident's environment only, and say so in
-//! their risks: declare an incident there and plan it too.
+//! core's rule there, and a retoggle turns the flags off there too, each
+//! verified, after the incident's environment. A revert, a fix forward
+//! or a hotfix builds once and promotes that build there
+//! ([`EffectAction::Promote`](crate::recovery::EffectAction::Promote)):
+//! along the same lane, never built again, each stage that does not serve
+//! it verified yet deployed and verified under its own key (rule
+//! `promote-what-shipped`: the release is the one the plan shipped and
+//! verified in the incident's environment). The estimate runs until every
+//! one is verified. An environment whose gate is closed, that the lane
+//! does not reach, that has nothing to roll back to, or where the core
+//! refuses the plan's step (a freeze, approvals it cannot meet) is left
+//! out rather than sinking the whole plan, and the risks say which and
+//! why. The other options cover the incident's environment only, and say
+//! so in their risks: declare an incident there and plan it too.
 //!
 //! **Host runbooks.** A team registers its own recovery actions in the
 //! journal ([`Command::RegisterRunbook`](crate::Command::RegisterRunbook)
@@ -825,7 +834,7 @@
 //! | 2 | `journal/`, `migration`, `recovery/`, `analysis/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`: `rollback`, `forward`, `runbook`), metric analysis (`judge`: Argo Rollouts' rules; `compare`: baseline against canary) |
 //! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `migrations`, `runbooks`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
 //! | 4 | `picture`, `startup`, `memory/`, `adapters/`, `testkit/` | pictures; starting a ledger from a store ([`StartError`](crate::StartError)); the in-memory adapters (one file per port, plus `clock` and `executor`); the real adapters (`postgres/`, `file_journal/`, `git/`, `command/` and `flagd/` are folders; `command/process.rs` runs one host command, `flagd/splice.rs` changes one flag in a file's text; `analysis_probe` judges an analysis as a health probe, `prometheus` reads metrics); the conformance suite (one file per port, `replicas.rs`, its two-replica half, `hostile.rs` and `outsiders.rs`) and `tripwire` (kill points) |
-//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `flags` (a flag set; a gradual rollout driven), `migrate` (migrations through the migrator), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
+//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `promote` (what a plan shipped, deployed on to production elsewhere), `flags` (a flag set; a gradual rollout driven), `migrate` (migrations through the migrator), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
 //! | 6 | `drill/` | `run/` (running a scenario: `history`, `driven` (history steps the driver carries out: a gradual rollout, a migration), `incident` (declared or detected; the way back to normal), `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
 //!
 //! So "where does the driver renew its lease?" is `driver/lease.rs`, and

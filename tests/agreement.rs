@@ -417,6 +417,9 @@ struct Tally {
     resolve_phase: usize,
     /// Of those, offered (the resolving plans) and accepted by the core.
     resolve_offered: usize,
+    /// Offered options driven that promote their build to production
+    /// elsewhere running the cause.
+    promoted: usize,
     blockers: std::collections::BTreeMap<String, usize>,
 }
 
@@ -454,6 +457,13 @@ fn agree(seed: u64, tally: &mut Tally) -> Vec<String> {
                 .filter(|f| f.contains("refused") || f.contains("failed:"))
                 .collect();
             tally.driven += 1;
+            if option
+                .steps
+                .iter()
+                .any(|s| matches!(s.action, knowngood::recovery::EffectAction::Promote { .. }))
+            {
+                tally.promoted += 1;
+            }
             // The clock moved between every step the driver recorded.
             let stamps: Vec<_> = report
                 .journal
@@ -557,9 +567,10 @@ fn core_is_the_only_judge_planner_and_core_agree_over_random_histories() {
         problems.extend(agree(seed, &mut tally));
     }
     eprintln!(
-        "{} histories planned; {} offered options driven to the end; {} refused as planned; {} forced past the planner; {} options judged in the resolve phase ({} offered and accepted)",
+        "{} histories planned; {} offered options driven to the end ({} promoting their build to production elsewhere); {} refused as planned; {} forced past the planner; {} options judged in the resolve phase ({} offered and accepted)",
         tally.histories,
         tally.driven,
+        tally.promoted,
         tally.refused_as_planned,
         tally.forced,
         tally.resolve_phase,
@@ -574,6 +585,9 @@ fn core_is_the_only_judge_planner_and_core_agree_over_random_histories() {
         );
         assert!(tally.driven > seeds.len(), "options must be driven");
         assert!(tally.forced > 0, "core rules must be forced");
+        if seeds.len() >= 200 {
+            assert!(tally.promoted > 0, "builds must be promoted elsewhere");
+        }
         assert!(
             tally.resolve_offered > 0,
             "the resolve phase must offer plans the core accepts"

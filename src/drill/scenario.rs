@@ -370,6 +370,10 @@ pub struct Expectation {
     /// The branch whose head production must run at the end (after a
     /// revert, usually `main`).
     pub serving_head_of: Option<BranchName>,
+    /// Other environments (production elsewhere running the cause) that
+    /// must end serving what the incident's environment serves, verified
+    /// known good there: the plan covered them too.
+    pub also_restored: Vec<EnvironmentId>,
     /// Whether falling back to another strategy after one failed is an
     /// acceptable outcome (default: no, a fallback fails the drill). Every
     /// fallback shows in the report either way.

@@ -484,6 +484,22 @@ impl Driver {
                 )
                 .await
             }
+            EffectAction::Promote {
+                service,
+                from,
+                lane,
+                environment,
+                fast_track,
+            } => {
+                self.promote(
+                    incident,
+                    key,
+                    (service, from),
+                    (*lane, *fast_track),
+                    environment,
+                )
+                .await
+            }
             EffectAction::WaitFor { environment, .. } => {
                 let passed = self
                     .state()

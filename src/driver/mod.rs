@@ -56,6 +56,7 @@ mod flags;
 mod hotfix_lane;
 mod lease;
 mod migrate;
+mod promote;
 mod report;
 mod ship;
 mod snapshots;

@@ -184,6 +184,23 @@ pub enum EffectAction {
         /// Skip test-only stages (a recorded, authorised fast-track).
         fast_track: bool,
     },
+    /// Deploy the release this plan verified in `from` to `environment`
+    /// too, along `lane`, without building again: every stage on the
+    /// lane's path that does not serve it verified yet is deployed and
+    /// verified (what a plan does for production elsewhere running the
+    /// cause, after shipping to the incident's environment).
+    Promote {
+        /// Which service.
+        service: ServiceId,
+        /// Where this plan shipped and verified the release.
+        from: EnvironmentId,
+        /// The lane followed.
+        lane: Lane,
+        /// The destination.
+        environment: EnvironmentId,
+        /// Skip test-only stages, as the shipment did.
+        fast_track: bool,
+    },
     /// Run one of the host's runbooks.
     RunRunbook {
         /// The runbook.
@@ -269,6 +286,17 @@ impl fmt::Display for EffectAction {
             } => write!(
                 f,
                 "build `{branch}` and promote it along the {lane} lane to `{environment}`{}",
+                if *fast_track { " (fast-tracked)" } else { "" }
+            ),
+            Self::Promote {
+                from,
+                lane,
+                environment,
+                fast_track,
+                ..
+            } => write!(
+                f,
+                "promote the release shipped to `{from}` along the {lane} lane to `{environment}`{}, without building again",
                 if *fast_track { " (fast-tracked)" } else { "" }
             ),
             Self::RunRunbook {

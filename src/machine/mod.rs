@@ -59,7 +59,8 @@ pub use state::{
     RolloutHistory, SchemaState, StageTimes, State,
 };
 pub(crate) use steps::{
-    Rework, built_release_id, fast_track_command, fitted_clearance, opened_for, ship_key,
+    Rework, built_release_id, fast_track_command, fitted_clearance, opened_for, promote_stages,
+    promoted_release, ship_key,
 };
 pub use stream::StreamId;
 pub use target::{HotfixBase, RollbackTarget};

@@ -28,7 +28,10 @@ use super::effect::{Effect, EffectAction, EffectOutcome, IdempotencyKey};
 use super::event::{Event, EventKind};
 use super::lifecycle::DeploymentStatus;
 use super::state::State;
-use super::steps::{Rework, built_release_id, fast_track_command, fitted_clearance, ship_key};
+use super::steps::{
+    Rework, built_release_id, fast_track_command, fitted_clearance, promote_stages,
+    promoted_release, ship_key,
+};
 use super::{response, rules};
 
 /// What a command or a plan would do: the events it would record and the
@@ -390,6 +393,38 @@ impl Run {
                     .map(|p| p.ship_path(environment, *lane, *fast_track))
                     .unwrap_or_default();
                 for env in path {
+                    let command = Command::deploy(env.clone(), release.clone(), by.clone())
+                        .for_effect(ship_key(key, &env));
+                    let slot = self.opened(&command)?;
+                    self.approve(&slot)?;
+                    self.roll_out(&slot)?;
+                    self.verify(&env, service, by)?;
+                }
+            }
+            EffectAction::Promote {
+                service,
+                from,
+                lane,
+                environment,
+                fast_track,
+            } => {
+                let release = promoted_release(&self.state, incident, (service, from))?;
+                if *fast_track {
+                    self.submit(&fast_track_command(
+                        &release,
+                        environment,
+                        *lane,
+                        by,
+                        incident,
+                    ))?;
+                }
+                let stages = promote_stages(
+                    &self.state,
+                    key,
+                    (service, &release),
+                    (*lane, environment, *fast_track),
+                );
+                for env in stages {
                     let command = Command::deploy(env.clone(), release.clone(), by.clone())
                         .for_effect(ship_key(key, &env));
                     let slot = self.opened(&command)?;

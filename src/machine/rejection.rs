@@ -821,6 +821,20 @@ pub enum Rejection {
         /// The strategy named.
         strategy: crate::model::Strategy,
     },
+    /// A promote step with nothing of its plan's to promote: what serves
+    /// in the environment it promotes from was not shipped and verified by
+    /// a step of the incident's plan.
+    #[error(
+        "incident `{incident}`'s plan has shipped nothing of `{service}` verified to `{environment}` to promote: put the step after the ship step into `{environment}`"
+    )]
+    NothingShippedToPromote {
+        /// The incident.
+        incident: IncidentId,
+        /// Where the step promotes from.
+        environment: EnvironmentId,
+        /// Which service.
+        service: ServiceId,
+    },
     /// A cause that cannot be pinned to the change named.
     #[error("the cause of incident `{incident}` cannot be pinned to `{change}`: {why}")]
     CauseNotPinned {
@@ -1146,6 +1160,7 @@ impl Rejection {
             Self::RunbookNotApplicable { .. } => "runbook-applies",
             Self::CauseNotPinned { .. } => "pin-cause",
             Self::NotAResolution { .. } => "resolution-up-front",
+            Self::NothingShippedToPromote { .. } => "promote-what-shipped",
             Self::NotAPlannedBranch { .. } | Self::NotTheRecordedHead { .. } => {
                 "accept-planned-branch"
             }

@@ -1,6 +1,7 @@
 //! What a plan's steps make, named alike by the dry run and the driver:
 //! the change a revert or a re-apply records, the release a build
-//! registers, the keys of a ship's stages, the fast-track a ship asks for.
+//! registers, the keys of a ship's stages, the fast-track a ship asks for,
+//! the release a promote deploys and the stages it deploys it to.
 
 use chrono::{DateTime, Utc};
 
@@ -77,6 +78,67 @@ pub(crate) fn built_release_id(artifact: &Artifact) -> ReleaseId {
 /// The key of the rollout into `env` that a ship step makes.
 pub(crate) fn ship_key(key: &IdempotencyKey, env: &EnvironmentId) -> IdempotencyKey {
     IdempotencyKey::new(format!("{key}@{env}"))
+}
+
+/// What a promote step of incident `incident`'s plan deploys (rule
+/// **promote-what-shipped**): the release serving `service` in `from`,
+/// which a step of the plan must have rolled out there and verified.
+/// Nothing is built again: the release verified where the plan shipped is
+/// the one promoted.
+pub(crate) fn promoted_release(
+    state: &super::State,
+    incident: &IncidentId,
+    (service, from): (&crate::model::ServiceId, &EnvironmentId),
+) -> Result<ReleaseId, super::rejection::Rejection> {
+    let nothing = || super::rejection::Rejection::NothingShippedToPromote {
+        incident: incident.clone(),
+        environment: from.clone(),
+        service: service.clone(),
+    };
+    let record = state.incident(incident).ok_or_else(nothing)?;
+    let current = state
+        .history(from, service)
+        .and_then(super::RolloutHistory::current)
+        .ok_or_else(nothing)?;
+    let shipped = current.status == super::DeploymentStatus::KnownGood
+        && current.effect.as_ref().is_some_and(|effect| {
+            record.steps.iter().any(|s| {
+                matches!(s.action, super::EffectAction::Ship { .. }) && opened_for(&s.key, effect)
+            })
+        });
+    if shipped {
+        Ok(current.release.clone())
+    } else {
+        Err(nothing())
+    }
+}
+
+/// The stages a promote step `key` deploys `release` to along `lane` into
+/// `target`: those of the ship path that do not serve it verified already,
+/// and every one a rollout under the step's key opened (so that a resumed
+/// step finishes what it started), upstream first.
+pub(crate) fn promote_stages(
+    state: &super::State,
+    key: &IdempotencyKey,
+    (service, release): (&crate::model::ServiceId, &ReleaseId),
+    (lane, target, fast_track): (crate::model::Lane, &EnvironmentId, bool),
+) -> Vec<EnvironmentId> {
+    let Some(pipeline) = state.pipeline() else {
+        return Vec::new();
+    };
+    pipeline
+        .ship_path(target, lane, fast_track)
+        .into_iter()
+        .filter(|env| {
+            let Some(history) = state.history(env, service) else {
+                return true;
+            };
+            history.by_effect(&ship_key(key, env)).is_some()
+                || !history.current().is_some_and(|d| {
+                    d.release == *release && d.status == super::DeploymentStatus::KnownGood
+                })
+        })
+        .collect()
 }
 
 /// Whether a rollout opened for `effect` belongs to the step `step` (the

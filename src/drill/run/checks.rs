@@ -121,6 +121,21 @@ impl Sim<'_> {
                 ));
             }
         }
+        for other in &expect.also_restored {
+            let there = state
+                .history(other, &self.scenario.service)
+                .and_then(crate::machine::RolloutHistory::current);
+            let restored = there.is_some_and(|d| {
+                Some(&d.release) == serving.as_ref()
+                    && d.status == crate::machine::DeploymentStatus::KnownGood
+            });
+            if !restored {
+                self.failures.push(format!(
+                    "expected `{other}` to serve `{env}`'s release ({serving:?}) verified known good, it serves {:?}",
+                    there.map(|d| (d.release.clone(), d.status))
+                ));
+            }
+        }
         report.retro = Retro::from_journal(self.driver.journal(), incident).ok();
     }
 

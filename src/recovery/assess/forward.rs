@@ -217,6 +217,47 @@ impl Context<'_> {
             environment: self.env().clone(),
             service: self.service().clone(),
         });
+        self.promote_elsewhere(d, lane, fast_track);
+    }
+
+    /// Production elsewhere running the cause gets the same build, promoted
+    /// along the same lane after the incident's environment verified it
+    /// (never built again); one whose gate is closed, or that the lane does
+    /// not reach, is said in the risks.
+    fn promote_elsewhere(&self, d: &mut Draft, lane: Lane, fast_track: bool) {
+        for (other, _) in &self.also_running {
+            if self
+                .state
+                .environment(other)
+                .is_some_and(|e| e.closed_gate().is_some())
+            {
+                d.left_out
+                    .push((other.clone(), "its gate is closed".to_owned()));
+                continue;
+            }
+            let reached = self
+                .state
+                .pipeline()
+                .is_some_and(|p| !p.predecessors(other, lane).is_empty());
+            if !reached {
+                d.left_out.push((
+                    other.clone(),
+                    format!("no {lane} lane leads there to promote this plan's build"),
+                ));
+                continue;
+            }
+            d.steps.push(EffectAction::Promote {
+                service: self.service().clone(),
+                from: self.env().clone(),
+                lane,
+                environment: other.clone(),
+                fast_track,
+            });
+            d.steps.push(EffectAction::Verify {
+                environment: other.clone(),
+                service: self.service().clone(),
+            });
+        }
     }
 
     fn fix_impact(d: &mut Draft) {

@@ -58,6 +58,9 @@ struct Draft {
     cost: TeamCost,
     impact: CustomerImpact,
     likely_to_help: bool,
+    /// Production elsewhere running the cause that the plan leaves out,
+    /// and why.
+    left_out: Vec<(EnvironmentId, String)>,
 }
 
 impl Draft {
@@ -80,6 +83,7 @@ impl Draft {
                 summary: String::new(),
             },
             likely_to_help: true,
+            left_out: Vec::new(),
         }
     }
 
@@ -207,34 +211,23 @@ impl<'a> Context<'a> {
             Strategy::Runbook => self.runbook(&mut d, runbook),
         }
         d.cost.follow_ups.push(FollowUpKind::HoldRetro);
-        // Never hidden: production elsewhere running the cause too, and
-        // whether this plan covers it (it verifies there).
-        for (env, release) in &self.also_running {
-            let covered = d.steps.iter().any(
-                |s| matches!(s, EffectAction::Verify { environment, .. } if environment == env),
-            );
-            d.risks.push(if covered {
-                format!("`{env}` runs the cause too (`{release}`): this plan restores it as well, after `{}`", self.env())
-            } else {
-                format!(
-                    "`{env}` runs the cause too (`{release}`): this plan covers `{}` only; declare an incident there and plan it too",
-                    self.env()
-                )
-            });
-        }
-        d.estimate = self.estimate_steps(&d.steps);
-        let steps: Vec<Effect> = std::mem::take(&mut d.steps)
-            .into_iter()
-            .enumerate()
-            .map(|(i, action)| {
-                let label = runbook
-                    .map_or_else(|| strategy.to_string(), |r| format!("{strategy}-{}", r.id));
-                Effect::new(self.key(&label, i, &action), action)
-            })
-            .collect();
+        let label =
+            runbook.map_or_else(|| strategy.to_string(), |r| format!("{strategy}-{}", r.id));
         // The core is the only judge: when the planner's own checks pass,
         // the steps are rehearsed through `decide` on a hypothetical state.
-        if !d.checks.iter().any(|c| c.outcome == CheckOutcome::Failed) {
+        // A step for production elsewhere that the core refuses there (a
+        // freeze, approvals, a gate) leaves that environment out of the
+        // plan, said in the risks, rather than the whole option.
+        let steps = loop {
+            let steps: Vec<Effect> = d
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, action)| Effect::new(self.key(&label, i, action), action.clone()))
+                .collect();
+            if d.checks.iter().any(|c| c.outcome == CheckOutcome::Failed) {
+                break steps;
+            }
             let command = Command::ChooseStrategy {
                 incident: self.incident.id.clone(),
                 strategy,
@@ -246,14 +239,53 @@ impl<'a> Context<'a> {
                 clearance: self.request.clearance.clone(),
             };
             match crate::machine::rehearse(self.state, &command, self.now) {
-                Ok(_) => d.check(
-                    "core-accepts",
-                    true,
-                    "every step passes the core's rules in a dry run",
-                ),
-                Err(refusal) => d.checks.push(Check::refused(&refusal)),
+                Ok(_) => {
+                    d.check(
+                        "core-accepts",
+                        true,
+                        "every step passes the core's rules in a dry run",
+                    );
+                    break steps;
+                }
+                Err(refusal) => {
+                    if let Some(env) = self.elsewhere_refused(&steps, &refusal) {
+                        d.steps.retain(|a| acts_in(a) != Some(&env));
+                        d.left_out
+                            .push((env, format!("the core refuses it there: {refusal}")));
+                        continue;
+                    }
+                    d.checks.push(Check::refused(&refusal));
+                    break steps;
+                }
             }
+        };
+        // Never hidden: production elsewhere running the cause too, and
+        // whether this plan covers it (it verifies there).
+        for (env, release) in &self.also_running {
+            let covered = d.steps.iter().any(
+                |s| matches!(s, EffectAction::Verify { environment, .. } if environment == env),
+            );
+            let why = d
+                .left_out
+                .iter()
+                .find(|(e, _)| e == env)
+                .map(|(_, why)| why);
+            d.risks.push(match why {
+                _ if covered => format!(
+                    "`{env}` runs the cause too (`{release}`): this plan restores it as well, after `{}`",
+                    self.env()
+                ),
+                Some(why) => format!(
+                    "`{env}` runs the cause too (`{release}`): this plan covers `{}` only ({why}); declare an incident there and plan it too",
+                    self.env()
+                ),
+                None => format!(
+                    "`{env}` runs the cause too (`{release}`): this plan covers `{}` only; declare an incident there and plan it too",
+                    self.env()
+                ),
+            });
         }
+        d.estimate = self.estimate_steps(&d.steps);
         let applicable = !d.checks.iter().any(|c| c.outcome == CheckOutcome::Failed);
         RecoveryOption {
             strategy,
@@ -269,6 +301,24 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The other production environment whose step the core refused,
+    /// when `refusal` is a refusal of such a step of `steps`.
+    fn elsewhere_refused(
+        &self,
+        steps: &[Effect],
+        refusal: &crate::error::Rejection,
+    ) -> Option<EnvironmentId> {
+        let crate::error::Rejection::PlanStepRefused { key, .. } = refusal else {
+            return None;
+        };
+        let step = steps.iter().find(|s| s.key == *key)?;
+        let env = acts_in(&step.action)?;
+        self.also_running
+            .iter()
+            .any(|(other, _)| other == env && other != self.env())
+            .then(|| env.clone())
+    }
+
     fn key(&self, strategy: &str, index: usize, action: &EffectAction) -> IdempotencyKey {
         let verb = match action {
             EffectAction::SetFlag { .. } => "set-flag",
@@ -282,6 +332,7 @@ impl<'a> Context<'a> {
             EffectAction::MergeBack { .. } => "merge-back",
             EffectAction::Tag { .. } => "tag",
             EffectAction::Ship { .. } => "ship",
+            EffectAction::Promote { .. } => "promote",
             EffectAction::WaitFor { .. } => "wait",
             EffectAction::Abort { .. } => "abort",
             EffectAction::Mirror { .. } => "mirror",
@@ -417,7 +468,8 @@ impl<'a> Context<'a> {
     /// one stage of its environment; a down-migration `migrate_seconds`; a
     /// revert `revert_seconds`; a fix `fix_seconds`; shipping, one stage per environment on the path the
     /// driver deploys to ([`Pipeline::ship_path`](crate::Pipeline::ship_path),
-    /// without the stages a fast-track skips); waiting, the time the work
+    /// without the stages a fast-track skips); promoting that build
+    /// elsewhere, one stage per environment its path adds; waiting, the time the work
     /// in flight has left. Stages use the durations observed once the
     /// journal holds enough of them, the policy's otherwise.
     fn estimate_steps(&self, steps: &[EffectAction]) -> Estimate {
@@ -467,6 +519,23 @@ impl<'a> Context<'a> {
                     if let Some(pipeline) = self.state.pipeline() {
                         for env in pipeline.ship_path(environment, *lane, *fast_track) {
                             stage(&env, &mut seconds);
+                        }
+                    }
+                }
+                // The stages its lane's path adds to the shipment's.
+                EffectAction::Promote {
+                    from,
+                    lane,
+                    environment,
+                    fast_track,
+                    ..
+                } => {
+                    if let Some(pipeline) = self.state.pipeline() {
+                        let shipped = pipeline.ship_path(from, *lane, *fast_track);
+                        for env in pipeline.ship_path(environment, *lane, *fast_track) {
+                            if !shipped.contains(&env) {
+                                stage(&env, &mut seconds);
+                            }
                         }
                     }
                 }
@@ -572,5 +641,22 @@ impl<'a> Context<'a> {
         let from = from.and_then(commit);
         self.state
             .changes_of(self.state.commits_between(from, to_commit).into_iter())
+    }
+}
+
+/// The environment a step acts in, when it acts in one.
+fn acts_in(action: &EffectAction) -> Option<&EnvironmentId> {
+    match action {
+        EffectAction::SetFlag { environment, .. }
+        | EffectAction::Rollback { environment, .. }
+        | EffectAction::Abort { environment, .. }
+        | EffectAction::Mirror { environment, .. }
+        | EffectAction::MigrateDown { environment, .. }
+        | EffectAction::Verify { environment, .. }
+        | EffectAction::Ship { environment, .. }
+        | EffectAction::Promote { environment, .. }
+        | EffectAction::RunRunbook { environment, .. }
+        | EffectAction::WaitFor { environment, .. } => Some(environment),
+        _ => None,
     }
 }

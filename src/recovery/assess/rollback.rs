@@ -64,9 +64,8 @@ impl Context<'_> {
                 .environment(other)
                 .is_some_and(|e| e.closed_gate().is_some())
             {
-                d.risks.push(format!(
-                    "`{other}` has its gate closed: roll it back under its own incident"
-                ));
+                d.left_out
+                    .push((other.clone(), "its gate is closed".to_owned()));
                 continue;
             }
             let Some(current) = self.state.history(other, service).and_then(|h| h.current()) else {
@@ -92,14 +91,17 @@ impl Context<'_> {
                         service: service.clone(),
                     });
                 }
-                Err(skipped) => d.risks.push(format!(
-                    "`{other}` cannot roll back in the same plan: {}",
-                    self.state.no_rollback_target_reason(
-                        other,
-                        service,
-                        current.revision,
-                        &skipped
-                    )
+                Err(skipped) => d.left_out.push((
+                    other.clone(),
+                    format!(
+                        "it has nothing to roll back to: {}",
+                        self.state.no_rollback_target_reason(
+                            other,
+                            service,
+                            current.revision,
+                            &skipped
+                        )
+                    ),
                 )),
             }
         }

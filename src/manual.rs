@@ -325,12 +325,24 @@
 //! it verified yet deployed and verified under its own key (rule
 //! `promote-what-shipped`: the release is the one the plan shipped and
 //! verified in the incident's environment). The estimate runs until every
-//! one is verified. An environment whose gate is closed, that the lane
-//! does not reach, that has nothing to roll back to, or where the core
-//! refuses the plan's step (a freeze, approvals it cannot meet) is left
-//! out rather than sinking the whole plan, and the risks say which and
-//! why. The other options cover the incident's environment only, and say
-//! so in their risks: declare an incident there and plan it too.
+//! one is verified. An environment that the lane does not reach, that
+//! has nothing to roll back to, or where the core refuses the plan's step
+//! (a freeze, a gate closed there by anything but this incident's own
+//! rollback) is left out rather than sinking the whole plan, and the
+//! risks say which and why. The other options cover the incident's
+//! environment only, and say so in their risks: declare an incident
+//! there and plan it too.
+//!
+//! The way back covers every region the incident touched. The incident
+//! keeps the other environments its plans acted in
+//! ([`IncidentRecord::covered`](crate::IncidentRecord::covered)); once it
+//! is mitigated, [`State::restored_elsewhere`](crate::State::restored_elsewhere)
+//! names those not back to normal (a rollback there drifts from main and
+//! closed its gate), and the plan that resolves the incident promotes its
+//! fix there too: choosing it authorizes its steps through the gate the
+//! incident's own rollback closed (and no other). Resolving the incident
+//! reopens each of those gates that nothing holds any more;
+//! [`WayBack::elsewhere`](crate::WayBack) says what still holds each.
 //!
 //! **Host runbooks.** A team registers its own recovery actions in the
 //! journal ([`Command::RegisterRunbook`](crate::Command::RegisterRunbook)

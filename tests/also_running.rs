@@ -446,7 +446,7 @@ fn also_running_cause_a_region_the_core_refuses_is_left_out_and_said() {
             option
                 .risks
                 .iter()
-                .any(|r| r.contains("covers `prod` only (its gate is closed)")),
+                .any(|r| r.contains("covers `prod` only (the core refuses it there: the delivery gate of `prod-us` is closed")),
             "{strategy}: {:?}",
             option.risks
         );
@@ -485,4 +485,109 @@ fn promote_what_shipped_a_promote_needs_the_plan_to_have_shipped_where_it_promot
     );
     // Positive: the planner's order, the ship first.
     w.ok(choose(revert.steps.clone()));
+}
+
+/// The rollback restores both regions; the resolving revert, chosen up
+/// front, ships to `prod-eu` and is promoted to `prod-us` too, so that no
+/// region stays on the old release once the incident resolves.
+#[cfg(feature = "toml")]
+#[test]
+fn restored_elsewhere_the_resolving_fix_reaches_every_region_the_rollback_restored() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/scenarios/two-regions-revert.toml");
+    let mut scenario = knowngood::drill::Scenario::load(&path).unwrap();
+    scenario.policy.forward_only = false;
+    scenario.expect.top = Some(Strategy::Rollback);
+    scenario.expect.inapplicable = vec![Strategy::Retoggle, Strategy::Hotfix];
+    scenario.expect.resolve_with = Some(Strategy::Revert);
+    scenario.expect.resolve_up_front = true;
+    for seed in [1, 7, 11] {
+        let report = knowngood::drill::run(&scenario, seed);
+        assert!(report.passed(), "seed {seed}: {:?}", report.failures);
+        let state = report.journal.replay().unwrap();
+        let incident = state.incident(&"INC-1".into()).unwrap();
+        assert_eq!(incident.phase, knowngood::IncidentPhase::Resolved);
+        assert_eq!(incident.strategy, Some(Strategy::Revert));
+        assert!(
+            incident
+                .steps
+                .iter()
+                .any(|s| matches!(&s.action, EffectAction::Promote { environment, .. } if *environment == "prod-us".into())),
+            "seed {seed}: {:?}",
+            incident.steps
+        );
+        // Both gates open again: prod-us's, closed by the rollback there,
+        // reopened with the incident's resolution.
+        for env in ["prod-eu", "prod-us"] {
+            assert!(
+                state
+                    .environment(&env.into())
+                    .unwrap()
+                    .closed_gate()
+                    .is_none(),
+                "seed {seed}: {env}"
+            );
+        }
+        assert_eq!(
+            incident
+                .covered
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["prod-us"]
+        );
+        assert!(state.restored_elsewhere(&"INC-1".into()).is_empty());
+    }
+}
+
+#[test]
+fn restored_elsewhere_names_the_regions_a_mitigating_plan_restored_only_once_mitigated() {
+    let mut w = two_regions(true);
+    w.declare(common::change_cause("PR-2"));
+    w.choose(Strategy::Rollback);
+    // Not yet mitigated: nothing to name.
+    assert!(
+        w.ledger
+            .state()
+            .restored_elsewhere(&"INC-1".into())
+            .is_empty()
+    );
+    let host = Host::on(&w);
+    let (mut driver, report) = host.drive();
+    assert!(matches!(report, DriveReport::Done { .. }), "{report}");
+    block_on(driver.execute(&Command::MarkMitigated {
+        incident: "INC-1".into(),
+        by: "alice".into(),
+    }))
+    .unwrap();
+    assert_eq!(
+        driver.state().restored_elsewhere(&"INC-1".into()),
+        [("prod-us".into(), common::release_id(1))]
+    );
+    // The way back says what holds prod-us.
+    let way_back = driver.state().way_back(&"INC-1".into()).unwrap();
+    assert_eq!(way_back.elsewhere.len(), 1, "{way_back}");
+    assert!(
+        way_back
+            .to_string()
+            .contains("in `prod-us` the gate is held"),
+        "{way_back}"
+    );
+    // The resolving revert ships the fix there too, and says so.
+    let plan = knowngood::plan(
+        driver.state(),
+        &"INC-1".into(),
+        t(w.clock + 60),
+        &knowngood::Capabilities::all(),
+    )
+    .unwrap();
+    let revert = plan.option(Strategy::Revert).unwrap();
+    assert!(revert.applicable, "{}", revert.why_not());
+    assert!(
+        revert.risks.iter().any(|r| r
+            .contains("`prod-us` was restored by this incident's plan too")
+            && r.contains("ships the fix there as well")),
+        "{:?}",
+        revert.risks
+    );
 }

@@ -45,6 +45,39 @@ impl State {
             .collect()
     }
 
+    /// The other environments incident `id`'s plans acted in
+    /// ([`IncidentRecord::covered`](crate::IncidentRecord::covered)) that
+    /// are not back to normal yet, with the release serving there, while
+    /// the incident is mitigated: the gate is closed (a rollback there
+    /// closed it) or something holds it (the rollback's drift from main).
+    /// A plan that resolves the incident ships its fix there as well, so
+    /// that no region is left behind. Empty before mitigation, once
+    /// resolved, or for an unknown incident.
+    pub fn restored_elsewhere(
+        &self,
+        id: &IncidentId,
+    ) -> Vec<(crate::model::EnvironmentId, crate::model::ReleaseId)> {
+        let Some(incident) = self
+            .incident(id)
+            .filter(|i| i.phase == IncidentPhase::Mitigated)
+        else {
+            return Vec::new();
+        };
+        incident
+            .covered
+            .iter()
+            .filter(|env| {
+                self.environment(env)
+                    .is_some_and(|e| e.closed_gate().is_some())
+                    || super::gates::gate_hold(self, env).is_some()
+            })
+            .filter_map(|env| {
+                let release = self.current_release(env, &incident.service)?;
+                Some((env.clone(), release.id.clone()))
+            })
+            .collect()
+    }
+
     /// The changes the deployment in `slot` brought: in its release and
     /// not in the release it replaced there (what to pin an incident
     /// suspected on that deployment to, [`Command::PinCause`](crate::Command::PinCause)).

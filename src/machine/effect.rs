@@ -219,6 +219,31 @@ pub enum EffectAction {
     },
 }
 
+impl EffectAction {
+    /// The environment the step acts in, when it acts in one (not the
+    /// steps that work on a repository).
+    pub fn environment(&self) -> Option<&EnvironmentId> {
+        match self {
+            Self::SetFlag { environment, .. }
+            | Self::Rollback { environment, .. }
+            | Self::Abort { environment, .. }
+            | Self::Mirror { environment, .. }
+            | Self::MigrateDown { environment, .. }
+            | Self::Verify { environment, .. }
+            | Self::Ship { environment, .. }
+            | Self::Promote { environment, .. }
+            | Self::RunRunbook { environment, .. }
+            | Self::WaitFor { environment, .. } => Some(environment),
+            Self::RevertChange { .. }
+            | Self::ReapplyChange { .. }
+            | Self::CutBranch { .. }
+            | Self::LandFix { .. }
+            | Self::MergeBack { .. }
+            | Self::Tag { .. } => None,
+        }
+    }
+}
+
 impl fmt::Display for EffectAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

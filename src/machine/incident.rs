@@ -97,6 +97,12 @@ pub struct IncidentRecord {
     /// mitigated ([`Command::PlanResolution`](crate::Command::PlanResolution)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve_with: Option<Strategy>,
+    /// The other environments this incident's plans acted in (production
+    /// elsewhere running the cause, rolled back or promoted to), over every
+    /// attempt: where its way back to normal goes too
+    /// ([`State::restored_elsewhere`](crate::State::restored_elsewhere)).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub covered: std::collections::BTreeSet<EnvironmentId>,
     /// Where each step stands, by key.
     pub effects: std::collections::BTreeMap<
         crate::machine::effect::IdempotencyKey,

@@ -60,6 +60,7 @@ impl State {
                     steps: Vec::new(),
                     chosen_by: None,
                     clearance: crate::Clearance::none(),
+                    covered: std::collections::BTreeSet::new(),
                     effects: std::collections::BTreeMap::new(),
                     retro: None,
                     planned_heads: Vec::new(),
@@ -105,6 +106,14 @@ impl State {
                 ..
             } => {
                 record.steps.clone_from(steps);
+                let own = record.environment.clone();
+                record.covered.extend(
+                    steps
+                        .iter()
+                        .filter_map(|s| s.action.environment())
+                        .filter(|e| **e != own)
+                        .cloned(),
+                );
                 record.planned_heads = heads;
                 record.chosen_by = Some(by.clone());
                 record.clearance.clone_from(clearance);

@@ -228,7 +228,57 @@ pub(super) fn choose(state: &State, command: &Command) -> Result<Vec<EventKind>,
             by: by.clone(),
         });
     }
+    kinds.extend(through_own_rollbacks(state, incident, strategy, steps, by));
     Ok(kinds)
+}
+
+/// Production elsewhere this incident rolled back: the gate its own
+/// rollback closed there lets the plan's steps for that environment
+/// through (promoting the fix, rolling back again), and nothing else. A
+/// gate closed there for any other reason holds the plan there.
+fn through_own_rollbacks(
+    state: &State,
+    incident: &IncidentRecord,
+    strategy: crate::model::Strategy,
+    steps: &[super::effect::Effect],
+    by: &Actor,
+) -> Vec<EventKind> {
+    let mut kinds = Vec::new();
+    for env in &incident.covered {
+        let closed_by_rollback = state.environments.get(env).is_some_and(|e| {
+            matches!(
+                e.gate.as_ref().map(|g| &g.cause),
+                Some(GateCause::Rollback { slot }) if slot.environment == *env && slot.service == incident.service
+            )
+        });
+        if !closed_by_rollback {
+            continue;
+        }
+        let mut permits: Vec<RecoveryPermit> = Vec::new();
+        for step in steps.iter().filter(|s| s.action.environment() == Some(env)) {
+            let permit = match &step.action {
+                EffectAction::Rollback { service, .. } => RecoveryPermit::Rollback {
+                    service: service.clone(),
+                },
+                EffectAction::Promote { service, .. } => RecoveryPermit::Forward {
+                    service: service.clone(),
+                },
+                _ => continue,
+            };
+            if !permits.contains(&permit) {
+                permits.push(permit);
+            }
+        }
+        if !permits.is_empty() {
+            kinds.push(EventKind::RecoveryAuthorized {
+                environment: env.clone(),
+                plan: crate::model::PlanId::new(format!("{}/{strategy}", incident.id)),
+                permits,
+                by: by.clone(),
+            });
+        }
+    }
+    kinds
 }
 
 /// Whether `strategy` fixes main and ships the fix, so that it resolves an
@@ -413,6 +463,10 @@ pub(super) fn resolve(
         by: by.clone(),
     }];
     kinds.extend(reopen_if_clear(state, &incident.environment, id, by));
+    // Production elsewhere the incident's plans acted in, clear now.
+    for env in &incident.covered {
+        kinds.extend(reopen_if_clear(state, env, id, by));
+    }
     Ok(kinds)
 }
 

@@ -41,6 +41,13 @@ pub struct WayBack {
     /// revision not verified, a poisoned change running, a hotfix not
     /// merged back).
     pub gate_held: Option<GateHold>,
+    /// The other environments the incident's plans acted in
+    /// ([`IncidentRecord::covered`](crate::IncidentRecord::covered)) that
+    /// are not back to normal: each with its gate's state and what holds
+    /// it, in words (a rollback there drifts from main until the fix is
+    /// promoted there too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elsewhere: Vec<(crate::model::EnvironmentId, String)>,
     /// Why a known-good state does not count as restored yet, while the
     /// incident is not mitigated.
     pub not_restored: Option<String>,
@@ -57,6 +64,9 @@ impl fmt::Display for WayBack {
             (Some(hold), _) => write!(f, "; the gate is held: {hold}")?,
             (None, true) => f.write_str("; the gate is closed, and nothing holds it")?,
             (None, false) => f.write_str("; the gate is open")?,
+        }
+        for (env, how) in &self.elsewhere {
+            write!(f, "; in `{env}` {how}")?;
         }
         for open in &self.follow_ups {
             match &open.lacking {
@@ -90,6 +100,22 @@ impl State {
         } else {
             not_restored(self, incident)
         };
+        let elsewhere = incident
+            .covered
+            .iter()
+            .filter_map(|other| {
+                let closed = self
+                    .environment(other)
+                    .is_some_and(|e| e.closed_gate().is_some());
+                let how = match (gate_hold(self, other), closed) {
+                    (Some(hold), true) => format!("the gate is held: {hold}"),
+                    (Some(hold), false) => format!("the gate is open, but {hold}"),
+                    (None, true) => "the gate is closed, and nothing holds it".to_owned(),
+                    (None, false) => return None,
+                };
+                Some((other.clone(), how))
+            })
+            .collect();
         let follow_ups: Vec<OpenFollowUp> = incident
             .open_follow_ups()
             .map(|f| OpenFollowUp {
@@ -127,6 +153,7 @@ impl State {
             phase: incident.phase,
             gate_closed,
             gate_held,
+            elsewhere,
             not_restored,
             follow_ups,
             next,

@@ -220,19 +220,19 @@ impl Context<'_> {
         self.promote_elsewhere(d, lane, fast_track);
     }
 
-    /// Production elsewhere running the cause gets the same build, promoted
+    /// Production elsewhere running the cause (or, once mitigated,
+    /// restored by the incident's plan) gets the same build, promoted
     /// along the same lane after the incident's environment verified it
-    /// (never built again); one whose gate is closed, or that the lane does
-    /// not reach, is said in the risks.
+    /// (never built again); one the lane does not reach is said in the
+    /// risks, and one where the core refuses the step (a gate closed there
+    /// by anything but this incident's own rollback, a freeze) is left out
+    /// by the rehearsal, said too.
     fn promote_elsewhere(&self, d: &mut Draft, lane: Lane, fast_track: bool) {
-        for (other, _) in &self.also_running {
-            if self
-                .state
-                .environment(other)
-                .is_some_and(|e| e.closed_gate().is_some())
-            {
-                d.left_out
-                    .push((other.clone(), "its gate is closed".to_owned()));
+        for other in self.elsewhere() {
+            let promoted = d.steps.iter().any(
+                |s| matches!(s, EffectAction::Promote { environment, .. } if environment == other),
+            );
+            if promoted {
                 continue;
             }
             let reached = self

@@ -47,6 +47,9 @@ pub(super) struct Context<'a> {
     request: &'a super::PlanRequest,
     /// Other production environments running the cause.
     also_running: Vec<(EnvironmentId, crate::model::ReleaseId)>,
+    /// Other production environments the incident's plan restored too,
+    /// once mitigated: a resolving plan ships its fix there as well.
+    restored_elsewhere: Vec<(EnvironmentId, crate::model::ReleaseId)>,
 }
 
 /// What one strategy's assessment builds up.
@@ -144,6 +147,7 @@ impl<'a> Context<'a> {
                 .unwrap_or_else(|| incident.declared_by.clone()),
             request,
             also_running: state.also_running_cause(&incident.id),
+            restored_elsewhere: state.restored_elsewhere(&incident.id),
         };
         context.in_flight = context.find_in_flight();
         context
@@ -248,10 +252,10 @@ impl<'a> Context<'a> {
                     break steps;
                 }
                 Err(refusal) => {
-                    if let Some(env) = self.elsewhere_refused(&steps, &refusal) {
-                        d.steps.retain(|a| acts_in(a) != Some(&env));
+                    if let Some((env, why)) = self.elsewhere_refused(&steps, &refusal) {
+                        d.steps.retain(|a| a.environment() != Some(&env));
                         d.left_out
-                            .push((env, format!("the core refuses it there: {refusal}")));
+                            .push((env, format!("the core refuses it there: {why}")));
                         continue;
                     }
                     d.checks.push(Check::refused(&refusal));
@@ -285,6 +289,30 @@ impl<'a> Context<'a> {
                 ),
             });
         }
+        for (env, release) in &self.restored_elsewhere {
+            let covered = d.steps.iter().any(
+                |s| matches!(s, EffectAction::Promote { environment, .. } if environment == env),
+            );
+            let why = d
+                .left_out
+                .iter()
+                .find(|(e, _)| e == env)
+                .map(|(_, why)| why);
+            d.risks.push(match why {
+                _ if covered => format!(
+                    "`{env}` was restored by this incident's plan too (it serves `{release}`): this plan ships the fix there as well, after `{}`",
+                    self.env()
+                ),
+                Some(why) => format!(
+                    "`{env}` was restored by this incident's plan too (it serves `{release}`): this plan ships the fix to `{}` only ({why}); ship it there too",
+                    self.env()
+                ),
+                None => format!(
+                    "`{env}` was restored by this incident's plan too (it serves `{release}`): this plan ships the fix to `{}` only; ship it there too",
+                    self.env()
+                ),
+            });
+        }
         d.estimate = self.estimate_steps(&d.steps);
         let applicable = !d.checks.iter().any(|c| c.outcome == CheckOutcome::Failed);
         RecoveryOption {
@@ -301,22 +329,34 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// The other production environment whose step the core refused,
-    /// when `refusal` is a refusal of such a step of `steps`.
+    /// The other production environment whose step the core refused, and
+    /// the core's reason, when `refusal` is a refusal of such a step of
+    /// `steps`.
     fn elsewhere_refused(
         &self,
         steps: &[Effect],
         refusal: &crate::error::Rejection,
-    ) -> Option<EnvironmentId> {
-        let crate::error::Rejection::PlanStepRefused { key, .. } = refusal else {
+    ) -> Option<(EnvironmentId, String)> {
+        let crate::error::Rejection::PlanStepRefused {
+            key, refusal: why, ..
+        } = refusal
+        else {
             return None;
         };
         let step = steps.iter().find(|s| s.key == *key)?;
-        let env = acts_in(&step.action)?;
+        let env = step.action.environment()?;
+        self.elsewhere()
+            .any(|other| other == env && other != self.env())
+            .then(|| (env.clone(), why.to_string()))
+    }
+
+    /// Production elsewhere a plan may cover: running the cause, or
+    /// restored by the incident's plan and waiting for its fix.
+    fn elsewhere(&self) -> impl Iterator<Item = &EnvironmentId> {
         self.also_running
             .iter()
-            .any(|(other, _)| other == env && other != self.env())
-            .then(|| env.clone())
+            .chain(&self.restored_elsewhere)
+            .map(|(env, _)| env)
     }
 
     fn key(&self, strategy: &str, index: usize, action: &EffectAction) -> IdempotencyKey {
@@ -475,9 +515,8 @@ impl<'a> Context<'a> {
     fn estimate_steps(&self, steps: &[EffectAction]) -> Estimate {
         // Restored once the incident's environment, and production
         // elsewhere running the cause when the plan covers it, verify.
-        let to_restore = |env: &EnvironmentId| {
-            env == self.env() || self.also_running.iter().any(|(other, _)| other == env)
-        };
+        let to_restore =
+            |env: &EnvironmentId| env == self.env() || self.elsewhere().any(|other| other == env);
         let restored = steps
             .iter()
             .rposition(
@@ -641,22 +680,5 @@ impl<'a> Context<'a> {
         let from = from.and_then(commit);
         self.state
             .changes_of(self.state.commits_between(from, to_commit).into_iter())
-    }
-}
-
-/// The environment a step acts in, when it acts in one.
-fn acts_in(action: &EffectAction) -> Option<&EnvironmentId> {
-    match action {
-        EffectAction::SetFlag { environment, .. }
-        | EffectAction::Rollback { environment, .. }
-        | EffectAction::Abort { environment, .. }
-        | EffectAction::Mirror { environment, .. }
-        | EffectAction::MigrateDown { environment, .. }
-        | EffectAction::Verify { environment, .. }
-        | EffectAction::Ship { environment, .. }
-        | EffectAction::Promote { environment, .. }
-        | EffectAction::RunRunbook { environment, .. }
-        | EffectAction::WaitFor { environment, .. } => Some(environment),
-        _ => None,
     }
 }

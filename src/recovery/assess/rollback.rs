@@ -57,17 +57,6 @@ impl Context<'_> {
     fn rollback_elsewhere(&self, d: &mut Draft) {
         let service = self.service();
         for (other, _) in &self.also_running {
-            // A gate closed there (its own stop-the-line) holds it for its
-            // own incident's plan.
-            if self
-                .state
-                .environment(other)
-                .is_some_and(|e| e.closed_gate().is_some())
-            {
-                d.left_out
-                    .push((other.clone(), "its gate is closed".to_owned()));
-                continue;
-            }
             let Some(current) = self.state.history(other, service).and_then(|h| h.current()) else {
                 continue;
             };

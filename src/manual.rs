@@ -562,7 +562,16 @@
 //!   with that head as the expected one (compare-and-swap), or
 //!   `create_branch` and `tag`; `commits_between` to name unknown commits
 //!   and to check that a merged-back hotfix is reachable.
-//! - Builder: `build` of the branch head it ships.
+//! - Builder: `build` of the branch head it ships. The builder answers a
+//!   [`BuildManifest`](crate::port::BuildManifest): the artifact, and the
+//!   release it makes — its name (or `service@version+build`), the
+//!   configuration revision, the schema versions it runs on, what it needs
+//!   of other services. The driver registers exactly that release, so the
+//!   core's schema and requirement rules judge what was built; a manifest
+//!   for another service or commit fails the step and nothing of it is
+//!   recorded. A builder that cannot build on demand
+//!   ([`BuilderCapabilities::on_demand`](crate::port::BuilderCapabilities))
+//!   gets no plan that builds (check `builder-on-demand`).
 //! - Deployer: `deploy` of a revision the core opened and started, then
 //!   `status` (it must serve that release, or the drive stops with
 //!   [`DriveError::Diverged`](crate::driver::DriveError::Diverged)); `abort`

@@ -27,6 +27,7 @@ const PLANNER_CHECKS: &[&str] = &[
     "flag-store-available",
     "vcs-can-revert",
     "vcs-can-branch",
+    "builder-on-demand",
     "cause-is-a-change",
     "change-fully-behind-flags",
     "flags-on",

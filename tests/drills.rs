@@ -329,8 +329,9 @@ fn drill_fallback_shows_in_the_verdict_and_fails_unless_the_scenario_allows_it()
     assert!(report.verdict().starts_with("FAIL; rollback failed"));
 }
 
-/// A builder that answers with an artifact of a service nobody registered:
-/// the core refuses to record it, mid-plan.
+/// A builder whose manifest names its build after a release registered
+/// already (with another artifact): the core refuses to record it,
+/// mid-plan.
 #[derive(Debug)]
 struct LyingBuilder(knowngood::memory::InMemoryBuilder);
 
@@ -342,15 +343,16 @@ impl knowngood::port::Builder for LyingBuilder {
     async fn build(
         &self,
         key: &knowngood::recovery::IdempotencyKey,
-        _service: &knowngood::ServiceId,
+        service: &knowngood::ServiceId,
         commit: &knowngood::CommitId,
-    ) -> Result<knowngood::Artifact, knowngood::port::AdapterError> {
-        self.0.build(key, &"someone-else".into(), commit).await
+    ) -> Result<knowngood::port::BuildManifest, knowngood::port::AdapterError> {
+        let built = self.0.build(key, service, commit).await?;
+        Ok(built.named("payments@1.1.0"))
     }
     async fn outcome(
         &self,
         key: &knowngood::recovery::IdempotencyKey,
-    ) -> Result<Option<knowngood::Artifact>, knowngood::port::AdapterError> {
+    ) -> Result<Option<knowngood::port::BuildManifest>, knowngood::port::AdapterError> {
         self.0.outcome(key).await
     }
 }

@@ -173,10 +173,13 @@ impl Builder for Queued {
         k: &IdempotencyKey,
         s: &ServiceId,
         c: &CommitId,
-    ) -> Result<Artifact, AdapterError> {
+    ) -> Result<knowngood::port::BuildManifest, AdapterError> {
         self.0.build(k, s, c).await
     }
-    async fn outcome(&self, k: &IdempotencyKey) -> Result<Option<Artifact>, AdapterError> {
+    async fn outcome(
+        &self,
+        k: &IdempotencyKey,
+    ) -> Result<Option<knowngood::port::BuildManifest>, AdapterError> {
         self.0.outcome(k).await
     }
 }

@@ -45,7 +45,7 @@ pub(super) enum Produced {
     Commit(Landed),
     Deployed,
     Revision(u64),
-    Built(Box<Artifact>),
+    Built(Box<crate::port::BuildManifest>),
     Migrated,
     Moved(Batch),
     Ran(String),

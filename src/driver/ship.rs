@@ -508,7 +508,7 @@ impl Driver {
             }));
         }
         let build_key = IdempotencyKey::new(format!("{key}#build"));
-        let Produced::Built(artifact) = self
+        let Produced::Built(manifest) = self
             .call(
                 Some(incident),
                 key,
@@ -519,23 +519,12 @@ impl Driver {
         else {
             return Self::fail(
                 key,
-                "the builder answered with something other than an artifact",
+                "the builder answered with something other than a build manifest",
             );
         };
-        let release_id = crate::machine::built_release_id(&artifact);
-        self.execute(&Command::RegisterArtifact {
-            artifact: (*artifact).clone(),
-        })
-        .await?;
-        self.execute(&Command::RegisterRelease {
-            release: Release::new(
-                release_id.clone(),
-                service.clone(),
-                artifact.digest.clone(),
-                "unchanged",
-            ),
-        })
-        .await?;
+        let release_id = self
+            .register_build(key, (service, &head), &manifest)
+            .await?;
         if fast_track {
             let by = self.acting();
             self.execute(&crate::machine::fast_track_command(
@@ -574,6 +563,37 @@ impl Driver {
             Some(additions) => format!("{done}; {additions}"),
             None => done,
         }))
+    }
+
+    /// Registers what the builder says it built for `head` of `service`:
+    /// its artifact, and the release the manifest describes (configuration,
+    /// schema versions, requirements), so that the core judges what was
+    /// really built. A manifest for another service or another commit
+    /// fails the step: nothing of it is recorded.
+    pub(super) async fn register_build(
+        &mut self,
+        key: &IdempotencyKey,
+        (service, head): (&ServiceId, &CommitId),
+        manifest: &crate::port::BuildManifest,
+    ) -> Result<ReleaseId, DriveError> {
+        let artifact = &manifest.artifact;
+        if artifact.service != *service || artifact.source_commit != *head {
+            return Self::fail(
+                key,
+                format!(
+                    "the builder was asked for `{head}` of `{service}` and answered a build of `{}` of `{}`: nothing of it is recorded",
+                    artifact.source_commit, artifact.service
+                ),
+            );
+        }
+        self.execute(&Command::RegisterArtifact {
+            artifact: artifact.clone(),
+        })
+        .await?;
+        let release = manifest.release();
+        let id = release.id.clone();
+        self.execute(&Command::RegisterRelease { release }).await?;
+        Ok(id)
     }
 
     /// The source commit of what step `key` built already, when a stage of

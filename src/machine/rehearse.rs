@@ -376,7 +376,7 @@ impl Run {
                 let digest = artifact.digest.clone();
                 self.submit(&Command::RegisterArtifact { artifact })?;
                 self.submit(&Command::RegisterRelease {
-                    release: Release::new(release.clone(), service.clone(), digest, "unchanged"),
+                    release: Release::new(release.clone(), service.clone(), digest, "what-if"),
                 })?;
                 if *fast_track {
                     self.submit(&fast_track_command(

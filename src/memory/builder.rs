@@ -1,8 +1,8 @@
 //! A CI builder in memory: one artifact per commit built.
 
 use super::{Ledgered, lock};
-use crate::model::{Artifact, CommitId, Digest, ServiceId};
-use crate::port::{AdapterError, Builder, BuilderCapabilities, ErrorKind};
+use crate::model::{Artifact, CommitId, ConfigRevision, Digest, SchemaRange, ServiceId};
+use crate::port::{AdapterError, BuildManifest, Builder, BuilderCapabilities, ErrorKind};
 use crate::recovery::IdempotencyKey;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -10,18 +10,29 @@ use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 struct BuilderInner {
-    calls: Ledgered<Artifact>,
+    calls: Ledgered<BuildManifest>,
     builds: u64,
+}
+
+/// What the builder says of the releases it builds from one commit.
+#[derive(Debug, Clone)]
+struct Described {
+    config: ConfigRevision,
+    schema: Option<SchemaRange>,
+    requires: BTreeMap<ServiceId, semver::VersionReq>,
 }
 
 /// A builder in memory: build numbers count up from `first_build`, the
 /// version's patch number follows the build number, the digest is derived
-/// from service and commit.
+/// from service and commit. Its manifest says configuration `cfg-<commit>`
+/// on no tracked schema, requiring nothing, unless
+/// [`InMemoryBuilder::with_manifest`] describes the commit otherwise.
 #[derive(Debug, Default)]
 pub struct InMemoryBuilder {
     inner: Mutex<BuilderInner>,
     first_build: u64,
     version: (u64, u64),
+    described: BTreeMap<CommitId, Described>,
 }
 
 impl InMemoryBuilder {
@@ -31,7 +42,30 @@ impl InMemoryBuilder {
             inner: Mutex::default(),
             first_build,
             version: (major, minor),
+            described: BTreeMap::new(),
         }
+    }
+
+    /// What a build of `commit` says of its release: configuration
+    /// `config`, schema versions `schema`, and `requires` of other
+    /// services.
+    #[must_use]
+    pub fn with_manifest(
+        mut self,
+        commit: impl Into<CommitId>,
+        config: impl Into<ConfigRevision>,
+        schema: Option<SchemaRange>,
+        requires: impl IntoIterator<Item = (ServiceId, semver::VersionReq)>,
+    ) -> Self {
+        self.described.insert(
+            commit.into(),
+            Described {
+                config: config.into(),
+                schema,
+                requires: requires.into_iter().collect(),
+            },
+        );
+        self
     }
 
     /// How often the builder really built under `key`.
@@ -56,7 +90,7 @@ impl Builder for InMemoryBuilder {
         key: &IdempotencyKey,
         service: &ServiceId,
         commit: &CommitId,
-    ) -> Result<Artifact, AdapterError> {
+    ) -> Result<BuildManifest, AdapterError> {
         let mut inner = lock(&self.inner);
         if let Some(done) = inner.calls.seen(key) {
             return Ok(done);
@@ -78,10 +112,19 @@ impl Builder for InMemoryBuilder {
             commit.clone(),
         )
         .built_by("in-memory-ci");
-        Ok(inner.calls.note(key, artifact))
+        let manifest = match self.described.get(commit) {
+            Some(d) => {
+                let mut m = BuildManifest::new(artifact, d.config.clone());
+                m.schema = d.schema;
+                m.requires.clone_from(&d.requires);
+                m
+            }
+            None => BuildManifest::new(artifact, format!("cfg-{commit}")),
+        };
+        Ok(inner.calls.note(key, manifest))
     }
 
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Artifact>, AdapterError> {
+    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<BuildManifest>, AdapterError> {
         Ok(lock(&self.inner).calls.seen(key))
     }
 }

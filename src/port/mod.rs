@@ -52,7 +52,7 @@ mod ports;
 mod runbooks;
 mod vcs;
 
-pub use builder::{Builder, BuilderCapabilities};
+pub use builder::{BuildManifest, Builder, BuilderCapabilities};
 pub use clock::{Clock, SystemClock};
 pub use deployer::{Deployer, DeployerCapabilities};
 pub use error::{AdapterError, ErrorKind};

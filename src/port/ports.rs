@@ -229,6 +229,7 @@ impl Ports {
             revert: vcs.revert,
             branches: vcs.branches,
             runbooks: self.runbooks.is_some(),
+            build: self.builder.capabilities().on_demand,
         }
     }
 }

@@ -49,6 +49,11 @@ pub struct Capabilities {
     pub branches: bool,
     /// The host runs its runbooks ([`Runbooks`](crate::port::Runbooks)).
     pub runbooks: bool,
+    /// The builder builds any commit on demand
+    /// ([`BuilderCapabilities::on_demand`](crate::port::BuilderCapabilities)):
+    /// without it, no plan that builds (revert, hotfix, fix forward, wait,
+    /// revert-in-flight-then-fix) is offered.
+    pub build: bool,
 }
 
 impl Default for Capabilities {
@@ -67,6 +72,7 @@ impl Capabilities {
             revert: true,
             branches: true,
             runbooks: true,
+            build: true,
         }
     }
 }

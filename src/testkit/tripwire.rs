@@ -419,11 +419,14 @@ impl Builder for Tripped<dyn Builder> {
         key: &IdempotencyKey,
         service: &ServiceId,
         commit: &CommitId,
-    ) -> Result<Artifact, AdapterError> {
+    ) -> Result<crate::port::BuildManifest, AdapterError> {
         let act = self.inner.build(key, service, commit);
         self.wire.around("builder.build", act).await
     }
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Artifact>, AdapterError> {
+    async fn outcome(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<crate::port::BuildManifest>, AdapterError> {
         self.inner.outcome(key).await
     }
 }

@@ -348,12 +348,15 @@ impl Builder for FaultyBuilder {
         key: &IdempotencyKey,
         service: &ServiceId,
         commit: &CommitId,
-    ) -> Result<Artifact, AdapterError> {
+    ) -> Result<crate::port::BuildManifest, AdapterError> {
         self.chaos
             .run("builder.build", || self.inner.build(key, service, commit))
             .await
     }
-    async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Artifact>, AdapterError> {
+    async fn outcome(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<crate::port::BuildManifest>, AdapterError> {
         self.inner.outcome(key).await
     }
 }

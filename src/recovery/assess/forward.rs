@@ -206,6 +206,12 @@ impl Context<'_> {
     }
 
     fn ship(&self, d: &mut Draft, branch: BranchName, lane: Lane, fast_track: bool) {
+        d.capability(
+            "builder-on-demand",
+            self.caps.build,
+            "the builder builds any commit on demand",
+            "the host's builder cannot build a commit on demand",
+        );
         d.steps.push(EffectAction::Ship {
             service: self.service().clone(),
             branch,

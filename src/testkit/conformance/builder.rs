@@ -4,7 +4,9 @@ use super::{ConformanceFailure, ensure, fail, fresh_run, key};
 use crate::model::{CommitId, ServiceId};
 use crate::port::Builder;
 
-/// Checks a [`Builder`]: one artifact per key, built from the commit asked.
+/// Checks a [`Builder`]: one build per key, of the commit asked, whose
+/// manifest says the same every time it is asked (the artifact and the
+/// release it makes).
 pub async fn builder(
     port: &dyn Builder,
     service: &ServiceId,
@@ -26,21 +28,21 @@ pub async fn builder(
     ensure(
         P,
         "built-from-the-commit-asked",
-        built.source_commit == *commit && built.service == *service,
+        built.artifact.source_commit == *commit && built.artifact.service == *service,
         || format!("{built:?}"),
     )?;
     let again = port.build(&k, service, commit).await;
     ensure(
         P,
-        "replayed-key-returns-first-artifact",
-        matches!(&again, Ok(a) if a.digest == built.digest),
+        "replayed-key-returns-first-build",
+        matches!(&again, Ok(a) if *a == built),
         || format!("{again:?}"),
     )?;
     let outcome = port.outcome(&k).await;
     ensure(
         P,
         "outcome-after-build",
-        matches!(&outcome, Ok(Some(a)) if a.digest == built.digest),
+        matches!(&outcome, Ok(Some(a)) if *a == built),
         || format!("{outcome:?}"),
     )?;
     let none = port

@@ -17,9 +17,10 @@ use std::process::Command as Process;
 use std::sync::Arc;
 
 use knowngood::adapters::{
-    CommandDeployer, CommandHealthProbe, CommandSpec, FileJournalStore, FlagdFileStore, GitVcs,
+    CommandBuilder, CommandDeployer, CommandHealthProbe, CommandSpec, FileJournalStore,
+    FlagdFileStore, GitVcs,
 };
-use knowngood::memory::{InMemoryBuilder, block_on};
+use knowngood::memory::block_on;
 use knowngood::{
     Artifact, Chain, Change, Command, Commit, Digest, Driver, EnvironmentRole, IncidentPhase,
     PipelineSpec, Ports, Release, Service, Severity, Shipped, SuspectedCause,
@@ -75,6 +76,17 @@ fn set_up(dir: &Path) -> Result<()> {
         dir.join("deploy.sh"),
         format!("echo \"$KNOWNGOOD_RELEASE\" > \"{s}/$KNOWNGOOD_ENVIRONMENT\"\n"),
     )?;
+    // The build: the host's CI, printing the build's manifest last.
+    std::fs::write(
+        dir.join("build.sh"),
+        format!(
+            r#"echo "$KNOWNGOOD_KEY" >> "{s}/builds"
+n=$(wc -l < "{s}/builds" | tr -d ' ')
+d=$(printf %s "$KNOWNGOOD_COMMIT" | sha256sum | cut -c1-16)
+echo "{{\"digest\": \"sha256:$d\", \"version\": \"1.1.$n\", \"build\": $n, \"config\": \"cfg-1\", \"builder\": \"ci\"}}"
+"#
+        ),
+    )?;
     std::fs::write(
         dir.join("status.sh"),
         format!("cat \"{s}/$KNOWNGOOD_ENVIRONMENT\" 2>/dev/null || true\n"),
@@ -95,6 +107,7 @@ fn ports(dir: &Path) -> Result<Ports> {
     let deploy = script("deploy.sh");
     let status = script("status.sh");
     let health = script("health.sh");
+    let build = script("build.sh");
     Ok(Ports::builder()
         .vcs(Arc::new(
             GitVcs::new().repository("payments", dir.join("payments")),
@@ -111,7 +124,10 @@ fn ports(dir: &Path) -> Result<Ports> {
             "sh",
             [health.as_str()],
         ))))
-        .builder(Arc::new(InMemoryBuilder::new(1, 1, 0)))
+        .builder(Arc::new(CommandBuilder::new(
+            CommandSpec::new("sh", [build.as_str()]),
+            dir.join("builds"),
+        )))
         .journal(Arc::new(FileJournalStore::open(
             dir.join("journal.jsonl"),
             Chain::named("payments-prod"),

@@ -91,7 +91,9 @@ pub mod sqlite;
 
 pub use analysis_probe::{AnalysisProbe, BaselineVerdict};
 #[cfg(feature = "command")]
-pub use command::{CommandDeployer, CommandHealthProbe, CommandRunbooks, CommandSpec};
+pub use command::{
+    CommandBuilder, CommandDeployer, CommandHealthProbe, CommandRunbooks, CommandSpec,
+};
 #[cfg(feature = "file-journal")]
 pub use file_journal::FileJournalStore;
 #[cfg(feature = "flagd")]

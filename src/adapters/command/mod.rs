@@ -1,5 +1,5 @@
-//! A [`Deployer`](crate::port::Deployer), a [`HealthProbe`](crate::port::HealthProbe) and [`Runbooks`](crate::port::Runbooks) that run the host's own commands
-//! (its `helm`, `kubectl`, deploy scripts and runbook scripts), from a small typed config.
+//! A [`Deployer`](crate::port::Deployer), a [`HealthProbe`](crate::port::HealthProbe), [`Runbooks`](crate::port::Runbooks) and a [`Builder`](crate::port::Builder) that run the host's own commands
+//! (its `helm`, `kubectl`, deploy, runbook and build scripts), from a small typed config.
 //!
 //! Every command gets the call's facts both as `{placeholders}` in its
 //! arguments and as environment variables: `{environment}`
@@ -61,13 +61,20 @@
 //! `KNOWNGOOD_RUNBOOK`), each run recorded under its key, what it prints
 //! kept as the step's account, and an `outcome` command asked about a run
 //! whose end was not recorded.
+//!
+//! [`CommandBuilder`] runs the host's build command with `{service}`,
+//! `{commit}` (`KNOWNGOOD_COMMIT`) and `{key}`; the command prints the
+//! build's manifest (one JSON object, its last line: the format is on
+//! [`CommandBuilder`]), recorded under the key the same way.
 
+mod builder;
 mod deployer;
 mod health;
 mod process;
 mod records;
 mod runbooks;
 
+pub use builder::CommandBuilder;
 pub use deployer::CommandDeployer;
 pub use health::CommandHealthProbe;
 pub use process::CommandSpec;

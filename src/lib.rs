@@ -137,7 +137,8 @@ pub use startup::{StartError, StartReport, Startup, open_ledger};
 
 // What every host touches, at the root.
 pub use driver::{
-    DriveError, DriveReport, Driver, FlagRollout, Migrated, MigrationPace, Shipped, Synced,
+    Delivered, DeliveryWait, DriveError, DriveReport, Driver, FlagRollout, Migrated, MigrationPace,
+    Shipped, Synced,
 };
 pub use port::SystemClock;
 pub use port::{

@@ -64,6 +64,28 @@
 //! lane). A rebuild with the same version is a different digest, and so a
 //! different artifact that must earn its way through the pipeline again.
 //!
+//! **Bake time.** The policy's `bake_seconds` holds a release in an
+//! environment before it moves on (rule `bake-time`): it must have served
+//! verified there that long (its longest stretch from verification to
+//! its end, or to now while it serves). A soak in staging, or one
+//! production region before the others: a production environment fed by
+//! another in the pipeline (`prod-eu → prod-us`) is a later wave. The
+//! refusal says when it will have baked. A step of an incident's recovery
+//! plan is never held by it.
+//!
+//! **One call for the everyday path.**
+//! [`Driver::deliver`](crate::Driver::deliver) takes a build along its
+//! lane to every production environment the lane leads into, in waves
+//! ([`Pipeline::delivery_path`](crate::Pipeline::delivery_path)): each
+//! stage shipped under its own key and verified, held for its bake time,
+//! then promoted; the hotfix lane kept after each production deployment.
+//! A stage the release passed already is not deployed again. It answers
+//! [`Delivered`](crate::Delivered): done, waiting (approvals, the bake
+//! time with the moment it ends) or stopped at a stage that failed; call
+//! it again with the same key after a crash, once approvals are in, or
+//! once the bake time has passed, and it goes on without deploying
+//! anything twice.
+//!
 //! # 5. Rejections are for people
 //!
 //! Every refusal names its rule ([`Rejection::rule`](crate::Rejection::rule)),
@@ -542,6 +564,8 @@
 //!   reverts, what it depends on), then `MoveBranch`. A push to any branch
 //!   the driver moves, likewise;
 //! - every build: `RegisterArtifact`, then `RegisterRelease`;
+//! - every build delivered: [`Driver::deliver`](crate::Driver::deliver)
+//!   ships it along its lane to production (below), or
 //! - every deployment: [`Driver::ship`](crate::Driver::ship) does the
 //!   request, start, deploy, completion and verification in one call,
 //!   under a key of yours (`RequestDeployment`, `StartRollout`,
@@ -855,7 +879,7 @@
 //! | 2 | `journal/`, `migration`, `recovery/`, `analysis/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`: `rollback`, `forward`, `runbook`), metric analysis (`judge`: Argo Rollouts' rules; `compare`: baseline against canary) |
 //! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `migrations`, `runbooks`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
 //! | 4 | `picture`, `startup`, `memory/`, `adapters/`, `testkit/` | pictures; starting a ledger from a store ([`StartError`](crate::StartError)); the in-memory adapters (one file per port, plus `clock` and `executor`); the real adapters (`postgres/`, `file_journal/`, `git/`, `command/` and `flagd/` are folders; `command/process.rs` runs one host command, `flagd/splice.rs` changes one flag in a file's text; `analysis_probe` judges an analysis as a health probe, `prometheus` reads metrics); the conformance suite (one file per port, `replicas.rs`, its two-replica half, `hostile.rs` and `outsiders.rs`) and `tripwire` (kill points) |
-//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `promote` (what a plan shipped, deployed on to production elsewhere), `flags` (a flag set; a gradual rollout driven), `migrate` (migrations through the migrator), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
+//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `deliver` (a build along its lane to production, baked, in waves), `promote` (what a plan shipped, deployed on to production elsewhere), `flags` (a flag set; a gradual rollout driven), `migrate` (migrations through the migrator), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
 //! | 6 | `drill/` | `run/` (running a scenario: `history`, `driven` (history steps the driver carries out: a gradual rollout, a migration), `incident` (declared or detected; the way back to normal), `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
 //!
 //! So "where does the driver renew its lease?" is `driver/lease.rs`, and

@@ -50,6 +50,7 @@ use snapshots::SnapshotSchedule;
 
 mod branches;
 mod calls;
+mod deliver;
 mod drive;
 mod error;
 mod flags;
@@ -64,7 +65,7 @@ mod sync;
 
 pub use error::{DriveError, StepFailure};
 pub use migrate::MigrationPace;
-pub use report::{DriveReport, FlagRollout, Migrated, Shipped};
+pub use report::{Delivered, DeliveryWait, DriveReport, FlagRollout, Migrated, Shipped};
 pub use sync::Synced;
 
 /// Carries recovery plans out through the host's ports.

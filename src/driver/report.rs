@@ -277,3 +277,97 @@ impl std::fmt::Display for Migrated {
         }
     }
 }
+
+/// What [`Driver::deliver`](crate::driver::Driver::deliver) came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivered {
+    /// Verified in every environment of the lane's way into production;
+    /// the hotfix lane follows production.
+    Done {
+        /// The revision that passed each stage, upstream first.
+        verified: Vec<Slot>,
+        /// The hotfix lane's upkeep done on the way (its keys).
+        lane_kept: Vec<IdempotencyKey>,
+    },
+    /// Waiting for something only time or a person gives: deliver again
+    /// with the same key then.
+    Waiting {
+        /// The stages passed so far.
+        verified: Vec<Slot>,
+        /// What it waits for.
+        waiting: DeliveryWait,
+    },
+    /// A stage this delivery shipped ended other than verified (measured
+    /// unhealthy, aborted): nothing is promoted past it.
+    Stopped {
+        /// The stages passed before it.
+        verified: Vec<Slot>,
+        /// The revision that stopped it.
+        slot: Slot,
+        /// How it ended.
+        status: DeploymentStatus,
+    },
+}
+
+/// What a delivery waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryWait {
+    /// Approvals ([`DriveReport::AwaitingApprovals`] says whose), for a
+    /// stage or for the hotfix lane's mirror.
+    Approvals(DriveReport),
+    /// The bake time of `environment` before the release moves on to
+    /// `target` (rule `bake-time`).
+    Baking {
+        /// Where the release is baking.
+        environment: crate::model::EnvironmentId,
+        /// Where it goes next.
+        target: crate::model::EnvironmentId,
+        /// When it will have baked.
+        ready_at: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+impl std::fmt::Display for Delivered {
+    /// What the delivery came to, and what it waits for, in words.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |slots: &[Slot]| {
+            if slots.is_empty() {
+                "nothing yet".to_owned()
+            } else {
+                slots
+                    .iter()
+                    .map(|s| format!("`{}`", s.environment))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        match self {
+            Self::Done { verified, .. } => write!(f, "delivered: verified in {}", list(verified)),
+            Self::Waiting { verified, waiting } => {
+                write!(f, "verified in {}; waiting: ", list(verified))?;
+                match waiting {
+                    DeliveryWait::Approvals(report) => f.write_str(&report.instruction()),
+                    DeliveryWait::Baking {
+                        environment,
+                        target,
+                        ready_at,
+                    } => write!(
+                        f,
+                        "baking in `{environment}` until {ready_at}, then on to `{target}`: deliver again then"
+                    ),
+                }
+            }
+            Self::Stopped {
+                verified,
+                slot,
+                status,
+            } => write!(
+                f,
+                "stopped: {slot} is {status}; verified in {}, nothing promoted past it",
+                list(verified)
+            ),
+        }
+    }
+}

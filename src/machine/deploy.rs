@@ -16,7 +16,7 @@ use crate::model::{
 
 use super::command::Clearance;
 use super::event::{EventKind, GateCause, Subject};
-use super::lifecycle::LifecycleStep;
+use super::lifecycle::{DeploymentStatus, LifecycleStep};
 use super::state::{Deployment, RolloutHistory, State};
 use super::{fit, gates};
 use crate::machine::effect::IdempotencyKey;
@@ -145,6 +145,99 @@ pub(super) fn check_upstream(
         digest: release.artifact.clone(),
         gaps,
     })
+}
+
+/// Rule **bake-time**: a release enters `env` along `lane` only once it has
+/// served verified in each stage before it there for that stage's bake
+/// time (the policy's `bake_seconds`), counting every stretch it served
+/// verified (from its verification to its end, or now). A step of an
+/// incident's recovery plan is not held by it, nor is a stage the release
+/// was fast-tracked past.
+fn check_bake(
+    state: &State,
+    (env, release): (&EnvironmentId, &Release),
+    lane: Option<Lane>,
+    effect: Option<&IdempotencyKey>,
+    now: DateTime<Utc>,
+) -> Result<(), Rejection> {
+    let bakes = &state.policy.bake_seconds;
+    let (Some(lane), Some(pipeline)) = (lane, state.pipeline.as_ref()) else {
+        return Ok(());
+    };
+    if bakes.is_empty() || effect.is_some_and(|k| is_plan_step(state, k)) {
+        return Ok(());
+    }
+    let skipped: BTreeSet<&EnvironmentId> = state.fast_tracked(&release.artifact).collect();
+    for up in pipeline.predecessors(env, lane) {
+        let Some(&bake) = bakes.get(up).filter(|b| **b > 0) else {
+            continue;
+        };
+        if skipped.contains(up) {
+            continue;
+        }
+        let served = served_verified(state, up, release, now);
+        let bake_for = i64::try_from(bake)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .unwrap_or(chrono::Duration::MAX);
+        if served < bake_for {
+            return Err(Rejection::StillBaking {
+                release: release.id.clone(),
+                environment: up.clone(),
+                target: env.clone(),
+                served: u64::try_from(served.num_seconds()).unwrap_or(0),
+                bake,
+                ready_at: bake_for
+                    .checked_sub(&served)
+                    .and_then(|left| now.checked_add_signed(left))
+                    .unwrap_or(now),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether `effect`, the key a deployment is requested under, is a step
+/// of an incident's recovery plan (the step's own key, or one stage of a
+/// ship or a promote, `<step>@<environment>`).
+fn is_plan_step(state: &super::State, effect: &IdempotencyKey) -> bool {
+    let step = effect
+        .as_str()
+        .rsplit_once('@')
+        .map_or(effect.as_str(), |(step, _)| step);
+    state.step_keys.contains(effect) || state.step_keys.contains(&IdempotencyKey::new(step))
+}
+
+/// The longest stretch `release`'s artifact served verified in `env`:
+/// from a deployment's verification to its end (or `now`, while it
+/// serves).
+fn served_verified(
+    state: &State,
+    env: &EnvironmentId,
+    release: &Release,
+    now: DateTime<Utc>,
+) -> chrono::Duration {
+    let Some(history) = state.history(env, &release.service) else {
+        return chrono::Duration::zero();
+    };
+    history
+        .deployments()
+        .filter(|d| {
+            state
+                .release(&d.release)
+                .is_some_and(|r| r.artifact == release.artifact)
+        })
+        .filter_map(|d| {
+            let verified = d.verified_at?;
+            let until = match d.status {
+                DeploymentStatus::KnownGood => now,
+                DeploymentStatus::Superseded => d.ended_at?,
+                _ => return None,
+            };
+            Some(until.signed_duration_since(verified))
+        })
+        .max()
+        .unwrap_or_else(chrono::Duration::zero)
 }
 
 /// The deployment in `slot` after checking that `step` applies to it.
@@ -280,6 +373,7 @@ pub(super) fn request_deployment(
         return Err(in_flight(environment, &release.service, busy));
     }
     let lane = check_upstream(state, environment, release)?;
+    check_bake(state, (environment, release), lane, effect.as_ref(), now)?;
     gates::check_release_entry(state, environment, release)?;
     fit::check_release_fits(state, environment, release)?;
     let forward = RecoveryPermit::Forward {

@@ -821,6 +821,27 @@ pub enum Rejection {
         /// The strategy named.
         strategy: crate::model::Strategy,
     },
+    /// A release promoted out of an environment before it served verified
+    /// there for the policy's bake time.
+    #[error(
+        "`{release}` has served verified in `{environment}` for {}, less than its bake time of {}: promote it into `{target}` from {ready_at}",
+        super::effect::human(*.served),
+        super::effect::human(*.bake)
+    )]
+    StillBaking {
+        /// The release.
+        release: ReleaseId,
+        /// Where it is baking.
+        environment: EnvironmentId,
+        /// Where it was to go.
+        target: EnvironmentId,
+        /// How long it has served verified there, in seconds.
+        served: u64,
+        /// The bake time there, in seconds.
+        bake: u64,
+        /// When it will have baked.
+        ready_at: chrono::DateTime<chrono::Utc>,
+    },
     /// A promote step with nothing of its plan's to promote: what serves
     /// in the environment it promotes from was not shipped and verified by
     /// a step of the incident's plan.
@@ -1161,6 +1182,7 @@ impl Rejection {
             Self::CauseNotPinned { .. } => "pin-cause",
             Self::NotAResolution { .. } => "resolution-up-front",
             Self::NothingShippedToPromote { .. } => "promote-what-shipped",
+            Self::StillBaking { .. } => "bake-time",
             Self::NotAPlannedBranch { .. } | Self::NotTheRecordedHead { .. } => {
                 "accept-planned-branch"
             }

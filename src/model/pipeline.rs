@@ -382,6 +382,41 @@ impl Pipeline {
         out
     }
 
+    /// Every environment a release passes along `lane` into production,
+    /// upstream first: the production environments the lane leads into,
+    /// nearest first (a production environment fed by another is a later
+    /// wave: `prod-eu`, bake, then `prod-us`), each after the stages before
+    /// it. What [`Driver::deliver`](crate::driver::Driver::deliver) walks.
+    ///
+    /// ```
+    /// use knowngood::{EnvironmentRole, Lane, PipelineSpec};
+    /// let p = PipelineSpec::new()
+    ///     .environment("qa", EnvironmentRole::Test)
+    ///     .environment("prod-eu", EnvironmentRole::Production)
+    ///     .environment("prod-us", EnvironmentRole::Production)
+    ///     .promote("qa", "prod-eu")
+    ///     .promote("prod-eu", "prod-us")
+    ///     .build()
+    ///     .unwrap();
+    /// let path: Vec<String> = p.delivery_path(Lane::Main).iter().map(ToString::to_string).collect();
+    /// assert_eq!(path, ["qa", "prod-eu", "prod-us"]);
+    /// ```
+    pub fn delivery_path(&self, lane: Lane) -> Vec<EnvironmentId> {
+        let mut paths: Vec<Vec<EnvironmentId>> = self
+            .environments()
+            .filter(|e| e.is_production() && !self.predecessors(&e.id, lane).is_empty())
+            .map(|e| self.lane_path(&e.id, lane))
+            .collect();
+        paths.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.last().cmp(&b.last())));
+        let mut out: Vec<EnvironmentId> = Vec::new();
+        for env in paths.into_iter().flatten() {
+            if !out.contains(&env) {
+                out.push(env);
+            }
+        }
+        out
+    }
+
     /// The environments a release is deployed to and verified in on its
     /// way into `target` along `lane`, upstream first and `target` last:
     /// the lane's whole path, or without the stages a fast-track skips.

@@ -221,6 +221,12 @@ pub struct Policy {
     /// and the deployment as the suspected cause. `None` (the default): a
     /// person declares.
     pub auto_declare: Option<crate::model::Severity>,
+    /// Bake time: how long a release must have served verified in an
+    /// environment, in seconds, before it is promoted out of it (rule
+    /// `bake-time`; a soak in staging, one production region before the
+    /// rest). Steps of an incident's recovery plan are not held by it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub bake_seconds: BTreeMap<EnvironmentId, u64>,
 }
 
 /// How many people from which role must approve a deployment.
@@ -271,6 +277,7 @@ impl Default for Policy {
             fast_track_allowed: true,
             fast_track_roles: BTreeSet::new(),
             auto_declare: None,
+            bake_seconds: BTreeMap::new(),
         }
     }
 }
@@ -298,6 +305,11 @@ impl Policy {
                 self.stage_seconds
                     .iter()
                     .map(|(env, value)| (format!("stage_seconds.{env}"), *value)),
+            )
+            .chain(
+                self.bake_seconds
+                    .iter()
+                    .map(|(env, value)| (format!("bake_seconds.{env}"), *value)),
             )
             .find(|(_, value)| *value > MAX_POLICY_SECONDS)
     }

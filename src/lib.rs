@@ -126,8 +126,9 @@ pub use model::{
     FlagKey, FlagState, Freeze, FreezeEffect, FreezeId, GatedAction, HotfixLanePolicy, IncidentId,
     IncidentPhase, Lane, MAX_NAME_BYTES, MAX_POLICY_SECONDS, Migration, MigrationId,
     MigrationPhase, Pipeline, PipelineError, PipelineSpec, PlanId, Policy, Promotion, Release,
-    ReleaseId, Revision, Role, Runbook, RunbookId, SchemaRange, Service, ServiceId, Severity,
-    Strategy, SuspectedCause, UnknownStrategy, check_name, check_ref_name, check_release_name,
+    ReleaseId, RemediationPolicy, Revision, Role, Runbook, RunbookId, SchemaRange, Service,
+    ServiceId, Severity, Strategy, SuspectedCause, UnknownStrategy, check_name, check_ref_name,
+    check_release_name,
 };
 pub use recovery::{
     Capabilities, HotfixBase, PlanRequest, RecoveryOption, RecoveryPlan, hotfix_base, plan,

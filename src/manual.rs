@@ -86,6 +86,24 @@
 //! once the bake time has passed, and it goes on without deploying
 //! anything twice.
 //!
+//! **Automatic remediation.** The policy's `remediation` names, per
+//! environment, what the driver may do by itself when a deployment there
+//! fails its verification ([`RemediationPolicy`](crate::RemediationPolicy):
+//! by default abort, roll back or retoggle; at most once per release and
+//! three times an hour). The driver declares the incident (the failed
+//! measurement as its evidence, the deployment as its suspected cause),
+//! plans, and sends [`Command::Remediate`](crate::Command::Remediate) with
+//! the best-ranked option the policy allows; the core judges it like any
+//! choice, after the policy's own rules: `remediation-allowed` and the
+//! loop guard `remediation-limit`. It is journaled as the policy's
+//! decision with its evidence (`remediation_decided`, in the retro), then
+//! driven; the incident is marked mitigated only on the plan's
+//! measurements. A crash in between is carried on the next time the
+//! shipment's key is shipped. Past a limit, or with no allowed option
+//! that applies, the driver hands over: the failure says why and the
+//! incident waits, detected, for a person and the ranked plan. A freeze
+//! holds it like any change.
+//!
 //! # 5. Rejections are for people
 //!
 //! Every refusal names its rule ([`Rejection::rule`](crate::Rejection::rule)),
@@ -874,12 +892,12 @@
 //! | floor | room | what lives there |
 //! | --- | --- | --- |
 //! | 0 | `model/` | plain data: ids, services, commits and changes, artifacts and releases, environments and the slots releases run in, the pipeline, flags, freezes, schemas, the policy, the host's runbooks |
-//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `incident_apply` (how incident events change the state), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `cause` (pinning an incident to a change), `runbooks` (the host's runbooks, rule `runbook-applies`), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
+//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `incident_apply` (how incident events change the state), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `cause` (pinning an incident to a change), `runbooks` (the host's runbooks, rule `runbook-applies`), `remediation` (the remediation policy's rules), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
 //! | 1 | `error` | the rejections, named where they always were |
 //! | 2 | `journal/`, `migration`, `recovery/`, `analysis/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`: `rollback`, `forward`, `runbook`), metric analysis (`judge`: Argo Rollouts' rules; `compare`: baseline against canary) |
 //! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `migrations`, `runbooks`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
 //! | 4 | `picture`, `startup`, `memory/`, `adapters/`, `testkit/` | pictures; starting a ledger from a store ([`StartError`](crate::StartError)); the in-memory adapters (one file per port, plus `clock` and `executor`); the real adapters (`postgres/`, `file_journal/`, `git/`, `command/` and `flagd/` are folders; `command/process.rs` runs one host command, `flagd/splice.rs` changes one flag in a file's text; `analysis_probe` judges an analysis as a health probe, `prometheus` reads metrics); the conformance suite (one file per port, `replicas.rs`, its two-replica half, `hostile.rs` and `outsiders.rs`) and `tripwire` (kill points) |
-//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `deliver` (a build along its lane to production, baked, in waves), `promote` (what a plan shipped, deployed on to production elsewhere), `flags` (a flag set; a gradual rollout driven), `migrate` (migrations through the migrator), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
+//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `deliver` (a build along its lane to production, baked, in waves), `remediate` (the remediation policy's turn on a failed verification), `promote` (what a plan shipped, deployed on to production elsewhere), `flags` (a flag set; a gradual rollout driven), `migrate` (migrations through the migrator), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
 //! | 6 | `drill/` | `run/` (running a scenario: `history`, `driven` (history steps the driver carries out: a gradual rollout, a migration), `incident` (declared or detected; the way back to normal), `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
 //!
 //! So "where does the driver renew its lease?" is `driver/lease.rs`, and

@@ -208,6 +208,7 @@ impl Drill {
         self.step(HistoryStep::Deliver {
             release: release.into(),
             through: through.into_iter().map(Into::into).collect(),
+            attempt: None,
         })
     }
 

@@ -161,12 +161,18 @@ pub enum HistoryStep {
     /// against the known-good release it replaces; stops at the first
     /// that measures unhealthy. With the policy's `auto_declare`, an
     /// unhealthy production deployment becomes the incident (see
-    /// [`IncidentSpec::automatic`]).
+    /// [`IncidentSpec::automatic`]); where the policy remediates, the
+    /// driver then remediates by itself.
     Deliver {
         /// The release.
         release: ReleaseId,
         /// The environments, upstream first.
         through: Vec<EnvironmentId>,
+        /// Tells this shipment apart from an earlier one of the same
+        /// release (a pipeline retrying it): its keys are
+        /// `deliver/<release>/<environment>/<attempt>`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<String>,
     },
     /// A release rolled out but not yet verified (work in flight).
     RollOut {
@@ -370,6 +376,9 @@ pub struct Expectation {
     /// The branch whose head production must run at the end (after a
     /// revert, usually `main`).
     pub serving_head_of: Option<BranchName>,
+    /// How many times the remediation policies acted by themselves
+    /// during the drill (each a `remediation_decided` in the journal).
+    pub remediations: Option<u32>,
     /// Other environments (production elsewhere running the cause) that
     /// must end serving what the incident's environment serves, verified
     /// known good there: the plan covered them too.

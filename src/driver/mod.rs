@@ -58,6 +58,7 @@ mod hotfix_lane;
 mod lease;
 mod migrate;
 mod promote;
+mod remediate;
 mod report;
 mod ship;
 mod snapshots;

@@ -43,20 +43,55 @@ impl Driver {
                 release: release.clone(),
             }));
         };
-        if let Some(replayed) = self.shipped_before(environment, &service, key) {
-            return self.detect_missed(replayed).await;
-        }
-        if self.ports.leases.is_none() {
-            return self.ship_held(environment, release, &service, key).await;
-        }
-        self.take_ship_lease(environment, &service).await?;
-        // Taking the lease read what another replica did meanwhile.
-        let result = match self.shipped_before(environment, &service, key) {
-            Some(replayed) => self.detect_missed(replayed).await,
-            None => self.ship_held(environment, release, &service, key).await,
+        let result = if let Some(replayed) = self.shipped_before(environment, &service, key) {
+            self.detect_missed(replayed).await
+        } else if self.ports.leases.is_none() {
+            self.ship_held(environment, release, &service, key).await
+        } else {
+            self.take_ship_lease(environment, &service).await?;
+            // Taking the lease read what another replica did meanwhile.
+            let result = match self.shipped_before(environment, &service, key) {
+                Some(replayed) => self.detect_missed(replayed).await,
+                None => self.ship_held(environment, release, &service, key).await,
+            };
+            self.let_go_of_ship_lease().await;
+            result
         };
-        self.let_go_of_ship_lease().await;
-        result
+        // A failed verification the policy declared an incident for: the
+        // remediation policy's turn, if it has one there.
+        match result {
+            Err(failed @ DriveError::StepFailed { .. }) => {
+                let opened = self
+                    .state()
+                    .history(environment, &service)
+                    .and_then(|h| h.by_effect(key))
+                    .map(|d| Slot::new(environment.clone(), service.clone(), d.revision));
+                match opened {
+                    Some(slot) => Err(self.remediate_failure(&slot, failed).await?),
+                    None => Err(failed),
+                }
+            }
+            // Replayed: a remediation a crash interrupted is carried on.
+            Ok(Shipped::Replayed {
+                slot,
+                status,
+                serving,
+            }) if status != DeploymentStatus::KnownGood => {
+                let evidence = self
+                    .state()
+                    .history(&slot.environment, &slot.service)
+                    .and_then(|h| h.get(slot.revision))
+                    .and_then(|d| d.problem.clone())
+                    .unwrap_or_default();
+                self.remediate_slot(&slot, &evidence).await?;
+                Ok(Shipped::Replayed {
+                    slot,
+                    status,
+                    serving,
+                })
+            }
+            other => other,
+        }
     }
 
     /// A shipment under `key` that already ended, as a replay.
@@ -360,7 +395,7 @@ impl Driver {
                 "{slot} is unhealthy: {}{}",
                 health.detail,
                 declared
-                    .map(|id| format!("; incident `{id}` declared (the policy's auto_declare)"))
+                    .map(|id| format!("; incident `{id}` declared by the policy"))
                     .unwrap_or_default()
             ),
         )
@@ -379,7 +414,13 @@ impl Driver {
         evidence: &str,
     ) -> Result<Option<IncidentId>, DriveError> {
         let state = self.state();
-        let Some(severity) = state.policy().auto_declare else {
+        // Declared when the policy says so, or where it remediates.
+        let remediates = state.policy().remediation.contains_key(&slot.environment);
+        let Some(severity) = state
+            .policy()
+            .auto_declare
+            .or_else(|| remediates.then_some(crate::model::Severity::Sev2))
+        else {
             return Ok(None);
         };
         let production = state
@@ -394,11 +435,8 @@ impl Driver {
                     crate::model::IncidentPhase::Detected | crate::model::IncidentPhase::Mitigating
                 )
         });
-        let id = IncidentId::new(format!(
-            "auto-{}-{}-r{}",
-            slot.environment, slot.service, slot.revision.0
-        ));
-        if !production || open || state.incident(&id).is_some() {
+        let id = detected_id(slot);
+        if !(production || remediates) || open || state.incident(&id).is_some() {
             return Ok(None);
         }
         let now = self.now();
@@ -615,6 +653,14 @@ impl Driver {
                 .map(|a| a.source_commit.clone())
         })
     }
+}
+
+/// The incident the driver declares for a failed verification in `slot`.
+pub(super) fn detected_id(slot: &Slot) -> IncidentId {
+    IncidentId::new(format!(
+        "auto-{}-{}-r{}",
+        slot.environment, slot.service, slot.revision.0
+    ))
 }
 
 /// What a Verify step measures health for.

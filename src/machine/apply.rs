@@ -364,6 +364,19 @@ impl State {
                 progress.at = at;
                 progress.done = *done;
             }
+            EventKind::RemediationDecided {
+                incident,
+                environment,
+                release,
+                ..
+            } => {
+                std::sync::Arc::make_mut(&mut self.remediated).push(super::state::Remediated {
+                    incident: incident.clone(),
+                    environment: environment.clone(),
+                    release: release.clone(),
+                    at,
+                });
+            }
             EventKind::IncidentDeclared { .. }
             | EventKind::StrategyChosen { .. }
             | EventKind::ChangesAccepted { .. }

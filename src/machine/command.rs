@@ -476,6 +476,31 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Clearance::is_none")]
         clearance: Clearance,
     },
+    /// The environment's remediation policy chooses a plan by itself for
+    /// an incident it detected (a deployment that failed its
+    /// verification): judged as [`Command::ChooseStrategy`] as `by`, and
+    /// first by the policy (rules `remediation-allowed`: the environment
+    /// has a remediation policy that allows `strategy`; and
+    /// `remediation-limit`: the loop guard, per release and per window).
+    /// Recorded as the policy's decision with its evidence
+    /// ([`EventKind::RemediationDecided`](crate::EventKind::RemediationDecided)),
+    /// then as the strategy chosen.
+    Remediate {
+        /// The incident, just declared.
+        incident: IncidentId,
+        /// The strategy the policy chose.
+        strategy: Strategy,
+        /// The planner's steps for it.
+        steps: Vec<Effect>,
+        /// The obligations it leaves.
+        follow_ups: Vec<FollowUpKind>,
+        /// Why this one, in words.
+        explanation: String,
+        /// The measurement that failed.
+        evidence: String,
+        /// Who acts for the policy (the driver).
+        by: Actor,
+    },
     /// Choose up front the plan that will resolve the incident once it is
     /// mitigated (a rollback now, the revert after): the driver plans and
     /// chooses `strategy` as the current plan's chooser when the incident
@@ -715,6 +740,7 @@ impl Command {
             Self::ChooseStrategy { .. } => "choose_strategy",
             Self::AcceptChanges { .. } => "accept_changes",
             Self::PinCause { .. } => "pin_cause",
+            Self::Remediate { .. } => "remediate",
             Self::PlanResolution { .. } => "plan_resolution",
             Self::MarkMitigated { .. } => "mark_mitigated",
             Self::ResolveIncident { .. } => "resolve_incident",

@@ -32,7 +32,10 @@ pub fn decide(
     command: &Command,
     now: DateTime<Utc>,
 ) -> Result<Vec<Event>, Rejection> {
-    if !matches!(command, Command::ChooseStrategy { .. }) {
+    if !matches!(
+        command,
+        Command::ChooseStrategy { .. } | Command::Remediate { .. }
+    ) {
         return rules::judge(state, command, now);
     }
     // A choice is accepted only if the core accepts every step of it.

@@ -257,6 +257,19 @@ impl fmt::Display for EventKind {
                     None => write!(f, "{by} chose {strategy} for `{incident}`"),
                 }
             }
+            Self::RemediationDecided {
+                incident,
+                environment,
+                release,
+                strategy,
+                evidence,
+                nth,
+                in_window,
+                by,
+            } => write!(
+                f,
+                "{by}, for the remediation policy of `{environment}`, chose {strategy} for `{incident}` by itself: `{release}` failed its verification ({evidence}); remediation {nth} of `{release}` there, {in_window} in the policy's window"
+            ),
             Self::ResolutionPlanned {
                 incident,
                 strategy,

@@ -99,6 +99,7 @@ impl Event {
             | EventKind::ChangesAccepted { incident, .. }
             | EventKind::CausePinned { incident, .. }
             | EventKind::ResolutionPlanned { incident, .. }
+            | EventKind::RemediationDecided { incident, .. }
             | EventKind::IncidentMitigated { incident, .. }
             | EventKind::IncidentResolved { incident, .. }
             | EventKind::RetroRecorded { incident, .. }
@@ -520,6 +521,28 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "crate::Clearance::is_none")]
         clearance: crate::Clearance,
     },
+    /// The environment's remediation policy acted by itself: it chose
+    /// `strategy` for `incident`, on the evidence of a failed
+    /// verification, the `nth` time for `release` there and the
+    /// `in_window`-th time in its window.
+    RemediationDecided {
+        /// The incident.
+        incident: IncidentId,
+        /// Where.
+        environment: EnvironmentId,
+        /// The release that failed.
+        release: ReleaseId,
+        /// What the policy chose.
+        strategy: Strategy,
+        /// The failed measurement.
+        evidence: String,
+        /// The how-manieth automatic remediation of `release` there.
+        nth: u32,
+        /// The how-manieth in the policy's window there.
+        in_window: u32,
+        /// Who acted for the policy.
+        by: Actor,
+    },
     /// The plan that will resolve the incident once it is mitigated was
     /// chosen up front.
     ResolutionPlanned {
@@ -647,6 +670,7 @@ impl EventKind {
             Self::ChangesAccepted { .. } => "changes_accepted",
             Self::CausePinned { .. } => "cause_pinned",
             Self::ResolutionPlanned { .. } => "resolution_planned",
+            Self::RemediationDecided { .. } => "remediation_decided",
             Self::IncidentMitigated { .. } => "incident_mitigated",
             Self::IncidentResolved { .. } => "incident_resolved",
             Self::RetroRecorded { .. } => "retro_recorded",
@@ -683,6 +707,7 @@ impl EventKind {
                 | Self::ChangesAccepted { .. }
                 | Self::CausePinned { .. }
                 | Self::ResolutionPlanned { .. }
+                | Self::RemediationDecided { .. }
                 | Self::IncidentMitigated { .. }
                 | Self::IncidentResolved { .. }
                 | Self::RetroRecorded { .. }

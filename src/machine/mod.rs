@@ -28,6 +28,7 @@ pub mod lifecycle;
 mod planned;
 mod rehearse;
 pub(crate) mod rejection;
+mod remediation;
 mod response;
 mod rules;
 mod runbooks;

@@ -71,7 +71,10 @@ pub fn rehearse(
     command: &Command,
     now: DateTime<Utc>,
 ) -> Result<Rehearsal, Rejection> {
-    let run = if matches!(command, Command::ChooseStrategy { .. }) {
+    let run = if matches!(
+        command,
+        Command::ChooseStrategy { .. } | Command::Remediate { .. }
+    ) {
         rehearse_choice(state, command, now)?.1
     } else {
         let mut run = Run::new(state, now);
@@ -101,7 +104,16 @@ fn rehearse_choice(
     command: &Command,
     now: DateTime<Utc>,
 ) -> Result<(Vec<EventKind>, Run), Rejection> {
-    let kinds = response::choose(state, command)?;
+    // A remediation is the policy's decision, then the choice it makes.
+    let (mut kinds, choice) = match command {
+        Command::Remediate { .. } => {
+            let (decided, choose) = super::remediation::decision(state, command, now)?;
+            (vec![decided], choose)
+        }
+        _ => (Vec::new(), command.clone()),
+    };
+    let command = &choice;
+    kinds.extend(response::choose(state, command)?);
     let mut run = Run::new(state, now);
     run.record(kinds.clone())?;
     if let Command::ChooseStrategy {

@@ -821,6 +821,31 @@ pub enum Rejection {
         /// The strategy named.
         strategy: crate::model::Strategy,
     },
+    /// A remediation the environment's policy does not allow.
+    #[error(
+        "the remediation policy of `{environment}` does not let the driver choose {strategy} by itself: {why}; a person chooses from the ranked plan"
+    )]
+    RemediationNotAllowed {
+        /// Where.
+        environment: EnvironmentId,
+        /// The strategy.
+        strategy: Strategy,
+        /// Why not.
+        why: String,
+    },
+    /// The loop guard: the environment's remediation policy has acted as
+    /// often as it may.
+    #[error(
+        "the remediation policy of `{environment}` stops here: {why}; a person chooses from the ranked plan"
+    )]
+    RemediationLimit {
+        /// Where.
+        environment: EnvironmentId,
+        /// The release that failed.
+        release: ReleaseId,
+        /// Which limit, in words.
+        why: String,
+    },
     /// A release promoted out of an environment before it served verified
     /// there for the policy's bake time.
     #[error(
@@ -1183,6 +1208,8 @@ impl Rejection {
             Self::NotAResolution { .. } => "resolution-up-front",
             Self::NothingShippedToPromote { .. } => "promote-what-shipped",
             Self::StillBaking { .. } => "bake-time",
+            Self::RemediationNotAllowed { .. } => "remediation-allowed",
+            Self::RemediationLimit { .. } => "remediation-limit",
             Self::NotAPlannedBranch { .. } | Self::NotTheRecordedHead { .. } => {
                 "accept-planned-branch"
             }

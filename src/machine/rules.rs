@@ -281,6 +281,12 @@ pub(super) fn judge(
             (*impact_began, now),
         )?,
         Command::ChooseStrategy { .. } => response::choose(state, command)?,
+        Command::Remediate { .. } => {
+            let (decided, choose) = super::remediation::decision(state, command, now)?;
+            std::iter::once(decided)
+                .chain(response::choose(state, &choose)?)
+                .collect()
+        }
         Command::AcceptChanges {
             incident,
             service,

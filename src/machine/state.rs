@@ -292,6 +292,10 @@ pub struct State {
     /// The host's runbooks, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) runbooks: Arc<BTreeMap<crate::model::RunbookId, crate::model::Runbook>>,
+    /// Every automatic remediation, for the remediation policies' loop
+    /// guard.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) remediated: Arc<Vec<Remediated>>,
     pub(crate) expired: super::cow::CowSet<Digest>,
     /// Every step key any chosen plan has used (ports remember keys
     /// forever, so a key is never handed out twice).
@@ -636,4 +640,14 @@ impl State {
         std::sync::Arc::make_mut(&mut self.environments).retain(|id, _| pipeline.contains(id));
         self.pipeline = Some(pipeline);
     }
+}
+
+/// One automatic remediation, as the state remembers it for the loop
+/// guard.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Remediated {
+    pub(crate) incident: IncidentId,
+    pub(crate) environment: EnvironmentId,
+    pub(crate) release: ReleaseId,
+    pub(crate) at: DateTime<Utc>,
 }

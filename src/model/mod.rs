@@ -26,7 +26,8 @@ pub use ids::{
 pub use incident::{IncidentPhase, Severity, SuspectedCause};
 pub use pipeline::{Lane, Pipeline, PipelineError, PipelineSpec, Promotion};
 pub use policy::{
-    ApprovalRule, HotfixLanePolicy, MAX_POLICY_SECONDS, Policy, Strategy, UnknownStrategy,
+    ApprovalRule, HotfixLanePolicy, MAX_POLICY_SECONDS, Policy, RemediationPolicy, Strategy,
+    UnknownStrategy,
 };
 pub use runbook::{CauseKind, Runbook};
 pub use schema::{Migration, MigrationPhase, SchemaRange};

@@ -227,6 +227,60 @@ pub struct Policy {
     /// rest). Steps of an incident's recovery plan are not held by it.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub bake_seconds: BTreeMap<EnvironmentId, u64>,
+    /// Automatic remediation, per environment: what the driver may do by
+    /// itself when a deployment there fails its verification (rules
+    /// `remediation-allowed` and `remediation-limit`). None by default: a
+    /// person decides.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub remediation: BTreeMap<EnvironmentId, RemediationPolicy>,
+}
+
+/// What the driver may do by itself when a deployment fails its
+/// verification in one environment: declare the incident, choose the
+/// best-ranked option among `strategies` that the core accepts, drive it
+/// and mark the incident mitigated on its measurements, at most
+/// `per_release` times for one release there and `per_window` times in
+/// any `window_seconds` (the loop guard); past that, or when no allowed
+/// option applies, it stops and a person chooses from the ranked plan.
+/// A freeze holds it like any change (its override roles apply to people).
+///
+/// ```
+/// use knowngood::{Policy, RemediationPolicy, Strategy};
+/// let mut policy = Policy::default();
+/// policy.remediation.insert("prod".into(), RemediationPolicy::default());
+/// assert!(policy.remediation[&"prod".into()].strategies.contains(&Strategy::Rollback));
+/// let parsed: RemediationPolicy = serde_json::from_str(r#"{"strategies": ["abort"], "per_release": 2}"#).unwrap();
+/// assert_eq!(parsed.per_window, 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RemediationPolicy {
+    /// The strategies it may choose by itself (default: abort, rollback,
+    /// retoggle: none of them builds or changes main).
+    pub strategies: BTreeSet<Strategy>,
+    /// At most this many automatic remediations for one release in the
+    /// environment (default 1: a second failure of the same release waits
+    /// for a person).
+    pub per_release: u32,
+    /// At most this many in the environment within `window_seconds`
+    /// (default 3).
+    pub per_window: u32,
+    /// The window, in seconds (default an hour).
+    pub window_seconds: u64,
+}
+
+impl Default for RemediationPolicy {
+    fn default() -> Self {
+        Self {
+            strategies: [Strategy::Abort, Strategy::Rollback, Strategy::Retoggle]
+                .into_iter()
+                .collect(),
+            per_release: 1,
+            per_window: 3,
+            window_seconds: 3600,
+        }
+    }
 }
 
 /// How many people from which role must approve a deployment.
@@ -278,6 +332,7 @@ impl Default for Policy {
             fast_track_roles: BTreeSet::new(),
             auto_declare: None,
             bake_seconds: BTreeMap::new(),
+            remediation: BTreeMap::new(),
         }
     }
 }
@@ -311,6 +366,12 @@ impl Policy {
                     .iter()
                     .map(|(env, value)| (format!("bake_seconds.{env}"), *value)),
             )
+            .chain(self.remediation.iter().map(|(env, r)| {
+                (
+                    format!("remediation.{env}.window_seconds"),
+                    r.window_seconds,
+                )
+            }))
             .find(|(_, value)| *value > MAX_POLICY_SECONDS)
     }
 

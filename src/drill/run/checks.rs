@@ -121,6 +121,20 @@ impl Sim<'_> {
                 ));
             }
         }
+        if let Some(want) = expect.remediations {
+            let acted = self
+                .driver
+                .journal()
+                .entries()
+                .iter()
+                .filter(|e| matches!(e.event.kind, crate::EventKind::RemediationDecided { .. }))
+                .count();
+            if u32::try_from(acted).ok() != Some(want) {
+                self.failures.push(format!(
+                    "expected the remediation policies to act {want} time(s) by themselves, they acted {acted} time(s)"
+                ));
+            }
+        }
         for other in &expect.also_restored {
             let there = state
                 .history(other, &self.scenario.service)

@@ -83,8 +83,12 @@ impl Sim<'_> {
         &mut self,
         env: &crate::model::EnvironmentId,
         release: &crate::model::ReleaseId,
+        attempt: Option<&str>,
     ) -> Result<bool, String> {
-        let key = crate::recovery::IdempotencyKey::new(format!("deliver/{release}/{env}"));
+        let key = crate::recovery::IdempotencyKey::new(match attempt {
+            Some(attempt) => format!("deliver/{release}/{env}/{attempt}"),
+            None => format!("deliver/{release}/{env}"),
+        });
         for _ in 0..40 {
             let outcome = block_on(self.driver.ship(env, release, &key));
             self.drain_faults();
@@ -214,10 +218,14 @@ impl Sim<'_> {
                     })?;
                 }
             }
-            HistoryStep::Deliver { release, through } => {
+            HistoryStep::Deliver {
+                release,
+                through,
+                attempt,
+            } => {
                 for env in through {
                     self.now_minutes(1);
-                    if !self.deliver(env, release)? {
+                    if !self.deliver(env, release, attempt.as_deref())? {
                         break;
                     }
                 }

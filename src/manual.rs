@@ -104,6 +104,18 @@
 //! incident waits, detected, for a person and the ranked plan. A freeze
 //! holds it like any change.
 //!
+//! **Last-known-good sets.** Each time an environment is verified
+//! healthy as a whole (every service there serving a release verified
+//! known good, after a verdict or a healthy flag measurement), the state
+//! keeps what it ran: each service's release and revision, the flags'
+//! states, the schema versions, numbered from 1
+//! ([`State::known_good_sets`](crate::State::known_good_sets), the newest
+//! [`KNOWN_GOOD_SETS_KEPT`](crate::KNOWN_GOOD_SETS_KEPT); a set holding
+//! the same as the newest is not kept twice). They are rebuilt from the
+//! journal like everything else.
+//! [`State::differences_from_set`](crate::State::differences_from_set)
+//! says how the environment differs now from any of them.
+//!
 //! # 5. Rejections are for people
 //!
 //! Every refusal names its rule ([`Rejection::rule`](crate::Rejection::rule)),
@@ -892,7 +904,7 @@
 //! | floor | room | what lives there |
 //! | --- | --- | --- |
 //! | 0 | `model/` | plain data: ids, services, commits and changes, artifacts and releases, environments and the slots releases run in, the pipeline, flags, freezes, schemas, the policy, the host's runbooks |
-//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `incident_apply` (how incident events change the state), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `cause` (pinning an incident to a change), `runbooks` (the host's runbooks, rule `runbook-applies`), `remediation` (the remediation policy's rules), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
+//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `incident_apply` (how incident events change the state), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `cause` (pinning an incident to a change), `runbooks` (the host's runbooks, rule `runbook-applies`), `remediation` (the remediation policy's rules), `known_good` (last-known-good sets and how an environment differs from one), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
 //! | 1 | `error` | the rejections, named where they always were |
 //! | 2 | `journal/`, `migration`, `recovery/`, `analysis/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`: `rollback`, `forward`, `runbook`), metric analysis (`judge`: Argo Rollouts' rules; `compare`: baseline against canary) |
 //! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `migrations`, `runbooks`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |

@@ -141,6 +141,7 @@ impl State {
                 if let Some(digest) = self.releases.get(&release).map(|r| r.artifact.clone()) {
                     self.mark_verified(&slot.environment, digest);
                 }
+                self.record_known_good(&slot.environment, at);
             }
             EventKind::RolloutAborted {
                 slot,
@@ -249,6 +250,9 @@ impl State {
                     at,
                     key: key.clone(),
                 });
+                if *healthy {
+                    self.record_known_good(environment, at);
+                }
             }
             EventKind::GateClosed {
                 environment,

@@ -138,6 +138,10 @@ pub struct EnvironmentState {
     /// measurement, its last healthy state.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) flag_records: Arc<BTreeMap<FlagKey, FlagRecord>>,
+    /// What it ran each time it was verified healthy as a whole, the
+    /// newest last ([`State::known_good_sets`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) known_good: Arc<Vec<KnownGoodSet>>,
 }
 
 /// What an environment knows of one flag beyond its state.
@@ -650,4 +654,36 @@ pub(crate) struct Remediated {
     pub(crate) environment: EnvironmentId,
     pub(crate) release: ReleaseId,
     pub(crate) at: DateTime<Utc>,
+}
+
+/// How many sets an environment keeps (the newest; older ones are
+/// dropped, numbers are never reused).
+pub const KNOWN_GOOD_SETS_KEPT: usize = 32;
+
+/// What an environment ran when it was verified healthy as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct KnownGoodSet {
+    /// Its number in the environment, from 1, in the order recorded.
+    pub number: u32,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Each service's release and revision.
+    pub services: BTreeMap<ServiceId, (ReleaseId, crate::model::Revision)>,
+    /// Each flag's state.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flags: BTreeMap<FlagKey, FlagState>,
+    /// Each service's schema version, where tracked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub schemas: BTreeMap<ServiceId, u32>,
+}
+
+impl KnownGoodSet {
+    /// Whether two sets hold the same things (whatever their number and
+    /// time).
+    pub(super) fn same_as(&self, other: &Self) -> bool {
+        self.services == other.services
+            && self.flags == other.flags
+            && self.schemas == other.schemas
+    }
 }

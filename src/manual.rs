@@ -114,7 +114,14 @@
 //! the same as the newest is not kept twice). They are rebuilt from the
 //! journal like everything else.
 //! [`State::differences_from_set`](crate::State::differences_from_set)
-//! says how the environment differs now from any of them.
+//! says how the environment differs now from any of them. Planning with
+//! [`PlanRequest::return_to_set`](crate::PlanRequest::return_to_set)
+//! makes the rollback option return the incident's environment to a set:
+//! every service serving something else rolled back to the set's revision
+//! (dependants first, a down-migration first where the set ran an older
+//! schema), every flag set back, each verified; the core judges every
+//! step, so a contract migration or an expired artifact in the way is
+//! its refusal, named in the option.
 //!
 //! # 5. Rejections are for people
 //!

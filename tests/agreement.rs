@@ -28,6 +28,7 @@ const PLANNER_CHECKS: &[&str] = &[
     "vcs-can-revert",
     "vcs-can-branch",
     "builder-on-demand",
+    "known-good-set",
     "cause-is-a-change",
     "change-fully-behind-flags",
     "flags-on",

@@ -136,6 +136,13 @@ pub struct PlanRequest {
     /// Roll back to this revision rather than the one the core chooses
     /// (the newest verified known-good one that still qualifies).
     pub rollback_to: Option<Revision>,
+    /// Return the incident's environment to its last-known-good set with
+    /// this number ([`State::known_good_sets`](crate::State::known_good_sets))
+    /// instead: the rollback option then rolls back every service that
+    /// serves something else, down-migrates where the set ran an older
+    /// schema, and sets the flags back, each judged by the core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_to_set: Option<u32>,
 }
 
 impl PlanRequest {
@@ -151,6 +158,14 @@ impl PlanRequest {
     #[must_use]
     pub fn clearance(mut self, clearance: Clearance) -> Self {
         self.clearance = clearance;
+        self
+    }
+
+    /// … returning the environment to its known-good set `number` (see
+    /// [`PlanRequest::return_to_set`]).
+    #[must_use]
+    pub fn return_to_set(mut self, number: u32) -> Self {
+        self.return_to_set = Some(number);
         self
     }
 

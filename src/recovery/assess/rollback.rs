@@ -5,7 +5,7 @@
 //!
 //! [`State::rollback_target`]: crate::machine::State::rollback_target
 
-use crate::machine::{EffectAction, FollowUpKind, RollbackTarget};
+use crate::machine::{EffectAction, FollowUpKind, RollbackTarget, SetDifference};
 use crate::model::{Revision, SuspectedCause};
 
 use super::{Context, Draft};
@@ -20,6 +20,11 @@ impl Context<'_> {
             "the host's deployer cannot deploy an earlier revision",
         );
         self.unlikely_if_external(d, "rolling the code back");
+        if let Some(number) = self.request.return_to_set {
+            self.return_to_set(d, number);
+            self.rollback_costs(d);
+            return;
+        }
         let target = match self.request.rollback_to {
             Some(revision) => self.named_target(revision),
             None => self.rollback_target().map(|t| {
@@ -38,6 +43,12 @@ impl Context<'_> {
                 self.rollback_elsewhere(d);
             }
         }
+        self.rollback_costs(d);
+    }
+
+    /// What a rollback leaves: the freeze on main's drift, fixing main,
+    /// and the gate.
+    fn rollback_costs(&self, d: &mut Draft) {
         d.cost.freezes = 1;
         d.cost.follow_ups.push(FollowUpKind::FixMain {
             service: self.service().clone(),
@@ -49,6 +60,142 @@ impl Context<'_> {
             "production drifts from main; the gate stays closed until a fixed release ships"
                 .to_owned(),
         );
+    }
+
+    /// Return the incident's environment to its known-good set `number`:
+    /// every service serving something else rolls back to the set's
+    /// revision (a down-migration first where the set ran an older schema;
+    /// services whose releases require others first), then every flag
+    /// goes back to the set's state, each verified; the core judges each
+    /// step (a contract migration or an expired artifact in the way is
+    /// its refusal).
+    fn return_to_set(&self, d: &mut Draft, number: u32) {
+        let env = self.env();
+        let Some(set) = self.state.known_good_set(env, number) else {
+            let kept: Vec<String> = self
+                .state
+                .known_good_sets(env)
+                .iter()
+                .map(|s| s.number.to_string())
+                .collect();
+            d.check(
+                "known-good-set",
+                false,
+                format!(
+                    "`{env}` keeps no known-good set {number} (it keeps {})",
+                    if kept.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        kept.join(", ")
+                    }
+                ),
+            );
+            return;
+        };
+        let differences = self
+            .state
+            .differences_from_set(env, number)
+            .unwrap_or_default();
+        if differences.is_empty() {
+            d.check(
+                "known-good-set",
+                false,
+                format!("`{env}` runs known-good set {number} already"),
+            );
+            return;
+        }
+        d.check(
+            "known-good-set",
+            true,
+            format!(
+                "set {number} of `{env}`, verified healthy as a whole at {}: {}",
+                set.at,
+                differences
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        // Services whose current release requires another that rolls back
+        // go first (as in a joint rollback).
+        let mut services: Vec<(
+            &crate::model::ServiceId,
+            &(crate::model::ReleaseId, Revision),
+        )> = set
+            .services
+            .iter()
+            .filter(|(service, (release, _))| {
+                self.state
+                    .history(env, service)
+                    .and_then(|h| h.current())
+                    .is_none_or(|d| d.release != *release)
+            })
+            .collect();
+        let requires_others = |service: &crate::model::ServiceId| {
+            self.state.current_release(env, service).map_or(0, |r| {
+                r.requires
+                    .keys()
+                    .filter(|other| set.services.contains_key(*other))
+                    .count()
+            })
+        };
+        services.sort_by_key(|(service, _)| std::cmp::Reverse(requires_others(service)));
+        let mut verify = Vec::new();
+        for (service, (release, revision)) in services {
+            let now = self
+                .state
+                .environment(env)
+                .and_then(|e| e.schemas.get(service))
+                .map(|s| s.version);
+            if let (Some(then), Some(now)) = (set.schemas.get(service), now)
+                && *then < now
+            {
+                d.steps.push(EffectAction::MigrateDown {
+                    environment: env.clone(),
+                    service: service.clone(),
+                    to: *then,
+                });
+            }
+            d.steps.push(EffectAction::Rollback {
+                environment: env.clone(),
+                service: service.clone(),
+                to: *revision,
+                release: release.clone(),
+            });
+            verify.push(EffectAction::Verify {
+                environment: env.clone(),
+                service: service.clone(),
+            });
+        }
+        for difference in &differences {
+            match difference {
+                SetDifference::Flag { flag, then, .. } => d.steps.push(EffectAction::SetFlag {
+                    environment: env.clone(),
+                    flag: flag.clone(),
+                    state: then.clone(),
+                }),
+                SetDifference::Service {
+                    service,
+                    then: None,
+                    ..
+                } => d.risks.push(format!(
+                    "`{service}` did not run in `{env}` in set {number}: it stays as it is"
+                )),
+                _ => {}
+            }
+        }
+        if verify.is_empty() {
+            verify.push(EffectAction::Verify {
+                environment: env.clone(),
+                service: self.service().clone(),
+            });
+        }
+        d.steps.extend(verify);
+        d.impact = CustomerImpact {
+            changes_withdrawn: 0,
+            summary: format!("`{env}` runs what it ran at {} until main is fixed", set.at),
+        };
     }
 
     /// Production elsewhere running the cause rolls back too, each to its

@@ -102,7 +102,9 @@
 //! shipment's key is shipped. Past a limit, or with no allowed option
 //! that applies, the driver hands over: the failure says why and the
 //! incident waits, detected, for a person and the ranked plan. A freeze
-//! holds it like any change.
+//! holds it like any change, unless the policy says `during_freeze`: its
+//! choice then carries a freeze override, which the core accepts only
+//! when the driver's actor holds a freeze-override role, and audits.
 //!
 //! **Last-known-good sets.** Each time an environment is verified
 //! healthy as a whole (every service there serving a release verified

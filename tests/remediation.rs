@@ -251,3 +251,67 @@ fn remediation_hands_over_when_no_option_it_allows_applies() {
             .any(|e| matches!(e.event.kind, EventKind::RemediationDecided { .. }))
     );
 }
+
+#[test]
+fn remediation_a_freeze_holds_it_unless_the_policy_acts_during_freezes_with_the_role() {
+    let freeze = |w: &mut World| {
+        w.ok(Command::DeclareFreeze {
+            freeze: knowngood::Freeze::deny(
+                "launch",
+                [knowngood::GatedAction::Rollback],
+                t(0),
+                "carol",
+                "the launch",
+            )
+            .in_environment("prod"),
+        });
+    };
+    let failing = |w: &World| {
+        let host = Host::on(w);
+        host.health.set(
+            &"prod".into(),
+            &common::release_id(3),
+            Health::new(false, "error rate 12%"),
+        );
+        let (shipped, driver) = host.ship(3, "ci-3");
+        let phase = driver
+            .state()
+            .incident(&"auto-prod-payments-r3".into())
+            .unwrap()
+            .phase;
+        (shipped.unwrap_err().to_string(), phase, driver)
+    };
+    // Negative: frozen, it hands over.
+    let mut w = world(remediating(|_| {}));
+    freeze(&mut w);
+    let (said, phase, _) = failing(&w);
+    assert!(said.contains("no option it may take by itself"), "{said}");
+    assert_eq!(phase, IncidentPhase::Detected);
+    // Negative: allowed during freezes, but the driver holds no override
+    // role: still handed over.
+    let mut w = world(remediating(|r| r.during_freeze = true));
+    freeze(&mut w);
+    let (said, phase, _) = failing(&w);
+    assert_eq!(phase, IncidentPhase::Detected, "{said}");
+    // Positive: allowed, and the driver holds the role: remediated, the
+    // override audited.
+    let mut policy = remediating(|r| r.during_freeze = true);
+    policy.roles.insert(
+        "release-managers".into(),
+        ["knowngood-driver".into()].into(),
+    );
+    policy
+        .freeze_override_roles
+        .insert("release-managers".into());
+    let mut w = world(policy);
+    freeze(&mut w);
+    let (said, phase, driver) = failing(&w);
+    assert_eq!(phase, IncidentPhase::Mitigated, "{said}");
+    assert!(
+        driver
+            .journal()
+            .entries()
+            .iter()
+            .any(|e| matches!(e.event.kind, EventKind::FreezeOverridden { .. }))
+    );
+}

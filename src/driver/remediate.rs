@@ -86,10 +86,13 @@ impl Driver {
         let Some(policy) = state.policy().remediation.get(&env).cloned() else {
             return Ok(format!("`{env}` has no remediation policy"));
         };
-        let plan = match crate::recovery::plan(state, id, now, &self.ports.capabilities()) {
-            Ok(plan) => plan,
-            Err(e) => return Ok(format!("the remediation policy could not plan: {e}")),
-        };
+        let request = crate::recovery::PlanRequest::by(self.actor.clone())
+            .clearance(crate::machine::remediation_clearance(&env, &policy));
+        let plan =
+            match crate::recovery::plan_for(state, id, now, &self.ports.capabilities(), &request) {
+                Ok(plan) => plan,
+                Err(e) => return Ok(format!("the remediation policy could not plan: {e}")),
+            };
         let Some(option) = plan.options.iter().find(|o| {
             o.applicable && o.runbook.is_none() && policy.strategies.contains(&o.strategy)
         }) else {

@@ -30,6 +30,7 @@ mod planned;
 mod rehearse;
 pub(crate) mod rejection;
 mod remediation;
+pub(crate) use remediation::clearance as remediation_clearance;
 mod response;
 mod rules;
 mod runbooks;

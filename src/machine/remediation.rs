@@ -9,7 +9,7 @@ use super::command::{Clearance, Command};
 use super::event::EventKind;
 use super::rejection::Rejection;
 use super::state::State;
-use crate::model::SuspectedCause;
+use crate::model::{EnvironmentId, SuspectedCause};
 
 /// The policy's decision on a [`Command::Remediate`], and the choice it
 /// makes, as a [`Command::ChooseStrategy`] judged like any other.
@@ -125,7 +125,7 @@ pub(super) fn decision(
         considered: Vec::new(),
         explanation: explanation.clone(),
         by: by.clone(),
-        clearance: Clearance::none(),
+        clearance: clearance(env, policy),
     };
     Ok((decided, choose))
 }
@@ -135,5 +135,21 @@ impl State {
     /// of incident `id` by itself.
     pub fn remediated_by_policy(&self, id: &crate::model::IncidentId) -> bool {
         self.remediated.iter().any(|r| r.incident == *id)
+    }
+}
+
+/// The authority a remediation policy brings to its choice: a freeze
+/// override when it acts during freezes (the core still checks the
+/// actor's role, and audits it), nothing otherwise.
+pub(crate) fn clearance(
+    env: &EnvironmentId,
+    policy: &crate::model::RemediationPolicy,
+) -> Clearance {
+    if policy.during_freeze {
+        Clearance::override_freeze(format!(
+            "the remediation policy of `{env}` acts during freezes"
+        ))
+    } else {
+        Clearance::none()
     }
 }

@@ -242,7 +242,7 @@ pub struct Policy {
 /// `per_release` times for one release there and `per_window` times in
 /// any `window_seconds` (the loop guard); past that, or when no allowed
 /// option applies, it stops and a person chooses from the ranked plan.
-/// A freeze holds it like any change (its override roles apply to people).
+/// A freeze holds it like any change, unless `during_freeze`.
 ///
 /// ```
 /// use knowngood::{Policy, RemediationPolicy, Strategy};
@@ -268,6 +268,11 @@ pub struct RemediationPolicy {
     pub per_window: u32,
     /// The window, in seconds (default an hour).
     pub window_seconds: u64,
+    /// Whether it acts during a freeze that covers its steps (default
+    /// no: it hands over). Yes makes its choice carry a freeze override,
+    /// which the core accepts only when the driver's actor holds one of
+    /// the policy's `freeze_override_roles`, and audits.
+    pub during_freeze: bool,
 }
 
 impl Default for RemediationPolicy {
@@ -279,6 +284,7 @@ impl Default for RemediationPolicy {
             per_release: 1,
             per_window: 3,
             window_seconds: 3600,
+            during_freeze: false,
         }
     }
 }

@@ -63,67 +63,8 @@
 //! environment of at least one lane into it (the main lane or the hotfix
 //! lane). A rebuild with the same version is a different digest, and so a
 //! different artifact that must earn its way through the pipeline again.
-//!
-//! **Bake time.** The policy's `bake_seconds` holds a release in an
-//! environment before it moves on (rule `bake-time`): it must have served
-//! verified there that long (its longest stretch from verification to
-//! its end, or to now while it serves). A soak in staging, or one
-//! production region before the others: a production environment fed by
-//! another in the pipeline (`prod-eu → prod-us`) is a later wave. The
-//! refusal says when it will have baked. A step of an incident's recovery
-//! plan is never held by it.
-//!
-//! **One call for the everyday path.**
-//! [`Driver::deliver`](crate::Driver::deliver) takes a build along its
-//! lane to every production environment the lane leads into, in waves
-//! ([`Pipeline::delivery_path`](crate::Pipeline::delivery_path)): each
-//! stage shipped under its own key and verified, held for its bake time,
-//! then promoted; the hotfix lane kept after each production deployment.
-//! A stage the release passed already is not deployed again. It answers
-//! [`Delivered`](crate::Delivered): done, waiting (approvals, the bake
-//! time with the moment it ends) or stopped at a stage that failed; call
-//! it again with the same key after a crash, once approvals are in, or
-//! once the bake time has passed, and it goes on without deploying
-//! anything twice.
-//!
-//! **Automatic remediation.** The policy's `remediation` names, per
-//! environment, what the driver may do by itself when a deployment there
-//! fails its verification ([`RemediationPolicy`](crate::RemediationPolicy):
-//! by default abort, roll back or retoggle; at most once per release and
-//! three times an hour). The driver declares the incident (the failed
-//! measurement as its evidence, the deployment as its suspected cause),
-//! plans, and sends [`Command::Remediate`](crate::Command::Remediate) with
-//! the best-ranked option the policy allows; the core judges it like any
-//! choice, after the policy's own rules: `remediation-allowed` and the
-//! loop guard `remediation-limit`. It is journaled as the policy's
-//! decision with its evidence (`remediation_decided`, in the retro), then
-//! driven; the incident is marked mitigated only on the plan's
-//! measurements. A crash in between is carried on the next time the
-//! shipment's key is shipped. Past a limit, or with no allowed option
-//! that applies, the driver hands over: the failure says why and the
-//! incident waits, detected, for a person and the ranked plan. A freeze
-//! holds it like any change, unless the policy says `during_freeze`: its
-//! choice then carries a freeze override, which the core accepts only
-//! when the driver's actor holds a freeze-override role, and audits.
-//!
-//! **Last-known-good sets.** Each time an environment is verified
-//! healthy as a whole (every service there serving a release verified
-//! known good, after a verdict or a healthy flag measurement), the state
-//! keeps what it ran: each service's release and revision, the flags'
-//! states, the schema versions, numbered from 1
-//! ([`State::known_good_sets`](crate::State::known_good_sets), the newest
-//! [`KNOWN_GOOD_SETS_KEPT`](crate::KNOWN_GOOD_SETS_KEPT); a set holding
-//! the same as the newest is not kept twice). They are rebuilt from the
-//! journal like everything else.
-//! [`State::differences_from_set`](crate::State::differences_from_set)
-//! says how the environment differs now from any of them. Planning with
-//! [`PlanRequest::return_to_set`](crate::PlanRequest::return_to_set)
-//! makes the rollback option return the incident's environment to a set:
-//! every service serving something else rolled back to the set's revision
-//! (dependants first, a down-migration first where the set ran an older
-//! schema), every flag set back, each verified; the core judges every
-//! step, so a contract migration or an expired artifact in the way is
-//! its refusal, named in the option.
+//! How long it stays in each before moving on (bake time), production in
+//! waves, and one call that walks the whole way: §16.
 //!
 //! # 5. Rejections are for people
 //!
@@ -604,7 +545,7 @@
 //!   the driver moves, likewise;
 //! - every build: `RegisterArtifact`, then `RegisterRelease`;
 //! - every build delivered: [`Driver::deliver`](crate::Driver::deliver)
-//!   ships it along its lane to production (below), or
+//!   ships it along its lane to production (§16), or
 //! - every deployment: [`Driver::ship`](crate::Driver::ship) does the
 //!   request, start, deploy, completion and verification in one call,
 //!   under a key of yours (`RequestDeployment`, `StartRollout`,
@@ -913,12 +854,12 @@
 //! | floor | room | what lives there |
 //! | --- | --- | --- |
 //! | 0 | `model/` | plain data: ids, services, commits and changes, artifacts and releases, environments and the slots releases run in, the pipeline, flags, freezes, schemas, the policy, the host's runbooks |
-//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `incident_apply` (how incident events change the state), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `cause` (pinning an incident to a change), `runbooks` (the host's runbooks, rule `runbook-applies`), `remediation` (the remediation policy's rules), `known_good` (last-known-good sets and how an environment differs from one), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
+//! | 1 | `machine/` | the core: `command`, `event` (and `stream`, the journal stream an event belongs to), `effect` (effects and keys), `rules` (one command's own rules), `deploy`, `gates`, `fit`, `response` (incident rules), `incident_apply` (how incident events change the state), `follow_ups` (obligations, closed on evidence), `planned` (what ships beyond a plan), `cause` (pinning an incident to a change), `runbooks` (the host's runbooks, rule `runbook-applies`), `remediation` (the remediation policy's rules), `known_good` (last-known-good sets and how an environment differs from one), `kept` (the records the state keeps beside the histories), `decide` (the judge: a choice is also rehearsed step by step), `rehearse` (dry runs, built on the rules), `steps` (what a plan's steps make), `apply`, `state`, `history`, `incident`, `lifecycle`, `target`, `rejection`, `contents`, `cow`, `describe` |
 //! | 1 | `error` | the rejections, named where they always were |
 //! | 2 | `journal/`, `migration`, `recovery/`, `analysis/` | the journal (`chain`, `jsonl`, `snapshot`), schema plans, the planner (`option`, `assess/`: `rollback`, `forward`, `runbook`), metric analysis (`judge`: Argo Rollouts' rules; `compare`: baseline against canary) |
 //! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `migrations`, `runbooks`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
 //! | 4 | `picture`, `startup`, `memory/`, `adapters/`, `testkit/` | pictures; starting a ledger from a store ([`StartError`](crate::StartError)); the in-memory adapters (one file per port, plus `clock` and `executor`); the real adapters (`postgres/`, `file_journal/`, `git/`, `command/` and `flagd/` are folders; `command/process.rs` runs one host command, `flagd/splice.rs` changes one flag in a file's text; `analysis_probe` judges an analysis as a health probe, `prometheus` reads metrics); the conformance suite (one file per port, `replicas.rs`, its two-replica half, `hostile.rs` and `outsiders.rs`) and `tripwire` (kill points) |
-//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `deliver` (a build along its lane to production, baked, in waves), `remediate` (the remediation policy's turn on a failed verification), `promote` (what a plan shipped, deployed on to production elsewhere), `flags` (a flag set; a gradual rollout driven), `migrate` (migrations through the migrator), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
+//! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `deliver` (a build along its lane to production, baked, in waves), `remediate` (the remediation policy's turn on a failed verification), `detect` (detection without a person), `promote` (what a plan shipped, deployed on to production elsewhere), `flags` (a flag set; a gradual rollout driven), `migrate` (migrations through the migrator), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
 //! | 6 | `drill/` | `run/` (running a scenario: `history`, `driven` (history steps the driver carries out: a gradual rollout, a migration), `incident` (declared or detected; the way back to normal), `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
 //!
 //! So "where does the driver renew its lease?" is `driver/lease.rs`, and
@@ -1041,3 +982,79 @@
 //! scenario's cause (`examples/scenarios/canary-against-baseline.toml`: a
 //! release 45 % slower in production, under its latency threshold, caught
 //! by the comparison alone).
+//!
+//! # 16. Everyday delivery
+//!
+//! Incidents come from the everyday path, so the library drives it too,
+//! with the same rules, keys and evidence as a recovery.
+//!
+//! **Build once, with a manifest.** The builder answers a
+//! [`BuildManifest`](crate::port::BuildManifest): the artifact and the
+//! release it makes (its configuration revision, schema range and
+//! requirements), so the core's schema and requirement rules judge what
+//! was really built. [`CommandBuilder`](crate::adapters) (feature
+//! `command`) runs the host's build command and reads the manifest it
+//! prints; a builder that cannot build on demand gets no plan that
+//! builds. The artifact is then promoted as-is (§4).
+//!
+//! **Bake time.** The policy's `bake_seconds` holds a release in an
+//! environment before it moves on (rule `bake-time`): it must have served
+//! verified there that long (its longest stretch from verification to
+//! its end, or to now while it serves). A soak in staging, or one
+//! production region before the others: a production environment fed by
+//! another in the pipeline (`prod-eu → prod-us`) is a later wave. The
+//! refusal says when it will have baked. A step of an incident's recovery
+//! plan is never held by it.
+//!
+//! **One call for the everyday path.**
+//! [`Driver::deliver`](crate::Driver::deliver) takes a build along its
+//! lane to every production environment the lane leads into, in waves
+//! ([`Pipeline::delivery_path`](crate::Pipeline::delivery_path)): each
+//! stage shipped under its own key and verified, held for its bake time,
+//! then promoted; the hotfix lane kept after each production deployment.
+//! A stage the release passed already is not deployed again. It answers
+//! [`Delivered`](crate::Delivered): done, waiting (approvals, the bake
+//! time with the moment it ends) or stopped at a stage that failed; call
+//! it again with the same key after a crash, once approvals are in, or
+//! once the bake time has passed, and it goes on without deploying
+//! anything twice.
+//!
+//! **Automatic remediation.** The policy's `remediation` names, per
+//! environment, what the driver may do by itself when a deployment there
+//! fails its verification ([`RemediationPolicy`](crate::RemediationPolicy):
+//! by default abort, roll back or retoggle; at most once per release and
+//! three times an hour). The driver declares the incident (the failed
+//! measurement as its evidence, the deployment as its suspected cause),
+//! plans, and sends [`Command::Remediate`](crate::Command::Remediate) with
+//! the best-ranked option the policy allows; the core judges it like any
+//! choice, after the policy's own rules: `remediation-allowed` and the
+//! loop guard `remediation-limit`. It is journaled as the policy's
+//! decision with its evidence (`remediation_decided`, in the retro), then
+//! driven; the incident is marked mitigated only on the plan's
+//! measurements. A crash in between is carried on the next time the
+//! shipment's key is shipped. Past a limit, or with no allowed option
+//! that applies, the driver hands over: the failure says why and the
+//! incident waits, detected, for a person and the ranked plan. A freeze
+//! holds it like any change, unless the policy says `during_freeze`: its
+//! choice then carries a freeze override, which the core accepts only
+//! when the driver's actor holds a freeze-override role, and audits.
+//!
+//! **Last-known-good sets.** Each time an environment is verified
+//! healthy as a whole (every service there serving a release verified
+//! known good, after a verdict or a healthy flag measurement), the state
+//! keeps what it ran: each service's release and revision, the flags'
+//! states, the schema versions, numbered from 1
+//! ([`State::known_good_sets`](crate::State::known_good_sets), the newest
+//! [`KNOWN_GOOD_SETS_KEPT`](crate::KNOWN_GOOD_SETS_KEPT); a set holding
+//! the same as the newest is not kept twice). They are rebuilt from the
+//! journal like everything else.
+//! [`State::differences_from_set`](crate::State::differences_from_set)
+//! says how the environment differs now from any of them. Planning with
+//! [`PlanRequest::return_to_set`](crate::PlanRequest::return_to_set)
+//! makes the rollback option return the incident's environment to a set:
+//! every service serving something else rolled back to the set's revision
+//! (dependants first, a down-migration first where the set ran an older
+//! schema), every flag set back, each verified; the core judges every
+//! step, so a contract migration or an expired artifact in the way is
+//! its refusal, named in the option.
+//!

@@ -51,6 +51,7 @@ use snapshots::SnapshotSchedule;
 mod branches;
 mod calls;
 mod deliver;
+mod detect;
 mod drive;
 mod error;
 mod flags;

@@ -45,7 +45,7 @@ impl Driver {
         slot: &Slot,
         evidence: &str,
     ) -> Result<Option<String>, DriveError> {
-        let id = super::ship::detected_id(slot);
+        let id = super::detect::detected_id(slot);
         let state = self.state();
         let Some(incident) = state.incident(&id) else {
             return Ok(None);

@@ -374,7 +374,7 @@ impl State {
                 release,
                 ..
             } => {
-                std::sync::Arc::make_mut(&mut self.remediated).push(super::state::Remediated {
+                std::sync::Arc::make_mut(&mut self.remediated).push(super::kept::Remediated {
                     incident: incident.clone(),
                     environment: environment.clone(),
                     release: release.clone(),

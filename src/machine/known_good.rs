@@ -9,8 +9,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::kept::{KNOWN_GOOD_SETS_KEPT, KnownGoodSet};
 use super::lifecycle::DeploymentStatus;
-use super::state::{KNOWN_GOOD_SETS_KEPT, KnownGoodSet, State};
+use super::state::State;
 use crate::model::{EnvironmentId, FlagKey, FlagState, ReleaseId, ServiceId};
 
 /// One way an environment differs now from a known-good set.

@@ -24,6 +24,7 @@ pub(crate) mod gates;
 mod history;
 pub mod incident;
 mod incident_apply;
+mod kept;
 mod known_good;
 pub mod lifecycle;
 mod planned;
@@ -51,6 +52,7 @@ pub use effect::{
 pub use event::{Event, EventKind, GateCause, RecoveryPermit, Subject};
 pub(crate) use follow_ups::not_done;
 pub use incident::{FollowUp, IncidentRecord, PlannedHead};
+pub use kept::{KNOWN_GOOD_SETS_KEPT, KnownGoodSet};
 pub use known_good::SetDifference;
 pub use lifecycle::{DeploymentStatus, LifecycleStep};
 pub use planned::{Addition, Additions};
@@ -59,8 +61,8 @@ pub use rejection::SkippedCandidate;
 pub(crate) use response::resolves;
 pub use state::{
     ActivePlan, AppliedMigration, ClosedGate, CommitRecord, DataProgress, Deployment,
-    DeploymentOrigin, EnvironmentState, FlagRecord, FlagVerdict, KNOWN_GOOD_SETS_KEPT,
-    KnownGoodSet, Poisoning, RemedyKind, RolloutHistory, SchemaState, StageTimes, State,
+    DeploymentOrigin, EnvironmentState, FlagRecord, FlagVerdict, Poisoning, RemedyKind,
+    RolloutHistory, SchemaState, StageTimes, State,
 };
 pub(crate) use steps::{
     Rework, built_release_id, fast_track_command, fitted_clearance, opened_for, promote_stages,

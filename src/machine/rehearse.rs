@@ -405,12 +405,7 @@ impl Run {
                     .map(|p| p.ship_path(environment, *lane, *fast_track))
                     .unwrap_or_default();
                 for env in path {
-                    let command = Command::deploy(env.clone(), release.clone(), by.clone())
-                        .for_effect(ship_key(key, &env));
-                    let slot = self.opened(&command)?;
-                    self.approve(&slot)?;
-                    self.roll_out(&slot)?;
-                    self.verify(&env, service, by)?;
+                    self.deploy_and_verify((&env, service, &release), ship_key(key, &env), by)?;
                 }
             }
             EffectAction::Promote {
@@ -437,12 +432,7 @@ impl Run {
                     (*lane, environment, *fast_track),
                 );
                 for env in stages {
-                    let command = Command::deploy(env.clone(), release.clone(), by.clone())
-                        .for_effect(ship_key(key, &env));
-                    let slot = self.opened(&command)?;
-                    self.approve(&slot)?;
-                    self.roll_out(&slot)?;
-                    self.verify(&env, service, by)?;
+                    self.deploy_and_verify((&env, service, &release), ship_key(key, &env), by)?;
                 }
             }
             EffectAction::Mirror {
@@ -450,12 +440,7 @@ impl Run {
                 service,
                 release,
             } => {
-                let command = Command::deploy(environment.clone(), release.clone(), by.clone())
-                    .for_effect(key.clone());
-                let slot = self.opened(&command)?;
-                self.approve(&slot)?;
-                self.roll_out(&slot)?;
-                self.verify(environment, service, by)?;
+                self.deploy_and_verify((environment, service, release), key.clone(), by)?;
             }
             EffectAction::RunRunbook { runbook, .. } => {
                 // The host runs it; the core judges only that it applies.
@@ -498,6 +483,22 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// Deploys `release` to `env` under `effect` and verifies it: the
+    /// request, the approvals, the rollout and the verdict, as the driver
+    /// makes them for one stage.
+    fn deploy_and_verify(
+        &mut self,
+        (env, service, release): (&EnvironmentId, &ServiceId, &crate::model::ReleaseId),
+        effect: IdempotencyKey,
+        by: &Actor,
+    ) -> Result<(), Rejection> {
+        let command = Command::deploy(env.clone(), release.clone(), by.clone()).for_effect(effect);
+        let slot = self.opened(&command)?;
+        self.approve(&slot)?;
+        self.roll_out(&slot)?;
+        self.verify(env, service, by)
     }
 
     /// Decides a deployment or rollback request and returns the slot it

@@ -141,7 +141,7 @@ pub struct EnvironmentState {
     /// What it ran each time it was verified healthy as a whole, the
     /// newest last ([`State::known_good_sets`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) known_good: Arc<Vec<KnownGoodSet>>,
+    pub(crate) known_good: Arc<Vec<super::kept::KnownGoodSet>>,
 }
 
 /// What an environment knows of one flag beyond its state.
@@ -299,7 +299,7 @@ pub struct State {
     /// Every automatic remediation, for the remediation policies' loop
     /// guard.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) remediated: Arc<Vec<Remediated>>,
+    pub(crate) remediated: Arc<Vec<super::kept::Remediated>>,
     pub(crate) expired: super::cow::CowSet<Digest>,
     /// Every step key any chosen plan has used (ports remember keys
     /// forever, so a key is never handed out twice).
@@ -643,47 +643,5 @@ impl State {
         }
         std::sync::Arc::make_mut(&mut self.environments).retain(|id, _| pipeline.contains(id));
         self.pipeline = Some(pipeline);
-    }
-}
-
-/// One automatic remediation, as the state remembers it for the loop
-/// guard.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Remediated {
-    pub(crate) incident: IncidentId,
-    pub(crate) environment: EnvironmentId,
-    pub(crate) release: ReleaseId,
-    pub(crate) at: DateTime<Utc>,
-}
-
-/// How many sets an environment keeps (the newest; older ones are
-/// dropped, numbers are never reused).
-pub const KNOWN_GOOD_SETS_KEPT: usize = 32;
-
-/// What an environment ran when it was verified healthy as a whole.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct KnownGoodSet {
-    /// Its number in the environment, from 1, in the order recorded.
-    pub number: u32,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// Each service's release and revision.
-    pub services: BTreeMap<ServiceId, (ReleaseId, crate::model::Revision)>,
-    /// Each flag's state.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub flags: BTreeMap<FlagKey, FlagState>,
-    /// Each service's schema version, where tracked.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub schemas: BTreeMap<ServiceId, u32>,
-}
-
-impl KnownGoodSet {
-    /// Whether two sets hold the same things (whatever their number and
-    /// time).
-    pub(super) fn same_as(&self, other: &Self) -> bool {
-        self.services == other.services
-            && self.flags == other.flags
-            && self.schemas == other.schemas
     }
 }

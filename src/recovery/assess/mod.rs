@@ -263,55 +263,46 @@ impl<'a> Context<'a> {
                 }
             }
         };
-        // Never hidden: production elsewhere running the cause too, and
-        // whether this plan covers it (it verifies there).
-        for (env, release) in &self.also_running {
-            let covered = d.steps.iter().any(
-                |s| matches!(s, EffectAction::Verify { environment, .. } if environment == env),
-            );
-            let why = d
-                .left_out
-                .iter()
-                .find(|(e, _)| e == env)
-                .map(|(_, why)| why);
-            d.risks.push(match why {
-                _ if covered => format!(
-                    "`{env}` runs the cause too (`{release}`): this plan restores it as well, after `{}`",
-                    self.env()
-                ),
-                Some(why) => format!(
-                    "`{env}` runs the cause too (`{release}`): this plan covers `{}` only ({why}); declare an incident there and plan it too",
-                    self.env()
-                ),
-                None => format!(
-                    "`{env}` runs the cause too (`{release}`): this plan covers `{}` only; declare an incident there and plan it too",
-                    self.env()
-                ),
-            });
-        }
-        for (env, release) in &self.restored_elsewhere {
-            let covered = d.steps.iter().any(
-                |s| matches!(s, EffectAction::Promote { environment, .. } if environment == env),
-            );
-            let why = d
-                .left_out
-                .iter()
-                .find(|(e, _)| e == env)
-                .map(|(_, why)| why);
-            d.risks.push(match why {
-                _ if covered => format!(
-                    "`{env}` was restored by this incident's plan too (it serves `{release}`): this plan ships the fix there as well, after `{}`",
-                    self.env()
-                ),
-                Some(why) => format!(
-                    "`{env}` was restored by this incident's plan too (it serves `{release}`): this plan ships the fix to `{}` only ({why}); ship it there too",
-                    self.env()
-                ),
-                None => format!(
-                    "`{env}` was restored by this incident's plan too (it serves `{release}`): this plan ships the fix to `{}` only; ship it there too",
-                    self.env()
-                ),
-            });
+        // Never hidden: production elsewhere running the cause too (or
+        // restored by the incident's plan, once mitigated), and whether
+        // this plan covers it (it verifies there), or why not.
+        let here = self.env();
+        let kinds = [
+            (
+                &self.also_running,
+                "runs the cause too (`{release}`)",
+                "restores it as well",
+                format!("covers `{here}` only"),
+                "declare an incident there and plan it too",
+            ),
+            (
+                &self.restored_elsewhere,
+                "was restored by this incident's plan too (it serves `{release}`)",
+                "ships the fix there as well",
+                format!("ships the fix to `{here}` only"),
+                "ship it there too",
+            ),
+        ];
+        for (list, what, covered_words, only, next) in kinds {
+            for (env, release) in list {
+                let what = what.replace("{release}", release.as_str());
+                let covered = d.steps.iter().any(
+                    |s| matches!(s, EffectAction::Verify { environment, .. } if environment == env),
+                );
+                let why = d
+                    .left_out
+                    .iter()
+                    .find(|(e, _)| e == env)
+                    .map(|(_, why)| format!(" ({why})"));
+                d.risks.push(if covered {
+                    format!("`{env}` {what}: this plan {covered_words}, after `{here}`")
+                } else {
+                    format!(
+                        "`{env}` {what}: this plan {only}{}; {next}",
+                        why.unwrap_or_default()
+                    )
+                });
+            }
         }
         d.estimate = self.estimate_steps(&d.steps);
         let applicable = !d.checks.iter().any(|c| c.outcome == CheckOutcome::Failed);

@@ -3,9 +3,7 @@
 //! the schema versions) is kept, numbered; the state says how the
 //! environment differs now from any of them.
 
-mod common;
-
-use common::World;
+use crate::common::World;
 use knowngood::{Command, FlagState, SetDifference};
 
 fn prod(w: &World) -> &[knowngood::KnownGoodSet] {
@@ -20,7 +18,7 @@ fn known_good_sets_are_kept_each_time_the_environment_is_verified_healthy_as_a_w
     assert_eq!(prod(&w).len(), 1);
     let first = &prod(&w)[0];
     assert_eq!(first.number, 1);
-    assert_eq!(first.services[&common::SERVICE.into()].0, one);
+    assert_eq!(first.services[&crate::common::SERVICE.into()].0, one);
     // A flag turned on, then build 2 verified: set 2 holds both.
     w.ok(Command::SetFlag {
         environment: "prod".into(),
@@ -90,17 +88,17 @@ fn known_good_sets_none_for_a_failed_verification_nor_the_same_set_twice() {
     // Rolled back to build 1 and verified: the same release at a new
     // revision, a set of its own.
     let entries = w.rollback("prod", None).unwrap();
-    let slot = common::slot_of(&entries[0]);
+    let slot = crate::common::slot_of(&entries[0]);
     w.start(&slot);
     w.complete(&slot);
     w.verify(&slot, true);
     let sets = prod(&w);
     assert_eq!(sets.len(), 2, "{sets:?}");
     // The same release, at another revision: a set of its own.
-    assert_eq!(sets[1].services[&common::SERVICE.into()].0, one);
+    assert_eq!(sets[1].services[&crate::common::SERVICE.into()].0, one);
     assert_ne!(
-        sets[1].services[&common::SERVICE.into()].1,
-        sets[0].services[&common::SERVICE.into()].1
+        sets[1].services[&crate::common::SERVICE.into()].1,
+        sets[0].services[&crate::common::SERVICE.into()].1
     );
 }
 
@@ -124,7 +122,7 @@ fn known_good_sets_the_newest_are_kept_and_numbers_never_reused() {
 /// verified (set 2); `INC-1` declared on PR-2's deployment.
 fn after_two_sets() -> World {
     let mut w = World::new();
-    w.adopt(common::timed_policy(knowngood::Policy::default()));
+    w.adopt(crate::common::timed_policy(knowngood::Policy::default()));
     w.merge("PR-1", "a1", None);
     let one = w.build_at(1, "a1");
     w.through_qa(&one);
@@ -140,7 +138,7 @@ fn after_two_sets() -> World {
     let two = w.build_at(2, "b2");
     w.through_qa(&two);
     w.deploy("prod", &two, true);
-    w.declare(common::change_cause("PR-2"));
+    w.declare(crate::common::change_cause("PR-2"));
     w
 }
 
@@ -148,7 +146,7 @@ fn plan_returning(w: &World, number: u32) -> knowngood::RecoveryPlan {
     knowngood::plan_for(
         w.ledger.state(),
         &"INC-1".into(),
-        common::t(w.clock),
+        crate::common::t(w.clock),
         &knowngood::Capabilities::all(),
         &knowngood::PlanRequest::by("alice").return_to_set(number),
     )
@@ -173,7 +171,9 @@ fn known_good_set_return_the_environment_to_a_set_as_a_plan() {
     let command = plan.choose(knowngood::Strategy::Rollback, "alice").unwrap();
     w.ok(command);
     let store = w.stored();
-    let clock = std::sync::Arc::new(knowngood::memory::ManualClock::at(common::t(w.clock + 1)));
+    let clock = std::sync::Arc::new(knowngood::memory::ManualClock::at(crate::common::t(
+        w.clock + 1,
+    )));
     let flags = std::sync::Arc::new(knowngood::memory::InMemoryFlagStore::default());
     knowngood::memory::block_on(knowngood::port::FlagStore::set(
         flags.as_ref(),
@@ -184,7 +184,7 @@ fn known_good_set_return_the_environment_to_a_set_as_a_plan() {
         0,
     ))
     .unwrap();
-    let mut ports = common::in_memory_ports(store, clock);
+    let mut ports = crate::common::in_memory_ports(store, clock);
     ports.flags = Some(flags);
     let state = knowngood::memory::block_on(async {
         let mut driver = knowngood::Driver::resume(ports, "knowngood-driver")
@@ -229,11 +229,11 @@ fn known_good_set_a_set_not_kept_or_already_running_is_no_plan() {
 #[test]
 fn known_good_set_a_contract_migration_in_the_way_is_the_cores_refusal() {
     let mut w = World::new();
-    w.adopt(common::timed_policy(knowngood::Policy::default()));
+    w.adopt(crate::common::timed_policy(knowngood::Policy::default()));
     let migrate = |w: &mut World, id: &str, phase, from, to| {
         w.ok(Command::ApplyMigration {
             environment: "prod".into(),
-            service: common::SERVICE.into(),
+            service: crate::common::SERVICE.into(),
             migration: knowngood::Migration::new(id, phase, from, to),
             by: "alice".into(),
         });
@@ -248,9 +248,9 @@ fn known_good_set_a_contract_migration_in_the_way_is_the_cores_refusal() {
     w.through_qa(&two);
     w.deploy("prod", &two, true);
     // Set 1 ran on schema 1; a contract migration takes prod to 2.
-    assert_eq!(prod(&w)[0].schemas[&common::SERVICE.into()], 1);
+    assert_eq!(prod(&w)[0].schemas[&crate::common::SERVICE.into()], 1);
     migrate(&mut w, "m2", knowngood::MigrationPhase::Contract, 1, 2);
-    w.declare(common::change_cause("PR-2"));
+    w.declare(crate::common::change_cause("PR-2"));
     let plan = plan_returning(&w, 1);
     let option = plan.option(knowngood::Strategy::Rollback).unwrap();
     assert!(
@@ -275,7 +275,7 @@ fn known_good_set_a_contract_migration_in_the_way_is_the_cores_refusal() {
 fn known_good_set_an_expired_artifact_in_the_way_is_the_cores_refusal() {
     let mut w = after_two_sets();
     w.ok(Command::ExpireArtifact {
-        digest: common::digest(1),
+        digest: crate::common::digest(1),
         by: "registry".into(),
     });
     let plan = plan_returning(&w, 1);

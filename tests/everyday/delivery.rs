@@ -4,12 +4,10 @@
 //! hotfix lane kept; resumable under one key, never deploying a stage
 //! twice, and saying what it waits for.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::misbehaving::FailingJournal;
-use common::{SERVICE, World, t};
+use crate::common::misbehaving::FailingJournal;
+use crate::common::{SERVICE, World, t};
 use knowngood::driver::{Delivered, DeliveryWait, DriveError, Driver};
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
@@ -35,7 +33,7 @@ fn world(policy: impl FnOnce(&mut Policy)) -> World {
         .build()
         .unwrap();
     w.ok(Command::DefinePipeline { pipeline });
-    let mut p = common::timed_policy(Policy::default());
+    let mut p = crate::common::timed_policy(Policy::default());
     p.bake_seconds.insert("qa".into(), 3600);
     p.bake_seconds.insert("prod-eu".into(), 1800);
     policy(&mut p);
@@ -103,7 +101,7 @@ impl Host {
 }
 
 fn release() -> ReleaseId {
-    common::release_id(1)
+    crate::common::release_id(1)
 }
 
 fn envs(verified: &[knowngood::Slot]) -> Vec<String> {
@@ -214,7 +212,7 @@ fn bake_time_a_release_enters_the_next_stage_only_once_baked() {
 
 #[test]
 fn bake_time_never_holds_a_step_of_a_recovery_plan() {
-    let mut w = common::bad_commit_in_production(Policy::forward_only());
+    let mut w = crate::common::bad_commit_in_production(Policy::forward_only());
     let mut policy = w.ledger.state().policy().clone();
     policy.bake_seconds.insert("qa".into(), 3600);
     w.adopt(policy);

@@ -6,11 +6,9 @@
 //! mitigated on its measurements; otherwise it hands over, saying why.
 //! Everything is journaled as the policy's decision, with the evidence.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{SERVICE, World, t};
+use crate::common::{SERVICE, World, t};
 use knowngood::driver::{DriveError, Driver};
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe,
@@ -32,7 +30,7 @@ fn remediating(policy: impl FnOnce(&mut RemediationPolicy)) -> Policy {
 /// Builds 1 and 2 verified in prod, build 3 through qa, under `policy`.
 fn world(policy: Policy) -> World {
     let mut w = World::new();
-    w.adopt(common::timed_policy(policy));
+    w.adopt(crate::common::timed_policy(policy));
     for n in 1..=2 {
         let r = w.ready_for_prod(n);
         w.deploy("prod", &r, true);
@@ -99,7 +97,7 @@ fn remediation_allowed_only_where_the_policy_remediates_and_only_what_it_allows(
     let mut w = world(remediating(|_| {}));
     declare_on(&mut w, "INC-1", 2);
     let entries = w.ok(remediate(&w, "INC-1", Strategy::Rollback));
-    let names = common::type_names(&entries);
+    let names = crate::common::type_names(&entries);
     assert_eq!(names[0], "remediation_decided", "{names:?}");
     assert!(names.contains(&"strategy_chosen"), "{names:?}");
     let EventKind::RemediationDecided {
@@ -111,7 +109,7 @@ fn remediation_allowed_only_where_the_policy_remediates_and_only_what_it_allows(
     else {
         unreachable!()
     };
-    assert_eq!(*release, common::release_id(2));
+    assert_eq!(*release, crate::common::release_id(2));
     assert_eq!((*nth, *in_window), (1, 1));
     assert!(entries[0].event.kind.is_audited());
 }
@@ -184,7 +182,11 @@ impl Host {
         block_on(async {
             let mut driver = Driver::resume(ports, "knowngood-driver").await.unwrap();
             let shipped = driver
-                .ship(&"prod".into(), &common::release_id(release), &key.into())
+                .ship(
+                    &"prod".into(),
+                    &crate::common::release_id(release),
+                    &key.into(),
+                )
                 .await;
             (shipped, driver)
         })
@@ -197,7 +199,7 @@ fn remediation_a_failed_verification_is_rolled_back_by_the_policy_and_mitigated_
     let host = Host::on(&w);
     host.health.set(
         &"prod".into(),
-        &common::release_id(3),
+        &crate::common::release_id(3),
         Health::new(false, "error rate 12%"),
     );
     let (shipped, driver) = host.ship(3, "ci-3");
@@ -216,7 +218,7 @@ fn remediation_a_failed_verification_is_rolled_back_by_the_policy_and_mitigated_
         state
             .current_release(&"prod".into(), &SERVICE.into())
             .map(|r| r.id.clone()),
-        Some(common::release_id(2))
+        Some(crate::common::release_id(2))
     );
     // The retro tells it as the policy's decision, with the evidence.
     let retro = knowngood::retro::Retro::from_journal(driver.journal(), &incident.id).unwrap();
@@ -232,7 +234,7 @@ fn remediation_hands_over_when_no_option_it_allows_applies() {
     let host = Host::on(&w);
     host.health.set(
         &"prod".into(),
-        &common::release_id(3),
+        &crate::common::release_id(3),
         Health::new(false, "error rate 12%"),
     );
     let (shipped, driver) = host.ship(3, "ci-3");
@@ -270,7 +272,7 @@ fn remediation_a_freeze_holds_it_unless_the_policy_acts_during_freezes_with_the_
         let host = Host::on(w);
         host.health.set(
             &"prod".into(),
-            &common::release_id(3),
+            &crate::common::release_id(3),
             Health::new(false, "error rate 12%"),
         );
         let (shipped, driver) = host.ship(3, "ci-3");

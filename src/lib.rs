@@ -116,10 +116,10 @@ pub use machine::{
     ActivePlan, Addition, Additions, AppliedMigration, Clearance, ClosedGate, Command,
     CommitRecord, DataProgress, Deployment, DeploymentOrigin, DeploymentStatus, Drift,
     EnvironmentState, Event, EventKind, FlagRecord, FlagVerdict, FollowUp, GateCause,
-    IncidentRecord, KNOWN_GOOD_SETS_KEPT, KnownGoodSet, LifecycleStep, OpenFollowUp, PlannedHead,
-    Poisoning, RecoveryPermit, Rehearsal, RemedyKind, RollbackTarget, RolloutHistory, SchemaState,
-    SetDifference, SkippedCandidate, Slot, StageTimes, State, Subject, Verdict, WayBack, decide,
-    rehearse,
+    IncidentRecord, KNOWN_GOOD_SETS_KEPT, KnownGoodSet, LifecycleStep, NextStep, OpenFollowUp,
+    PlannedHead, Poisoning, RecoveryPermit, Rehearsal, RemedyKind, RollbackTarget, RolloutHistory,
+    SchemaState, SetDifference, SkippedCandidate, Slot, StageTimes, State, Subject, Verdict,
+    WayBack, decide, rehearse,
 };
 pub use model::{
     Actor, ApprovalRule, Artifact, BranchName, BuilderId, CauseKind, Change, ChangeId, Commit,

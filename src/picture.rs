@@ -14,6 +14,49 @@ pub fn pipeline_dot(pipeline: &Pipeline) -> String {
     pipeline.to_dot()
 }
 
+/// The pipeline as a Mermaid flowchart: one node per environment
+/// (labelled with its role), solid arrows for the main lane, dotted arrows
+/// labelled `hotfix` for the hotfix lane.
+///
+/// ```
+/// use knowngood::{EnvironmentRole, PipelineSpec};
+/// let pipeline = PipelineSpec::new()
+///     .environment("qa", EnvironmentRole::Test)
+///     .environment("prod", EnvironmentRole::Production)
+///     .promote("qa", "prod")
+///     .build()
+///     .unwrap();
+/// let chart = knowngood::picture::pipeline_mermaid(&pipeline);
+/// assert!(chart.starts_with("flowchart LR"));
+/// assert!(chart.contains("e0 --> e1"), "{chart}");
+/// ```
+pub fn pipeline_mermaid(pipeline: &Pipeline) -> String {
+    let mut out = String::from("flowchart LR\n");
+    let ids: Vec<&crate::model::EnvironmentId> = pipeline.environments().map(|e| &e.id).collect();
+    let node = |id: &crate::model::EnvironmentId| {
+        ids.iter()
+            .position(|i| *i == id)
+            .map_or_else(|| "unknown".to_owned(), |n| format!("e{n}"))
+    };
+    for env in pipeline.environments() {
+        let _ = writeln!(
+            out,
+            "  {}[\"{} ({})\"]",
+            node(&env.id),
+            mermaid_text(env.id.as_str()),
+            env.role
+        );
+    }
+    for p in &pipeline.spec().promotions {
+        let arrow = match p.lane {
+            crate::model::Lane::Main => " --> ",
+            crate::model::Lane::Hotfix => " -. hotfix .-> ",
+        };
+        let _ = writeln!(out, "  {}{arrow}{}", node(&p.from), node(&p.to));
+    }
+    out
+}
+
 /// Text for a quoted Mermaid label or a timeline entry: one line, no quote,
 /// backtick, angle bracket, statement separator or `%` of its own (entity
 /// codes instead), so user-provided strings cannot add nodes, edges,

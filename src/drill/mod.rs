@@ -26,6 +26,7 @@ mod invariants;
 mod report;
 mod run;
 mod scenario;
+mod text;
 mod world;
 
 pub use builder::Drill;
@@ -39,6 +40,7 @@ pub use scenario::{
     DrillMetrics, Expectation, FaultSpec, HistoryStep, IncidentSpec, SCENARIO_FORMAT, Scenario,
     ScenarioError,
 };
+pub use text::{faults_line, load_scenarios};
 pub use world::{DrillWorld, ExecutionCount};
 
 /// The built-in scenario (JSON): a bad change reaches production, the

@@ -89,6 +89,7 @@ impl Driver {
     ) -> Result<Produced, DriveError> {
         // Ask first: after a crash the call may have happened already.
         if let Some(done) = self.ask(key, &call_key, &call).await? {
+            crate::trace::info!(port = call.port(), key = %call_key, "done before: answered by the port, not called again");
             return Ok(done);
         }
         // A branch is moved only from where the ledger has it.
@@ -109,6 +110,7 @@ impl Driver {
         .unwrap_or(self.ports.lease_ttl);
         for _ in 0..2 {
             self.keep_lease_for(incident, key, covered).await?;
+            crate::trace::info!(port = call.port(), key = %call_key, "calling");
             match self.act(&call_key, &call).await {
                 Ok(done) => return Ok(done),
                 Err(e) if e.needs_reconciling() => {

@@ -7,10 +7,50 @@ use super::error::DriveError;
 use super::report::{Delivered, DeliveryWait, DriveReport, Shipped};
 use crate::error::Rejection;
 use crate::machine::{DeploymentStatus, Slot};
-use crate::model::{EnvironmentId, Lane, ReleaseId};
+use crate::model::{CommitId, EnvironmentId, Lane, ReleaseId, ServiceId};
 use crate::recovery::IdempotencyKey;
 
 impl Driver {
+    /// Builds `commit` of `service` through the builder port, once under
+    /// `key`, and registers what the build's manifest says it made: the
+    /// artifact and its release ([`BuildManifest::release`](crate::port::BuildManifest::release)).
+    /// Answers the release's name.
+    ///
+    /// Call it again with the same key (after a crash, a timeout): the
+    /// builder is asked what it built under the key first and nothing is
+    /// built twice; a build registered already is answered as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`DriveError::StepFailed`] when the builder fails or answers a build
+    /// of another commit or service (nothing of it is recorded);
+    /// [`DriveError::Refused`] when the core refuses the artifact or the
+    /// release (an untrusted builder, a digest registered for another
+    /// build); [`DriveError::Journal`] when the store fails.
+    pub async fn build(
+        &mut self,
+        service: &ServiceId,
+        commit: &CommitId,
+        key: &IdempotencyKey,
+    ) -> Result<ReleaseId, DriveError> {
+        let build_key = IdempotencyKey::new(format!("{key}#build"));
+        let super::calls::Produced::Built(manifest) = self
+            .call(
+                None,
+                key,
+                build_key,
+                super::calls::Call::Build(service.clone(), commit.clone()),
+            )
+            .await?
+        else {
+            return Self::fail(
+                key,
+                "the builder answered with something other than a build manifest",
+            );
+        };
+        self.register_build(key, (service, commit), &manifest).await
+    }
+
     /// Delivers `release` along `lane` to every production environment
     /// the lane leads into ([`Pipeline::delivery_path`](crate::Pipeline::delivery_path)):
     /// each stage deployed and verified (through the health probe, the

@@ -284,6 +284,7 @@ impl Driver {
             );
         };
         let slot = Slot::new(environment.clone(), service.clone(), current.revision);
+        crate::trace::info!(port = "health probe", key = %key, slot = %slot, release = %current.release, "measuring");
         // What the measurement is for. Nothing is verified without
         // looking: a revision known good already is measured again all the
         // same, and the measurement is the step's evidence.

@@ -148,8 +148,86 @@ impl Driver {
                 .map_err(|e| fail(format!("describing `{id}` failed"), Some(e)))?;
             details.push(d);
         }
+        self.record_described(service, branch, head, &details, &mut synced)
+            .await?;
+        Ok(synced)
+    }
+
+    /// Starts following `branch` of `service` where the VCS has it now,
+    /// when the ledger holds no head for it yet: its head commit is
+    /// recorded (without its history before; [`Synced::notes`] says so),
+    /// with its change read from its message as [`Driver::sync`] reads
+    /// one, and the branch is moved there. When the ledger holds a head
+    /// already, this is [`Driver::sync`].
+    ///
+    /// This is how a host adopts a repository with history: what ran
+    /// before the head is not the ledger's to judge.
+    ///
+    /// # Errors
+    ///
+    /// As [`Driver::sync`].
+    pub async fn follow(
+        &mut self,
+        service: &ServiceId,
+        branch: &BranchName,
+    ) -> Result<Synced, DriveError> {
+        if self.state().branch(service, branch).is_some() {
+            return self.sync(service, branch).await;
+        }
+        let fail = |why: String, error: AdapterError| DriveError::Sync {
+            service: service.clone(),
+            branch: branch.clone(),
+            why,
+            error: Some(error),
+        };
+        let vcs = self.ports.vcs.clone();
+        let head = vcs
+            .head(service, branch)
+            .await
+            .map_err(|e| fail("reading its head failed".to_owned(), e))?;
+        let mut first = vcs
+            .describe(service, &head)
+            .await
+            .map_err(|e| fail(format!("describing `{head}` failed"), e))?;
+        let mut synced = Synced {
+            service: service.clone(),
+            branch: branch.clone(),
+            from: head.clone(),
+            to: head.clone(),
+            commits: Vec::new(),
+            changes: Vec::new(),
+            reverts: Vec::new(),
+            notes: Vec::new(),
+        };
+        if !std::mem::take(&mut first.parents).is_empty() {
+            synced.notes.push(format!(
+                "the ledger follows `{branch}` from `{head}`: the history before it is not recorded"
+            ));
+        }
+        self.record_described(service, branch, head, &[first], &mut synced)
+            .await?;
+        Ok(synced)
+    }
+
+    /// Records `details` (commits the ledger lacks, parents first), a
+    /// change per commit or per shared `Change-Id`, and moves the branch
+    /// to `head`.
+    async fn record_described(
+        &mut self,
+        service: &ServiceId,
+        branch: &BranchName,
+        head: CommitId,
+        details: &[CommitDetails],
+        synced: &mut Synced,
+    ) -> Result<(), DriveError> {
+        let fail = |why: String| DriveError::Sync {
+            service: service.clone(),
+            branch: branch.clone(),
+            why,
+            error: None,
+        };
         // Commits first, parents before children.
-        for d in &details {
+        for d in details {
             if self.state().commit(&d.id).is_some() {
                 continue;
             }
@@ -158,13 +236,10 @@ impl Driver {
                 .iter()
                 .find(|p| self.state().commit(p).is_none() && !details.iter().any(|o| o.id == **p))
             {
-                return Err(fail(
-                    format!(
-                        "`{}` has a parent, `{missing}`, that the ledger does not hold and the branch did not bring: record the history it comes from first",
-                        d.id
-                    ),
-                    None,
-                ));
+                return Err(fail(format!(
+                    "`{}` has a parent, `{missing}`, that the ledger does not hold and the branch did not bring: record the history it comes from first",
+                    d.id
+                )));
             }
             self.execute(&Command::RecordCommit {
                 commit: Commit::new(d.id.clone(), d.parents.clone()),
@@ -234,7 +309,7 @@ impl Driver {
             head,
         })
         .await?;
-        Ok(synced)
+        Ok(())
     }
 
     /// The change `commits` (forming change `id`) revert, by git's

@@ -70,4 +70,4 @@ pub(crate) use steps::{
 };
 pub use stream::StreamId;
 pub use target::{HotfixBase, RollbackTarget};
-pub use way_back::{OpenFollowUp, WayBack};
+pub use way_back::{NextStep, OpenFollowUp, WayBack};

@@ -587,7 +587,7 @@ impl Run {
             .state
             .current_release(env, service)
             .and_then(|r| self.state.artifact(&r.artifact));
-        let (version, build) = serving.map_or_else(
+        let (mut version, mut build) = serving.map_or_else(
             || (semver::Version::new(0, 0, 1), 1),
             |a| {
                 let mut v = a.version.clone();
@@ -596,6 +596,15 @@ impl Run {
                 (v, a.build.saturating_add(1))
             },
         );
+        // Never the name of a release registered already (a broken build
+        // after the one serving, say): the stand-in stands for a new one.
+        let name = |v: &semver::Version, b: u64| {
+            crate::model::ReleaseId::new(format!("{service}@{v}+{b}"))
+        };
+        while self.state.release(&name(&version, build)).is_some() {
+            version.patch = version.patch.saturating_add(1);
+            build = build.saturating_add(1);
+        }
         let digest = Digest::sha256_of(format!("what-if/{key}").as_bytes());
         let mut artifact = Artifact::new(service.clone(), digest, version, build, head);
         if let Some(trusted) = self.state.policy().trusted_builders.iter().next() {

@@ -26,6 +26,35 @@ pub struct OpenFollowUp {
     pub lacking: Option<String>,
 }
 
+/// The next thing to do for an incident, as a program reads it
+/// ([`WayBack::step`]; [`WayBack::next`] says it in words).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum NextStep {
+    /// Plan the recovery and choose an option.
+    Plan,
+    /// Drive the chosen plan to the end (or choose again).
+    Drive,
+    /// Mark the incident mitigated.
+    MarkMitigated,
+    /// Close this follow-up ([`Command::CloseFollowUp`](crate::Command::CloseFollowUp)).
+    CloseFollowUp {
+        /// Its id.
+        id: String,
+    },
+    /// Choose the plan that fixes main and ships it, and drive it.
+    ChooseResolution,
+    /// Drive the resolving plan to the end.
+    DriveResolution,
+    /// Resolve the incident.
+    Resolve,
+    /// Hold the retro and record it.
+    HoldRetro,
+    /// Nothing: the incident is reviewed.
+    Nothing,
+}
+
 /// Where an incident stands on its way back to normal: see
 /// [`State::way_back`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +84,8 @@ pub struct WayBack {
     pub follow_ups: Vec<OpenFollowUp>,
     /// The next thing to do, in words.
     pub next: String,
+    /// The next thing to do, for a program: which command or call.
+    pub step: NextStep,
 }
 
 impl fmt::Display for WayBack {
@@ -128,25 +159,55 @@ impl State {
             .iter()
             .find(|f| f.lacking.is_none() && f.id != "retro" && !f.id.starts_with("lift-gate/"));
         let resolved_by_plan = incident.strategy.is_some_and(resolves);
-        let next = match incident.phase {
-            IncidentPhase::Detected => "plan the recovery and choose an option".to_owned(),
+        let close = |id: &str| {
+            (
+                NextStep::CloseFollowUp { id: id.to_owned() },
+                format!("close `{id}` with CloseFollowUp"),
+            )
+        };
+        let (step, next) = match incident.phase {
+            IncidentPhase::Detected => (
+                NextStep::Plan,
+                "plan the recovery and choose an option".to_owned(),
+            ),
             IncidentPhase::Mitigating => match &not_restored {
-                Some(why) => format!("drive the chosen plan to the end ({why}), or choose again"),
-                None => "mark the incident mitigated".to_owned(),
+                Some(why) => (
+                    NextStep::Drive,
+                    format!("drive the chosen plan to the end ({why}), or choose again"),
+                ),
+                None => (
+                    NextStep::MarkMitigated,
+                    "mark the incident mitigated".to_owned(),
+                ),
             },
             IncidentPhase::Mitigated => match (closable, &gate_held) {
-                (Some(open), _) => format!("close `{}` with CloseFollowUp", open.id),
-                (None, Some(hold)) if !resolved_by_plan => format!(
-                    "choose the plan that fixes main and ships it (revert, fix forward, hotfix) and drive it: {hold}"
+                (Some(open), _) => close(&open.id),
+                (None, Some(hold)) if !resolved_by_plan => (
+                    NextStep::ChooseResolution,
+                    format!(
+                        "choose the plan that fixes main and ships it (revert, fix forward, hotfix) and drive it: {hold}"
+                    ),
                 ),
-                (None, Some(hold)) => format!("drive the resolving plan to the end: {hold}"),
-                (None, None) => "resolve the incident (the gate reopens with it)".to_owned(),
+                (None, Some(hold)) => (
+                    NextStep::DriveResolution,
+                    format!("drive the resolving plan to the end: {hold}"),
+                ),
+                (None, None) => (
+                    NextStep::Resolve,
+                    "resolve the incident (the gate reopens with it)".to_owned(),
+                ),
             },
             IncidentPhase::Resolved => match closable {
-                Some(open) => format!("close `{}` with CloseFollowUp", open.id),
-                None => "hold the retro and record it".to_owned(),
+                Some(open) => close(&open.id),
+                None => (
+                    NextStep::HoldRetro,
+                    "hold the retro and record it".to_owned(),
+                ),
             },
-            _ => "nothing: the incident is reviewed".to_owned(),
+            _ => (
+                NextStep::Nothing,
+                "nothing: the incident is reviewed".to_owned(),
+            ),
         };
         Some(WayBack {
             incident: id.clone(),
@@ -157,6 +218,7 @@ impl State {
             not_restored,
             follow_ups,
             next,
+            step,
         })
     }
 }

@@ -365,3 +365,45 @@ fn retoggle_after_a_failed_verification_checks_health_and_leaves_the_revision_fa
         Some("flags-on")
     );
 }
+
+/// The release a dry run of `strategy` registers for its stand-in build.
+fn stand_in_release(w: &World, strategy: S) -> knowngood::ReleaseId {
+    let plan = w.plan();
+    let choice = plan
+        .choose(strategy, "alice")
+        .unwrap_or_else(|e| panic!("{strategy} is not applicable: {e}"));
+    rehearse(w.ledger.state(), &choice, common::t(w.clock + 1))
+        .unwrap()
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            knowngood::EventKind::ReleaseRegistered { release } => Some(release.id.clone()),
+            _ => None,
+        })
+        .expect("the revert builds")
+}
+
+#[test]
+fn dry_run_stand_in_build_never_takes_the_name_of_a_registered_release() {
+    let mut w = bad_commit_in_production(Policy::default());
+    // Without a clash, the stand-in takes the next name after what serves.
+    let next = stand_in_release(&w, S::Revert);
+    // A build CI made under that very name (numbered after the one that
+    // broke, say): the revert stays applicable and its stand-in takes
+    // another name, never refused as a clash with a release it is not.
+    w.ok(Command::RegisterArtifact {
+        artifact: knowngood::Artifact::new(
+            SERVICE,
+            common::digest(99),
+            semver::Version::new(9, 9, 9),
+            99,
+            "c0099",
+        ),
+    });
+    w.ok(Command::RegisterRelease {
+        release: knowngood::Release::new(next.clone(), SERVICE, common::digest(99), "cfg-99"),
+    });
+    let other = stand_in_release(&w, S::Revert);
+    assert_ne!(other, next);
+    assert!(w.ledger.state().release(&other).is_none(), "{other} is free");
+}

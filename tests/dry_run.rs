@@ -405,5 +405,8 @@ fn dry_run_stand_in_build_never_takes_the_name_of_a_registered_release() {
     });
     let other = stand_in_release(&w, S::Revert);
     assert_ne!(other, next);
-    assert!(w.ledger.state().release(&other).is_none(), "{other} is free");
+    assert!(
+        w.ledger.state().release(&other).is_none(),
+        "{other} is free"
+    );
 }

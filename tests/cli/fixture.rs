@@ -167,6 +167,20 @@ command = {{ program = "sh", args = ["build.sh"] }}
         world
     }
 
+    /// Rewrites the configuration: `edit` gets its text.
+    pub fn configure(&self, edit: impl FnOnce(String) -> String) {
+        let file = self.file("knowngood.toml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(file, edit(text)).unwrap();
+    }
+
+    /// The first build shipped everywhere: `sync`, `build`, `promote`.
+    pub fn first_build_shipped(&self) {
+        self.expect(0, &["sync"]);
+        self.expect(0, &["build"]);
+        self.expect(0, &["promote", "payments@1.1.1+1"]);
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

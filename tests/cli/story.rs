@@ -12,6 +12,10 @@ use crate::fixture::{Store, World};
 /// The story on `store`; answers its transcript, redacted.
 fn story(name: &str, store: Store) -> String {
     let w = World::new(name, store);
+    if store == Store::Postgres {
+        let migrated = w.expect(0, &["journal", "migrate", "--json"]).json();
+        assert_eq!(migrated["schema"], 1, "{migrated}");
+    }
     let mut transcript = String::new();
     let say = |transcript: &mut String, w: &World, args: &[&str], ran: &crate::fixture::Ran| {
         let _ = writeln!(transcript, "$ knowngood {}", args.join(" "));

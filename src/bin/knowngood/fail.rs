@@ -84,7 +84,11 @@ impl From<StartError> for Failure {
             StartError::Journal(_) => Exit::Failed,
             _ => Exit::Corrupt,
         };
-        Self::new(exit, format!("the journal cannot be read: {e}"))
+        let mut message = format!("the journal cannot be read: {e}");
+        if message.contains("PostgresJournalStore::migrate") {
+            message.push_str("\n(from the command: `knowngood journal migrate`)");
+        }
+        Self::new(exit, message)
     }
 }
 

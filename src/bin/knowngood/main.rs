@@ -135,6 +135,9 @@ enum JournalCmd {
     /// Check every entry from the first: the chain, the canonical form,
     /// and that the state rebuilds.
     Verify,
+    /// Bring a PostgreSQL journal's tables to this version's schema
+    /// (nothing to do for a file or SQLite journal).
+    Migrate,
 }
 
 fn main() -> ExitCode {
@@ -218,6 +221,9 @@ async fn dispatch(command: Cmd, s: &Session) -> Result<Exit, Failure> {
         Cmd::Journal {
             command: JournalCmd::Verify,
         } => reports::verify(s).await,
+        Cmd::Journal {
+            command: JournalCmd::Migrate,
+        } => reports::migrate(s).await,
         Cmd::Init { .. } | Cmd::Completions { .. } | Cmd::Drill(_) => Ok(Exit::Done),
     }
 }

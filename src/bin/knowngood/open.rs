@@ -61,23 +61,48 @@ impl Session {
                 .clone()
                 .ok_or_else(|| Failure::bad_input("`journal.path` is missing".to_owned()))
         };
+        // A store that refuses what it holds on opening (a broken chain, an
+        // altered entry, another chain's journal) does not verify.
+        let opened = |e: knowngood::AdapterError| {
+            let exit = if e.kind() == knowngood::ErrorKind::Rejected {
+                Exit::Corrupt
+            } else {
+                Exit::Failed
+            };
+            Failure::new(exit, format!("the journal cannot be opened: {e}"))
+        };
         Ok(match journal.store {
-            StoreKind::File => Arc::new(FileJournalStore::open(path()?, chain)?),
-            StoreKind::Sqlite => Arc::new(SqliteJournalStore::open(path()?, chain)?),
-            StoreKind::Postgres => {
-                let var = journal
-                    .url_env
-                    .as_deref()
-                    .unwrap_or("KNOWNGOOD_POSTGRES_URL");
-                let url = std::env::var(var).map_err(|_| {
-                    Failure::bad_input(format!(
-                        "`journal.url_env` names `{var}`, which is unset: set it to the database's connection string"
-                    ))
-                })?;
-                let name = journal.name.as_deref().unwrap_or(journal.chain.as_str());
-                Arc::new(PostgresJournalStore::connect(url, name, chain).await?)
+            StoreKind::File => Arc::new(FileJournalStore::open(path()?, chain).map_err(opened)?),
+            StoreKind::Sqlite => {
+                Arc::new(SqliteJournalStore::open(path()?, chain).map_err(opened)?)
             }
+            StoreKind::Postgres => Arc::new(self.postgres(chain).await?),
         })
+    }
+
+    /// Brings a PostgreSQL journal to this version's schema; `None` for
+    /// the other stores.
+    pub async fn migrate(&self) -> Result<Option<i32>, Failure> {
+        if self.config.journal.store != StoreKind::Postgres {
+            return Ok(None);
+        }
+        let store = self.postgres(self.chain()?).await?;
+        Ok(Some(store.migrate().await?))
+    }
+
+    async fn postgres(&self, chain: Chain) -> Result<PostgresJournalStore, Failure> {
+        let journal = &self.config.journal;
+        let var = journal
+            .url_env
+            .as_deref()
+            .unwrap_or("KNOWNGOOD_POSTGRES_URL");
+        let url = std::env::var(var).map_err(|_| {
+            Failure::bad_input(format!(
+                "`journal.url_env` names `{var}`, which is unset: set it to the database's connection string"
+            ))
+        })?;
+        let name = journal.name.as_deref().unwrap_or(journal.chain.as_str());
+        Ok(PostgresJournalStore::connect(url, name, chain).await?)
     }
 
     /// The ledger as the journal has it, for commands that only read:

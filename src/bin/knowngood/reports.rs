@@ -240,6 +240,19 @@ pub async fn verify(s: &Session) -> Result<Exit, Failure> {
     Ok(Exit::Done)
 }
 
+/// `journal migrate`.
+pub async fn migrate(s: &Session) -> Result<Exit, Failure> {
+    let version = s.migrate().await?;
+    s.out.emit(
+        &serde_json::json!({ "schema": version }),
+        || match version {
+            Some(v) => format!("the journal's tables are at schema version {v}"),
+            None => "nothing to migrate: a file or SQLite journal keeps its own format".to_owned(),
+        },
+    )?;
+    Ok(Exit::Done)
+}
+
 /// `drill`: the crate's drill runner.
 pub fn drill(a: &DrillArgs, out: Out) -> Result<Exit, Failure> {
     const REPLAY: &str = "knowngood drill";

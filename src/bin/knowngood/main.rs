@@ -130,6 +130,8 @@ enum Cmd {
     },
 }
 
+// Doc comments here are the help people read, not rustdoc.
+#[allow(clippy::doc_markdown)]
 #[derive(Debug, Subcommand)]
 enum JournalCmd {
     /// Check every entry from the first: the chain, the canonical form,

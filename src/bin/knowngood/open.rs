@@ -80,7 +80,7 @@ impl Session {
         })
     }
 
-    /// Brings a PostgreSQL journal to this version's schema; `None` for
+    /// Brings a `PostgreSQL` journal to this version's schema; `None` for
     /// the other stores.
     pub async fn migrate(&self) -> Result<Option<i32>, Failure> {
         if self.config.journal.store != StoreKind::Postgres {

@@ -263,3 +263,63 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         }
     }
 }
+
+#[test]
+fn drive_waits_for_an_approval_and_says_so_or_exits_3_with_no_wait() {
+    let w = World::new("drive-waits", Store::File);
+    w.configure(|t| {
+        t.replace(
+            "[policy]\n",
+            "[policy]\napprovals = { prod = { approvers = 1, role = \"release-manager\" } }\nroles = { release-manager = [\"bob\"] }\n",
+        )
+    });
+    w.expect(0, &["sync"]);
+    w.expect(0, &["build"]);
+    w.expect(3, &["promote", "payments@1.1.1+1"]);
+    w.expect(0, &["approve", "prod", "--as", "bob"]);
+    w.expect(0, &["promote", "payments@1.1.1+1"]);
+    w.commit("new checkout", "PR-2", Some("bug.txt"));
+    w.expect(0, &["sync"]);
+    w.expect(0, &["build"]);
+    w.expect(3, &["promote", "payments@1.1.2+2"]);
+    w.expect(0, &["approve", "prod", "--as", "bob"]);
+    w.expect(4, &["promote", "payments@1.1.2+2"]);
+    w.expect(
+        0,
+        &[
+            "declare",
+            "INC-1",
+            "--env",
+            "prod",
+            "--change",
+            "PR-2",
+            "--summary",
+            "checkout fails",
+        ],
+    );
+    // A rollback needs no approval; the revert that resolves it ships a
+    // new release to production, which does.
+    w.expect(0, &["choose", "INC-1", "rollback"]);
+    w.expect(0, &["drive", "INC-1"]);
+    w.expect(0, &["choose", "INC-1", "revert"]);
+    // Without waiting: exit 3, saying for whom.
+    let waiting = w.expect(3, &["drive", "INC-1", "--no-wait"]);
+    assert!(
+        waiting.stdout.contains("release-manager"),
+        "{}",
+        waiting.stdout
+    );
+    let status = w.expect(0, &["status", "--env", "prod"]).stdout;
+    assert!(status.contains("awaiting approval"), "{status}");
+    // Waiting: it says so on stderr, and goes on once bob approves.
+    let child = w.spawn(&["drive", "INC-1", "--poll-seconds", "1"]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    w.expect(0, &["approve", "prod", "--as", "bob"]);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("waiting: "), "{stderr}");
+    assert!(stdout.contains("all 4 step(s) done"), "{stdout}");
+    w.expect(0, &["resolve", "INC-1"]);
+}

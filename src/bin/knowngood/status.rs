@@ -60,6 +60,9 @@ pub struct ServiceView {
     pub evidence: Option<String>,
     /// How it differs from main (production and test environments).
     pub drift: Option<Drift>,
+    /// A newer revision requested and awaiting approval, with who may
+    /// still approve it.
+    pub awaiting_approval: Option<(Revision, ReleaseId, Vec<knowngood::Actor>)>,
 }
 
 /// Gathers the status from `state` at `now`, for `only` one environment
@@ -107,6 +110,18 @@ pub fn gather(
                 verified_at: current.verified_at,
                 evidence: current.evidence.clone(),
                 drift: state.drift(&env.id, service),
+                awaiting_approval: history
+                    .latest()
+                    .filter(|d| d.status == DeploymentStatus::Requested)
+                    .map(|d| {
+                        let slot =
+                            knowngood::Slot::new(env.id.clone(), service.clone(), d.revision);
+                        (
+                            d.revision,
+                            d.release.clone(),
+                            state.pending_approvers(&slot),
+                        )
+                    }),
             });
         }
         environments.push(EnvironmentView {
@@ -175,6 +190,19 @@ pub fn text(status: &Status, out: Out) -> String {
             );
             if let Some(evidence) = &v.evidence {
                 let _ = writeln!(s, "    measured: {evidence}");
+            }
+            if let Some((revision, release, who)) = &v.awaiting_approval {
+                let who: Vec<String> = who.iter().map(ToString::to_string).collect();
+                let _ = writeln!(
+                    s,
+                    "    {} {release} ({revision}){}",
+                    out.yellow("awaiting approval:"),
+                    if who.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", may approve: {}", who.join(", "))
+                    }
+                );
             }
             if let Some(drift) = v.drift.as_ref().filter(|d| !d.is_clear()) {
                 let _ = writeln!(s, "    {}", drift_line(drift));

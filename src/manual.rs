@@ -860,10 +860,16 @@
 //! | 3 | `ledger`, `rollout`, `retro`, `suspects`, `port/` | state and journal in step; gradual rollouts; retros; suspects; the ports, one file each (`vcs`, `deployer`, `flags`, `health`, `metrics`, `migrations`, `runbooks`, `builder`, `journal`, `leases`, `clock` with [`SystemClock`](crate::SystemClock), `error`, `ports`) |
 //! | 4 | `picture`, `startup`, `memory/`, `adapters/`, `testkit/` | pictures; starting a ledger from a store ([`StartError`](crate::StartError)); the in-memory adapters (one file per port, plus `clock` and `executor`); the real adapters (`postgres/`, `file_journal/`, `git/`, `command/` and `flagd/` are folders; `command/process.rs` runs one host command, `flagd/splice.rs` changes one flag in a file's text; `analysis_probe` judges an analysis as a health probe, `prometheus` reads metrics); the conformance suite (one file per port, `replicas.rs`, its two-replica half, `hostile.rs` and `outsiders.rs`) and `tripwire` (kill points) |
 //! | 5 | `metrics`, `driver/` | delivery metrics; the driver: `mod` (start, resume, refresh, execute), `drive` (the drive loop and each step), `calls` (port calls, asked about before acting again, reconciled), `branches`, `ship`, `deliver` (a build along its lane to production, baked, in waves), `remediate` (the remediation policy's turn on a failed verification), `detect` (detection without a person), `promote` (what a plan shipped, deployed on to production elsewhere), `flags` (a flag set; a gradual rollout driven), `migrate` (migrations through the migrator), `hotfix_lane`, `lease`, `snapshots`, `sync` (what landed on a branch), `error`, `report` |
-//! | 6 | `drill/` | `run/` (running a scenario: `history`, `driven` (history steps the driver carries out: a gradual rollout, a migration), `incident` (declared or detected; the way back to normal), `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
+//! | 6 | `drill/` | `text` (a drill told in plain text, for every runner), `run/` (running a scenario: `history`, `driven` (history steps the driver carries out: a gradual rollout, a migration), `incident` (declared or detected; the way back to normal), `response`, `checks`), `world`, `faults/` (the seeded faults and the faulty ports), `invariants`, `scenario`, `builder`, `report`, `explore` |
 //!
 //! So "where does the driver renew its lease?" is `driver/lease.rs`, and
 //! "what does the in-memory flag store do?" is `memory/flags.rs`.
+//!
+//! Above them all, `bin/knowngood/` is the command (chapter 17), built
+//! on the public API only: `main` (arguments, exit codes), `config`
+//! (`knowngood.toml`), `open` (stores, ports, the driver), `out` (text,
+//! colour, JSON), `fail` (exit codes), `status`, `delivery`, `incident`,
+//! `reports`.
 //!
 //! Outside `src/`: `tests/` (one concept per file), `benches/`,
 //! `examples/`, and `interop/flagd`, a crate of its own that judges the
@@ -1058,3 +1064,80 @@
 //! step, so a contract migration or an expired artifact in the way is
 //! its refusal, named in the option.
 //!
+//! # 17. The command: `knowngood` for the people on call
+//!
+//! `cargo install knowngood --features cli` (from a checkout:
+//! `cargo install --path . --features cli`) gives the `knowngood` command,
+//! a thin layer over this crate's public API: everything it does, a host
+//! can do the same way (its code is `src/bin/knowngood/`, one file per
+//! group of commands). Feature `cli` adds `clap`, `clap_complete` and
+//! `tracing-subscriber` and turns on every real adapter; the library's
+//! default dependencies do not grow.
+//!
+//! **One file, `knowngood.toml`** (`knowngood init` writes a commented
+//! starting point; `--config` or `KNOWNGOOD_CONFIG` names another). Paths
+//! in it are relative to its directory, where every command and every
+//! script runs. Unknown keys are refused; every bad value is an error that
+//! names the file, the key and what is expected (exit code 2).
+//!
+//! | key | what |
+//! | --- | --- |
+//! | `actor` | who acts when neither `--as` nor `KNOWNGOOD_ACTOR` says (else `$USER`) |
+//! | `snapshot_every` | a snapshot every this many entries (default 1,000; 0 never) |
+//! | `[journal]` | `store` (`file`, `sqlite`, `postgres`), `path` (file and SQLite), `url_env` and `name` (PostgreSQL: the variable holding the connection string, the journal's name), `chain`, and `key_env` for a keyed chain |
+//! | `[pipeline]` | [`PipelineSpec`](crate::PipelineSpec) as data: `environments` (`id`, `role`) and `promotions` (`from`, `to`, `lane`) |
+//! | `[policy]` | [`Policy`](crate::Policy) as data; unset keys default |
+//! | `[[services]]` | `name`, `repository` (a git repository), `branch` (default `main`) |
+//! | `[git]` | `remote` (pushes go there), `author_name`, `author_email` |
+//! | `[flags]` | a flagd file per environment |
+//! | `[deploy]` | `command`, `status`, optional `outcome` and `abort` ([`CommandSpec`](crate::adapters::CommandSpec)s: `program`, `args`, `timeout_seconds`), `outcomes` (a directory) |
+//! | `[health]` | `command` (exits 0 when healthy), or `analysis` (an [`Analysis`](crate::analysis::Analysis) judged on `[prometheus]`) |
+//! | `[build]` | `command` (prints the manifest last; [`CommandBuilder`](crate::adapters::CommandBuilder)), optional `outcome`, `outcomes` |
+//! | `[prometheus]` | `url`, `timeout_seconds` |
+//!
+//! Commands that act record the configured pipeline, policy and services
+//! first where the journal does not hold them as configured (the core
+//! judges that too). A PostgreSQL journal's tables are made by
+//! `knowngood journal migrate`, never behind the operator's back.
+//!
+//! **Commands.** `status` (each environment: what serves, its revision,
+//! since when, verified or not and by what measurement, what awaits
+//! approval and who may give it, drift both ways, the gate and why it is
+//! closed, freezes, flags; each open incident with what holds its gate,
+//! its follow-ups and the next command); `sync` (what landed on each
+//! service's branch, from git; the first time, the branch is followed
+//! from its head, [`Driver::follow`](crate::Driver::follow)); `build`
+//! ([`Driver::build`](crate::Driver::build)); `ship` (one environment);
+//! `promote` (along the lane to production, [`Driver::deliver`](crate::Driver::deliver));
+//! `flag` (judged by the core before the flagd file changes); `freeze`,
+//! `unfreeze`, `approve`; `declare`, `suspects`, `plan` (the ranked
+//! options as a table: applicable or why not, the estimate and its basis,
+//! the cost to the team, the risks, and why the first wins), `choose`
+//! (`--then` chooses the resolving option up front), `drive`, `resolve`
+//! (closes the follow-ups the journal proves done, resolves, then closes
+//! the gate's), `retro` (Markdown; `--record` records it held), `metrics`,
+//! `graph` (the pipeline in DOT or Mermaid, a plan or a timeline in
+//! Mermaid), `journal verify` (every entry from the first, never a
+//! snapshot), `drill` (the drill example's runner), `completions`.
+//!
+//! **`drive` is resumable.** Killed at any moment, it is run again: each
+//! port call is asked about under its key before it is made again, so a
+//! deploy still running when the command died is answered by the host's
+//! `outcome` command, not repeated. It waits for approvals, saying for
+//! whom, until they come (`--no-wait`: exit 3 instead); when the plan's
+//! steps are done it marks the incident mitigated if the core accepts it
+//! on the plan's measurements, and says the next command
+//! ([`WayBack::step`](crate::WayBack::step)).
+//!
+//! **For people and for scripts.** Plain text on stdout, with colour only
+//! on a terminal and never with `NO_COLOR`; `--json` on every command that
+//! reports (an error is then `{"error", "exit"}` on stdout too); the
+//! driver's progress (each step, each port call, each measurement, what it
+//! waits for) on stderr, `--quiet` without it.
+//!
+//! **Exit codes.** 0 done; 1 refused by a rule (nothing was done); 2 bad
+//! input (arguments, configuration, an unknown name); 3 waiting for a
+//! person (approvals, a paused step, a branch that moved, an outcome
+//! nobody can tell); 4 a port failed (a deploy, a build, the store; what
+//! is known is in the journal: run the command again to go on); 5 the
+//! journal does not verify.

@@ -1084,20 +1084,20 @@
 //! | --- | --- |
 //! | `actor` | who acts when neither `--as` nor `KNOWNGOOD_ACTOR` says (else `$USER`) |
 //! | `snapshot_every` | a snapshot every this many entries (default 1,000; 0 never) |
-//! | `[journal]` | `store` (`file`, `sqlite`, `postgres`), `path` (file and SQLite), `url_env` and `name` (PostgreSQL: the variable holding the connection string, the journal's name), `chain`, and `key_env` for a keyed chain |
+//! | `[journal]` | `store` (`file`, `sqlite`, `postgres`), `path` (file and `SQLite`), `url_env` and `name` (`PostgreSQL`: the variable holding the connection string, the journal's name), `chain`, and `key_env` for a keyed chain |
 //! | `[pipeline]` | [`PipelineSpec`](crate::PipelineSpec) as data: `environments` (`id`, `role`) and `promotions` (`from`, `to`, `lane`) |
 //! | `[policy]` | [`Policy`](crate::Policy) as data; unset keys default |
 //! | `[[services]]` | `name`, `repository` (a git repository), `branch` (default `main`) |
 //! | `[git]` | `remote` (pushes go there), `author_name`, `author_email` |
 //! | `[flags]` | a flagd file per environment |
-//! | `[deploy]` | `command`, `status`, optional `outcome` and `abort` ([`CommandSpec`](crate::adapters::CommandSpec)s: `program`, `args`, `timeout_seconds`), `outcomes` (a directory) |
+//! | `[deploy]` | `command`, `status`, optional `outcome` and `abort` (`adapters::CommandSpec`s: `program`, `args`, `timeout_seconds`), `outcomes` (a directory) |
 //! | `[health]` | `command` (exits 0 when healthy), or `analysis` (an [`Analysis`](crate::analysis::Analysis) judged on `[prometheus]`) |
-//! | `[build]` | `command` (prints the manifest last; [`CommandBuilder`](crate::adapters::CommandBuilder)), optional `outcome`, `outcomes` |
+//! | `[build]` | `command` (prints the manifest last; `adapters::CommandBuilder`), optional `outcome`, `outcomes` |
 //! | `[prometheus]` | `url`, `timeout_seconds` |
 //!
 //! Commands that act record the configured pipeline, policy and services
 //! first where the journal does not hold them as configured (the core
-//! judges that too). A PostgreSQL journal's tables are made by
+//! judges that too). A `PostgreSQL` journal's tables are made by
 //! `knowngood journal migrate`, never behind the operator's back.
 //!
 //! **Commands.** `status` (each environment: what serves, its revision,

@@ -1108,7 +1108,7 @@
 //! service's branch, from git; the first time, the branch is followed
 //! from its head, [`Driver::follow`](crate::Driver::follow)); `build`
 //! ([`Driver::build`](crate::Driver::build)); `ship` (one environment);
-//! `promote` (along the lane to production, [`Driver::deliver`](crate::Driver::deliver));
+//! `promote` (along the lane to production, [`Driver::deliver`](crate::Driver::deliver); held by bake time and approvals it exits 3 saying when to run it again, or with `--wait` waits, saying what for);
 //! `flag` (judged by the core before the flagd file changes); `freeze`,
 //! `unfreeze`, `approve`; `declare`, `suspects`, `plan` (the ranked
 //! options as a table: applicable or why not, the estimate and its basis,

@@ -323,3 +323,26 @@ fn drive_waits_for_an_approval_and_says_so_or_exits_3_with_no_wait() {
     assert!(stdout.contains("all 4 step(s) done"), "{stdout}");
     w.expect(0, &["resolve", "INC-1"]);
 }
+
+#[test]
+fn promote_holds_a_release_for_its_bake_time_and_waits_for_it_when_asked() {
+    let w = World::new("bake", Store::File);
+    w.configure(|t| t.replace("[policy]\n", "[policy]\nbake_seconds = { qa = 2 }\n"));
+    w.expect(0, &["sync"]);
+    w.expect(0, &["build"]);
+    let baking = w
+        .expect(3, &["promote", "payments@1.1.1+1", "--json"])
+        .json();
+    assert_eq!(baking["outcome"], "waiting", "{baking}");
+    assert!(
+        baking["detail"].as_str().unwrap().contains("--wait"),
+        "{baking}"
+    );
+    let waited = w.expect(0, &["promote", "payments@1.1.1+1", "--wait"]);
+    assert!(
+        waited.stderr.contains("bakes in `qa` until"),
+        "{}",
+        waited.stderr
+    );
+    assert!(waited.stdout.contains("`prod`"), "{}", waited.stdout);
+}

@@ -53,6 +53,13 @@ pub struct PromoteArgs {
     /// The idempotency key (default `promote/<release>/<lane>`).
     #[arg(long)]
     key: Option<String>,
+    /// Wait for bake time and approvals instead of exiting 3, saying what
+    /// it waits for.
+    #[arg(long)]
+    wait: bool,
+    /// How often to look for approvals while waiting, in seconds.
+    #[arg(long, default_value_t = 5)]
+    poll_seconds: u64,
 }
 
 /// `flag`.
@@ -348,13 +355,54 @@ pub async fn promote(s: &Session, a: &PromoteArgs) -> Result<Exit, Failure> {
         .key
         .clone()
         .unwrap_or_else(|| format!("promote/{}/{}", a.release, a.lane));
-    let delivered = driver
-        .deliver(
-            &a.release.as_str().into(),
-            a.lane,
-            &IdempotencyKey::new(key.as_str()),
-        )
-        .await?;
+    let mut said = String::new();
+    let delivered = loop {
+        let delivered = driver
+            .deliver(
+                &a.release.as_str().into(),
+                a.lane,
+                &IdempotencyKey::new(key.as_str()),
+            )
+            .await?;
+        let Delivered::Waiting { waiting, .. } = &delivered else {
+            break delivered;
+        };
+        if !a.wait {
+            break delivered;
+        }
+        let (why, pause) = match waiting {
+            DeliveryWait::Baking {
+                environment,
+                ready_at,
+                ..
+            } => {
+                let left = (*ready_at - driver.ports().clock.now())
+                    .to_std()
+                    .unwrap_or_default();
+                (
+                    format!(
+                        "`{}` bakes in `{environment}` until {}",
+                        a.release,
+                        crate::out::when(*ready_at)
+                    ),
+                    left.max(std::time::Duration::from_millis(100)),
+                )
+            }
+            DeliveryWait::Approvals(report) => (
+                report.instruction(),
+                std::time::Duration::from_secs(a.poll_seconds.max(1)),
+            ),
+            _ => break delivered,
+        };
+        if why != said {
+            s.progress(format_args!(
+                "waiting: {why} (Ctrl-C to stop; `promote` again goes on)"
+            ));
+            said = why;
+        }
+        tokio::time::sleep(pause).await;
+        driver.refresh().await?;
+    };
     let detail = delivered.to_string();
     let (exit, answer) = match delivered {
         Delivered::Done { verified, .. } => (
@@ -371,7 +419,7 @@ pub async fn promote(s: &Session, a: &PromoteArgs) -> Result<Exit, Failure> {
                     format!("{detail}\nwaiting: {}", report.instruction())
                 }
                 DeliveryWait::Baking { ready_at, .. } => format!(
-                    "{detail}\nrun `knowngood promote {} --key {key}` again after {}",
+                    "{detail}\nrun `knowngood promote {} --key {key}` again after {} (or with --wait)",
                     a.release,
                     crate::out::when(*ready_at)
                 ),

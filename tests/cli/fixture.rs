@@ -251,6 +251,11 @@ command = {{ program = "sh", args = ["build.sh"] }}
         self.command(args).output().unwrap().into()
     }
 
+    /// Runs `knowngood args…` with one more environment variable.
+    pub fn command_with_env(&self, args: &[&str], var: &str, value: &str) -> Ran {
+        self.command(args).env(var, value).output().unwrap().into()
+    }
+
     /// Runs it and expects `code`.
     pub fn expect(&self, code: i32, args: &[&str]) -> Ran {
         let ran = self.run(args);

@@ -346,3 +346,33 @@ fn promote_holds_a_release_for_its_bake_time_and_waits_for_it_when_asked() {
     );
     assert!(waited.stdout.contains("`prod`"), "{}", waited.stdout);
 }
+
+#[test]
+fn a_keyed_chain_takes_its_key_from_the_environment_and_refuses_another() {
+    let w = World::new("keyed", Store::File);
+    w.configure(|t| {
+        t.replace(
+            "chain = \"payments-prod\"",
+            "chain = \"payments-prod\"\nkey_env = \"KG_TEST_JOURNAL_KEY\"",
+        )
+    });
+    // Without the key: bad input, saying which variable.
+    let unset = w.expect(2, &["status"]);
+    assert!(
+        unset.stderr.contains("KG_TEST_JOURNAL_KEY"),
+        "{}",
+        unset.stderr
+    );
+    let run = |key: &str, args: &[&str]| -> crate::fixture::Ran {
+        w.command_with_env(args, "KG_TEST_JOURNAL_KEY", key)
+    };
+    for args in [&["sync"][..], &["build"], &["promote", "payments@1.1.1+1"]] {
+        assert_eq!(run("s3cret", args).code, 0, "{args:?}");
+    }
+    let verified = run("s3cret", &["journal", "verify", "--json"]);
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
+    assert_eq!(verified.json()["keyed"], true);
+    // Another key: the journal does not verify (exit 5), nothing is read.
+    let other = run("not-the-key", &["journal", "verify"]);
+    assert_eq!(other.code, 5, "{}\n{}", other.stdout, other.stderr);
+}

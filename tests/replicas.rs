@@ -221,14 +221,84 @@ fn snapshot_is_used_only_in_its_own_format_and_on_its_own_chain() {
     assert!(sealed.open(&Chain::unnamed()).is_err());
     // A format this version does not know is named, sealed or not.
     let mut body: serde_json::Value = serde_json::from_str(&sealed.body).unwrap();
-    body["format"] = 2.into();
+    body["format"] = 3.into();
     let future: Snapshot = serde_json::from_value(body).unwrap();
     assert_eq!(
         future.seal(&keyed).open(&keyed),
         Err(SnapshotProblem::UnknownFormat {
             position: 1,
-            format: 2
+            format: 3
         })
+    );
+}
+
+/// Rule: a snapshot written by an earlier format (format 1 wrote every
+/// deployment as an object, before histories were packed) is never misread:
+/// it is passed over, named with its format, and the start replays.
+#[test]
+fn snapshot_of_an_earlier_format_is_passed_over_with_its_reason_and_never_misread() {
+    let scenarios = scenarios();
+    let journal = run(&scenarios[0], 7).journal;
+    let at = journal.len() / 2;
+    let prefix = Ledger::from_journal(journal.truncated(at)).unwrap();
+    // The body format 1 wrote: the same state, each history's deployments
+    // a list of objects.
+    let sealed = Snapshot::of(&prefix).seal(journal.chain());
+    let mut body: serde_json::Value = serde_json::from_str(&sealed.body).unwrap();
+    body["format"] = 1.into();
+    let mut histories = 0;
+    for (env, services) in body["state"]["environments"].as_object_mut().unwrap() {
+        for (service, history) in services["services"].as_object_mut().unwrap() {
+            let deployments: Vec<&knowngood::Deployment> = prefix
+                .state()
+                .history(&env.as_str().into(), &service.as_str().into())
+                .unwrap()
+                .deployments()
+                .collect();
+            history["deployments"] = serde_json::to_value(deployments).unwrap();
+            histories += 1;
+        }
+    }
+    assert!(histories > 0, "the snapshot holds deployments");
+    let old_body = serde_json::to_string(&body).unwrap();
+    // Sealed as every format is: the chain's link of the head's hash, then
+    // of the body.
+    let chain = journal.chain();
+    let bound = chain.link(&chain.genesis(), sealed.hash.to_string().as_bytes());
+    let old = knowngood::StoredSnapshot::new(
+        sealed.position,
+        sealed.hash,
+        chain.link(&bound, old_body.as_bytes()),
+        old_body,
+    );
+    assert_eq!(
+        old.open(chain),
+        Err(SnapshotProblem::UnknownFormat {
+            position: at as u64,
+            format: 1
+        })
+    );
+    // A store holding only it starts by replaying everything, and says why.
+    let store = InMemoryJournalStore::with_chain(chain.clone());
+    block_on(store.append(0, journal.entries())).unwrap();
+    block_on(store.save_snapshot(&old)).unwrap();
+    let (started, report) = block_on(open_ledger(&store, Startup::Snapshot)).unwrap();
+    assert_eq!(report.snapshot, None);
+    assert_eq!(
+        report.ignored,
+        vec![SnapshotProblem::UnknownFormat {
+            position: at as u64,
+            format: 1
+        }]
+    );
+    assert_eq!(report.replayed, journal.len() as u64);
+    assert_eq!(started.state(), &journal.replay().unwrap());
+    // Negative: the same state in this format is used.
+    let store = stored_with_snapshot(&journal, at);
+    let (_, report) = block_on(open_ledger(&store, Startup::Snapshot)).unwrap();
+    assert_eq!(
+        (report.snapshot, report.ignored.len()),
+        (Some(at as u64), 0)
     );
 }
 

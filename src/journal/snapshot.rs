@@ -18,7 +18,7 @@ use super::{Chain, ChainHead, EntryHash, Journal, StreamId};
 use crate::machine::State;
 
 /// The snapshot format this version writes and reads.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 /// The state folded from a journal's first `head.len` entries, with what a
 /// journal needs to go on from there (its head and its stream versions).

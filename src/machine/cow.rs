@@ -31,6 +31,15 @@ impl<T> Default for CowVec<T> {
 }
 
 impl<T: Clone> CowVec<T> {
+    /// The vector, shared from now on.
+    pub(crate) fn from_vec(items: Vec<T>) -> Self {
+        Self {
+            shared: Arc::new(items),
+            changed: BTreeMap::new(),
+            tail: Vec::new(),
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.shared.len().saturating_add(self.tail.len())
     }

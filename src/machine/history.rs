@@ -84,7 +84,10 @@ impl Deployment {
 }
 
 /// One service's rollout history in one environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Stored, its deployments are packed (`machine/packed.rs`): one row of
+/// small numbers each, the names they use in tables beside them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RolloutHistory {
     pub(super) deployments: super::cow::CowVec<Deployment>,
     pub(super) current: Option<Revision>,

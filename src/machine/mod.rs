@@ -27,6 +27,7 @@ mod incident_apply;
 mod kept;
 mod known_good;
 pub mod lifecycle;
+mod packed;
 mod planned;
 mod rehearse;
 pub(crate) mod rejection;

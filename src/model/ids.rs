@@ -14,12 +14,34 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+/// Reads a name straight into its shared string: one allocation, not a
+/// `String` first (a snapshot reads hundreds of thousands of names).
+pub(crate) struct SharedStr;
+
+impl serde::de::Visitor<'_> for SharedStr {
+    type Value = Arc<str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Arc<str>, E> {
+        Ok(Arc::from(text))
+    }
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
         #[serde(transparent)]
         pub struct $name(std::sync::Arc<str>);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_str($crate::model::ids::SharedStr).map(Self)
+            }
+        }
 
         impl $name {
             /// Wraps a host-chosen name.
@@ -219,9 +241,21 @@ id_type!(
 /// assert_eq!(d.algorithm(), "sha256");
 /// assert!(Digest::parse("9f86d081").is_err());
 /// ```
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Digest(Arc<str>);
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = d.deserialize_str(SharedStr)?;
+        Digest::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
 
 /// A digest that is not of the form `<algorithm>:<hex>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

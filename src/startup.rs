@@ -238,7 +238,7 @@ async fn newest_snapshot(
         before = Some(stored.position);
         // Where it says it was taken first (cheap), then its seal and body.
         let checked = match in_journal(store, stored.position, stored.hash).await? {
-            Ok(()) => stored.open(&chain),
+            Ok(()) => open_at_once(&stored, &chain),
             Err(problem) => Err(problem),
         };
         match checked {
@@ -257,6 +257,90 @@ async fn newest_snapshot(
         }
     }
     Ok(None)
+}
+
+/// [`StoredSnapshot::open`], with the seal hashed on a second thread while
+/// this one reads the body: what was read is used only once the seal
+/// holds (a start spends its time in those two, and the body is tens of
+/// megabytes in a long history).
+fn open_at_once(
+    stored: &crate::journal::StoredSnapshot,
+    chain: &crate::journal::Chain,
+) -> Result<Snapshot, SnapshotProblem> {
+    let (sealed, read) = std::thread::scope(|scope| {
+        let sealing = scope.spawn(|| stored.seal_holds(chain));
+        let read = read_split(stored, scope);
+        // A hashing thread that could not finish proves nothing.
+        (sealing.join().unwrap_or(false), read)
+    });
+    if !sealed {
+        return Err(SnapshotProblem::BadSeal {
+            position: stored.position,
+        });
+    }
+    read
+}
+
+/// The body read in two halves at once: the environments (their rollout
+/// histories are most of a long-lived state) on a thread of their own,
+/// everything else on this one. A body that does not split as this format
+/// writes it is read whole by [`StoredSnapshot::read_unsealed`], which
+/// says what is wrong with it: the split is only ever a faster way to the
+/// same snapshot.
+fn read_split<'scope, 'env>(
+    stored: &'env crate::journal::StoredSnapshot,
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+) -> Result<Snapshot, SnapshotProblem> {
+    use serde_json::value::RawValue;
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+
+    #[derive(Deserialize)]
+    struct Parts<'a> {
+        format: u32,
+        head: crate::journal::ChainHead,
+        streams: BTreeMap<crate::journal::StreamId, u64>,
+        #[serde(borrow)]
+        state: BTreeMap<Cow<'a, str>, &'a RawValue>,
+    }
+    type Environments = BTreeMap<crate::model::EnvironmentId, crate::machine::EnvironmentState>;
+
+    let parts = match serde_json::from_str::<Parts<'env>>(&stored.body) {
+        Ok(parts) if parts.format == crate::journal::SNAPSHOT_FORMAT => parts,
+        _ => return stored.read_unsealed(),
+    };
+    let mut fields = parts.state;
+    let Some(environments) = fields.remove("environments") else {
+        return stored.read_unsealed();
+    };
+    let reading = scope.spawn(move || serde_json::from_str::<Environments>(environments.get()));
+    let mut rest = String::with_capacity(stored.body.len());
+    rest.push('{');
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            rest.push(',');
+        }
+        match serde_json::to_string(name) {
+            Ok(quoted) => rest.push_str(&quoted),
+            Err(_) => return stored.read_unsealed(),
+        }
+        rest.push(':');
+        rest.push_str(value.get());
+    }
+    rest.push('}');
+    let state = serde_json::from_str::<crate::machine::State>(&rest);
+    match (state, reading.join()) {
+        (Ok(mut state), Ok(Ok(environments))) => {
+            state.environments = std::sync::Arc::new(environments);
+            stored.accept(Snapshot {
+                format: parts.format,
+                head: parts.head,
+                streams: parts.streams,
+                state,
+            })
+        }
+        _ => stored.read_unsealed(),
+    }
 }
 
 /// Whether the journal holds an entry with `hash` at `position`.
@@ -290,4 +374,54 @@ async fn in_journal(
         None => "is shorter".to_owned(),
     };
     Ok(Err(SnapshotProblem::NotInJournal { position, found }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Chain, StoredSnapshot};
+
+    fn split(stored: &StoredSnapshot) -> Result<Snapshot, SnapshotProblem> {
+        std::thread::scope(|scope| read_split(stored, scope))
+    }
+
+    /// The split read is only a faster way to the one-pass read: the same
+    /// snapshot for every body this format writes, the same problem named
+    /// for every other.
+    #[test]
+    fn a_snapshot_read_in_two_halves_is_the_snapshot_read_whole() {
+        let scenario =
+            crate::drill::Scenario::from_json(crate::drill::BUILT_IN, "built-in").unwrap();
+        let journal = crate::drill::run(&scenario, 3).journal;
+        for at in [0, journal.len() / 3, journal.len()] {
+            let ledger = Ledger::from_journal(journal.truncated(at)).unwrap();
+            let stored = Snapshot::of(&ledger).seal(&Chain::unnamed());
+            let whole = stored.read_unsealed().unwrap();
+            assert_eq!(split(&stored).unwrap(), whole, "at {at}");
+            assert_eq!(whole.state, *ledger.state());
+        }
+        let ledger = Ledger::from_journal(journal.clone()).unwrap();
+        let good = Snapshot::of(&ledger).seal(&Chain::unnamed());
+        let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut body: serde_json::Value = serde_json::from_str(&good.body).unwrap();
+            edit(&mut body);
+            StoredSnapshot::new(good.position, good.hash, good.seal, body.to_string())
+        };
+        for bad in [
+            edited(&|b| b["format"] = 1.into()),
+            edited(&|b| b["format"] = 9.into()),
+            edited(&|b| b["head"]["len"] = 3.into()),
+            edited(&|b| b["state"]["environments"] = 7.into()),
+            edited(&|b| b["state"]["releases"] = "x".into()),
+            edited(&|b| b["state"]["surprise"] = true.into()),
+            StoredSnapshot::new(good.position, good.hash, good.seal, "{".to_owned()),
+        ] {
+            assert_eq!(
+                split(&bad),
+                bad.read_unsealed(),
+                "{}",
+                &bad.body[..80.min(bad.body.len())]
+            );
+        }
+    }
 }

@@ -111,14 +111,27 @@ impl StoredSnapshot {
     /// hash at that position is for the reader of the journal to check
     /// (see [`SnapshotProblem::NotInJournal`]).
     pub fn open(&self, chain: &Chain) -> Result<Snapshot, SnapshotProblem> {
-        #[derive(Deserialize)]
-        struct Format {
-            format: u32,
-        }
-        if seal(chain, &self.hash, &self.body) != self.seal {
+        if !self.seal_holds(chain) {
             return Err(SnapshotProblem::BadSeal {
                 position: self.position,
             });
+        }
+        self.read_unsealed()
+    }
+
+    /// Whether the seal holds with `chain` (the body hashed once).
+    pub fn seal_holds(&self, chain: &Chain) -> bool {
+        seal(chain, &self.hash, &self.body) == self.seal
+    }
+
+    /// The body read and checked to be taken where the store says, the
+    /// seal not checked: only for a reader that checks
+    /// [`StoredSnapshot::seal_holds`] before it uses what this answers (a
+    /// start does both at once, on two threads).
+    pub(crate) fn read_unsealed(&self) -> Result<Snapshot, SnapshotProblem> {
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
         }
         // One parse on the way that matters; a body that does not read is
         // asked only for its format, to say which problem it has.
@@ -145,6 +158,18 @@ impl StoredSnapshot {
                 });
             }
         };
+        self.accept(snapshot)
+    }
+
+    /// `snapshot`, read from this body, if it is in this format and was
+    /// taken where the store says.
+    pub(crate) fn accept(&self, snapshot: Snapshot) -> Result<Snapshot, SnapshotProblem> {
+        if snapshot.format != SNAPSHOT_FORMAT {
+            return Err(SnapshotProblem::UnknownFormat {
+                position: self.position,
+                format: snapshot.format,
+            });
+        }
         if snapshot.head != ChainHead::new(self.position, self.hash) {
             return Err(SnapshotProblem::Misfiled {
                 position: self.position,

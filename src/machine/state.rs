@@ -315,6 +315,7 @@ pub struct State {
     pub(crate) changes: super::cow::CowMap<ChangeId, Change>,
     pub(crate) artifacts: super::cow::CowMap<Digest, Artifact>,
     pub(crate) releases: super::cow::CowMap<ReleaseId, Release>,
+    #[serde(default)]
     pub(crate) environments: Arc<BTreeMap<EnvironmentId, EnvironmentState>>,
     /// The stages each artifact was fast-tracked past.
     #[serde(default)]

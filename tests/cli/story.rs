@@ -14,7 +14,11 @@ fn story(name: &str, store: Store) -> String {
     let w = World::new(name, store);
     if store == Store::Postgres {
         let migrated = w.expect(0, &["journal", "migrate", "--json"]).json();
-        assert_eq!(migrated["schema"], 1, "{migrated}");
+        assert_eq!(
+            migrated["schema"],
+            knowngood::adapters::postgres::SCHEMA_VERSION,
+            "{migrated}"
+        );
     }
     let mut transcript = String::new();
     let say = |transcript: &mut String, w: &World, args: &[&str], ran: &crate::fixture::Ran| {

@@ -390,16 +390,72 @@ mod tests {
     /// for every other.
     #[test]
     fn a_snapshot_read_in_two_halves_is_the_snapshot_read_whole() {
-        let scenario =
-            crate::drill::Scenario::from_json(crate::drill::BUILT_IN, "built-in").unwrap();
-        let journal = crate::drill::run(&scenario, 3).journal;
-        for at in [0, journal.len() / 3, journal.len()] {
-            let ledger = Ledger::from_journal(journal.truncated(at)).unwrap();
-            let stored = Snapshot::of(&ledger).seal(&Chain::unnamed());
-            let whole = stored.read_unsealed().unwrap();
-            assert_eq!(split(&stored).unwrap(), whole, "at {at}");
-            assert_eq!(whole.state, *ledger.state());
+        use crate::machine::Command;
+        use crate::model::{Artifact, Digest, EnvironmentRole, PipelineSpec, Release, Service};
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let mut ledger = Ledger::new();
+        let pipeline = PipelineSpec::new()
+            .environment("qa", EnvironmentRole::Test)
+            .environment("prod", EnvironmentRole::Production)
+            .promote("qa", "prod")
+            .build()
+            .unwrap();
+        let mut commands = vec![
+            Command::DefinePipeline { pipeline },
+            Command::RegisterService {
+                service: Service::new("payments"),
+            },
+        ];
+        for n in 1..=3_u64 {
+            let digest = Digest::parse(&format!("sha256:{n:016x}")).unwrap();
+            commands.push(Command::RegisterArtifact {
+                artifact: Artifact::new(
+                    "payments",
+                    digest.clone(),
+                    semver::Version::new(1, n, 0),
+                    n,
+                    format!("c{n}"),
+                ),
+            });
+            commands.push(Command::RegisterRelease {
+                release: Release::new(format!("payments@1.{n}.0"), "payments", digest, "cfg"),
+            });
+            commands.push(Command::deploy("qa", format!("payments@1.{n}.0"), "ci"));
+            let slot = crate::model::Slot::new(
+                "qa",
+                "payments",
+                crate::model::Revision(u32::try_from(n).unwrap()),
+            );
+            commands.push(Command::StartRollout { slot: slot.clone() });
+            commands.push(Command::CompleteRollout { slot: slot.clone() });
+            commands.push(Command::RecordVerification {
+                slot,
+                verdict: crate::machine::Verdict::Unhealthy {
+                    reason: "errors \"up\" ↑".to_owned(),
+                },
+                by: "probe".into(),
+                evidence: None,
+            });
         }
+        let mut cuts = Vec::new();
+        for command in &commands {
+            ledger.execute(command, at).unwrap();
+            cuts.push(ledger.clone());
+        }
+        let journal = ledger.journal().clone();
+        for cut in [&cuts[0], &cuts[4], &ledger] {
+            let stored = Snapshot::of(cut).seal(&Chain::unnamed());
+            let whole = stored.read_unsealed().unwrap();
+            assert_eq!(split(&stored).unwrap(), whole);
+            assert_eq!(whole.state, *cut.state());
+        }
+        assert!(
+            ledger
+                .state()
+                .history(&"qa".into(), &"payments".into())
+                .is_some_and(|h| h.len() == 3),
+            "the snapshot holds a history"
+        );
         let ledger = Ledger::from_journal(journal.clone()).unwrap();
         let good = Snapshot::of(&ledger).seal(&Chain::unnamed());
         let edited = |edit: &dyn Fn(&mut serde_json::Value)| {

@@ -174,6 +174,17 @@ command = {{ program = "sh", args = ["build.sh"] }}
         std::fs::write(file, edit(text)).unwrap();
     }
 
+    /// Production deployments need one approval, from bob (the
+    /// release manager).
+    pub fn require_approval_in_prod(&self) {
+        self.configure(|t| {
+            t.replace(
+                "[policy]\n",
+                "[policy]\napprovals = { prod = { approvers = 1, role = \"release-manager\" } }\nroles = { release-manager = [\"bob\"] }\n",
+            )
+        });
+    }
+
     /// The first build shipped everywhere: `sync`, `build`, `promote`.
     pub fn first_build_shipped(&self) {
         self.expect(0, &["sync"]);

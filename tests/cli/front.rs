@@ -77,12 +77,7 @@ fn bad_configuration_values_name_the_file_the_key_and_what_is_expected() {
 #[test]
 fn exit_codes_say_refused_bad_input_and_waiting_and_errors_are_json_with_json() {
     let w = World::new("exit-codes", Store::File);
-    w.configure(|t| {
-        t.replace(
-            "[policy]\n",
-            "[policy]\napprovals = { prod = { approvers = 1, role = \"release-manager\" } }\nroles = { release-manager = [\"bob\"] }\n",
-        )
-    });
+    w.require_approval_in_prod();
     w.expect(0, &["sync"]);
     w.expect(0, &["build"]);
     // Waiting for a person: the approval of production (exit 3).
@@ -267,12 +262,7 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
 #[test]
 fn drive_waits_for_an_approval_and_says_so_or_exits_3_with_no_wait() {
     let w = World::new("drive-waits", Store::File);
-    w.configure(|t| {
-        t.replace(
-            "[policy]\n",
-            "[policy]\napprovals = { prod = { approvers = 1, role = \"release-manager\" } }\nroles = { release-manager = [\"bob\"] }\n",
-        )
-    });
+    w.require_approval_in_prod();
     w.expect(0, &["sync"]);
     w.expect(0, &["build"]);
     w.expect(3, &["promote", "payments@1.1.1+1"]);

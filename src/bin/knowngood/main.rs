@@ -226,6 +226,7 @@ async fn dispatch(command: Cmd, s: &Session) -> Result<Exit, Failure> {
         Cmd::Journal {
             command: JournalCmd::Migrate,
         } => reports::migrate(s).await,
+        // Answered before a session is opened (they need no configuration).
         Cmd::Init { .. } | Cmd::Completions { .. } | Cmd::Drill(_) => Ok(Exit::Done),
     }
 }

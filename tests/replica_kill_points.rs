@@ -43,6 +43,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
+
+use common::git::{GIT_DATE, git};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,28 +63,7 @@ use knowngood::{
 const TTL: Duration = Duration::from_secs(1);
 /// How long a replica's deploy script runs.
 const DEPLOY_SECONDS: &str = "1.2";
-/// Fixed dates for every commit, so that two replicas making the same
-/// revert make the same commit.
-const GIT_DATE: &str = "2026-01-01T00:00:00+00:00";
 const REPLICAS: [&str; 3] = ["replica-0", "replica-1", "replica-2"];
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Process::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=dev", "-c", "user.email=dev@example.com"])
-        .args(args)
-        .env("GIT_AUTHOR_DATE", GIT_DATE)
-        .env("GIT_COMMITTER_DATE", GIT_DATE)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn write_script(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap();

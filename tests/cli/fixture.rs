@@ -9,6 +9,9 @@ use std::process::{Child, Command, Output, Stdio};
 #[path = "../common/tmp.rs"]
 mod tmp;
 
+#[path = "../common/git.rs"]
+mod git;
+
 /// Which journal store the configuration names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Store {
@@ -196,24 +199,10 @@ command = {{ program = "sh", args = ["build.sh"] }}
         self.dir.path()
     }
 
-    /// `git` in the team's repository, as a developer at a fixed time (so
-    /// commit ids are the same every run).
+    /// `git` in the team's repository, as a developer at a fixed time
+    /// (so commit ids are the same every run).
     pub fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(self.path().join("payments"))
-            .args(["-c", "user.name=dev", "-c", "user.email=dev@example.com"])
-            .args(args)
-            .env("GIT_AUTHOR_DATE", "2026-01-01T10:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2026-01-01T10:00:00Z")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        git::git(&self.path().join("payments"), args)
     }
 
     /// A merged change: `file` written (or an empty commit), with its

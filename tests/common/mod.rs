@@ -2,6 +2,7 @@
 //! service, and helpers that walk releases through the lifecycle.
 #![allow(dead_code)]
 
+pub mod git;
 pub mod misbehaving;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};

@@ -1,6 +1,6 @@
 //! The `PostgreSQL` journal store against a real database: migrations, the
 //! conformance suite, writers racing on one expected length, bounded
-//! reads, the append-only table, snapshots, followers, leases, and three
+//! reads, the append-only table, followers, leases, and three
 //! replicas driving one incident with one killed mid-plan.
 //!
 //! The database comes from `KNOWNGOOD_POSTGRES_URL` (for example
@@ -12,108 +12,21 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::misbehaving::{DeployerFault, MisbehavingDeployer};
+use common::pg::{by_hand, fresh, in_schema, services, store, store_on, unique, url};
 use knowngood::adapters::PostgresJournalStore;
+use knowngood::adapters::postgres::SCHEMA_VERSION;
 use knowngood::driver::Driver;
 use knowngood::memory::{
     InMemoryBuilder, InMemoryDeployer, InMemoryFlagStore, InMemoryHealthProbe, InMemoryVcs,
 };
 use knowngood::port::{Deployer, JournalStore, Vcs};
 use knowngood::{
-    Chain, Command, ErrorKind, Journal, LeaseAnswer, Leases, Ledger, Policy, Ports, Service,
-    Snapshot, SnapshotProblem, Startup, Strategy, SystemClock,
+    Chain, ErrorKind, Journal, LeaseAnswer, Leases, Ledger, Policy, Ports, Strategy, SystemClock,
 };
-
-/// The database to test against, or `None` (and a note) without one.
-fn url(test: &str) -> Option<String> {
-    match std::env::var("KNOWNGOOD_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            // Straight to stderr, past libtest's capture: a skipped test
-            // must say so where it is seen, not only pass.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "{test}: SKIPPED: KNOWNGOOD_POSTGRES_URL is not set, nothing ran against PostgreSQL"
-            );
-            None
-        }
-    }
-}
-
-/// A journal name no other test run uses.
-fn unique(test: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{test}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-async fn store(url: &str, journal: &str) -> PostgresJournalStore {
-    store_on(url, journal, Chain::named(journal)).await
-}
-
-async fn store_on(url: &str, journal: &str, chain: Chain) -> PostgresJournalStore {
-    let store = PostgresJournalStore::connect(url, journal, chain)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-/// The database, a fresh journal on it (migrated) and an empty ledger on
-/// the journal's chain; `None` (and a note) without a database.
-async fn fresh(test: &str) -> Option<(String, String, PostgresJournalStore, Ledger)> {
-    let url = url(test)?;
-    let name = unique(test);
-    let store = store(&url, &name).await;
-    let ledger = Ledger::from_journal(Journal::with_chain(Chain::named(&name))).unwrap();
-    Some((url, name, store, ledger))
-}
-
-/// `n` entries registering services `<prefix>-1` … after `ledger`'s.
-fn services(ledger: &mut Ledger, prefix: &str, n: usize) -> Vec<knowngood::JournalEntry> {
-    let before = ledger.journal().len();
-    for i in 1..=n {
-        ledger
-            .execute(
-                &Command::RegisterService {
-                    service: Service::new(format!("{prefix}-{i}")),
-                },
-                common::t(0),
-            )
-            .unwrap();
-    }
-    ledger.journal().read_from(before as u64 + 1).to_vec()
-}
-
-/// A plain connection, for what a person (or an attacker) does by hand.
-async fn by_hand(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-}
-
-/// A connection string whose tables live in a schema of their own.
-fn in_schema(url: &str, schema: &str) -> String {
-    if url.starts_with("postgres") {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{sep}options=-csearch_path%3D{schema}")
-    } else {
-        format!("{url} options='-c search_path={schema}'")
-    }
-}
 
 #[tokio::test]
 async fn postgres_migrations_are_asked_for_applied_once_and_versioned() {
@@ -135,8 +48,12 @@ async fn postgres_migrations_are_asked_for_applied_once_and_versioned() {
         before.to_string().contains("PostgresJournalStore::migrate"),
         "{before}"
     );
-    assert_eq!(fresh.migrate().await.unwrap(), 1);
-    assert_eq!(fresh.migrate().await.unwrap(), 1, "applied once");
+    assert_eq!(fresh.migrate().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        fresh.migrate().await.unwrap(),
+        SCHEMA_VERSION,
+        "applied once"
+    );
     let versions: i64 = client
         .query_one(
             &format!("SELECT COUNT(*) FROM {schema}.knowngood_schema"),
@@ -145,7 +62,7 @@ async fn postgres_migrations_are_asked_for_applied_once_and_versioned() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(versions, 1);
+    assert_eq!(versions, i64::from(SCHEMA_VERSION), "one row per migration");
     // A newer schema is refused by a store that has not seen it yet.
     client
         .batch_execute(&format!(
@@ -278,64 +195,6 @@ async fn postgres_reads_are_paged_and_the_table_is_append_only() {
         assert!(e.to_string().contains("append-only") || format!("{e:?}").contains("append-only"));
     }
     assert_eq!(store.read_from(1).await.unwrap(), entries);
-}
-
-#[tokio::test]
-async fn postgres_snapshot_start_matches_a_full_replay_and_a_tampered_snapshot_is_passed_over() {
-    let Some((url, name, store, mut ledger)) = fresh("snapshots").await else {
-        return;
-    };
-    // 300 entries, a snapshot, 200 more, a snapshot, 20 more.
-    for (prefix, n, snapshot) in [("s", 300, true), ("t", 200, true), ("u", 20, false)] {
-        let len = ledger.journal().len() as u64;
-        store
-            .append(len, &services(&mut ledger, prefix, n))
-            .await
-            .unwrap();
-        if snapshot {
-            store
-                .save_snapshot(&Snapshot::of(&ledger).seal(&store.chain()))
-                .await
-                .unwrap();
-        }
-    }
-
-    let (started, report) = knowngood::open_ledger(&store, Startup::Snapshot)
-        .await
-        .unwrap();
-    assert_eq!(report.snapshot, Some(500));
-    assert_eq!(report.replayed, 20);
-    assert_eq!(started.state(), ledger.state());
-    assert_eq!(started.journal().head(), ledger.journal().head());
-    let (full, report) = knowngood::open_ledger(&store, Startup::Replay)
-        .await
-        .unwrap();
-    assert_eq!(report.replayed, 520);
-    assert_eq!(full.state(), started.state());
-
-    // Someone edits the newest snapshot's body in the database.
-    let client = by_hand(&url).await;
-    client
-        .execute(
-            "UPDATE knowngood_snapshots SET body = replace(body, '\"t-1\"', '\"x-1\"') WHERE journal = $1 AND position = 500",
-            &[&name],
-        )
-        .await
-        .unwrap();
-    let (started, report) = knowngood::open_ledger(&store, Startup::Snapshot)
-        .await
-        .unwrap();
-    assert_eq!(
-        report.ignored,
-        vec![SnapshotProblem::BadSeal { position: 500 }]
-    );
-    assert_eq!(
-        report.snapshot,
-        Some(300),
-        "the older one, which checks out"
-    );
-    assert_eq!(report.replayed, 220);
-    assert_eq!(started.state(), ledger.state());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,8 @@
 
 pub mod git;
 pub mod misbehaving;
+#[cfg(feature = "postgres")]
+pub mod pg;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use knowngood::{

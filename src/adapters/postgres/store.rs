@@ -6,6 +6,7 @@ use super::schema::CHANNEL;
 use crate::journal::{Chain, EntryHash, JournalEntry, StoredSnapshot};
 use crate::port::{AdapterError, ErrorKind, Fence, JournalStore};
 use async_trait::async_trait;
+use tokio_postgres::types::Type;
 
 /// How many rows one query reads at most.
 const READ_PAGE: usize = 1_000;
@@ -202,20 +203,35 @@ impl JournalStore for PostgresJournalStore {
         let client = guard.as_mut().ok_or_else(closed)?;
         let result = async {
             let tx = client.transaction().await?;
-            tx.execute(
-                "INSERT INTO knowngood_snapshots (journal, position, hash, seal, body)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (journal, position) DO UPDATE
-                 SET hash = EXCLUDED.hash, seal = EXCLUDED.seal, body = EXCLUDED.body",
-                &[
-                    &self.journal,
-                    &to_i64(snapshot.position),
-                    &snapshot.hash.to_string(),
-                    &snapshot.seal.to_string(),
-                    &snapshot.body,
-                ],
-            )
-            .await?;
+            // The body's column is text on schema 1 and bytes on schema 2:
+            // the statement says which, even if another replica migrated
+            // the database since this one checked it.
+            let insert = tx
+                .prepare(
+                    "INSERT INTO knowngood_snapshots (journal, position, hash, seal, body)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (journal, position) DO UPDATE
+                     SET hash = EXCLUDED.hash, seal = EXCLUDED.seal, body = EXCLUDED.body",
+                )
+                .await?;
+            let position = to_i64(snapshot.position);
+            let (hash, seal) = (snapshot.hash.to_string(), snapshot.seal.to_string());
+            let as_bytes = insert.params().get(4) == Some(&Type::BYTEA);
+            if as_bytes && super::body::packs(&snapshot.body) {
+                let packed = super::body::pack(&snapshot.body);
+                tx.execute(&insert, &[&self.journal, &position, &hash, &seal, &packed])
+                    .await?;
+            } else if as_bytes {
+                let raw = snapshot.body.as_bytes();
+                tx.execute(&insert, &[&self.journal, &position, &hash, &seal, &raw])
+                    .await?;
+            } else {
+                tx.execute(
+                    &insert,
+                    &[&self.journal, &position, &hash, &seal, &snapshot.body],
+                )
+                .await?;
+            }
             tx.execute(
                 "DELETE FROM knowngood_snapshots WHERE journal = $1 AND position NOT IN
                      (SELECT position FROM knowngood_snapshots WHERE journal = $1
@@ -243,14 +259,32 @@ impl JournalStore for PostgresJournalStore {
             )
             .await;
         let row = row.map_err(|e| failed(&mut guard, &e))?;
-        Ok(row.map(|r| {
-            crate::adapters::stored_snapshot(
-                to_u64(r.get(0)),
-                r.get::<_, &str>(1),
-                r.get::<_, &str>(2),
-                r.get(3),
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        // Bytes on schema 2 (compressed, or a schema-1 body converted as
+        // it was), text on schema 1. A body that does not decode is handed
+        // on empty: its seal fails and the start passes it over.
+        let body = if r.columns().get(3).map(tokio_postgres::Column::type_) == Some(&Type::BYTEA) {
+            r.try_get::<_, &[u8]>(3)
+                .map(|bytes| super::body::unpack(bytes).unwrap_or_default())
+        } else {
+            r.try_get::<_, String>(3)
+        };
+        let body = body.map_err(|e| {
+            AdapterError::new(
+                ErrorKind::Rejected,
+                format!(
+                    "postgres: knowngood_snapshots.body is neither the text of schema 1 nor the bytes of schema 2 ({e}): the table is not one this adapter's migrations made"
+                ),
             )
-        }))
+        })?;
+        Ok(Some(crate::adapters::stored_snapshot(
+            to_u64(r.get(0)),
+            r.get::<_, &str>(1),
+            r.get::<_, &str>(2),
+            body,
+        )))
     }
 
     fn chain(&self) -> Chain {

@@ -314,21 +314,11 @@ fn read_split<'scope, 'env>(
         return stored.read_unsealed();
     };
     let reading = scope.spawn(move || serde_json::from_str::<Environments>(environments.get()));
-    let mut rest = String::with_capacity(stored.body.len());
-    rest.push('{');
-    for (i, (name, value)) in fields.iter().enumerate() {
-        if i > 0 {
-            rest.push(',');
-        }
-        match serde_json::to_string(name) {
-            Ok(quoted) => rest.push_str(&quoted),
-            Err(_) => return stored.read_unsealed(),
-        }
-        rest.push(':');
-        rest.push_str(value.get());
-    }
-    rest.push('}');
-    let state = serde_json::from_str::<crate::machine::State>(&rest);
+    // The other fields straight from where they lie in the body.
+    let state = crate::machine::State::deserialize(serde::de::value::MapDeserializer::<
+        _,
+        serde_json::Error,
+    >::new(fields.into_iter()));
     match (state, reading.join()) {
         (Ok(mut state), Ok(Ok(environments))) => {
             state.environments = std::sync::Arc::new(environments);

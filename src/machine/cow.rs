@@ -293,7 +293,9 @@ impl<K: Ord + Clone + Serialize> Serialize for CowSet<K> {
 
 impl<'de, K: Ord + Deserialize<'de>> Deserialize<'de> for CowSet<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let keys = std::collections::BTreeSet::<K>::deserialize(deserializer)?;
+        // Built at once from the sequence (sorted, as it is written),
+        // not key by key.
+        let keys = Vec::<K>::deserialize(deserializer)?;
         Ok(Self(CowMap {
             shared: Arc::new(keys.into_iter().map(|k| (k, ())).collect()),
             layer: BTreeMap::new(),
@@ -346,8 +348,30 @@ impl<K: Ord + Clone + Serialize, V: Clone + Serialize> Serialize for CowMap<K, V
 
 impl<'de, K: Ord + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for CowMap<K, V> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Built at once from the entries (sorted, as they are written),
+        // not key by key; of two entries with one key the later is kept,
+        // as inserting them one by one would.
+        struct Entries<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Entries<K, V> {
+            type Value = Vec<(K, V)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                // A hint is only a hint: never reserve more than a bound.
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4_096));
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(entries)
+            }
+        }
+        let entries = deserializer.deserialize_map(Entries(std::marker::PhantomData))?;
         Ok(Self {
-            shared: Arc::new(BTreeMap::deserialize(deserializer)?),
+            shared: Arc::new(entries.into_iter().collect()),
             layer: BTreeMap::new(),
         })
     }
@@ -356,6 +380,32 @@ impl<'de, K: Ord + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for C
 #[cfg(test)]
 mod tests {
     use super::{CowMap, CowVec};
+
+    #[test]
+    fn maps_and_sets_read_at_once_are_what_inserting_one_by_one_gives() {
+        use std::collections::BTreeMap;
+        for json in [
+            "{}",
+            r#"{"a":1,"b":2}"#,
+            r#"{"b":2,"a":1}"#,
+            r#"{"a":1,"a":3,"b":2}"#,
+        ] {
+            let ours: CowMap<String, u8> = serde_json::from_str(json).unwrap();
+            let std: BTreeMap<String, u8> = serde_json::from_str(json).unwrap();
+            assert_eq!(
+                ours.iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect::<BTreeMap<_, _>>(),
+                std,
+                "{json}"
+            );
+        }
+        let set: super::CowSet<u8> = serde_json::from_str("[3,1,2,1]").unwrap();
+        assert_eq!(serde_json::to_string(&set).unwrap(), "[1,2,3]");
+        assert!((1..=3).all(|k| set.contains(&k)) && !set.contains(&0));
+        assert!(serde_json::from_str::<CowMap<String, u8>>("[1]").is_err());
+        assert!(serde_json::from_str::<CowMap<String, u8>>(r#"{"a":"x"}"#).is_err());
+    }
 
     #[test]
     fn a_map_clone_shares_entries_and_writes_stay_private() {

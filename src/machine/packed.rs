@@ -168,6 +168,7 @@ pub(super) fn unpack(packed: Packed) -> Result<Vec<Deployment>, String> {
             .min(bytes.len()),
     );
     let mut before = 0_i64;
+    let mut days = Days::default();
     let mut row = 0_u32;
     while !r.done() {
         let flags = r.byte()?;
@@ -183,13 +184,13 @@ pub(super) fn unpack(packed: Packed) -> Result<Vec<Deployment>, String> {
         let requested_by = index(&packed.actors, r.varint()?, row, "actor")?;
         let at = before.wrapping_add(unzigzag(r.varint()?));
         before = at;
-        let requested_at = time(at, r.varint()?, row)?;
+        let requested_at = days.time(at, r.varint()?, row)?;
         let mut later = |bit: u8| -> Result<Option<DateTime<Utc>>, String> {
             if flags & bit == 0 {
                 return Ok(None);
             }
             let secs = at.wrapping_add(unzigzag(r.varint()?));
-            time(secs, r.varint()?, row).map(Some)
+            days.time(secs, r.varint()?, row).map(Some)
         };
         let completed_at = later(COMPLETED)?;
         let verified_at = later(VERIFIED)?;
@@ -269,11 +270,38 @@ fn index<T: Clone>(table: &[T], i: u64, row: u32, what: &str) -> Result<T, Strin
         .ok_or_else(|| format!("row {row} names {what} {i}, which the table lacks"))
 }
 
-fn time(secs: i64, nanos: u64, row: u32) -> Result<DateTime<Utc>, String> {
-    u32::try_from(nanos)
-        .ok()
-        .and_then(|n| DateTime::from_timestamp(secs, n))
-        .ok_or_else(|| format!("row {row} holds a time out of range"))
+/// Times from seconds and nanoseconds, the day's date kept from one to
+/// the next: a history's times mostly fall on a day just seen, and
+/// finding a day's date is most of the work.
+#[derive(Default)]
+struct Days {
+    /// The day (since the epoch) last seen, and its date.
+    last: Option<(i64, chrono::NaiveDate)>,
+}
+
+impl Days {
+    fn time(&mut self, secs: i64, nanos: u64, row: u32) -> Result<DateTime<Utc>, String> {
+        let out_of_range = || format!("row {row} holds a time out of range");
+        let day = secs.div_euclid(86_400);
+        let date = match self.last {
+            Some((seen, date)) if seen == day => date,
+            _ => {
+                let date = day
+                    .checked_mul(86_400)
+                    .and_then(|start| DateTime::from_timestamp(start, 0))
+                    .ok_or_else(out_of_range)?
+                    .date_naive();
+                self.last = Some((day, date));
+                date
+            }
+        };
+        let of_day = u32::try_from(secs.rem_euclid(86_400)).map_err(|_| out_of_range())?;
+        u32::try_from(nanos)
+            .ok()
+            .and_then(|n| chrono::NaiveTime::from_num_seconds_from_midnight_opt(of_day, n))
+            .map(|time| date.and_time(time).and_utc())
+            .ok_or_else(out_of_range)
+    }
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -530,6 +558,28 @@ mod tests {
             let damaged = Packed { rows: base64::encode(&bytes), ..packed };
             if let Ok(read) = unpack(damaged) {
                 prop_assert_ne!(read, deployments);
+            }
+        }
+    }
+
+    proptest! {
+        /// Keeping the day's date from one time to the next reads every
+        /// time as chrono reads it, out-of-range ones refused alike.
+        #[test]
+        fn times_read_with_the_day_kept_are_chronos_own(
+            times in proptest::collection::vec(
+                prop_oneof![
+                    (any::<i64>(), any::<u64>()),
+                    (-62_135_596_800_i64..253_402_300_799, 0_u64..2_000_000_000),
+                    (1_767_225_540_i64..1_767_225_660, 999_999_990_u64..1_000_000_010),
+                ],
+                1..30,
+            ),
+        ) {
+            let mut days = Days::default();
+            for (secs, nanos) in times {
+                let chrono = u32::try_from(nanos).ok().and_then(|n| DateTime::from_timestamp(secs, n));
+                prop_assert_eq!(days.time(secs, nanos, 0).ok(), chrono, "{} {}", secs, nanos);
             }
         }
     }

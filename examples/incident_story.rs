@@ -202,7 +202,7 @@ fn print_history(env: &str, history: &RolloutHistory) {
             d.release.as_str(),
             d.status.to_string(),
             origin,
-            d.problem.as_deref().unwrap_or("-"),
+            d.problem().unwrap_or("-"),
         );
     }
     println!();

@@ -337,7 +337,7 @@ pub fn delivery_metrics(state: &State, query: &MetricsQuery) -> DeliveryMetrics 
     for (service, history) in &services {
         let mut previous: Option<&Deployment> = None;
         for d in history.deployments() {
-            let counted = matches!(d.origin, DeploymentOrigin::Deploy)
+            let counted = matches!(d.origin(), DeploymentOrigin::Deploy)
                 && !matches!(
                     d.status,
                     DeploymentStatus::Requested | DeploymentStatus::Aborted

@@ -65,7 +65,7 @@ fn approvals_two_distinct_approvers_from_the_role_let_the_rollout_start() {
     approve(&mut w, &slot, "erin").unwrap();
     assert!(start(&mut w, &slot).is_ok());
     let d = w.prod_history().get(Revision(1)).unwrap();
-    assert_eq!(d.approvals, ["dave".into(), "erin".into()].into());
+    assert_eq!(*d.approvals(), ["dave".into(), "erin".into()].into());
     // Once started, there is nothing left to approve.
     assert_eq!(
         approve(&mut w, &slot, "carol").unwrap_err().rule(),
@@ -148,7 +148,7 @@ fn break_glass_skips_approvals_with_a_journaled_justification() {
     assert!(start(&mut w, &slot).is_ok());
     let d = w.prod_history().get(Revision(1)).unwrap();
     assert_eq!(
-        d.break_glass.as_deref(),
+        d.break_glass(),
         Some("SEV1: checkout down, approvers unreachable")
     );
     // The exception survives the journal round trip and shows in the audit.

@@ -61,7 +61,7 @@ fn rollback_to_revision_23_is_revision_25_running_23s_release() {
     assert_eq!(rev25.rolled_back_from(), Some(Revision(24)));
     assert_eq!(rev25.status, DeploymentStatus::KnownGood);
     assert!(matches!(
-        rev25.origin,
+        rev25.origin(),
         DeploymentOrigin::Rollback {
             target: Revision(23),
             ..

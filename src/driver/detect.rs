@@ -95,7 +95,7 @@ impl Driver {
                 .and_then(|h| h.get(slot.revision))
                 .cloned()
         {
-            let evidence = deployment.problem.clone().unwrap_or_default();
+            let evidence = deployment.problem().unwrap_or_default().to_owned();
             self.detect(slot, &deployment, &evidence).await?;
         }
         Ok(replayed)

@@ -81,7 +81,7 @@ impl Driver {
                     .state()
                     .history(&slot.environment, &slot.service)
                     .and_then(|h| h.get(slot.revision))
-                    .and_then(|d| d.problem.clone())
+                    .and_then(|d| d.problem().map(str::to_owned))
                     .unwrap_or_default();
                 self.remediate_slot(&slot, &evidence).await?;
                 Ok(Shipped::Replayed {

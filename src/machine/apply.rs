@@ -168,14 +168,17 @@ impl State {
                 self.advance(slot, LifecycleStep::RollBack, at, None)?;
             }
             EventKind::DeploymentApproved { slot, by } => {
-                self.deployment_mut(slot)?.approvals.insert(by.clone());
+                self.deployment_mut(slot)?
+                    .notes_mut()
+                    .approvals
+                    .insert(by.clone());
             }
             EventKind::BreakGlassUsed {
                 slot,
                 justification,
                 ..
             } => {
-                self.deployment_mut(slot)?.break_glass = Some(justification.clone());
+                self.deployment_mut(slot)?.notes_mut().break_glass = Some(justification.clone());
             }
             // Audit only: the overridden action's own event changes the state.
             EventKind::FreezeOverridden { .. } => {}
@@ -437,22 +440,14 @@ impl State {
         self.push_deployment(
             &slot.environment,
             &slot.service,
-            Deployment {
-                revision: slot.revision,
-                release: release.clone(),
-                status: DeploymentStatus::Requested,
+            Deployment::requested(
+                slot.revision,
+                release.clone(),
                 origin,
-                requested_by: by.clone(),
-                requested_at: at,
-                completed_at: None,
-                verified_at: None,
-                evidence: None,
-                ended_at: None,
-                problem: None,
-                approvals: std::collections::BTreeSet::new(),
-                break_glass: None,
-                effect: effect.clone(),
-            },
+                by.clone(),
+                at,
+                effect.clone(),
+            ),
         )
     }
 
@@ -474,7 +469,7 @@ impl State {
         };
         d.status = next;
         if let Some(problem) = problem {
-            d.problem = Some(problem.clone());
+            d.notes_mut().problem = Some(problem.clone());
         }
         if step == LifecycleStep::Reinstate {
             // It serves again.

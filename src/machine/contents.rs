@@ -314,7 +314,7 @@ impl State {
             ),
             None => Default::default(),
         };
-        let rolled_back_from = match &current.origin {
+        let rolled_back_from = match current.origin() {
             DeploymentOrigin::Rollback {
                 rolled_back_from, ..
             } => Some(*rolled_back_from),

@@ -193,14 +193,14 @@ fn mirrors_production(state: &State, env: &EnvironmentId, release: &Release) -> 
 /// approvals starts only once enough distinct role holders other than the
 /// requester approved it, or glass was broken.
 pub(crate) fn check_approvals(state: &State, slot: &Slot, d: &Deployment) -> Result<(), Rejection> {
-    if !matches!(d.origin, DeploymentOrigin::Deploy) || d.break_glass.is_some() {
+    if !matches!(d.origin(), DeploymentOrigin::Deploy) || d.break_glass().is_some() {
         return Ok(());
     }
     let Some(rule) = state.policy.approvals.get(&slot.environment) else {
         return Ok(());
     };
     let valid = d
-        .approvals
+        .approvals()
         .iter()
         .filter(|a| **a != d.requested_by && state.policy.holds(a, &rule.role))
         .count();
@@ -239,7 +239,7 @@ pub(crate) fn approve(state: &State, slot: &Slot, by: &Actor) -> Result<Vec<Even
             environment: slot.environment.clone(),
         });
     }
-    if d.approvals.contains(by) {
+    if d.approvals().contains(by) {
         return Ok(vec![]);
     }
     Ok(vec![EventKind::DeploymentApproved {

@@ -29,7 +29,15 @@ pub enum DeploymentOrigin {
 }
 
 /// One revision in a service's rollout history in one environment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// What few deployments carry (a rollback's origin, a problem, approvals,
+/// a break-glass justification) is read through [`origin`](Self::origin),
+/// [`problem`](Self::problem), [`approvals`](Self::approvals) and
+/// [`break_glass`](Self::break_glass), and kept apart in memory: a long
+/// history holds hundreds of thousands of deployments, and most carry none
+/// of it. As JSON it is one flat object, as it always was.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "Flat", into = "Flat")]
 #[non_exhaustive]
 pub struct Deployment {
     /// Its number.
@@ -38,8 +46,6 @@ pub struct Deployment {
     pub release: ReleaseId,
     /// Where it stands.
     pub status: DeploymentStatus,
-    /// Deployment or rollback.
-    pub origin: DeploymentOrigin,
     /// Who asked for it.
     pub requested_by: Actor,
     /// When it was asked for.
@@ -49,24 +55,102 @@ pub struct Deployment {
     /// When it was verified healthy, if it was.
     pub verified_at: Option<DateTime<Utc>>,
     /// What was measured when it was verified, if the verdict came with it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
     /// When it reached a final status or failed.
     pub ended_at: Option<DateTime<Utc>>,
-    /// Why it failed or was aborted, if it was.
-    pub problem: Option<String>,
-    /// Who approved it.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub approvals: BTreeSet<Actor>,
-    /// The justification, if its approvals were skipped by breaking glass.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub break_glass: Option<String>,
     /// The driver effect it carries out, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<crate::machine::effect::IdempotencyKey>,
+    /// What few deployments carry; `None` when it carries none of it.
+    pub(super) notes: Option<Box<Notes>>,
 }
 
+/// What a deployment carries beyond its times: never all empty when kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Notes {
+    /// A rollback's origin (`None`: a plain deploy).
+    pub(crate) rollback: Option<DeploymentOrigin>,
+    pub(crate) problem: Option<String>,
+    pub(crate) approvals: BTreeSet<Actor>,
+    pub(crate) break_glass: Option<String>,
+}
+
+static DEPLOY: DeploymentOrigin = DeploymentOrigin::Deploy;
+static NO_APPROVALS: BTreeSet<Actor> = BTreeSet::new();
+
 impl Deployment {
+    /// A deployment as it is requested: no times but the request's, none
+    /// of the notes.
+    pub(crate) fn requested(
+        revision: Revision,
+        release: ReleaseId,
+        origin: DeploymentOrigin,
+        requested_by: Actor,
+        requested_at: DateTime<Utc>,
+        effect: Option<crate::machine::effect::IdempotencyKey>,
+    ) -> Self {
+        let mut d = Self {
+            revision,
+            release,
+            status: DeploymentStatus::Requested,
+            requested_by,
+            requested_at,
+            completed_at: None,
+            verified_at: None,
+            evidence: None,
+            ended_at: None,
+            effect,
+            notes: None,
+        };
+        if origin != DeploymentOrigin::Deploy {
+            d.notes_mut().rollback = Some(origin);
+        }
+        d
+    }
+
+    /// Deployment or rollback.
+    pub fn origin(&self) -> &DeploymentOrigin {
+        self.notes
+            .as_ref()
+            .and_then(|n| n.rollback.as_ref())
+            .unwrap_or(&DEPLOY)
+    }
+
+    /// Why it failed or was aborted, if it was.
+    pub fn problem(&self) -> Option<&str> {
+        self.notes.as_ref().and_then(|n| n.problem.as_deref())
+    }
+
+    /// Who approved it.
+    pub fn approvals(&self) -> &BTreeSet<Actor> {
+        self.notes.as_ref().map_or(&NO_APPROVALS, |n| &n.approvals)
+    }
+
+    /// The justification, if its approvals were skipped by breaking glass.
+    pub fn break_glass(&self) -> Option<&str> {
+        self.notes.as_ref().and_then(|n| n.break_glass.as_deref())
+    }
+
+    /// Its notes, to add to (made on first use: only ever call it to add
+    /// something, so that a deployment with none keeps none).
+    pub(crate) fn notes_mut(&mut self) -> &mut Notes {
+        self.notes.get_or_insert_with(Box::default)
+    }
+
+    /// Its notes, if it has any.
+    pub(crate) fn notes(&self) -> Option<&Notes> {
+        self.notes.as_deref()
+    }
+
+    /// `self` with `notes`, kept only if they hold something (a plain
+    /// deploy's origin is no note).
+    pub(crate) fn with_notes(mut self, mut notes: Notes) -> Self {
+        if notes.rollback == Some(DeploymentOrigin::Deploy) {
+            notes.rollback = None;
+        }
+        self.notes = (notes != Notes::default()).then(|| Box::new(notes));
+        self
+    }
+
     /// Whether it was ever verified healthy here.
     pub fn was_verified(&self) -> bool {
         self.verified_at.is_some()
@@ -74,11 +158,102 @@ impl Deployment {
 
     /// The revision it rolled back from, if it is a rollback.
     pub fn rolled_back_from(&self) -> Option<Revision> {
-        match &self.origin {
+        match self.origin() {
             DeploymentOrigin::Rollback {
                 rolled_back_from, ..
             } => Some(*rolled_back_from),
             DeploymentOrigin::Deploy => None,
+        }
+    }
+}
+
+impl PartialEq for Deployment {
+    fn eq(&self, other: &Self) -> bool {
+        // Notes compared by what they say: none is the same as empty.
+        let empty = Notes::default();
+        self.revision == other.revision
+            && self.release == other.release
+            && self.status == other.status
+            && self.requested_by == other.requested_by
+            && self.requested_at == other.requested_at
+            && self.completed_at == other.completed_at
+            && self.verified_at == other.verified_at
+            && self.evidence == other.evidence
+            && self.ended_at == other.ended_at
+            && self.effect == other.effect
+            && self.notes.as_deref().unwrap_or(&empty) == other.notes.as_deref().unwrap_or(&empty)
+    }
+}
+
+impl Eq for Deployment {}
+
+/// A deployment as JSON: one flat object.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Deployment")]
+struct Flat {
+    revision: Revision,
+    release: ReleaseId,
+    status: DeploymentStatus,
+    origin: DeploymentOrigin,
+    requested_by: Actor,
+    requested_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+    verified_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    evidence: Option<String>,
+    ended_at: Option<DateTime<Utc>>,
+    problem: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    approvals: BTreeSet<Actor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    break_glass: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    effect: Option<crate::machine::effect::IdempotencyKey>,
+}
+
+impl From<Flat> for Deployment {
+    fn from(f: Flat) -> Self {
+        let notes = Notes {
+            rollback: (f.origin != DeploymentOrigin::Deploy).then_some(f.origin),
+            problem: f.problem,
+            approvals: f.approvals,
+            break_glass: f.break_glass,
+        };
+        Deployment {
+            revision: f.revision,
+            release: f.release,
+            status: f.status,
+            requested_by: f.requested_by,
+            requested_at: f.requested_at,
+            completed_at: f.completed_at,
+            verified_at: f.verified_at,
+            evidence: f.evidence,
+            ended_at: f.ended_at,
+            effect: f.effect,
+            notes: None,
+        }
+        .with_notes(notes)
+    }
+}
+
+impl From<Deployment> for Flat {
+    fn from(d: Deployment) -> Self {
+        let notes = d.notes.map(|n| *n).unwrap_or_default();
+        Flat {
+            revision: d.revision,
+            release: d.release,
+            status: d.status,
+            origin: notes.rollback.unwrap_or(DeploymentOrigin::Deploy),
+            requested_by: d.requested_by,
+            requested_at: d.requested_at,
+            completed_at: d.completed_at,
+            verified_at: d.verified_at,
+            evidence: d.evidence,
+            ended_at: d.ended_at,
+            problem: notes.problem,
+            approvals: notes.approvals,
+            break_glass: notes.break_glass,
+            effect: d.effect,
         }
     }
 }
@@ -179,5 +354,78 @@ impl RolloutHistory {
                 && d.status != DeploymentStatus::RolledBack
                 && current.is_some_and(|c| d.release != c.release)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default()
+    }
+
+    /// A deployment is one flat JSON object, as it was before its notes
+    /// were kept apart; one with no notes keeps none in memory, however it
+    /// was made.
+    #[test]
+    fn deployments_are_flat_json_and_keep_notes_only_when_they_have_some() {
+        let plain = Deployment::requested(
+            Revision(3),
+            ReleaseId::new("payments@1.0.0"),
+            DeploymentOrigin::Deploy,
+            Actor::new("ci"),
+            at(),
+            None,
+        );
+        assert!(plain.notes().is_none());
+        let json = serde_json::to_value(&plain).unwrap_or_default();
+        assert_eq!(json["origin"], serde_json::json!({"kind": "deploy"}));
+        assert_eq!(json["problem"], serde_json::Value::Null);
+        assert!(json.get("approvals").is_none() && json.get("notes").is_none());
+        let back: Deployment = serde_json::from_value(json).unwrap_or_else(|_| plain.clone());
+        assert!(back.notes().is_none());
+        assert_eq!(back, plain);
+
+        let mut rollback = Deployment::requested(
+            Revision(4),
+            ReleaseId::new("payments@0.9.0"),
+            DeploymentOrigin::Rollback {
+                target: Revision(2),
+                rolled_back_from: Revision(3),
+                reason: "errors".to_owned(),
+            },
+            Actor::new("oncall"),
+            at(),
+            None,
+        );
+        rollback.notes_mut().approvals.insert(Actor::new("dave"));
+        rollback.notes_mut().break_glass = Some("sev1".to_owned());
+        assert_eq!(rollback.rolled_back_from(), Some(Revision(3)));
+        assert_eq!(rollback.break_glass(), Some("sev1"));
+        assert!(rollback.approvals().contains(&Actor::new("dave")));
+        let json = serde_json::to_value(&rollback).unwrap_or_default();
+        assert_eq!(json["origin"]["kind"], "rollback");
+        assert_eq!(json["approvals"], serde_json::json!(["dave"]));
+        assert_eq!(json["break_glass"], "sev1");
+        let back: Deployment = serde_json::from_value(json).unwrap_or_else(|_| plain.clone());
+        assert_eq!(back, rollback);
+        assert_ne!(back, plain);
+
+        // Empty notes are the same as none, and are not kept.
+        let mut emptied = plain.clone();
+        emptied.notes_mut();
+        assert_eq!(emptied, plain);
+        assert!(plain.clone().with_notes(Notes::default()).notes().is_none());
+        assert!(
+            plain
+                .clone()
+                .with_notes(Notes {
+                    rollback: Some(DeploymentOrigin::Deploy),
+                    ..Notes::default()
+                })
+                .notes()
+                .is_none()
+        );
     }
 }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::history::{Deployment, DeploymentOrigin, RolloutHistory};
+use super::history::{Deployment, DeploymentOrigin, Notes, RolloutHistory};
 use super::lifecycle::DeploymentStatus;
 use crate::model::{Actor, ReleaseId, Revision};
 
@@ -58,15 +58,13 @@ struct Extra {
 
 impl Extra {
     fn of(d: &Deployment) -> Option<Extra> {
+        let notes = d.notes();
         let extra = Extra {
-            origin: match &d.origin {
-                DeploymentOrigin::Deploy => None,
-                other => Some(other.clone()),
-            },
+            origin: notes.and_then(|n| n.rollback.clone()),
             evidence: d.evidence.clone(),
-            problem: d.problem.clone(),
-            approvals: d.approvals.clone(),
-            break_glass: d.break_glass.clone(),
+            problem: notes.and_then(|n| n.problem.clone()),
+            approvals: notes.map(|n| n.approvals.clone()).unwrap_or_default(),
+            break_glass: notes.and_then(|n| n.break_glass.clone()),
             effect: d.effect.clone(),
         };
         (extra != Extra::default()).then_some(extra)
@@ -202,22 +200,27 @@ pub(super) fn unpack(packed: Packed) -> Result<Vec<Deployment>, String> {
                 .remove(&row)
                 .ok_or_else(|| format!("row {row} says it has extras and none are kept"))?
         };
-        out.push(Deployment {
-            revision: Revision(revision),
-            release,
-            status,
-            origin: extra.origin.unwrap_or(DeploymentOrigin::Deploy),
-            requested_by,
-            requested_at,
-            completed_at,
-            verified_at,
-            evidence: extra.evidence,
-            ended_at,
-            problem: extra.problem,
-            approvals: extra.approvals,
-            break_glass: extra.break_glass,
-            effect: extra.effect,
-        });
+        out.push(
+            Deployment {
+                revision: Revision(revision),
+                release,
+                status,
+                requested_by,
+                requested_at,
+                completed_at,
+                verified_at,
+                evidence: extra.evidence,
+                ended_at,
+                effect: extra.effect,
+                notes: None,
+            }
+            .with_notes(Notes {
+                rollback: extra.origin,
+                problem: extra.problem,
+                approvals: extra.approvals,
+                break_glass: extra.break_glass,
+            }),
+        );
         row = row.saturating_add(1);
     }
     if row != packed.count {
@@ -506,20 +509,23 @@ mod tests {
                 revision: Revision(revision),
                 release: ReleaseId::new(release),
                 status: STATUSES[status],
-                origin: rollback.map_or(DeploymentOrigin::Deploy, |(t, f, reason)| {
-                    DeploymentOrigin::Rollback { target: Revision(t), rolled_back_from: Revision(f), reason }
-                }),
                 requested_by: Actor::new(by),
                 requested_at,
                 completed_at,
                 verified_at,
                 evidence,
                 ended_at,
+                effect: effect.map(super::super::effect::IdempotencyKey::new),
+                notes: None,
+            }
+            .with_notes(Notes {
+                rollback: rollback.map(|(t, f, reason)| {
+                    DeploymentOrigin::Rollback { target: Revision(t), rolled_back_from: Revision(f), reason }
+                }),
                 problem,
                 approvals: approvals.into_iter().map(Actor::new).collect(),
                 break_glass,
-                effect: effect.map(super::super::effect::IdempotencyKey::new),
-            }
+            })
         }
     }
 

@@ -449,13 +449,13 @@ impl State {
             return Vec::new();
         };
         if d.status != DeploymentStatus::Requested
-            || d.break_glass.is_some()
-            || !matches!(d.origin, DeploymentOrigin::Deploy)
+            || d.break_glass().is_some()
+            || !matches!(d.origin(), DeploymentOrigin::Deploy)
         {
             return Vec::new();
         }
         let have = d
-            .approvals
+            .approvals()
             .iter()
             .filter(|a| **a != d.requested_by && self.policy.holds(a, &rule.role))
             .count();
@@ -467,7 +467,7 @@ impl State {
             .get(&rule.role)
             .into_iter()
             .flatten()
-            .filter(|a| **a != d.requested_by && !d.approvals.contains(*a))
+            .filter(|a| **a != d.requested_by && !d.approvals().contains(*a))
             .take(need)
             .cloned()
             .collect()

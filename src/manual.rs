@@ -845,8 +845,12 @@
 //! a snapshot at every kind of position and finds the same state.
 //!
 //! `benches/replicas.rs` measures all of this (append latency and
-//! throughput on `PostgreSQL`, start-up from about 1.2 million events on
-//! each store, memory per event); `benches/README.md` has the figures.
+//! throughput on `PostgreSQL`, start-up from about a million events on
+//! each store, memory per event); `benches/README.md` has the figures. On
+//! the project's 2-core machine, from a million events, a snapshot plus
+//! the 1,000 entries after it start a ledger in 61 ms (file), 64 ms
+//! (`SQLite`) and 91 ms (`PostgreSQL`), against 5 to 7.6 s to replay
+//! everything, and the ledger holds about 71 bytes per event.
 //!
 //! # 14. Finding your way: rooms and floors
 //!

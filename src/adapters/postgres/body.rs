@@ -15,20 +15,18 @@ const LZ4: &[u8; 4] = b"\0lz4";
 /// a damaged (or hostile) row, refused before anything is allocated.
 const MOST_EXPANSION: usize = 255;
 
-/// `body`, compressed, as schema 2 keeps it.
-pub(super) fn pack(body: &str) -> Vec<u8> {
+/// `body` as schema 2 keeps it: compressed, or as it is if its length
+/// does not fit the four bytes that say it (4 GiB).
+pub(super) fn pack(body: &str) -> std::borrow::Cow<'_, [u8]> {
+    let Ok(len) = u32::try_from(body.len()) else {
+        return std::borrow::Cow::Borrowed(body.as_bytes());
+    };
     let block = lz4_flex::block::compress(body.as_bytes());
     let mut out = Vec::with_capacity(block.len().saturating_add(8));
     out.extend_from_slice(LZ4);
-    out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&block);
-    out
-}
-
-/// Whether `body` can be packed: its length fits the four bytes that say
-/// it (4 GiB; a snapshot that large is kept as it is).
-pub(super) fn packs(body: &str) -> bool {
-    u32::try_from(body.len()).is_ok()
+    std::borrow::Cow::Owned(out)
 }
 
 /// The body `bytes` hold, or `None` if they do not decode (damaged).
@@ -60,7 +58,7 @@ mod tests {
     #[test]
     fn bodies_round_trip_and_damage_reads_as_nothing() {
         let body = format!("{{\"state\":\"{}\"}}", "payments@1.2.3 ".repeat(10_000));
-        let packed = pack(&body);
+        let packed = pack(&body).into_owned();
         assert!(packed.len() < body.len() / 10, "{}", packed.len());
         assert_eq!(unpack(&packed).as_deref(), Some(body.as_str()));
         // A schema-1 body, converted as it was.

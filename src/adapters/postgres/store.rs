@@ -216,14 +216,10 @@ impl JournalStore for PostgresJournalStore {
                 .await?;
             let position = to_i64(snapshot.position);
             let (hash, seal) = (snapshot.hash.to_string(), snapshot.seal.to_string());
-            let as_bytes = insert.params().get(4) == Some(&Type::BYTEA);
-            if as_bytes && super::body::packs(&snapshot.body) {
+            if insert.params().get(4) == Some(&Type::BYTEA) {
                 let packed = super::body::pack(&snapshot.body);
+                let packed: &[u8] = &packed;
                 tx.execute(&insert, &[&self.journal, &position, &hash, &seal, &packed])
-                    .await?;
-            } else if as_bytes {
-                let raw = snapshot.body.as_bytes();
-                tx.execute(&insert, &[&self.journal, &position, &hash, &seal, &raw])
                     .await?;
             } else {
                 tx.execute(

@@ -224,11 +224,7 @@ async fn postgres_schema_1_snapshots_start_before_and_after_the_migration_to_sch
         .unwrap();
     assert_eq!(new.migrate().await.unwrap(), SCHEMA_VERSION);
     assert_eq!(kind().await, "bytea");
-    let converted: Vec<u8> = client
-        .query_one("SELECT body FROM knowngood_snapshots", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let converted = stored_body(&client, "upgrade", 30).await;
     assert!(converted.starts_with(b"{"), "converted as it was");
     for store in [&old, &new] {
         let (started, report) = knowngood::open_ledger(store, Startup::Snapshot)
@@ -245,14 +241,7 @@ async fn postgres_schema_1_snapshots_start_before_and_after_the_migration_to_sch
     old.save_snapshot(&Snapshot::of(&ledger).seal(&chain))
         .await
         .unwrap();
-    let saved: Vec<u8> = client
-        .query_one(
-            "SELECT body FROM knowngood_snapshots WHERE position = 50",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let saved = stored_body(&client, "upgrade", 50).await;
     assert!(saved.starts_with(b"\0lz4"));
     for store in [&old, &new] {
         let (started, report) = knowngood::open_ledger(store, Startup::Snapshot)
